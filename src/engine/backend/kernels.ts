@@ -1,0 +1,280 @@
+// The few kernels whose TF.js gradients are missing on wasm or slow there, each forward beside
+// its backward (NOTES-MACHINE.md has the measurements these choices come from).
+import { tf } from './tf';
+
+type Pads = [[number, number], [number, number]];
+// tf.customGrad's typing takes (...inputs, save) as one union-typed rest parameter.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
+  tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as (...xs: tf.Tensor[]) => tf.Tensor;
+
+/** Identity forward, zero gradient (TF.js has no stop_gradient). */
+export function stopGradient(x: tf.Tensor): tf.Tensor {
+  if (!tapeActive()) return x;
+  return customGrad((xv: tf.Tensor) => ({ value: tf.clone(xv), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) }))(x);
+}
+
+/** Is gradient recording on (inside tf.grads / variableGrads)? */
+export function tapeActive(): boolean {
+  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+}
+
+/** Does `t` depend on a trainable variable in the gradient tape being recorded? */
+export function needsGrad(t: tf.Tensor): boolean {
+  if (!tapeActive()) return false;
+  if (t instanceof tf.Variable) return t.trainable;
+  const tape = (tf.engine().state as unknown as { activeTape: { outputs: tf.Tensor[] }[] | null }).activeTape;
+  if (!tape) return false;
+  for (let i = tape.length - 1; i >= 0; i--) {
+    for (const o of tape[i].outputs) if (o.id === t.id) return true;
+  }
+  return false;
+}
+
+/** Pads (or, for negative amounts, crops) the spatial axes of an NHWC tensor. */
+export function padSpatial(x: tf.Tensor4D, pads: Pads): tf.Tensor4D {
+  const [[t, b], [l, r]] = pads;
+  if (t === 0 && b === 0 && l === 0 && r === 0) return x;
+  let y = x;
+  if (t < 0 || b < 0 || l < 0 || r < 0) {
+    const [n, h, w, c] = y.shape;
+    const ct = Math.max(0, -t), cb = Math.max(0, -b), cl = Math.max(0, -l), cr = Math.max(0, -r);
+    y = tf.slice(y, [0, ct, cl, 0], [n, h - ct - cb, w - cl - cr, c]);
+  }
+  if (t > 0 || b > 0 || l > 0 || r > 0) {
+    y = tf.pad(y, [[0, 0], [Math.max(0, t), Math.max(0, b)], [Math.max(0, l), Math.max(0, r)], [0, 0]]);
+  }
+  return y;
+}
+
+/** Inserts (s−1) zeros between the spatial elements of an NHWC tensor (no trailing zeros). */
+export function zeroInsert(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D {
+  if (sh === 1 && sw === 1) return x;
+  const [n, h, w, c] = x.shape;
+  const x6 = tf.reshape(x, [n, h, 1, w, 1, c]);
+  const padded = tf.pad(x6, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const full = tf.reshape(padded, [n, h * sh, w * sw, c]);
+  return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
+}
+
+export interface ConvGeometry {
+  stride: [number, number];
+  dilation: [number, number];
+  /** explicit padding [[top, bottom], [left, right]] */
+  pads: Pads;
+}
+
+function convForward(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  const px = padSpatial(x, g.pads);
+  return tf.conv2d(px, w, g.stride, 'valid', 'NHWC', g.dilation);
+}
+
+/**
+ * dL/dx of a conv as a forward conv of the (zero-inserted) output gradient with the spatially
+ * flipped, in/out-swapped kernel: XNNPACK runs it ~10× faster than conv2dTranspose on wasm.
+ */
+function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: ConvGeometry): tf.Tensor4D {
+  const [kh, kw] = w.shape;
+  const [sh, sw] = g.stride;
+  const [dh, dw] = g.dilation;
+  const [, h, wid] = xShape;
+  const [[pt], [pl]] = g.pads;
+  const [, ho, wo] = dy.shape;
+  const wf = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  const dz = zeroInsert(dy, sh, sw);
+  const padT = dh * (kh - 1) - pt;
+  const padL = dw * (kw - 1) - pl;
+  const padB = h + dh * (kh - 1) - ((ho - 1) * sh + 1) - padT;
+  const padR = wid + dw * (kw - 1) - ((wo - 1) * sw + 1) - padL;
+  const dzp = padSpatial(dz, [[padT, padB], [padL, padR]]);
+  return tf.conv2d(dzp, wf, 1, 'valid', 'NHWC', g.dilation);
+}
+
+/**
+ * dL/dW (HWIO) as a conv over the transposed input: batch and channels swap roles, the output
+ * gradient is the kernel, and stride/dilation trade places (wasm has no Conv2DBackpropFilter).
+ */
+function convWeightGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: ConvGeometry): tf.Tensor4D {
+  const [kh, kw, ci, co] = wShape;
+  const [sh, sw] = g.stride;
+  const [dh, dw] = g.dilation;
+  const px = padSpatial(x, g.pads);
+  const [, ho, wo] = dy.shape;
+  if ((sh > 1 || sw > 1) && (dh > 1 || dw > 1)) {
+    // TF.js convs take stride or dilation > 1, not both: one matmul per kernel tap instead.
+    const n = px.shape[0];
+    const dyFlat = tf.reshape(dy, [n * ho * wo, co]);
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < kh; i++) {
+      for (let j = 0; j < kw; j++) {
+        const xs = tf.stridedSlice(px, [0, i * dh, j * dw, 0], [n, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, ci], [1, sh, sw, 1]);
+        taps.push(tf.matMul(tf.transpose(tf.reshape(xs, [n * ho * wo, ci])), dyFlat));
+      }
+    }
+    return tf.reshape(tf.stack(taps), [kh, kw, ci, co]);
+  }
+  const xt = tf.transpose(px, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, Hp, Wp, n]
+  const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [ho, wo, n, co]
+  const r = tf.conv2d(xt, dyt, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [ci, >=kh, >=kw, co]
+  const rs = r.shape[1] === kh && r.shape[2] === kw ? r : tf.slice(r, [0, 0, 0, 0], [ci, kh, kw, co]);
+  return tf.transpose(rs, [1, 2, 0, 3]) as tf.Tensor4D;
+}
+
+/**
+ * conv2d on NHWC input with an HWIO filter and explicit padding, with gradients that work on
+ * every backend. When `x` needs no gradient (the network's input), dL/dx is not computed.
+ */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  if (!tapeActive()) return convForward(x, w, g);
+  if (!needsGrad(x)) {
+    const f = customGrad((wv: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([wv]);
+      return {
+        value: convForward(x, wv as tf.Tensor4D, g),
+        gradFunc: (dy: tf.Tensor) => [convWeightGrad(x, dy as tf.Tensor4D, wv.shape, g)],
+      };
+    });
+    return f(w) as tf.Tensor4D;
+  }
+  const f = customGrad((xv: tf.Tensor, wv: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xv, wv]);
+    return {
+      value: convForward(xv as tf.Tensor4D, wv as tf.Tensor4D, g),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        convInputGrad(dy as tf.Tensor4D, saved[1] as tf.Tensor4D, saved[0].shape, g),
+        convWeightGrad(saved[0] as tf.Tensor4D, dy as tf.Tensor4D, saved[1].shape, g),
+      ],
+    };
+  });
+  return f(x, w) as tf.Tensor4D;
+}
+
+/**
+ * x·W (+ b) with W stored [in, out]; the gradients use explicit transposes, which run several
+ * times faster on wasm than matMul's transpose flags.
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
+  const fwd = (xv: tf.Tensor2D, wv: tf.Tensor2D) => {
+    const y = tf.matMul(xv, wv);
+    return (b ? tf.add(y, b) : y) as tf.Tensor2D;
+  };
+  if (!tapeActive()) return fwd(x, w);
+  const withDx = needsGrad(x);
+  if (b) {
+    const f = customGrad((xv: tf.Tensor, wv: tf.Tensor, bv: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([xv, wv]);
+      return {
+        value: tf.add(tf.matMul(xv as tf.Tensor2D, wv as tf.Tensor2D), bv),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+          withDx ? tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1])) : tf.zerosLike(saved[0]),
+          tf.matMul(tf.transpose(saved[0]), dy as tf.Tensor2D),
+          tf.sum(dy, 0),
+        ],
+      };
+    });
+    return f(x, w, b) as tf.Tensor2D;
+  }
+  const f = customGrad((xv: tf.Tensor, wv: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xv, wv]);
+    return {
+      value: tf.matMul(xv as tf.Tensor2D, wv as tf.Tensor2D),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        withDx ? tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1])) : tf.zerosLike(saved[0]),
+        tf.matMul(tf.transpose(saved[0]), dy as tf.Tensor2D),
+      ],
+    };
+  });
+  return f(x, w) as tf.Tensor2D;
+}
+
+/**
+ * Max pooling with kernel = stride, no padding, on NHWC: the gradient goes through a mask of the
+ * positions equal to their window's max, built from forward ops (the MaxPoolGrad kernel is slow
+ * on wasm). Ties share the gradient; after a ReLU, tied zeros get none anyway.
+ */
+export function maxPoolNonOverlapping(x: tf.Tensor4D, k: [number, number]): tf.Tensor4D {
+  const [kh, kw] = k;
+  const [n, h, w, c] = x.shape;
+  const ho = Math.floor(h / kh), wo = Math.floor(w / kw);
+  const crop = (t: tf.Tensor4D) => (ho * kh === h && wo * kw === w ? t : tf.slice(t, [0, 0, 0, 0], [n, ho * kh, wo * kw, c]));
+  const fwd = (xv: tf.Tensor4D) => tf.maxPool(xv, [kh, kw], [kh, kw], 'valid');
+  if (!tapeActive()) return fwd(x);
+  const f = customGrad((xv: tf.Tensor, save: tf.GradSaveFunc) => {
+    const y = fwd(xv as tf.Tensor4D);
+    save([xv, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        // Broadcasting in rank 6 is slow on wasm: repeat by concatenation, compare same shapes.
+        const up = (t: tf.Tensor) => {
+          const t6 = tf.reshape(t, [n, ho, 1, wo, 1, c]);
+          const r4 = kw > 1 ? tf.concat(Array(kw).fill(t6), 4) : t6;
+          return tf.reshape(kh > 1 ? tf.concat(Array(kh).fill(r4), 2) : r4, [n, ho * kh, wo * kw, c]);
+        };
+        const xc = crop(saved[0] as tf.Tensor4D);
+        const mask = tf.cast(tf.equal(xc, up(saved[1])), 'float32');
+        const dx = tf.mul(mask, up(dy));
+        return [ho * kh === h && wo * kw === w ? dx : tf.pad(dx, [[0, 0], [0, h - ho * kh], [0, w - wo * kw], [0, 0]])];
+      },
+    };
+  });
+  return f(x) as tf.Tensor4D;
+}
+
+/** Column sums of x viewed as [M, C] (C the last axis), as a matmul: wasm reduces leading axes slowly. */
+export function channelSum(x: tf.Tensor): tf.Tensor1D {
+  const c = x.shape[x.rank - 1];
+  const m = x.size / c;
+  return tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(x, [m, c])), [c]) as tf.Tensor1D;
+}
+
+/**
+ * Training-mode batch norm over the channel (last) axis with batch statistics:
+ * y = (x − μ)·γ/√(σ²+ε) + β, with the closed-form backward
+ * dx = γ/√(σ²+ε)·(dy − mean(dy) − x̂·mean(dy·x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
+ * Returns y and the batch mean and biased variance (for the running statistics; the caller
+ * disposes them).
+ */
+export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf.Tensor1D | null, eps: number):
+  { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const c = x.shape[x.rank - 1];
+  const m = x.size / c;
+  const moments = (xv: tf.Tensor) => {
+    const mean = tf.div(channelSum(xv), m) as tf.Tensor1D;
+    const d = tf.sub(xv, mean);
+    const variance = tf.div(channelSum(tf.mul(d, d)), m) as tf.Tensor1D;
+    return { d, mean, variance };
+  };
+  const g = gamma ?? tf.ones([c]);
+  const b = beta ?? tf.zeros([c]);
+  if (!tapeActive()) {
+    const { d, mean, variance } = moments(x);
+    const scale = tf.mul(tf.rsqrt(tf.add(variance, eps)), g);
+    return { y: tf.add(tf.mul(d, scale), b), mean, variance };
+  }
+  let mean!: tf.Tensor1D, variance!: tf.Tensor1D;
+  const f = customGrad((xv: tf.Tensor, gv: tf.Tensor, bv: tf.Tensor, save: tf.GradSaveFunc) => {
+    const mo = moments(xv);
+    // kept: the forward's intermediates are released when the kernel returns; the caller
+    // disposes these after updating the running statistics
+    mean = tf.keep(mo.mean);
+    variance = tf.keep(mo.variance);
+    const invStd = tf.rsqrt(tf.add(mo.variance, eps));
+    const xhat = tf.mul(mo.d, invStd);
+    save([xhat, invStd, gv]);
+    return {
+      value: tf.add(tf.mul(xhat, gv), bv),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, inv, gs] = saved;
+        const dbeta = channelSum(dy);
+        const dgamma = channelSum(tf.mul(dy, xh));
+        // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
+        const k = tf.mul(gs, inv);
+        const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xh, tf.div(dgamma, m)));
+        return [tf.mul(inner, k), dgamma, dbeta];
+      },
+    };
+  });
+  const y = f(x, g, b);
+  return { y, mean, variance };
+}

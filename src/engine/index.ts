@@ -1,0 +1,13 @@
+// linger-studio: the engine's public API (SPEC §2).
+export * as nn from './nn';
+export * as F from './nn/functional';
+export * as optim from './train/optim';
+export * as data from './train/data';
+export { Tensor, tensor, zeros, ones, full, randn, rand, arange, tidy } from './tensor';
+export type { DType } from './tensor';
+export { manualSeed } from './random';
+export { initBackend, backendName } from './backend/select';
+export type { StateDict, Stage } from './state/stateDict';
+export { fit, evaluate } from './train/loop';
+export type { StepProgress, FitOptions, EvalResult } from './train/loop';
+export { DemoCNN } from './train/demoCnn';

@@ -1,0 +1,10 @@
+export { Module, Parameter, Buffer, ShapeError } from './module';
+export { Conv1d, Conv2d, ConvTranspose2d } from './conv';
+export type { ConvOptions, ConvTransposeOptions } from './conv';
+export { BatchNorm1d, BatchNorm2d } from './batchnorm';
+export type { BatchNormOptions } from './batchnorm';
+export { Linear } from './linear';
+export { ReLU, ReLU6, Sigmoid, Tanh, Identity } from './activation';
+export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
+export { Flatten, Dropout, Softmax } from './misc';
+export { Sequential, ModuleList } from './container';
