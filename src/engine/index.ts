@@ -8,6 +8,7 @@ export type { DType } from './tensor';
 export { manualSeed } from './random';
 export { initBackend, backendName } from './backend/select';
 export type { StateDict, Stage } from './state/stateDict';
+export { stageOfDict } from './state/stateDict';
 export { fit, evaluate } from './train/loop';
 export type { StepProgress, FitOptions, EvalResult } from './train/loop';
 export { DemoCNN } from './train/demoCnn';

@@ -5,8 +5,11 @@ export type Stage = 'float' | 'traced' | 'fixed';
 export const STAGES: readonly Stage[] = ['float', 'traced', 'fixed'];
 export function stageRank(s: Stage): number { return STAGES.indexOf(s); }
 
-/** A plain object from dotted key to Tensor, carrying its stage in a non-enumerable property. */
-export type StateDict = Record<string, Tensor> & { readonly stage?: Stage };
+/**
+ * A plain object from dotted key to Tensor, carrying its stage in a non-enumerable `stage`
+ * property (read it with stageOfDict, which also infers it for hand-built dicts).
+ */
+export type StateDict = Record<string, Tensor>;
 
 export function makeStateDict(entries: Iterable<[string, Tensor]>, stage: Stage): StateDict {
   const sd: Record<string, Tensor> = {};
@@ -21,7 +24,7 @@ export function makeStateDict(entries: Iterable<[string, Tensor]>, stage: Stage)
  * safe because the float → traced key migration only renames keys that are in float form.
  */
 export function stageOfDict(sd: Record<string, Tensor>): Stage {
-  const s = (sd as StateDict).stage;
+  const s = (sd as { stage?: Stage }).stage;
   if (s && STAGES.includes(s)) return s;
   if (Object.keys(sd).some((k) => /(^|\.)(running_[xwo]|scale_[xwo])$/.test(k))) return 'fixed';
   return 'float';
