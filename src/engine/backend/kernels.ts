@@ -69,6 +69,15 @@ function convForward(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor
   return tf.conv2d(px, w, g.stride, 'valid', 'NHWC', g.dilation);
 }
 
+/** Spreads an HWIO kernel's taps d apart (zeros between): a dilated conv as an undilated one. */
+export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
+  const [kh, kw, ci, co] = w.shape;
+  const w5 = tf.reshape(w, [kh, 1, kw, 1, ci * co]);
+  const padded = tf.pad(w5, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0]]);
+  const full = tf.reshape(padded, [kh * dh, kw * dw, ci, co]);
+  return tf.slice(full, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]) as tf.Tensor4D;
+}
+
 /**
  * dL/dx of a conv as a forward conv of the (zero-inserted) output gradient with the spatially
  * flipped, in/out-swapped kernel: XNNPACK runs it ~10× faster than conv2dTranspose on wasm.
@@ -99,20 +108,6 @@ function convWeightGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Co
   const [sh, sw] = g.stride;
   const [dh, dw] = g.dilation;
   const px = padSpatial(x, g.pads);
-  const [, ho, wo] = dy.shape;
-  if ((sh > 1 || sw > 1) && (dh > 1 || dw > 1)) {
-    // TF.js convs take stride or dilation > 1, not both: one matmul per kernel tap instead.
-    const n = px.shape[0];
-    const dyFlat = tf.reshape(dy, [n * ho * wo, co]);
-    const taps: tf.Tensor[] = [];
-    for (let i = 0; i < kh; i++) {
-      for (let j = 0; j < kw; j++) {
-        const xs = tf.stridedSlice(px, [0, i * dh, j * dw, 0], [n, i * dh + (ho - 1) * sh + 1, j * dw + (wo - 1) * sw + 1, ci], [1, sh, sw, 1]);
-        taps.push(tf.matMul(tf.transpose(tf.reshape(xs, [n * ho * wo, ci])), dyFlat));
-      }
-    }
-    return tf.reshape(tf.stack(taps), [kh, kw, ci, co]);
-  }
   const xt = tf.transpose(px, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, Hp, Wp, n]
   const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [ho, wo, n, co]
   const r = tf.conv2d(xt, dyt, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [ci, >=kh, >=kw, co]
@@ -125,6 +120,11 @@ function convWeightGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Co
  * every backend. When `x` needs no gradient (the network's input), dL/dx is not computed.
  */
 export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
+  if ((g.stride[0] > 1 || g.stride[1] > 1) && (g.dilation[0] > 1 || g.dilation[1] > 1)) {
+    // TF.js convs take stride or dilation > 1, not both; the kernel's gradient flows back
+    // through the dilation by autodiff
+    return conv2d(x, dilateKernel(w, g.dilation[0], g.dilation[1]), { ...g, dilation: [1, 1] });
+  }
   if (!tapeActive()) return convForward(x, w, g);
   if (!needsGrad(x)) {
     const f = customGrad((wv: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -188,37 +188,59 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
 }
 
 /**
- * Max pooling with kernel = stride, no padding, on NHWC: the gradient goes through a mask of the
- * positions equal to their window's max, built from forward ops (the MaxPoolGrad kernel is slow
- * on wasm). Ties share the gradient; after a ReLU, tied zeros get none anyway.
+ * Valid max pooling on NHWC (callers pad with −∞ for PyTorch's padding and ceil_mode) whose
+ * gradient goes to the FIRST maximum of each window in row-major order, as PyTorch's does. The
+ * backward is a plain loop over the windows: wasm's MaxPoolGrad kernel misroutes windows whose
+ * max is ≤ 0, and building the routing from TF.js ops needs slices, which are slow on wasm.
  */
-export function maxPoolNonOverlapping(x: tf.Tensor4D, k: [number, number]): tf.Tensor4D {
-  const [kh, kw] = k;
-  const [n, h, w, c] = x.shape;
-  const ho = Math.floor(h / kh), wo = Math.floor(w / kw);
-  const crop = (t: tf.Tensor4D) => (ho * kh === h && wo * kw === w ? t : tf.slice(t, [0, 0, 0, 0], [n, ho * kh, wo * kw, c]));
-  const fwd = (xv: tf.Tensor4D) => tf.maxPool(xv, [kh, kw], [kh, kw], 'valid');
+export function maxPool2d(x: tf.Tensor4D, k: [number, number], s: [number, number]): tf.Tensor4D {
+  const fwd = (xv: tf.Tensor4D) => tf.maxPool(xv, k, s, 'valid');
   if (!tapeActive()) return fwd(x);
   const f = customGrad((xv: tf.Tensor, save: tf.GradSaveFunc) => {
     const y = fwd(xv as tf.Tensor4D);
-    save([xv, y]);
+    save([xv]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        // Broadcasting in rank 6 is slow on wasm: repeat by concatenation, compare same shapes.
-        const up = (t: tf.Tensor) => {
-          const t6 = tf.reshape(t, [n, ho, 1, wo, 1, c]);
-          const r4 = kw > 1 ? tf.concat(Array(kw).fill(t6), 4) : t6;
-          return tf.reshape(kh > 1 ? tf.concat(Array(kh).fill(r4), 2) : r4, [n, ho * kh, wo * kw, c]);
-        };
-        const xc = crop(saved[0] as tf.Tensor4D);
-        const mask = tf.cast(tf.equal(xc, up(saved[1])), 'float32');
-        const dx = tf.mul(mask, up(dy));
-        return [ho * kh === h && wo * kw === w ? dx : tf.pad(dx, [[0, 0], [0, h - ho * kh], [0, w - wo * kw], [0, 0]])];
-      },
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.tensor(maxPoolBackward(saved[0].dataSync() as Float32Array, saved[0].shape, dy.dataSync() as Float32Array, dy.shape, k, s), saved[0].shape, 'float32'),
     };
   });
   return f(x) as tf.Tensor4D;
+}
+
+/** dL/dx of a valid NHWC max pool: each window's output gradient goes to its first maximum. */
+export function maxPoolBackward(x: Float32Array, xShape: number[], dy: Float32Array, dyShape: number[],
+  [kh, kw]: [number, number], [sh, sw]: [number, number]): Float32Array {
+  const [n, h, w, c] = xShape;
+  const [, ho, wo] = dyShape;
+  const dx = new Float32Array(x.length);
+  const best = new Float32Array(c);
+  const at = new Int32Array(c);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < ho; oh++) {
+      for (let ow = 0; ow < wo; ow++) {
+        best.fill(-Infinity);
+        at.fill(-1);
+        for (let i = 0; i < kh; i++) {
+          const row = (b * h + oh * sh + i) * w;
+          for (let j = 0; j < kw; j++) {
+            const off = (row + ow * sw + j) * c;
+            for (let ch = 0; ch < c; ch++) {
+              const v = x[off + ch];
+              // strict '>' keeps the first maximum; a NaN wins over numbers (PyTorch propagates NaN)
+              if (v > best[ch] || at[ch] < 0 || (v !== v && best[ch] === best[ch])) {
+                best[ch] = v;
+                at[ch] = off + ch;
+              }
+            }
+          }
+        }
+        for (let ch = 0; ch < c; ch++, o++) if (at[ch] >= 0) dx[at[ch]] += dy[o];
+      }
+    }
+  }
+  return dx;
 }
 
 /** Column sums of x viewed as [M, C] (C the last axis), as a matmul: wasm reduces leading axes slowly. */

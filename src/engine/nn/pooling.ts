@@ -31,16 +31,13 @@ export function maxPool2dRaw(x: Tensor, m: Module | null, k: Pair, s: Pair, p: P
     if (m) throw new ShapeError(m, `input of spatial size ${h}×${w} is smaller than the pooling window ${k.join('×')}`);
     throw new Error(`max_pool2d: input ${h}×${w} is smaller than the window ${k.join('×')}`);
   }
-  if (k[0] === s[0] && k[1] === s[1] && p[0] === 0 && p[1] === 0 && !ceil) {
-    return new Tensor(K.maxPoolNonOverlapping(xr, k), NHWC);
-  }
   // pad with −∞ so that padding never wins, then a valid pool of exactly PyTorch's output size
   const extraH = Math.max(0, (oh - 1) * s[0] + k[0] - (h + 2 * p[0]));
   const extraW = Math.max(0, (ow - 1) * s[1] + k[1] - (w + 2 * p[1]));
   const padded = p[0] || p[1] || extraH || extraW
     ? tf.pad(xr, [[0, 0], [p[0], p[0] + extraH], [p[1], p[1] + extraW], [0, 0]], -Infinity) as tf.Tensor4D
     : xr;
-  return new Tensor(tf.maxPool(padded, k, s, 'valid'), NHWC);
+  return new Tensor(K.maxPool2d(padded, k, s), NHWC);
 }
 
 export class MaxPool2d extends Module {
