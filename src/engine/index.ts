@@ -1,5 +1,6 @@
 // linger-studio: the engine's public API (SPEC §2).
 export * as nn from './nn';
+export * as linger from './linger';
 export * as F from './nn/functional';
 export * as optim from './train/optim';
 export * as data from './train/data';

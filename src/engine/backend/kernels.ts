@@ -16,7 +16,17 @@ export function stopGradient(x: tf.Tensor): tf.Tensor {
 
 /** Is gradient recording on (inside tf.grads / variableGrads)? */
 export function tapeActive(): boolean {
-  return (tf.engine().state as unknown as { gradientDepth: number }).gradientDepth > 0;
+  // off inside a kernel too (e.g. the forward of a custom gradient), where nothing is recorded
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}
+
+/**
+ * A value whose gradient is another's: forward `value()` (computed off the tape), backward the
+ * identity to `carrier`. Used for linger's "fused in forward, unfused in backward".
+ */
+export function straightThrough(carrier: tf.Tensor, value: () => tf.Tensor): tf.Tensor {
+  if (!tapeActive()) return value();
+  return customGrad(() => ({ value: value(), gradFunc: (dy: tf.Tensor) => dy }))(carrier);
 }
 
 /** Does `t` depend on a trainable variable in the gradient tape being recorded? */

@@ -12,7 +12,7 @@ export interface BatchNormOptions {
   trackRunningStats?: boolean;
 }
 
-abstract class BatchNormNd extends Module {
+export abstract class BatchNormNd extends Module {
   weight: Parameter | null;
   bias: Parameter | null;
   // PyTorch's names: they are the state-dict keys
@@ -37,7 +37,11 @@ abstract class BatchNormNd extends Module {
     this.num_batches_tracked = track ? parameterFrom(new Int32Array(1), [], null, 'int32', false) as Buffer : null;
   }
 
-  protected abstract checkInput(x: Tensor): void;
+  abstract checkInput(x: Tensor): void;
+  /** γ and β as the forward uses them (normalize layers clamp them). */
+  effectiveWeight(): tf.Tensor | null { return this.weight?.raw ?? null; }
+  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
+  finishOutput(y: Tensor): Tensor { return y; }
 
   /** Whether this call normalizes with the batch's statistics (PyTorch's rule). */
   useBatchStats(): boolean {
@@ -69,21 +73,23 @@ abstract class BatchNormNd extends Module {
       if (count <= 1 && this.training) {
         throw new Error(`${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
       }
-      const r = K.batchNormTrain(xr, (this.weight?.raw ?? null) as tf.Tensor1D | null, (this.bias?.raw ?? null) as tf.Tensor1D | null, this.eps);
+      const r = K.batchNormTrain(xr, this.effectiveWeight() as tf.Tensor1D | null, this.effectiveBias() as tf.Tensor1D | null, this.eps);
       try {
         this.updateRunningStats(r.mean, r.variance, count);
       } finally {
         r.mean.dispose();
         r.variance.dispose();
       }
-      return new Tensor(r.y, layout);
+      return this.finishOutput(new Tensor(r.y, layout));
     }
     // eval: fold the running statistics into one scale and shift per channel
     let scale = tf.rsqrt(tf.add(this.running_var!.raw, this.eps));
-    if (this.weight) scale = tf.mul(scale, this.weight.raw);
+    const w = this.effectiveWeight();
+    const b = this.effectiveBias();
+    if (w) scale = tf.mul(scale, w);
     let y = tf.mul(tf.sub(xr, this.running_mean!.raw), scale);
-    if (this.bias) y = tf.add(y, this.bias.raw);
-    return new Tensor(y, layout);
+    if (b) y = tf.add(y, b);
+    return this.finishOutput(new Tensor(y, layout));
   }
 
   extraRepr(): string {
@@ -92,13 +98,13 @@ abstract class BatchNormNd extends Module {
 }
 
 export class BatchNorm2d extends BatchNormNd {
-  protected checkInput(x: Tensor): void {
+  checkInput(x: Tensor): void {
     expectInput(this, x, 4, { dim: 1, size: this.numFeatures, what: 'num_features' });
   }
 }
 
 export class BatchNorm1d extends BatchNormNd {
-  protected checkInput(x: Tensor): void {
+  checkInput(x: Tensor): void {
     expectInput(this, x, [2, 3], { dim: 1, size: this.numFeatures, what: 'num_features' });
   }
 }

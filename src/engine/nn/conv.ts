@@ -1,6 +1,6 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
-import { rng } from '../random';
+import { initUniform } from './init';
 import { Tensor } from '../tensor';
 import { Module, Parameter, parameterFrom, ShapeError } from './module';
 import { HWIO, KIO, NHWC, NLC, pair, Pair, expectInput, single } from './layout';
@@ -56,10 +56,20 @@ export function convOutSize(inp: number, k: number, s: number, d: number, padTot
   return Math.floor((inp + padTotal - d * (k - 1) - 1) / s) + 1;
 }
 
-abstract class ConvNd extends Module {
+export abstract class ConvNd extends Module {
   declare inChannels: number;
   declare outChannels: number;
   declare groups: number;
+  abstract weight: Parameter;
+  abstract bias: Parameter | null;
+
+  abstract checkInput(x: Tensor): void;
+  abstract convWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor;
+  /** The weight and bias the forward uses (normalize layers clamp them). */
+  effectiveWeight(): tf.Tensor { return this.weight.raw; }
+  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
+  /** A last step on the output (normalize layers clamp it). */
+  finishOutput(y: Tensor): Tensor { return y; }
 
   protected checkChannels(inChannels: number, outChannels: number, groups: number): void {
     if (!Number.isInteger(groups) || groups < 1) throw new Error(`${this.typeName()}: groups must be a positive integer`);
@@ -94,8 +104,8 @@ export class Conv2d extends ConvNd {
     const fanIn = (inChannels / groups) * kh * kw;
     const bound = defaultInitBound(fanIn);
     const n = outChannels * (inChannels / groups) * kh * kw;
-    this.weight = parameterFrom(rng().uniformArray(n, -bound, bound), [outChannels, inChannels / groups, kh, kw], HWIO);
-    this.bias = opts.bias === false ? null : parameterFrom(rng().uniformArray(outChannels, -bound, bound), [outChannels]);
+    this.weight = parameterFrom(initUniform(n, bound), [outChannels, inChannels / groups, kh, kw], HWIO);
+    this.bias = opts.bias === false ? null : parameterFrom(initUniform(outChannels, bound), [outChannels]);
   }
 
   geometry(): K.ConvGeometry {
@@ -115,7 +125,12 @@ export class Conv2d extends ConvNd {
 
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    return conv2dHWIO(x, this.weight.raw as unknown as tf.Tensor4D, this.bias?.raw ?? null, this.geometry(), this.groups);
+    return this.finishOutput(this.convWith(x, this.effectiveWeight(), this.effectiveBias()));
+  }
+
+  /** This layer's convolution with a given physical (HWIO) weight and bias. */
+  convWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor {
+    return conv2dHWIO(x, w as tf.Tensor4D, b, this.geometry(), this.groups);
   }
 
   extraRepr(): string {
@@ -150,8 +165,8 @@ export class Conv1d extends ConvNd {
     const fanIn = (inChannels / groups) * this.kernelSize;
     const bound = defaultInitBound(fanIn);
     const n = outChannels * (inChannels / groups) * this.kernelSize;
-    this.weight = parameterFrom(rng().uniformArray(n, -bound, bound), [outChannels, inChannels / groups, this.kernelSize], KIO);
-    this.bias = opts.bias === false ? null : parameterFrom(rng().uniformArray(outChannels, -bound, bound), [outChannels]);
+    this.weight = parameterFrom(initUniform(n, bound), [outChannels, inChannels / groups, this.kernelSize], KIO);
+    this.bias = opts.bias === false ? null : parameterFrom(initUniform(outChannels, bound), [outChannels]);
   }
 
   geometry(): K.ConvGeometry {
@@ -159,18 +174,27 @@ export class Conv1d extends ConvNd {
     return { stride: [1, this.stride], dilation: [1, this.dilation], pads: [[0, 0], pads[1]] };
   }
 
-  forward(x: Tensor): Tensor {
+  checkInput(x: Tensor): void {
     expectInput(this, x, 3, { dim: 1, size: this.inChannels, what: 'in_channels' });
-    const [n, c, l] = x.shape;
+    const l = x.shape[2];
     const g = this.geometry();
     if (convOutSize(l, this.kernelSize, this.stride, this.dilation, g.pads[1][0] + g.pads[1][1]) < 1) {
       throw new ShapeError(this, `input of length ${l} is smaller than the (dilated) kernel ${this.kernelSize} after padding`);
     }
+  }
+
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    return this.finishOutput(this.convWith(x, this.effectiveWeight(), this.effectiveBias()));
+  }
+
+  /** This layer's convolution with a given physical ([k, in/g, out]) weight and bias. */
+  convWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor {
     // [N, L, C] → [N, 1, L, C]; the weight [k, in, out] → [1, k, in, out]
+    const [n, c, l] = x.shape;
     const x4 = new Tensor(tf.reshape(x.physical(NLC), [n, 1, l, c]), NHWC);
-    const [k, ci, co] = this.weight.raw.shape;
-    const w4 = tf.reshape(this.weight.raw, [1, k, ci, co]) as tf.Tensor4D;
-    const y = conv2dHWIO(x4, w4, this.bias?.raw ?? null, g, this.groups);
+    const [k, ci, co] = w.shape;
+    const y = conv2dHWIO(x4, tf.reshape(w, [1, k, ci, co]) as tf.Tensor4D, b, this.geometry(), this.groups);
     const [, , lo, oc] = y.raw.shape;
     return new Tensor(tf.reshape(y.raw, [n, lo, oc]), NLC);
   }
@@ -223,8 +247,8 @@ export class ConvTranspose2d extends ConvNd {
     // PyTorch computes fan_in from weight dim 1: out/groups · kH · kW
     const bound = defaultInitBound((outChannels / groups) * kh * kw);
     const n = inChannels * (outChannels / groups) * kh * kw;
-    this.weight = parameterFrom(rng().uniformArray(n, -bound, bound), [inChannels, outChannels / groups, kh, kw]);
-    this.bias = opts.bias === false ? null : parameterFrom(rng().uniformArray(outChannels, -bound, bound), [outChannels]);
+    this.weight = parameterFrom(initUniform(n, bound), [inChannels, outChannels / groups, kh, kw]);
+    this.bias = opts.bias === false ? null : parameterFrom(initUniform(outChannels, bound), [outChannels]);
   }
 
   /** Output spatial size (PyTorch's formula). */
@@ -233,18 +257,21 @@ export class ConvTranspose2d extends ConvNd {
     return [f(0, h), f(1, w)];
   }
 
-  /** The equivalent forward-conv kernel per group, HWIO: flipped, in/out swapped. */
-  equivalentKernel(w: tf.Tensor): tf.Tensor4D {
-    // [in, out/g, kh, kw] → [kh, kw, in, out/g], flipped spatially
-    return tf.reverse(tf.transpose(w, [2, 3, 0, 1]), [0, 1]) as tf.Tensor4D;
-  }
-
-  forward(x: Tensor): Tensor {
+  checkInput(x: Tensor): void {
     expectInput(this, x, 4, { dim: 1, size: this.inChannels, what: 'in_channels' });
     const [, , h, w] = x.shape;
     const [oh, ow] = this.outSize(h, w);
     if (oh < 1 || ow < 1) throw new ShapeError(this, `output size ${oh}×${ow} for input ${h}×${w} is not positive`);
-    return convTranspose2dRaw(x, this.weight.raw, this.bias?.raw ?? null, this, this.groups);
+  }
+
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    return this.finishOutput(this.convWith(x, this.effectiveWeight(), this.effectiveBias()));
+  }
+
+  /** This layer's transposed convolution with a given [in, out/g, kH, kW] weight and bias. */
+  convWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor {
+    return convTranspose2dRaw(x, w, b, this, this.groups);
   }
 
   extraRepr(): string {

@@ -8,3 +8,6 @@ export { ReLU, ReLU6, Sigmoid, Tanh, Identity } from './activation';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
 export { Flatten, Dropout, Softmax } from './misc';
 export { Sequential, ModuleList } from './container';
+// linger's layers (SPEC §3–§4)
+export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';
+export { NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d } from '../linger/normalize';

@@ -1,6 +1,6 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
-import { rng } from '../random';
+import { initUniform } from './init';
 import { Tensor } from '../tensor';
 import { Module, Parameter, parameterFrom, ShapeError } from './module';
 import { IO } from './layout';
@@ -23,8 +23,8 @@ export class Linear extends Module {
   constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
     super();
     const bound = defaultInitBound(inFeatures);
-    this.weight = parameterFrom(rng().uniformArray(inFeatures * outFeatures, -bound, bound), [outFeatures, inFeatures], IO);
-    this.bias = opts.bias === false ? null : parameterFrom(rng().uniformArray(outFeatures, -bound, bound), [outFeatures]);
+    this.weight = parameterFrom(initUniform(inFeatures * outFeatures, bound), [outFeatures, inFeatures], IO);
+    this.bias = opts.bias === false ? null : parameterFrom(initUniform(outFeatures, bound), [outFeatures]);
   }
 
   checkInput(x: Tensor): void {
@@ -36,8 +36,12 @@ export class Linear extends Module {
 
   forward(x: Tensor): Tensor {
     this.checkInput(x);
-    return linearRaw(x, this.weight.raw as unknown as tf.Tensor2D, (this.bias?.raw ?? null) as tf.Tensor1D | null);
+    return this.finishOutput(linearRaw(x, this.effectiveWeight() as tf.Tensor2D, this.effectiveBias() as tf.Tensor1D | null));
   }
+  /** The weight ([in, out] physical) and bias the forward uses (normalize layers clamp them). */
+  effectiveWeight(): tf.Tensor { return this.weight.raw; }
+  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
+  finishOutput(y: Tensor): Tensor { return y; }
 
   extraRepr(): string {
     return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${pyBool(this.bias !== null)}`;

@@ -202,7 +202,8 @@ export abstract class Module {
   // ---- state dicts -------------------------------------------------------------------------------
   /** The stage of this model's state: 'float' until a linger transform changes it. */
   stage(): Stage {
-    let best: Stage = 'float';
+    const done = transformsOf(this);
+    let best: Stage = done.includes('init') ? 'fixed' : done.length ? 'traced' : 'float';
     for (const m of this.modules()) {
       const s = m.moduleStage();
       if (stageRank(s) > stageRank(best)) best = s;
@@ -275,6 +276,7 @@ export abstract class Module {
       throw new Error(`error loading state dict into ${this.typeName()} (nothing was changed):\n  ${parts.join('\n  ')}`);
     }
     for (const [p, v] of apply) p.assignLogical(v);
+    lingerRecord(this).loadedAfter = transformsOf(this).length;
     return { missingKeys: missing, unexpectedKeys: unexpected };
   }
 
@@ -304,6 +306,20 @@ export abstract class Module {
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
 }
+
+/** The linger transforms applied to a root model, in order, and when a state dict was loaded. */
+export type TransformName = 'trace' | 'normalize' | 'init';
+interface LingerRecord { transforms: TransformName[]; loadedAfter?: number }
+const LINGER = Symbol.for('linger-studio.record');
+function lingerRecord(m: Module): LingerRecord {
+  const host = m as unknown as Record<symbol, LingerRecord>;
+  if (!host[LINGER]) Object.defineProperty(m, LINGER, { value: { transforms: [] }, enumerable: false });
+  return host[LINGER];
+}
+export function transformsOf(m: Module): readonly TransformName[] { return lingerRecord(m).transforms; }
+export function recordTransform(m: Module, t: TransformName): void { lingerRecord(m).transforms.push(t); }
+/** How many transforms had been applied when loadStateDict last succeeded (undefined: never). */
+export function lastLoadAt(m: Module): number | undefined { return lingerRecord(m).loadedAfter; }
 
 function addIndent(s: string, n: number): string {
   const lines = s.split('\n');

@@ -1,0 +1,160 @@
+// Float-stage normalize layers (SPEC §4.2): symmetric clamps on weight, bias and output.
+import { tf } from '../backend/tf';
+import { Tensor } from '../tensor';
+import { BatchNorm2d } from '../nn/batchnorm';
+import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
+import { withoutInit } from '../nn/init';
+import { Linear } from '../nn/linear';
+import { Module } from '../nn/module';
+import { pyFloat } from '../nn/repr';
+import { Stage } from '../state/stateDict';
+
+/** linger's normalize settings: ±value clamps (null = none) and the ahead-ReLU mark. */
+export interface NormalizeSettings {
+  normalizeData: number | null;
+  normalizeWeight: number | null;
+  normalizeBias: number | null;
+  aheadRelu: boolean;
+}
+
+/** clamp(x, −v, v); gradient straight through inside the range, zero outside (tf.clipByValue's). */
+export function clampSym(x: tf.Tensor, v: number | null): tf.Tensor {
+  return v === null ? x : tf.clipByValue(x, -v, v);
+}
+
+function pyNum(v: number | null): string {
+  return v === null ? 'None' : Number.isInteger(v) ? String(v) : pyFloat(v);
+}
+
+/** linger's settings text: normalize_data:8,normalize_weight:8,normalize_bias:None,ahead_relu:True */
+export function settingsRepr(s: NormalizeSettings): string {
+  return `normalize_data:${pyNum(s.normalizeData)},normalize_weight:${pyNum(s.normalizeWeight)},normalize_bias:${pyNum(s.normalizeBias)},ahead_relu:${s.aheadRelu ? 'True' : 'False'}`;
+}
+
+/** The ahead-ReLU mark traceLayers put on a module (config only until init). */
+export function aheadReluOf(m: Module): boolean {
+  return (m as { aheadRelu?: boolean }).aheadRelu === true;
+}
+
+/** Applies the settings' fields to a layer (the same four fields on every normalize layer). */
+function applySettings(m: NormalizeSettings, s: NormalizeSettings): void {
+  m.normalizeData = s.normalizeData;
+  m.normalizeWeight = s.normalizeWeight;
+  m.normalizeBias = s.normalizeBias;
+  m.aheadRelu = s.aheadRelu;
+}
+
+/** Moves the old layer's parameters and buffers into the new one (same Parameter objects). */
+function adoptState(to: Module, from: Module): void {
+  const t = to as unknown as Record<string, unknown>;
+  for (const [k, v] of [...from.ownParameters(), ...from.ownBuffers()]) {
+    const placeholder = t[k];
+    if (placeholder instanceof Tensor) placeholder.dispose();
+    t[k] = v;
+  }
+  for (const k of ['bias', 'weight'] as const) {
+    if ((from as unknown as Record<string, unknown>)[k] === null && t[k] instanceof Tensor) {
+      (t[k] as Tensor).dispose();
+      t[k] = null;
+    }
+  }
+}
+
+export class NormalizeConv2d extends Conv2d implements NormalizeSettings {
+  normalizeData: number | null = null;
+  normalizeWeight: number | null = null;
+  normalizeBias: number | null = null;
+  aheadRelu = false;
+
+  static from(c: Conv2d, s: NormalizeSettings): NormalizeConv2d {
+    const m = withoutInit(() => new NormalizeConv2d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }));
+    adoptState(m, c);
+    applySettings(m, s);
+    return m;
+  }
+  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
+  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+  moduleStage(): Stage { return 'traced'; }
+}
+
+export class NormalizeConv1d extends Conv1d implements NormalizeSettings {
+  normalizeData: number | null = null;
+  normalizeWeight: number | null = null;
+  normalizeBias: number | null = null;
+  aheadRelu = false;
+
+  static from(c: Conv1d, s: NormalizeSettings): NormalizeConv1d {
+    const m = withoutInit(() => new NormalizeConv1d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }));
+    adoptState(m, c);
+    applySettings(m, s);
+    return m;
+  }
+  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
+  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+  moduleStage(): Stage { return 'traced'; }
+}
+
+export class NormalizeConvTranspose2d extends ConvTranspose2d implements NormalizeSettings {
+  normalizeData: number | null = null;
+  normalizeWeight: number | null = null;
+  normalizeBias: number | null = null;
+  aheadRelu = false;
+
+  static from(c: ConvTranspose2d, s: NormalizeSettings): NormalizeConvTranspose2d {
+    const m = withoutInit(() => new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, outputPadding: c.outputPadding, bias: c.bias !== null }));
+    adoptState(m, c);
+    applySettings(m, s);
+    return m;
+  }
+  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
+  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+  moduleStage(): Stage { return 'traced'; }
+}
+
+export class NormalizeLinear extends Linear implements NormalizeSettings {
+  normalizeData: number | null = null;
+  normalizeWeight: number | null = null;
+  normalizeBias: number | null = null;
+  aheadRelu = false;
+
+  static from(l: Linear, s: NormalizeSettings): NormalizeLinear {
+    const m = withoutInit(() => new NormalizeLinear(l.inFeatures, l.outFeatures, { bias: l.bias !== null }));
+    adoptState(m, l);
+    applySettings(m, s);
+    return m;
+  }
+  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
+  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+  moduleStage(): Stage { return 'traced'; }
+}
+
+export class NormalizeBatchNorm2d extends BatchNorm2d implements NormalizeSettings {
+  normalizeData: number | null = null;
+  normalizeWeight: number | null = null;
+  normalizeBias: number | null = null;
+  aheadRelu = false;
+
+  static from(b: BatchNorm2d, s: NormalizeSettings): NormalizeBatchNorm2d {
+    const m = withoutInit(() => new NormalizeBatchNorm2d(b.numFeatures,
+      { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
+    adoptState(m, b);
+    applySettings(m, s);
+    return m;
+  }
+  effectiveWeight(): tf.Tensor | null { const w = super.effectiveWeight(); return w && clampSym(w, this.normalizeWeight); }
+  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+  moduleStage(): Stage { return 'traced'; }
+}

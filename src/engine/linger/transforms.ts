@@ -1,0 +1,196 @@
+// The float-stage transforms: traceLayers (fusion + ahead-ReLU marks) and normalizeLayers.
+import { BatchNorm1d, BatchNorm2d, BatchNormNd } from '../nn/batchnorm';
+import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
+import { Linear } from '../nn/linear';
+import { lastLoadAt, Module, recordTransform, TransformName, transformsOf } from '../nn/module';
+import { ReLU } from '../nn/activation';
+import { Tensor } from '../tensor';
+import { captureGraph, consumersOf, Graph, GraphNode } from '../trace/graph';
+import { EmptyBatchNorm, NormalizeConvBN1d, NormalizeConvBN2d, NormalizeConvBNBase, NormalizeConvTransposeBN2d } from './convbn';
+import {
+  aheadReluOf, NormalizeBatchNorm2d, NormalizeConv1d, NormalizeConv2d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeSettings,
+} from './normalize';
+
+export const LINGER_STAGE_ORDER = 'LINGER_STAGE_ORDER';
+export const LINGER_LOAD_ORDER = 'LINGER_LOAD_ORDER';
+
+const NAMES: Record<TransformName, string> = { trace: 'linger.traceLayers', normalize: 'linger.normalizeLayers', init: 'linger.init' };
+
+/** SPEC §1 and §6: the order errors and warnings every transform checks first. */
+export function checkTransformOrder(root: Module, t: TransformName): void {
+  const done = transformsOf(root);
+  const name = NAMES[t];
+  if (t === 'trace' && done.includes('trace')) {
+    throw new Error(`${name}: the model is already traced; trace once, before any other transform (traceLayers → normalizeLayers → init)`);
+  }
+  if (t === 'init' && done.includes('init')) {
+    throw new Error(`${name}: the model is already initialized for fixed point; init runs once, as the last transform`);
+  }
+  if (t !== 'init' && done.includes('init')) {
+    throw new Error(`${name} after linger.init: the model is already fixed-point; apply ${name} before init (traceLayers → normalizeLayers → init)`);
+  }
+  if (t === 'trace' && done.includes('normalize')) {
+    process.emitWarning(`${name} after linger.normalizeLayers: put traceLayers first, before all other configuration (traceLayers → normalizeLayers → init)`,
+      { code: LINGER_STAGE_ORDER, type: 'LingerWarning' });
+  }
+  if (lastLoadAt(root) !== undefined) {
+    process.emitWarning(`${name} after loadStateDict(): load the state dict after the last transform. This engine carries the loaded weights over, ` +
+      'but Python linger rebuilds the layers and would lose them', { code: LINGER_LOAD_ORDER, type: 'LingerWarning' });
+  }
+}
+
+export interface TraceOptions {
+  fuseBn?: boolean;
+  aheadConvRelu?: boolean;
+  aheadBnRelu?: boolean;
+  aheadLinearRelu?: boolean;
+}
+
+const GRAPHS = new WeakMap<Module, Graph>();
+/** The dataflow graph traceLayers recorded for this model (plain data), if it was traced. */
+export function graphOf(model: Module): Graph | undefined {
+  return GRAPHS.get(model);
+}
+
+function isConv(m: Module): m is Conv2d | ConvTranspose2d | Conv1d {
+  return m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof Conv1d;
+}
+function bnMatches(conv: Module, bn: Module): bn is BatchNormNd {
+  if (conv instanceof Conv1d) return bn instanceof BatchNorm1d;
+  return bn instanceof BatchNorm2d;
+}
+function isReluNode(root: Module, n: GraphNode): boolean {
+  if (n.kind === 'op') return n.target === 'relu';
+  return n.target !== '?' && root.getSubmodule(n.target) instanceof ReLU;
+}
+
+/**
+ * linger.trace_layers: runs `target` once on `dummyInput`, then rewrites `root` in place:
+ * conservative Conv→BN fusion (SPEC §3.1) and ahead-ReLU marks (§3.2), both decided on the
+ * original graph. Weights are carried over. Returns `root`.
+ */
+export function traceLayers(root: Module, target: Module, dummyInput: Tensor | Tensor[], opts: TraceOptions = {}): Module {
+  const o = { fuseBn: true, aheadConvRelu: true, aheadBnRelu: true, aheadLinearRelu: true, ...opts };
+  checkTransformOrder(root, 'trace');
+  if (![...root.namedModules()].some(([, m]) => m === target)) {
+    throw new Error('linger.traceLayers: the target model is not the root model nor one of its sub-modules');
+  }
+  const g = captureGraph(root, target, Array.isArray(dummyInput) ? dummyInput : [dummyInput]);
+
+  const moduleNodes = g.nodes.filter((n) => n.kind === 'module' && n.target !== '?');
+  const calls = new Map<string, number>();
+  for (const n of moduleNodes) calls.set(n.target, (calls.get(n.target) ?? 0) + 1);
+  const once = (n: GraphNode) => calls.get(n.target) === 1;
+  const onlyConsumer = (n: GraphNode): GraphNode | undefined => {
+    const c = consumersOf(g, { node: n.id, output: 0 });
+    return c.length === 1 && c[0] >= 0 ? g.nodes[c[0]] : undefined;
+  };
+  const mod = (n: GraphNode) => root.getSubmodule(n.target);
+
+  // Fusion: the conv's output has exactly one consumer, a BN module, both called once.
+  const pairs: { conv: string; bn: string }[] = [];
+  if (o.fuseBn) {
+    for (const n of moduleNodes) {
+      const m = mod(n);
+      if (!isConv(m) || m instanceof NormalizeConvBNBase || !once(n)) continue;
+      const c = onlyConsumer(n);
+      if (!c || c.kind !== 'module' || c.target === '?' || !once(c)) continue;
+      const bn = mod(c);
+      if (!bnMatches(m, bn) || !bn.affine || !bn.trackRunningStats || bn.numFeatures !== m.outChannels) continue;
+      pairs.push({ conv: n.target, bn: c.target });
+    }
+  }
+  const fusedBn = new Map(pairs.map((p) => [p.bn, p.conv]));
+
+  // Ahead-ReLU marks on the original graph: OPX whose only consumer is a ReLU.
+  const marks = new Set<string>();
+  for (const n of moduleNodes) {
+    const c = onlyConsumer(n);
+    if (!c || !isReluNode(root, c)) continue;
+    const m = mod(n);
+    if (isConv(m) && o.aheadConvRelu) marks.add(n.target);
+    else if (m instanceof BatchNormNd && o.aheadBnRelu) marks.add(fusedBn.get(n.target) ?? n.target);
+    else if (m instanceof Linear && o.aheadLinearRelu) marks.add(n.target);
+  }
+
+  for (const p of pairs) {
+    const conv = root.getSubmodule(p.conv) as Conv2d | ConvTranspose2d | Conv1d;
+    const bn = root.getSubmodule(p.bn) as BatchNormNd;
+    const where = { path: p.conv, bnPath: p.bn };
+    const fused = conv instanceof ConvTranspose2d ? new NormalizeConvTransposeBN2d(conv, bn as BatchNorm2d, where)
+      : conv instanceof Conv1d ? new NormalizeConvBN1d(conv, bn as BatchNorm1d, where)
+        : new NormalizeConvBN2d(conv, bn as BatchNorm2d, where);
+    fused.training = conv.training;
+    if (conv instanceof NormalizeConv2d || conv instanceof NormalizeConv1d || conv instanceof NormalizeConvTranspose2d) {
+      fused.normalizeData = conv.normalizeData;
+      fused.normalizeWeight = conv.normalizeWeight;
+      fused.normalizeBias = conv.normalizeBias;
+    }
+    root.setSubmodule(p.conv, fused);
+    const empty = new EmptyBatchNorm();
+    empty.training = bn.training;
+    root.setSubmodule(p.bn, empty);
+  }
+  for (const path of marks) (root.getSubmodule(path) as { aheadRelu?: boolean }).aheadRelu = true;
+
+  GRAPHS.set(root, g);
+  recordTransform(root, 'trace');
+  return root;
+}
+
+export interface NormalizeOptions {
+  normalizeWeightValue?: number | null;
+  normalizeBiasValue?: number | null;
+  normalizeOutputValue?: number | null;
+}
+
+const NO_NORMALIZE = new WeakSet<Module>();
+/** linger.disable_normalize: excludes a module from normalizeLayers (call before it). */
+export function disableNormalize(m: Module): Module {
+  NO_NORMALIZE.add(m);
+  return m;
+}
+
+/**
+ * linger.normalize_layers: Conv2d/ConvTranspose2d/Conv1d/Linear/BatchNorm2d become their
+ * Normalize* versions (same parameters), fused ConvBN layers get the values; clamps at ±value
+ * (null = none) on weights, bias and outputs. Returns `model`.
+ */
+export function normalizeLayers(model: Module, opts: NormalizeOptions = {}): Module {
+  checkTransformOrder(model, 'normalize');
+  const v = (x: number | null | undefined, d: number | null) => (x === undefined ? d : x);
+  const base = {
+    normalizeWeight: v(opts.normalizeWeightValue, 8),
+    normalizeBias: v(opts.normalizeBiasValue, null),
+    normalizeData: v(opts.normalizeOutputValue, 8),
+  };
+  for (const [name, value] of Object.entries(base)) {
+    if (value !== null && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) {
+      throw new Error(`linger.normalizeLayers: ${name} must be a positive number or null, got ${value}`);
+    }
+  }
+  const insideFused = new Set<Module>();
+  for (const [, m] of model.namedModules()) {
+    if (m instanceof NormalizeConvBNBase) for (const c of m.modules()) if (c !== m) insideFused.add(c);
+  }
+  for (const [path, m] of [...model.namedModules()]) {
+    if (!path || insideFused.has(m) || NO_NORMALIZE.has(m)) continue;
+    const s: NormalizeSettings = { ...base, aheadRelu: aheadReluOf(m) };
+    if (m instanceof NormalizeConvBNBase || m instanceof NormalizeConv2d || m instanceof NormalizeConv1d || m instanceof NormalizeConvTranspose2d ||
+      m instanceof NormalizeLinear || m instanceof NormalizeBatchNorm2d) {
+      Object.assign(m, s);
+      continue;
+    }
+    const replacement = m instanceof Conv2d ? NormalizeConv2d.from(m, s)
+      : m instanceof ConvTranspose2d ? NormalizeConvTranspose2d.from(m, s)
+        : m instanceof Conv1d ? NormalizeConv1d.from(m, s)
+          : m instanceof Linear ? NormalizeLinear.from(m, s)
+            : m instanceof BatchNorm2d ? NormalizeBatchNorm2d.from(m, s) : null;
+    if (replacement) {
+      replacement.training = m.training;
+      model.setSubmodule(path, replacement);
+    }
+  }
+  recordTransform(model, 'normalize');
+  return model;
+}
