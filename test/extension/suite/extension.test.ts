@@ -21,7 +21,7 @@ suite('extension', () => {
   test('linger.showBackend loads the engine and returns its TF.js backend', async () => {
     // tfjs-node cannot install on CI machines, so the engine falls back to wasm, then cpu.
     const backend = await vscode.commands.executeCommand<string>('linger.showBackend');
-    assert.ok(backend === 'webgl', `unexpected backend ${String(backend)}`);
+    assert.ok(backend === 'wasm' || backend === 'cpu', `unexpected backend ${String(backend)}`);
   });
 });
 

@@ -19,6 +19,8 @@ function collectTests(dir: string): string[] {
 }
 
 export function run(): Promise<void> {
+  // Failures then point at test/extension/suite/*.ts, not the compiled JS (inline source maps).
+  process.setSourceMapsEnabled(true);
   const mocha = new Mocha({
     ui: 'tdd',
     reporter: 'spec',
