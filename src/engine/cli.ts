@@ -8,9 +8,13 @@ import { runDemo } from './cli/demo';
 const USAGE = `usage: linger <command> [options]
 
 commands:
-  demo    train the demo CNN on Fashion-MNIST (the embedded default) and evaluate it
-          --epochs N (1)  --dataset fashion-mnist|mnist  --batch N (64)  --lr X (0.05)
-          --seed N (0)  --limit N (images per class, for a quick run)  --json
+  demo    linger's two-stage path on the demo CNN and Fashion-MNIST (the embedded default):
+          float training → traceLayers + normalizeLayers + fine-tune → init + QAT, with a
+          checkpoint per stage in checkpoints/<experiment>/<stage>.safetensors
+          --epochs F,S,Q (2,1,1: float, float stage, QAT)  --bits N (8)  --straight (skip the
+          float stage)  --float-checkpoint FILE  --dataset fashion-mnist|mnist  --batch N (64)
+          --lr X (0.05)  --seed N (0)  --limit N (images per class, quick runs)
+          --experiment NAME (demo)  --checkpoints DIR (checkpoints)  --json
   bench   training-step time of the demo CNN, and of the same CNN in PyTorch when
           python3 has torch (same thread count); prints the ratio
           --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch  --python PATH  --json
@@ -25,6 +29,16 @@ function num(v: string | undefined, name: string, dflt: number): number {
 }
 class UsageError extends Error {}
 
+/** --epochs F,S,Q (float, float stage, QAT); a single number N means N,1,1. */
+function schedule(v: string | undefined): [number, number, number] {
+  if (v === undefined) return [2, 1, 1];
+  const parts = v.split(',').map((p) => Number(p.trim()));
+  if (parts.some((p) => !Number.isInteger(p) || p < 0) || (parts.length !== 1 && parts.length !== 3)) {
+    throw new UsageError(`--epochs expects N or F,S,Q (whole numbers), got '${v}'`);
+  }
+  return parts.length === 1 ? [parts[0], 1, 1] : [parts[0], parts[1], parts[2]];
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -36,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
     options: {
       epochs: { type: 'string' }, dataset: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       seed: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, steps: { type: 'string' },
+      bits: { type: 'string' }, straight: { type: 'boolean' }, 'float-checkpoint': { type: 'string' },
+      experiment: { type: 'string' }, checkpoints: { type: 'string' },
       warmup: { type: 'string' }, 'no-torch': { type: 'boolean' }, python: { type: 'string' },
     },
     strict: true,
@@ -46,8 +62,10 @@ async function main(argv: string[]): Promise<number> {
       const dataset = values.dataset ?? 'fashion-mnist';
       if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new UsageError(`--dataset must be fashion-mnist or mnist, got '${dataset}'`);
       const r = await runDemo({
-        epochs: num(values.epochs, 'epochs', 1), dataset, batchSize: num(values.batch, 'batch', 64), lr: num(values.lr, 'lr', 0.05),
+        epochs: schedule(values.epochs), dataset, batchSize: num(values.batch, 'batch', 64), lr: num(values.lr, 'lr', 0.05),
         seed: num(values.seed, 'seed', 0), limit: values.limit ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
+        bits: num(values.bits, 'bits', 8), straight: Boolean(values.straight), floatCheckpoint: values['float-checkpoint'],
+        experiment: values.experiment ?? 'demo', checkpointDir: values.checkpoints ?? 'checkpoints',
       }, log);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;

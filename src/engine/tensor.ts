@@ -16,10 +16,17 @@ export type DType = 'float32' | 'int32';
 export class Tensor {
   readonly raw: tf.Tensor;
   readonly perm: readonly number[] | null;
+  /**
+   * Set on the output of a fixed-point layer (linger's IQTensor): the values are int codes / this
+   * power-of-two scale, and the next Int layer takes them as they are. Ops that keep codes
+   * (relu, max-pool, reshape, permute) keep the scale; any other op drops it.
+   */
+  readonly quantScale?: number;
 
-  constructor(raw: tf.Tensor, perm: readonly number[] | null = null) {
+  constructor(raw: tf.Tensor, perm: readonly number[] | null = null, quantScale?: number) {
     this.raw = raw;
     this.perm = perm && !isIdentity(perm) ? perm : null;
+    if (quantScale !== undefined) this.quantScale = quantScale;
     if (this.perm && this.perm.length !== raw.rank) {
       throw new Error(`internal: permutation ${JSON.stringify(perm)} does not fit a rank-${raw.rank} tensor`);
     }
@@ -87,7 +94,9 @@ export class Tensor {
   }
 
   // ---- element-wise (layout-preserving when both sides share it) ---------------------------
-  add(o: Tensor | number): Tensor { return record('add', [this, o], () => binary(this, o, tf.add)); }
+  add(o: Tensor | number): Tensor {
+    return record('add', [this, o], () => (typeof o !== 'number' && quantizedOpHook?.('add', [this, o])) || binary(this, o, tf.add));
+  }
   sub(o: Tensor | number): Tensor { return record('sub', [this, o], () => binary(this, o, tf.sub)); }
   mul(o: Tensor | number): Tensor { return record('mul', [this, o], () => binary(this, o, tf.mul)); }
   div(o: Tensor | number): Tensor { return record('div', [this, o], () => binary(this, o, tf.div)); }
@@ -96,7 +105,7 @@ export class Tensor {
   exp(): Tensor { return record('exp', [this], () => unary(this, tf.exp)); }
   log(): Tensor { return record('log', [this], () => unary(this, tf.log)); }
   sqrt(): Tensor { return record('sqrt', [this], () => unary(this, tf.sqrt)); }
-  relu(): Tensor { return record('relu', [this], () => unary(this, tf.relu)); }
+  relu(): Tensor { return record('relu', [this], () => new Tensor(tf.relu(this.raw), this.perm, this.quantScale)); }
   sigmoid(): Tensor { return record('sigmoid', [this], () => unary(this, tf.sigmoid)); }
   tanh(): Tensor { return record('tanh', [this], () => unary(this, tf.tanh)); }
   clamp(min: number | null, max: number | null): Tensor {
@@ -132,7 +141,7 @@ export class Tensor {
   reshape(shape: number[]): Tensor {
     return record('reshape', [this], () => {
       const target = inferShape(shape, this.size, this.shape);
-      return new Tensor(tf.reshape(this.logical(), target));
+      return new Tensor(tf.reshape(this.logical(), target), null, this.quantScale);
     });
   }
   view(...shape: (number | number[])[]): Tensor {
@@ -145,7 +154,7 @@ export class Tensor {
       const b = normAxis(endDim, s.length);
       if (a > b) throw new Error(`flatten: start_dim ${startDim} comes after end_dim ${endDim}`);
       const merged = s.slice(a, b + 1).reduce((p, q) => p * q, 1);
-      return new Tensor(tf.reshape(this.logical(), [...s.slice(0, a), merged, ...s.slice(b + 1)]));
+      return new Tensor(tf.reshape(this.logical(), [...s.slice(0, a), merged, ...s.slice(b + 1)]), null, this.quantScale);
     });
   }
   /** torch.permute: free, only the layout record changes. */
@@ -156,7 +165,7 @@ export class Tensor {
         throw new Error(`permute: dims [${d.join(', ')}] are not a permutation of ${this.rank} axes`);
       }
       const cur = this.perm ?? identity(this.rank);
-      return new Tensor(this.raw, d.map((i) => cur[i]));
+      return new Tensor(this.raw, d.map((i) => cur[i]), this.quantScale);
     });
   }
   transpose(dim0: number, dim1: number): Tensor {
@@ -180,8 +189,8 @@ export class Tensor {
   matmul(o: Tensor): Tensor {
     return record('matmul', [this, o], () => new Tensor(tf.matMul(this.logical(), o.logical())));
   }
-  clone(): Tensor { return new Tensor(tf.clone(this.raw), this.perm); }
-  detach(): Tensor { return new Tensor(stopGradient(this.raw), this.perm); }
+  clone(): Tensor { return new Tensor(tf.clone(this.raw), this.perm, this.quantScale); }
+  detach(): Tensor { return new Tensor(stopGradient(this.raw), this.perm, this.quantScale); }
 }
 
 // ---- layout arithmetic ---------------------------------------------------------------------
@@ -251,6 +260,26 @@ function binary(a: Tensor, b: Tensor | number, fn: (x: tf.Tensor, y: tf.Tensor |
   // Different layouts: bring b into a's layout when ranks match, else compute in logical order.
   if (a.rank === b.rank && a.perm) return new Tensor(fn(a.raw, b.physical(a.perm)), a.perm);
   return new Tensor(fn(a.logical(), b.logical()));
+}
+
+// ---- fixed-point element-wise ops --------------------------------------------------------
+/**
+ * Set while a fixed-stage model runs: called for every tensor–tensor add and cat, in call order,
+ * so that linger's iqAdd/iqCat layers can take them (undefined: compute in float).
+ */
+export type QuantizedOpHook = (op: 'add' | 'cat', args: Tensor[], dim?: number) => Tensor | undefined;
+let quantizedOpHook: QuantizedOpHook | null = null;
+export function withQuantizedOps<T>(hook: QuantizedOpHook, fn: () => T): T {
+  const prev = quantizedOpHook;
+  quantizedOpHook = hook;
+  try {
+    return fn();
+  } finally {
+    quantizedOpHook = prev;
+  }
+}
+export function quantizedOp(op: 'add' | 'cat', args: Tensor[], dim?: number): Tensor | undefined {
+  return quantizedOpHook ? quantizedOpHook(op, args, dim) : undefined;
 }
 
 // ---- op recording (the tracer installs a recorder; otherwise a direct call) ---------------

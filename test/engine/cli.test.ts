@@ -1,33 +1,49 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
-function linger(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'engine', 'cli.ts'), ...args], { encoding: 'utf8', cwd: root });
+function linger(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'engine', 'cli.ts'), ...args],
+    { encoding: 'utf8', cwd: root, env: { ...process.env, ...env } });
 }
 
-test('linger demo runs end to end on a slice of Fashion-MNIST and reports JSON', () => {
-  const r = linger('demo', '--limit', '60', '--json');
-  assert.equal(r.status, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { backend: string; trainSamples: number; testSamples: number; floatAccuracy: number };
-  assert.equal(j.trainSamples, 600);
-  assert.equal(j.testSamples, 100);
-  assert.ok(j.floatAccuracy > 0.3, `accuracy ${j.floatAccuracy} after 10 steps is above chance`);
-  assert.match(r.stderr, /backend: (wasm|cpu|tensorflow)/);
-  assert.match(r.stderr, /float epoch 1\/1 100%/);
+test('linger demo runs the two-stage path on a slice of Fashion-MNIST, writes a checkpoint per stage, reports JSON', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-demo-'));
+  try {
+    const r = linger(['demo', '--limit', '60', '--epochs', '1,1,1', '--checkpoints', dir, '--experiment', 'smoke', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout) as {
+      trainSamples: number; testSamples: number; floatAccuracy: number; fixedAccuracy: number;
+      stages: { stage: string; checkpoint: string }[]; quantReport: { path: string; sqnrDb: number }[];
+    };
+    assert.equal(j.trainSamples, 600);
+    assert.equal(j.testSamples, 100);
+    assert.deepEqual(j.stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    for (const s of j.stages) assert.ok(fs.existsSync(s.checkpoint), s.checkpoint);
+    assert.equal(j.stages[2].checkpoint, path.join(dir, 'smoke', 'fixed.safetensors'));
+    assert.ok(j.fixedAccuracy > 0.3, `fixed accuracy ${j.fixedAccuracy} after 10 QAT steps is above chance`);
+    assert.deepEqual(j.quantReport.map((q) => q.path), ['conv1', 'conv2', 'fc1', 'fc2']);
+    assert.match(r.stderr, /backend: (wasm|cpu|tensorflow)/);
+    assert.match(r.stderr, /float epoch 1\/1 100%/);
+    assert.match(r.stderr, /QAT epoch 1\/1 100%/);
+    assert.match(r.stderr, /\(conv1\): NormalizeConvBN2d\(/, 'prints the model after traceLayers');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('usage errors exit 2 with a message; LINGER_BACKEND is checked', () => {
-  const bad = linger('demo', '--epochs', 'many');
+  const bad = linger(['demo', '--epochs', 'many']);
   assert.equal(bad.status, 2);
-  assert.match(bad.stderr, /--epochs expects a number, got 'many'/);
-  const unknown = linger('frobnicate');
+  assert.ok(bad.stderr.includes("--epochs expects N or F,S,Q (whole numbers), got 'many'"), bad.stderr);
+  const unknown = linger(['frobnicate']);
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /unknown command 'frobnicate'/);
-  const backend = spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'engine', 'cli.ts'), 'info'],
-    { encoding: 'utf8', cwd: root, env: { ...process.env, LINGER_BACKEND: 'gpu9000' } });
+  const backend = linger(['info'], { LINGER_BACKEND: 'gpu9000' });
   assert.equal(backend.status, 1);
   assert.match(backend.stderr, /LINGER_BACKEND=gpu9000: unknown backend; use one of tensorflow, wasm, cpu/);
 });

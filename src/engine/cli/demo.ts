@@ -1,22 +1,47 @@
+import * as path from 'node:path';
 import { initBackend } from '../backend/select';
+import { formatQuantReport, init, QuantReportRow, quantReport } from '../linger/init';
+import { normalizeLayers, traceLayers } from '../linger/transforms';
+import { Module } from '../nn/module';
 import { manualSeed } from '../random';
-import { DataLoader, fashionMnist, mnist } from '../train/data';
-import { DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
+import { load, save } from '../state/checkpoint';
+import { randn } from '../tensor';
+import { DataLoader, Dataset, fashionMnist, mnist } from '../train/data';
+import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
 import { evaluate, fit } from '../train/loop';
-import { SGD } from '../train/optim';
+import { CosineAnnealingLR, SGD } from '../train/optim';
 import { ProgressBar } from './progress';
 
 export interface DemoOptions {
-  epochs: number; dataset: 'fashion-mnist' | 'mnist'; batchSize: number; lr: number; seed: number;
-  limit?: number; json: boolean;
+  /** epochs of float training, float-stage fine-tuning (trace + normalize) and QAT */
+  epochs: [number, number, number];
+  dataset: 'fashion-mnist' | 'mnist';
+  batchSize: number;
+  lr: number;
+  seed: number;
+  limit?: number;
+  /** data and parameter bits of the fixed stage */
+  bits: number;
+  /** skip the float stage: the trained raw model goes straight to init (the seed's warning) */
+  straight: boolean;
+  /** start from this float checkpoint instead of training the float model */
+  floatCheckpoint?: string;
+  experiment: string;
+  checkpointDir: string;
+  json: boolean;
 }
 
+export interface StageResult { stage: string; epochs: number; accuracy: number; loss: number; checkpoint?: string; msPerStep?: number }
 export interface DemoResult {
-  backend: string; dataset: string; epochs: number; trainSamples: number; testSamples: number;
-  floatAccuracy: number; floatLoss: number; msPerStep: number; seconds: number;
+  backend: string; dataset: string; trainSamples: number; testSamples: number; bits: number; straight: boolean;
+  stages: StageResult[]; floatAccuracy: number; floatStageAccuracy: number | null; fixedAccuracy: number | null;
+  quantReport: QuantReportRow[]; seconds: number;
 }
 
-/** The demo: the demo CNN trained on Fashion-MNIST (float stage), with progress and a test evaluation. */
+/**
+ * The demo: linger's two-stage path on the demo CNN. Float training → traceLayers +
+ * normalizeLayers + fine-tune → init + QAT → integer-exact eval, with a checkpoint per stage.
+ */
 export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise<DemoResult> {
   const t0 = performance.now();
   const backend = await initBackend();
@@ -26,25 +51,92 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
   const ds = o.dataset === 'mnist' ? mnist() : fashionMnist({ limitPerClass: o.limit });
   log(`${ds.train.length} training / ${ds.test.length} test images`);
   const model = new DemoCNN();
-  log(model.toString());
-  const opt = new SGD(model.parameters(), { lr: o.lr, momentum: DEMO_RECIPE.momentum });
-  const train = new DataLoader(ds.train, { batchSize: o.batchSize, shuffle: true, seed: o.seed });
-  let msPerStep = 0;
-  for (let e = 1; e <= o.epochs; e++) {
-    const bar = new ProgressBar(`float epoch ${e}/${o.epochs}`, train.length);
-    fit(model, train, opt, {
-      epochs: 1,
-      onStep: (p) => {
-        msPerStep = p.msPerStep;
-        if (p.step % 5 === 0 || p.step === p.steps) bar.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
-      },
-    });
-  }
-  const testBar = new ProgressBar('evaluating', Math.ceil(ds.test.length / 256));
-  const r = evaluate(model, new DataLoader(ds.test, { batchSize: 256 }), { onBatch: (i) => testBar.update(i) });
-  log(`float test accuracy: ${(r.accuracy * 100).toFixed(2)}% (loss ${r.loss.toFixed(4)}, ${r.count} images)`);
-  return {
-    backend, dataset: o.dataset, epochs: o.epochs, trainSamples: ds.train.length, testSamples: ds.test.length,
-    floatAccuracy: r.accuracy, floatLoss: r.loss, msPerStep, seconds: (performance.now() - t0) / 1000,
+  const dir = path.join(o.checkpointDir, o.experiment);
+  const stages: StageResult[] = [];
+  const inputShape = DEMO_INPUT_SHAPE;
+  const test = () => new DataLoader(ds.test, { batchSize: 256 });
+
+  const train = (label: string, epochs: number, lr: number): number => {
+    if (epochs <= 0) return 0;
+    const opt = new SGD(model.parameters(), { lr, momentum: DEMO_RECIPE.momentum });
+    const sched = new CosineAnnealingLR(opt, epochs);
+    const loader = new DataLoader(ds.train, { batchSize: o.batchSize, shuffle: true, seed: o.seed + stages.length * 1000 });
+    let ms = 0;
+    for (let e = 1; e <= epochs; e++) {
+      const bar = new ProgressBar(`${label} epoch ${e}/${epochs}`, loader.length);
+      fit(model, loader, opt, {
+        onStep: (p) => {
+          ms = p.msPerStep;
+          if (p.step % 5 === 0 || p.step === p.steps) bar.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
+        },
+      });
+      sched.step();
+    }
+    return ms;
   };
+  const evalStage = async (stage: string, epochs: number, ms: number, parent?: string): Promise<StageResult> => {
+    const bar = new ProgressBar(`evaluating ${stage}`, Math.ceil(ds.test.length / 256));
+    const r = evaluate(model, test(), { onBatch: (i) => bar.update(i) });
+    log(`${stage} test accuracy: ${(r.accuracy * 100).toFixed(2)}% (loss ${r.loss.toFixed(4)})`);
+    const file = path.join(dir, `${stage}.safetensors`);
+    await save(model, file, { metrics: { accuracy: r.accuracy, loss: r.loss }, parent, inputShape });
+    log(`saved ${file}`);
+    const res = { stage, epochs, accuracy: r.accuracy, loss: r.loss, checkpoint: file, ...(ms ? { msPerStep: ms } : {}) };
+    stages.push(res);
+    return res;
+  };
+
+  // 1. float
+  log(model.toString());
+  let floatRes: StageResult;
+  if (o.floatCheckpoint) {
+    model.loadStateDict(await load(o.floatCheckpoint));
+    log(`loaded float checkpoint ${o.floatCheckpoint}`);
+    floatRes = await evalStage('float', 0, 0, o.floatCheckpoint);
+  } else {
+    const ms = train('float', o.epochs[0], o.lr);
+    floatRes = await evalStage('float', o.epochs[0], ms);
+  }
+
+  // 2. float stage: trace (fusion + ahead-ReLU marks), normalize, fine-tune
+  let stageRes: StageResult | null = null;
+  if (!o.straight) {
+    traceLayers(model, model, randn(inputShape));
+    log('after linger.traceLayers:');
+    log(model.toString());
+    normalizeLayers(model, { normalizeWeightValue: 8, normalizeBiasValue: null, normalizeOutputValue: 8 });
+    const ms = train('float stage (traced, normalized)', o.epochs[1], o.lr / 5);
+    stageRes = await evalStage('traced', o.epochs[1], ms, floatRes.checkpoint);
+  }
+
+  // 3. fixed stage: init, QAT, integer-exact eval
+  init(model, { dataBits: o.bits, parameterBits: o.bits, outBits: 8, dummyInput: randn(inputShape) });
+  log(`after linger.init (${o.bits}-bit data and parameters):`);
+  log(model.toString());
+  const ms = train('QAT', o.epochs[2], o.lr / 10);
+  const fixedRes = await evalStage('fixed', o.epochs[2], ms, (stageRes ?? floatRes).checkpoint);
+  const report = quantReportOn(model, ds.test);
+  log('quantization report (one test batch):');
+  log(formatQuantReport(report));
+
+  const fmt = (v: number | null | undefined) => (v == null ? '   -  ' : `${(v * 100).toFixed(2)}%`);
+  log('');
+  log(`float ${fmt(floatRes.accuracy)} → float stage ${fmt(stageRes?.accuracy)} → fixed point ${fmt(fixedRes.accuracy)}` +
+    (stageRes ? ` (fixed − float stage: ${((fixedRes.accuracy - stageRes.accuracy) * 100).toFixed(2)} points)` : ''));
+  return {
+    backend, dataset: o.dataset, trainSamples: ds.train.length, testSamples: ds.test.length, bits: o.bits, straight: o.straight,
+    stages, floatAccuracy: floatRes.accuracy, floatStageAccuracy: stageRes?.accuracy ?? null, fixedAccuracy: fixedRes.accuracy,
+    quantReport: report, seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+function quantReportOn(model: Module, ds: Dataset): QuantReportRow[] {
+  const first = new DataLoader(ds, { batchSize: 256 })[Symbol.iterator]().next();
+  if (first.done) return [];
+  try {
+    return quantReport(model, first.value.x);
+  } finally {
+    first.value.x.dispose();
+    first.value.y.dispose();
+  }
 }

@@ -3,3 +3,9 @@ export { traceLayers, normalizeLayers, disableNormalize, graphOf, LINGER_LOAD_OR
 export type { TraceOptions, NormalizeOptions } from './transforms';
 export type { Graph, GraphNode, TensorRef } from '../trace/graph';
 export { stageOfDict } from '../state/stateDict';
+export { init, disableQuant, quantModule, calibrate, quantReport, formatQuantReport } from './init';
+export type { InitOptions, QuantReportRow, Batches } from './init';
+export { NotCalibratedError } from './intLayers';
+export { save, load, loadCheckpoint, moduleTree, structureHash } from '../state/checkpoint';
+export type { SaveOptions, Checkpoint, CheckpointMetadata, ModuleTreeEntry } from '../state/checkpoint';
+export { CheckpointFormatError } from '../state/safetensors';

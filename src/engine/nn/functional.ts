@@ -1,7 +1,7 @@
 // torch.nn.functional, the subset the engine's users need. Each op goes through `record` so the
 // tracer sees functional calls between modules.
 import { tf } from '../backend/tf';
-import { record, Tensor, identity, normAxis } from '../tensor';
+import { quantizedOp, record, Tensor, identity, normAxis } from '../tensor';
 import { conv2dHWIO, explicitPads, convTranspose2dRaw } from './conv';
 import { HWIO, pair, Pair } from './layout';
 import { linearRaw } from './linear';
@@ -31,6 +31,8 @@ export const dropout = (x: Tensor, p = 0.5, training = true): Tensor => dropoutR
 export function cat(xs: Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new Error('cat: expected a non-empty list of tensors');
   return record('cat', xs, () => {
+    const q = quantizedOp('cat', xs, dim);
+    if (q) return q;
     const r = xs[0].rank;
     const d = normAxis(dim, r);
     const s0 = xs[0].shape;

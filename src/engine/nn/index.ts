@@ -11,3 +11,4 @@ export { Sequential, ModuleList } from './container';
 // linger's layers (SPEC §3–§4)
 export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';
 export { NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d } from '../linger/normalize';
+export { Conv2dInt, Conv1dInt, ConvTranspose2dInt, LinearInt, BatchNormInt, AvgPool2dInt, IQAdd, IQCat } from '../linger/intLayers';

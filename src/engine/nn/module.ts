@@ -34,15 +34,15 @@ export class Buffer extends Parameter {
   }
 }
 
-/** A wrong input shape, annotated with the module path as it propagates out of nested calls. */
-export class ShapeError extends Error {
+/** An error raised by a module, annotated with its path as it propagates out of nested calls. */
+export class ModuleError extends Error {
   path: string[] = [];
   current: Module;
   readonly detail: string;
   readonly moduleType: string;
-  constructor(module: Module, detail: string) {
+  constructor(module: Module, detail: string, name = 'ModuleError') {
     super(detail);
-    this.name = 'ShapeError';
+    this.name = name;
     this.current = module;
     this.detail = detail;
     this.moduleType = module.typeName();
@@ -52,6 +52,17 @@ export class ShapeError extends Error {
     const where = this.path.length ? `'${this.path.join('.')}'` : 'the root module';
     this.message = `${this.moduleType} at ${where}: ${this.detail}`;
   }
+}
+
+/** A wrong input shape, naming the module path and expected vs actual shape. */
+export class ShapeError extends ModuleError {
+  constructor(module: Module, detail: string) { super(module, detail, 'ShapeError'); }
+}
+
+/** A per-module wrapper around its calls (the fixed stage sets one on the root, for iqAdd/iqCat). */
+export const CALL_WRAPPER = Symbol.for('linger-studio.callWrapper');
+export function setCallWrapper(m: Module, wrap: ((run: () => unknown) => unknown) | undefined): void {
+  Object.defineProperty(m, CALL_WRAPPER, { value: wrap, enumerable: false, configurable: true, writable: true });
 }
 
 /** Hook for the tracer: wraps every module call while a trace runs. */
@@ -101,9 +112,11 @@ export abstract class Module {
   /** Runs forward; annotates shape errors with the path of the module that raised them. */
   call(...args: AnyArgs): unknown {
     try {
-      return callHook ? callHook(this, args, () => this.forward(...args)) : this.forward(...args);
+      const wrap = (this as unknown as Record<symbol, ((run: () => unknown) => unknown) | undefined>)[CALL_WRAPPER];
+      const run = () => (callHook ? callHook(this, args, () => this.forward(...args)) : this.forward(...args));
+      return wrap ? wrap(run) : run();
     } catch (e) {
-      if (e instanceof ShapeError && e.current !== this) {
+      if (e instanceof ModuleError && e.current !== this) {
         const name = this.childName(e.current);
         if (name !== undefined) {
           e.path.unshift(name);

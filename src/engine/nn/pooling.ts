@@ -37,7 +37,7 @@ export function maxPool2dRaw(x: Tensor, m: Module | null, k: Pair, s: Pair, p: P
   const padded = p[0] || p[1] || extraH || extraW
     ? tf.pad(xr, [[0, 0], [p[0], p[0] + extraH], [p[1], p[1] + extraW], [0, 0]], -Infinity) as tf.Tensor4D
     : xr;
-  return new Tensor(K.maxPool2d(padded, k, s), NHWC);
+  return new Tensor(K.maxPool2d(padded, k, s), NHWC, x.quantScale); // the max of codes is a code
 }
 
 export class MaxPool2d extends Module {
