@@ -52,8 +52,11 @@ export type Exit = 'return' | 'break' | 'continue' | null;
 
 /** A simple statement: effects in evaluation order; `exit` when it leaves the block. */
 export interface StmtItem extends ItemBase { k: 'stmt'; effects: Effect[]; exit: Exit }
-/** Mutually exclusive arms (if/elif/else, match, switch); not exhaustive = control may skip all. */
-export interface BranchItem extends ItemBase { k: 'branch'; head: Effect[]; arms: Block[]; exhaustive: boolean }
+/**
+ * Mutually exclusive arms (if/elif/else, match, switch); not exhaustive = control may skip all;
+ * breakable = a `break` in an arm leaves the branch (switch).
+ */
+export interface BranchItem extends ItemBase { k: 'branch'; head: Effect[]; arms: Block[]; exhaustive: boolean; breakable: boolean }
 /** for / while: the body may run zero or more times; `orelse` is Python's loop `else`. */
 export interface LoopItem extends ItemBase { k: 'loop'; head: Effect[]; body: Block; orelse: Block }
 export interface TryItem extends ItemBase { k: 'try'; body: Block; handlers: Block[]; orelse: Block; final: Block }
@@ -72,36 +75,32 @@ export class FlowBuilder {
     return { id: this.nextId++, items: [] };
   }
 
-  private base(into: Block, parent: Item | null, span: Span): ItemBase {
-    return { id: this.nextId++, span, parent, block: into.id, hasTransform: false };
-  }
-
   stmt(into: Block, parent: Item | null, span: Span): StmtItem {
-    const it: StmtItem = { ...this.base(into, parent, span), k: 'stmt', effects: [], exit: null };
+    const it: StmtItem = { k: 'stmt', id: this.nextId++, span, parent, block: into.id, hasTransform: false, effects: [], exit: null };
     into.items.push(it);
     return it;
   }
 
   branch(into: Block, parent: Item | null, span: Span): BranchItem {
-    const it: BranchItem = { ...this.base(into, parent, span), k: 'branch', head: [], arms: [], exhaustive: false };
+    const it: BranchItem = { k: 'branch', id: this.nextId++, span, parent, block: into.id, hasTransform: false, head: [], arms: [], exhaustive: false, breakable: false };
     into.items.push(it);
     return it;
   }
 
   loop(into: Block, parent: Item | null, span: Span): LoopItem {
-    const it: LoopItem = { ...this.base(into, parent, span), k: 'loop', head: [], body: this.block(), orelse: this.block() };
+    const it: LoopItem = { k: 'loop', id: this.nextId++, span, parent, block: into.id, hasTransform: false, head: [], body: this.block(), orelse: this.block() };
     into.items.push(it);
     return it;
   }
 
   try(into: Block, parent: Item | null, span: Span): TryItem {
-    const it: TryItem = { ...this.base(into, parent, span), k: 'try', body: this.block(), handlers: [], orelse: this.block(), final: this.block() };
+    const it: TryItem = { k: 'try', id: this.nextId++, span, parent, block: into.id, hasTransform: false, body: this.block(), handlers: [], orelse: this.block(), final: this.block() };
     into.items.push(it);
     return it;
   }
 
   seq(into: Block, parent: Item | null, span: Span): SeqItem {
-    const it: SeqItem = { ...this.base(into, parent, span), k: 'seq', head: [], body: this.block() };
+    const it: SeqItem = { k: 'seq', id: this.nextId++, span, parent, block: into.id, hasTransform: false, head: [], body: this.block() };
     into.items.push(it);
     return it;
   }

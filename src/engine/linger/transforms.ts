@@ -20,14 +20,14 @@ const NAMES: Record<TransformName, string> = { trace: 'linger.traceLayers', norm
 export function checkTransformOrder(root: Module, t: TransformName): void {
   const done = transformsOf(root);
   const name = NAMES[t];
-  if (t === 'trace' && done.includes('trace')) {
-    throw new Error(`${name}: the model is already traced; trace once, before any other transform (traceLayers → normalizeLayers → init)`);
-  }
   if (t === 'init' && done.includes('init')) {
     throw new Error(`${name}: the model is already initialized for fixed point; init runs once, as the last transform`);
   }
   if (t !== 'init' && done.includes('init')) {
     throw new Error(`${name} after linger.init: the model is already fixed-point; apply ${name} before init (traceLayers → normalizeLayers → init)`);
+  }
+  if (t === 'trace' && done.includes('trace')) {
+    throw new Error(`${name}: the model is already traced; trace once, before any other transform (traceLayers → normalizeLayers → init)`);
   }
   if (t === 'trace' && done.includes('normalize')) {
     process.emitWarning(`${name} after linger.normalizeLayers: put traceLayers first, before all other configuration (traceLayers → normalizeLayers → init)`,

@@ -62,7 +62,7 @@ function toRaw(t: Tensor): RawTensor {
 
 function fromRaw(name: string, r: RawTensor, file: string): Tensor {
   const n = r.shape.reduce((a, b) => a * b, 1);
-  const copy = r.data.slice(); // aligned copy
+  const copy = new Uint8Array(r.data); // an aligned copy (r.data may be a view into a Buffer pool)
   switch (r.dtype) {
     case 'F32': return new Tensor(tf.tensor(new Float32Array(copy.buffer, 0, n), r.shape, 'float32'));
     case 'F64': return new Tensor(tf.tensor(Float32Array.from(new Float64Array(copy.buffer, 0, n)), r.shape, 'float32'));

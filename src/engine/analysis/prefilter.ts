@@ -1,0 +1,101 @@
+// Parsing is most of the analyzer's time (tree-sitter's WASM build parses Python at ~5 MB/s), and
+// most of a long script is model code, data code and helpers that never mention linger. Python's
+// top-level statements start at column 0, so the file splits into top-level chunks with a small
+// lexer (strings, brackets, continuations); `def`/`class` chunks without a keyword are left out of
+// the parse through tree-sitter's included ranges (positions stay those of the whole file). A
+// function or class without a keyword has no transform and no load in it, so nothing is lost.
+
+/** Identifiers of `import … linger …` / `from linger… import …` statements: the aliases to look for. */
+export function pythonImportWords(text: string): string[] {
+  const words = new Set<string>();
+  const re = /^[ \t]*(?:from[ \t]+linger\b[\w.]*[ \t]+import[ \t]*(\([^)]*\)?|[^\n]*)|import[ \t]+([^\n]*\blinger\b[^\n]*))/gm;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    for (const w of (m[1] ?? m[2] ?? '').match(/[A-Za-z_]\w*/g) ?? []) {
+      if (w !== 'import' && w !== 'as' && w !== 'from') words.add(w);
+    }
+    if (m[1] !== undefined && /\*/.test(m[1])) for (const w of ['trace_layers', 'normalize_layers', 'init', 'load']) words.add(w);
+  }
+  return [...words];
+}
+
+interface Chunk { start: number; end: number; skippable: boolean }
+
+const CONTINUATION = /(?:else|elif|except|finally)\b/y;
+const DEFINITION = /(?:def|class|async[ \t]+def)\b/y;
+
+/** Top-level statement chunks of a Python file. */
+export function pythonChunks(text: string): Chunk[] {
+  const chunks: Chunk[] = [];
+  let str: string | null = null; // the closing quote of the string we are in
+  let depth = 0;
+  let continued = false;
+  let cur: (Chunk & { decoratorOnly: boolean }) | null = null;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    // at a line start
+    if (str === null && depth === 0 && !continued) {
+      const c = text.charCodeAt(i);
+      const blank = c === 32 || c === 9 || c === 10 || c === 13 || c === 12 || c === 35; // space tab \n \r \f #
+      if (!blank) {
+        CONTINUATION.lastIndex = i;
+        if (!CONTINUATION.test(text)) {
+          const isDecorator = c === 64; // @
+          DEFINITION.lastIndex = i;
+          const isDef = DEFINITION.test(text);
+          if (cur && cur.decoratorOnly && (isDef || isDecorator)) {
+            // decorators stay with the definition they decorate
+            cur.decoratorOnly = isDecorator;
+          } else {
+            if (cur) { cur.end = i; chunks.push(cur); }
+            cur = { start: i, end: n, skippable: isDef || isDecorator, decoratorOnly: isDecorator };
+          }
+        }
+      }
+    }
+    continued = false;
+    // scan the line
+    while (i < n) {
+      const ch = text[i];
+      if (str !== null) {
+        if (ch === '\\') { i += 2; continue; }
+        if (ch === '\n' && str.length === 1) { str = null; i++; break; } // unterminated: ends at the line
+        if (ch === str[0] && text.startsWith(str, i)) { i += str.length; str = null; continue; }
+        i++;
+        if (ch === '\n') break;
+        continue;
+      }
+      if (ch === '\n') { i++; break; }
+      if (ch === '#') { const e = text.indexOf('\n', i); i = e < 0 ? n : e; continue; }
+      if (ch === '"' || ch === "'") {
+        str = text.startsWith(ch + ch + ch, i) ? ch + ch + ch : ch;
+        i += str.length;
+        continue;
+      }
+      if (ch === '(' || ch === '[' || ch === '{') depth++;
+      else if (ch === ')' || ch === ']' || ch === '}') depth = Math.max(0, depth - 1);
+      else if (ch === '\\' && (text[i + 1] === '\n' || (text[i + 1] === '\r' && text[i + 2] === '\n'))) continued = true;
+      i++;
+    }
+  }
+  if (cur) { cur.end = n; chunks.push(cur); }
+  if (chunks.length === 0 || chunks[0].start > 0) chunks.unshift({ start: 0, end: chunks[0]?.start ?? n, skippable: false });
+  return chunks.map(({ start, end, skippable }) => ({ start, end, skippable }));
+}
+
+/**
+ * The parts of a Python file to parse, as [start, end) offsets, or null for the whole file;
+ * `relevant(start, end)` says whether a keyword is in a range.
+ */
+export function pythonIncludedRanges(text: string, relevant: (start: number, end: number) => boolean): Array<[number, number]> | null {
+  const chunks = pythonChunks(text);
+  const ranges: Array<[number, number]> = [];
+  let skipped = false;
+  for (const c of chunks) {
+    if (c.skippable && !relevant(c.start, c.end)) { skipped = true; continue; }
+    const last = ranges[ranges.length - 1];
+    if (last && last[1] === c.start) last[1] = c.end;
+    else ranges.push([c.start, c.end]);
+  }
+  return skipped ? ranges : null;
+}

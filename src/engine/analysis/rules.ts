@@ -1,0 +1,302 @@
+// The rules of SPEC §8 over one scope's flow. The scope is run once, statement by statement; the
+// state says, for each model, which transforms may have been applied on some path to here and
+// which loads are waiting for a transform. Arms of a branch start from the same state and are
+// merged after it (so exclusive branches never see each other); a loop body runs once (a load in
+// a training loop after the last transform is fine); a return/raise/break ends its path.
+import type { LoadOrderCode, SourceLanguage } from './diagnostic';
+import type { Block, Effect, Item, LoadEffect, Scope, Span, TransformEffect, TransformKind } from './flow';
+
+export interface Finding {
+  code: LoadOrderCode;
+  span: Span;
+  message: string;
+  /** LINGER001/002: the load, and the last transform of its model that runs after it. */
+  load?: LoadEffect;
+  lastTransform?: TransformEffect;
+}
+
+export interface RuleContext {
+  language: SourceLanguage;
+  /** "line 7" for a file, "cell 3, line 2" for a notebook. */
+  where(offset: number): string;
+}
+
+interface LoadRec { load: LoadEffect; prev: TransformEffect | null }
+interface Facts { transforms: TransformEffect[]; pending: LoadRec[]; seen: LoadEffect[] }
+
+class State {
+  dead = false;
+  constructor(public vars: Map<string, string>, public facts: Map<string, Facts>) {}
+
+  static empty(): State {
+    return new State(new Map(), new Map());
+  }
+
+  clone(): State {
+    const facts = new Map<string, Facts>();
+    for (const [id, f] of this.facts) facts.set(id, { transforms: f.transforms.slice(), pending: f.pending.slice(), seen: f.seen.slice() });
+    const s = new State(new Map(this.vars), facts);
+    s.dead = this.dead;
+    return s;
+  }
+}
+
+function byStart<T extends { span: Span }>(a: T, b: T): number {
+  return a.span.start - b.span.start;
+}
+
+const PY_NAMES: Record<TransformKind, string> = { trace: 'trace_layers', normalize: 'normalize_layers', init: 'init' };
+const TS_NAMES: Record<TransformKind, string> = { trace: 'traceLayers', normalize: 'normalizeLayers', init: 'init' };
+
+export class ScopeChecker {
+  readonly findings: Finding[] = [];
+  /** Where `break` and `continue` go: the enclosing loops and switches, innermost last. */
+  private readonly jumps: Array<{ loop: boolean; breaks: State[]; continues: State[] }> = [];
+  /** For each load, the last transform of its model that ran after it on some path. */
+  private readonly lastAfter = new Map<LoadEffect, TransformEffect>();
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly cx: RuleContext) {}
+
+  run(scope: Scope): Finding[] {
+    this.block(scope.body, State.empty());
+    for (const f of this.findings) if (f.load) f.lastTransform = this.lastAfter.get(f.load);
+    return this.findings;
+  }
+
+  private block(b: Block, s: State): State {
+    for (const it of b.items) {
+      if (s.dead) break;
+      s = this.item(it, s);
+    }
+    return s;
+  }
+
+  private item(it: Item, s: State): State {
+    switch (it.k) {
+      case 'stmt': {
+        this.effects(it.effects, s);
+        if (it.exit === 'return') s.dead = true;
+        else if (it.exit === 'break' || it.exit === 'continue') {
+          const target = [...this.jumps].reverse().find((j) => j.loop || it.exit === 'break');
+          if (target) (it.exit === 'break' ? target.breaks : target.continues).push(s.clone());
+          s.dead = true;
+        }
+        return s;
+      }
+      case 'seq':
+        this.effects(it.head, s);
+        return this.block(it.body, s);
+      case 'branch': {
+        this.effects(it.head, s);
+        if (it.breakable) this.jumps.push({ loop: false, breaks: [], continues: [] });
+        const outs = it.arms.map((arm) => this.block(arm, s.clone()));
+        if (it.breakable) outs.push(...this.jumps.pop()!.breaks);
+        if (!it.exhaustive) outs.push(s);
+        return this.merge(outs, it.id);
+      }
+      case 'loop': {
+        this.effects(it.head, s);
+        this.jumps.push({ loop: true, breaks: [], continues: [] });
+        const body = this.block(it.body, s.clone());
+        const ctx = this.jumps.pop()!;
+        let after = this.merge([s, body, ...ctx.continues], it.id);
+        if (it.orelse.items.length > 0 && !after.dead) after = this.block(it.orelse, after);
+        return this.merge([after, ...ctx.breaks], it.id);
+      }
+      case 'try': {
+        const body = this.block(it.body, s.clone());
+        // a handler starts from the state before the body: the usual exception is the guarded
+        // call itself failing (`try: model.load_state_dict(...) except: model = linger.init(model)`)
+        const outs = it.handlers.map((h) => this.block(h, s.clone()));
+        const orelse = body.dead ? body : this.block(it.orelse, body);
+        let after = this.merge([orelse, ...outs], it.id);
+        if (it.final.items.length > 0) {
+          const wasDead = after.dead;
+          after.dead = false;
+          after = this.block(it.final, after);
+          if (wasDead) after.dead = true;
+        }
+        return after;
+      }
+    }
+  }
+
+  private merge(states: State[], at: number): State {
+    const live = states.filter((x) => !x.dead);
+    if (live.length === 0) { const d = states[0] ?? State.empty(); d.dead = true; return d; }
+    if (live.length === 1) return live[0];
+    const vars = new Map<string, string>();
+    const conflicts = new Map<string, Set<string>>();
+    for (const st of live) {
+      for (const [k, id] of st.vars) {
+        const have = vars.get(k);
+        if (have === undefined) vars.set(k, id);
+        else if (have !== id) {
+          const set = conflicts.get(k) ?? new Set([have]);
+          set.add(id);
+          conflicts.set(k, set);
+        }
+      }
+    }
+    const facts = new Map<string, Facts>();
+    const add = (id: string, f: Facts) => {
+      const g = facts.get(id);
+      if (!g) { facts.set(id, { transforms: f.transforms.slice(), pending: f.pending.slice(), seen: f.seen.slice() }); return; }
+      for (const t of f.transforms) if (!g.transforms.includes(t)) g.transforms.push(t);
+      for (const r of f.pending) if (!g.pending.some((q) => q.load === r.load)) g.pending.push(r);
+      for (const l of f.seen) if (!g.seen.includes(l)) g.seen.push(l);
+    };
+    for (const st of live) for (const [id, f] of st.facts) add(id, f);
+    for (const [k, ids] of conflicts) {
+      // one name, different objects on different paths: a joined id holding what may be true of either
+      const joined = `${k}@join${at}`;
+      vars.set(k, joined);
+      for (const id of ids) {
+        const f = facts.get(id);
+        if (f) add(joined, f);
+      }
+    }
+    for (const f of facts.values()) { f.transforms.sort(byStart); f.pending.sort((a, b) => a.load.span.start - b.load.span.start); }
+    return new State(vars, facts);
+  }
+
+  private lookup(s: State, path: string): string | undefined {
+    const id = s.vars.get(path);
+    if (id !== undefined) return id;
+    // an attribute of a known model is part of it (`model.backbone.load_state_dict`)
+    for (let p = path, i = p.lastIndexOf('.'); i > 0; i = p.lastIndexOf('.')) {
+      p = p.slice(0, i);
+      const pid = s.vars.get(p);
+      if (pid !== undefined) return pid;
+    }
+    return undefined;
+  }
+
+  private resolve(s: State, path: string): string {
+    let id = this.lookup(s, path);
+    if (id === undefined) {
+      id = `${path}@in`;
+      s.vars.set(path, id);
+    }
+    return id;
+  }
+
+  private factsOf(s: State, id: string): Facts {
+    let f = s.facts.get(id);
+    if (!f) { f = { transforms: [], pending: [], seen: [] }; s.facts.set(id, f); }
+    return f;
+  }
+
+  private effects(effects: Effect[], s: State): void {
+    for (const e of effects) {
+      if (s.dead) return;
+      if (e.type === 'bind') this.bind(s, e.target, e.source, e.at);
+      else if (e.type === 'transform') this.transform(s, e);
+      else this.load(s, e);
+    }
+  }
+
+  private bind(s: State, target: string, source: string | null, at: number): void {
+    if (source === target) return;
+    const id = source === null ? (s.vars.has(target) || this.lookup(s, target) !== undefined ? `${target}@${at}` : undefined) : this.resolve(s, source);
+    const prefix = `${target}.`;
+    for (const k of s.vars.keys()) if (k.startsWith(prefix)) s.vars.delete(k);
+    if (id === undefined) s.vars.delete(target); // a fresh object under a name never used for a model
+    else s.vars.set(target, id);
+  }
+
+  private transform(s: State, t: TransformEffect): void {
+    const id = this.resolve(s, t.model);
+    const f = this.factsOf(s, id);
+    const same = f.transforms.find((x) => x.kind === t.kind);
+    const init = f.transforms.find((x) => x.kind === 'init');
+    const norm = f.transforms.find((x) => x.kind === 'normalize');
+    if (same && t.kind !== 'normalize') this.report('LINGER004', t.span, this.twiceMessage(t, same));
+    else if (init && t.kind !== 'init') this.report('LINGER003', t.span, this.afterInitMessage(t, init));
+    else if (norm && t.kind === 'trace') this.report('LINGER005', t.span, this.traceAfterNormalizeMessage(t, norm));
+    for (const r of f.pending) {
+      if (r.prev) this.report('LINGER001', r.load.span, this.betweenMessage(r.load, r.prev, t), r.load);
+      else this.report('LINGER002', r.load.span, this.beforeMessage(r.load, t), r.load);
+    }
+    f.pending = [];
+    for (const l of f.seen) {
+      const last = this.lastAfter.get(l);
+      if (!last || last.span.start < t.span.start) this.lastAfter.set(l, t);
+    }
+    f.transforms.push(t);
+  }
+
+  private load(s: State, l: LoadEffect): void {
+    let id: string | undefined;
+    if (l.ifTracked) {
+      id = this.lookup(s, l.model);
+      if (id === undefined || !s.facts.get(id)?.transforms.length) return;
+    } else {
+      id = this.resolve(s, l.model);
+    }
+    const f = this.factsOf(s, id);
+    let prev: TransformEffect | null = null;
+    for (const t of f.transforms) if (!prev || t.span.start > prev.span.start) prev = t;
+    if (!f.pending.some((r) => r.load === l)) f.pending.push({ load: l, prev });
+    if (!f.seen.includes(l)) f.seen.push(l);
+  }
+
+  private report(code: LoadOrderCode, span: Span, message: string, load?: LoadEffect): void {
+    const key = `${code}:${span.start}:${span.end}`;
+    if (this.reported.has(key)) return;
+    // a load is reported once: as LINGER001 when some path has a transform before it
+    if (load) {
+      const other = this.findings.find((f) => f.load === load);
+      if (other) {
+        if (other.code === 'LINGER002' && code === 'LINGER001') { other.code = code; other.message = message; }
+        return;
+      }
+    }
+    this.reported.add(key);
+    this.findings.push({ code, span, message, load });
+  }
+
+  // ---- messages: why, and what to do --------------------------------------------------------
+
+  private canonical(kind: TransformKind): string {
+    return `linger.${(this.cx.language === 'python' ? PY_NAMES : TS_NAMES)[kind]}`;
+  }
+
+  private at(e: { span: Span }): string {
+    return this.cx.where(e.span.start);
+  }
+
+  private lost(): string {
+    return this.cx.language === 'python'
+      ? 'or the next transform rebuilds the layers and the loaded weights are lost'
+      : 'since the next transform rebuilds the layers the weights were loaded into (in linger they are lost; this engine warns LINGER_LOAD_ORDER)';
+  }
+
+  private betweenMessage(l: LoadEffect, prev: TransformEffect, next: TransformEffect): string {
+    return `${l.callee}() runs between ${prev.callee} (${this.at(prev)}) and ${next.callee} (${this.at(next)}) on the same model: ` +
+      `load the state dict after the last transform, ${this.lost()}`;
+  }
+
+  private beforeMessage(l: LoadEffect, next: TransformEffect): string {
+    return `${l.callee}() runs before ${next.callee} (${this.at(next)}) transforms the same model: load the state dict after the last transform ` +
+      `(a checkpoint of an earlier stage still loads into the transformed model), or the transforms replace the layers it was loaded into`;
+  }
+
+  private twiceMessage(t: TransformEffect, first: TransformEffect): string {
+    const what = t.kind === 'trace'
+      ? 'trace_layers may run only once per model (linger traces one part of the network, once)'
+      : 'init may run only once per model (the layers are already fixed-point)';
+    return `${t.callee} is applied a second time to the same model (first at ${this.at(first)}): ${what}; remove this call`;
+  }
+
+  private afterInitMessage(t: TransformEffect, init: TransformEffect): string {
+    return `${t.callee} runs after ${init.callee} (${this.at(init)}) on the same model: ${init.callee} has already replaced the layers ` +
+      `with fixed-point ones, so ${this.canonical(t.kind)} must come before it; move this call above ${this.at(init)}`;
+  }
+
+  private traceAfterNormalizeMessage(t: TransformEffect, norm: TransformEffect): string {
+    return `${t.callee} runs after ${norm.callee} (${this.at(norm)}) on the same model: call ${this.canonical('trace')} first, ` +
+      `before every other configuration, so fusion sees the original layers; move it above ${this.at(norm)}`;
+  }
+}
