@@ -2,13 +2,16 @@
 """PyTorch peer of `linger bench`: the demo CNN's training step time (ms, median after warm-up).
 
 Run by the engine's bench with Debian's python3-torch:
-    /usr/bin/python3 scripts/bench/torch_peer.py --threads 1 --steps 30 --warmup 5 --batch 64
-Prints one JSON object: {"torch": version, "threads": n, "median_ms": float, "steps": n}.
+    /usr/bin/python3 scripts/bench/torch_peer.py --threads 1 --steps 30 --warmup 5 --batch 64 --mode float|qat
+--mode qat is PyTorch's eager-mode int8 QAT of the same CNN (conv-bn-relu fused, fake quantization
+with the default QAT qconfig), the peer of the engine's fixed stage.
+Prints one JSON object: {"torch": version, "mode": m, "threads": n, "median_ms": float, "steps": n}.
 """
 import argparse
 import json
 import statistics
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -16,8 +19,13 @@ import torch.nn.functional as F
 
 
 class DemoCNN(nn.Module):
-    def __init__(self):
+    def __init__(self, qat=False):
         super().__init__()
+        self.qat = qat
+        self.quant = torch.quantization.QuantStub()
+        self.dequant = torch.quantization.DeQuantStub()
+        self.relu1, self.relu2, self.relu3 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
         self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
         self.bn1 = nn.BatchNorm2d(16)
         self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
@@ -26,22 +34,33 @@ class DemoCNN(nn.Module):
         self.fc2 = nn.Linear(128, 10)
 
     def forward(self, x):
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        if self.qat:
+            x = self.quant(x)
+        x = self.pool(self.relu1(self.bn1(self.conv1(x))))
+        x = self.pool(self.relu2(self.bn2(self.conv2(x))))
         x = torch.flatten(x, 1)
-        return self.fc2(F.relu(self.fc1(x)))
+        x = self.fc2(self.relu3(self.fc1(x)))
+        return self.dequant(x) if self.qat else x
 
 
 def main():
+    warnings.filterwarnings("ignore", category=UserWarning)
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--mode", choices=["float", "qat"], default="float")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = DemoCNN().train()
+    model = DemoCNN(qat=a.mode == "qat").train()
+    if a.mode == "qat":
+        model.eval()
+        torch.quantization.fuse_modules(model, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]], inplace=True)
+        model.train()
+        model.qconfig = torch.quantization.get_default_qat_qconfig("fbgemm")
+        torch.quantization.prepare_qat(model, inplace=True)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     x = torch.rand(a.batch, 1, 28, 28)
     y = torch.randint(0, 10, (a.batch,))
@@ -55,7 +74,7 @@ def main():
         loss.item()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"torch": torch.__version__, "threads": a.threads, "median_ms": statistics.median(times), "steps": a.steps}))
+    print(json.dumps({"torch": torch.__version__, "mode": a.mode, "threads": a.threads, "median_ms": statistics.median(times), "steps": a.steps}))
 
 
 if __name__ == "__main__":

@@ -4,14 +4,21 @@ import * as path from 'node:path';
 import { initBackend } from '../backend/select';
 import * as F from '../nn/functional';
 import { manualSeed } from '../random';
-import { rand, tensor, tidy } from '../tensor';
-import { DemoCNN } from '../train/demoCnn';
+import { rand, randn, tensor, tidy } from '../tensor';
+import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
+import { init } from '../linger/init';
+import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { SGD } from '../train/optim';
 
 export interface BenchOptions { steps: number; warmup: number; batch: number; torch: boolean; python: string; }
 
 export interface BenchRow { name: string; ms: number; }
-export interface BenchResult { backend: string; threads: number; rows: BenchRow[]; torch?: { version: string; ms: number; error?: string }; }
+export interface TorchTiming { version: string; ms: number; error?: string }
+export interface BenchResult {
+  backend: string; threads: number; rows: BenchRow[];
+  torch?: { float?: TorchTiming; qat?: TorchTiming };
+  ratios: Record<string, number>;
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -19,10 +26,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up. */
-export function timeTrainingStep(o: { steps: number; warmup: number; batch: number }): number {
+export type BenchStage = 'float' | 'traced' | 'normalized' | 'fixed';
+
+/**
+ * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up, at a stage:
+ * float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
+ * normalizeLayers' clamps); fixed (traced + normalized + init: QAT).
+ */
+export function timeTrainingStep(o: { steps: number; warmup: number; batch: number }, stage: BenchStage = 'float'): number {
   manualSeed(0);
   const model = new DemoCNN();
+  if (stage !== 'float') traceLayers(model, model, randn(DEMO_INPUT_SHAPE));
+  if (stage === 'normalized' || stage === 'fixed') normalizeLayers(model);
+  if (stage === 'fixed') init(model);
   const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
   const x = rand([o.batch, 1, 28, 28]);
   const y = tensor(Int32Array.from({ length: o.batch }, (_, i) => i % 10), [o.batch], 'int32');
@@ -46,10 +62,11 @@ function torchPeerScript(): string {
 }
 
 /** Runs the PyTorch peer with the same number of threads; undefined when torch is not installed. */
-export function timeTorchStep(o: BenchOptions, threads: number): { version: string; ms: number; error?: string } | undefined {
+export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat'): TorchTiming | undefined {
   const probe = spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) return undefined;
-  const r = spawnSync(o.python, [torchPeerScript(), '--threads', String(threads), '--steps', String(o.steps), '--warmup', String(o.warmup), '--batch', String(o.batch)], { encoding: 'utf8' });
+  const r = spawnSync(o.python, [torchPeerScript(), '--threads', String(threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
+    '--batch', String(o.batch), '--mode', mode], { encoding: 'utf8' });
   if (r.status !== 0) return { version: '?', ms: NaN, error: (r.stderr || '').trim().split('\n').slice(-3).join(' ') };
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; median_ms: number };
   return { version: j.torch, ms: j.median_ms };
@@ -57,22 +74,38 @@ export function timeTorchStep(o: BenchOptions, threads: number): { version: stri
 
 export async function runBench(o: BenchOptions, log: (s: string) => void): Promise<BenchResult> {
   const backend = await initBackend();
-  // wasm runs single-threaded under Node; tfjs-node uses its own thread pool (not comparable 1:1)
+  // wasm runs single-threaded under Node; the PyTorch peer gets the same thread count
   const threads = 1;
   log(`backend: ${backend}, threads: ${threads}, batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`);
   const rows: BenchRow[] = [];
-  const ms = timeTrainingStep(o);
-  rows.push({ name: 'float training step (demo CNN)', ms });
-  log(`engine float step: ${ms.toFixed(1)} ms`);
-  const result: BenchResult = { backend, threads, rows };
+  const ms: Record<BenchStage, number> = { float: 0, traced: 0, normalized: 0, fixed: 0 };
+  const names: Record<BenchStage, string> = {
+    float: 'float step', traced: 'traced step (Conv+BN fused)', normalized: 'traced + normalized step', fixed: 'fixed-point QAT step',
+  };
+  for (const stage of ['float', 'traced', 'normalized', 'fixed'] as BenchStage[]) {
+    ms[stage] = timeTrainingStep(o, stage);
+    rows.push({ name: names[stage], ms: ms[stage] });
+    log(`engine ${names[stage]}: ${ms[stage].toFixed(1)} ms`);
+  }
+  const ratios: Record<string, number> = {
+    fusionOverhead: ms.traced / ms.float - 1,
+    normalizedOverhead: ms.normalized / ms.float - 1,
+  };
+  log(`ConvBN fusion overhead (traced / float − 1): ${(ratios.fusionOverhead * 100).toFixed(1)}%` +
+    ` (with normalize clamps: ${(ratios.normalizedOverhead * 100).toFixed(1)}%)`);
+  const result: BenchResult = { backend, threads, rows, ratios };
   if (o.torch) {
-    const t = timeTorchStep(o, threads);
-    if (!t) log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
-    else if (t.error) log(`PyTorch peer failed: ${t.error}`);
-    else {
-      result.torch = t;
-      log(`PyTorch ${t.version} float step (${threads} thread): ${t.ms.toFixed(1)} ms`);
-      log(`ratio engine/PyTorch: ${(ms / t.ms).toFixed(2)}×`);
+    const tf = timeTorchStep(o, threads, 'float');
+    if (!tf) {
+      log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
+      return result;
+    }
+    const tq = timeTorchStep(o, threads, 'qat');
+    result.torch = { float: tf, qat: tq };
+    for (const [label, t, mine, key] of [['float', tf, ms.float, 'floatVsTorch'], ['eager QAT', tq, ms.fixed, 'fixedVsTorchQat']] as const) {
+      if (!t || t.error) { log(`PyTorch ${label} peer failed: ${t?.error ?? 'no result'}`); continue; }
+      ratios[key] = mine / t.ms;
+      log(`PyTorch ${t.version} ${label} step (${threads} thread): ${t.ms.toFixed(1)} ms → engine/PyTorch ${ratios[key].toFixed(2)}×`);
     }
   }
   return result;
