@@ -16,7 +16,8 @@ import { clampSym, NormalizeSettings, settingsRepr } from './normalize';
  *   s = γ/√(σ²+ε), W' = clampW(W·s) per output channel, b' = clampB((b − μ)·s + β),
  *   y_f = conv(x, W') + b' (what the chip computes);
  *   y = y_f in value, with y_u's gradient (so W, b, γ, β learn as in conv→BN).
- * Without weight/bias clamps y_f = y_u up to rounding, so the second conv is skipped.
+ * When the weight/bias clamps change nothing this step, y_f = y_u up to rounding, so the second
+ * conv is skipped.
  * In eval: the running statistics fold into W', b' and one conv runs. Then clampData.
  */
 export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends BatchNormNd = BatchNormNd> extends Module implements NormalizeSettings {
@@ -58,6 +59,26 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
     return { w, b };
   }
 
+  /**
+   * Would the weight/bias clamps change the folded values this step? If not, y_f = y_u up to
+   * rounding and the second conv is skipped (two small host reads instead of a conv).
+   */
+  clampsBite(mean: tf.Tensor, variance: tf.Tensor): boolean {
+    if (this.normalizeWeight === null && this.normalizeBias === null) return false;
+    return tf.tidy(() => {
+      const s = tf.mul(this.bn.weight!.raw, tf.rsqrt(tf.add(variance, this.bn.eps)));
+      if (this.normalizeWeight !== null) {
+        const w = this.scaleWeight(this.conv.weight.raw, s);
+        if (tf.max(tf.abs(w)).dataSync()[0] > this.normalizeWeight) return true;
+      }
+      if (this.normalizeBias !== null) {
+        const b0 = this.conv.bias ? tf.sub(this.conv.bias.raw, mean) : tf.neg(mean);
+        if (tf.max(tf.abs(tf.add(tf.mul(b0, s), this.bn.bias!.raw))).dataSync()[0] > this.normalizeBias) return true;
+      }
+      return false;
+    });
+  }
+
   /** The fused weight and bias with the running statistics (what eval, init and export use). */
   foldedWithRunningStats(): { w: tf.Tensor; b: tf.Tensor } {
     return this.fold(this.bn.running_mean!.raw, this.bn.running_var!.raw);
@@ -76,12 +97,12 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
       const r = K.batchNormTrain(cr, this.bn.weight!.raw as tf.Tensor1D, this.bn.bias!.raw as tf.Tensor1D, this.bn.eps);
       try {
         this.bn.updateRunningStats(r.mean, r.variance, count);
-        y = this.normalizeWeight === null && this.normalizeBias === null
-          ? r.y
-          : K.straightThrough(r.y, () => {
+        y = this.clampsBite(r.mean, r.variance)
+          ? K.straightThrough(r.y, () => {
             const { w, b } = this.fold(r.mean, r.variance);
             return this.conv.convWith(x, w, b).physical(layout);
-          });
+          })
+          : r.y;
       } finally {
         r.mean.dispose();
         r.variance.dispose();
