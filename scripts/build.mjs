@@ -1,6 +1,9 @@
 // Bundles the three entry points of the one package (SPEC §2): the engine library, the CLI and
 // the VS Code extension. TF.js and the data sets stay external (resolved from node_modules).
 import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 const common = {
   bundle: true,
@@ -18,3 +21,12 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/cli.ts'], outfile: 'dist/cli.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
 ]);
+
+// The load-order analyzer's tree-sitter runtime and grammars, beside the bundles (a VSIX built
+// with --no-dependencies has no node_modules).
+const require = createRequire(import.meta.url);
+const wasmDir = join(dirname(require.resolve('@vscode/tree-sitter-wasm/package.json')), 'wasm');
+mkdirSync('dist/tree-sitter-wasm', { recursive: true });
+for (const f of ['tree-sitter.wasm', 'tree-sitter-python.wasm', 'tree-sitter-typescript.wasm', 'tree-sitter-tsx.wasm', 'tree-sitter-javascript.wasm']) {
+  copyFileSync(join(wasmDir, f), join('dist/tree-sitter-wasm', f));
+}

@@ -18,6 +18,9 @@ commands:
   bench   training-step time of the demo CNN, and of the same CNN in PyTorch when
           python3 has torch (same thread count); prints the ratio
           --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch  --python PATH  --json
+  check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
+          Python, TypeScript/JavaScript files and notebooks: linger check <files|dirs|globs>
+          [--format json]; exits 1 when an error is found
   info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one)
 `;
 
@@ -44,6 +47,11 @@ async function main(argv: string[]): Promise<number> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     process.stdout.write(USAGE);
     return cmd ? 0 : 2;
+  }
+  if (cmd === 'check') {
+    // its own options; loads no TF.js
+    const { runCheck } = await import('./cli/check');
+    return runCheck(rest, (s) => process.stdout.write(s.endsWith('\n') ? s : s + '\n'));
   }
   const { values } = parseArgs({
     args: rest,
@@ -87,6 +95,12 @@ async function main(argv: string[]): Promise<number> {
       throw new UsageError(`unknown command '${cmd}'`);
   }
 }
+
+// `linger check … | head` closes the pipe early: that is not an error
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },

@@ -2,7 +2,7 @@
 // WASM grammars), then analyze synchronously as often as needed. It never throws from analyze*:
 // broken code parses with error nodes and is analysed as far as it goes, and an internal failure
 // returns the diagnostics found up to it.
-import type { Range as TsRange } from '@vscode/tree-sitter-wasm';
+import type { ParseState, Range as TsRange } from '@vscode/tree-sitter-wasm';
 import type { LoadOrderDiagnostic, NotebookDiagnostic, Position, SourceLanguage } from './diagnostic';
 import { SEVERITY } from './diagnostic';
 import { EcmaFrontEnd } from './ecmascript';
@@ -10,7 +10,7 @@ import type { Scope } from './flow';
 import { KeywordIndex } from './frontend';
 import { loadGrammars, type Grammars } from './grammars';
 import { analyzeCellGroups, notebookCells, type CellSource } from './notebook';
-import { pythonImportWords, pythonIncludedRanges } from './prefilter';
+import { ecmaImportWords, pythonImportWords, pythonIncludedRanges } from './prefilter';
 import { PythonFrontEnd } from './python';
 import { loadMoveFix, type OffsetFix } from './quickFix';
 import { ScopeChecker, type Finding } from './rules';
@@ -59,6 +59,8 @@ export interface OffsetDiagnostic {
 export interface AnalyzeOptions {
   /** Skip Python functions and classes without a linger keyword when parsing (default true). */
   prefilter?: boolean;
+  /** Give up parsing after this many ms (default 5000; a minified or binary file), returning no diagnostics. */
+  timeoutMs?: number;
 }
 
 export class LoadOrderAnalyzer {
@@ -71,15 +73,19 @@ export class LoadOrderAnalyzer {
 
   /** Diagnostics of one source file. Never throws. */
   analyze(source: string, language: SourceLanguage, opts: AnalyzeOptions = {}): LoadOrderDiagnostic[] {
-    const lines = new LineIndex(source);
-    const found = this.analyzeText(source, language, (o) => `line ${lines.position(o).line + 1}`, opts);
-    return found.map((d) => ({
-      code: d.code,
-      severity: SEVERITY[d.code],
-      message: d.message,
-      range: { start: lines.position(d.start), end: lines.position(d.end) },
-      ...(d.fix ? { fix: { title: d.fix.title, edits: d.fix.edits.map((e) => ({ range: { start: lines.position(e.start), end: lines.position(e.end) }, newText: e.newText })) } } : {}),
-    }));
+    try {
+      const lines = new LineIndex(source);
+      const found = this.analyzeText(source, language, (o) => `line ${lines.position(o).line + 1}`, opts);
+      return found.map((d) => ({
+        code: d.code,
+        severity: SEVERITY[d.code],
+        message: d.message,
+        range: { start: lines.position(d.start), end: lines.position(d.end) },
+        ...(d.fix ? { fix: { title: d.fix.title, edits: d.fix.edits.map((e) => ({ range: { start: lines.position(e.start), end: lines.position(e.end) }, newText: e.newText })) } } : {}),
+      }));
+    } catch {
+      return [];
+    }
   }
 
   /**
@@ -110,11 +116,11 @@ export class LoadOrderAnalyzer {
   analyzeText(text: string, language: SourceLanguage, where: (offset: number) => string, opts: AnalyzeOptions = {}): OffsetDiagnostic[] {
     const out: OffsetDiagnostic[] = [];
     try {
-      const keywords = new KeywordIndex(text, language === 'python' ? pythonImportWords(text) : []);
-      if (keywords.count === 0) return out; // no linger and no load anywhere: nothing to find
+      const keywords = new KeywordIndex(text, language === 'python' ? pythonImportWords(text) : ecmaImportWords(text));
+      if (!keywords.mayHoldDiagnostic(0, text.length)) return out; // fewer than two linger words: nothing to find
       let includedRanges: TsRange[] | undefined;
       if (language === 'python' && opts.prefilter !== false) {
-        const ranges = pythonIncludedRanges(text, (s, e) => keywords.has(s, e));
+        const ranges = pythonIncludedRanges(text, (s, e) => keywords.mayHoldDiagnostic(s, e));
         if (ranges && ranges.length === 0) return out;
         if (ranges) {
           const lines = new LineIndex(text);
@@ -125,8 +131,14 @@ export class LoadOrderAnalyzer {
         }
       }
       const parser = this.grammars.parsers[language];
-      const tree = parser.parse(text, null, includedRanges ? { includedRanges } : undefined);
-      if (!tree) return out;
+      const deadline = performance.now() + (opts.timeoutMs ?? 5000);
+      // tree-sitter cancels the parse when the progress callback returns true (its typings say void)
+      const progressCallback = (() => performance.now() > deadline) as unknown as (state: ParseState) => void;
+      const tree = parser.parse(text, null, includedRanges ? { includedRanges, progressCallback } : { progressCallback });
+      if (!tree) {
+        parser.reset(); // cancelled: the next parse must start afresh, not resume this one
+        return out;
+      }
       let scopes: Scope[] = [];
       try {
         const fe = language === 'python' ? new PythonFrontEnd(text, keywords) : new EcmaFrontEnd(text, keywords);
@@ -139,6 +151,8 @@ export class LoadOrderAnalyzer {
       } finally {
         tree.delete();
       }
+      const firstBreak = text.indexOf('\n');
+      const eol = firstBreak > 0 && text[firstBreak - 1] === '\r' ? '\r\n' : '\n';
       for (const scope of scopes) {
         const checker = new ScopeChecker({ language, where });
         try {
@@ -150,7 +164,7 @@ export class LoadOrderAnalyzer {
           const d: OffsetDiagnostic = { code: f.code, start: f.span.start, end: f.span.end, message: f.message };
           if (f.load && f.lastTransform) {
             try {
-              const fix = loadMoveFix(text, f.load, f.lastTransform, `Move ${f.load.callee}() after ${f.lastTransform.callee} (${where(f.lastTransform.span.start)})`);
+              const fix = loadMoveFix(text, f.load, f.lastTransform, `Move ${f.load.callee}() after ${f.lastTransform.callee} (${where(f.lastTransform.span.start)})`, eol);
               if (fix) d.fix = fix;
             } catch {
               // no fix

@@ -3,13 +3,17 @@
 // expressions such as test callbacks) separately.
 import type { Node } from '@vscode/tree-sitter-wasm';
 import type { Block, Effect, Exit, Item, Scope } from './flow';
-import { FrontEnd, KeywordIndex, SELF_METHODS, spanOf, TRANSFORM_KIND } from './frontend';
+import { classifyCallee, FrontEnd, KeywordIndex, SELF_METHODS, spanOf, TRANSFORM_KIND } from './frontend';
 
+/** `a.b.c` / `this.model` / `a?.b`, spaces allowed around the dots. */
+const DOTTED = /^(?:this|[A-Za-z_$][\w$]*)(?:\s*\??\.\s*#?[A-Za-z_$][\w$]*)+$/;
+/** The method name at the end of a callee's text. */
+const METHOD = /\.\s*([A-Za-z_$][\w$]*)$/;
 /** Wrappers that do not change which object an expression is. */
 const TRANSPARENT = new Set(['parenthesized_expression', 'non_null_expression', 'as_expression', 'satisfies_expression', 'type_assertion', 'await_expression']);
 const FUNCTIONS = new Set(['arrow_function', 'function_expression', 'function', 'generator_function', 'generator_function_declaration', 'function_declaration', 'method_definition']);
 const SKIP_STATEMENTS = new Set(['comment', 'empty_statement', 'interface_declaration', 'type_alias_declaration', 'enum_declaration',
-  'ambient_declaration', 'abstract_class_declaration', 'module', 'internal_module', 'debugger_statement', 'hash_bang_line', 'import_alias']);
+  'ambient_declaration', 'module', 'internal_module', 'debugger_statement', 'hash_bang_line', 'import_alias']);
 const PATTERNS = new Set(['object_pattern', 'array_pattern', 'pair_pattern', 'rest_pattern', 'assignment_pattern', 'shorthand_property_identifier_pattern', 'object_assignment_pattern']);
 
 /** Module specifiers taken as this engine: the package, its subpaths, and relative paths to the engine's source. */
@@ -56,7 +60,7 @@ export class EcmaFrontEnd extends FrontEnd {
       case 'function_declaration': case 'generator_function_declaration':
         this.queueFunction(n);
         return;
-      case 'class_declaration': case 'class':
+      case 'class_declaration': case 'abstract_class_declaration': case 'class':
         this.classBody(n);
         return;
       case 'statement_block': {
@@ -272,8 +276,8 @@ export class EcmaFrontEnd extends FrontEnd {
       const args = v.childForFieldName('arguments');
       const first = args?.namedChild(0);
       if (fn && (this.src(fn) === 'require' || fn.type === 'import') && first?.type === 'string') spec = this.src(first).slice(1, -1);
-      if (spec === null || !isEngineModule(spec)) return;
-      if (name.type === 'identifier') { this.addPackage(this.src(name)); return; }
+      if (spec === null) return;
+      if (name.type === 'identifier') { if (isEngineModule(spec)) this.addPackage(this.src(name)); return; }
     } else if (v.type === 'identifier' && this.names.modules.has(this.src(v))) {
       spec = this.src(v); // destructuring the linger namespace: names are transforms
     } else if (v.type === 'member_expression') {
@@ -304,7 +308,13 @@ export class EcmaFrontEnd extends FrontEnd {
 
   private path(n: Node | null): string | null {
     if (!n) return null;
-    switch (n.type) {
+    const t = n.type;
+    if (t === 'member_expression') {
+      // read from the text when it is a plain chain: one call into the tree instead of one per dot
+      const s = this.src(n);
+      if (DOTTED.test(s)) return s.replace(/[\s?]/g, '');
+    }
+    switch (t) {
       case 'identifier': case 'property_identifier': case 'shorthand_property_identifier': return this.src(n);
       case 'this': return 'this';
       case 'member_expression': {
@@ -358,10 +368,10 @@ export class EcmaFrontEnd extends FrontEnd {
     const fn = n.childForFieldName('function');
     if (!fn) return null;
     if (!deep) {
-      if (fn.type !== 'member_expression') return null;
-      const method = fn.childForFieldName('property');
-      const recv = this.value(fn.childForFieldName('object'), false);
-      return recv && method && SELF_METHODS.has(this.src(method)) ? recv : null;
+      // only `x.cuda()`-style self-returning calls matter without a keyword
+      const method = METHOD.exec(this.src(fn));
+      if (!method || !SELF_METHODS.has(method[1]) || fn.type !== 'member_expression') return null;
+      return this.value(fn.childForFieldName('object'), false);
     }
     let calleePath = this.path(fn);
     if (calleePath === null && fn.type === 'member_expression') {
@@ -373,7 +383,11 @@ export class EcmaFrontEnd extends FrontEnd {
     }
     const positional: Array<string | null> = [];
     const args = n.childForFieldName('arguments');
-    if (args && args.type === 'arguments') {
+    // the arguments' values matter for a linger call; for any other call only what is inside them
+    const needValues = calleePath !== null && classifyCallee(calleePath, this.names) !== null;
+    if (args && !needValues && !this.relevant(args)) {
+      // nothing to see
+    } else if (args && args.type === 'arguments') {
       let spread = false;
       for (const a of args.namedChildren) {
         if (!a || a.type === 'comment') continue;

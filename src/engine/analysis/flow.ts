@@ -115,12 +115,3 @@ export class FlowBuilder {
 export function markTransform(item: Item): void {
   for (let it: Item | null = item; it && !it.hasTransform; it = it.parent) it.hasTransform = true;
 }
-
-/** Effects that run in the statement's own head (not in nested blocks). */
-export function headEffects(item: Item): Effect[] {
-  switch (item.k) {
-    case 'stmt': return item.effects;
-    case 'branch': case 'loop': case 'seq': return item.head;
-    case 'try': return [];
-  }
-}

@@ -79,12 +79,22 @@ export class KeywordIndex {
     if (changed) this.reindex();
   }
 
-  get count(): number {
-    return this.offsets.length;
-  }
-
   /** Whether a keyword starts inside [start, end). */
   has(start: number, end: number): boolean {
+    const i = this.firstAtOrAfter(start);
+    return i < this.offsets.length && this.offsets[i] < end;
+  }
+
+  /**
+   * Whether [start, end) can hold a diagnostic: every rule needs two events (a load and a
+   * transform, or two transforms) in one scope, and each event's callee holds a keyword of its own.
+   */
+  mayHoldDiagnostic(start: number, end: number): boolean {
+    const i = this.firstAtOrAfter(start);
+    return i + 1 < this.offsets.length && this.offsets[i + 1] < end;
+  }
+
+  private firstAtOrAfter(start: number): number {
     const o = this.offsets;
     let lo = 0;
     let hi = o.length;
@@ -92,7 +102,7 @@ export class KeywordIndex {
       const mid = (lo + hi) >> 1;
       if (o[mid] < start) lo = mid + 1; else hi = mid;
     }
-    return lo < o.length && o[lo] < end;
+    return lo;
   }
 
   private reindex(): void {
@@ -130,9 +140,9 @@ export abstract class FrontEnd {
     return this.keywords.has(n.startIndex, n.endIndex);
   }
 
-  /** Queues a function body as a scope of its own (skipped when no keyword is inside). */
+  /** Queues a function body as a scope of its own (skipped when it cannot hold a diagnostic). */
   protected queueScope(body: Node | null, build: (body: Node, into: Block) => void): void {
-    if (!body || !this.relevant(body)) return;
+    if (!body || !this.keywords.mayHoldDiagnostic(body.startIndex, body.endIndex)) return;
     this.queue.push(() => {
       const scope: Scope = { body: this.b.block() };
       this.scopes.push(scope);

@@ -42,7 +42,6 @@ export interface Grammars {
 }
 
 let runtime: Promise<void> | undefined;
-let runtimeDir: string | undefined;
 const grammarCache = new Map<string, Promise<Grammars>>();
 
 /** Initializes the runtime (once) and loads the four grammars from `wasmDir` (cached per folder). */
@@ -52,8 +51,10 @@ export function loadGrammars(wasmDir: string = defaultWasmDir()): Promise<Gramma
   if (!g) {
     g = (async () => {
       if (!runtime) {
-        runtimeDir = dir;
+        const wasm = path.join(dir, 'tree-sitter.wasm');
+        if (!fs.existsSync(wasm)) throw new Error(`linger analysis: ${wasm} not found`);
         runtime = Parser.init({ locateFile: (file: string) => path.join(dir, file) });
+        runtime.catch(() => { runtime = undefined; });
       }
       await runtime;
       const parsers = {} as Record<SourceLanguage, Parser>;
@@ -71,11 +72,6 @@ export function loadGrammars(wasmDir: string = defaultWasmDir()): Promise<Gramma
     grammarCache.set(dir, g);
   }
   return g;
-}
-
-/** The folder the tree-sitter runtime was initialized from (for diagnostics of the tool itself). */
-export function runtimeWasmDir(): string | undefined {
-  return runtimeDir;
 }
 
 const EXTENSION_LANGUAGE: Record<string, SourceLanguage> = {

@@ -1,9 +1,9 @@
 // Parsing is most of the analyzer's time (tree-sitter's WASM build parses Python at ~5 MB/s), and
 // most of a long script is model code, data code and helpers that never mention linger. Python's
 // top-level statements start at column 0, so the file splits into top-level chunks with a small
-// lexer (strings, brackets, continuations); `def`/`class` chunks without a keyword are left out of
-// the parse through tree-sitter's included ranges (positions stay those of the whole file). A
-// function or class without a keyword has no transform and no load in it, so nothing is lost.
+// lexer (strings, brackets, continuations); `def`/`class` chunks that cannot hold a diagnostic
+// (fewer than two linger keywords: every rule needs two events) are left out of the parse through
+// tree-sitter's included ranges (positions stay those of the whole file), so nothing is lost.
 
 /** Identifiers of `import … linger …` / `from linger… import …` statements: the aliases to look for. */
 export function pythonImportWords(text: string): string[] {
@@ -14,6 +14,18 @@ export function pythonImportWords(text: string): string[] {
       if (w !== 'import' && w !== 'as' && w !== 'from') words.add(w);
     }
     if (m[1] !== undefined && /\*/.test(m[1])) for (const w of ['trace_layers', 'normalize_layers', 'init', 'load']) words.add(w);
+  }
+  return [...words];
+}
+
+const ECMA_RESERVED = new Set(['import', 'export', 'from', 'as', 'const', 'let', 'var', 'require', 'type', 'default', 'await', 'typeof']);
+
+/** Identifiers of import / require / destructuring statements that mention linger: the aliases to look for. */
+export function ecmaImportWords(text: string): string[] {
+  const words = new Set<string>();
+  const re = /\b(?:import|export|const|let|var)\b[^;]*?\blinger\b[^;\n]*/g;
+  for (let m = re.exec(text); m; m = re.exec(text)) {
+    for (const w of m[0].match(/[A-Za-z_$][\w$]*/g) ?? []) if (!ECMA_RESERVED.has(w)) words.add(w);
   }
   return [...words];
 }
@@ -56,25 +68,28 @@ export function pythonChunks(text: string): Chunk[] {
     continued = false;
     // scan the line
     while (i < n) {
-      const ch = text[i];
+      const ch = text.charCodeAt(i);
       if (str !== null) {
-        if (ch === '\\') { i += 2; continue; }
-        if (ch === '\n' && str.length === 1) { str = null; i++; break; } // unterminated: ends at the line
-        if (ch === str[0] && text.startsWith(str, i)) { i += str.length; str = null; continue; }
+        if (ch === 92) { i += 2; continue; } // backslash escapes the next character
+        if (ch === 10) { i++; if (str.length === 1) str = null; break; } // a one-quote string ends at the line
+        if (ch === str.charCodeAt(0) && (str.length === 1 || text.startsWith(str, i))) { i += str.length; str = null; continue; }
         i++;
-        if (ch === '\n') break;
         continue;
       }
-      if (ch === '\n') { i++; break; }
-      if (ch === '#') { const e = text.indexOf('\n', i); i = e < 0 ? n : e; continue; }
-      if (ch === '"' || ch === "'") {
-        str = text.startsWith(ch + ch + ch, i) ? ch + ch + ch : ch;
+      if (ch === 10) { i++; break; }
+      if (ch === 35) { const e = text.indexOf('\n', i); i = e < 0 ? n : e; continue; } // #
+      if (ch === 34 || ch === 39) { // " '
+        const q = text[i];
+        str = text.startsWith(q + q + q, i) ? q + q + q : q;
         i += str.length;
         continue;
       }
-      if (ch === '(' || ch === '[' || ch === '{') depth++;
-      else if (ch === ')' || ch === ']' || ch === '}') depth = Math.max(0, depth - 1);
-      else if (ch === '\\' && (text[i + 1] === '\n' || (text[i + 1] === '\r' && text[i + 2] === '\n'))) continued = true;
+      if (ch === 40 || ch === 91 || ch === 123) depth++;
+      else if (ch === 41 || ch === 93 || ch === 125) depth = depth > 0 ? depth - 1 : 0;
+      else if (ch === 92) {
+        const c1 = text.charCodeAt(i + 1);
+        if (c1 === 10 || (c1 === 13 && text.charCodeAt(i + 2) === 10)) continued = true;
+      }
       i++;
     }
   }
@@ -85,7 +100,7 @@ export function pythonChunks(text: string): Chunk[] {
 
 /**
  * The parts of a Python file to parse, as [start, end) offsets, or null for the whole file;
- * `relevant(start, end)` says whether a keyword is in a range.
+ * `relevant(start, end)` says whether a definition there may hold a diagnostic.
  */
 export function pythonIncludedRanges(text: string, relevant: (start: number, end: number) => boolean): Array<[number, number]> | null {
   const chunks = pythonChunks(text);

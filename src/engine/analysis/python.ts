@@ -1,4 +1,4 @@
-// Python front end: a tree-sitter-python tree → the flow of §flow.ts. Scopes: the module, and
+// Python front end: a tree-sitter-python tree → the flow of flow.ts. Scopes: the module, and
 // each function and class body separately. Statements whose text holds no linger keyword are only
 // looked at for the names they bind (`model = MyNet()`, `net = model`), never walked deeply.
 import type { Node } from '@vscode/tree-sitter-wasm';

@@ -30,11 +30,11 @@ export function moveUnits(load: Item, dest: Item): { move: Item; after: Item } |
 
 const TRAILER = /^[ \t]*;?[ \t]*(?:#.*|\/\/.*)?\r?$/;
 
-export function loadMoveFix(text: string, load: LoadEffect, last: TransformEffect, title: string): OffsetFix | null {
+/** The fix moving `load` after `last`; `eol` is the text's line break. */
+export function loadMoveFix(text: string, load: LoadEffect, last: TransformEffect, title: string, eol: string): OffsetFix | null {
   const units = moveUnits(load.item, last.item);
   if (!units) return null;
   const { move, after } = units;
-  const eol = text.includes('\r\n') ? '\r\n' : '\n';
 
   // the lines of the moved statement, whole, with a trailing comment
   const lineStart = text.lastIndexOf('\n', move.span.start - 1) + 1;
@@ -58,12 +58,4 @@ export function loadMoveFix(text: string, load: LoadEffect, last: TransformEffec
   if (destLineEnd < 0) edits.push({ start: text.length, end: text.length, newText: eol + reindented.join(eol) });
   else edits.push({ start: destLineEnd + 1, end: destLineEnd + 1, newText: reindented.join(eol) + eol });
   return { title, edits };
-}
-
-/** Applies non-overlapping offset edits (as an editor applies a workspace edit). */
-export function applyOffsetEdits(text: string, edits: readonly OffsetEdit[]): string {
-  const sorted = [...edits].sort((a, b) => b.start - a.start || b.end - a.end);
-  let out = text;
-  for (const e of sorted) out = out.slice(0, e.start) + e.newText + out.slice(e.end);
-  return out;
 }

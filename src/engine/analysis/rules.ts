@@ -26,19 +26,98 @@ interface Facts { transforms: TransformEffect[]; pending: LoadRec[]; seen: LoadE
 
 class State {
   dead = false;
-  constructor(public vars: Map<string, string>, public facts: Map<string, Facts>) {}
+  /** The keys of `vars` that are attribute paths (`self.model`): few, so a rebinding checks only them. */
+  private readonly dotted = new Set<string>();
+
+  /** Facts objects this state may change in place; the others are shared with clones (copy on write). */
+  private readonly owned = new Set<Facts>();
+
+  constructor(readonly vars: Map<string, string>, readonly facts: Map<string, Facts>, owned: Iterable<Facts> = []) {
+    for (const k of vars.keys()) if (k.includes('.')) this.dotted.add(k);
+    for (const f of owned) this.owned.add(f);
+  }
+
+  /** The facts of a model, to change. */
+  factsFor(id: string): Facts {
+    let f = this.facts.get(id);
+    if (!f) {
+      f = { transforms: [], pending: [], seen: [] };
+    } else if (!this.owned.has(f)) {
+      f = { transforms: f.transforms.slice(), pending: f.pending.slice(), seen: f.seen.slice() };
+    } else {
+      return f;
+    }
+    this.facts.set(id, f);
+    this.owned.add(f);
+    return f;
+  }
 
   static empty(): State {
     return new State(new Map(), new Map());
   }
 
+  set(path: string, id: string): void {
+    this.vars.set(path, id);
+    if (path.includes('.')) this.dotted.add(path);
+  }
+
+  delete(path: string): void {
+    this.vars.delete(path);
+    this.dotted.delete(path);
+  }
+
+  /** Forgets `path.*`: the attributes of what the name held before. */
+  dropAttributes(path: string): void {
+    if (this.dotted.size === 0) return;
+    const prefix = `${path}.`;
+    for (const k of [...this.dotted]) if (k.startsWith(prefix)) this.delete(k);
+  }
+
   clone(): State {
-    const facts = new Map<string, Facts>();
-    for (const [id, f] of this.facts) facts.set(id, { transforms: f.transforms.slice(), pending: f.pending.slice(), seen: f.seen.slice() });
-    const s = new State(new Map(this.vars), facts);
+    // both states now share the facts objects: neither may change them in place any more
+    this.owned.clear();
+    const s = new State(new Map(this.vars), new Map(this.facts));
     s.dead = this.dead;
     return s;
   }
+}
+
+function rootOf(path: string): string {
+  const dot = path.indexOf('.');
+  return dot < 0 ? path : path.slice(0, dot);
+}
+
+/**
+ * The roots (`model`, `self`) of the paths that transforms and loads use, closed over aliasing
+ * (`net = model` makes `model` matter when `net` does). A bind of any other name cannot change
+ * which model an effect applies to, so the rules skip it (a long script's many plain variables
+ * then cost nothing at each branch).
+ */
+function relevantRoots(scope: Scope): Set<string> {
+  const roots = new Set<string>();
+  const binds: Array<{ target: string; source: string }> = [];
+  const effects = (es: Effect[]) => {
+    for (const e of es) {
+      if (e.type === 'bind') { if (e.source !== null) binds.push({ target: rootOf(e.target), source: rootOf(e.source) }); }
+      else roots.add(rootOf(e.model));
+    }
+  };
+  const block = (b: Block): void => { for (const it of b.items) item(it); };
+  const item = (it: Item): void => {
+    switch (it.k) {
+      case 'stmt': effects(it.effects); break;
+      case 'seq': effects(it.head); block(it.body); break;
+      case 'branch': effects(it.head); it.arms.forEach(block); break;
+      case 'loop': effects(it.head); block(it.body); block(it.orelse); break;
+      case 'try': block(it.body); it.handlers.forEach(block); block(it.orelse); block(it.final); break;
+    }
+  };
+  block(scope.body);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const b of binds) if (roots.has(b.target) && !roots.has(b.source)) { roots.add(b.source); changed = true; }
+  }
+  return roots;
 }
 
 function byStart<T extends { span: Span }>(a: T, b: T): number {
@@ -58,7 +137,11 @@ export class ScopeChecker {
 
   constructor(private readonly cx: RuleContext) {}
 
+  /** Roots of the names that can reach a transform or a load; binds of other names are skipped. */
+  private relevantRoots = new Set<string>();
+
   run(scope: Scope): Finding[] {
+    this.relevantRoots = relevantRoots(scope);
     this.block(scope.body, State.empty());
     for (const f of this.findings) if (f.load) f.lastTransform = this.lastAfter.get(f.load);
     return this.findings;
@@ -139,26 +222,38 @@ export class ScopeChecker {
         }
       }
     }
-    const facts = new Map<string, Facts>();
+    // union of what may be true on either path, deduplicated through sets (linear in the facts)
+    const acc = new Map<string, { transforms: Set<TransformEffect>; pending: Map<LoadEffect, LoadRec>; seen: Set<LoadEffect> }>();
     const add = (id: string, f: Facts) => {
-      const g = facts.get(id);
-      if (!g) { facts.set(id, { transforms: f.transforms.slice(), pending: f.pending.slice(), seen: f.seen.slice() }); return; }
-      for (const t of f.transforms) if (!g.transforms.includes(t)) g.transforms.push(t);
-      for (const r of f.pending) if (!g.pending.some((q) => q.load === r.load)) g.pending.push(r);
-      for (const l of f.seen) if (!g.seen.includes(l)) g.seen.push(l);
+      let g = acc.get(id);
+      if (!g) { g = { transforms: new Set(), pending: new Map(), seen: new Set() }; acc.set(id, g); }
+      for (const t of f.transforms) g.transforms.add(t);
+      for (const r of f.pending) if (!g.pending.has(r.load)) g.pending.set(r.load, r);
+      for (const l of f.seen) g.seen.add(l);
     };
-    for (const st of live) for (const [id, f] of st.facts) add(id, f);
+    const shared = new Map<string, Facts>();
+    for (const [id, f] of live[0].facts) if (live.every((st) => st.facts.get(id) === f)) shared.set(id, f);
+    for (const st of live) for (const [id, f] of st.facts) if (!shared.has(id)) add(id, f);
     for (const [k, ids] of conflicts) {
       // one name, different objects on different paths: a joined id holding what may be true of either
       const joined = `${k}@join${at}`;
       vars.set(k, joined);
       for (const id of ids) {
-        const f = facts.get(id);
-        if (f) add(joined, f);
+        for (const st of live) { const f = st.facts.get(id); if (f) add(joined, f); }
       }
     }
-    for (const f of facts.values()) { f.transforms.sort(byStart); f.pending.sort((a, b) => a.load.span.start - b.load.span.start); }
-    return new State(vars, facts);
+    const facts = new Map<string, Facts>(shared);
+    const made: Facts[] = [];
+    for (const [id, g] of acc) {
+      const f: Facts = {
+        transforms: [...g.transforms].sort(byStart),
+        pending: [...g.pending.values()].sort((a, b) => a.load.span.start - b.load.span.start),
+        seen: [...g.seen],
+      };
+      facts.set(id, f);
+      made.push(f);
+    }
+    return new State(vars, facts, made);
   }
 
   private lookup(s: State, path: string): string | undefined {
@@ -177,15 +272,9 @@ export class ScopeChecker {
     let id = this.lookup(s, path);
     if (id === undefined) {
       id = `${path}@in`;
-      s.vars.set(path, id);
+      s.set(path, id);
     }
     return id;
-  }
-
-  private factsOf(s: State, id: string): Facts {
-    let f = s.facts.get(id);
-    if (!f) { f = { transforms: [], pending: [], seen: [] }; s.facts.set(id, f); }
-    return f;
   }
 
   private effects(effects: Effect[], s: State): void {
@@ -198,17 +287,16 @@ export class ScopeChecker {
   }
 
   private bind(s: State, target: string, source: string | null, at: number): void {
-    if (source === target) return;
+    if (source === target || !this.relevantRoots.has(rootOf(target))) return;
     const id = source === null ? (s.vars.has(target) || this.lookup(s, target) !== undefined ? `${target}@${at}` : undefined) : this.resolve(s, source);
-    const prefix = `${target}.`;
-    for (const k of s.vars.keys()) if (k.startsWith(prefix)) s.vars.delete(k);
-    if (id === undefined) s.vars.delete(target); // a fresh object under a name never used for a model
-    else s.vars.set(target, id);
+    s.dropAttributes(target);
+    if (id === undefined) s.delete(target); // a fresh object under a name never used for a model
+    else s.set(target, id);
   }
 
   private transform(s: State, t: TransformEffect): void {
     const id = this.resolve(s, t.model);
-    const f = this.factsOf(s, id);
+    const f = s.factsFor(id);
     const same = f.transforms.find((x) => x.kind === t.kind);
     const init = f.transforms.find((x) => x.kind === 'init');
     const norm = f.transforms.find((x) => x.kind === 'normalize');
@@ -235,7 +323,7 @@ export class ScopeChecker {
     } else {
       id = this.resolve(s, l.model);
     }
-    const f = this.factsOf(s, id);
+    const f = s.factsFor(id);
     let prev: TransformEffect | null = null;
     for (const t of f.transforms) if (!prev || t.span.start > prev.span.start) prev = t;
     if (!f.pending.some((r) => r.load === l)) f.pending.push({ load: l, prev });
