@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { initBackend } from '../backend/select';
-import { formatQuantReport, init, QuantReportRow, quantReport } from '../linger/init';
+import { calibrate, formatQuantReport, init, QuantReportRow, quantReport } from '../linger/init';
 import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { Module } from '../nn/module';
 import { manualSeed } from '../random';
@@ -35,6 +35,8 @@ export interface StageResult { stage: string; epochs: number; accuracy: number; 
 export interface DemoResult {
   backend: string; dataset: string; trainSamples: number; testSamples: number; bits: number; straight: boolean;
   stages: StageResult[]; floatAccuracy: number; floatStageAccuracy: number | null; fixedAccuracy: number | null;
+  /** right after init and calibration, before any QAT step */
+  fixedBeforeQatAccuracy: number;
   quantReport: QuantReportRow[]; seconds: number;
 }
 
@@ -113,6 +115,11 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
   init(model, { dataBits: o.bits, parameterBits: o.bits, outBits: 8, dummyInput: randn(inputShape) });
   log(`after linger.init (${o.bits}-bit data and parameters):`);
   log(model.toString());
+  // the quantizers' running statistics start empty: collect them before the first eval
+  const calib = new DataLoader(ds.train, { batchSize: o.batchSize, shuffle: true, seed: o.seed + 7 });
+  const nCal = calibrate(model, calib, { maxBatches: 50 });
+  const cal = evaluate(model, test());
+  log(`fixed point right after init (calibrated on ${nCal} batches, no QAT yet): ${(cal.accuracy * 100).toFixed(2)}%`);
   const ms = train('QAT', o.epochs[2], o.lr / 10);
   const fixedRes = await evalStage('fixed', o.epochs[2], ms, (stageRes ?? floatRes).checkpoint);
   const report = quantReportOn(model, ds.test);
@@ -126,6 +133,7 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
   return {
     backend, dataset: o.dataset, trainSamples: ds.train.length, testSamples: ds.test.length, bits: o.bits, straight: o.straight,
     stages, floatAccuracy: floatRes.accuracy, floatStageAccuracy: stageRes?.accuracy ?? null, fixedAccuracy: fixedRes.accuracy,
+    fixedBeforeQatAccuracy: cal.accuracy,
     quantReport: report, seconds: (performance.now() - t0) / 1000,
   };
 }

@@ -10,6 +10,8 @@ import { Softmax } from '../nn/misc';
 import { Module, recordTransform, setCallWrapper, withModuleCallHook } from '../nn/module';
 import { AdaptiveAvgPool2d, AvgPool2d } from '../nn/pooling';
 import { Tensor, withQuantizedOps } from '../tensor';
+import { Batch, DataLoader } from '../train/data';
+import { disposeBatch } from '../train/loop';
 import { captureGraph, Graph } from '../trace/graph';
 import { NormalizeConvBN1d, NormalizeConvBN2d, NormalizeConvBNBase, NormalizeConvTransposeBN2d } from './convbn';
 import {
@@ -149,9 +151,14 @@ export function calibrate(model: Module, batches: Batches, opts: { maxBatches?: 
   try {
     model.train();
     for (const b of batches) {
-      if (opts.maxBatches !== undefined && n >= opts.maxBatches) break;
+      if (opts.maxBatches !== undefined && n >= opts.maxBatches) {
+        if (batches instanceof DataLoader && !(b instanceof Tensor)) disposeBatch(b as Batch);
+        break;
+      }
       const x = b instanceof Tensor ? b : b.x;
       tf.tidy(() => { model(x); });
+      // a DataLoader's batches belong to whoever iterates it: release them
+      if (batches instanceof DataLoader && !(b instanceof Tensor)) disposeBatch(b as Batch);
       n++;
     }
   } finally {

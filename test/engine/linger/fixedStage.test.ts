@@ -7,19 +7,11 @@ import * as path from 'node:path';
 import { DemoCNN, F, initBackend, linger, manualSeed, nn, optim, rand, randn, tensor, Tensor, tidy } from '../../../src/engine/index';
 import { tf } from '../../../src/engine/backend/tf';
 import { evalScale, fakeQuant, floorLog2, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../src/engine/quant/qvalue';
+import { warningsDuring } from '../warnings';
 
 before(async () => { await initBackend(); });
 
 const labels = (n: number) => tensor(Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), [n], 'int32');
-function warningsDuring(fn: () => void): { code?: string; message: string }[] {
-  const seen: { code?: string; message: string }[] = [];
-  const orig = process.emitWarning;
-  process.emitWarning = ((msg: string | Error, opts?: { code?: string }) => {
-    seen.push({ message: String(msg), code: typeof opts === 'object' ? opts?.code : undefined });
-  }) as typeof process.emitWarning;
-  try { fn(); } finally { process.emitWarning = orig; }
-  return seen;
-}
 /** A DemoCNN through the whole pipeline, trained a few QAT steps on random data. */
 function fixedDemo(seed: number, steps = 3): DemoCNN {
   manualSeed(seed);

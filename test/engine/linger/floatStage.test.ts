@@ -5,6 +5,7 @@ import { DemoCNN, F, initBackend, linger, manualSeed, nn, optim, randn, Tensor, 
 import { tf } from '../../../src/engine/backend/tf';
 import { assertClose, FixtureDict, Fixture, loadCases, toStateDict, toTensor } from '../golden';
 import { ModelA, ModelB } from '../seedModels';
+import { warningsDuring } from '../warnings';
 
 before(async () => { await initBackend(); });
 
@@ -13,16 +14,6 @@ function aheadFlags(m: nn.Module): string[] {
 }
 function typesOf(m: nn.Module): Record<string, string> {
   return Object.fromEntries([...m.namedModules()].filter(([p]) => p).map(([p, x]) => [p, x.typeName()]));
-}
-/** Captures process warnings emitted while fn runs. */
-function warningsDuring(fn: () => void): { code?: string; message: string }[] {
-  const seen: { code?: string; message: string }[] = [];
-  const orig = process.emitWarning;
-  process.emitWarning = ((msg: string | Error, opts?: { code?: string }) => {
-    seen.push({ message: String(msg), code: typeof opts === 'object' ? opts?.code : undefined });
-  }) as typeof process.emitWarning;
-  try { fn(); } finally { process.emitWarning = orig; }
-  return seen;
 }
 
 describe("the seed's examples (SPEC §9)", () => {
