@@ -224,6 +224,15 @@ function quantKeysAddedAfter(from: Stage): string[] {
 }
 
 /**
+ * A dict from an earlier stage brings new weights: the quantizer statistics this layer had belong
+ * to the old ones, so they restart from empty (and eval asks for calibration again).
+ */
+function resetQuantState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+  if (from === 'fixed') return;
+  for (const k of BUFFERS) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
+}
+
+/**
  * Moves a float/traced dict's conv + BN entries into this Int layer's folded weight and bias:
  * W' = clampW(W·s), b' = clampB((b − μ)·s + β), s = γ/√(var + ε) with the running statistics.
  * `scaleRows` applies s per output channel of a logical-order weight.
@@ -283,7 +292,10 @@ export class Conv2dInt extends Conv2d implements IntLayer, WeightedOps {
   extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { migrateFolded(this, sd, prefix, from, scaleDim0); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+    migrateFolded(this, sd, prefix, from, scaleDim0);
+    resetQuantState(sd, prefix, from);
+  }
 }
 
 export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
@@ -306,7 +318,10 @@ export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
   extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { migrateFolded(this, sd, prefix, from, scaleDim0); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+    migrateFolded(this, sd, prefix, from, scaleDim0);
+    resetQuantState(sd, prefix, from);
+  }
 }
 
 export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, WeightedOps {
@@ -335,6 +350,7 @@ export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, Wei
       const [inC, outG] = w.shape;
       return tf.mul(w, tf.reshape(tf.tile(tf.reshape(s, [g, 1, outG]), [1, inC / g, 1]), [inC, outG, 1, 1]));
     });
+    resetQuantState(sd, prefix, from);
   }
 }
 
@@ -360,6 +376,7 @@ export class LinearInt extends Linear implements IntLayer, WeightedOps {
   extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /**
@@ -422,6 +439,7 @@ export class BatchNormInt extends BatchNorm2d implements IntLayer {
   extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** Average pooling requantized to the output scale; eval divides the integer window sums exactly. */
@@ -464,6 +482,7 @@ export class AvgPool2dInt extends Module implements IntLayer {
   }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** Takes the old layer's Parameters (same objects), or folded values as new Parameters. */
@@ -538,6 +557,7 @@ export class IQAdd extends Module implements IntLayer {
   }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** linger's iqCat: every input requantized to one common output scale, then concatenated. */
@@ -563,5 +583,6 @@ export class IQCat extends Module implements IntLayer {
   }
   moduleStage(): Stage { return 'fixed'; }
   ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 

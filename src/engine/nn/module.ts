@@ -261,6 +261,17 @@ export abstract class Module {
     }
     const incoming = new Map<string, Tensor>(Object.entries(sd));
     for (const [p, m] of this.namedModules()) m.migrateState(incoming, p ? `${p}.` : '', from);
+    // tensors a migration made (folded weights, reset statistics) are released after the load
+    const given = new Set(Object.values(sd));
+    const made = [...incoming.values()].filter((t) => !given.has(t));
+    try {
+      return this.applyStateDict(incoming, strict, from);
+    } finally {
+      for (const t of made) t.dispose();
+    }
+  }
+
+  private applyStateDict(incoming: Map<string, Tensor>, strict: boolean, from: Stage): { missingKeys: string[]; unexpectedKeys: string[] } {
 
     const own = this.stateDict();
     const optional = new Set(this.keysAddedAfter(from));

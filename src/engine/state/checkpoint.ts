@@ -1,33 +1,59 @@
 // Stage checkpoints (SPEC §6): a state dict in safetensors with linger's metadata, so viewers can
 // show the model without code and training can resume where it stopped.
 import { createHash } from 'node:crypto';
+import * as os from 'node:os';
 import { tf } from '../backend/tf';
-import { Module } from '../nn/module';
+import { Module, TransformName, transformsOf } from '../nn/module';
 import { Tensor } from '../tensor';
 import { graphOf } from '../linger/transforms';
 import { Optimizer, OptimizerState } from '../train/optim';
-import { CheckpointFormatError, RawTensor, readSafetensors, serializeSafetensors, writeFileAtomic } from './safetensors';
-import { makeStateDict, Stage, STAGES, StateDict, stageOfDict } from './stateDict';
+import {
+  CheckpointFormatError, DTYPE_SIZES, RawTensor, ReadOptions, readSafetensors, readSafetensorsHeader, TensorEntry, writeSafetensors,
+} from './safetensors';
+import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
 import { version as ENGINE_VERSION } from '../../../package.json';
 
 export const FORMAT = 'linger-studio/1';
-const OPT_PREFIX = '__optimizer__/';
+/** Optimizer slot tensors are stored as `__optimizer__/<parameter index>/<slot>`. */
+export const OPTIMIZER_PREFIX = '__optimizer__/';
+
+/** The metadata keys of SPEC §6 (plus `linger.transforms`, the transforms applied, in order). */
+export const METADATA_KEYS = {
+  format: 'linger.format', stage: 'linger.stage', version: 'linger.version', model: 'linger.model',
+  structureHash: 'linger.structure_hash', created: 'linger.created', metrics: 'linger.metrics', parent: 'linger.parent',
+  moduleTree: 'linger.module_tree', graph: 'linger.graph', inputShape: 'linger.input_shape', optimizer: 'linger.optimizer',
+  transforms: 'linger.transforms',
+} as const;
+const K = METADATA_KEYS;
 
 export interface SaveOptions {
   metrics?: Record<string, number>;
   /** the checkpoint this one came from */
   parent?: string;
-  /** NCHW input shape, batch first */
+  /** NCHW input shape, batch first (default: the traced graph's input shape, when known) */
   inputShape?: number[];
   /** saved with the weights so training can resume exactly */
   optimizer?: Optimizer;
 }
 
-export interface ModuleTreeEntry { path: string; type: string; repr: string; parameters: number; aheadRelu?: boolean }
+/** One module of the tree: path, class, printed settings, own parameter count and linger's flags. */
+export interface ModuleTreeEntry {
+  path: string;
+  type: string;
+  repr: string;
+  parameters: number;
+  aheadRelu?: boolean;
+  /** normalize clamps (±value, null = none), on layers that have them */
+  normalize?: { data: number | null; weight: number | null; bias: number | null };
+  /** fixed-point bits, on quantized layers */
+  bits?: { data: number; parameter: number; out: number };
+}
 
 export interface CheckpointMetadata {
   format: string; stage: Stage; version: string; model: string; structureHash: string; created: string;
   metrics: Record<string, number>; parent?: string; moduleTree?: ModuleTreeEntry[]; graph?: unknown; inputShape?: number[];
+  /** the linger transforms applied to the model before it was saved, in order */
+  transforms?: TransformName[];
   /** every raw metadata entry as stored */
   raw: Record<string, string>;
 }
@@ -36,15 +62,23 @@ export interface Checkpoint {
   stateDict: StateDict;
   metadata: CheckpointMetadata;
   optimizer?: OptimizerState;
+  /** the class of the optimizer whose state was saved ('SGD', 'Adam') */
+  optimizerType?: string;
 }
 
-/** The model's tree as plain data: names, types, settings (the printed repr), sizes, marks. */
+/** The model's tree as plain data: names, types, settings (the printed repr), sizes, flags. */
 export function moduleTree(model: Module): ModuleTreeEntry[] {
-  return [...model.namedModules()].map(([path, m]) => ({
-    path, type: m.typeName(), repr: m.extraRepr(),
-    parameters: m.ownParameters().reduce((a, [, p]) => a + p.size, 0),
-    ...((m as { aheadRelu?: boolean }).aheadRelu ? { aheadRelu: true } : {}),
-  }));
+  return [...model.namedModules()].map(([path, m]) => {
+    const f = m as unknown as {
+      aheadRelu?: boolean; normalizeData?: number | null; normalizeWeight?: number | null; normalizeBias?: number | null;
+      dataBits?: number; parameterBits?: number; outBits?: number;
+    };
+    const e: ModuleTreeEntry = { path, type: m.typeName(), repr: m.extraRepr(), parameters: m.ownParameters().reduce((a, [, p]) => a + p.size, 0) };
+    if (f.aheadRelu) e.aheadRelu = true;
+    if ('normalizeData' in f) e.normalize = { data: f.normalizeData ?? null, weight: f.normalizeWeight ?? null, bias: f.normalizeBias ?? null };
+    if (typeof f.dataBits === 'number') e.bits = { data: f.dataBits, parameter: f.parameterBits ?? 8, out: f.outBits ?? 8 };
+    return e;
+  });
 }
 
 /** A hash of the state's structure (keys, shapes, dtypes): equal for checkpoints of one model layout. */
@@ -54,130 +88,306 @@ export function structureHash(sd: Record<string, Tensor>): string {
   return h.digest('hex').slice(0, 16);
 }
 
-function toRaw(t: Tensor): RawTensor {
-  const d = t.dataSync();
-  const bytes = new Uint8Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-  return { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: t.shape, data: bytes };
+function checkHost(): void {
+  // the format is little-endian and tensors are read through typed arrays in host order
+  if (os.endianness() !== 'LE') throw new Error('linger checkpoints: big-endian hosts are not supported');
 }
 
-function fromRaw(name: string, r: RawTensor, file: string): Tensor {
-  const n = r.shape.reduce((a, b) => a * b, 1);
-  const copy = new Uint8Array(r.data); // an aligned copy (r.data may be a view into a Buffer pool)
-  switch (r.dtype) {
-    case 'F32': return new Tensor(tf.tensor(new Float32Array(copy.buffer, 0, n), r.shape, 'float32'));
-    case 'F64': return new Tensor(tf.tensor(Float32Array.from(new Float64Array(copy.buffer, 0, n)), r.shape, 'float32'));
-    case 'I32': return new Tensor(tf.tensor(new Int32Array(copy.buffer, 0, n), r.shape, 'int32'));
-    case 'I64': {
-      // PyTorch's int64 (num_batches_tracked) is kept as int32
-      const v = new BigInt64Array(copy.buffer, 0, n);
-      const out = new Int32Array(n);
-      for (let i = 0; i < n; i++) {
-        if (v[i] > 2147483647n || v[i] < -2147483648n) throw new CheckpointFormatError(file, `tensor '${name}': int64 value ${v[i]} does not fit int32`);
-        out[i] = Number(v[i]);
-      }
-      return new Tensor(tf.tensor(out, r.shape, 'int32'));
-    }
-    case 'U8': return new Tensor(tf.tensor(Int32Array.from(copy.subarray(0, n)), r.shape, 'int32'));
-    case 'I8': return new Tensor(tf.tensor(Int32Array.from(new Int8Array(copy.buffer, 0, n)), r.shape, 'int32'));
-  }
+/** A tensor's bytes in logical order (a view of a fresh dataSync copy, written before anything else runs). */
+function toRaw(t: Tensor): RawTensor {
+  const d = t.dataSync();
+  return { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: t.shape, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) };
+}
+
+function isShape(v: unknown): v is number[] {
+  return Array.isArray(v) && v.length >= 1 && v.length <= 8 && v.every((d) => Number.isSafeInteger(d) && d > 0);
 }
 
 /**
  * linger.save: writes a model's (or a state dict's) state to a safetensors checkpoint with linger
- * metadata, atomically. Returns the path.
+ * metadata, atomically (temp file + fsync + rename). Returns the path.
  */
 export async function save(target: Module | Record<string, Tensor>, file: string, opts: SaveOptions = {}): Promise<string> {
+  checkHost();
   const isModel = target instanceof Module;
   const sd = isModel ? target.stateDict() : target;
   const stage = isModel ? target.stage() : stageOfDict(sd);
+  for (const k of Object.keys(sd)) {
+    if (k.startsWith(OPTIMIZER_PREFIX)) throw new Error(`linger.save: the state key '${k}' uses the prefix reserved for optimizer state`);
+  }
+  if (opts.inputShape !== undefined && !isShape(opts.inputShape)) {
+    throw new Error(`linger.save: inputShape must be a list of positive whole numbers (NCHW, batch first), got ${JSON.stringify(opts.inputShape)}`);
+  }
   const tensors: [string, RawTensor][] = Object.entries(sd).map(([k, t]) => [k, toRaw(t)]);
   const metadata: Record<string, string> = {
-    'linger.format': FORMAT,
-    'linger.stage': stage,
-    'linger.version': ENGINE_VERSION,
-    'linger.model': isModel ? target.typeName() : 'StateDict',
-    'linger.structure_hash': structureHash(sd),
-    'linger.created': new Date().toISOString(),
-    'linger.metrics': JSON.stringify(opts.metrics ?? {}),
+    [K.format]: FORMAT,
+    [K.stage]: stage,
+    [K.version]: ENGINE_VERSION,
+    [K.model]: isModel ? target.typeName() : 'StateDict',
+    [K.structureHash]: structureHash(sd),
+    [K.created]: new Date().toISOString(),
+    [K.metrics]: JSON.stringify(opts.metrics ?? {}),
   };
-  if (opts.parent) metadata['linger.parent'] = opts.parent;
+  if (opts.parent) metadata[K.parent] = opts.parent;
+  let inputShape = opts.inputShape;
   if (isModel) {
-    metadata['linger.module_tree'] = JSON.stringify(moduleTree(target));
+    metadata[K.moduleTree] = JSON.stringify(moduleTree(target));
+    metadata[K.transforms] = JSON.stringify(transformsOf(target));
     const g = graphOf(target);
-    if (g) metadata['linger.graph'] = JSON.stringify(g);
+    if (g) {
+      metadata[K.graph] = JSON.stringify(g);
+      if (!inputShape && g.inputs.length === 1 && isShape(g.inputs[0].shape)) inputShape = g.inputs[0].shape;
+    }
   }
-  if (opts.inputShape) metadata['linger.input_shape'] = JSON.stringify(opts.inputShape);
+  if (inputShape) metadata[K.inputShape] = JSON.stringify(inputShape);
   if (opts.optimizer) {
-    const os = opts.optimizer.stateDict();
-    const json: { param_groups: unknown; state: Record<string, Record<string, number>> } = { param_groups: os.param_groups, state: {} };
-    for (const [i, entry] of Object.entries(os.state)) {
-      json.state[i] = {};
+    const saved = opts.optimizer.stateDict();
+    const state: Record<string, Record<string, number>> = {};
+    for (const [i, entry] of Object.entries(saved.state)) {
+      state[i] = {};
       for (const [slot, v] of Object.entries(entry)) {
-        if (v instanceof Tensor) tensors.push([`${OPT_PREFIX}${i}/${slot}`, toRaw(v)]);
-        else json.state[i][slot] = v;
+        if (v instanceof Tensor) tensors.push([`${OPTIMIZER_PREFIX}${i}/${slot}`, toRaw(v)]);
+        else state[i][slot] = v;
       }
     }
-    metadata['linger.optimizer'] = JSON.stringify({ type: opts.optimizer.constructor.name, ...json });
+    metadata[K.optimizer] = JSON.stringify({ type: opts.optimizer.constructor.name, param_groups: saved.param_groups, state });
   }
-  writeFileAtomic(file, serializeSafetensors(tensors, metadata));
+  writeSafetensors(file, tensors, metadata);
   return file;
 }
 
-function parseJson<T>(raw: Record<string, string>, key: string, file: string): T | undefined {
+// ---- reading -----------------------------------------------------------------------------------------
+
+function parseJsonEntry(raw: Record<string, string>, key: string, file: string): unknown {
   if (raw[key] === undefined) return undefined;
   try {
-    return JSON.parse(raw[key]) as T;
-  } catch {
-    throw new CheckpointFormatError(file, `metadata ${key} is not valid JSON`);
+    return JSON.parse(raw[key]);
+  } catch (e) {
+    throw new CheckpointFormatError(file, `metadata ${key} is not valid JSON (${(e as Error).message})`);
   }
 }
 
-/** Reads a checkpoint: state dict (with its stage), metadata, and optimizer state if saved. */
-export async function loadCheckpoint(file: string): Promise<Checkpoint> {
-  const f = readSafetensors(file);
-  const raw = f.metadata;
-  const entries: [string, Tensor][] = [];
-  const optTensors = new Map<string, Tensor>();
-  try {
-    for (const [name, r] of f.tensors) {
-      const t = fromRaw(name, r, file);
-      if (name.startsWith(OPT_PREFIX)) optTensors.set(name.slice(OPT_PREFIX.length), t);
-      else entries.push([name, t]);
-    }
-  } catch (e) {
-    for (const [, t] of entries) t.dispose();
-    for (const t of optTensors.values()) t.dispose();
-    throw e;
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const isClamp = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
+const isBits = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 32;
+
+/** What is wrong with one module-tree entry, if anything. */
+function treeEntryProblem(e: unknown): string | undefined {
+  if (!isObject(e)) return 'not an object';
+  if (typeof e.path !== 'string' || typeof e.type !== 'string') return 'path and type must be strings';
+  if (e.repr !== undefined && typeof e.repr !== 'string') return 'repr must be a string';
+  if (e.parameters !== undefined && !(Number.isSafeInteger(e.parameters) && (e.parameters as number) >= 0)) return 'parameters must be a whole number';
+  if (e.aheadRelu !== undefined && typeof e.aheadRelu !== 'boolean') return 'aheadRelu must be a boolean';
+  if (e.normalize !== undefined && !(isObject(e.normalize) && isClamp(e.normalize.data) && isClamp(e.normalize.weight) && isClamp(e.normalize.bias))) {
+    return 'normalize must be { data, weight, bias } numbers or null';
   }
-  const declared = raw['linger.stage'];
-  if (declared !== undefined && !STAGES.includes(declared as Stage)) {
-    throw new CheckpointFormatError(file, `unknown stage '${declared}' (float, traced or fixed)`);
+  if (e.bits !== undefined && !(isObject(e.bits) && isBits(e.bits.data) && isBits(e.bits.parameter) && isBits(e.bits.out))) {
+    return 'bits must be { data, parameter, out } whole numbers';
   }
-  const loose: Record<string, Tensor> = Object.fromEntries(entries);
-  const stage = (declared as Stage | undefined) ?? stageOfDict(loose);
-  const stateDict = makeStateDict(entries, stage);
-  const metadata: CheckpointMetadata = {
-    format: raw['linger.format'] ?? '', stage, version: raw['linger.version'] ?? '', model: raw['linger.model'] ?? '',
-    structureHash: raw['linger.structure_hash'] ?? structureHash(stateDict), created: raw['linger.created'] ?? '',
-    metrics: parseJson<Record<string, number>>(raw, 'linger.metrics', file) ?? {}, parent: raw['linger.parent'],
-    moduleTree: parseJson<ModuleTreeEntry[]>(raw, 'linger.module_tree', file), graph: parseJson(raw, 'linger.graph', file),
-    inputShape: parseJson<number[]>(raw, 'linger.input_shape', file), raw,
+  return undefined;
+}
+const TRANSFORMS: readonly TransformName[] = ['trace', 'normalize', 'init'];
+
+/**
+ * The linger metadata of a checkpoint, each key checked for its type. A plain safetensors file
+ * (e.g. written from PyTorch) has none: its stage is inferred from the tensor names.
+ */
+export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames: Iterable<string>, file: string): CheckpointMetadata {
+  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  const format = raw[K.format];
+  if (format !== undefined && format !== FORMAT) {
+    const m = /^linger-studio\/(\d+)$/.exec(format);
+    if (m && Number(m[1]) > 1) fail(`written in format ${format} by a newer linger-studio; this version reads ${FORMAT}`);
+    fail(`unknown checkpoint format '${format.slice(0, 60)}' (expected ${FORMAT})`);
+  }
+  const declared = raw[K.stage];
+  if (declared !== undefined && !STAGES.includes(declared as Stage)) fail(`unknown stage '${declared.slice(0, 60)}' in ${K.stage} (float, traced or fixed)`);
+  const metrics = parseJsonEntry(raw, K.metrics, file) ?? {};
+  if (!isObject(metrics) || !Object.values(metrics).every((v) => typeof v === 'number' || v === null)) fail(`metadata ${K.metrics} is not an object of numbers`);
+  const tree = parseJsonEntry(raw, K.moduleTree, file);
+  if (tree !== undefined) {
+    if (!Array.isArray(tree)) fail(`metadata ${K.moduleTree} is not a list of modules ({ path, type, repr, parameters, ... })`);
+    (tree as unknown[]).forEach((e, i) => { const p = treeEntryProblem(e); if (p) fail(`metadata ${K.moduleTree}[${i}]: ${p}`); });
+  }
+  const inputShape = parseJsonEntry(raw, K.inputShape, file);
+  if (inputShape !== undefined && !isShape(inputShape)) fail(`metadata ${K.inputShape} is not a list of positive whole numbers: ${raw[K.inputShape].slice(0, 60)}`);
+  const transforms = parseJsonEntry(raw, K.transforms, file);
+  if (transforms !== undefined && (!Array.isArray(transforms) || !transforms.every((t) => TRANSFORMS.includes(t)))) {
+    fail(`metadata ${K.transforms} is not a list of transforms (trace, normalize, init)`);
+  }
+  const graph = parseJsonEntry(raw, K.graph, file);
+  if (graph !== undefined && !isObject(graph)) fail(`metadata ${K.graph} is not an object`);
+  return {
+    format: format ?? '', stage: (declared as Stage | undefined) ?? stageOfKeys(tensorNames), version: raw[K.version] ?? '',
+    model: raw[K.model] ?? '', structureHash: raw[K.structureHash] ?? '', created: raw[K.created] ?? '',
+    metrics: metrics as Record<string, number>, parent: raw[K.parent], moduleTree: tree as ModuleTreeEntry[] | undefined,
+    graph, inputShape: inputShape as number[] | undefined, transforms: transforms as TransformName[] | undefined, raw,
   };
+}
+
+export interface OptimizerMetadata { type: string; param_groups: OptimizerState['param_groups']; state: Record<string, Record<string, number>> }
+
+/** linger.optimizer checked for shape, and the slot tensors' names (without the prefix) checked against it. */
+export function parseOptimizerMetadata(raw: Record<string, string>, slotNames: string[], file: string): OptimizerMetadata | undefined {
+  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  const j = parseJsonEntry(raw, K.optimizer, file);
+  if (j === undefined) {
+    if (slotNames.length) fail(`optimizer tensors (${slotNames[0]}) without ${K.optimizer} metadata`);
+    return undefined;
+  }
+  const what = `metadata ${K.optimizer}`;
+  if (!isObject(j)) fail(`${what} is not an object`);
+  const o = j as Record<string, unknown>;
+  if (typeof o.type !== 'string') fail(`${what} has no optimizer type`);
+  const groups = o.param_groups;
+  if (!Array.isArray(groups) || groups.length === 0) fail(`${what}: param_groups is not a non-empty list`);
+  const count = new Set<number>();
+  for (const g of groups as unknown[]) {
+    if (!isObject(g) || typeof g.lr !== 'number' || !Array.isArray(g.params) || !g.params.every((p) => Number.isSafeInteger(p) && p >= 0)) {
+      fail(`${what}: a param group without a numeric lr and a list of parameter indices`);
+    }
+    for (const [k, v] of Object.entries(g as Record<string, unknown>)) {
+      const ok = typeof v === 'number' || typeof v === 'boolean' || (Array.isArray(v) && v.every((x) => typeof x === 'number'));
+      if (!ok) fail(`${what}: param group setting '${k}' is not a number, boolean or list of numbers`);
+    }
+    for (const p of (g as { params: number[] }).params) count.add(p);
+  }
+  if (!isObject(o.state)) fail(`${what}: state is not an object`);
+  for (const [i, e] of Object.entries(o.state as Record<string, unknown>)) {
+    if (!/^\d+$/.test(i) || !count.has(Number(i))) fail(`${what}: state for parameter '${i}', which no param group lists`);
+    if (!isObject(e) || !Object.values(e).every((v) => typeof v === 'number' && Number.isFinite(v))) fail(`${what}: state of parameter ${i} is not an object of numbers`);
+  }
+  for (const n of slotNames) {
+    const m = /^(\d+)\/([A-Za-z_][A-Za-z0-9_]*)$/.exec(n);
+    if (!m || !count.has(Number(m[1]))) fail(`optimizer tensor '${OPTIMIZER_PREFIX}${n}' does not name a listed parameter and a slot (${OPTIMIZER_PREFIX}<index>/<slot>)`);
+  }
+  return j as unknown as OptimizerMetadata;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/**
+ * A stored tensor's values as the engine keeps them: floats as float32, integers as int32
+ * (PyTorch's int64, e.g. num_batches_tracked, must fit). Pure JS, no TF allocation.
+ */
+export function decodeTensor(name: string, r: RawTensor, file: string): { dtype: 'float32' | 'int32'; values: Float32Array | Int32Array } {
+  const n = r.data.byteLength / DTYPE_SIZES[r.dtype];
+  const dv = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
+  switch (r.dtype) {
+    case 'F32': {
+      const out = new Float32Array(n);
+      new Uint8Array(out.buffer).set(r.data); // an aligned copy: r.data may sit at any offset of the file's buffer
+      return { dtype: 'float32', values: out };
+    }
+    case 'I32': {
+      const out = new Int32Array(n);
+      new Uint8Array(out.buffer).set(r.data);
+      return { dtype: 'int32', values: out };
+    }
+    case 'F64': {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = dv.getFloat64(i * 8, true);
+      return { dtype: 'float32', values: out };
+    }
+    case 'F16': {
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) out[i] = halfToFloat(dv.getUint16(i * 2, true));
+      return { dtype: 'float32', values: out };
+    }
+    case 'BF16': {
+      const out = new Float32Array(n);
+      const bits = new Uint32Array(out.buffer);
+      for (let i = 0; i < n; i++) bits[i] = dv.getUint16(i * 2, true) << 16;
+      return { dtype: 'float32', values: out };
+    }
+    case 'I64': {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = dv.getBigInt64(i * 8, true);
+        if (v > 2147483647n || v < -2147483648n) throw new CheckpointFormatError(file, `tensor '${name}': int64 value ${v} does not fit the engine's int32`);
+        out[i] = Number(v);
+      }
+      return { dtype: 'int32', values: out };
+    }
+    case 'I16': {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
+      return { dtype: 'int32', values: out };
+    }
+    case 'I8': return { dtype: 'int32', values: Int32Array.from(new Int8Array(r.data.buffer, r.data.byteOffset, n)) };
+    case 'U8': return { dtype: 'int32', values: Int32Array.from(r.data) };
+    case 'BOOL': return { dtype: 'int32', values: Int32Array.from(r.data, (b) => (b ? 1 : 0)) };
+  }
+}
+
+/** What a checkpoint holds, without reading its data: metadata and each tensor's entry. */
+export interface CheckpointInfo {
+  file: string;
+  fileSize: number;
+  metadata: CheckpointMetadata;
+  tensors: TensorEntry[];
+  optimizerTensors: TensorEntry[];
+  optimizerType?: string;
+}
+
+/** Header-only read for viewers (the checkpoint explorer): validated like loadCheckpoint, no data read. */
+export function readCheckpointInfo(file: string, opts: ReadOptions = {}): CheckpointInfo {
+  const h = readSafetensorsHeader(file, opts);
+  const tensors = h.entries.filter((e) => !e.name.startsWith(OPTIMIZER_PREFIX));
+  const optimizerTensors = h.entries.filter((e) => e.name.startsWith(OPTIMIZER_PREFIX));
+  const metadata = parseCheckpointMetadata(h.metadata, tensors.map((e) => e.name), file);
+  const opt = parseOptimizerMetadata(h.metadata, optimizerTensors.map((e) => e.name.slice(OPTIMIZER_PREFIX.length)), file);
+  return { file, fileSize: h.fileSize, metadata, tensors, optimizerTensors, optimizerType: opt?.type };
+}
+
+/**
+ * Reads a checkpoint: state dict (with its stage), metadata, and optimizer state if saved. The
+ * file's structure, the metadata and every value's conversion are checked before any tensor is
+ * made; every failure is a CheckpointFormatError naming the file and the problem.
+ */
+export async function loadCheckpoint(file: string, opts: ReadOptions = {}): Promise<Checkpoint> {
+  checkHost();
+  const f = readSafetensors(file, opts);
+  const modelNames = [...f.tensors.keys()].filter((n) => !n.startsWith(OPTIMIZER_PREFIX));
+  const slotNames = [...f.tensors.keys()].filter((n) => n.startsWith(OPTIMIZER_PREFIX)).map((n) => n.slice(OPTIMIZER_PREFIX.length));
+  const metadata = parseCheckpointMetadata(f.metadata, modelNames, file);
+  const oj = parseOptimizerMetadata(f.metadata, slotNames, file);
+  // convert everything first (pure JS, may fail), then allocate the tensors (cannot)
+  const decoded = [...f.tensors].map(([name, r]) => [name, r.shape, decodeTensor(name, r, file)] as const);
+  const entries: [string, Tensor][] = [];
+  const slots: [string, Tensor][] = [];
+  for (const [name, shape, d] of decoded) {
+    const t = new Tensor(tf.tensor(d.values, shape, d.dtype));
+    if (name.startsWith(OPTIMIZER_PREFIX)) slots.push([name.slice(OPTIMIZER_PREFIX.length), t]);
+    else entries.push([name, t]);
+  }
+  const stateDict = makeStateDict(entries, metadata.stage);
+  if (!metadata.structureHash) metadata.structureHash = structureHash(stateDict);
   let optimizer: OptimizerState | undefined;
-  const oj = parseJson<{ param_groups: OptimizerState['param_groups']; state: Record<string, Record<string, number>> }>(raw, 'linger.optimizer', file);
   if (oj) {
     const state: OptimizerState['state'] = {};
-    for (const [i, e] of Object.entries(oj.state ?? {})) state[Number(i)] = { ...e };
-    for (const [k, t] of optTensors) {
+    for (const [i, e] of Object.entries(oj.state)) state[Number(i)] = { ...e };
+    for (const [k, t] of slots) {
       const [i, slot] = k.split('/');
       (state[Number(i)] ??= {})[slot] = t;
     }
     optimizer = { param_groups: oj.param_groups, state };
   }
-  return { stateDict, metadata, optimizer };
+  return { stateDict, metadata, optimizer, optimizerType: oj?.type };
 }
 
 /** linger.load: the state dict of a checkpoint (its stage set from the metadata). */
 export async function load(file: string): Promise<StateDict> {
-  return (await loadCheckpoint(file)).stateDict;
+  const ck = await loadCheckpoint(file);
+  for (const e of Object.values(ck.optimizer?.state ?? {})) {
+    for (const v of Object.values(e)) if (v instanceof Tensor) v.dispose();
+  }
+  return ck.stateDict;
 }

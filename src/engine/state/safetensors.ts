@@ -1,18 +1,33 @@
 // The safetensors format: 8-byte little-endian header length, a JSON header, raw little-endian
-// tensor data. Reading validates every size and offset against the file before allocating and
-// never executes anything; writing is atomic (temp file, fsync, rename).
+// tensor data. Reading validates the whole header against the file's size before it allocates
+// anything for the data, and never executes anything; writing is atomic (temp file, fsync,
+// rename).
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export type SafetensorsDType = 'F32' | 'I32' | 'I64' | 'F64' | 'U8' | 'I8';
-const SIZES: Record<SafetensorsDType, number> = { F32: 4, I32: 4, I64: 8, F64: 8, U8: 1, I8: 1 };
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+/** Bytes per element of each dtype this reader understands. */
+export const DTYPE_SIZES: Readonly<Record<SafetensorsDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const DTYPES = Object.keys(DTYPE_SIZES) as SafetensorsDType[];
 
 export interface RawTensor { dtype: SafetensorsDType; shape: number[]; data: Uint8Array }
 export interface SafetensorsFile { tensors: Map<string, RawTensor>; metadata: Record<string, string> }
 
+/** One tensor as the header describes it: offsets are relative to the start of the data. */
+export interface TensorEntry { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }
+export interface SafetensorsHeader {
+  entries: TensorEntry[];
+  metadata: Record<string, string>;
+  /** bytes of JSON after the 8-byte length */
+  headerLength: number;
+  /** bytes of tensor data after the header */
+  dataLength: number;
+}
+
 /** A corrupt, truncated or unsupported file, naming the file and the problem. */
 export class CheckpointFormatError extends Error {
-  constructor(readonly file: string, problem: string) {
+  constructor(readonly file: string, readonly problem: string) {
     super(`${file}: ${problem}`);
     this.name = 'CheckpointFormatError';
   }
@@ -20,105 +35,262 @@ export class CheckpointFormatError extends Error {
 
 /** Headers this large are not real checkpoints' (the format's own readers cap at 100 MB). */
 export const MAX_HEADER = 100 * 1024 * 1024;
+/** More dimensions than any tensor of a real model has (PyTorch's limit is 25). */
+export const MAX_RANK = 32;
 
-/** Parses a safetensors file's bytes; every failure is a CheckpointFormatError. */
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
+/**
+ * Validates a header's JSON text against the number of data bytes that follow it: every entry's
+ * dtype, shape and offsets, and that the tensors tile the data exactly (no overlap, no hole, no
+ * trailing bytes: the format's rule). Allocates nothing beyond the parsed JSON.
+ */
+export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffer>'): SafetensorsHeader {
   const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
-  if (buf.length < 8) fail(`not a safetensors file: ${buf.length} bytes, the 8-byte header length is missing`);
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const hlen = Number(view.getBigUint64(0, true));
-  if (hlen > MAX_HEADER) fail(`header length ${hlen} exceeds the ${MAX_HEADER}-byte limit (corrupt file?)`);
-  if (8 + hlen > buf.length) fail(`truncated: the header says ${hlen} bytes, only ${buf.length - 8} follow`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + hlen)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
   } catch (e) {
     fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
-  const dataStart = 8 + hlen;
-  const dataLen = buf.length - dataStart;
-  const metadata: Record<string, string> = {};
-  const tensors = new Map<string, RawTensor>();
-  const spans: [number, number, string][] = [];
+  const metaPairs: [string, string][] = [];
+  const entries: TensorEntry[] = [];
   for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) fail('__metadata__ is not an object');
+      if (!entry || typeof entry !== 'object' || Array.isArray(entry)) fail('__metadata__ is not an object of strings');
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
-        metadata[k] = v as string;
+        if (typeof v !== 'string') fail(`__metadata__ entry '${k}' is not a string (${v === null ? 'null' : typeof v})`);
+        metaPairs.push([k, v as string]);
       }
       continue;
     }
+    const what = `tensor '${name}'`;
+    if (!entry || typeof entry !== 'object' || Array.isArray(entry)) fail(`${what}: the entry is not an object`);
     const e = entry as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (!e || typeof e !== 'object') fail(`tensor '${name}': entry is not an object`);
-    if (typeof e.dtype !== 'string' || !(e.dtype in SIZES)) fail(`tensor '${name}': unsupported dtype ${JSON.stringify(e.dtype)} (F32, I32, I64, F64, U8, I8)`);
-    const dtype = e.dtype as SafetensorsDType;
-    if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}': bad shape ${JSON.stringify(e.shape)}`);
-    const shape = e.shape as number[];
-    const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor '${name}': bad data_offsets ${JSON.stringify(off)}`);
-    const [b, end] = off as number[];
-    if (b > end || end > dataLen) fail(`tensor '${name}': data_offsets [${b}, ${end}] outside the ${dataLen} data bytes (truncated?)`);
-    let n = 1;
-    for (const d of shape) {
-      n *= d;
-      if (n * SIZES[dtype] > dataLen) fail(`tensor '${name}': shape [${shape.join(', ')}] needs more bytes than the file has`);
+    if (typeof e.dtype !== 'string' || !DTYPES.includes(e.dtype as SafetensorsDType)) {
+      fail(`${what}: unsupported dtype ${JSON.stringify(e.dtype) ?? 'undefined'} (this reader knows ${DTYPES.join(', ')})`);
     }
-    if (end - b !== n * SIZES[dtype]) fail(`tensor '${name}': ${end - b} bytes for shape [${shape.join(', ')}] of ${dtype} (expected ${n * SIZES[dtype]})`);
-    spans.push([b, end, name]);
-    tensors.set(name, { dtype, shape, data: buf.subarray(dataStart + b, dataStart + end) });
+    const dtype = e.dtype as SafetensorsDType;
+    const shape = e.shape;
+    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`${what}: bad shape ${short(shape)} (a list of at most ${MAX_RANK} whole numbers ≥ 0)`);
+    }
+    const off = e.data_offsets;
+    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      fail(`${what}: bad data_offsets ${short(off)} (two whole numbers ≥ 0)`);
+    }
+    const [begin, end] = off as number[];
+    if (begin > end) fail(`${what}: data_offsets [${begin}, ${end}] end before they begin`);
+    if (end > dataLength) fail(`${what}: data_offsets [${begin}, ${end}] run past the ${dataLength} data bytes (truncated file?)`);
+    // the element count, without overflow: a zero dimension makes it 0 whatever the others are
+    const dims = shape as number[];
+    let bytes = dims.includes(0) ? 0 : DTYPE_SIZES[dtype];
+    for (const d of dims) {
+      bytes *= d;
+      if (bytes > dataLength) fail(`${what}: shape [${dims.join(', ')}] of ${dtype} needs more bytes than the file's ${dataLength} data bytes`);
+    }
+    if (end - begin !== bytes) fail(`${what}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${dims.join(', ')}] of ${dtype} needs ${bytes}`);
+    entries.push({ name, dtype, shape: dims.slice(), begin, end });
   }
-  spans.sort((p, q) => p[0] - q[0]);
-  for (let i = 1; i < spans.length; i++) {
-    if (spans[i][0] < spans[i - 1][1]) fail(`tensors '${spans[i - 1][2]}' and '${spans[i][2]}' overlap`);
+  // the tensors must tile the data: sorted by offsets, each begins where the previous ended
+  const spans = entries.slice().sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev: TensorEntry | undefined;
+  for (const s of spans) {
+    if (s.begin < at) fail(`tensors '${prev!.name}' [${prev!.begin}, ${prev!.end}] and '${s.name}' [${s.begin}, ${s.end}] overlap`);
+    if (s.begin > at) fail(`bytes [${at}, ${s.begin}) of the data belong to no tensor (a hole before '${s.name}')`);
+    at = s.end;
+    prev = s;
   }
-  return { tensors, metadata };
+  if (at !== dataLength) fail(`${dataLength - at} bytes after the last tensor belong to no tensor (the header's tensors end at ${at})`);
+  return { entries, metadata: Object.fromEntries(metaPairs), headerLength: json.length, dataLength };
 }
 
-/** Reads and parses a file; size checked before reading. */
-export function readSafetensors(file: string): SafetensorsFile {
-  let st: fs.Stats;
+function short(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** The header length in the first 8 bytes, checked against the bytes that follow. */
+function headerLength(first8: Uint8Array, total: number, file: string): number {
+  if (total < 8) throw new CheckpointFormatError(file, `not a safetensors file: ${total} bytes, the 8-byte header length is missing`);
+  const big = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (big > BigInt(MAX_HEADER)) throw new CheckpointFormatError(file, `header length ${big} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file, or corrupt)`);
+  const n = Number(big);
+  if (n < 2) throw new CheckpointFormatError(file, `header length ${n} is too short for a JSON object`);
+  if (8 + n > total) throw new CheckpointFormatError(file, `truncated: the header says ${n} bytes, only ${total - 8} follow`);
+  return n;
+}
+
+/** Parses a safetensors file's bytes; every failure is a CheckpointFormatError. Tensors are views into `buf`. */
+export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
+  const hlen = headerLength(buf, buf.length, file);
+  const dataStart = 8 + hlen;
+  const h = parseHeader(buf.subarray(8, dataStart), buf.length - dataStart, file);
+  return { tensors: viewsOf(h, buf.subarray(dataStart)), metadata: h.metadata };
+}
+
+function viewsOf(h: SafetensorsHeader, data: Uint8Array): Map<string, RawTensor> {
+  return new Map(h.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape, data: data.subarray(e.begin, e.end) }]));
+}
+
+export interface ReadOptions {
+  /**
+   * Makes the buffers the reader fills (the header, then the data); by default
+   * Buffer.allocUnsafe. Every size asked for has been validated against the file's size.
+   */
+  allocate?: (bytes: number) => Uint8Array;
+}
+
+function ioProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const known: Record<string, string> = {
+    ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', EPERM: 'permission denied', ELOOP: 'too many symbolic links',
+  };
+  return `cannot read: ${(code && known[code]) ?? code ?? (e as Error).message}`;
+}
+
+function readExactly(fd: number, into: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < into.length) {
+    const n = fs.readSync(fd, into, done, into.length - done, position + done);
+    if (n === 0) throw new CheckpointFormatError(file, `the file shrank while it was read (${position + done} bytes)`);
+    done += n;
+  }
+}
+
+/** Opens a file and reads + validates its header; `withData` then reads the data into one buffer. */
+function openAndRead<T>(file: string, opts: ReadOptions, withData: ((fd: number, h: SafetensorsHeader) => T) | null): { header: SafetensorsHeader; size: number; result?: T } {
+  const allocate = opts.allocate ?? ((n: number) => Buffer.allocUnsafe(n));
+  let fd: number;
   try {
-    st = fs.statSync(file);
+    fd = fs.openSync(file, 'r');
   } catch (e) {
-    throw new CheckpointFormatError(file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CheckpointFormatError(file, ioProblem(e));
   }
-  if (!st.isFile()) throw new CheckpointFormatError(file, 'not a regular file');
-  return parseSafetensors(fs.readFileSync(file), file);
-}
-
-/** Serializes tensors (in the given order) and string metadata. */
-export function serializeSafetensors(tensors: [string, RawTensor][], metadata: Record<string, string>): Buffer {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const [name, t] of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1) * SIZES[t.dtype];
-    if (n !== t.data.byteLength) throw new Error(`tensor '${name}': ${t.data.byteLength} bytes for shape [${t.shape.join(', ')}] of ${t.dtype}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
-    offset += n;
+  try {
+    let size: number;
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw new CheckpointFormatError(file, 'not a regular file');
+      size = st.size;
+    } catch (e) {
+      if (e instanceof CheckpointFormatError) throw e;
+      throw new CheckpointFormatError(file, ioProblem(e));
+    }
+    const first8 = new Uint8Array(8);
+    if (size >= 8) readExactly(fd, first8, 0, file);
+    const hlen = headerLength(first8, size, file);
+    const json = allocate(hlen);
+    readExactly(fd, json, 8, file);
+    const header = parseHeader(json, size - 8 - hlen, file);
+    return { header, size, result: withData ? withData(fd, header) : undefined };
+  } catch (e) {
+    if (e instanceof CheckpointFormatError) throw e;
+    throw new CheckpointFormatError(file, ioProblem(e));
+  } finally {
+    fs.closeSync(fd);
   }
-  let json = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (8 - (json.length % 8)) % 8; // keep the data 8-byte aligned
-  if (pad) json = Buffer.concat([json, Buffer.from(' '.repeat(pad))]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  return Buffer.concat([len, json, ...tensors.map(([, t]) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
 }
 
 /**
- * Writes a file atomically: a temp file beside the target, fsync, rename over the target, fsync
- * the folder. A crash leaves either the old file or the new one, never half of one.
+ * Reads and parses a file: the 8-byte length first, then the header (its length checked against
+ * the file's size), then, only when the header is valid, the data in one buffer of exactly the
+ * size the header accounts for.
  */
-export function writeFileAtomic(file: string, data: Uint8Array): void {
+export function readSafetensors(file: string, opts: ReadOptions = {}): SafetensorsFile {
+  const allocate = opts.allocate ?? ((n: number) => Buffer.allocUnsafe(n));
+  const { header, result } = openAndRead(file, opts, (fd, h) => {
+    const data = allocate(h.dataLength);
+    readExactly(fd, data, 8 + h.headerLength, file);
+    return data;
+  });
+  return { tensors: viewsOf(header, result!), metadata: header.metadata };
+}
+
+/** The header alone (metadata and tensor entries), for viewers: the data is not read. */
+export function readSafetensorsHeader(file: string, opts: ReadOptions = {}): SafetensorsHeader & { fileSize: number } {
+  const { header, size } = openAndRead(file, opts, null);
+  return { ...header, fileSize: size };
+}
+
+// ---- writing ---------------------------------------------------------------------------------------
+
+/** The file as chunks (length, header, each tensor's bytes), so large state is never copied into one buffer. */
+export function safetensorsChunks(tensors: readonly (readonly [string, RawTensor])[], metadata: Record<string, string>): Uint8Array[] {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let offset = 0;
+  const seen = new Set<string>();
+  for (const [name, t] of tensors) {
+    if (name === '__metadata__' || seen.has(name)) throw new Error(`safetensors: tensor name '${name}' is ${seen.has(name) ? 'used twice' : 'reserved'}`);
+    seen.add(name);
+    const n = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZES[t.dtype];
+    if (n !== t.data.byteLength) throw new Error(`safetensors: tensor '${name}' has ${t.data.byteLength} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${n}`);
+    // own property even for names like '__proto__'
+    Object.defineProperty(header, name, { value: { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] }, enumerable: true, configurable: true, writable: true });
+    offset += n;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (8 - (json.length % 8)) % 8; // keep the data 8-byte aligned, as the format's writers do
+  if (pad) json = Buffer.concat([json, Buffer.from(' '.repeat(pad))]);
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  return [len, json, ...tensors.map(([, t]) => t.data)];
+}
+
+/** Serializes tensors (in the given order) and string metadata into one buffer. */
+export function serializeSafetensors(tensors: [string, RawTensor][], metadata: Record<string, string>): Buffer {
+  return Buffer.concat(safetensorsChunks(tensors, metadata));
+}
+
+/** Writes tensors and metadata to `file` atomically. */
+export function writeSafetensors(file: string, tensors: readonly (readonly [string, RawTensor])[], metadata: Record<string, string>): void {
+  writeFileAtomic(file, safetensorsChunks(tensors, metadata));
+}
+
+const WRITE_CHUNK = 16 * 1024 * 1024;
+const TEMP = /^\.(.+)\.(\d+)\.[0-9a-z]+\.tmp$/;
+
+/** Temp files of `file` left by writers that died (their process is gone), removed. */
+function removeStaleTemps(dir: string, base: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = TEMP.exec(n);
+    if (!m || m[1] !== base) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, n), { force: true });
+    }
+  }
+}
+
+/**
+ * Writes a file atomically: a temp file beside the target, every byte written, fsync, rename over
+ * the target, fsync the folder. A crash leaves either the old file or the new one under the final
+ * name, never part of one (the temp file of a writer that died is removed by the next write).
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | readonly Uint8Array[]): void {
+  const chunks = data instanceof Uint8Array ? [data] : data;
   const dir = path.dirname(path.resolve(file));
+  const base = path.basename(file);
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+  removeStaleTemps(dir, base);
+  const tmp = path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);
-    fs.writeSync(fd, data);
+    for (const c of chunks) {
+      // writeSync may write less than asked: loop until every byte is down
+      for (let off = 0; off < c.byteLength;) off += fs.writeSync(fd, c, off, Math.min(WRITE_CHUNK, c.byteLength - off));
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

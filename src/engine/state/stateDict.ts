@@ -13,8 +13,10 @@ export type StateDict = Record<string, Tensor>;
 
 export function makeStateDict(entries: Iterable<[string, Tensor]>, stage: Stage): StateDict {
   const sd: Record<string, Tensor> = {};
-  for (const [k, v] of entries) sd[k] = v;
-  Object.defineProperty(sd, 'stage', { value: stage, enumerable: false, writable: false });
+  // defined, not assigned: a key such as '__proto__' (from a file) stays an ordinary entry
+  for (const [k, v] of entries) Object.defineProperty(sd, k, { value: v, enumerable: true, writable: true, configurable: true });
+  // a tensor keyed 'stage' (a root-level parameter of that name) wins; the stage is then inferred
+  if (!Object.prototype.hasOwnProperty.call(sd, 'stage')) Object.defineProperty(sd, 'stage', { value: stage, enumerable: false, writable: false });
   return sd as StateDict;
 }
 
@@ -24,8 +26,13 @@ export function makeStateDict(entries: Iterable<[string, Tensor]>, stage: Stage)
  * safe because the float → traced key migration only renames keys that are in float form.
  */
 export function stageOfDict(sd: Record<string, Tensor>): Stage {
-  const s = (sd as { stage?: Stage }).stage;
-  if (s && STAGES.includes(s)) return s;
-  if (Object.keys(sd).some((k) => /(^|\.)(running_[xwo]|scale_[xwo])$/.test(k))) return 'fixed';
+  const s = (sd as { stage?: unknown }).stage;
+  if (typeof s === 'string' && STAGES.includes(s as Stage)) return s as Stage;
+  return stageOfKeys(Object.keys(sd));
+}
+
+/** The stage state-dict keys imply: quantizer buffers mean fixed; anything else reads as float. */
+export function stageOfKeys(keys: Iterable<string>): Stage {
+  for (const k of keys) if (/(^|\.)(running_[xwo]|scale_[xwo])$/.test(k)) return 'fixed';
   return 'float';
 }

@@ -1,0 +1,153 @@
+// Model files (SPEC §2): a .ts or .js module exporting `createModel(): nn.Module` and
+// `inputShape: number[]`, for the CLI and the extension. TypeScript (and ES modules) go through
+// esbuild; `import ... from 'linger-studio'` resolves to the engine that is running, so the
+// user's classes extend the very nn.Module the engine checks against.
+import * as fs from 'node:fs';
+import NodeModule from 'node:module';
+import * as path from 'node:path';
+import type { Module } from './nn/module';
+
+/** A model file that cannot be used, naming the file (and the line, for syntax errors). */
+export class ModelFileError extends Error {
+  constructor(readonly file: string, readonly problem: string, readonly line?: number, readonly column?: number) {
+    super(`${file}${line !== undefined ? `:${line}${column !== undefined ? `:${column}` : ''}` : ''}: ${problem}`);
+    this.name = 'ModelFileError';
+  }
+}
+
+export interface ModelFile {
+  /** a fresh model each call (checked to be an nn.Module) */
+  createModel: () => Module;
+  /** NCHW, batch first */
+  inputShape: number[];
+  /** the absolute path loaded */
+  file: string;
+}
+
+export const ENGINE_SPECIFIER = 'linger-studio';
+const EXTENSIONS = /\.(ts|mts|cts|tsx|js|mjs|cjs|jsx)$/i;
+
+interface EsbuildMessage { text: string; location: { file: string; line: number; column: number } | null }
+interface Esbuild {
+  build(o: Record<string, unknown>): Promise<{ outputFiles?: { text: string }[] }>;
+}
+
+function loadEsbuild(): Esbuild | null {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('esbuild') as Esbuild;
+  } catch {
+    return null;
+  }
+}
+
+/** The running engine's public module (lazily: this file is part of it). */
+function engineModule(): unknown {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./index');
+}
+
+/** One CommonJS bundle of the model file and its relative imports; packages stay `require`s. */
+async function bundle(esbuild: Esbuild, file: string): Promise<string> {
+  try {
+    const r = await esbuild.build({
+      entryPoints: [file], bundle: true, write: false, platform: 'node', format: 'cjs', target: 'node20',
+      packages: 'external', keepNames: true, sourcemap: 'inline', logLevel: 'silent', absWorkingDir: path.dirname(file),
+    });
+    return r.outputFiles![0].text;
+  } catch (e) {
+    const errors = (e as { errors?: EsbuildMessage[] }).errors;
+    if (!errors?.length) throw new ModelFileError(file, `cannot compile: ${(e as Error).message}`);
+    const first = errors[0];
+    const loc = first.location;
+    const where = loc ? path.resolve(path.dirname(file), loc.file) : file;
+    const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''})` : '';
+    throw new ModelFileError(where, `${first.text}${more}`, loc?.line, loc ? loc.column + 1 : undefined);
+  }
+}
+
+/** Runs CommonJS code as the module `file`, with 'linger-studio' mapped to the running engine. */
+function evaluate(code: string, file: string): Record<string, unknown> {
+  type NodeModuleInternals = NodeModule & { _compile(code: string, file: string): void; paths: string[] };
+  const Ctor = NodeModule as unknown as { new(id: string, parent?: NodeModule): NodeModuleInternals; _nodeModulePaths(dir: string): string[] };
+  const m = new Ctor(file);
+  m.filename = file;
+  m.paths = Ctor._nodeModulePaths(path.dirname(file));
+  const plain = NodeModule.prototype.require;
+  // Node's require() inside a module calls module.require, so this maps the specifier everywhere in the file
+  (m as unknown as { require: (id: string) => unknown }).require = (id: string) => (id === ENGINE_SPECIFIER ? engineModule() : plain.call(m, id));
+  m._compile(code, file);
+  return m.exports as Record<string, unknown>;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return `[${v.map((x) => JSON.stringify(x) ?? String(x)).join(', ')}]`.slice(0, 80);
+  if (typeof v === 'function') return `a function (${v.name || 'anonymous'})`;
+  if (typeof v === 'object') return `an object (${(v as object).constructor?.name ?? 'Object'})`;
+  return `${typeof v} ${JSON.stringify(v)}`;
+}
+
+/**
+ * linger.loadModelFile: loads a model file (.ts/.mts/.tsx through esbuild, .js/.mjs/.cjs too so
+ * that ES-module syntax and 'linger-studio' imports work). Errors name the file: a syntax error
+ * with its line and column, a missing or wrong export with what is expected.
+ */
+export async function loadModelFile(file: string): Promise<ModelFile> {
+  const abs = path.resolve(file);
+  if (!EXTENSIONS.test(abs)) throw new ModelFileError(abs, 'a model file is a .ts or .js module (also .mts, .cts, .tsx, .mjs, .cjs, .jsx)');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(abs);
+  } catch (e) {
+    throw new ModelFileError(abs, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`);
+  }
+  if (!st.isFile()) throw new ModelFileError(abs, 'not a regular file');
+
+  const esbuild = loadEsbuild();
+  let code: string;
+  if (esbuild) code = await bundle(esbuild, abs);
+  else if (/\.(js|cjs)$/i.test(abs)) code = fs.readFileSync(abs, 'utf8');
+  else throw new ModelFileError(abs, 'loading a TypeScript model file needs the esbuild package (npm install esbuild)');
+
+  let exports: Record<string, unknown>;
+  try {
+    exports = evaluate(code, abs);
+  } catch (e) {
+    if (e instanceof SyntaxError) throw new ModelFileError(abs, `syntax error: ${e.message}`);
+    throw new ModelFileError(abs, `failed while loading: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  // `export default { createModel, inputShape }` works too
+  const dflt = exports.default;
+  const ns = exports.createModel === undefined && dflt && typeof dflt === 'object' ? (dflt as Record<string, unknown>) : exports;
+
+  const create = ns.createModel;
+  if (create === undefined) {
+    throw new ModelFileError(abs, 'does not export createModel (add `export function createModel() { return new MyModel(); }`, returning an nn.Module)');
+  }
+  if (typeof create !== 'function') throw new ModelFileError(abs, `createModel must be a function returning an nn.Module, got ${describe(create)}`);
+  const shape = ns.inputShape;
+  if (shape === undefined) {
+    throw new ModelFileError(abs, 'does not export inputShape (add e.g. `export const inputShape = [1, 1, 28, 28];`: NCHW, batch first)');
+  }
+  if (!Array.isArray(shape) || shape.length < 2 || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
+    throw new ModelFileError(abs, `inputShape must be a list of 2 to 8 positive whole numbers (NCHW, batch first), got ${describe(shape)}`);
+  }
+  const { nn } = engineModule() as { nn: { Module: abstract new () => Module } };
+  return {
+    file: abs,
+    inputShape: [...shape] as number[],
+    createModel: () => {
+      let m: unknown;
+      try {
+        m = (create as () => unknown)();
+      } catch (e) {
+        throw new ModelFileError(abs, `createModel() failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (!(m instanceof nn.Module)) {
+        throw new ModelFileError(abs, `createModel() returned ${describe(m)}, not an nn.Module (extend nn.Module from 'linger-studio')`);
+      }
+      return m;
+    },
+  };
+}
