@@ -29,6 +29,8 @@ export class NotCalibratedError extends ModuleError {
 
 const BUFFERS = ['running_x', 'running_w', 'running_o', 'scale_x', 'scale_w', 'scale_o'] as const;
 type BufferName = typeof BUFFERS[number];
+/** The quantizer state every Int layer keeps (scalars; state-dict keys `<layer>.running_x` …). */
+export type QuantBuffers = { [K in BufferName]: Buffer };
 const scalarBuffer = () => parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
 
 /** What every quantized layer shares: its bits, the ahead-ReLU mark, clamps, quantizer buffers. */
@@ -271,6 +273,9 @@ const scaleDim0 = (w: tf.Tensor, s: tf.Tensor) => tf.mul(w, tf.reshape(s, [s.sha
 
 // ---- the layers -------------------------------------------------------------------------------
 
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface Conv2dInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Conv2dInt extends Conv2d implements IntLayer, WeightedOps {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -298,6 +303,9 @@ export class Conv2dInt extends Conv2d implements IntLayer, WeightedOps {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface Conv1dInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -324,6 +332,9 @@ export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface ConvTranspose2dInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, WeightedOps {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -354,6 +365,9 @@ export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, Wei
   }
 }
 
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface LinearInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class LinearInt extends Linear implements IntLayer, WeightedOps {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -383,6 +397,9 @@ export class LinearInt extends Linear implements IntLayer, WeightedOps {
  * BatchNorm as a per-channel multiply-add: a = γ/√(var+ε), c = β − μ·a (batch statistics in
  * training, running ones in eval); a quantized as a parameter, c at s_x·s_a; y = x·a + c.
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface BatchNormInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class BatchNormInt extends BatchNorm2d implements IntLayer {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -443,6 +460,9 @@ export class BatchNormInt extends BatchNorm2d implements IntLayer {
 }
 
 /** Average pooling requantized to the output scale; eval divides the integer window sums exactly. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface AvgPool2dInt extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class AvgPool2dInt extends Module implements IntLayer {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -534,6 +554,9 @@ function operandScale(m: Module & IntLayer, t: Tensor): number {
 }
 
 /** linger's iqAdd: z = clamp(⌊q_x·s_z/s_x + 0.5⌋ + ⌊q_y·s_z/s_y + 0.5⌋, −B−1, B). */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface IQAdd extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class IQAdd extends Module implements IntLayer {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -561,6 +584,9 @@ export class IQAdd extends Module implements IntLayer {
 }
 
 /** linger's iqCat: every input requantized to one common output scale, then concatenated. */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
+export interface IQCat extends QuantBuffers {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class IQCat extends Module implements IntLayer {
   dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
   normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
