@@ -18,6 +18,10 @@ commands:
   bench   training-step time of the demo CNN, and of the same CNN in PyTorch when
           python3 has torch (same thread count); prints the ratio
           --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch  --python PATH  --json
+  inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)
+          <checkpoint.safetensors>  --json
+  export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
+          <model file> [--checkpoint FILE] [--dialect qdq|thinker] -o out.onnx
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
           Python, TypeScript/JavaScript files and notebooks: linger check <files|dirs|globs>
           [--format json]; exits 1 when an error is found
@@ -48,6 +52,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return cmd ? 0 : 2;
   }
+  const stdout = (s: string) => process.stdout.write(s + '\n');
+  const stderr = (s: string) => process.stderr.write(s + '\n');
+  if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
+  if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
   if (cmd === 'check') {
     // its own options; loads no TF.js
     const { runCheck } = await import('./cli/check');

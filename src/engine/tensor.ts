@@ -109,9 +109,9 @@ export class Tensor {
   sigmoid(): Tensor { return record('sigmoid', [this], () => unary(this, tf.sigmoid)); }
   tanh(): Tensor { return record('tanh', [this], () => unary(this, tf.tanh)); }
   clamp(min: number | null, max: number | null): Tensor {
-    return record('clamp', [this], () => unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)));
+    return record('clamp', [this], () => unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)), { min, max });
   }
-  pow(e: number): Tensor { return record('pow', [this], () => unary(this, (t) => tf.pow(t, e))); }
+  pow(e: number): Tensor { return record('pow', [this], () => unary(this, (t) => tf.pow(t, e)), { exponent: e }); }
   float(): Tensor { return this.dtype === 'float32' ? this : new Tensor(tf.cast(this.raw, 'float32'), this.perm); }
   int(): Tensor { return this.dtype === 'int32' ? this : new Tensor(tf.cast(this.raw, 'int32'), this.perm); }
   eq(o: Tensor | number): Tensor { return binary(this, o, tf.equal); }
@@ -124,16 +124,16 @@ export class Tensor {
 
   // ---- reductions ----------------------------------------------------------------------------
   sum(dim?: number | number[], keepdim = false): Tensor {
-    return record('sum', [this], () => reduce(this, dim, keepdim, tf.sum));
+    return record('sum', [this], () => reduce(this, dim, keepdim, tf.sum), { dim, keepdim });
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
-    return record('mean', [this], () => reduce(this, dim, keepdim, tf.mean));
+    return record('mean', [this], () => reduce(this, dim, keepdim, tf.mean), { dim, keepdim });
   }
   max(dim?: number | number[], keepdim = false): Tensor {
-    return record('max', [this], () => reduce(this, dim, keepdim, tf.max));
+    return record('max', [this], () => reduce(this, dim, keepdim, tf.max), { dim, keepdim });
   }
   min(dim?: number | number[], keepdim = false): Tensor {
-    return record('min', [this], () => reduce(this, dim, keepdim, tf.min));
+    return record('min', [this], () => reduce(this, dim, keepdim, tf.min), { dim, keepdim });
   }
 
   // ---- shape ---------------------------------------------------------------------------------

@@ -12,3 +12,5 @@ export { applyCheckpointTransforms } from '../state/replay';
 export { loadModelFile, ModelFileError } from '../modelFile';
 export type { ModelFile } from '../modelFile';
 export { CheckpointFormatError } from '../state/safetensors';
+export { exportOnnx, importOnnx, OnnxExportError, OnnxImportError } from '../onnx';
+export type { ExportOptions, ImportOptions } from '../onnx';

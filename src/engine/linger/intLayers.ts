@@ -115,7 +115,8 @@ function weightedIntForward(m: Module & IntLayer & WeightedOps, x: Tensor): Tens
     const qw = quantizeCodes(w, sw, m.parameterBits);
     const qb = b && tf.cast(tf.floor(tf.add(tf.mul(b, sx * sw), 0.5)), 'int32');
     let { acc, perm } = exactAccumulate(m, qx, qw);
-    if (qb) acc = tf.add(acc, broadcastBias(qb, acc.rank));
+    // the accumulator is channels-last: the 1-d bias broadcasts (wasm adds [C] far faster than [1,1,1,C])
+    if (qb) acc = tf.add(acc, qb);
     if (m.normalizeData !== null) {
       const lim = Math.floor(m.normalizeData * sx * sw);
       acc = clampInt(acc, -lim, lim);
@@ -126,9 +127,7 @@ function weightedIntForward(m: Module & IntLayer & WeightedOps, x: Tensor): Tens
   }
 }
 
-function broadcastBias(b: tf.Tensor, rank: number): tf.Tensor {
-  return rank <= 2 ? b : tf.reshape(b, [...Array(rank - 1).fill(1), b.shape[0]]);
-}
+
 
 /** What exactAccumulate needs from a layer: its op, and how to split the reduction. */
 export interface WeightedOps {

@@ -88,14 +88,16 @@ export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null =
 
 export function maxPool2d(x: Tensor, kernelSize: number | [number, number], stride?: number | [number, number] | null,
   padding: number | [number, number] = 0, ceilMode = false): Tensor {
-  return record('max_pool2d', [x], () => maxPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding'), ceilMode));
+  return record('max_pool2d', [x], () => maxPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding'), ceilMode),
+    { kernelSize, stride: stride ?? kernelSize, padding, ceilMode });
 }
 export function avgPool2d(x: Tensor, kernelSize: number | [number, number], stride?: number | [number, number] | null,
   padding: number | [number, number] = 0): Tensor {
-  return record('avg_pool2d', [x], () => avgPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding')));
+  return record('avg_pool2d', [x], () => avgPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding')),
+    { kernelSize, stride: stride ?? kernelSize, padding });
 }
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, number]): Tensor {
-  return record('adaptive_avg_pool2d', [x], () => adaptiveAvgPool2dRaw(x, pair(outputSize, 'output_size')));
+  return record('adaptive_avg_pool2d', [x], () => adaptiveAvgPool2dRaw(x, pair(outputSize, 'output_size')), { outputSize });
 }
 
 export interface CrossEntropyOptions {
