@@ -74,9 +74,22 @@ export interface ConvGeometry {
   pads: Pads;
 }
 
+/**
+ * conv2d with explicit padding: non-negative pads go to the conv itself (XNNPACK pads on the
+ * fly; a separate Pad op costs a copy), negative ones crop first.
+ */
+function convPadded(x: tf.Tensor4D, w: tf.Tensor4D, pads: Pads, stride: [number, number] | number, dilation: [number, number] | number): tf.Tensor4D {
+  const [[t, b], [l, r]] = pads;
+  if (t < 0 || b < 0 || l < 0 || r < 0) {
+    const cropped = padSpatial(x, [[Math.min(t, 0), Math.min(b, 0)], [Math.min(l, 0), Math.min(r, 0)]]);
+    return convPadded(cropped, w, [[Math.max(t, 0), Math.max(b, 0)], [Math.max(l, 0), Math.max(r, 0)]], stride, dilation);
+  }
+  const pad = t === 0 && b === 0 && l === 0 && r === 0 ? 'valid' : [[0, 0], [t, b], [l, r], [0, 0]] as tf.backend_util.ExplicitPadding;
+  return tf.conv2d(x, w, stride, pad, 'NHWC', dilation);
+}
+
 function convForward(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
-  const px = padSpatial(x, g.pads);
-  return tf.conv2d(px, w, g.stride, 'valid', 'NHWC', g.dilation);
+  return convPadded(x, w, g.pads, g.stride, g.dilation);
 }
 
 /** Spreads an HWIO kernel's taps d apart (zeros between): a dilated conv as an undilated one. */
@@ -105,8 +118,7 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Con
   const padL = dw * (kw - 1) - pl;
   const padB = h + dh * (kh - 1) - ((ho - 1) * sh + 1) - padT;
   const padR = wid + dw * (kw - 1) - ((wo - 1) * sw + 1) - padL;
-  const dzp = padSpatial(dz, [[padT, padB], [padL, padR]]);
-  return tf.conv2d(dzp, wf, 1, 'valid', 'NHWC', g.dilation);
+  return convPadded(dz, wf, [[padT, padB], [padL, padR]], 1, g.dilation);
 }
 
 /**
@@ -117,10 +129,9 @@ function convWeightGrad(x: tf.Tensor4D, dy: tf.Tensor4D, wShape: number[], g: Co
   const [kh, kw, ci, co] = wShape;
   const [sh, sw] = g.stride;
   const [dh, dw] = g.dilation;
-  const px = padSpatial(x, g.pads);
-  const xt = tf.transpose(px, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, Hp, Wp, n]
+  const xt = tf.transpose(x, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, H, W, n], padded by the conv below
   const dyt = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [ho, wo, n, co]
-  const r = tf.conv2d(xt, dyt, [dh, dw], 'valid', 'NHWC', [sh, sw]); // [ci, >=kh, >=kw, co]
+  const r = convPadded(xt, dyt, g.pads, [dh, dw], [sh, sw]); // [ci, >=kh, >=kw, co]
   const rs = r.shape[1] === kh && r.shape[2] === kw ? r : tf.slice(r, [0, 0, 0, 0], [ci, kh, kw, co]);
   return tf.transpose(rs, [1, 2, 0, 3]) as tf.Tensor4D;
 }
@@ -253,11 +264,14 @@ export function maxPoolBackward(x: Float32Array, xShape: number[], dy: Float32Ar
   return dx;
 }
 
-/** Column sums of x viewed as [M, C] (C the last axis), as a matmul: wasm reduces leading axes slowly. */
+/**
+ * Column sums of x viewed as [M, C] (C the last axis), as xᵀ·1: wasm reduces leading axes slowly,
+ * and with x as the left operand XNNPACK does not repack it (1·x packs the large matrix each call).
+ */
 export function channelSum(x: tf.Tensor): tf.Tensor1D {
   const c = x.shape[x.rank - 1];
   const m = x.size / c;
-  return tf.reshape(tf.matMul(tf.ones([1, m]), tf.reshape(x, [m, c])), [c]) as tf.Tensor1D;
+  return tf.reshape(tf.matMul(tf.reshape(x, [m, c]), tf.ones([m, 1]), true, false), [c]) as tf.Tensor1D;
 }
 
 /**

@@ -32,8 +32,8 @@ export const BENCH_STAGES: BenchStage[] = ['float', 'traced', 'normalized', 'fix
 /**
  * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up, per stage:
  * float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
- * normalizeLayers' clamps); fixed (traced + normalized + init: QAT). The stages take turns step
- * by step, so a busy machine slows them alike and the ratios stay meaningful.
+ * normalizeLayers' clamps); fixed (traced + normalized + init: QAT). The stages take turns in
+ * blocks of five steps, so a busy machine slows them alike and the ratios stay meaningful.
  */
 export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number }, stages: BenchStage[] = BENCH_STAGES): Record<BenchStage, number> {
   const runs = stages.map((stage) => {
@@ -46,11 +46,15 @@ export function timeTrainingSteps(o: { steps: number; warmup: number; batch: num
   });
   const x = rand([o.batch, 1, 28, 28]);
   const y = tensor(Int32Array.from({ length: o.batch }, (_, i) => i % 10), [o.batch], 'int32');
-  for (let i = 0; i < o.warmup + o.steps; i++) {
+  // blocks of a few consecutive steps per stage: alternating every step thrashes caches
+  const block = 5;
+  for (let done = 0; done < o.warmup + o.steps; done += block) {
     for (const r of runs) {
-      const t0 = performance.now();
-      r.opt.step(() => F.crossEntropy(r.model(x), y));
-      if (i >= o.warmup) r.times.push(performance.now() - t0);
+      for (let i = done; i < Math.min(done + block, o.warmup + o.steps); i++) {
+        const t0 = performance.now();
+        r.opt.step(() => F.crossEntropy(r.model(x), y));
+        if (i >= o.warmup) r.times.push(performance.now() - t0);
+      }
     }
   }
   tidy(() => { x.dispose(); y.dispose(); });
