@@ -7,6 +7,7 @@ import { manualSeed } from '../random';
 import { rand, randn, tensor, tidy } from '../tensor';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import { init } from '../linger/init';
+import { benchAnalyzer } from '../analysis/bench';
 import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { SGD } from '../train/optim';
 
@@ -106,6 +107,9 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   };
   log(`ConvBN fusion overhead (traced / float − 1): ${(ratios.fusionOverhead * 100).toFixed(1)}%` +
     ` (with normalize clamps: ${(ratios.normalizedOverhead * 100).toFixed(1)}%)`);
+  const an = await benchAnalyzer();
+  rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms });
+  log(`load-order analyzer: ${an.lines} lines in ${an.ms.toFixed(1)} ms (target < 50 ms)`);
   const result: BenchResult = { backend, threads, rows, ratios };
   if (o.torch) {
     if (!before.float) {
