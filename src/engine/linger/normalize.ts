@@ -60,101 +60,73 @@ function adoptState(to: Module, from: Module): void {
   }
 }
 
-export class NormalizeConv2d extends Conv2d implements NormalizeSettings {
-  normalizeData: number | null = null;
-  normalizeWeight: number | null = null;
-  normalizeBias: number | null = null;
-  aheadRelu = false;
+/** The forward hooks every layer that normalizeLayers replaces has (nn/conv, linear, batchnorm). */
+interface NormalizableHooks {
+  effectiveWeight(): tf.Tensor | null;
+  effectiveBias(): tf.Tensor | null;
+  finishOutput(y: Tensor): Tensor;
+  extraRepr(): string;
+}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type LayerClass = abstract new (...args: any[]) => Module & NormalizableHooks;
 
+/**
+ * A layer with linger's normalize settings: clamps on its weight, bias and output, its repr
+ * followed by the settings, and the traced stage. One definition for every Normalize* layer.
+ */
+function normalized<TBase extends LayerClass>(Base: TBase) {
+  abstract class Normalized extends Base implements NormalizeSettings {
+    normalizeData: number | null = null;
+    normalizeWeight: number | null = null;
+    normalizeBias: number | null = null;
+    aheadRelu = false;
+    effectiveWeight(): tf.Tensor | null { const w = super.effectiveWeight(); return w && clampSym(w, this.normalizeWeight); }
+    effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
+    finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
+    extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
+    moduleStage(): Stage { return 'traced'; }
+  }
+  return Normalized;
+}
+
+/** Builds the replacement without drawing initial values, then hands it the old layer's state. */
+function replace<T extends Module & NormalizeSettings>(make: () => T, old: Module, s: NormalizeSettings): T {
+  const m = withoutInit(make);
+  adoptState(m, old);
+  applySettings(m, s);
+  return m;
+}
+
+export class NormalizeConv2d extends normalized(Conv2d) {
   static from(c: Conv2d, s: NormalizeSettings): NormalizeConv2d {
-    const m = withoutInit(() => new NormalizeConv2d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }));
-    adoptState(m, c);
-    applySettings(m, s);
-    return m;
+    return replace(() => new NormalizeConv2d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }), c, s);
   }
-  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
-  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-  moduleStage(): Stage { return 'traced'; }
 }
 
-export class NormalizeConv1d extends Conv1d implements NormalizeSettings {
-  normalizeData: number | null = null;
-  normalizeWeight: number | null = null;
-  normalizeBias: number | null = null;
-  aheadRelu = false;
-
+export class NormalizeConv1d extends normalized(Conv1d) {
   static from(c: Conv1d, s: NormalizeSettings): NormalizeConv1d {
-    const m = withoutInit(() => new NormalizeConv1d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }));
-    adoptState(m, c);
-    applySettings(m, s);
-    return m;
+    return replace(() => new NormalizeConv1d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }), c, s);
   }
-  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
-  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-  moduleStage(): Stage { return 'traced'; }
 }
 
-export class NormalizeConvTranspose2d extends ConvTranspose2d implements NormalizeSettings {
-  normalizeData: number | null = null;
-  normalizeWeight: number | null = null;
-  normalizeBias: number | null = null;
-  aheadRelu = false;
-
+export class NormalizeConvTranspose2d extends normalized(ConvTranspose2d) {
   static from(c: ConvTranspose2d, s: NormalizeSettings): NormalizeConvTranspose2d {
-    const m = withoutInit(() => new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, outputPadding: c.outputPadding, bias: c.bias !== null }));
-    adoptState(m, c);
-    applySettings(m, s);
-    return m;
+    return replace(() => new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize,
+      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, outputPadding: c.outputPadding, bias: c.bias !== null }), c, s);
   }
-  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
-  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-  moduleStage(): Stage { return 'traced'; }
 }
 
-export class NormalizeLinear extends Linear implements NormalizeSettings {
-  normalizeData: number | null = null;
-  normalizeWeight: number | null = null;
-  normalizeBias: number | null = null;
-  aheadRelu = false;
-
+export class NormalizeLinear extends normalized(Linear) {
   static from(l: Linear, s: NormalizeSettings): NormalizeLinear {
-    const m = withoutInit(() => new NormalizeLinear(l.inFeatures, l.outFeatures, { bias: l.bias !== null }));
-    adoptState(m, l);
-    applySettings(m, s);
-    return m;
+    return replace(() => new NormalizeLinear(l.inFeatures, l.outFeatures, { bias: l.bias !== null }), l, s);
   }
-  effectiveWeight(): tf.Tensor { return clampSym(super.effectiveWeight(), this.normalizeWeight); }
-  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-  moduleStage(): Stage { return 'traced'; }
 }
 
-export class NormalizeBatchNorm2d extends BatchNorm2d implements NormalizeSettings {
-  normalizeData: number | null = null;
-  normalizeWeight: number | null = null;
-  normalizeBias: number | null = null;
-  aheadRelu = false;
-
+export class NormalizeBatchNorm2d extends normalized(BatchNorm2d) {
   static from(b: BatchNorm2d, s: NormalizeSettings): NormalizeBatchNorm2d {
-    const m = withoutInit(() => new NormalizeBatchNorm2d(b.numFeatures,
-      { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
-    adoptState(m, b);
-    applySettings(m, s);
-    return m;
+    return replace(() => new NormalizeBatchNorm2d(b.numFeatures,
+      { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }), b, s);
   }
-  effectiveWeight(): tf.Tensor | null { const w = super.effectiveWeight(); return w && clampSym(w, this.normalizeWeight); }
-  effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-  finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-  extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-  moduleStage(): Stage { return 'traced'; }
 }
