@@ -29,8 +29,6 @@ export class NotCalibratedError extends ModuleError {
 
 const BUFFERS = ['running_x', 'running_w', 'running_o', 'scale_x', 'scale_w', 'scale_o'] as const;
 type BufferName = typeof BUFFERS[number];
-/** The quantizer state every Int layer keeps (scalars; state-dict keys `<layer>.running_x` …). */
-export type QuantBuffers = { [K in BufferName]: Buffer };
 const scalarBuffer = () => parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
 
 /** What every quantized layer shares: its bits, the ahead-ReLU mark, clamps, quantizer buffers. */
@@ -272,13 +270,31 @@ const scaleDim0 = (w: tf.Tensor, s: tf.Tensor) => tf.mul(w, tf.reshape(s, [s.sha
 
 // ---- the layers -------------------------------------------------------------------------------
 
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface Conv2dInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class Conv2dInt extends Conv2d implements IntLayer, WeightedOps {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
-  declare fold?: IntOrigin['fold'];
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ModuleClass = abstract new (...args: any[]) => Module;
+
+/**
+ * What every Int layer shares: its bits, ahead-ReLU mark and clamps, the quantizer buffers,
+ * printing (the layer's repr, then its bits), the fixed stage, and state-dict migration (dicts
+ * from earlier stages restart the quantizer statistics). One definition for all Int layers.
+ */
+function quantized<TBase extends ModuleClass>(Base: TBase) {
+  abstract class Quantized extends Base implements IntLayer {
+    dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
+    normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+    declare fold?: IntOrigin['fold'];
+    declare running_x: Buffer; declare running_w: Buffer; declare running_o: Buffer;
+    declare scale_x: Buffer; declare scale_w: Buffer; declare scale_o: Buffer;
+    extraRepr(): string { const base = super.extraRepr(); return base ? `${base},${bitsRepr(this)}` : ''; }
+    moduleStage(): Stage { return 'fixed'; }
+    ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
+    migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
+  }
+  return Quantized;
+}
+
+
+export class Conv2dInt extends quantized(Conv2d) implements WeightedOps {
 
   /** From a float conv (its Parameters carried over) or, with `weights`, from folded values. */
   static from(c: Conv2d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): Conv2dInt {
@@ -293,22 +309,13 @@ export class Conv2dInt extends Conv2d implements IntLayer, WeightedOps {
   applyWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor { return this.convWith(x, w, b); }
   reduction() { return { inputs: this.inChannels / this.groups, weightAxis: 2, groups: this.groups }; }
   sliceInput(x: Tensor, c0: number, c1: number): Tensor { return sliceChannels(x, c0, c1); }
-  extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
   migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
     migrateFolded(this, sd, prefix, from, scaleDim0);
-    resetQuantState(sd, prefix, from);
+    super.migrateState(sd, prefix, from);
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface Conv1dInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
-  declare fold?: IntOrigin['fold'];
+export class Conv1dInt extends quantized(Conv1d) implements WeightedOps {
 
   static from(c: Conv1d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): Conv1dInt {
     const m = withoutInit(() => new Conv1dInt(c.inChannels, c.outChannels, c.kernelSize,
@@ -322,22 +329,13 @@ export class Conv1dInt extends Conv1d implements IntLayer, WeightedOps {
   applyWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor { return this.convWith(x, w, b); }
   reduction() { return { inputs: this.inChannels / this.groups, weightAxis: 1, groups: this.groups }; }
   sliceInput(x: Tensor, c0: number, c1: number): Tensor { return sliceChannels(x, c0, c1); }
-  extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
   migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
     migrateFolded(this, sd, prefix, from, scaleDim0);
-    resetQuantState(sd, prefix, from);
+    super.migrateState(sd, prefix, from);
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface ConvTranspose2dInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, WeightedOps {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
-  declare fold?: IntOrigin['fold'];
+export class ConvTranspose2dInt extends quantized(ConvTranspose2d) implements WeightedOps {
 
   static from(c: ConvTranspose2d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): ConvTranspose2dInt {
     const m = withoutInit(() => new ConvTranspose2dInt(c.inChannels, c.outChannels, c.kernelSize,
@@ -351,25 +349,17 @@ export class ConvTranspose2dInt extends ConvTranspose2d implements IntLayer, Wei
   applyWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor { return this.convWith(x, w, b); }
   reduction() { return { inputs: this.inChannels, weightAxis: 0, groups: this.groups }; }
   sliceInput(x: Tensor, c0: number, c1: number): Tensor { return sliceChannels(x, c0, c1); }
-  extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
   migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
     const g = this.groups;
     migrateFolded(this, sd, prefix, from, (w, s) => {
       const [inC, outG] = w.shape;
       return tf.mul(w, tf.reshape(tf.tile(tf.reshape(s, [g, 1, outG]), [1, inC / g, 1]), [inC, outG, 1, 1]));
     });
-    resetQuantState(sd, prefix, from);
+    super.migrateState(sd, prefix, from);
   }
 }
 
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface LinearInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class LinearInt extends Linear implements IntLayer, WeightedOps {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+export class LinearInt extends quantized(Linear) implements WeightedOps {
 
   static from(l: Linear, o: IntOrigin): LinearInt {
     const m = withoutInit(() => new LinearInt(l.inFeatures, l.outFeatures, { bias: l.bias !== null }));
@@ -386,22 +376,13 @@ export class LinearInt extends Linear implements IntLayer, WeightedOps {
     const s = l.shape;
     return new Tensor(tf.slice(l, s.map((_, i) => (i === s.length - 1 ? c0 : 0)), s.map((v, i) => (i === s.length - 1 ? c1 - c0 : v))));
   }
-  extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /**
  * BatchNorm as a per-channel multiply-add: a = γ/√(var+ε), c = β − μ·a (batch statistics in
  * training, running ones in eval); a quantized as a parameter, c at s_x·s_a; y = x·a + c.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface BatchNormInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class BatchNormInt extends BatchNorm2d implements IntLayer {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+export class BatchNormInt extends quantized(BatchNorm2d) {
 
   static from(b: BatchNorm2d, o: IntOrigin): BatchNormInt {
     const m = withoutInit(() => new BatchNormInt(b.numFeatures, { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
@@ -452,19 +433,10 @@ export class BatchNormInt extends BatchNorm2d implements IntLayer {
     const q = requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sa), this.outBits);
     return new Tensor(tf.div(tf.cast(q, 'float32'), so), layout, so);
   }
-  extraRepr(): string { return `${super.extraRepr()},${bitsRepr(this)}`; }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** Average pooling requantized to the output scale; eval divides the integer window sums exactly. */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface AvgPool2dInt extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class AvgPool2dInt extends Module implements IntLayer {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+export class AvgPool2dInt extends quantized(Module) {
   constructor(readonly kernelSize: number | Pair, readonly stride: number | Pair, readonly padding: number | Pair) {
     super();
     addBuffers(this);
@@ -499,9 +471,6 @@ export class AvgPool2dInt extends Module implements IntLayer {
   extraRepr(): string {
     return `kernel_size=${pyIntOrTuple(this.kernelSize)}, stride=${pyIntOrTuple(this.stride)}, padding=${pyIntOrTuple(this.padding)},${bitsRepr(this)}`;
   }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** Takes the old layer's Parameters (same objects), or folded values as new Parameters. */
@@ -553,12 +522,7 @@ function operandScale(m: Module & IntLayer, t: Tensor): number {
 }
 
 /** linger's iqAdd: z = clamp(⌊q_x·s_z/s_x + 0.5⌋ + ⌊q_y·s_z/s_y + 0.5⌋, −B−1, B). */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface IQAdd extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class IQAdd extends Module implements IntLayer {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+export class IQAdd extends quantized(Module) {
   constructor(bits: QuantBits) {
     super();
     Object.assign(this, bits);
@@ -577,18 +541,10 @@ export class IQAdd extends Module implements IntLayer {
     const value = () => tf.div(tf.clipByValue(tf.add(rescale(x, sx, sz, layout), rescale(y, sy, sz, layout)), -b - 1, b), sz);
     return new Tensor(this.training ? K.straightThrough(tf.add(xr, yr), value) : value(), layout, sz);
   }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
 /** linger's iqCat: every input requantized to one common output scale, then concatenated. */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface, @typescript-eslint/no-unsafe-declaration-merging
-export interface IQCat extends QuantBuffers {}
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export class IQCat extends Module implements IntLayer {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+export class IQCat extends quantized(Module) {
   constructor(bits: QuantBits) {
     super();
     Object.assign(this, bits);
@@ -606,8 +562,5 @@ export class IQCat extends Module implements IntLayer {
     const carrier = () => tf.concat(xs.map((t) => t.physical(layout)), axis);
     return new Tensor(this.training ? K.straightThrough(carrier(), value) : value(), layout, sz);
   }
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return quantKeysAddedAfter(from); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void { resetQuantState(sd, prefix, from); }
 }
 
