@@ -10,6 +10,8 @@ import os
 
 import torch.nn as nn
 
+from demo_cnn import DemoCNN  # scripts/golden/demo_cnn.py
+
 
 class ModelA(nn.Module):  # seed §3.1
     def __init__(self):
@@ -32,23 +34,6 @@ class ModelB(nn.Module):  # seed §3.2
         self.bn1 = nn.BatchNorm2d(10)
         self.relu2 = nn.ReLU()
         self.fc = nn.Linear(250, 100)
-
-
-class DemoCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.relu1 = nn.ReLU()
-        self.pool1 = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.bn2 = nn.BatchNorm2d(32)
-        self.relu2 = nn.ReLU()
-        self.pool2 = nn.MaxPool2d(2)
-        self.flatten = nn.Flatten()
-        self.fc1 = nn.Linear(32 * 7 * 7, 128)
-        self.relu3 = nn.ReLU()
-        self.fc2 = nn.Linear(128, 10)
 
 
 cases = {

@@ -10,6 +10,7 @@ import { buildOnnxModel, exportOnnx } from '../../../src/engine/onnx/index';
 import { onnx } from '../../../src/engine/onnx/proto';
 import * as ort from 'onnxruntime-node';
 import { diff, runSession, session, tempDir } from './ort';
+import { ModelB } from '../seedModels';
 
 before(async () => { await initBackend(); });
 const dir = tempDir('export');
@@ -71,27 +72,6 @@ class ResidualNet extends nn.Module {
     y = this.relu2(this.bn2(this.conv2(y)).add(s));
     y = this.pool(y);
     return this.fc(F.cat([y, this.branch(y)], 1).flatten(1));
-  }
-}
-
-/** The seed's Model B (SPEC §9): conv→bn→relu, x − 1, conv1→relu1, conv2→bn1→relu2, view, fc. */
-class ModelB extends nn.Module {
-  conv = new nn.Conv2d(10, 10, 3, { padding: 1 });
-  bn = new nn.BatchNorm2d(10);
-  relu = new nn.ReLU();
-  conv1 = new nn.Conv2d(10, 10, 3, { padding: 1 });
-  relu1 = new nn.ReLU();
-  conv2 = new nn.Conv2d(10, 10, 3, { padding: 1 });
-  bn1 = new nn.BatchNorm2d(10);
-  relu2 = new nn.ReLU();
-  fc = new nn.Linear(250, 100);
-  forward(x: Tensor): Tensor {
-    x = this.relu(this.bn(this.conv(x)));
-    x = x.sub(1);
-    x = this.relu1(this.conv1(x));
-    x = this.relu2(this.bn1(this.conv2(x)));
-    const [n, c, h, w] = x.shape;
-    return this.fc(x.view(n, c * h * w));
   }
 }
 
