@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { backendName, initBackend } from './backend/select';
 import { runBench } from './cli/bench';
 import { runDemo } from './cli/demo';
+import { formatBytes, memory } from './memory';
 
 const USAGE = `usage: linger <command> [options]
 
@@ -25,7 +26,7 @@ commands:
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
           Python, TypeScript/JavaScript files and notebooks: linger check <files|dirs|globs>
           [--format json]; exits 1 when an error is found
-  info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one)
+  info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one) and its memory
 `;
 
 function num(v: string | undefined, name: string, dflt: number): number {
@@ -96,7 +97,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'info': {
       await initBackend();
+      const m = memory();
       log(`backend: ${backendName()}`);
+      log(`memory: ${m.tensors} tensors, ${formatBytes(m.bytes)}` + (m.wasmHeapBytes ? `; wasm heap ${formatBytes(m.wasmHeapBytes)} of at most 4 GiB` : ''));
+      log(`dropped tensors: ${m.syncRelease ? 'released at safe points, inside synchronous loops too' : 'released between event-loop turns (no synchronous collection in this runtime)'}`);
       return 0;
     }
     default:

@@ -7,6 +7,8 @@ export * as data from './train/data';
 export { Tensor, tensor, zeros, ones, full, randn, rand, arange, tidy } from './tensor';
 export type { DType } from './tensor';
 export { manualSeed } from './random';
+export { memory, collectGarbage, OutOfMemoryError } from './memory';
+export type { MemoryInfo } from './memory';
 export { initBackend, backendName } from './backend/select';
 export type { StateDict, Stage } from './state/stateDict';
 export { stageOfDict } from './state/stateDict';

@@ -1,6 +1,7 @@
 import { tf } from './backend/tf';
 import { rng } from './random';
 import { stopGradient } from './backend/kernels';
+import { track, untrack } from './memory';
 
 export type DType = 'float32' | 'int32';
 
@@ -30,6 +31,8 @@ export class Tensor {
     if (this.perm && this.perm.length !== raw.rank) {
       throw new Error(`internal: permutation ${JSON.stringify(perm)} does not fit a rank-${raw.rank} tensor`);
     }
+    // released when no engine Tensor holding it is reachable (memory.ts)
+    track(this, raw, false);
   }
 
   get shape(): number[] {
@@ -88,7 +91,20 @@ export class Tensor {
     if (this.size !== 1) throw new Error(`item(): tensor has ${this.size} elements, not 1`);
     return this.raw.dataSync()[0];
   }
-  dispose(): void { this.raw.dispose(); }
+  /**
+   * Lets this tensor outlive the module call that made it (a call keeps only what it returns): for
+   * an intermediate captured inside forward, like an activation stashed by a hook. It is released
+   * when it becomes unreachable, like any other. Returns this tensor.
+   */
+  keep(): this {
+    tf.keep(this.raw);
+    return this;
+  }
+  /** Releases the storage now (optional: an unreachable Tensor is released anyway). Idempotent. */
+  dispose(): void {
+    untrack(this, this.raw);
+    this.raw.dispose();
+  }
   toString(): string {
     return `tensor(shape=[${this.shape.join(', ')}], dtype=${this.dtype})`;
   }

@@ -47,3 +47,11 @@ test('usage errors exit 2 with a message; LINGER_BACKEND is checked', () => {
   assert.equal(backend.status, 1);
   assert.match(backend.stderr, /LINGER_BACKEND=gpu9000: unknown backend; use one of tensorflow, wasm, cpu/);
 });
+
+test('linger info names the backend and its memory', () => {
+  const r = linger(['info']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /^backend: (wasm|cpu|tensorflow)$/m);
+  assert.match(r.stderr, /^memory: \d+ tensors, [\d.]+ (B|KiB|MiB)(; wasm heap [\d.]+ MiB of at most 4 GiB)?$/m);
+  assert.match(r.stderr, /^dropped tensors: released at safe points, inside synchronous loops too$/m);
+});

@@ -149,10 +149,11 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tens
   if (!tapeActive()) return convForward(x, w, g);
   if (!needsGrad(x)) {
     const f = customGrad((wv: tf.Tensor, save: tf.GradSaveFunc) => {
-      save([wv]);
+      // x is saved, not captured: it may be an intermediate that its module call releases
+      save([x]);
       return {
         value: convForward(x, wv as tf.Tensor4D, g),
-        gradFunc: (dy: tf.Tensor) => [convWeightGrad(x, dy as tf.Tensor4D, wv.shape, g)],
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [convWeightGrad(saved[0] as tf.Tensor4D, dy as tf.Tensor4D, wv.shape, g)],
       };
     });
     return f(w) as tf.Tensor4D;

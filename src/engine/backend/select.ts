@@ -1,4 +1,5 @@
 import { tf } from './tf';
+import { guardAllocations } from '../memory';
 
 /** Backends in the order the engine prefers them on a machine that has them. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -34,28 +35,33 @@ async function trySet(name: BackendName): Promise<boolean> {
  */
 export function initBackend(forced: string | undefined = process.env.LINGER_BACKEND): Promise<BackendName> {
   if (!selected) {
-    selected = (async () => {
-      // production mode skips TF.js's per-op debug checks
-      tf.enableProdMode();
-      if (forced) {
-        const name = forced.trim().toLowerCase();
-        if (!PREFERENCE.includes(name as BackendName)) {
-          throw new Error(`LINGER_BACKEND=${forced}: unknown backend; use one of ${PREFERENCE.join(', ')}`);
-        }
-        if (!(await trySet(name as BackendName))) {
-          throw new Error(`LINGER_BACKEND=${forced}: that backend is not available on this machine` +
-            (name === 'tensorflow' ? ' (@tensorflow/tfjs-node did not install; it needs to download libtensorflow)' : ''));
-        }
-        return name as BackendName;
-      }
-      for (const name of PREFERENCE) {
-        if (await trySet(name)) return name;
-      }
-      throw new Error('no TensorFlow.js backend could be initialized');
-    })();
+    selected = pick(forced).then((name) => {
+      guardAllocations();
+      return name;
+    });
     selected.catch(() => { selected = undefined; });
   }
   return selected;
+}
+
+async function pick(forced: string | undefined): Promise<BackendName> {
+  // production mode skips TF.js's per-op debug checks
+  tf.enableProdMode();
+  if (forced) {
+    const name = forced.trim().toLowerCase();
+    if (!PREFERENCE.includes(name as BackendName)) {
+      throw new Error(`LINGER_BACKEND=${forced}: unknown backend; use one of ${PREFERENCE.join(', ')}`);
+    }
+    if (!(await trySet(name as BackendName))) {
+      throw new Error(`LINGER_BACKEND=${forced}: that backend is not available on this machine` +
+        (name === 'tensorflow' ? ' (@tensorflow/tfjs-node did not install; it needs to download libtensorflow)' : ''));
+    }
+    return name as BackendName;
+  }
+  for (const name of PREFERENCE) {
+    if (await trySet(name)) return name;
+  }
+  throw new Error('no TensorFlow.js backend could be initialized');
 }
 
 /** The backend in use now (after initBackend resolved), as TF.js names it. */

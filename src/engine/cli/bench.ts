@@ -1,10 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../backend/select';
 import * as F from '../nn/functional';
 import { manualSeed } from '../random';
-import { rand, randn, tensor, tidy } from '../tensor';
+import { rand, randn, tensor } from '../tensor';
+import { setReleasing } from '../memory';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import { init } from '../linger/init';
 import { benchAnalyzer } from '../analysis/bench';
@@ -30,36 +32,63 @@ function median(xs: number[]): number {
 export type BenchStage = 'float' | 'traced' | 'normalized' | 'fixed';
 export const BENCH_STAGES: BenchStage[] = ['float', 'traced', 'normalized', 'fixed'];
 
+function stageModel(stage: BenchStage): { model: DemoCNN; opt: SGD } {
+  manualSeed(0);
+  const model = new DemoCNN();
+  if (stage !== 'float') traceLayers(model, model, randn(DEMO_INPUT_SHAPE));
+  if (stage === 'normalized' || stage === 'fixed') normalizeLayers(model);
+  if (stage === 'fixed') init(model);
+  return { model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
+}
+
+/**
+ * Median ms of a training step for each run, the runs taking turns in blocks of five steps, so a
+ * busy machine slows them alike and the ratios stay meaningful (alternating every step thrashes
+ * caches). `before` runs ahead of each of a run's blocks (e.g. a switch only that run sets).
+ */
+function interleaved(o: { steps: number; warmup: number; batch: number },
+  runs: { model: DemoCNN; opt: SGD; before?: () => void }[]): number[] {
+  const x = rand([o.batch, 1, 28, 28]);
+  const y = tensor(Int32Array.from({ length: o.batch }, (_, i) => i % 10), [o.batch], 'int32');
+  const times = runs.map(() => [] as number[]);
+  const block = 5;
+  try {
+    for (let done = 0; done < o.warmup + o.steps; done += block) {
+      runs.forEach((r, k) => {
+        r.before?.();
+        for (let i = done; i < Math.min(done + block, o.warmup + o.steps); i++) {
+          const t0 = performance.now();
+          r.opt.step(() => F.crossEntropy(r.model(x), y));
+          if (i >= o.warmup) times[k].push(performance.now() - t0);
+        }
+      });
+    }
+  } finally {
+    setReleasing(true);
+  }
+  return times.map(median);
+}
+
 /**
  * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up, per stage:
  * float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
- * normalizeLayers' clamps); fixed (traced + normalized + init: QAT). The stages take turns in
- * blocks of five steps, so a busy machine slows them alike and the ratios stay meaningful.
+ * normalizeLayers' clamps); fixed (traced + normalized + init: QAT).
  */
 export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number }, stages: BenchStage[] = BENCH_STAGES): Record<BenchStage, number> {
-  const runs = stages.map((stage) => {
-    manualSeed(0);
-    const model = new DemoCNN();
-    if (stage !== 'float') traceLayers(model, model, randn(DEMO_INPUT_SHAPE));
-    if (stage === 'normalized' || stage === 'fixed') normalizeLayers(model);
-    if (stage === 'fixed') init(model);
-    return { stage, model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }), times: [] as number[] };
-  });
-  const x = rand([o.batch, 1, 28, 28]);
-  const y = tensor(Int32Array.from({ length: o.batch }, (_, i) => i % 10), [o.batch], 'int32');
-  // blocks of a few consecutive steps per stage: alternating every step thrashes caches
-  const block = 5;
-  for (let done = 0; done < o.warmup + o.steps; done += block) {
-    for (const r of runs) {
-      for (let i = done; i < Math.min(done + block, o.warmup + o.steps); i++) {
-        const t0 = performance.now();
-        r.opt.step(() => F.crossEntropy(r.model(x), y));
-        if (i >= o.warmup) r.times.push(performance.now() - t0);
-      }
-    }
-  }
-  tidy(() => { x.dispose(); y.dispose(); });
-  return Object.fromEntries(runs.map((r) => [r.stage, median(r.times)])) as Record<BenchStage, number>;
+  const ms = interleaved(o, stages.map(stageModel));
+  return Object.fromEntries(stages.map((s, i) => [s, ms[i]])) as Record<BenchStage, number>;
+}
+
+/**
+ * What the release mechanism (memory.ts: a scope per module call, tracking of engine tensors)
+ * costs a training step: the same stage with it on and off, in turns, in one process.
+ */
+export function timeReleaseCost(o: { steps: number; warmup: number; batch: number }, stage: BenchStage): { on: number; off: number } {
+  const [on, off] = interleaved(o, [
+    { ...stageModel(stage), before: () => setReleasing(true) },
+    { ...stageModel(stage), before: () => setReleasing(false) },
+  ]);
+  return { on, off };
 }
 
 function torchPeerScript(): string {
@@ -86,6 +115,7 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   const backend = await initBackend();
   // wasm runs single-threaded under Node; the PyTorch peer gets the same thread count
   const threads = 1;
+  log(`CPU: ${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores)`);
   log(`backend: ${backend}, threads: ${threads}, batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`);
   const rows: BenchRow[] = [];
   const ms: Record<BenchStage, number> = { float: 0, traced: 0, normalized: 0, fixed: 0 };
@@ -107,6 +137,13 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   };
   log(`ConvBN fusion overhead (traced / float − 1): ${(ratios.fusionOverhead * 100).toFixed(1)}%` +
     ` (with normalize clamps: ${(ratios.normalizedOverhead * 100).toFixed(1)}%)`);
+  for (const stage of ['float', 'fixed'] as const) {
+    const c = timeReleaseCost(o, stage);
+    ratios[`releaseCost_${stage}`] = c.on / c.off - 1;
+    rows.push({ name: `${names[stage]} without the release mechanism`, ms: c.off });
+    log(`memory release mechanism, ${stage} step: ${c.on.toFixed(1)} ms with, ${c.off.toFixed(1)} ms without → ` +
+      `${(ratios[`releaseCost_${stage}`] * 100).toFixed(1)}% (goal ≤ 2%)`);
+  }
   const an = await benchAnalyzer();
   rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms });
   log(`load-order analyzer: ${an.lines} lines in ${an.ms.toFixed(1)} ms (target < 50 ms)`);

@@ -1,5 +1,6 @@
 import { tf } from '../backend/tf';
 import { Tensor, DType } from '../tensor';
+import { isReleasing, maybeCollect, track } from '../memory';
 import { StateDict, Stage, makeStateDict, stageOfDict, stageRank } from '../state/stateDict';
 
 /**
@@ -12,6 +13,8 @@ export class Parameter extends Tensor {
   constructor(value: tf.Tensor, perm: readonly number[] | null = null, trainable = true) {
     super(tf.variable(value, trainable), perm);
     value.dispose();
+    // the variable is released with its Parameter (and the views of it), like PyTorch's
+    track(this, this.raw, true);
   }
   get variable(): tf.Variable { return this.raw; }
   /** Replaces the value (logical order), keeping the layout and the Variable. */
@@ -81,6 +84,42 @@ export function withModuleCallHook<T>(hook: ModuleCallHook, fn: () => T): T {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyArgs = any[];
 
+let callDepth = 0;
+let retainIntermediates = 0;
+/**
+ * Runs `fn` with module calls keeping their intermediates (the ONNX capture reads the constants and
+ * values made inside forward after the call); the caller releases them, e.g. with a tf.tidy.
+ */
+export function withRetainedIntermediates<T>(fn: () => T): T {
+  retainIntermediates++;
+  try {
+    return fn();
+  } finally {
+    retainIntermediates--;
+  }
+}
+
+/** The TF.js tensors inside a forward's result (a Tensor, or arrays and plain objects of them). */
+function tensorsIn(v: unknown, out: tf.Tensor[], depth = 0): tf.Tensor[] {
+  if (v instanceof Tensor) out.push(v.raw);
+  else if (v instanceof tf.Tensor) out.push(v);
+  else if (depth < 8 && Array.isArray(v)) for (const x of v) tensorsIn(x, out, depth + 1);
+  else if (depth < 8 && v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const x of Object.values(v)) tensorsIn(x, out, depth + 1);
+  }
+  return out;
+}
+
+/** Runs fn in a tf.tidy scope that keeps only the tensors fn returns. */
+function keepingOnlyResult(fn: () => unknown): unknown {
+  let result: unknown;
+  tf.tidy(() => {
+    result = fn();
+    return tensorsIn(result, []);
+  });
+  return result;
+}
+
 /** Modules are callable, as in PyTorch: `this.conv(x)` runs `forward` through `call`. */
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export interface Module {
@@ -109,12 +148,20 @@ export abstract class Module {
 
   abstract forward(...args: AnyArgs): unknown;
 
-  /** Runs forward; annotates shape errors with the path of the module that raised them. */
+  /**
+   * Runs forward, keeping only what it returns: every other tensor made inside is released when
+   * the call returns (buffers it updated are variables and stay). Annotates shape errors with the
+   * path of the module that raised them.
+   */
   call(...args: AnyArgs): unknown {
+    // a safe point for releasing dropped tensors: user code above holds engine Tensors only
+    if (callDepth === 0) maybeCollect();
+    callDepth++;
     try {
       const wrap = (this as unknown as Record<symbol, ((run: () => unknown) => unknown) | undefined>)[CALL_WRAPPER];
       const run = () => (callHook ? callHook(this, args, () => this.forward(...args)) : this.forward(...args));
-      return wrap ? wrap(run) : run();
+      const go = () => (wrap ? wrap(run) : run());
+      return retainIntermediates || !isReleasing() ? go() : keepingOnlyResult(go);
     } catch (e) {
       if (e instanceof ModuleError && e.current !== this) {
         const name = this.childName(e.current);
@@ -125,6 +172,8 @@ export abstract class Module {
         }
       }
       throw e;
+    } finally {
+      callDepth--;
     }
   }
 

@@ -3,7 +3,7 @@
 // plain graph does not: the Tensor objects themselves (layout, carried quantization scale,
 // constant values), the module instances, the call's non-tensor arguments, and each quantized
 // layer's scales as that very call used them (a shared module can be called more than once).
-import { Module, withModuleCallHook } from '../nn/module';
+import { Module, withModuleCallHook, withRetainedIntermediates } from '../nn/module';
 import { Tensor, withoutRecording, withRecorder } from '../tensor';
 import { isLeaf } from '../trace/graph';
 
@@ -59,7 +59,7 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
       // layer's call already (the layer ran inside the op)
       if (producedByModule.has(out)) return;
       calls.push({ kind: 'op', target: op, inputs: ins, outputs: [out], ...(attrs ? { attrs } : {}) });
-    }, () => withModuleCallHook((m, args, run) => {
+    }, () => withRetainedIntermediates(() => withModuleCallHook((m, args, run) => {
       // a leaf the exporter does not know (a user's parameter-free module) is recorded op by op
       if (!isLeaf(m) || !exportable(m)) return run();
       const out = withoutRecording(run);
@@ -74,7 +74,7 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
       });
       for (const t of outs) producedByModule.add(t);
       return Array.isArray(out) ? outs : outs[0];
-    }, () => model(input)));
+    }, () => model(input))));
   } finally {
     for (const [m, t] of modes) m.training = t;
   }

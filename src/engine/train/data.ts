@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { tf } from '../backend/tf';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
+import { maybeCollect } from '../memory';
 
 /** An in-memory data set of float samples (row-major, each of `sampleShape`) and int labels. */
 export interface Dataset {
@@ -173,6 +174,8 @@ export class DataLoader implements Iterable<Batch> {
     const per = sampleShape.reduce((a, b) => a * b, 1);
     const idx = this.order();
     for (let b = 0; b < this.length; b++) {
+      // a safe point: the batches a loop has dropped are released here (memory.ts)
+      maybeCollect();
       const ids = idx.subarray(b * this.batchSize, Math.min(idx.length, (b + 1) * this.batchSize));
       const xb = new Float32Array(ids.length * per);
       const yb = new Int32Array(ids.length);

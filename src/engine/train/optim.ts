@@ -1,6 +1,7 @@
 import { tf } from '../backend/tf';
 import { Parameter } from '../nn/module';
 import { Tensor } from '../tensor';
+import { maybeCollect } from '../memory';
 
 /** A loss that became NaN or ±∞: the step is refused before any parameter changes. */
 export class NonFiniteLossError extends Error {
@@ -40,6 +41,7 @@ export abstract class Optimizer {
   zeroGrad(): void { /* nothing to clear */ }
 
   step(closure: () => Tensor): number {
+    maybeCollect();
     let loss = NaN;
     tf.tidy(() => {
       const vars = this.params.map((p) => p.variable);

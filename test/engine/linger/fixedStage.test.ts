@@ -250,11 +250,12 @@ describe('iqAdd on a residual block', () => {
     const opt = new optim.SGD(m.parameters(), { lr: 0.01 });
     for (let i = 0; i < 3; i++) opt.step(() => F.crossEntropy(m(rand([8, 3, 6, 6])) as Tensor, labels(8)));
     m.eval();
-    // capture the add's operands and result through the module call hook of the IQAdd layer
+    // capture the add's operands and result inside the IQAdd layer's call (keep(): they outlive the
+    // root call, which keeps only what it returns)
     const add = (m as unknown as { linger_iq: nn.ModuleList }).linger_iq.at(0) as nn.IQAdd;
     let seen: { x: Tensor; y: Tensor; z: Tensor } | undefined;
     const orig = add.forward.bind(add);
-    add.forward = (x: Tensor, y: Tensor) => { const z = orig(x, y); seen = { x, y, z }; return z; };
+    add.forward = (x: Tensor, y: Tensor) => { const z = orig(x, y); seen = { x: x.keep(), y: y.keep(), z: z.keep() }; return z; };
     const out = m(rand([2, 3, 6, 6])) as Tensor;
     assert.ok(seen && out.quantScale !== undefined);
     const { x, y, z } = seen;
