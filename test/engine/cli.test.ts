@@ -51,7 +51,8 @@ test('usage errors exit 2 with a message; LINGER_BACKEND is checked', () => {
 test('linger info names the backend and its memory', () => {
   const r = linger(['info']);
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /^backend: (wasm|cpu|tensorflow)$/m);
-  assert.match(r.stderr, /^memory: \d+ tensors, [\d.]+ (B|KiB|MiB)(; wasm heap [\d.]+ MiB of at most 4 GiB)?$/m);
-  assert.match(r.stderr, /^dropped tensors: released at safe points, inside synchronous loops too$/m);
+  const out = r.stdout + r.stderr;
+  assert.match(out, /^backend: (wasm|cpu|tensorflow)$/m);
+  assert.match(out, /^memory: \d+ tensors, [\d.]+ (B|KiB|MiB)(; wasm heap [\d.]+ MiB of at most 4 GiB)?$/m);
+  assert.match(out, /^dropped tensors: released at safe points, inside synchronous loops too$/m);
 });
