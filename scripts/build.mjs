@@ -1,5 +1,5 @@
-// Bundles the three entry points of the one package (SPEC §2): the engine library, the CLI and
-// the VS Code extension. TF.js and the data sets stay external (resolved from node_modules).
+// Bundles the entry points of the one package (SPEC §2): the engine library, the CLI, the VS Code
+// extension and the engine process it talks to. TF.js and the data sets stay external (resolved from node_modules).
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,6 +20,8 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js' }),
   esbuild.build({ ...common, entryPoints: ['src/engine/cli.ts'], outfile: 'dist/cli.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
+  // the engine process the extension forks (src/engine/host): the engine and its JSON-RPC server
+  esbuild.build({ ...common, entryPoints: ['src/engine/host/main.ts'], outfile: 'dist/host.js' }),
 ]);
 
 // The load-order analyzer's tree-sitter runtime and grammars, beside the bundles (a VSIX built

@@ -37,6 +37,8 @@ const workspaceSrc = path.join(root, 'test/extension/workspace');
 // Keep in step with the markers in test/extension/suite/index.ts.
 const START_MARKER = '[linger-extension-tests] start';
 const SUMMARY_MARKER = '[linger-extension-tests] summary ';
+const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
+const screenshotDir = path.join(root, 'test-results');
 
 const codeServerDir = process.env.LINGER_CODE_SERVER_DIR
   || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'linger-studio', `code-server-${CODE_SERVER_VERSION}`);
@@ -216,7 +218,7 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const page = await browser.newPage();
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   phase('chromium started');
 
   let resolveExit;
@@ -229,6 +231,15 @@ async function main() {
     const text = util.format(...(Array.isArray(args) ? args : [args]));
     for (const line of text.split('\n')) {
       if (line.includes(START_MARKER)) { started = true; phase('suite started'); continue; }
+      const shot = line.indexOf(SCREENSHOT_MARKER);
+      if (shot >= 0) {
+        // a test asked for a picture of the workbench as it is now (it waits a moment for it)
+        const name = line.slice(shot + SCREENSHOT_MARKER.length).trim().replace(/[^\w.-]/g, '_');
+        fs.mkdirSync(screenshotDir, { recursive: true });
+        page.screenshot({ path: path.join(screenshotDir, `${name}.png`) })
+          .then(() => console.log(`  (screenshot test-results/${name}.png)`), (e) => console.error(`screenshot ${name} failed: ${e.message}`));
+        continue;
+      }
       const at = line.indexOf(SUMMARY_MARKER);
       if (at >= 0) {
         Object.assign(counts, JSON.parse(line.slice(at + SUMMARY_MARKER.length)), { seen: true });

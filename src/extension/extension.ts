@@ -1,32 +1,55 @@
 import * as vscode from 'vscode';
+import { registerCommands } from './commands';
 import { LoadOrderDiagnostics } from './diagnostics/loadOrder';
+import { EngineClient } from './engineClient';
+import { CheckpointNode, CheckpointsView } from './views/checkpoints';
+import { ModelNode, ModelTreeView } from './views/modelTree';
+
+/** What the extension hands to other extensions and to its tests. */
+export interface LingerApi {
+  loadOrder: LoadOrderDiagnostics;
+  engine: EngineClient;
+  checkpoints: CheckpointsView;
+  models: ModelTreeView;
+  views: { model: vscode.TreeView<ModelNode>; checkpoints: vscode.TreeView<CheckpointNode> };
+  /** milliseconds activate() took */
+  activationMs: number;
+}
 
 /**
- * The extension's entry point: load-order diagnostics for linger scripts and notebooks, and the
- * commands. The engine (TF.js, wasm) loads lazily, only when a command needs it.
+ * The extension's entry point: the Linger views (Model, Checkpoints), their commands, load-order
+ * diagnostics. Everything heavy (TF.js, tracing, checkpoint reads) runs in the engine process,
+ * started on first use; activation loads none of it.
  */
-export function activate(context: vscode.ExtensionContext): { loadOrder: LoadOrderDiagnostics } {
-  const output = vscode.window.createOutputChannel('Linger Studio');
+export function activate(context: vscode.ExtensionContext): LingerApi {
+  const t0 = performance.now();
+  const output = vscode.window.createOutputChannel('Linger');
   const loadOrder = new LoadOrderDiagnostics(output);
   loadOrder.activate(context);
-  context.subscriptions.push(
-    output,
-    vscode.commands.registerCommand('linger.showBackend', async () => {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const engine = require('./engine.js') as typeof import('../engine/index');
-      const name = await engine.initBackend();
-      void vscode.window.showInformationMessage(`Linger Studio engine backend: ${name}`);
-      return name;
-    }),
-    vscode.commands.registerCommand('linger.checkLoadOrder', async () => {
-      const r = await loadOrder.checkWorkspace();
-      const text = `Linger: ${r.files} file(s) checked — ${r.errors} error(s), ${r.warnings} warning(s) in the load order`;
-      if (r.errors || r.warnings) void vscode.window.showWarningMessage(text, 'Show Problems').then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
-      else void vscode.window.showInformationMessage(text);
-      return r;
-    }),
-  );
-  return { loadOrder };
+  const engine = new EngineClient(context.extensionPath, output);
+  const checkpoints = new CheckpointsView(engine, output);
+  const models = new ModelTreeView();
+  const modelTreeView = vscode.window.createTreeView<ModelNode>('linger.model', { treeDataProvider: models, showCollapseAll: true });
+  const checkpointsTreeView = vscode.window.createTreeView<CheckpointNode>('linger.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: true });
+  context.subscriptions.push(output, engine, checkpoints, models, modelTreeView, checkpointsTreeView,
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('linger.checkpointsGlob')) {
+        checkpoints.watch();
+        void checkpoints.refresh();
+      }
+      if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
+    }));
+  registerCommands(context, engine, output, checkpoints, models, modelTreeView);
+  context.subscriptions.push(vscode.commands.registerCommand('linger.checkLoadOrder', async () => {
+    const r = await loadOrder.checkWorkspace();
+    const text = `Linger: ${r.files} file(s) checked — ${r.errors} error(s), ${r.warnings} warning(s) in the load order`;
+    if (r.errors || r.warnings) void vscode.window.showWarningMessage(text, 'Show Problems').then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
+    else void vscode.window.showInformationMessage(text);
+    return r;
+  }));
+  const activationMs = performance.now() - t0;
+  output.appendLine(`[linger] activated in ${activationMs.toFixed(1)} ms`);
+  return { loadOrder, engine, checkpoints, models, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
 }
 
 export function deactivate(): void { /* subscriptions are disposed by VS Code */ }

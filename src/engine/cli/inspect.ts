@@ -1,5 +1,5 @@
 // `linger inspect <checkpoint> [--json]`: a checkpoint's metadata and a table of its tensors
-// (name, dtype, shape, min, max). Reads the file as data only; no model code runs.
+// (name, dtype, shape, min, max, mean). Reads the file as data only; no model code runs.
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CheckpointMetadata, OPTIMIZER_PREFIX, parseCheckpointMetadata, parseOptimizerMetadata } from '../state/checkpoint';
@@ -8,7 +8,7 @@ import { CheckpointFormatError, DTYPE_SIZES, RawTensor, readSafetensors } from '
 export const INSPECT_USAGE = `usage: linger inspect <checkpoint.safetensors> [--json]
 
 Prints a checkpoint's metadata (format, stage, model, time, metrics, parent, input shape,
-module tree, optimizer) and a table of its tensors: name, dtype, shape, min, max.
+module tree, optimizer) and a table of its tensors: name, dtype, shape, min, max, mean.
 Any safetensors file can be inspected (e.g. one written from PyTorch). Exits 1 on a file that
 is not a valid checkpoint, 2 on a usage error.
 `;
@@ -20,6 +20,8 @@ export interface TensorSummary {
   /** null for an empty tensor or one with no finite value */
   min: number | null;
   max: number | null;
+  /** mean of the finite values (null when there are none) */
+  mean: number | null;
   /** NaN and ±∞ values */
   nonFinite: number;
 }
@@ -59,14 +61,16 @@ function half(h: number): number {
 export function summarize(name: string, r: RawTensor): TensorSummary {
   const n = r.data.byteLength / DTYPE_SIZES[r.dtype];
   const at = reader(r);
-  let min = Infinity, max = -Infinity, nonFinite = 0;
+  let min = Infinity, max = -Infinity, sum = 0, nonFinite = 0;
   for (let i = 0; i < n; i++) {
     const v = at(i);
     if (!Number.isFinite(v)) { nonFinite++; continue; }
     if (v < min) min = v;
     if (v > max) max = v;
+    sum += v;
   }
-  return { name, dtype: r.dtype, shape: r.shape, min: min <= max ? min : null, max: min <= max ? max : null, nonFinite };
+  const some = min <= max;
+  return { name, dtype: r.dtype, shape: r.shape, min: some ? min : null, max: some ? max : null, mean: some ? sum / (n - nonFinite) : null, nonFinite };
 }
 
 /** Reads and summarizes a checkpoint (throws CheckpointFormatError on a bad file). */
@@ -140,8 +144,8 @@ export function formatInspect(r: InspectResult): string {
     ])).map((l) => `  ${l}`));
   }
   lines.push('', 'tensors:');
-  const row = (t: TensorSummary) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, fmt(t.min), fmt(t.max) + (t.nonFinite ? `  (${t.nonFinite} NaN/inf)` : '')];
-  lines.push(...table(['name', 'dtype', 'shape', 'min', 'max'], [...r.tensors, ...(r.optimizer?.tensors ?? [])].map(row)).map((l) => `  ${l}`));
+  const row = (t: TensorSummary) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, fmt(t.min), fmt(t.max), fmt(t.mean) + (t.nonFinite ? `  (${t.nonFinite} NaN/inf)` : '')];
+  lines.push(...table(['name', 'dtype', 'shape', 'min', 'max', 'mean'], [...r.tensors, ...(r.optimizer?.tensors ?? [])].map(row)).map((l) => `  ${l}`));
   return lines.join('\n');
 }
 

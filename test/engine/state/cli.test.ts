@@ -86,6 +86,7 @@ describe('linger inspect', () => {
     const bias = j.tensors.find((t) => t.name === 'fc2.bias')!;
     const b = Array.from(m.stateDict()['fc2.bias'].dataSync());
     assert.deepEqual([bias.dtype, bias.shape, bias.min, bias.max, bias.nonFinite], ['F32', [10], Math.min(...b), Math.max(...b), 0]);
+    assert.ok(Math.abs(bias.mean! - b.reduce((p, q) => p + q, 0) / b.length) < 1e-6, 'the mean');
     assert.equal(j.tensors.find((t) => t.name === 'bn1.num_batches_tracked')!.dtype, 'I32');
     assert.equal(j.optimizer!.type, 'SGD');
     assert.equal(j.optimizer!.tensors.length, m.parameters().length);

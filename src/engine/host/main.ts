@@ -1,0 +1,91 @@
+// The engine process: the extension forks it (child_process.fork) and speaks JSON-RPC to it over
+// the IPC channel (protocol.ts), so that TensorFlow.js, tracing, checkpoint reads and model files
+// never run on the extension host's thread. It loads its backend lazily, on the first request
+// that needs one; a crash ends only this process, and the extension starts a new one.
+import * as fs from 'node:fs';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import { initBackend, backendName } from '../backend/select';
+import { memory } from '../memory';
+import { inspectCheckpoint, formatInspect } from '../cli/inspect';
+import { readCheckpointInfo } from '../state/checkpoint';
+import { CheckpointFormatError } from '../state/safetensors';
+import { loadModelFile, ModelFileError } from '../modelFile';
+import { moduleTree } from '../state/checkpoint';
+import { traceLayers, TraceOptions } from '../linger/transforms';
+import { randn } from '../tensor';
+import { tf } from '../backend/tf';
+import {
+  CheckpointSummary, CheckpointSummaryRequest, Info, InspectRequest, TraceModelFileRequest, TraceResult,
+} from './protocol';
+
+/** Errors a user can act on travel as their message alone; anything else keeps its stack for the log. */
+function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
+  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError;
+  const err = e instanceof Error ? e : new Error(String(e));
+  return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
+}
+
+function handled<P, R>(fn: (p: P) => Promise<R> | R): (p: P) => Promise<R> {
+  return async (p: P) => {
+    try {
+      return await fn(p);
+    } catch (e) {
+      throw asResponseError(e);
+    }
+  };
+}
+
+export function checkpointSummary(file: string): CheckpointSummary {
+  const info = readCheckpointInfo(file);
+  const m = info.metadata;
+  const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+  return {
+    file, size: info.fileSize, linger: m.format !== '', stage: m.stage, created: m.created || undefined, metrics: m.metrics,
+    parent: m.parent, model: m.model || undefined, version: m.version || undefined, tensors: info.tensors.length,
+    parameters: info.tensors.reduce((a, e) => a + count(e.shape), 0), optimizer: info.optimizerType,
+    moduleTree: m.moduleTree, transforms: m.transforms,
+  };
+}
+
+/** 0-based line of `<name> = new` (a field) in the model file, for "Reveal in editor". */
+function definitionLines(file: string, paths: string[]): Record<string, number> {
+  const lines = fs.readFileSync(file, 'utf8').split('\n');
+  const out: Record<string, number> = {};
+  for (const p of paths) {
+    const name = p.split('.').pop();
+    if (!name) continue;
+    const re = new RegExp(`(^|[\\s.])${name.replace(/[$]/g, '\\$')}\\s*[:=]`);
+    const i = lines.findIndex((l) => re.test(l) && /new\s|nn\./.test(l));
+    if (i >= 0) out[p] = i;
+  }
+  return out;
+}
+
+export async function traceModelFile(file: string, traceOptions: TraceOptions = {}): Promise<TraceResult> {
+  await initBackend();
+  const t0 = performance.now();
+  const mf = await loadModelFile(file);
+  const model = mf.createModel();
+  const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  tf.tidy(() => { traceLayers(model, model, randn(mf.inputShape), traceOptions); });
+  const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  return {
+    file: mf.file, inputShape: mf.inputShape, before, after,
+    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)), ms: performance.now() - t0,
+  };
+}
+
+if (require.main === module && process.send) {
+  const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
+  connection.onRequest(Info, handled(async () => {
+    await initBackend();
+    const m = memory();
+    return { backend: backendName(), pid: process.pid, memory: { tensors: m.tensors, bytes: m.bytes, wasmHeapBytes: m.wasmHeapBytes } };
+  }));
+  connection.onRequest(CheckpointSummaryRequest, handled(({ file }) => checkpointSummary(file)));
+  connection.onRequest(InspectRequest, handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })));
+  connection.onRequest(TraceModelFileRequest, handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)));
+  connection.listen();
+  // the extension going away (or closing the channel) ends this process
+  process.on('disconnect', () => process.exit(0));
+}

@@ -1,0 +1,171 @@
+// The Linger commands of the views (SPEC §8): thin adapters from VS Code arguments (tree items,
+// URIs, or `{ file, ... }` objects for tests and keybindings) to engine requests and views.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { TraceOptions } from '../engine/linger/transforms';
+import { Info, InspectRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
+import { EngineClient } from './engineClient';
+import { CheckpointNode, CheckpointsView } from './views/checkpoints';
+import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
+
+export const INSPECT_SCHEME = 'linger-inspect';
+
+const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; detail: string }[] = [
+  { key: 'fuseBn', label: 'fuseBn', detail: 'fuse Conv + BatchNorm into NormalizeConvBN (fused forward, unfused backward)' },
+  { key: 'aheadConvRelu', label: 'aheadConvRelu', detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)' },
+  { key: 'aheadBnRelu', label: 'aheadBnRelu', detail: 'mark a BatchNorm followed by ReLU' },
+  { key: 'aheadLinearRelu', label: 'aheadLinearRelu', detail: 'mark a Linear followed by ReLU' },
+];
+
+/** A file argument from a tree item, a URI, `{ file }`, or the active editor. */
+function fileOf(arg: unknown): string | undefined {
+  if (arg instanceof vscode.Uri) return arg.fsPath;
+  const a = arg as { file?: string; uri?: vscode.Uri; kind?: string } | undefined;
+  if (a?.file) return a.file;
+  if (a?.uri instanceof vscode.Uri) return a.uri.fsPath;
+  return undefined;
+}
+
+/** Only a trusted workspace may run its code (model files execute createModel()). */
+function requireTrust(what: string): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(`Linger: ${what} runs code from this workspace; trust the workspace first.`, 'Manage Workspace Trust')
+    .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
+  return false;
+}
+
+export function registerCommands(context: vscode.ExtensionContext, engine: EngineClient, output: vscode.OutputChannel,
+  checkpoints: CheckpointsView, models: ModelTreeView, modelTreeView: vscode.TreeView<ModelNode>): void {
+  const inspectDocs = new vscode.EventEmitter<vscode.Uri>();
+  const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn)); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  context.subscriptions.push(inspectDocs, vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, {
+    onDidChange: inspectDocs.event,
+    async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+      const file = uri.query ? decodeURIComponent(uri.query) : uri.path;
+      try {
+        return (await engine.request(InspectRequest, { file }, `inspect ${path.basename(file)}`)).text;
+      } catch (e) {
+        return `${file}\n\ncannot be inspected: ${(e as Error).message}\n`;
+      }
+    },
+  }));
+
+  reg('linger.showEngineLog', () => output.show(true));
+
+  reg('linger.showBackend', async () => {
+    const info = await engine.request(Info, undefined, 'backend');
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    void vscode.window.showInformationMessage(`Linger engine (process ${info.pid}): backend ${info.backend}; ${info.memory.tensors} tensors, ` +
+      `${mib(info.memory.bytes)}${info.memory.wasmHeapBytes ? `, wasm heap ${mib(info.memory.wasmHeapBytes)}` : ''}`);
+    return info.backend;
+  });
+
+  reg('linger.traceModelFile', async (arg?: unknown) => {
+    let file = fileOf(arg) ?? (arg === undefined ? vscode.window.activeTextEditor?.document.uri.fsPath : undefined);
+    if (!file || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(file)) {
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false, openLabel: 'Trace', title: 'Linger: a model file (exports createModel() and inputShape)',
+        filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] },
+      });
+      file = picked?.[0]?.fsPath;
+    }
+    if (!file) return undefined;
+    if (!requireTrust('tracing a model file')) return undefined;
+    let traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions;
+    if (!traceOptions) {
+      const picks = await vscode.window.showQuickPick(TRACE_OPTIONS.map((o) => ({ ...o, picked: true })), {
+        canPickMany: true, title: `Linger: trace ${path.basename(file)}`, placeHolder: 'traceLayers options (all on is linger\'s default)',
+      });
+      if (!picks) return undefined;
+      traceOptions = Object.fromEntries(TRACE_OPTIONS.map((o) => [o.key, picks.some((p) => p.key === o.key)])) as TraceOptions;
+    }
+    const f = file;
+    const opts = traceOptions;
+    try {
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: tracing ${path.basename(f)}…` },
+        () => engine.request(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`));
+      const roots = models.showTrace(r);
+      await vscode.commands.executeCommand('linger.model.focus');
+      await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
+      return r;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot trace ${path.basename(f)}: ${(e as Error).message}`, 'Show Log')
+        .then((c) => c && output.show(true));
+      return undefined;
+    }
+  });
+
+  reg('linger.showModelTreeOfCheckpoint', async (arg?: unknown) => {
+    const file = fileOf(arg);
+    if (!file) return undefined;
+    const node = (await checkpoints.items()).find((n) => n.kind === 'checkpoint' && n.uri.fsPath === file);
+    if (!node || node.kind !== 'checkpoint') {
+      void vscode.window.showErrorMessage(`Linger: ${path.basename(file)} is not a readable checkpoint.`);
+      return undefined;
+    }
+    const s = node.summary;
+    if (!s.moduleTree) {
+      void vscode.window.showInformationMessage(`Linger: ${path.basename(file)} stores no module tree (no linger metadata).`);
+      return undefined;
+    }
+    const roots = models.showTree({ label: path.basename(file), stage: s.stage, modules: s.moduleTree });
+    await vscode.commands.executeCommand('linger.model.focus');
+    return roots[0];
+  });
+
+  reg('linger.inspectCheckpoint', async (arg?: unknown) => {
+    const file = fileOf(arg);
+    if (!file) return undefined;
+    const uri = vscode.Uri.from({ scheme: INSPECT_SCHEME, path: `/${path.basename(file)} (inspect)`, query: encodeURIComponent(file) });
+    inspectDocs.fire(uri);
+    const doc = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(doc, { preview: true });
+    return doc.getText();
+  });
+
+  reg('linger.refreshCheckpoints', () => checkpoints.refresh());
+  reg('linger.revealCheckpoint', (arg?: CheckpointNode) => {
+    const file = fileOf(arg);
+    if (file) void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(file));
+  });
+  reg('linger.copyCheckpointPath', async (arg?: CheckpointNode) => {
+    const file = fileOf(arg);
+    if (file) await vscode.env.clipboard.writeText(file);
+    return file;
+  });
+  reg('linger.deleteCheckpoint', async (arg?: CheckpointNode & { confirmed?: boolean }) => {
+    const file = fileOf(arg);
+    if (!file) return false;
+    if (!arg?.confirmed) {
+      const yes = await vscode.window.showWarningMessage(`Delete the checkpoint ${path.basename(file)}?`,
+        { modal: true, detail: `${file}\nIt goes to the trash where the system has one.` }, 'Delete');
+      if (yes !== 'Delete') return false;
+    }
+    try {
+      await vscode.workspace.fs.delete(vscode.Uri.file(file), { useTrash: true });
+    } catch {
+      await vscode.workspace.fs.delete(vscode.Uri.file(file), { useTrash: false }); // no trash on this system
+    }
+    await checkpoints.refresh();
+    return true;
+  });
+
+  reg('linger.copyModelText', async (root?: ModelRoot) => {
+    const r = root ?? models.roots[models.roots.length - 1];
+    if (!r?.tree.text) return undefined;
+    await vscode.env.clipboard.writeText(r.tree.text);
+    void vscode.window.setStatusBarMessage(`Linger: copied the ${r.tree.label} printout`, 3000);
+    return r.tree.text;
+  });
+  reg('linger.revealModule', async (node?: ModelNode) => {
+    if (!node || node.kind !== 'module' || !node.root.file) return;
+    const line = node.root.definitions?.[node.entry.path];
+    if (line === undefined) return;
+    const doc = await vscode.workspace.openTextDocument(node.root.file);
+    const range = doc.lineAt(line).range;
+    await vscode.window.showTextDocument(doc, { selection: range, preserveFocus: false });
+  });
+}
+
+export type { TraceResult };

@@ -1,0 +1,124 @@
+// The extension's side of the engine process (src/engine/host/main.ts): forks it on first use,
+// speaks JSON-RPC to it, shows its state in the status bar and its log in the "Linger" output
+// channel, and starts a new one after a crash. The extension host itself never loads TF.js.
+import { ChildProcess, fork } from 'node:child_process';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, RequestType, RequestType0, ResponseError } from 'vscode-jsonrpc/node';
+
+type State = 'stopped' | 'starting' | 'ready' | 'busy' | 'crashed';
+
+export class EngineClient implements vscode.Disposable {
+  private child: ChildProcess | undefined;
+  private connection: MessageConnection | undefined;
+  private state: State = 'stopped';
+  private pending = 0;
+  private lastExit: string | undefined;
+  private readonly status: vscode.StatusBarItem;
+
+  constructor(private readonly extensionPath: string, private readonly output: vscode.OutputChannel) {
+    this.status = vscode.window.createStatusBarItem('linger.engine', vscode.StatusBarAlignment.Left, 10);
+    this.status.name = 'Linger Engine';
+    this.status.command = 'linger.showEngineLog';
+    this.render();
+    this.status.show();
+  }
+
+  /** Sends a request, starting the engine process if none runs. */
+  async request<P, R>(type: RequestType<P, R, void>, params: P, what: string): Promise<R>;
+  async request<R>(type: RequestType0<R, void>, params: undefined, what: string): Promise<R>;
+  /** by method name (protocol.ts), untyped */
+  async request(type: string, params: unknown, what: string): Promise<unknown>;
+  async request(type: RequestType<unknown, unknown, void> | RequestType0<unknown, void> | string, params: unknown, what: string): Promise<unknown> {
+    const connection = this.ensure();
+    this.pending++;
+    this.setState('busy', what);
+    const t0 = Date.now();
+    try {
+      const r = typeof type === 'string'
+        ? await (params === undefined ? connection.sendRequest(type) : connection.sendRequest(type, params))
+        : params === undefined
+          ? await connection.sendRequest(type as RequestType0<unknown, void>)
+          : await connection.sendRequest(type as RequestType<unknown, unknown, void>, params);
+      this.output.appendLine(`[engine] ${what}: ${Date.now() - t0} ms`);
+      return r;
+    } catch (e) {
+      const stack = e instanceof ResponseError ? (e.data as { stack?: string } | undefined)?.stack : undefined;
+      this.output.appendLine(`[engine] ${what} failed: ${(e as Error).message}${stack ? `\n${stack}` : ''}`);
+      if (!this.child && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`);
+      throw e instanceof Error ? new Error(e.message) : e;
+    } finally {
+      this.pending--;
+      if (this.state === 'busy' && this.pending === 0) this.setState('ready');
+    }
+  }
+
+  get pid(): number | undefined { return this.child?.pid; }
+
+  /** Ends the engine process (the next request starts a new one). */
+  restart(reason: string): void {
+    this.output.appendLine(`[engine] restarting: ${reason}`);
+    this.stop();
+  }
+
+  private ensure(): MessageConnection {
+    if (this.connection && this.child) return this.connection;
+    const script = path.join(this.extensionPath, 'dist', 'host.js');
+    this.setState('starting');
+    const backend = vscode.workspace.getConfiguration('linger').get<string>('backend', 'auto');
+    const child = fork(script, [], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      env: { ...process.env, ...(backend && backend !== 'auto' ? { LINGER_BACKEND: backend } : {}) },
+    });
+    child.stdout?.on('data', (d: Buffer) => this.output.append(d.toString()));
+    child.stderr?.on('data', (d: Buffer) => this.output.append(d.toString()));
+    const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    child.on('exit', (code, signal) => {
+      if (this.child !== child) return;
+      this.lastExit = signal ? `signal ${signal}` : `exit code ${code}`;
+      this.output.appendLine(`[engine] process ${child.pid} ended (${this.lastExit})`);
+      connection.dispose();
+      this.child = undefined;
+      this.connection = undefined;
+      this.setState(code === 0 || signal === 'SIGTERM' ? 'stopped' : 'crashed');
+    });
+    connection.listen();
+    this.child = child;
+    this.connection = connection;
+    this.output.appendLine(`[engine] started process ${child.pid} (${script})`);
+    this.setState('ready');
+    return connection;
+  }
+
+  private stop(): void {
+    const child = this.child;
+    if (!child) return;
+    this.connection?.dispose();
+    this.child = undefined;
+    this.connection = undefined;
+    child.kill('SIGTERM');
+    this.setState('stopped');
+  }
+
+  private setState(s: State, what?: string): void {
+    this.state = s;
+    this.render(what);
+  }
+
+  private render(what?: string): void {
+    const icon = { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pass)', busy: '$(loading~spin)', crashed: '$(error)' }[this.state];
+    this.status.text = `${icon} Linger`;
+    this.status.tooltip = {
+      stopped: 'Linger engine: not running (starts with the first command that needs it)',
+      starting: 'Linger engine: starting',
+      ready: `Linger engine: ready (process ${this.child?.pid})`,
+      busy: `Linger engine: ${what ?? 'working'}`,
+      crashed: `Linger engine: stopped unexpectedly (${this.lastExit}); the next command starts it again. Click for the log.`,
+    }[this.state];
+  }
+
+  dispose(): void {
+    this.stop();
+    this.status.dispose();
+  }
+}

@@ -1,0 +1,134 @@
+// The Model view: module trees (name, type, key settings as PyTorch prints them, parameter count,
+// linger's flags), from a traced model file (two roots, before and after traceLayers, with the
+// replaced modules marked) or from a checkpoint's stored tree (one root, its stage).
+import * as vscode from 'vscode';
+import type { ModelTree, TraceResult } from '../../engine/host/protocol';
+import type { ModuleTreeEntry } from '../../engine/state/checkpoint';
+
+export interface ModelRoot {
+  kind: 'root';
+  tree: ModelTree;
+  /** the model file, for "Reveal in editor" */
+  file?: string;
+  definitions?: Record<string, number>;
+  /** the tree this one came from (before traceLayers): modules whose type changed are marked */
+  previous?: ModelTree;
+}
+export interface ModuleNode { kind: 'module'; root: ModelRoot; entry: ModuleTreeEntry; replaced?: string }
+export type ModelNode = ModelRoot | ModuleNode;
+
+/** A module's icon by what it is. */
+function iconOf(type: string): string {
+  if (/Conv/.test(type)) return 'symbol-array';
+  if (/BatchNorm/.test(type)) return 'symbol-operator';
+  if (/Linear/.test(type)) return 'symbol-method';
+  if (/ReLU|Sigmoid|Tanh|Softmax/.test(type)) return 'symbol-event';
+  if (/Pool/.test(type)) return 'symbol-struct';
+  if (/IQ|Add|Cat/.test(type)) return 'symbol-operator';
+  return 'symbol-class';
+}
+
+function lastName(p: string): string {
+  return p.slice(p.lastIndexOf('.') + 1);
+}
+
+function flags(e: ModuleTreeEntry): string[] {
+  const out: string[] = [];
+  if (e.aheadRelu) out.push('ahead ReLU');
+  if (e.normalize) {
+    const n = e.normalize;
+    const set = [['data', n.data], ['weight', n.weight], ['bias', n.bias]].filter(([, v]) => v !== null).map(([k, v]) => `${k} ±${v}`);
+    if (set.length) out.push(`normalize ${set.join(', ')}`);
+  }
+  if (e.bits) out.push(`int${e.bits.data}/${e.bits.parameter}/${e.bits.out}`);
+  return out;
+}
+
+export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<ModelNode | undefined>();
+  readonly onDidChangeTreeData = this.changed.event;
+  roots: ModelRoot[] = [];
+
+  showTrace(r: TraceResult): ModelRoot[] {
+    const before: ModelRoot = { kind: 'root', tree: r.before, file: r.file, definitions: r.definitions };
+    const after: ModelRoot = { kind: 'root', tree: r.after, file: r.file, definitions: r.definitions, previous: r.before };
+    return this.show([before, after]);
+  }
+
+  showTree(tree: ModelTree): ModelRoot[] {
+    return this.show([{ kind: 'root', tree }]);
+  }
+
+  private show(roots: ModelRoot[]): ModelRoot[] {
+    this.roots = roots;
+    this.changed.fire(undefined);
+    void vscode.commands.executeCommand('setContext', 'linger.modelShown', roots.length > 0);
+    return roots;
+  }
+
+  getChildren(node?: ModelNode): ModelNode[] {
+    if (!node) return this.roots;
+    const root = node.kind === 'root' ? node : node.root;
+    const parent = node.kind === 'root' ? '' : node.entry.path;
+    const before = new Map((root.previous?.modules ?? []).map((e) => [e.path, e.type]));
+    return root.tree.modules
+      .filter((e) => e.path !== '' && (parent === '' ? !e.path.includes('.') : e.path.startsWith(`${parent}.`) && !e.path.slice(parent.length + 1).includes('.')))
+      .map((entry) => {
+        const was = before.get(entry.path);
+        return { kind: 'module', root, entry, ...(root.previous && was !== entry.type ? { replaced: was ?? '(new)' } : {}) } as ModuleNode;
+      });
+  }
+
+  getParent(node: ModelNode): ModelNode | undefined {
+    if (node.kind === 'root') return undefined;
+    const p = node.entry.path;
+    const up = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '';
+    if (!up) return node.root;
+    const entry = node.root.tree.modules.find((e) => e.path === up);
+    return entry && { kind: 'module', root: node.root, entry };
+  }
+
+  private hasChildren(root: ModelRoot, p: string): boolean {
+    return root.tree.modules.some((e) => e.path.startsWith(`${p}.`));
+  }
+
+  getTreeItem(node: ModelNode): vscode.TreeItem {
+    if (node.kind === 'root') {
+      const t = node.tree;
+      const rootEntry = t.modules.find((e) => e.path === '');
+      const item = new vscode.TreeItem(t.label, vscode.TreeItemCollapsibleState.Expanded);
+      const params = t.modules.reduce((a, e) => a + e.parameters, 0);
+      item.description = `${rootEntry?.type ?? ''} · ${t.stage} · ${params.toLocaleString('en-US')} parameters`;
+      item.iconPath = new vscode.ThemeIcon(node.previous ? 'type-hierarchy' : 'symbol-namespace');
+      item.contextValue = t.text ? 'linger.modelRoot.text' : 'linger.modelRoot';
+      item.tooltip = t.text ? new vscode.MarkdownString().appendCodeblock(t.text, 'text') : undefined;
+      item.id = `root:${t.label}:${node.file ?? ''}`;
+      return item;
+    }
+    const e = node.entry;
+    const leaf = !this.hasChildren(node.root, e.path);
+    const item = new vscode.TreeItem(lastName(e.path), leaf ? vscode.TreeItemCollapsibleState.None : vscode.TreeItemCollapsibleState.Expanded);
+    // settings as PyTorch prints them, when they fit on a line (the tooltip has them all)
+    const head = `${e.type}${e.repr && !e.repr.includes('\n') && e.repr.length <= 72 ? `(${e.repr})` : ''}`;
+    const extra = [...(node.replaced ? [`was ${node.replaced}`] : []), ...flags(e), ...(e.parameters ? [`${e.parameters.toLocaleString('en-US')} params`] : [])];
+    item.description = [head, ...extra].join(' · ');
+    const md = new vscode.MarkdownString();
+    md.appendMarkdown(`**${e.path}**: \`${e.type}\`${node.replaced ? ` — replaced \`${node.replaced}\` (traceLayers)` : ''}\n\n`);
+    if (e.repr) md.appendCodeblock(`${e.type}(${e.repr})`, 'text');
+    for (const f of flags(e)) md.appendMarkdown(`- ${f}\n`);
+    md.appendMarkdown(`- ${e.parameters.toLocaleString('en-US')} parameters (own)\n`);
+    item.tooltip = md;
+    item.iconPath = new vscode.ThemeIcon(iconOf(e.type), node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined);
+    item.contextValue = node.root.file ? 'linger.module.source' : 'linger.module';
+    item.id = `mod:${node.root.tree.label}:${node.root.file ?? ''}:${e.path}`;
+    const line = node.root.definitions?.[e.path];
+    if (node.root.file && line !== undefined) {
+      item.command = { command: 'linger.revealModule', title: 'Reveal in Editor', arguments: [node] };
+    }
+    return item;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}

@@ -1,0 +1,240 @@
+// The Linger views inside a real VS Code: the Model view (the seed's Model A and B traced from
+// model files), the Checkpoints view (checkpoints the CLI demo writes while the view is open, a
+// truncated file, a plain safetensors file), Inspect, the engine process (restart after a crash),
+// with screenshots of what a user sees (test-results/*.png).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite, suiteSetup, test } from 'mocha';
+import * as vscode from 'vscode';
+
+const EXTENSION_ID = 'linger-studio.linger-studio';
+const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
+
+// what the extension's activate() returns (src/extension/extension.ts), as far as the tests use it
+interface ModuleEntry { path: string; type: string; aheadRelu?: boolean }
+interface ModelRoot { kind: 'root'; tree: { label: string; stage: string; modules: ModuleEntry[]; text?: string } }
+interface ModuleNode { kind: 'module'; entry: ModuleEntry; replaced?: string }
+interface CheckpointNode { kind: string; dir?: string; stage?: string; uri?: vscode.Uri; message?: string; summary?: { stage: string; linger: boolean; metrics: Record<string, number> } }
+interface Api {
+  activationMs: number;
+  engine: { pid: number | undefined; request(method: string, p: unknown, what: string): Promise<unknown> };
+  models: { roots: ModelRoot[]; getChildren(n?: unknown): (ModelRoot | ModuleNode)[]; getTreeItem(n: unknown): vscode.TreeItem };
+  checkpoints: { getChildren(n?: CheckpointNode): Promise<CheckpointNode[]>; getTreeItem(n: CheckpointNode): vscode.TreeItem; refresh(): Promise<void> };
+  views: { model: vscode.TreeView<unknown>; checkpoints: vscode.TreeView<CheckpointNode> };
+}
+
+let api: Api;
+let ws: string;
+let extensionPath: string;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+let widened = false;
+/** Asks the runner for a picture of the workbench, and gives it time to take it. */
+async function screenshot(name: string): Promise<void> {
+  if (!widened) {
+    // a wider side bar, as someone reading module trees would set it (the command widens the
+    // focused part)
+    await vscode.commands.executeCommand('workbench.action.focusSideBar');
+    for (let i = 0; i < 6; i++) await vscode.commands.executeCommand('workbench.action.increaseViewWidth');
+    widened = true;
+  }
+  await sleep(1200); // let the views render
+  console.log(SCREENSHOT_MARKER + name);
+  await sleep(1500);
+}
+function run(file: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile(process.execPath, [file, ...args], { timeout: 300_000 }, (e, out, err) => (e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out))));
+}
+const children = (n?: unknown) => api.models.getChildren(n);
+const moduleChildren = (root: ModelRoot) => children(root) as ModuleNode[];
+
+suiteSetup(async function () {
+  this.timeout(120_000);
+  const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+  api = (await ext.activate()) as Api;
+  extensionPath = ext.extensionPath;
+  ws = vscode.workspace.workspaceFolders![0].uri.fsPath;
+});
+
+suite('engine process', () => {
+  test('activation is light: no TensorFlow.js in the extension host', () => {
+    console.log(`    activation took ${api.activationMs.toFixed(1)} ms`);
+    assert.ok(api.activationMs < 100, `activation took ${api.activationMs} ms (target < 100)`);
+    const tfLoaded = Object.keys(require.cache).filter((k) => k.includes('@tensorflow'));
+    assert.deepEqual(tfLoaded, [], 'the extension host never loads TF.js');
+  });
+
+  test('a crashed engine process is replaced on the next request', async function () {
+    this.timeout(60_000);
+    const backend = await vscode.commands.executeCommand<string>('linger.showBackend');
+    assert.ok(backend === 'wasm' || backend === 'cpu');
+    const pid = api.engine.pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('the engine to be noticed gone', () => api.engine.pid === undefined || undefined, 10_000);
+    assert.equal(await vscode.commands.executeCommand<string>('linger.showBackend'), backend);
+    assert.ok(api.engine.pid && api.engine.pid !== pid, 'a new process serves');
+  });
+});
+
+suite('Model view', () => {
+  test("Model A: before and after traceLayers; Copy as Text is exactly the seed's printout", async function () {
+    this.timeout(120_000);
+    const file = path.join(ws, 'models', 'modelA.ts');
+    const r = await vscode.commands.executeCommand<{ after: { text: string } }>('linger.traceModelFile', { file, traceOptions: { fuseBn: true } });
+    assert.ok(r, 'the trace returned its result');
+    const [before, after] = api.models.roots;
+    assert.deepEqual([before.tree.label, after.tree.label], ['Before traceLayers', 'After traceLayers']);
+    assert.deepEqual(moduleChildren(before).map((n) => `${n.entry.path}:${n.entry.type}`), ['transpose:ConvTranspose2d', 'conv:Conv2d', 'bn:BatchNorm2d', 'fc:Linear']);
+    const afterNodes = moduleChildren(after);
+    assert.deepEqual(afterNodes.map((n) => `${n.entry.path}:${n.entry.type}${n.replaced ? ` (was ${n.replaced})` : ''}`),
+      ['transpose:ConvTranspose2d', 'conv:NormalizeConvBN2d (was Conv2d)', 'bn:EmptyBatchNorm (was BatchNorm2d)', 'fc:Linear']);
+    const convItem = api.models.getTreeItem(afterNodes[1]);
+    assert.match(String(convItem.description), /^NormalizeConvBN2d · was Conv2d/);
+    assert.deepEqual((children(afterNodes[1]) as ModuleNode[]).map((n) => n.entry.path), ['conv.conv', 'conv.bn']);
+    const text = await vscode.commands.executeCommand<string>('linger.copyModelText', after);
+    assert.equal(text, [
+      'Model(',
+      '  (transpose): ConvTranspose2d(10, 10, kernel_size=(5, 5), stride=(5, 5), padding=(2, 2), dilation=(2, 2), output_padding=(4, 4), groups=2)',
+      '  (conv): NormalizeConvBN2d(',
+      '    normalize_data:None,normalize_weight:None,normalize_bias:None,ahead_relu:False',
+      '    (conv): Conv2d(10, 10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=2)',
+      '    (bn): BatchNorm2d(10, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)',
+      '  )',
+      '  (bn): EmptyBatchNorm()',
+      '  (fc): Linear(in_features=645160, out_features=100, bias=True)',
+      ')',
+    ].join('\n'));
+    assert.equal(await vscode.env.clipboard.readText(), text);
+    // "Reveal in editor" opens the model file at the module's definition
+    await vscode.commands.executeCommand('linger.revealModule', afterNodes[1]);
+    const editor = vscode.window.activeTextEditor!;
+    assert.equal(editor.document.uri.fsPath, file);
+    assert.match(editor.document.lineAt(editor.selection.start.line).text, /conv = new nn\.Conv2d/);
+  });
+
+  const table: [Record<string, boolean>, string[]][] = [
+    [{}, ['conv', 'conv1', 'conv2']],
+    [{ fuseBn: false }, ['bn', 'conv1', 'bn1']],
+  ];
+  for (const [traceOptions, flagged] of table) {
+    test(`Model B with ${JSON.stringify(traceOptions)}: ahead-ReLU marks on ${flagged.join(', ')} (SPEC §3)`, async function () {
+      this.timeout(60_000);
+      await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions });
+      const after = api.models.roots[1];
+      assert.deepEqual(after.tree.modules.filter((e) => e.aheadRelu).map((e) => e.path), flagged);
+      const item = api.models.getTreeItem(moduleChildren(after).find((n) => n.entry.path === flagged[1])!);
+      assert.match(String(item.description), /ahead ReLU/);
+    });
+  }
+
+  test('screenshot: the Model view before and after traceLayers', async function () {
+    this.timeout(30_000);
+    await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions: {} });
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('linger.model.focus');
+    await api.views.model.reveal(api.models.roots[0], { expand: true });
+    await screenshot('model-view');
+  });
+
+  test('a model file that does not compile is an error naming the file and line; the engine serves on', async function () {
+    this.timeout(30_000);
+    await assert.rejects(api.engine.request('linger/traceModelFile', { file: path.join(ws, 'models', 'broken.ts') }, 'trace broken.ts'), /broken\.ts:5/);
+    assert.equal(await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'broken.ts'), traceOptions: {} }), undefined);
+    assert.ok(await vscode.commands.executeCommand<string>('linger.showBackend'));
+  });
+});
+
+suite('Checkpoints view', () => {
+  const dir = () => path.join(ws, 'checkpoints');
+
+  test('empty at first; the demo\'s three checkpoints appear under their experiment and stages as they are written', async function () {
+    this.timeout(300_000);
+    assert.deepEqual(await api.checkpoints.getChildren(), [], 'no checkpoints yet: the welcome content shows');
+    await vscode.commands.executeCommand('linger.checkpoints.focus');
+    await run(path.join(extensionPath, 'dist', 'cli.js'), ['demo', '--limit', '6', '--epochs', '1,1,1', '--checkpoints', dir(), '--experiment', 'smoke']);
+    const experiment = await waitFor('the experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('smoke')));
+    const stages = await waitFor('three stages', async () => {
+      const s = await api.checkpoints.getChildren(experiment);
+      return s.length === 3 ? s : undefined;
+    });
+    assert.deepEqual(stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    for (const s of stages) {
+      const [c] = await api.checkpoints.getChildren(s);
+      assert.equal(c.summary!.stage, s.stage, 'the stage comes from the metadata');
+      const item = api.checkpoints.getTreeItem(c);
+      assert.match(String(item.description), /accuracy=0\.\d+ loss=[\d.]+ · [\d.]+ (KB|MB)/);
+      assert.equal(item.contextValue, 'linger.checkpoint.tree');
+    }
+  });
+
+  test('a truncated file is an error item with the engine\'s message; a plain safetensors file has no linger metadata', async function () {
+    this.timeout(60_000);
+    const good = path.join(dir(), 'smoke', 'fixed.safetensors');
+    const broken = path.join(dir(), 'broken');
+    fs.mkdirSync(broken, { recursive: true });
+    const bytes = fs.readFileSync(good);
+    fs.writeFileSync(path.join(broken, 'truncated.safetensors'), bytes.subarray(0, bytes.length - 1000));
+    // a plain safetensors file as PyTorch's safetensors writes it: one F32 tensor, no metadata
+    const header = Buffer.from(JSON.stringify({ weight: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }));
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(header.length));
+    fs.writeFileSync(path.join(broken, 'plain.safetensors'), Buffer.concat([len, header, Buffer.from(new Float32Array([1, 2]).buffer)]));
+    const exp = await waitFor('the broken experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('broken')));
+    const kids = await waitFor('both files', async () => {
+      const k = await api.checkpoints.getChildren(exp);
+      return k.length === 2 ? k : undefined;
+    });
+    const error = kids.find((k) => k.kind === 'error')!;
+    assert.match(error.message!, /truncated\.safetensors/);
+    assert.match(error.message!, /file|size|bytes|truncated|end/i);
+    assert.equal(api.checkpoints.getTreeItem(error).description, 'cannot be read');
+    const stage = kids.find((k) => k.kind === 'stage')!;
+    const [plain] = await api.checkpoints.getChildren(stage);
+    assert.equal(plain.summary!.linger, false);
+    assert.match(String(api.checkpoints.getTreeItem(plain).description), /^no linger metadata/);
+  });
+
+  test('Inspect shows the metadata and the tensor table; Show Model Tree shows the stored tree', async function () {
+    this.timeout(60_000);
+    const file = path.join(dir(), 'smoke', 'fixed.safetensors');
+    const text = await vscode.commands.executeCommand<string>('linger.inspectCheckpoint', { file });
+    assert.match(text, /stage {10}fixed/);
+    assert.match(text, /^ {2}name +dtype +shape +min +max +mean$/m);
+    assert.match(text, /conv1\.weight +F32 +\[16, 1, 3, 3\]/);
+    await screenshot('inspect');
+    const root = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file });
+    assert.equal(root.tree.stage, 'fixed');
+    assert.deepEqual(moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`).slice(0, 2), ['conv1:Conv2dInt', 'bn1:EmptyBatchNorm']);
+  });
+
+  test('screenshot: the Checkpoints view', async function () {
+    this.timeout(30_000);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('linger.checkpoints.focus');
+    const [smoke] = (await api.checkpoints.getChildren()).filter((n) => n.dir?.endsWith('smoke'));
+    for (const s of await api.checkpoints.getChildren(smoke)) await api.views.checkpoints.reveal(s, { expand: true });
+    await screenshot('checkpoints-view');
+  });
+
+  test('Delete removes the file and its item', async function () {
+    this.timeout(30_000);
+    const file = path.join(dir(), 'broken', 'truncated.safetensors');
+    assert.equal(await vscode.commands.executeCommand('linger.deleteCheckpoint', { file, confirmed: true }), true);
+    assert.ok(!fs.existsSync(file));
+    const exp = (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('broken'))!;
+    assert.ok((await api.checkpoints.getChildren(exp)).every((k) => k.kind !== 'error'));
+  });
+});
