@@ -31,7 +31,9 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   const models = new ModelTreeView();
   const modelTreeView = vscode.window.createTreeView<ModelNode>('linger.model', { treeDataProvider: models, showCollapseAll: true });
   const checkpointsTreeView = vscode.window.createTreeView<CheckpointNode>('linger.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: true });
+  checkpoints.setVisible(checkpointsTreeView.visible);
   context.subscriptions.push(output, engine, checkpoints, models, modelTreeView, checkpointsTreeView,
+    checkpointsTreeView.onDidChangeVisibility((e) => checkpoints.setVisible(e.visible)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('linger.checkpointsGlob')) {
         checkpoints.watch();
@@ -40,6 +42,14 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
     }));
   registerCommands(context, engine, output, checkpoints, models, modelTreeView);
+  // "Trace Model File" in the editor title of files that export createModel()
+  const markModelFile = (e: vscode.TextEditor | undefined) => {
+    const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
+    void vscode.commands.executeCommand('setContext', 'linger.isModelFile', isModel);
+  };
+  markModelFile(vscode.window.activeTextEditor);
+  context.subscriptions.push(vscode.window.onDidChangeActiveTextEditor(markModelFile),
+    vscode.workspace.onDidSaveTextDocument((d) => { if (d === vscode.window.activeTextEditor?.document) markModelFile(vscode.window.activeTextEditor); }));
   context.subscriptions.push(vscode.commands.registerCommand('linger.checkLoadOrder', async () => {
     const r = await loadOrder.checkWorkspace();
     const text = `Linger: ${r.files} file(s) checked — ${r.errors} error(s), ${r.warnings} warning(s) in the load order`;

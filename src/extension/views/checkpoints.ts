@@ -9,6 +9,7 @@ import { CheckpointSummaryRequest } from '../../engine/host/protocol';
 import { EngineClient } from '../engineClient';
 
 const STAGES = ['float', 'traced', 'fixed'] as const;
+const POLL_MS = 3000;
 type Stage = typeof STAGES[number];
 const STAGE_LABEL: Record<Stage, string> = { float: 'float', traced: 'traced (float stage)', fixed: 'fixed point' };
 const STAGE_ICON: Record<Stage, string> = { float: 'pulse', traced: 'type-hierarchy', fixed: 'symbol-numeric' };
@@ -39,6 +40,7 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   private entries = new Map<string, Entry>();
   private watchers: vscode.FileSystemWatcher[] = [];
   private generation = 0;
+  private poll: NodeJS.Timeout | undefined;
   private scan: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
 
@@ -77,9 +79,28 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   }
 
   async refresh(): Promise<void> {
+    const before = this.signature();
     this.scan = this.load();
     await this.scan;
-    this.changed.fire(undefined);
+    if (this.signature() !== before) this.changed.fire(undefined);
+  }
+
+  /** Which files, at which versions, the view shows. */
+  private signature(): string {
+    return [...this.entries.values()].map((e) => `${e.uri.fsPath}@${e.mtime}:${e.size}`).sort().join('|');
+  }
+
+  /**
+   * While the view is visible it also rescans every few seconds (a stat per file; only changed
+   * files are read again): file watchers miss events on some systems (containers, network
+   * folders, a folder created with its files at once).
+   */
+  setVisible(visible: boolean): void {
+    if (visible && !this.poll) this.poll = setInterval(() => { void this.refresh(); }, POLL_MS);
+    if (!visible && this.poll) {
+      clearInterval(this.poll);
+      this.poll = undefined;
+    }
   }
 
   /** Every checkpoint item currently shown (for tests and commands). */
@@ -215,5 +236,6 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
     for (const w of this.watchers) w.dispose();
     this.changed.dispose();
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.setVisible(false);
   }
 }

@@ -75,7 +75,9 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       .filter((e) => e.path !== '' && (parent === '' ? !e.path.includes('.') : e.path.startsWith(`${parent}.`) && !e.path.slice(parent.length + 1).includes('.')))
       .map((entry) => {
         const was = before.get(entry.path);
-        return { kind: 'module', root, entry, ...(root.previous && was !== entry.type ? { replaced: was ?? '(new)' } : {}) } as ModuleNode;
+        // a module whose class changed at its path (Conv2d → NormalizeConvBN2d); the pair moved
+        // inside a fused module is not a replacement
+        return { kind: 'module', root, entry, ...(root.previous && was !== undefined && was !== entry.type ? { replaced: was } : {}) } as ModuleNode;
       });
   }
 
