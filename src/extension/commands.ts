@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TraceOptions } from '../engine/linger/transforms';
-import { Info, InspectRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
+import { CompareRequest, ExportOnnxRequest, ExportResult, Info, InspectRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
@@ -149,6 +149,89 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     }
     await checkpoints.refresh();
     return true;
+  });
+
+  /** Exports, verifies, reports; returns the result (tests) or undefined (cancelled, failed). */
+  const exportOnnx = async (params: { checkpoint?: string; modelFile?: string; dialect: 'qdq' | 'thinker' }, label: string): Promise<ExportResult | undefined> => {
+    try {
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: exporting ${label} to ONNX and checking it…` },
+        () => engine.request(ExportOnnxRequest, params, `export ${label}`));
+      const text = `Linger: exported ${path.basename(r.file)} (${r.stage}, ${(r.bytes / 1024).toFixed(0)} KB). ${r.verification.summary}`;
+      const show = r.verification.ok ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+      void show(text, 'Reveal in Explorer').then((c) => c && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(r.file)));
+      for (const n of r.notes) output.appendLine(`[export] note: ${n}`);
+      return r;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot export ${label}: ${(e as Error).message}`, 'Show Log').then((c) => c && output.show(true));
+      return undefined;
+    }
+  };
+
+  reg('linger.exportCheckpointOnnx', async (arg?: unknown) => {
+    const checkpoint = fileOf(arg);
+    if (!checkpoint) return undefined;
+    const given = arg as { dialect?: 'qdq' | 'thinker'; modelFile?: string } | undefined;
+    const node = (await checkpoints.items()).find((n) => n.kind === 'checkpoint' && n.uri.fsPath === checkpoint);
+    const summary = node?.kind === 'checkpoint' ? node.summary : undefined;
+    let dialect = given?.dialect;
+    if (!dialect) {
+      if (summary?.stage === 'fixed') {
+        const pick = await vscode.window.showQuickPick([
+          { label: 'qdq', detail: 'standard ONNX (QuantizeLinear/DequantizeLinear, integer ops): runs anywhere, checked bit for bit in onnxruntime', dialect: 'qdq' as const },
+          { label: 'thinker', detail: "linger's custom ops (Quant, Conv2dInt, LinearInt, …) for the thinker toolchain: structure checked", dialect: 'thinker' as const },
+        ], { title: `Linger: export ${path.basename(checkpoint)} (fixed point) as` });
+        if (!pick) return undefined;
+        dialect = pick.dialect;
+      } else dialect = 'qdq'; // float and traced stages export standard ops either way
+    }
+    // the model file that builds the model: asked once per experiment and remembered; none for built-in models
+    const key = `linger.modelFile:${path.dirname(checkpoint)}`;
+    let modelFile = given?.modelFile ?? context.workspaceState.get<string>(key);
+    if (!modelFile && summary?.model !== 'DemoCNN') {
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary?.model ?? 'the model'} (exports createModel() and inputShape)`,
+        filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] }, defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
+      });
+      modelFile = picked?.[0]?.fsPath;
+      if (!modelFile) return undefined;
+    }
+    if (modelFile && !requireTrust('exporting with a model file')) return undefined;
+    const r = await exportOnnx({ checkpoint, modelFile, dialect }, path.basename(checkpoint));
+    if (r && modelFile) await context.workspaceState.update(key, modelFile);
+    return r;
+  });
+
+  reg('linger.exportModelFileOnnx', async (arg?: unknown) => {
+    const modelFile = fileOf(arg) ?? vscode.window.activeTextEditor?.document.uri.fsPath;
+    if (!modelFile || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(modelFile)) {
+      void vscode.window.showInformationMessage('Linger: open a model file (it exports createModel() and inputShape) to export it.');
+      return undefined;
+    }
+    if (!requireTrust('exporting a model file')) return undefined;
+    return exportOnnx({ modelFile, dialect: 'qdq' }, path.basename(modelFile));
+  });
+
+  reg('linger.compareCheckpoints', async (arg?: unknown) => {
+    const a = fileOf(arg);
+    if (!a) return undefined;
+    let b = (arg as { with?: string } | undefined)?.with;
+    if (!b) {
+      const others = (await checkpoints.items()).filter((n): n is Extract<CheckpointNode, { kind: 'checkpoint' }> => n.kind === 'checkpoint' && n.uri.fsPath !== a);
+      const pick = await vscode.window.showQuickPick(others.map((n) => ({
+        label: path.basename(n.uri.fsPath), description: `${n.summary.stage} · ${vscode.workspace.asRelativePath(path.dirname(n.uri.fsPath))}`, file: n.uri.fsPath,
+      })), { title: `Linger: compare ${path.basename(a)} with…`, matchOnDescription: true });
+      b = pick?.file;
+    }
+    if (!b) return undefined;
+    try {
+      const r = await engine.request(CompareRequest, { a, b }, `compare ${path.basename(a)} ${path.basename(b)}`);
+      const doc = await vscode.workspace.openTextDocument({ content: r.text, language: 'plaintext' });
+      await vscode.window.showTextDocument(doc, { preview: true });
+      return r;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot compare: ${(e as Error).message}`);
+      return undefined;
+    }
   });
 
   reg('linger.copyModelText', async (root?: ModelRoot) => {

@@ -4,9 +4,10 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend/select';
-import { ModelFileError, loadModelFile } from '../modelFile';
+import { ModelFile, ModelFileError, loadModelFile } from '../modelFile';
+import { exportOnnx } from '../onnx/export';
 import { Module } from '../nn/module';
-import { randn, Tensor } from '../tensor';
+import { randn } from '../tensor';
 import { Checkpoint, loadCheckpoint } from '../state/checkpoint';
 import { applyCheckpointTransforms } from '../state/replay';
 import { CheckpointFormatError } from '../state/safetensors';
@@ -22,27 +23,7 @@ those and init, with the settings the checkpoint records), then its state loads 
 Exits 1 on an unusable model file or checkpoint, 2 on a usage error.
 `;
 
-type Dialect = 'qdq' | 'thinker';
-type ExportOnnx = (model: Module, dummyInput: Tensor, path: string, opts: { dialect: Dialect }) => Promise<string>;
-
-class ExportError extends Error {}
-
-/** The ONNX exporter (src/engine/onnx/export.ts), loaded only when an export runs. */
-async function exporter(): Promise<ExportOnnx> {
-  let mod: { exportOnnx?: ExportOnnx };
-  try {
-    // @ts-ignore -- the ONNX exporter is built separately; until it exists this import fails at run time, reported below
-    mod = (await import('../onnx/export')) as { exportOnnx?: ExportOnnx };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if ((code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND') && /onnx[\\/]export/.test((e as Error).message)) {
-      throw new ExportError('ONNX export is not available in this build (the onnx/export module is missing)');
-    }
-    throw e;
-  }
-  if (typeof mod.exportOnnx !== 'function') throw new ExportError('ONNX export is not available in this build (onnx/export has no exportOnnx)');
-  return mod.exportOnnx;
-}
+export class ExportError extends Error {}
 
 /** Quantized layers whose output statistics are still empty (running_o = 0): they cannot be exported. */
 export function uncalibratedLayers(model: Module): string[] {
@@ -64,8 +45,8 @@ export interface PreparedModel {
  * The model of a model file, at the stage of a checkpoint with its state loaded (no checkpoint:
  * the freshly created float model). Errors are clear and name the file they concern.
  */
-export async function prepareModel(modelFile: string, checkpointFile?: string): Promise<PreparedModel> {
-  const mf = await loadModelFile(modelFile);
+export async function prepareModel(modelFile: string | ModelFile, checkpointFile?: string): Promise<PreparedModel> {
+  const mf = typeof modelFile === 'string' ? await loadModelFile(modelFile) : modelFile;
   const model = mf.createModel();
   if (!checkpointFile) return { model, inputShape: mf.inputShape, notes: [] };
   const ck = await loadCheckpoint(checkpointFile);
@@ -116,7 +97,6 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
     await initBackend();
     const p = await prepareModel(positionals[0], values.checkpoint);
     for (const n of p.notes) err(`linger export: note: ${n}`);
-    const exportOnnx = await exporter();
     p.model.eval();
     const written = await exportOnnx(p.model, randn(p.inputShape), path.resolve(values.output), { dialect });
     const stage = p.model.stage();

@@ -3,24 +3,30 @@
 // never run on the extension host's thread. It loads its backend lazily, on the first request
 // that needs one; a crash ends only this process, and the extension starts a new one.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
 import { initBackend, backendName } from '../backend/select';
 import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../cli/inspect';
-import { readCheckpointInfo } from '../state/checkpoint';
+import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
-import { loadModelFile, ModelFileError } from '../modelFile';
-import { moduleTree } from '../state/checkpoint';
+import { loadModelFile, ModelFile, ModelFileError } from '../modelFile';
 import { traceLayers, TraceOptions } from '../linger/transforms';
 import { randn } from '../tensor';
 import { tf } from '../backend/tf';
+import { ExportError, prepareModel } from '../cli/export';
+import { exportOnnx, OnnxExportError } from '../onnx/export';
+import { verifyOnnx } from '../onnx/verify';
+import { compareCheckpoints } from '../state/compare';
+import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import {
-  CheckpointSummary, CheckpointSummaryRequest, Info, InspectRequest, TraceModelFileRequest, TraceResult,
+  CheckpointSummary, CheckpointSummaryRequest, CompareRequest, ExportOnnxRequest, ExportParams, ExportResult, Info, InspectRequest,
+  TraceModelFileRequest, TraceResult,
 } from './protocol';
 
 /** Errors a user can act on travel as their message alone; anything else keeps its stack for the log. */
 function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
-  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError;
+  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError || e instanceof ExportError || e instanceof OnnxExportError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
@@ -75,6 +81,34 @@ export async function traceModelFile(file: string, traceOptions: TraceOptions = 
   };
 }
 
+/** The built-in demo model, for checkpoints saved from it (no model file needed). */
+const BUILTIN: Record<string, () => ModelFile> = {
+  DemoCNN: () => ({ createModel: () => new DemoCNN(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoCNN)' }),
+};
+
+/** Exports a checkpoint (or a model file's float model) to ONNX and checks it against the engine. */
+export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
+  await initBackend();
+  const t0 = performance.now();
+  let source: string | ModelFile | undefined = p.modelFile;
+  if (!source) {
+    if (!p.checkpoint) throw new ExportError('nothing to export: give a checkpoint or a model file');
+    const model = readCheckpointInfo(p.checkpoint).metadata.model;
+    const builtin = BUILTIN[model];
+    if (!builtin) throw new ExportError(`${path.basename(p.checkpoint)} was saved from ${model ? `a ${model}` : 'a model'}: choose the model file that builds it`);
+    source = builtin();
+  }
+  const prepared = await prepareModel(source, p.checkpoint);
+  const model = prepared.model;
+  const stage = model.stage();
+  const base = (p.checkpoint ?? (typeof source === 'string' ? source : 'model')).replace(/\.(safetensors|[cm]?[tj]s)$/, '');
+  const out = p.output ?? `${base}${stage === 'fixed' ? `.${p.dialect}` : ''}.onnx`;
+  model.eval();
+  const file = await exportOnnx(model, randn(prepared.inputShape), out, { dialect: p.dialect });
+  const verification = await verifyOnnx(model, file, p.dialect, prepared.inputShape);
+  return { file, stage, bytes: fs.statSync(file).size, verification, notes: prepared.notes, ms: performance.now() - t0 };
+}
+
 if (require.main === module && process.send) {
   const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
   connection.onRequest(Info, handled(async () => {
@@ -85,6 +119,11 @@ if (require.main === module && process.send) {
   connection.onRequest(CheckpointSummaryRequest, handled(({ file }) => checkpointSummary(file)));
   connection.onRequest(InspectRequest, handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })));
   connection.onRequest(TraceModelFileRequest, handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)));
+  connection.onRequest(ExportOnnxRequest, handled((p) => exportAndVerify(p)));
+  connection.onRequest(CompareRequest, handled(async ({ a, b }) => {
+    await initBackend();
+    return compareCheckpoints(a, b);
+  }));
   connection.listen();
   // the extension going away (or closing the channel) ends this process
   process.on('disconnect', () => process.exit(0));

@@ -54,3 +54,41 @@ export const Info = new RequestType0<EngineInfo, void>('linger/info');
 export const CheckpointSummaryRequest = new RequestType<{ file: string }, CheckpointSummary, void>('linger/checkpointSummary');
 export const InspectRequest = new RequestType<{ file: string }, { text: string }, void>('linger/inspect');
 export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>('linger/traceModelFile');
+
+export interface ExportParams {
+  /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */
+  checkpoint?: string;
+  /** the model file that builds the model; not needed for a checkpoint of the built-in DemoCNN */
+  modelFile?: string;
+  dialect: 'qdq' | 'thinker';
+  /** default: beside the checkpoint (or model file), <name>[.<dialect>].onnx */
+  output?: string;
+}
+export interface ExportResult {
+  file: string;
+  stage: 'float' | 'traced' | 'fixed';
+  bytes: number;
+  /** the check against the engine (onnxruntime, or the structure for thinker) */
+  verification: { ok: boolean; summary: string; method: 'onnxruntime' | 'structure'; equalFraction?: number; maxAbs?: number; n: number };
+  notes: string[];
+  ms: number;
+}
+/** Two checkpoints side by side: keys, values, metrics. */
+export interface CompareResult {
+  a: string;
+  b: string;
+  stages: [string, string];
+  added: string[];
+  removed: string[];
+  /** a key of a that is in b under another name (e.g. conv1.weight → conv1.conv.weight), and how far its values moved */
+  moved: { from: string; to: string; maxAbs: number }[];
+  /** keys in both with the same shape: the largest |Δ| */
+  changed: { key: string; maxAbs: number }[];
+  /** keys in both with different shapes */
+  reshaped: { key: string; a: number[]; b: number[] }[];
+  metrics: { name: string; a?: number; b?: number }[];
+  text: string;
+}
+
+export const ExportOnnxRequest = new RequestType<ExportParams, ExportResult, void>('linger/exportOnnx');
+export const CompareRequest = new RequestType<{ a: string; b: string }, CompareResult, void>('linger/compare');

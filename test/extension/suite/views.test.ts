@@ -241,6 +241,35 @@ suite('Checkpoints view', () => {
     assert.deepEqual(moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`).slice(0, 2), ['conv1:Conv2dInt', 'bn1:EmptyBatchNorm']);
   });
 
+  test('Export ONNX: float and qdq verified in onnxruntime, thinker by its structure; the built-in DemoCNN needs no model file', async function () {
+    this.timeout(120_000);
+    type Exported = { file: string; stage: string; verification: { ok: boolean; summary: string; method: string } };
+    const q = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'fixed.safetensors'), dialect: 'qdq' });
+    assert.equal(q.verification.summary, 'qdq: 100% of 40 outputs bit-exact in onnxruntime');
+    assert.ok(fs.statSync(path.join(dir(), 'smoke', 'fixed.qdq.onnx')).size > 10_000);
+    const t = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'fixed.safetensors'), dialect: 'thinker' });
+    assert.equal(t.verification.method, 'structure');
+    assert.ok(t.verification.ok, t.verification.summary);
+    const f = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'traced.safetensors') });
+    assert.equal(f.stage, 'traced');
+    assert.match(f.verification.summary, /^traced: 40 outputs within [\d.e-]+ of the engine in onnxruntime \(≤ 1e-4\)$/);
+    assert.ok(f.verification.ok);
+  });
+
+  test('Compare with…: keys moved across stages, per-tensor max |Δ|, metric deltas', async function () {
+    this.timeout(60_000);
+    type Compared = { moved: { from: string; to: string; maxAbs: number }[]; added: string[]; changed: { key: string; maxAbs: number }[]; metrics: { name: string }[]; text: string };
+    const r = await vscode.commands.executeCommand<Compared>('linger.compareCheckpoints',
+      { file: path.join(dir(), 'smoke', 'float.safetensors'), with: path.join(dir(), 'smoke', 'traced.safetensors') });
+    const w = r.moved.find((m) => m.from === 'conv1.weight');
+    assert.equal(w?.to, 'conv1.conv.weight', JSON.stringify(r.moved));
+    assert.ok(w!.maxAbs > 0, 'the float-stage epoch trained it');
+    assert.ok(r.changed.length > 0);
+    assert.deepEqual(r.metrics.map((m) => m.name), ['accuracy', 'loss']);
+    assert.equal(vscode.window.activeTextEditor?.document.getText(), r.text, 'the comparison opens as a document');
+    await screenshot('compare');
+  });
+
   test('screenshot: the Checkpoints view', async function () {
     this.timeout(30_000);
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');

@@ -1,0 +1,103 @@
+// What the engine process answers the extension (src/engine/host/main.ts): checkpoint summaries,
+// ONNX export verified against the engine, checkpoint comparison, model-file traces.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DemoCNN, F, initBackend, linger, manualSeed, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
+import { checkpointSummary, exportAndVerify, traceModelFile } from '../../../src/engine/host/main';
+import { compareCheckpoints } from '../../../src/engine/state/compare';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-host-'));
+const files: Record<string, string> = {};
+
+before(async () => {
+  await initBackend();
+  manualSeed(5);
+  const m = new DemoCNN();
+  const opt = new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 });
+  const step = () => opt.step(() => F.crossEntropy(m(rand([16, 1, 28, 28])) as Tensor, tensor(Int32Array.from({ length: 16 }, (_, i) => i % 10), [16], 'int32')));
+  step();
+  files.float = await linger.save(m, path.join(dir, 'exp', 'float.safetensors'), { metrics: { accuracy: 0.5 } });
+  linger.traceLayers(m, m, randn([1, 1, 28, 28]));
+  linger.normalizeLayers(m);
+  files.traced = await linger.save(m, path.join(dir, 'exp', 'traced.safetensors'), { metrics: { accuracy: 0.6 }, parent: files.float });
+  linger.init(m);
+  linger.calibrate(m, [rand([16, 1, 28, 28])]);
+  step();
+  files.fixed = await linger.save(m, path.join(dir, 'exp', 'fixed.safetensors'), { metrics: { accuracy: 0.7 }, parent: files.traced });
+});
+
+describe('engine process requests', () => {
+  test('checkpointSummary: stage, metrics, parent, sizes, module tree from the header', () => {
+    const s = checkpointSummary(files.fixed);
+    assert.equal(s.stage, 'fixed');
+    assert.equal(s.linger, true);
+    assert.deepEqual(s.metrics, { accuracy: 0.7 });
+    assert.equal(s.parent, files.traced);
+    assert.equal(s.model, 'DemoCNN');
+    assert.equal(s.size, fs.statSync(files.fixed).size);
+    assert.deepEqual(s.moduleTree!.filter((e) => e.bits).map((e) => e.path), ['conv1', 'conv2', 'fc1', 'fc2']);
+  });
+
+  test('export + verify: float within 1e-4, qdq 100% bit-exact in onnxruntime, thinker structure; the built-in DemoCNN needs no model file', async () => {
+    const f = await exportAndVerify({ checkpoint: files.float, dialect: 'qdq' });
+    assert.equal(f.file, path.join(dir, 'exp', 'float.onnx'));
+    assert.equal(f.verification.method, 'onnxruntime');
+    assert.ok(f.verification.ok && f.verification.maxAbs! <= 1e-4, f.verification.summary);
+    const q = await exportAndVerify({ checkpoint: files.fixed, dialect: 'qdq' });
+    assert.equal(q.file, path.join(dir, 'exp', 'fixed.qdq.onnx'));
+    assert.equal(q.verification.equalFraction, 1);
+    assert.equal(q.verification.summary, 'qdq: 100% of 40 outputs bit-exact in onnxruntime');
+    const t = await exportAndVerify({ checkpoint: files.fixed, dialect: 'thinker' });
+    assert.equal(t.verification.method, 'structure');
+    assert.ok(t.verification.ok, t.verification.summary);
+    assert.match(t.verification.summary, /^thinker: structure checked \(12 nodes, 6 in linger's thinker domain/);
+  });
+
+  test('export of a checkpoint from an unknown model asks for its model file', async () => {
+    class Tiny extends DemoCNN {}
+    const file = await linger.save(new Tiny(), path.join(dir, 'tiny', 'float.safetensors'));
+    await assert.rejects(exportAndVerify({ checkpoint: file, dialect: 'qdq' }), /float\.safetensors was saved from a Tiny: choose the model file that builds it/);
+  });
+
+  test('compare float → traced: the fused pairs moved under convN.conv / convN.bn; metrics', async () => {
+    const r = await compareCheckpoints(files.float, files.traced);
+    assert.deepEqual(r.stages, ['float', 'traced']);
+    const moved = new Map(r.moved.map((m) => [m.from, m]));
+    assert.deepEqual(moved.get('conv1.weight'), { from: 'conv1.weight', to: 'conv1.conv.weight', maxAbs: 0 });
+    assert.equal(moved.get('conv1.bias')!.to, 'conv1.conv.bias');
+    assert.equal(moved.get('bn1.bias')!.to, 'conv1.bn.bias');
+    assert.equal(moved.get('bn1.running_mean')!.to, 'conv1.bn.running_mean');
+    assert.equal(r.moved.length, 14, 'both convs\' weight and bias, both BNs\' weight, bias, running stats, num_batches_tracked');
+    assert.deepEqual(r.metrics, [{ name: 'accuracy', a: 0.5, b: 0.6 }]);
+    assert.ok(r.changed.find((c) => c.key === 'fc2.weight')!.maxAbs === 0, 'no training between the two saves');
+    assert.match(r.text, /conv1\.weight → conv1\.conv\.weight  0 \(equal\)/);
+    assert.match(r.text, /accuracy +0\.50000 → +0\.60000 +Δ \+0\.10000/);
+    const q = await compareCheckpoints(files.traced, files.fixed);
+    assert.ok(q.added.some((k) => k.endsWith('scale_o')), 'the fixed stage adds quantizer state');
+    assert.ok(q.changed.some((c) => c.maxAbs > 0), 'a training step changed weights');
+  });
+
+  test('traceModelFile: before and after trees and printouts, definitions for Reveal in Editor', async () => {
+    const file = path.join(dir, 'model.ts');
+    fs.writeFileSync(file, [
+      "import { nn, Tensor } from 'linger-studio';",
+      'class Net extends nn.Module {',
+      '  conv = new nn.Conv2d(1, 4, 3);',
+      '  bn = new nn.BatchNorm2d(4);',
+      '  relu = new nn.ReLU();',
+      '  forward(x: Tensor): Tensor { return this.relu(this.bn(this.conv(x))); }',
+      '}',
+      'export const inputShape = [1, 1, 8, 8];',
+      'export function createModel() { return new Net(); }',
+    ].join('\n'));
+    const r = await traceModelFile(file, {});
+    assert.deepEqual(r.before.modules.map((e) => e.type), ['Net', 'Conv2d', 'BatchNorm2d', 'ReLU']);
+    assert.deepEqual(r.after.modules.map((e) => `${e.path}:${e.type}${e.aheadRelu ? '*' : ''}`),
+      [':Net', 'conv:NormalizeConvBN2d*', 'conv.conv:Conv2d', 'conv.bn:BatchNorm2d', 'bn:EmptyBatchNorm', 'relu:ReLU']);
+    assert.match(r.after.text!, /^Net\(\n {2}\(conv\): NormalizeConvBN2d\(/);
+    assert.deepEqual(r.definitions, { conv: 2, bn: 3, relu: 4 });
+  });
+});
