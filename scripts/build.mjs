@@ -22,6 +22,8 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
   // the engine process the extension forks (src/engine/host): the engine and its JSON-RPC server
   esbuild.build({ ...common, entryPoints: ['src/engine/host/main.ts'], outfile: 'dist/host.js' }),
+  // its long jobs (training) on a worker thread
+  esbuild.build({ ...common, entryPoints: ['src/engine/host/worker.ts'], outfile: 'dist/hostWorker.js' }),
 ]);
 
 // The load-order analyzer's tree-sitter runtime and grammars, beside the bundles (a VSIX built

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TraceOptions } from '../engine/linger/transforms';
-import { CompareRequest, ExportOnnxRequest, ExportResult, Info, InspectRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
+import { CompareRequest, DemoSummary, ExportOnnxRequest, ExportResult, Info, InspectRequest, RunDemoRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
@@ -83,8 +83,8 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     const f = file;
     const opts = traceOptions;
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: tracing ${path.basename(f)}…` },
-        () => engine.request(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`));
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: tracing ${path.basename(f)}…`, cancellable: true },
+        (_, token) => engine.cancellable(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`, token));
       const roots = models.showTrace(r);
       await vscode.commands.executeCommand('linger.model.focus');
       await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
@@ -232,6 +232,60 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
       void vscode.window.showErrorMessage(`Linger: cannot compare: ${(e as Error).message}`);
       return undefined;
     }
+  });
+
+  reg('linger.runDemo', async (arg?: { epochs?: [number, number, number]; limit?: number; experiment?: string }) => {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    if (!folder) {
+      void vscode.window.showInformationMessage('Linger: open a folder first; the demo saves its checkpoints in it.');
+      return undefined;
+    }
+    let schedule = arg?.epochs ? { epochs: arg.epochs, limit: arg.limit } : undefined;
+    if (!schedule) {
+      const pick = await vscode.window.showQuickPick([
+        { label: 'Quick look', detail: '1 float epoch, no float-stage fine-tuning, 1 QAT epoch, on 600 images per class (about a minute)', epochs: [1, 0, 1] as [number, number, number], limit: 600 },
+        { label: 'Full demo', detail: "linger demo's schedule: 2 float epochs, 1 float-stage epoch, 1 QAT epoch on all of Fashion-MNIST (about 6 minutes)", epochs: [2, 1, 1] as [number, number, number], limit: undefined },
+      ], { title: 'Linger: run the two-stage demo (DemoCNN on Fashion-MNIST)' });
+      if (!pick) return undefined;
+      schedule = pick;
+    }
+    const checkpointDir = path.join(folder.uri.fsPath, 'checkpoints');
+    const experiment = arg?.experiment ?? 'demo';
+    const { epochs, limit } = schedule;
+    try {
+      const r = await vscode.window.withProgress<DemoSummary>({ location: vscode.ProgressLocation.Notification, title: 'Linger demo', cancellable: true }, (progress, token) => {
+        const sub = engine.onProgress((p) => progress.report({ message: `${p.phase}: ${p.step}/${p.steps}${p.detail ? ` · ${p.detail}` : ''}` }));
+        return engine.cancellable(RunDemoRequest, { checkpointDir, experiment, epochs, limit }, 'two-stage demo', token).finally(() => sub.dispose());
+      });
+      const pct = (a: number | null) => (a === null ? '-' : `${(a * 100).toFixed(2)}%`);
+      void vscode.window.showInformationMessage(`Linger demo: float ${pct(r.floatAccuracy)} → fixed point ${pct(r.fixedAccuracy)} ` +
+        `(${r.seconds.toFixed(0)} s); checkpoints in ${vscode.workspace.asRelativePath(path.join(checkpointDir, experiment))}`, 'Show Checkpoints')
+        .then((c) => c && vscode.commands.executeCommand('linger.checkpoints.focus'));
+      void checkpoints.refresh();
+      return r;
+    } catch (e) {
+      const message = (e as Error).message;
+      if (/cancelled/.test(message)) void vscode.window.showInformationMessage(`Linger: ${message}`);
+      else void vscode.window.showErrorMessage(`Linger demo failed: ${message}`, 'Show Log').then((c) => c && output.show(true));
+      void checkpoints.refresh();
+      return undefined;
+    }
+  });
+
+  reg('linger.cancelJob', () => {
+    const job = engine.job;
+    job?.cancel();
+    return job?.what;
+  });
+  reg('linger.engineStatus', async () => {
+    const items: (vscode.QuickPickItem & { run: () => unknown })[] = [
+      ...(engine.job ? [{ label: `$(debug-stop) Cancel ${engine.job.what}`, run: () => engine.job?.cancel() }] : []),
+      { label: '$(output) Show Engine Log', run: () => output.show(true) },
+      { label: '$(info) Show Backend and Memory', run: () => vscode.commands.executeCommand('linger.showBackend') },
+      { label: '$(debug-restart) Restart Engine Process', detail: 'ends running jobs; the next command starts a new process', run: () => engine.restart('restarted by the user') },
+    ];
+    const pick = await vscode.window.showQuickPick(items, { title: 'Linger engine' });
+    await pick?.run();
   });
 
   reg('linger.copyModelText', async (root?: ModelRoot) => {

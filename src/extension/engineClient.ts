@@ -4,7 +4,8 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, RequestType, RequestType0, ResponseError } from 'vscode-jsonrpc/node';
+import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, RequestType, RequestType0, ResponseError } from 'vscode-jsonrpc/node';
+import { JobProgress, LogNotification, ProgressNotification } from '../engine/host/protocol';
 
 type State = 'stopped' | 'starting' | 'ready' | 'busy' | 'crashed';
 
@@ -15,31 +16,36 @@ export class EngineClient implements vscode.Disposable {
   private pending = 0;
   private lastExit: string | undefined;
   private readonly status: vscode.StatusBarItem;
+  private readonly progressEmitter = new vscode.EventEmitter<JobProgress>();
+  /** progress of the engine's jobs, as they run */
+  readonly onProgress = this.progressEmitter.event;
+  /** the long job running now (the status bar offers to cancel it) */
+  job: { what: string; cancel: () => void } | undefined;
 
   constructor(private readonly extensionPath: string, private readonly output: vscode.OutputChannel) {
     this.status = vscode.window.createStatusBarItem('linger.engine', vscode.StatusBarAlignment.Left, 10);
     this.status.name = 'Linger Engine';
-    this.status.command = 'linger.showEngineLog';
+    this.status.command = 'linger.engineStatus';
     this.render();
     this.status.show();
   }
 
   /** Sends a request, starting the engine process if none runs. */
-  async request<P, R>(type: RequestType<P, R, void>, params: P, what: string): Promise<R>;
-  async request<R>(type: RequestType0<R, void>, params: undefined, what: string): Promise<R>;
+  async request<P, R>(type: RequestType<P, R, void>, params: P, what: string, token?: CancellationToken): Promise<R>;
+  async request<R>(type: RequestType0<R, void>, params: undefined, what: string, token?: CancellationToken): Promise<R>;
   /** by method name (protocol.ts), untyped */
-  async request(type: string, params: unknown, what: string): Promise<unknown>;
-  async request(type: RequestType<unknown, unknown, void> | RequestType0<unknown, void> | string, params: unknown, what: string): Promise<unknown> {
+  async request(type: string, params: unknown, what: string, token?: CancellationToken): Promise<unknown>;
+  async request(type: RequestType<unknown, unknown, void> | RequestType0<unknown, void> | string, params: unknown, what: string, token?: CancellationToken): Promise<unknown> {
     const connection = this.ensure();
     this.pending++;
     this.setState('busy', what);
     const t0 = Date.now();
     try {
       const r = typeof type === 'string'
-        ? await (params === undefined ? connection.sendRequest(type) : connection.sendRequest(type, params))
+        ? await (params === undefined ? connection.sendRequest(type, token) : connection.sendRequest(type, params, token))
         : params === undefined
-          ? await connection.sendRequest(type as RequestType0<unknown, void>)
-          : await connection.sendRequest(type as RequestType<unknown, unknown, void>, params);
+          ? await connection.sendRequest(type as RequestType0<unknown, void>, token)
+          : await connection.sendRequest(type as RequestType<unknown, unknown, void>, params, token);
       this.output.appendLine(`[engine] ${what}: ${Date.now() - t0} ms`);
       return r;
     } catch (e) {
@@ -50,6 +56,36 @@ export class EngineClient implements vscode.Disposable {
     } finally {
       this.pending--;
       if (this.state === 'busy' && this.pending === 0) this.setState('ready');
+    }
+  }
+
+  /**
+   * A request that can be cancelled (a progress notification's Cancel, or the status bar): the
+   * engine stops at its next step; one that does not answer within `graceMs` after the cancel (a
+   * model whose forward never returns) ends with the engine process, which restarts on next use.
+   */
+  async cancellable<P, R>(type: RequestType<P, R, void>, params: P, what: string, token: vscode.CancellationToken, graceMs = 5000): Promise<R> {
+    const source = new vscode.CancellationTokenSource();
+    const sub = token.onCancellationRequested(() => source.cancel());
+    this.job = { what, cancel: () => source.cancel() };
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<never>((_, reject) => {
+      source.token.onCancellationRequested(() => {
+        this.output.appendLine(`[engine] cancelling ${what}`);
+        timer = setTimeout(() => {
+          this.restart(`${what} did not stop within ${graceMs / 1000} s of the cancel`);
+          reject(new Error(`${what} did not stop when cancelled: the engine process was restarted`));
+        }, graceMs);
+      });
+    });
+    try {
+      return await Promise.race([this.request(type, params, what, source.token as unknown as CancellationToken), hung]);
+    } finally {
+      if (timer) clearTimeout(timer);
+      sub.dispose();
+      source.dispose();
+      this.job = undefined;
+      this.render();
     }
   }
 
@@ -73,6 +109,8 @@ export class EngineClient implements vscode.Disposable {
     child.stdout?.on('data', (d: Buffer) => this.output.append(d.toString()));
     child.stderr?.on('data', (d: Buffer) => this.output.append(d.toString()));
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
+    connection.onNotification(ProgressNotification, (p) => this.progressEmitter.fire(p));
+    connection.onNotification(LogNotification, ({ line }) => this.output.appendLine(line));
     child.on('exit', (code, signal) => {
       if (this.child !== child) return;
       this.lastExit = signal ? `signal ${signal}` : `exit code ${code}`;
@@ -107,12 +145,12 @@ export class EngineClient implements vscode.Disposable {
 
   private render(what?: string): void {
     const icon = { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pass)', busy: '$(loading~spin)', crashed: '$(error)' }[this.state];
-    this.status.text = `${icon} Linger`;
+    this.status.text = `${icon} Linger${this.job ? `: ${this.job.what}` : ''}`;
     this.status.tooltip = {
       stopped: 'Linger engine: not running (starts with the first command that needs it)',
       starting: 'Linger engine: starting',
       ready: `Linger engine: ready (process ${this.child?.pid})`,
-      busy: `Linger engine: ${what ?? 'working'}`,
+      busy: `Linger engine: ${this.job?.what ?? what ?? 'working'} (click to cancel or see the log)`,
       crashed: `Linger engine: stopped unexpectedly (${this.lastExit}); the next command starts it again. Click for the log.`,
     }[this.state];
   }
@@ -120,5 +158,6 @@ export class EngineClient implements vscode.Disposable {
   dispose(): void {
     this.stop();
     this.status.dispose();
+    this.progressEmitter.dispose();
   }
 }

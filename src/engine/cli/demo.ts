@@ -29,7 +29,14 @@ export interface DemoOptions {
   experiment: string;
   checkpointDir: string;
   json: boolean;
+  /**
+   * Called at every training step and evaluation batch (the extension's progress; a throw, e.g. on
+   * cancellation, stops the demo there: what was saved stays saved).
+   */
+  onProgress?: (p: DemoProgress) => void;
 }
+
+export interface DemoProgress { phase: string; step: number; steps: number; detail?: string }
 
 export interface StageResult { stage: string; epochs: number; accuracy: number; loss: number; checkpoint?: string; msPerStep?: number }
 export interface DemoResult {
@@ -69,6 +76,7 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
       fit(model, loader, opt, {
         onStep: (p) => {
           ms = p.msPerStep;
+          o.onProgress?.({ phase: `${label} epoch ${e}/${epochs}`, step: p.step, steps: p.steps, detail: `loss ${p.meanLoss.toFixed(4)}` });
           if (p.step % 5 === 0 || p.step === p.steps) bar.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
         },
       });
@@ -78,7 +86,7 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
   };
   const evalStage = async (stage: string, epochs: number, ms: number, parent?: string): Promise<StageResult> => {
     const bar = new ProgressBar(`evaluating ${stage}`, Math.ceil(ds.test.length / 256));
-    const r = evaluate(model, test(), { onBatch: (i) => bar.update(i) });
+    const r = evaluate(model, test(), { onBatch: (i, n) => { bar.update(i); o.onProgress?.({ phase: `evaluating ${stage}`, step: i, steps: n }); } });
     log(`${stage} test accuracy: ${(r.accuracy * 100).toFixed(2)}% (loss ${r.loss.toFixed(4)})`);
     const file = path.join(dir, `${stage}.safetensors`);
     await save(model, file, { metrics: { accuracy: r.accuracy, loss: r.loss }, parent, inputShape });

@@ -4,7 +4,7 @@
 // that needs one; a crash ends only this process, and the extension starts a new one.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
 import { initBackend, backendName } from '../backend/select';
 import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../cli/inspect';
@@ -20,21 +20,23 @@ import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import {
-  CheckpointSummary, CheckpointSummaryRequest, CompareRequest, ExportOnnxRequest, ExportParams, ExportResult, Info, InspectRequest,
-  TraceModelFileRequest, TraceResult,
+  CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoParams, DemoSummary, ExportOnnxRequest, ExportParams, ExportResult, Info,
+  InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
 } from './protocol';
+import { JobCancelledError, JobHooks, runDemoJob } from './jobs';
 
 /** Errors a user can act on travel as their message alone; anything else keeps its stack for the log. */
 function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
-  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError || e instanceof ExportError || e instanceof OnnxExportError;
+  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError || e instanceof ExportError || e instanceof OnnxExportError ||
+    e instanceof JobCancelledError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
 
-function handled<P, R>(fn: (p: P) => Promise<R> | R): (p: P) => Promise<R> {
-  return async (p: P) => {
+function handled<P, R>(fn: (p: P, token?: CancellationToken) => Promise<R> | R): (p: P, token: CancellationToken) => Promise<R> {
+  return async (p: P, token: CancellationToken) => {
     try {
-      return await fn(p);
+      return await fn(p, token);
     } catch (e) {
       throw asResponseError(e);
     }
@@ -109,17 +111,35 @@ export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   return { file, stage, bytes: fs.statSync(file).size, verification, notes: prepared.notes, ms: performance.now() - t0 };
 }
 
+/** The CLI demo's schedule and settings, run as a job (a worker thread), reporting through hooks. */
+export async function runDemoAsJob(p: DemoParams, hooks: JobHooks): Promise<DemoSummary> {
+  const r = await runDemoJob({
+    epochs: p.epochs ?? [2, 1, 1], dataset: 'fashion-mnist', batchSize: p.batchSize ?? 64, lr: 0.05, seed: p.seed ?? 0,
+    limit: p.limit, bits: 8, straight: false, experiment: p.experiment, checkpointDir: p.checkpointDir, json: false,
+  }, hooks);
+  return {
+    stages: r.stages.map((s) => ({ stage: s.stage, accuracy: s.accuracy, checkpoint: s.checkpoint })),
+    floatAccuracy: r.floatAccuracy, fixedAccuracy: r.fixedAccuracy, seconds: r.seconds,
+  };
+}
+
 if (require.main === module && process.send) {
   const connection = createMessageConnection(new IPCMessageReader(process), new IPCMessageWriter(process));
-  connection.onRequest(Info, handled(async () => {
+  const info = handled(async () => {
     await initBackend();
     const m = memory();
     return { backend: backendName(), pid: process.pid, memory: { tensors: m.tensors, bytes: m.bytes, wasmHeapBytes: m.wasmHeapBytes } };
-  }));
+  });
+  connection.onRequest(Info, (token) => info(undefined, token));
   connection.onRequest(CheckpointSummaryRequest, handled(({ file }) => checkpointSummary(file)));
   connection.onRequest(InspectRequest, handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })));
   connection.onRequest(TraceModelFileRequest, handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)));
   connection.onRequest(ExportOnnxRequest, handled((p) => exportAndVerify(p)));
+  connection.onRequest(RunDemoRequest, handled((p, token) => runDemoAsJob(p, {
+    onProgress: (x) => void connection.sendNotification(ProgressNotification, { job: 'demo', ...x }),
+    onLog: (line) => void connection.sendNotification(LogNotification, { line }),
+    cancelled: new Promise<void>((resolve) => token?.onCancellationRequested(() => resolve())),
+  })));
   connection.onRequest(CompareRequest, handled(async ({ a, b }) => {
     await initBackend();
     return compareCheckpoints(a, b);

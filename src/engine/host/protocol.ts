@@ -2,7 +2,7 @@
 // JSON-RPC over the Node IPC channel of child_process.fork, typed with vscode-jsonrpc. This file is
 // shared by both sides and imports nothing of the engine, so the extension bundles it without
 // TensorFlow.js.
-import { RequestType, RequestType0 } from 'vscode-jsonrpc';
+import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { ModuleTreeEntry } from '../state/checkpoint';
 import type { TraceOptions } from '../linger/transforms';
 
@@ -92,3 +92,27 @@ export interface CompareResult {
 
 export const ExportOnnxRequest = new RequestType<ExportParams, ExportResult, void>('linger/exportOnnx');
 export const CompareRequest = new RequestType<{ a: string; b: string }, CompareResult, void>('linger/compare');
+
+/** The two-stage demo (the CLI's `linger demo`) as a job of the engine process. */
+export interface DemoParams {
+  checkpointDir: string;
+  experiment: string;
+  /** float, float stage, QAT (default 2,1,1) */
+  epochs?: [number, number, number];
+  /** images per class (quick runs) */
+  limit?: number;
+  batchSize?: number;
+  seed?: number;
+}
+export interface DemoSummary {
+  stages: { stage: string; accuracy: number; checkpoint?: string }[];
+  floatAccuracy: number;
+  fixedAccuracy: number | null;
+  seconds: number;
+}
+/** A job's progress (sent while it runs): `step` of `steps` in `phase`. */
+export interface JobProgress { job: string; phase: string; step: number; steps: number; detail?: string }
+
+export const RunDemoRequest = new RequestType<DemoParams, DemoSummary, void>('linger/runDemo');
+export const ProgressNotification = new NotificationType<JobProgress>('linger/progress');
+export const LogNotification = new NotificationType<{ line: string }>('linger/log');

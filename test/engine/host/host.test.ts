@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DemoCNN, F, initBackend, linger, manualSeed, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
-import { checkpointSummary, exportAndVerify, traceModelFile } from '../../../src/engine/host/main';
+import { checkpointSummary, exportAndVerify, runDemoAsJob, traceModelFile } from '../../../src/engine/host/main';
 import { compareCheckpoints } from '../../../src/engine/state/compare';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-host-'));
@@ -99,5 +99,34 @@ describe('engine process requests', () => {
       [':Net', 'conv:NormalizeConvBN2d*', 'conv.conv:Conv2d', 'conv.bn:BatchNorm2d', 'bn:EmptyBatchNorm', 'relu:ReLU']);
     assert.match(r.after.text!, /^Net\(\n {2}\(conv\): NormalizeConvBN2d\(/);
     assert.deepEqual(r.definitions, { conv: 2, bn: 3, relu: 4 });
+  });
+});
+
+describe('jobs on a worker thread', () => {
+  test('the demo runs as a job: progress while it trains, checkpoints per stage', async () => {
+    const seen: string[] = [];
+    const r = await runDemoAsJob({ checkpointDir: path.join(dir, 'jobs'), experiment: 'quick', epochs: [1, 0, 1], limit: 12 }, {
+      onProgress: (p) => { if (!seen.includes(p.phase)) seen.push(p.phase); },
+      onLog: () => {},
+      cancelled: new Promise(() => {}),
+    });
+    assert.deepEqual(r.stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    for (const s of r.stages) assert.ok(fs.existsSync(s.checkpoint!));
+    for (const phase of ['float epoch 1/1', 'evaluating float', 'QAT epoch 1/1', 'evaluating fixed']) assert.ok(seen.includes(phase), `${phase} in ${seen.join(', ')}`);
+    assert.ok(seen.indexOf('float epoch 1/1') < seen.indexOf('QAT epoch 1/1'));
+  });
+
+  test('cancelling stops the job at its next step with a clear error; what was saved stays', async () => {
+    let cancel!: () => void;
+    const cancelled = new Promise<void>((r) => { cancel = r; });
+    const t0 = Date.now();
+    const job = runDemoAsJob({ checkpointDir: path.join(dir, 'jobs'), experiment: 'cancelled', epochs: [2, 1, 1], limit: 300 }, {
+      onProgress: (p) => { if (p.phase === 'float epoch 1/2' && p.step === 3) cancel(); },
+      onLog: () => {},
+      cancelled,
+    });
+    await assert.rejects(job, /the demo was cancelled \(checkpoints saved before that are kept\)/);
+    assert.ok(Date.now() - t0 < 60_000);
+    assert.ok(!fs.existsSync(path.join(dir, 'jobs', 'cancelled', 'float.safetensors')), 'stopped before the first save');
   });
 });

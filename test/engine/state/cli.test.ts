@@ -54,7 +54,7 @@ function evalOut(m: nn.Module): Float32Array {
 }
 
 describe('linger inspect', () => {
-  test('metadata and a tensor table (name, dtype, shape, min, max)', async () => {
+  test('metadata and a tensor table (name, dtype, shape, min, max, mean)', async () => {
     const m = demoAt('fixed', 1);
     const file = await linger.save(m, path.join(dir, 'fixed.safetensors'), { metrics: { accuracy: 0.9 }, parent: 'float.safetensors' });
     const r = await run(runInspect, [file]);
@@ -62,7 +62,7 @@ describe('linger inspect', () => {
     for (const line of [/^\s+format\s+linger-studio\/1$/m, /^\s+stage\s+fixed$/m, /^\s+model\s+DemoCNN$/m, /^\s+metrics\s+accuracy=0\.9$/m,
       /^\s+parent\s+float\.safetensors$/m, /^\s+input shape\s+\[1, 1, 28, 28\]$/m, /^\s+transforms\s+trace → normalize → init$/m,
       /^\s+graph\s+12 nodes \(traced\)$/m, /^\s+conv1\s+Conv2dInt \(ahead ReLU\)\s+160\s+1, 16, kernel_size=\(3, 3\)/m,
-      /^\s+name\s+dtype\s+shape\s+min\s+max$/m, /^\s+conv1\.scale_o\s+F32\s+\[\]\s+(\d+)\s+\1$/m]) {
+      /^\s+name\s+dtype\s+shape\s+min\s+max\s+mean$/m, /^\s+conv1\.scale_o\s+F32\s+\[\]\s+(\d+)\s+\1\s+\1$/m]) {
       assert.match(r.out, line);
     }
     const w = Array.from(m.stateDict()['fc1.weight'].dataSync());
@@ -99,7 +99,7 @@ describe('linger inspect', () => {
     assert.match(r.out, /^\s+format\s+\(plain safetensors: no linger metadata\)$/m);
     assert.match(r.out, /^\s+stage\s+float \(inferred from the tensor names\)$/m);
     assert.match(r.out, /^\s+format\s+pt$/m, 'other metadata is shown too');
-    assert.match(r.out, /^\s+bn1\.num_batches_tracked\s+I64\s+\[\]\s+3\s+3$/m);
+    assert.match(r.out, /^\s+bn1\.num_batches_tracked\s+I64\s+\[\]\s+3\s+3\s+3$/m);
   });
 
   test('a bad file exits 1 naming it; usage errors exit 2', async () => {

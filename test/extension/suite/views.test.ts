@@ -288,3 +288,45 @@ suite('Checkpoints view', () => {
     assert.ok((await api.checkpoints.getChildren(exp)).every((k) => k.kind !== 'error'));
   });
 });
+
+suite('jobs', () => {
+  test('Run Two-Stage Demo runs in the engine process with progress; its checkpoints appear', async function () {
+    this.timeout(300_000);
+    const phases = new Set<string>();
+    const sub = (api.engine as unknown as { onProgress: vscode.Event<{ phase: string }> }).onProgress((p) => phases.add(p.phase));
+    const r = await vscode.commands.executeCommand<{ stages: { stage: string; checkpoint: string }[] }>('linger.runDemo', { epochs: [1, 0, 1], limit: 6, experiment: 'ext-demo' });
+    sub.dispose();
+    assert.deepEqual(r.stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    assert.ok(phases.has('float epoch 1/1') && phases.has('QAT epoch 1/1'), [...phases].join(', '));
+    const exp = await waitFor('the demo\'s experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('ext-demo')));
+    assert.equal((await api.checkpoints.getChildren(exp)).length, 3);
+  });
+
+  test('cancelling the demo stops it at the next step; the engine process stays', async function () {
+    this.timeout(300_000);
+    const pid = api.engine.pid;
+    let started!: () => void;
+    const running = new Promise<void>((r) => { started = r; });
+    const sub = (api.engine as unknown as { onProgress: vscode.Event<{ phase: string }> }).onProgress(() => started());
+    const job = vscode.commands.executeCommand('linger.runDemo', { epochs: [2, 1, 1], limit: 300, experiment: 'ext-cancelled' });
+    await running;
+    sub.dispose();
+    const t0 = Date.now();
+    assert.equal(await vscode.commands.executeCommand('linger.cancelJob'), 'two-stage demo');
+    assert.equal(await job, undefined);
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+    assert.equal(api.engine.pid, pid, 'no restart was needed');
+  });
+
+  test('a model whose forward never returns: Cancel ends the engine process, and the next command starts a new one', async function () {
+    this.timeout(60_000);
+    const pid = api.engine.pid;
+    const job = vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'hang.ts'), traceOptions: {} });
+    await sleep(3000); // the engine is inside forward by now
+    assert.match(String(await vscode.commands.executeCommand('linger.cancelJob')), /^trace hang\.ts$/);
+    assert.equal(await job, undefined);
+    await waitFor('the old process to end', () => api.engine.pid === undefined || api.engine.pid !== pid || undefined, 15_000);
+    assert.ok(await vscode.commands.executeCommand<string>('linger.showBackend'));
+    assert.notEqual(api.engine.pid, pid);
+  });
+});
