@@ -24,6 +24,11 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/host/main.ts'], outfile: 'dist/host.js' }),
   // its long jobs (training) on a worker thread
   esbuild.build({ ...common, entryPoints: ['src/engine/host/worker.ts'], outfile: 'dist/hostWorker.js' }),
+  // the Graph view's webview script (a browser bundle: dagre included, nothing loaded remotely)
+  esbuild.build({
+    entryPoints: ['src/webview/graph/main.ts'], outfile: 'dist/webview/graph.js', bundle: true, platform: 'browser', format: 'iife',
+    target: 'es2022', sourcemap: false, minify: true, logLevel: 'warning',
+  }),
 ]);
 
 // The load-order analyzer's tree-sitter runtime and grammars, beside the bundles (a VSIX built

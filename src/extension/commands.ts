@@ -6,6 +6,7 @@ import type { TraceOptions } from '../engine/linger/transforms';
 import { CompareRequest, DemoSummary, ExportOnnxRequest, ExportResult, Info, InspectRequest, RunDemoRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
+import { GraphView } from './views/graph';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 
 export const INSPECT_SCHEME = 'linger-inspect';
@@ -35,7 +36,7 @@ function requireTrust(what: string): boolean {
 }
 
 export function registerCommands(context: vscode.ExtensionContext, engine: EngineClient, output: vscode.OutputChannel,
-  checkpoints: CheckpointsView, models: ModelTreeView, modelTreeView: vscode.TreeView<ModelNode>): void {
+  checkpoints: CheckpointsView, models: ModelTreeView, modelTreeView: vscode.TreeView<ModelNode>, graph: GraphView): void {
   const inspectDocs = new vscode.EventEmitter<vscode.Uri>();
   const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn)); // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -88,6 +89,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
       const roots = models.showTrace(r);
       await vscode.commands.executeCommand('linger.model.focus');
       await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
+      if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
       return r;
     } catch (e) {
       void vscode.window.showErrorMessage(`Linger: cannot trace ${path.basename(f)}: ${(e as Error).message}`, 'Show Log')
@@ -109,7 +111,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
       void vscode.window.showInformationMessage(`Linger: ${path.basename(file)} stores no module tree (no linger metadata).`);
       return undefined;
     }
-    const roots = models.showTree({ label: path.basename(file), stage: s.stage, modules: s.moduleTree });
+    const roots = models.showTree({ label: path.basename(file), stage: s.stage, modules: s.moduleTree }, s.graph);
     await vscode.commands.executeCommand('linger.model.focus');
     return roots[0];
   });
@@ -286,6 +288,32 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     ];
     const pick = await vscode.window.showQuickPick(items, { title: 'Linger engine' });
     await pick?.run();
+  });
+
+  reg('linger.showGraph', async (arg?: unknown) => {
+    // a Model view root, a checkpoint (item or { file }), or the last traced model
+    let root = (arg as ModelRoot | undefined)?.kind === 'root' ? arg as ModelRoot : undefined;
+    const file = root ? undefined : fileOf(arg);
+    if (file) root = await vscode.commands.executeCommand<ModelRoot | undefined>('linger.showModelTreeOfCheckpoint', { file });
+    root ??= [...models.roots].reverse().find((r) => r.graph);
+    if (!root?.graph) {
+      void vscode.window.showInformationMessage('Linger: no traced graph to show. Trace a model file, or choose a traced or fixed checkpoint.');
+      return undefined;
+    }
+    return graph.show({ title: root.file ? `${path.basename(root.file)} — ${root.tree.label}` : root.tree.label, graph: root.graph, modules: root.tree.modules });
+  });
+  reg('linger.saveGraphSvg', async (arg?: { file?: string }) => {
+    const svg = await graph.svg();
+    if (!svg) {
+      void vscode.window.showInformationMessage('Linger: the Graph view shows no graph to save.');
+      return undefined;
+    }
+    let target = arg?.file ? vscode.Uri.file(arg.file) : undefined;
+    target ??= await vscode.window.showSaveDialog({ filters: { SVG: ['svg'] }, title: 'Linger: save the graph as SVG',
+      defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, 'graph.svg') });
+    if (!target) return undefined;
+    await vscode.workspace.fs.writeFile(target, Buffer.from(svg, 'utf8'));
+    return target.fsPath;
   });
 
   reg('linger.copyModelText', async (root?: ModelRoot) => {

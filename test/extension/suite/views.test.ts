@@ -170,6 +170,33 @@ suite('Model view', () => {
     await screenshot('model-view');
   });
 
+  test('Graph view: Model B\'s traced graph drawn by dagre, fused pairs and ahead-ReLU edges marked; a click selects the module; Save as SVG', async function () {
+    this.timeout(60_000);
+    await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions: {} });
+    const stats = await vscode.commands.executeCommand<{ nodes: number; edges: number; fused: number; ahead: number }>('linger.showGraph');
+    // input, 9 module calls, the sub op, the view (reshape), output; conv→bn fused twice; the ReLUs
+    // after conv (fused), conv1 and conv2 (fused) get the highlighted ahead-ReLU edge
+    assert.deepEqual(stats, { nodes: 13, edges: 12, fused: 2, ahead: 3 });
+    // a click on conv1's node selects conv1 in the Model view
+    const graph = (api as unknown as { graph: { activate(p: string): void } }).graph;
+    graph.activate('conv1');
+    const picked = await waitFor('the Model view selection', () => {
+      const sel = api.views.model.selection[0] as ModuleNode | undefined;
+      return sel?.kind === 'module' ? sel : undefined;
+    }, 10_000);
+    assert.equal(picked.entry.path, 'conv1');
+    const svgFile = path.join(ws, 'graph-modelB.svg');
+    assert.equal(await vscode.commands.executeCommand('linger.saveGraphSvg', { file: svgFile }), svgFile);
+    const svg = fs.readFileSync(svgFile, 'utf8');
+    assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+    for (const label of ['conv1', 'relu2', 'NormalizeConvBN2d (fused)', 'fc']) assert.ok(svg.includes(`>${label}<`), `${label} in the SVG`);
+    assert.ok(!/var\(--/.test(svg), 'theme colours are resolved in the saved file');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('linger.graph.focus');
+    for (let i = 0; i < 6; i++) await vscode.commands.executeCommand('workbench.action.increaseViewSize');
+    await screenshot('graph-view');
+  });
+
   test('a model file that does not compile is an error naming the file and line; the engine serves on', async function () {
     this.timeout(30_000);
     await assert.rejects(api.engine.request('linger/traceModelFile', { file: path.join(ws, 'models', 'broken.ts') }, 'trace broken.ts'), /broken\.ts:5/);

@@ -1,0 +1,183 @@
+// The Graph view's webview: lays the traced graph out with dagre, draws it as SVG in the editor's
+// theme colours, and offers zoom (wheel, +/−), pan (drag), fit, Save as SVG; a click on a module
+// selects it in the Model view. Talks to the extension only through postMessage.
+import dagre from '@dagrejs/dagre';
+import { DrawGraph, GraphPayload, toDrawGraph } from './model';
+
+declare function acquireVsCodeApi(): { postMessage(m: unknown): void; setState(s: unknown): void; getState(): unknown };
+const vscode = acquireVsCodeApi();
+const SVG = 'http://www.w3.org/2000/svg';
+
+const root = document.getElementById('graph') as unknown as SVGSVGElement;
+const viewport = document.getElementById('viewport') as unknown as SVGGElement;
+const empty = document.getElementById('empty')!;
+const title = document.getElementById('title')!;
+let view = { x: 0, y: 0, k: 1 };
+let size = { w: 1, h: 1 };
+
+function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element): SVGElementTagNameMap[K] {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  parent.appendChild(e);
+  return e;
+}
+
+function apply(moved = false): void {
+  if (moved) userMoved = true;
+  viewport.setAttribute('transform', `translate(${view.x},${view.y}) scale(${view.k})`);
+}
+
+/** The whole graph in view (the Fit button). */
+function fit(): void {
+  const r = root.getBoundingClientRect();
+  const k = Math.min(2, Math.max(0.05, Math.min((r.width - 24) / size.w, (r.height - 24) / size.h)));
+  view = { k, x: (r.width - size.w * k) / 2, y: Math.max(12, (r.height - size.h * k) / 2) };
+  apply();
+}
+
+/** A new graph: fitted when it stays readable, else readable from its input on (pan or Fit for the rest). */
+function initialView(): void {
+  fit();
+  if (view.k >= READABLE) return;
+  const r = root.getBoundingClientRect();
+  view = { k: READABLE, x: rankdir === 'LR' ? 12 : (r.width - size.w * READABLE) / 2, y: rankdir === 'LR' ? (r.height - size.h * READABLE) / 2 : 12 };
+  apply();
+}
+const READABLE = 0.75;
+
+function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahead: number } {
+  viewport.replaceChildren();
+  const layout = new dagre.graphlib.Graph({ compound: true, multigraph: true });
+  // top to bottom in a tall view (the side bar), left to right in a wide one (a panel)
+  const r = root.getBoundingClientRect();
+  rankdir = r.width > r.height * 1.6 ? 'LR' : 'TB';
+  layout.setGraph({ rankdir, nodesep: 24, ranksep: 36, marginx: 16, marginy: 16 });
+  layout.setDefaultEdgeLabel(() => ({}));
+  const charW = 7;
+  for (const n of g.nodes) {
+    const w = Math.max(90, Math.max(n.label.length, n.sub.length) * charW + 24);
+    layout.setNode(n.id, { width: w, height: n.sub ? 42 : 28 });
+  }
+  for (const c of g.clusters) {
+    layout.setNode(c.id, { label: c.label, paddingTop: 22, paddingLeft: 8, paddingRight: 8, paddingBottom: 8 });
+    for (const m of c.members) layout.setParent(m, c.id);
+  }
+  g.edges.forEach((e, i) => layout.setEdge(e.from, e.to, {}, `e${i}`));
+  dagre.layout(layout);
+
+  const clusterLayer = el('g', { class: 'clusters' }, viewport);
+  for (const c of g.clusters) {
+    const b = layout.node(c.id);
+    el('rect', { class: 'cluster', x: b.x - b.width / 2, y: b.y - b.height / 2, width: b.width, height: b.height, rx: 6 }, clusterLayer);
+    const t = el('text', { class: 'cluster-label', x: b.x - b.width / 2 + 8, y: b.y - b.height / 2 + 15 }, clusterLayer);
+    t.textContent = c.label;
+  }
+  const edgeLayer = el('g', { class: 'edges' }, viewport);
+  g.edges.forEach((e, i) => {
+    const pts = layout.edge({ v: e.from, w: e.to, name: `e${i}` }).points;
+    const d = pts.map((p: { x: number; y: number }, j: number) => `${j ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
+    const path = el('path', { class: e.ahead ? 'edge ahead' : 'edge', d, 'marker-end': e.ahead ? 'url(#arrow-ahead)' : 'url(#arrow)' }, edgeLayer);
+    if (e.shape) el('title', {}, path).textContent = e.shape;
+  });
+  const nodeLayer = el('g', { class: 'nodes' }, viewport);
+  for (const n of g.nodes) {
+    const b = layout.node(n.id);
+    const grp = el('g', { class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}`, transform: `translate(${b.x - b.width / 2},${b.y - b.height / 2})`, tabindex: n.path ? 0 : -1 }, nodeLayer);
+    if (n.path) grp.setAttribute('data-path', n.path);
+    el('rect', { width: b.width, height: b.height, rx: n.kind === 'op' ? 14 : 4 }, grp);
+    const t1 = el('text', { class: 'label', x: b.width / 2, y: n.sub ? 17 : 18 }, grp);
+    t1.textContent = n.label;
+    if (n.sub) {
+      const t2 = el('text', { class: 'sub', x: b.width / 2, y: 33 }, grp);
+      t2.textContent = n.sub;
+    }
+    if (n.ahead) el('title', {}, grp).textContent = `${n.label}: ahead ReLU (its output scale covers the positive range only)`;
+  }
+  const gl = layout.graph();
+  size = { w: gl.width ?? 1, h: gl.height ?? 1 };
+  initialView();
+  return { nodes: g.nodes.length, edges: g.edges.length, fused: g.clusters.length, ahead: g.edges.filter((e) => e.ahead).length };
+}
+
+function select(target: EventTarget | null): void {
+  const node = (target as Element | null)?.closest?.('[data-path]');
+  if (!node) return;
+  document.querySelectorAll('.node.selected').forEach((x) => x.classList.remove('selected'));
+  node.classList.add('selected');
+  vscode.postMessage({ type: 'select', path: node.getAttribute('data-path') });
+}
+
+root.addEventListener('click', (e) => select(e.target));
+root.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') select(e.target); });
+root.addEventListener('wheel', (e) => {
+  e.preventDefault();
+  const r = root.getBoundingClientRect();
+  const k = Math.min(4, Math.max(0.05, view.k * Math.exp(-e.deltaY * 0.0015)));
+  const mx = e.clientX - r.left, my = e.clientY - r.top;
+  view = { k, x: mx - ((mx - view.x) * k) / view.k, y: my - ((my - view.y) * k) / view.k };
+  apply(true);
+}, { passive: false });
+let drag: { x: number; y: number; vx: number; vy: number } | undefined;
+root.addEventListener('pointerdown', (e) => { drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y }; });
+window.addEventListener('pointermove', (e) => {
+  if (!drag) return;
+  view = { ...view, x: drag.vx + e.clientX - drag.x, y: drag.vy + e.clientY - drag.y };
+  apply(true);
+});
+window.addEventListener('pointerup', () => { drag = undefined; });
+const zoomBy = (f: number) => { view = { ...view, k: Math.min(4, Math.max(0.05, view.k * f)) }; apply(true); };
+document.getElementById('fit')!.addEventListener('click', fit);
+document.getElementById('zoom-in')!.addEventListener('click', () => zoomBy(1.25));
+document.getElementById('zoom-out')!.addEventListener('click', () => zoomBy(0.8));
+document.getElementById('save')!.addEventListener('click', () => vscode.postMessage({ type: 'save' }));
+let rankdir = 'TB';
+let current: DrawGraph | undefined;
+// until the user zooms or pans, a resize (the view opening, a sash moved) lays out and frames anew
+let userMoved = false;
+window.addEventListener('resize', () => {
+  if (userMoved || !current) return;
+  const r = root.getBoundingClientRect();
+  if ((r.width > r.height * 1.6 ? 'LR' : 'TB') !== rankdir) draw(current);
+  else initialView();
+});
+
+/** The drawing as a standalone SVG file: the colours resolved, the current layout at scale 1. */
+function standaloneSvg(): string {
+  const clone = root.cloneNode(true) as SVGSVGElement;
+  clone.querySelector('#viewport')!.setAttribute('transform', 'translate(0,0) scale(1)');
+  clone.setAttribute('xmlns', SVG);
+  clone.setAttribute('width', String(Math.ceil(size.w)));
+  clone.setAttribute('height', String(Math.ceil(size.h)));
+  clone.setAttribute('viewBox', `0 0 ${Math.ceil(size.w)} ${Math.ceil(size.h)}`);
+  const css = getComputedStyle(document.body);
+  const style = document.createElementNS(SVG, 'style');
+  const v = (name: string) => css.getPropertyValue(name).trim() || 'currentColor';
+  style.textContent = (document.getElementById('graph-style')?.textContent ?? '')
+    .replace(/var\((--[\w-]+)(?:,[^)]*)?\)/g, (_, name: string) => v(name));
+  clone.insertBefore(style, clone.firstChild);
+  return new XMLSerializer().serializeToString(clone);
+}
+
+window.addEventListener('message', (e: MessageEvent) => {
+  const m = e.data as { type: string; payload?: GraphPayload };
+  if (m.type === 'show' && m.payload) {
+    empty.style.display = 'none';
+    title.textContent = m.payload.title;
+    current = toDrawGraph(m.payload);
+    userMoved = false;
+    const stats = draw(current);
+    vscode.setState(m.payload);
+    vscode.postMessage({ type: 'rendered', ...stats });
+  } else if (m.type === 'svg') {
+    vscode.postMessage({ type: 'svg', svg: standaloneSvg() });
+  } else if (m.type === 'activate') {
+    // as a click on the module's node would (the extension's keyboard path and its tests)
+    select(document.querySelector(`[data-path="${CSS.escape(String((m as { path?: string }).path))}"]`));
+  } else if (m.type === 'select') {
+    document.querySelectorAll('.node.selected').forEach((x) => x.classList.remove('selected'));
+    document.querySelector(`[data-path="${CSS.escape(String((m as { path?: string }).path))}"]`)?.classList.add('selected');
+  }
+});
+const saved = vscode.getState() as GraphPayload | undefined;
+if (saved) window.postMessage({ type: 'show', payload: saved }, '*');
+vscode.postMessage({ type: 'ready' });
