@@ -6,6 +6,11 @@
 //   scripts/install-code-server.sh       once (idempotent): code-server, chromium
 //   npm run build                        the extension under test: dist/extension.js
 //   node scripts/extension-test.mjs      compiles the suite, runs it, exits with its exit code
+//   node scripts/extension-test.mjs --vsix linger-studio-linux-x64-<v>.vsix
+//                                        installs that .vsix into an empty extensions folder and runs
+//                                        test/extension/vsix/ against it (the runner extension that
+//                                        hosts the tests, test/extension/vsix-runner, contributes
+//                                        nothing, so the installed extension is the one under test)
 //
 // The workbench is opened with the `payload` query that sets extensionDevelopmentPath (this repo)
 // and extensionTestsPath (the compiled suite's index.js), as `code --extensionTestsPath` would.
@@ -19,7 +24,7 @@
 //   LINGER_EXTENSION_TEST_TIMEOUT_S   overall limit, default 300
 //   LINGER_EXTENSION_TEST_VERBOSE=1   also print code-server's and the workbench's own logs
 //   LINGER_EXTENSION_TEST_KEEP=1      keep the temp folder (workspace, user data, logs)
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -31,8 +36,14 @@ import { chromium } from 'playwright-core';
 
 const CODE_SERVER_VERSION = '4.100.3';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const suiteSrc = path.join(root, 'test/extension/suite');
-const suiteOut = path.join(root, 'out/test/suite');
+const vsixAt = process.argv.indexOf('--vsix');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+const vsixArg = process.argv[vsixAt + 1];
+// --vsix alone: what `npm run package` writes
+const vsix = vsixAt > 0 ? path.resolve(vsixArg && !vsixArg.startsWith('--') ? vsixArg : path.join(root, `${pkg.name}-linux-x64-${pkg.version}.vsix`)) : undefined;
+const testsSrc = path.join(root, 'test/extension');
+const testsOut = path.join(root, 'out/test');
+const suiteOut = path.join(testsOut, vsix ? 'vsix' : 'suite');
 const workspaceSrc = path.join(root, 'test/extension/workspace');
 // Keep in step with the markers in test/extension/suite/index.ts.
 const START_MARKER = '[linger-extension-tests] start';
@@ -55,7 +66,8 @@ function fail(message) {
 }
 
 // --- preconditions ------------------------------------------------------------------------------
-if (!fs.existsSync(path.join(root, 'dist/extension.js'))) fail('dist/extension.js is missing: run `npm run build` first');
+if (vsix && !fs.existsSync(vsix)) fail(`no .vsix at ${vsix}: run \`npm run package\` first`);
+if (!vsix && !fs.existsSync(path.join(root, 'dist/extension.js'))) fail('dist/extension.js is missing: run `npm run build` first');
 if (!fs.existsSync(codeServerEntry)) fail(`code-server is not installed in ${codeServerDir}: run scripts/install-code-server.sh`);
 if (!fs.existsSync(chromiumPath)) fail(`no browser at ${chromiumPath}: run scripts/install-code-server.sh (apt-get install chromium)`);
 
@@ -66,13 +78,13 @@ function collectTs(dir) {
     return e.isDirectory() ? collectTs(p) : e.name.endsWith('.ts') ? [p] : [];
   });
 }
-fs.rmSync(suiteOut, { recursive: true, force: true }); // no stale *.test.js from deleted sources
+fs.rmSync(testsOut, { recursive: true, force: true }); // no stale *.test.js from deleted sources
 // One JS file per TS file, not bundled: `vscode` and `mocha` must stay real requires, resolved by
 // the extension host (vscode) and from this repo's node_modules (mocha, one shared instance).
 await esbuild.build({
-  entryPoints: collectTs(suiteSrc),
-  outdir: suiteOut,
-  outbase: suiteSrc,
+  entryPoints: [...collectTs(path.join(testsSrc, 'suite')), ...collectTs(path.join(testsSrc, 'vsix'))],
+  outdir: testsOut,
+  outbase: testsSrc,
   bundle: false,
   platform: 'node',
   target: 'node20',
@@ -169,6 +181,13 @@ async function main() {
   const port = await freePort();
   const origin = `http://127.0.0.1:${port}`;
   const logFd = fs.openSync(serverLog, 'a');
+  if (vsix) {
+    // into the empty extensions folder of this run, the way a user installs it
+    const r = spawnSync(process.execPath, [codeServerEntry, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions,
+      '--install-extension', vsix], { cwd: tmp, encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dirs['xdg-config'], XDG_DATA_HOME: dirs['xdg-data'], XDG_CACHE_HOME: dirs['xdg-cache'] } });
+    if (r.status !== 0) throw new Error(`installing ${vsix} failed:\n${r.stdout}\n${r.stderr}`);
+    console.log(`extension-test: installed ${path.basename(vsix)} into an empty extensions folder: ${fs.readdirSync(dirs.extensions).filter((d) => !d.startsWith('.')).join(', ')}`);
+  }
   // detached: the child calls setsid(), so it and everything it forks (extension host, pty host,
   // file watcher) form one process group that cleanup() kills as a whole.
   server = spawn(process.execPath, [
@@ -258,7 +277,7 @@ async function main() {
 
   const remote = (p) => `vscode-remote://127.0.0.1:${port}${p}`;
   const payload = [
-    ['extensionDevelopmentPath', remote(root)],
+    ['extensionDevelopmentPath', remote(vsix ? path.join(testsSrc, 'vsix-runner') : root)],
     ['extensionTestsPath', remote(path.join(suiteOut, 'index.js'))],
   ];
   const url = `${origin}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;

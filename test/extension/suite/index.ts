@@ -19,6 +19,11 @@ function collectTests(dir: string): string[] {
 }
 
 export function run(): Promise<void> {
+  return runTestsIn(__dirname);
+}
+
+/** Runs every *.test.js under `dir` with mocha (the .vsix suite runs its own folder the same way). */
+export function runTestsIn(dir: string): Promise<void> {
   // Failures then point at test/extension/suite/*.ts, not the compiled JS (inline source maps).
   process.setSourceMapsEnabled(true);
   const mocha = new Mocha({
@@ -28,8 +33,8 @@ export function run(): Promise<void> {
     timeout: 60_000, // the first command loads TF.js and its wasm backend inside the host
     grep: process.env.LINGER_EXTENSION_TEST_GREP || undefined,
   });
-  const files = collectTests(__dirname).sort();
-  if (files.length === 0) return Promise.reject(new Error(`no *.test.js files under ${__dirname}`));
+  const files = collectTests(dir).sort();
+  if (files.length === 0) return Promise.reject(new Error(`no *.test.js files under ${dir}`));
   for (const f of files) mocha.addFile(f);
 
   console.log(START_MARKER);

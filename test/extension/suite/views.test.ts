@@ -357,3 +357,15 @@ suite('jobs', () => {
     assert.notEqual(api.engine.pid, pid);
   });
 });
+
+suite('getting started', () => {
+  test('the walkthrough opens with its four steps', async function () {
+    this.timeout(30_000);
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    const walkthroughs = (ext.packageJSON as { contributes: { walkthroughs: { id: string; steps: { id: string; media: { markdown: string } }[] }[] } }).contributes.walkthroughs;
+    assert.deepEqual(walkthroughs[0].steps.map((s) => s.id), ['demo', 'trace', 'checkpoints', 'loadorder']);
+    for (const s of walkthroughs[0].steps) assert.ok(fs.existsSync(path.join(extensionPath, s.media.markdown)), s.media.markdown);
+    await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${EXTENSION_ID}#linger.gettingStarted`, false);
+    await screenshot('walkthrough');
+  });
+});
