@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TraceOptions } from '../engine/linger/transforms';
-import { CompareRequest, DemoSummary, ExportOnnxRequest, ExportResult, Info, InspectRequest, RunDemoRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
+import { CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoSummary, ExportOnnxRequest, ExportResult, ImportOnnxRequest, Info, InspectRequest, RunDemoRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { GraphView } from './views/graph';
@@ -98,15 +98,48 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     }
   });
 
+  reg('linger.importOnnx', async (arg?: unknown) => {
+    let file = fileOf(arg);
+    if (!file) {
+      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Import', title: 'Linger: an ONNX model exported from PyTorch', filters: { ONNX: ['onnx'] } });
+      file = picked?.[0]?.fsPath;
+    }
+    if (!file) return undefined;
+    let trace = (arg as { trace?: boolean } | undefined)?.trace;
+    if (trace === undefined) {
+      const pick = await vscode.window.showQuickPick([
+        { label: 'Import and trace', detail: 'show the module tree before and after traceLayers (linger\'s defaults), and the graph', trace: true },
+        { label: 'Import only', detail: 'show the imported module tree', trace: false },
+      ], { title: `Linger: import ${path.basename(file)}` });
+      if (!pick) return undefined;
+      trace = pick.trace;
+    }
+    const f = file;
+    try {
+      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: importing ${path.basename(f)}…` },
+        () => engine.request(ImportOnnxRequest, { file: f, trace, traceOptions: (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions }, `import ${path.basename(f)}`));
+      if (r.after) {
+        models.showTrace({ file: r.file, inputShape: r.inputShape, before: r.before, after: r.after, definitions: {}, graph: r.graph, ms: r.ms });
+        if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
+      } else models.showTree(r.before);
+      await vscode.commands.executeCommand('linger.model.focus');
+      return r;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot import ${path.basename(f)}: ${(e as Error).message}`);
+      return undefined;
+    }
+  });
+
   reg('linger.showModelTreeOfCheckpoint', async (arg?: unknown) => {
     const file = fileOf(arg);
     if (!file) return undefined;
-    const node = (await checkpoints.items()).find((n) => n.kind === 'checkpoint' && n.uri.fsPath === file);
-    if (!node || node.kind !== 'checkpoint') {
-      void vscode.window.showErrorMessage(`Linger: ${path.basename(file)} is not a readable checkpoint.`);
+    let s: CheckpointSummary;
+    try {
+      s = await engine.request(CheckpointSummaryRequest, { file }, `read ${path.basename(file)}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: ${path.basename(file)} is not a readable checkpoint: ${(e as Error).message}`);
       return undefined;
     }
-    const s = node.summary;
     if (!s.moduleTree) {
       void vscode.window.showInformationMessage(`Linger: ${path.basename(file)} stores no module tree (no linger metadata).`);
       return undefined;
@@ -173,11 +206,16 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     const checkpoint = fileOf(arg);
     if (!checkpoint) return undefined;
     const given = arg as { dialect?: 'qdq' | 'thinker'; modelFile?: string } | undefined;
-    const node = (await checkpoints.items()).find((n) => n.kind === 'checkpoint' && n.uri.fsPath === checkpoint);
-    const summary = node?.kind === 'checkpoint' ? node.summary : undefined;
+    let summary: CheckpointSummary;
+    try {
+      summary = await engine.request(CheckpointSummaryRequest, { file: checkpoint }, `read ${path.basename(checkpoint)}`);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot export ${path.basename(checkpoint)}: ${(e as Error).message}`);
+      return undefined;
+    }
     let dialect = given?.dialect;
     if (!dialect) {
-      if (summary?.stage === 'fixed') {
+      if (summary.stage === 'fixed') {
         const pick = await vscode.window.showQuickPick([
           { label: 'qdq', detail: 'standard ONNX (QuantizeLinear/DequantizeLinear, integer ops): runs anywhere, checked bit for bit in onnxruntime', dialect: 'qdq' as const },
           { label: 'thinker', detail: "linger's custom ops (Quant, Conv2dInt, LinearInt, …) for the thinker toolchain: structure checked", dialect: 'thinker' as const },
@@ -189,9 +227,9 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     // the model file that builds the model: asked once per experiment and remembered; none for built-in models
     const key = `linger.modelFile:${path.dirname(checkpoint)}`;
     let modelFile = given?.modelFile ?? context.workspaceState.get<string>(key);
-    if (!modelFile && summary?.model !== 'DemoCNN') {
+    if (!modelFile && summary.model !== 'DemoCNN') {
       const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary?.model ?? 'the model'} (exports createModel() and inputShape)`,
+        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel() and inputShape)`,
         filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] }, defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
       });
       modelFile = picked?.[0]?.fsPath;

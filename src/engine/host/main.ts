@@ -17,19 +17,20 @@ import { randn } from '../tensor';
 import { tf } from '../backend/tf';
 import { ExportError, prepareModel } from '../cli/export';
 import { exportOnnx, OnnxExportError } from '../onnx/export';
+import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import {
   CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoParams, DemoSummary, ExportOnnxRequest, ExportParams, ExportResult, Info,
-  InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
+  ImportOnnxRequest, ImportResult, InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
 } from './protocol';
 import { JobCancelledError, JobHooks, runDemoJob } from './jobs';
 
 /** Errors a user can act on travel as their message alone; anything else keeps its stack for the log. */
 function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
   const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError || e instanceof ExportError || e instanceof OnnxExportError ||
-    e instanceof JobCancelledError;
+    e instanceof JobCancelledError || e instanceof OnnxImportError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
@@ -84,6 +85,19 @@ export async function traceModelFile(file: string, traceOptions: TraceOptions = 
   };
 }
 
+/** Imports an ONNX model (a PyTorch export) and, when asked, traces it as a model file would be. */
+export async function importOnnxModel(file: string, trace = false, traceOptions: TraceOptions = {}): Promise<ImportResult> {
+  await initBackend();
+  const t0 = performance.now();
+  const model = (await importOnnx(file)) as OnnxModel;
+  const inputShape = [...model.inputShape];
+  const before = { label: trace ? 'Before traceLayers' : path.basename(file), stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  if (!trace) return { file, inputShape, before, ms: performance.now() - t0 };
+  tf.tidy(() => { traceLayers(model, model, randn(inputShape), traceOptions); });
+  const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  return { file, inputShape, before, after, graph: graphOf(model), ms: performance.now() - t0 };
+}
+
 /** The built-in demo model, for checkpoints saved from it (no model file needed). */
 const BUILTIN: Record<string, () => ModelFile> = {
   DemoCNN: () => ({ createModel: () => new DemoCNN(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoCNN)' }),
@@ -136,6 +150,7 @@ if (require.main === module && process.send) {
   connection.onRequest(InspectRequest, handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })));
   connection.onRequest(TraceModelFileRequest, handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)));
   connection.onRequest(ExportOnnxRequest, handled((p) => exportAndVerify(p)));
+  connection.onRequest(ImportOnnxRequest, handled(({ file, trace, traceOptions }) => importOnnxModel(file, trace, traceOptions)));
   connection.onRequest(RunDemoRequest, handled((p, token) => runDemoAsJob(p, {
     onProgress: (x) => void connection.sendNotification(ProgressNotification, { job: 'demo', ...x }),
     onLog: (line) => void connection.sendNotification(LogNotification, { line }),

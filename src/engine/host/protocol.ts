@@ -121,3 +121,15 @@ export interface JobProgress { job: string; phase: string; step: number; steps: 
 export const RunDemoRequest = new RequestType<DemoParams, DemoSummary, void>('linger/runDemo');
 export const ProgressNotification = new NotificationType<JobProgress>('linger/progress');
 export const LogNotification = new NotificationType<{ line: string }>('linger/log');
+
+/** An ONNX model imported (a PyTorch export), and optionally traced. */
+export interface ImportResult {
+  file: string;
+  inputShape: number[];
+  before: ModelTree;
+  /** after traceLayers, when asked */
+  after?: ModelTree;
+  graph?: Graph;
+  ms: number;
+}
+export const ImportOnnxRequest = new RequestType<{ file: string; trace?: boolean; traceOptions?: TraceOptions }, ImportResult, void>('linger/importOnnx');

@@ -103,10 +103,18 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
     }
   }
 
+  /** Waits for the latest scan: one that started while we waited supersedes the one we awaited. */
+  private async settled(): Promise<void> {
+    if (!this.scan) this.scan = this.load();
+    for (let s = this.scan; ; s = this.scan!) {
+      await s;
+      if (s === this.scan) return;
+    }
+  }
+
   /** Every checkpoint item currently shown (for tests and commands). */
   async items(): Promise<CheckpointNode[]> {
-    if (!this.scan) this.scan = this.load();
-    await this.scan;
+    await this.settled();
     return [...this.entries.values()].map((e) => this.leaf(e));
   }
 
@@ -150,8 +158,7 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   }
 
   async getChildren(node?: CheckpointNode): Promise<CheckpointNode[]> {
-    if (!this.scan) this.scan = this.load();
-    await this.scan;
+    await this.settled();
     const all = [...this.entries.values()];
     if (!node) {
       const dirs = [...new Set(all.map((e) => this.experimentOf(e.uri)))].sort();

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DemoCNN, F, initBackend, linger, manualSeed, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
-import { checkpointSummary, exportAndVerify, runDemoAsJob, traceModelFile } from '../../../src/engine/host/main';
+import { checkpointSummary, exportAndVerify, importOnnxModel, runDemoAsJob, traceModelFile } from '../../../src/engine/host/main';
 import { compareCheckpoints } from '../../../src/engine/state/compare';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-host-'));
@@ -99,6 +99,22 @@ describe('engine process requests', () => {
       [':Net', 'conv:NormalizeConvBN2d*', 'conv.conv:Conv2d', 'conv.bn:BatchNorm2d', 'bn:EmptyBatchNorm', 'relu:ReLU']);
     assert.match(r.after.text!, /^Net\(\n {2}\(conv\): NormalizeConvBN2d\(/);
     assert.deepEqual(r.definitions, { conv: 2, bn: 3, relu: 4 });
+  });
+});
+
+describe('ONNX import', () => {
+  test("a PyTorch export of the demo CNN: imported, then traced (the preserve export keeps its BNs, which fuse)", async () => {
+    const file = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'demo_cnn.preserve.onnx');
+    const plain = await importOnnxModel(file);
+    assert.equal(plain.before.label, 'demo_cnn.preserve.onnx');
+    assert.equal(plain.after, undefined);
+    assert.deepEqual(plain.inputShape.slice(1), [1, 28, 28]);
+    const traced = await importOnnxModel(file, true);
+    const types = (t: { modules: { path: string; type: string }[] }) => t.modules.filter((e) => e.path).map((e) => `${e.path}:${e.type}`);
+    assert.ok(types(traced.before).includes('conv1:Conv2d') && types(traced.before).includes('bn1:BatchNorm2d'), types(traced.before).join(', '));
+    assert.ok(types(traced.after!).includes('conv1:NormalizeConvBN2d') && types(traced.after!).includes('bn1:EmptyBatchNorm'), types(traced.after!).join(', '));
+    assert.ok(traced.graph!.nodes.length > 5);
+    await assert.rejects(importOnnxModel(path.join(dir, 'exp', 'float.safetensors')), /float\.safetensors/);
   });
 });
 

@@ -106,18 +106,8 @@ suite('Model view', () => {
     assert.match(String(convItem.description), /^NormalizeConvBN2d · was Conv2d/);
     assert.deepEqual((children(afterNodes[1]) as ModuleNode[]).map((n) => n.entry.path), ['conv.conv', 'conv.bn']);
     const text = await vscode.commands.executeCommand<string>('linger.copyModelText', after);
-    assert.equal(text, [
-      'Model(',
-      '  (transpose): ConvTranspose2d(10, 10, kernel_size=(5, 5), stride=(5, 5), padding=(2, 2), dilation=(2, 2), output_padding=(4, 4), groups=2)',
-      '  (conv): NormalizeConvBN2d(',
-      '    normalize_data:None,normalize_weight:None,normalize_bias:None,ahead_relu:False',
-      '    (conv): Conv2d(10, 10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1), groups=2)',
-      '    (bn): BatchNorm2d(10, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)',
-      '  )',
-      '  (bn): EmptyBatchNorm()',
-      '  (fc): Linear(in_features=645160, out_features=100, bias=True)',
-      ')',
-    ].join('\n'));
+    // SPEC §3.3's printout (the same fixture as the engine's test)
+    assert.equal(text, fs.readFileSync(path.join(extensionPath, 'test', 'fixtures', 'seed', 'modelA-traced.txt'), 'utf8').trimEnd());
     assert.equal(await vscode.env.clipboard.readText(), text);
     // "Reveal in editor" opens the model file at the module's definition
     await vscode.commands.executeCommand('linger.revealModule', afterNodes[1]);
@@ -195,6 +185,27 @@ suite('Model view', () => {
     await vscode.commands.executeCommand('linger.graph.focus');
     for (let i = 0; i < 6; i++) await vscode.commands.executeCommand('workbench.action.increaseViewSize');
     await screenshot('graph-view');
+  });
+
+  test('Import ONNX…: a PyTorch export, imported and traced, with its graph', async function () {
+    this.timeout(60_000);
+    const file = path.join(extensionPath, 'test', 'fixtures', 'onnx', 'demo_cnn.preserve.onnx');
+    const r = await vscode.commands.executeCommand<{ after?: unknown }>('linger.importOnnx', { file, trace: true });
+    assert.ok(r?.after, 'imported and traced');
+    const [before, after] = api.models.roots;
+    assert.ok(moduleChildren(before).some((n) => n.entry.path === 'bn1' && n.entry.type === 'BatchNorm2d'));
+    const conv1 = moduleChildren(after).find((n) => n.entry.path === 'conv1')!;
+    assert.deepEqual([conv1.entry.type, conv1.replaced], ['NormalizeConvBN2d', 'Conv2d']);
+  });
+
+  test('Export ONNX… (Model File): the float model, verified in onnxruntime', async function () {
+    this.timeout(60_000);
+    const file = path.join(ws, 'models', 'modelB.ts');
+    const r = await vscode.commands.executeCommand<{ file: string; stage: string; verification: { ok: boolean; summary: string } }>('linger.exportModelFileOnnx', { file });
+    assert.equal(r.file, path.join(ws, 'models', 'modelB.onnx'));
+    assert.equal(r.stage, 'float');
+    assert.ok(r.verification.ok, r.verification.summary);
+    assert.ok(fs.statSync(r.file).size > 1000);
   });
 
   test('a model file that does not compile is an error naming the file and line; the engine serves on', async function () {

@@ -38,6 +38,7 @@ suite('installed .vsix', () => {
     const r = await vscode.commands.executeCommand<{ stages: { stage: string; checkpoint: string }[] }>('linger.runDemo',
       { epochs: [1, 0, 1], limit: 6, experiment: 'vsix' });
     assert.ok(r, 'the demo finished');
+    console.log(`    demo: ${r.stages.map((s) => s.stage).join(', ')}`);
     const fixed = r.stages.find((s) => s.stage === 'fixed')!.checkpoint;
     const e = await vscode.commands.executeCommand<{ verification: { summary: string } }>('linger.exportCheckpointOnnx', { file: fixed, dialect: 'qdq' });
     assert.equal(e.verification.summary, 'qdq: 100% of 40 outputs bit-exact in onnxruntime');
