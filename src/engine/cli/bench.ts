@@ -137,8 +137,10 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   };
   log(`ConvBN fusion overhead (traced / float − 1): ${(ratios.fusionOverhead * 100).toFixed(1)}%` +
     ` (with normalize clamps: ${(ratios.normalizedOverhead * 100).toFixed(1)}%)`);
+  // a cost of a few percent needs more steps than the stage table: 40-step runs scattered ±5%
+  const long = { ...o, steps: Math.max(o.steps, 150) };
   for (const stage of ['float', 'fixed'] as const) {
-    const c = timeReleaseCost(o, stage);
+    const c = timeReleaseCost(long, stage);
     ratios[`releaseCost_${stage}`] = c.on / c.off - 1;
     rows.push({ name: `${names[stage]} without the release mechanism`, ms: c.off });
     log(`memory release mechanism, ${stage} step: ${c.on.toFixed(1)} ms with, ${c.off.toFixed(1)} ms without → ` +
