@@ -53,6 +53,15 @@ function release(raw: tf.Tensor): void {
 
 const registry: Registry = new sync.Registry<tf.Tensor>(release) as Registry;
 
+/**
+ * Other state that goes with an object (an optimizer's slot variables): `cleanup` runs once the
+ * owner is collected, at the same safe points as tensors. It must not reference the owner.
+ */
+const cleanups: Registry = new sync.Registry<() => void>((cleanup) => cleanup()) as unknown as Registry;
+export function releaseWith(owner: object, cleanup: () => void): void {
+  (cleanups as unknown as FinalizationRegistry<() => void>).register(owner, cleanup);
+}
+
 let releasing = true;
 /** For `linger bench` only: switches module-call scopes and tracking off, to time what they cost. */
 export function setReleasing(on: boolean): void {
@@ -117,6 +126,7 @@ export function collectGarbage(): number {
   if (sync.gc) {
     sync.gc();
     registry.cleanupSome!();
+    cleanups.cleanupSome!();
   } else {
     (globalThis as { gc?: () => void }).gc?.();
   }
@@ -133,6 +143,7 @@ export function collectGarbage(): number {
 export function maybeCollect(): void {
   if (!sync.gc) return;
   registry.cleanupSome!();
+  cleanups.cleanupSome!();
   const s = engineState();
   if (s.numBytes > bytesAbove || s.numTensors > tensorsAbove) collectGarbage();
 }

@@ -19,8 +19,9 @@ export class EngineClient implements vscode.Disposable {
   private readonly progressEmitter = new vscode.EventEmitter<JobProgress>();
   /** progress of the engine's jobs, as they run */
   readonly onProgress = this.progressEmitter.event;
-  /** the long job running now (the status bar offers to cancel it) */
-  job: { what: string; cancel: () => void } | undefined;
+  /** the long jobs running now, oldest first (the status bar offers to cancel the newest) */
+  private readonly jobs: { what: string; cancel: () => void }[] = [];
+  get job(): { what: string; cancel: () => void } | undefined { return this.jobs[this.jobs.length - 1]; }
 
   constructor(private readonly extensionPath: string, private readonly output: vscode.OutputChannel) {
     this.status = vscode.window.createStatusBarItem('linger.engine', vscode.StatusBarAlignment.Left, 10);
@@ -51,7 +52,7 @@ export class EngineClient implements vscode.Disposable {
     } catch (e) {
       const stack = e instanceof ResponseError ? (e.data as { stack?: string } | undefined)?.stack : undefined;
       this.output.appendLine(`[engine] ${what} failed: ${(e as Error).message}${stack ? `\n${stack}` : ''}`);
-      if (!this.child && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`);
+      if (connection !== this.connection && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`);
       throw e instanceof Error ? new Error(e.message) : e;
     } finally {
       this.pending--;
@@ -65,16 +66,20 @@ export class EngineClient implements vscode.Disposable {
    * model whose forward never returns) ends with the engine process, which restarts on next use.
    */
   async cancellable<P, R>(type: RequestType<P, R, void>, params: P, what: string, token: vscode.CancellationToken, graceMs = 5000): Promise<R> {
+    // the same job twice at once (two demos would write the same checkpoints) is refused
+    if (this.jobs.some((j) => j.what === what)) throw new Error(`${what} is already running; cancel it or wait for it to finish`);
     const source = new vscode.CancellationTokenSource();
     const sub = token.onCancellationRequested(() => source.cancel());
-    this.job = { what, cancel: () => source.cancel() };
+    const job = { what, cancel: () => source.cancel() };
+    this.jobs.push(job);
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<never>((_, reject) => {
       source.token.onCancellationRequested(() => {
         this.output.appendLine(`[engine] cancelling ${what}`);
         timer = setTimeout(() => {
-          this.restart(`${what} did not stop within ${graceMs / 1000} s of the cancel`);
+          // this message first: ending the process also rejects the request ("connection disposed")
           reject(new Error(`${what} did not stop when cancelled: the engine process was restarted`));
+          this.restart(`${what} did not stop within ${graceMs / 1000} s of the cancel`);
         }, graceMs);
       });
     });
@@ -84,7 +89,7 @@ export class EngineClient implements vscode.Disposable {
       if (timer) clearTimeout(timer);
       sub.dispose();
       source.dispose();
-      this.job = undefined;
+      this.jobs.splice(this.jobs.indexOf(job), 1);
       this.render();
     }
   }
@@ -94,7 +99,7 @@ export class EngineClient implements vscode.Disposable {
   /** Ends the engine process (the next request starts a new one). */
   restart(reason: string): void {
     this.output.appendLine(`[engine] restarting: ${reason}`);
-    this.stop();
+    this.stop(reason);
   }
 
   private ensure(): MessageConnection {
@@ -102,10 +107,14 @@ export class EngineClient implements vscode.Disposable {
     const script = path.join(this.extensionPath, 'dist', 'host.js');
     this.setState('starting');
     const backend = vscode.workspace.getConfiguration('linger').get<string>('backend', 'auto');
+    this.lastExit = undefined;
     const child = fork(script, [], {
+      // not the extension host's flags (an inspector port when it is being debugged)
+      execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...(backend && backend !== 'auto' ? { LINGER_BACKEND: backend } : {}) },
     });
+    child.on('error', (e) => this.output.appendLine(`[engine] process error: ${e.message}`));
     child.stdout?.on('data', (d: Buffer) => this.output.append(d.toString()));
     child.stderr?.on('data', (d: Buffer) => this.output.append(d.toString()));
     const connection = createMessageConnection(new IPCMessageReader(child), new IPCMessageWriter(child));
@@ -128,9 +137,11 @@ export class EngineClient implements vscode.Disposable {
     return connection;
   }
 
-  private stop(): void {
+  private stop(reason = 'the extension stopped'): void {
     const child = this.child;
     if (!child) return;
+    // what requests still pending report (the connection's own message says only "disposed")
+    this.lastExit = reason;
     this.connection?.dispose();
     this.child = undefined;
     this.connection = undefined;

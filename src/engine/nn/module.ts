@@ -99,13 +99,18 @@ export function withRetainedIntermediates<T>(fn: () => T): T {
   }
 }
 
-/** The TF.js tensors inside a forward's result (a Tensor, or arrays and plain objects of them). */
-function tensorsIn(v: unknown, out: tf.Tensor[], depth = 0): tf.Tensor[] {
+/**
+ * The TF.js tensors a forward's result holds: a Tensor, or arrays, Maps, Sets and objects (plain
+ * or class instances) of them, at any depth. Modules are not entered: what they hold are
+ * parameters and buffers, which a scope never releases.
+ */
+function tensorsIn(v: unknown, out: tf.Tensor[], seen = new Set<object>()): tf.Tensor[] {
   if (v instanceof Tensor) out.push(v.raw);
   else if (v instanceof tf.Tensor) out.push(v);
-  else if (depth < 8 && Array.isArray(v)) for (const x of v) tensorsIn(x, out, depth + 1);
-  else if (depth < 8 && v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
-    for (const x of Object.values(v)) tensorsIn(x, out, depth + 1);
+  else if (v && typeof v === 'object' && !seen.has(v) && !(v instanceof Module) && !ArrayBuffer.isView(v)) {
+    seen.add(v);
+    const values = v instanceof Map || v instanceof Set ? v.values() : Array.isArray(v) ? v : Object.values(v);
+    for (const x of values) tensorsIn(x, out, seen);
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import { tf } from '../backend/tf';
 import { Parameter } from '../nn/module';
 import { Tensor } from '../tensor';
-import { maybeCollect } from '../memory';
+import { maybeCollect, releaseWith } from '../memory';
 
 /** A loss that became NaN or ±∞: the step is refused before any parameter changes. */
 export class NonFiniteLossError extends Error {
@@ -32,6 +32,11 @@ export abstract class Optimizer {
     this.params = [...params].filter((p) => p.raw.trainable);
     if (this.params.length === 0) throw new Error(`${this.constructor.name}: got an empty parameter list`);
     this.paramGroups = [{ ...defaults }];
+    // its state (momentum, Adam's moments) goes with it, like any dropped tensor (memory.ts)
+    const slots = this.slots;
+    releaseWith(this, () => {
+      for (const s of slots.values()) for (const v of Object.values(s)) v.dispose();
+    });
   }
 
   get lr(): number { return this.paramGroups[0].lr; }

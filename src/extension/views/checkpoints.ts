@@ -22,6 +22,11 @@ export type CheckpointNode =
 
 interface Entry { uri: vscode.Uri; mtime: number; size: number; result: CheckpointSummary | { error: string } }
 
+/** Text from files (names, metadata) as literal Markdown: nothing in it formats, links or loads. */
+export function escapeMarkdown(s: string): string {
+  return s.replace(/[\\`*_{}[\]()<>#+\-.!|&~]/g, '\\$&');
+}
+
 export function formatSize(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`;
 }
@@ -131,7 +136,8 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
         return; // deleted meanwhile
       }
       const old = this.entries.get(uri.fsPath);
-      if (old && old.mtime === stat.mtime && old.size === stat.size) {
+      // a read that failed is tried again (the engine may have been restarting), a good one is kept
+      if (old && old.mtime === stat.mtime && old.size === stat.size && !('error' in old.result)) {
         next.set(uri.fsPath, old);
         return;
       }
@@ -208,7 +214,7 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
       case 'error': {
         const item = new vscode.TreeItem(path.basename(node.uri.fsPath), vscode.TreeItemCollapsibleState.None);
         item.description = 'cannot be read';
-        item.tooltip = new vscode.MarkdownString(`**${path.basename(node.uri.fsPath)}** is not a valid checkpoint:\n\n${node.message.replace(/[\\`*_[\]<>]/g, '\\$&')}`);
+        item.tooltip = new vscode.MarkdownString(`**${escapeMarkdown(path.basename(node.uri.fsPath))}** is not a valid checkpoint:\n\n${escapeMarkdown(node.message)}`);
         item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
         item.resourceUri = node.uri;
         item.contextValue = 'linger.checkpoint.error';
@@ -221,13 +227,13 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
         const parts = [s.linger ? metricsText(s.metrics) : 'no linger metadata', formatSize(s.size), timeText(s.created)].filter(Boolean);
         item.description = parts.join(' · ');
         const md = new vscode.MarkdownString();
-        md.appendMarkdown(`**${path.basename(node.uri.fsPath)}** — ${s.linger ? `${s.stage} stage` : 'plain safetensors (no linger metadata; stage inferred from the tensor names)'}\n\n`);
+        md.appendMarkdown(`**${escapeMarkdown(path.basename(node.uri.fsPath))}** — ${s.linger ? `${s.stage} stage` : 'plain safetensors (no linger metadata; stage inferred from the tensor names)'}\n\n`);
         const rows: [string, string | undefined][] = [
           ['model', s.model], ['created', timeText(s.created)], ['metrics', metricsText(s.metrics) || undefined], ['parent', s.parent],
           ['size', formatSize(s.size)], ['tensors', `${s.tensors} (${s.parameters.toLocaleString('en-US')} values)`],
           ['transforms', s.transforms?.length ? s.transforms.join(' → ') : undefined], ['optimizer', s.optimizer], ['version', s.version],
         ];
-        for (const [k, v] of rows) if (v) md.appendMarkdown(`- ${k}: ${v.replace(/[\\`*_[\]<>]/g, '\\$&')}\n`);
+        for (const [k, v] of rows) if (v) md.appendMarkdown(`- ${k}: ${escapeMarkdown(v)}\n`);
         item.tooltip = md;
         item.iconPath = new vscode.ThemeIcon(s.linger ? 'database' : 'file-binary');
         item.resourceUri = node.uri;

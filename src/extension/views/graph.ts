@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { GraphPayload } from '../../webview/graph/model';
 
-export interface RenderStats { nodes: number; edges: number; fused: number; ahead: number }
+export interface RenderStats { nodes: number; edges: number; fused: number; ahead: number; error?: string }
 
 export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
@@ -26,10 +26,12 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
     const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
     view.webview.options = { enableScripts: true, localResourceRoots: [dist] };
     view.webview.html = this.html(view.webview);
+    for (const d of this.disposables.splice(0)) d.dispose(); // a view resolved again (moved, reopened)
     this.disposables.push(view.webview.onDidReceiveMessage((m: { type: string; path?: string; svg?: string } & Partial<RenderStats>) => {
       if (m.type === 'ready' && this.payload) void view.webview.postMessage({ type: 'show', payload: this.payload });
       else if (m.type === 'rendered') {
-        this.lastRendered = { nodes: m.nodes ?? 0, edges: m.edges ?? 0, fused: m.fused ?? 0, ahead: m.ahead ?? 0 };
+        this.lastRendered = { nodes: m.nodes ?? 0, edges: m.edges ?? 0, fused: m.fused ?? 0, ahead: m.ahead ?? 0, ...(m.error ? { error: m.error } : {}) };
+        if (m.error) void vscode.window.showErrorMessage(`Linger: the graph cannot be drawn: ${m.error}`);
         this.rendered.fire(this.lastRendered);
       } else if (m.type === 'select' && m.path !== undefined) this.onSelect(m.path);
       else if (m.type === 'save') void vscode.commands.executeCommand('linger.saveGraphSvg');
@@ -37,11 +39,19 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
     }), view.onDidDispose(() => { this.view = undefined; }));
   }
 
-  /** Shows a graph (opening the view); resolves when the webview has drawn it. */
-  async show(payload: GraphPayload): Promise<RenderStats> {
+  /**
+   * Shows a graph (opening the view); resolves when the webview has drawn it, or with undefined
+   * when it reports an error or does not answer within 15 s (the view logs why).
+   */
+  async show(payload: GraphPayload): Promise<RenderStats | undefined> {
     this.payload = payload;
-    const drawn = new Promise<RenderStats>((resolve) => {
-      const sub = this.onDidRender((s) => { sub.dispose(); resolve(s); });
+    const drawn = new Promise<RenderStats | undefined>((resolve) => {
+      const timer = setTimeout(() => { sub.dispose(); resolve(undefined); }, 15_000);
+      const sub = this.onDidRender((s) => {
+        clearTimeout(timer);
+        sub.dispose();
+        resolve(s.error ? undefined : s);
+      });
     });
     if (this.view) void this.view.webview.postMessage({ type: 'show', payload });
     await vscode.commands.executeCommand('linger.graph.focus');
@@ -62,9 +72,15 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   /** The drawing as a standalone SVG (undefined when nothing is drawn). */
   async svg(): Promise<string | undefined> {
     if (!this.view || !this.payload) return undefined;
-    const got = new Promise<string>((resolve) => { this.svgWaiter = resolve; });
-    void this.view.webview.postMessage({ type: 'svg' });
-    return Promise.race([got, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+    return new Promise<string | undefined>((resolve) => {
+      const timer = setTimeout(() => { this.svgWaiter = undefined; resolve(undefined); }, 5000);
+      this.svgWaiter = (svg) => {
+        clearTimeout(timer);
+        this.svgWaiter = undefined;
+        resolve(svg);
+      };
+      void this.view!.webview.postMessage({ type: 'svg' });
+    });
   }
 
   get hasGraph(): boolean { return !!this.payload; }

@@ -5,6 +5,7 @@ import * as vscode from 'vscode';
 import type { ModelTree, TraceResult } from '../../engine/host/protocol';
 import type { ModuleTreeEntry } from '../../engine/state/checkpoint';
 import type { Graph } from '../../engine/trace/graph';
+import { escapeMarkdown } from './checkpoints';
 
 export interface ModelRoot {
   kind: 'root';
@@ -130,9 +131,9 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     const extra = [...(node.replaced ? [`was ${node.replaced}`] : []), ...flags(e), ...(e.parameters ? [`${e.parameters.toLocaleString('en-US')} params`] : [])];
     item.description = [head, ...extra].join(' · ');
     const md = new vscode.MarkdownString();
-    md.appendMarkdown(`**${e.path}**: \`${e.type}\`${node.replaced ? ` — replaced \`${node.replaced}\` (traceLayers)` : ''}\n\n`);
+    md.appendMarkdown(`**${escapeMarkdown(e.path)}**: ${escapeMarkdown(e.type)}${node.replaced ? ` — replaced ${escapeMarkdown(node.replaced)} (traceLayers)` : ''}\n\n`);
     if (e.repr) md.appendCodeblock(`${e.type}(${e.repr})`, 'text');
-    for (const f of flags(e)) md.appendMarkdown(`- ${f}\n`);
+    for (const f of flags(e)) md.appendMarkdown(`- ${escapeMarkdown(f)}\n`);
     md.appendMarkdown(`- ${e.parameters.toLocaleString('en-US')} parameters (own)\n`);
     item.tooltip = md;
     item.iconPath = new vscode.ThemeIcon(iconOf(e.type), node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined);

@@ -163,11 +163,16 @@ window.addEventListener('message', (e: MessageEvent) => {
   if (m.type === 'show' && m.payload) {
     empty.style.display = 'none';
     title.textContent = m.payload.title;
-    current = toDrawGraph(m.payload);
-    userMoved = false;
-    const stats = draw(current);
-    vscode.setState(m.payload);
-    vscode.postMessage({ type: 'rendered', ...stats });
+    try {
+      current = toDrawGraph(m.payload);
+      userMoved = false;
+      const stats = draw(current);
+      vscode.setState(m.payload);
+      vscode.postMessage({ type: 'rendered', ...stats });
+    } catch (err) {
+      current = undefined;
+      vscode.postMessage({ type: 'rendered', nodes: 0, edges: 0, fused: 0, ahead: 0, error: err instanceof Error ? err.message : String(err) });
+    }
   } else if (m.type === 'svg') {
     vscode.postMessage({ type: 'svg', svg: standaloneSvg() });
   } else if (m.type === 'activate') {

@@ -191,6 +191,19 @@ describe('dropped tensors are released', () => {
     assert.equal(live(), t0);
   });
 
+  test('a dropped optimizer releases its state (momentum slots)', () => {
+    const m = new DemoCNN();
+    collectGarbage();
+    const t0 = live();
+    (() => {
+      const opt = new optim.SGD(m.parameters(), { lr: 0.1, momentum: 0.9 });
+      opt.step(() => F.crossEntropy(m(rand([4, 1, 28, 28])) as Tensor, tensor([1, 2, 3, 4], [4], 'int32')));
+    })();
+    assert.equal(live() - t0, m.parameters().length, 'one momentum slot per parameter while the optimizer lives');
+    collectGarbage();
+    assert.equal(live(), t0, 'released with the optimizer');
+  });
+
   test('parameters of a dropped model are released; optimizer state and a live model are not', () => {
     const keep = new DemoCNN();
     const opt = new optim.SGD(keep.parameters(), { lr: 0.1, momentum: 0.9 });
