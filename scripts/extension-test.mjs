@@ -106,6 +106,8 @@ fs.writeFileSync(path.join(dirs['user-data'], 'User/settings.json'), JSON.string
   'extensions.autoUpdate': false,
   'update.mode': 'none',
   'telemetry.telemetryLevel': 'off',
+  // LINGER_EXTENSION_TEST_THEME='Default Dark Modern': the screenshots in another colour theme
+  ...(process.env.LINGER_EXTENSION_TEST_THEME ? { 'workbench.colorTheme': process.env.LINGER_EXTENSION_TEST_THEME } : {}),
 }, null, 2));
 const serverLog = path.join(tmp, 'code-server.log');
 
