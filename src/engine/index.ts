@@ -15,3 +15,4 @@ export { stageOfDict } from './state/stateDict';
 export { fit, evaluate } from './train/loop';
 export type { StepProgress, FitOptions, EvalResult } from './train/loop';
 export { DemoCNN } from './train/demoCnn';
+export { InterruptedError } from './interrupt';

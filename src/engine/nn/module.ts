@@ -1,6 +1,7 @@
 import { tf } from '../backend/tf';
 import { Tensor, DType } from '../tensor';
 import { isReleasing, maybeCollect, track } from '../memory';
+import { checkInterrupt } from '../interrupt';
 import { StateDict, Stage, makeStateDict, stageOfDict, stageRank } from '../state/stateDict';
 
 /**
@@ -160,7 +161,10 @@ export abstract class Module {
    */
   call(...args: AnyArgs): unknown {
     // a safe point for releasing dropped tensors: user code above holds engine Tensors only
-    if (callDepth === 0) maybeCollect();
+    if (callDepth === 0) {
+      checkInterrupt(`a call of ${this.constructor.name}`);
+      maybeCollect();
+    }
     callDepth++;
     try {
       const wrap = (this as unknown as Record<symbol, ((run: () => unknown) => unknown) | undefined>)[CALL_WRAPPER];

@@ -5,6 +5,7 @@ import { tf } from '../backend/tf';
 import { Generator } from '../random';
 import { Tensor } from '../tensor';
 import { maybeCollect } from '../memory';
+import { checkInterrupt } from '../interrupt';
 
 /** An in-memory data set of float samples (row-major, each of `sampleShape`) and int labels. */
 export interface Dataset {
@@ -198,6 +199,7 @@ export class DataLoader implements Iterable<Batch> {
     for (let b = 0; b < this.length; b++) {
       // a safe point: the batches a loop has dropped are released here (memory.ts)
       maybeCollect();
+      checkInterrupt('a DataLoader batch');
       const ids = idx.subarray(b * this.batchSize, Math.min(idx.length, (b + 1) * this.batchSize));
       const xb = new Float32Array(ids.length * per);
       const yb = new Int32Array(ids.length);

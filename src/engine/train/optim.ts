@@ -2,6 +2,7 @@ import { tf } from '../backend/tf';
 import { Parameter } from '../nn/module';
 import { Tensor } from '../tensor';
 import { maybeCollect, releaseWith } from '../memory';
+import { checkInterrupt } from '../interrupt';
 
 /** A loss that became NaN or ±∞: the step is refused before any parameter changes. */
 export class NonFiniteLossError extends Error {
@@ -46,6 +47,7 @@ export abstract class Optimizer {
   zeroGrad(): void { /* nothing to clear */ }
 
   step(closure: () => Tensor): number {
+    checkInterrupt('an optimizer step');
     maybeCollect();
     let loss = NaN;
     tf.tidy(() => {
