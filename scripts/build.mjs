@@ -4,6 +4,7 @@ import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const common = {
   bundle: true,
@@ -14,6 +15,9 @@ const common = {
   keepNames: true, // module reprs print class names, as PyTorch does
   external: ['@tensorflow/*', 'onnxruntime-node', 'esbuild', 'vscode', './engine.js'],
   logLevel: 'warning',
+  // vega's node build awaits an optional `canvas` package at top level, which a CommonJS bundle
+  // cannot do; charts render to SVG without a canvas, as its browser build does outside a page
+  alias: { 'vega-canvas': fileURLToPath(new URL('../node_modules/vega-canvas/build/vega-canvas.browser.js', import.meta.url)) },
 };
 
 await Promise.all([
@@ -24,6 +28,9 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/host/main.ts'], outfile: 'dist/host.js' }),
   // its long jobs (training) on a worker thread
   esbuild.build({ ...common, entryPoints: ['src/engine/host/worker.ts'], outfile: 'dist/hostWorker.js' }),
+  // a notebook's kernel process and the thread its cells run on (src/engine/notebook)
+  esbuild.build({ ...common, entryPoints: ['src/engine/notebook/kernelMain.ts'], outfile: 'dist/kernel.js' }),
+  esbuild.build({ ...common, entryPoints: ['src/engine/notebook/runtime.ts'], outfile: 'dist/kernelWorker.js' }),
   // the Graph view's webview script (a browser bundle: dagre included, nothing loaded remotely)
   esbuild.build({
     entryPoints: ['src/webview/graph/main.ts'], outfile: 'dist/webview/graph.js', bundle: true, platform: 'browser', format: 'iife',

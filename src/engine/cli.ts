@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `linger` command line: demo, bench, info.
+// The `linger` command line: demo, bench, inspect, export, check, run, new-notebook, info.
 import { parseArgs } from 'node:util';
 import { backendName, initBackend } from './backend/select';
 import { runBench } from './cli/bench';
@@ -26,6 +26,11 @@ commands:
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
           Python, TypeScript/JavaScript files and notebooks: linger check <files|dirs|globs>
           [--format json]; exits 1 when an error is found
+  run     a Jupyter notebook's TypeScript cells with the Linger kernel, headless (like
+          jupyter nbconvert --execute): <notebook.ipynb> [--inplace | -o out.ipynb]
+          [--timeout S (per cell)] [--allow-errors]; writes <name>.out.ipynb by default
+  new-notebook  the experiment notebook template (the two stages on Fashion-MNIST)
+          [file.ipynb (experiment.ipynb)] [--quick]  [--force]
   info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one) and its memory
 `;
 
@@ -57,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
   const stderr = (s: string) => process.stderr.write(s + '\n');
   if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
+  if (cmd === 'run') return (await import('./cli/run')).runRun(rest, stdout, stderr);
+  if (cmd === 'new-notebook') return (await import('./cli/run')).runNewNotebook(rest, stdout, stderr);
   if (cmd === 'check') {
     // its own options; loads no TF.js
     const { runCheck } = await import('./cli/check');

@@ -1,8 +1,8 @@
 // Runs a job on a worker thread (worker.ts) for the engine process: relays its progress, turns a
 // JSON-RPC cancellation into the worker's shared cancel flag, and settles with its result.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from './thread';
 import type { DemoOptions, DemoResult } from '../cli/demo';
 import type { WorkerMessage } from './worker';
 
@@ -22,11 +22,7 @@ export class JobCancelledError extends Error {
 
 /** The worker: beside the bundle (dist/hostWorker.js), or the TypeScript source through tsx (tests). */
 function startWorker(workerData: unknown): Worker {
-  const bundled = path.join(__dirname, 'hostWorker.js');
-  const opts = { workerData, stdout: true, stderr: true };
-  if (fs.existsSync(bundled)) return new Worker(bundled, opts);
-  const source = path.join(__dirname, 'worker.ts');
-  return new Worker(`require('tsx/cjs'); require(${JSON.stringify(source)});`, { ...opts, eval: true });
+  return startThread('hostWorker.js', path.join(__dirname, 'worker.ts'), workerData);
 }
 
 export function runDemoJob(options: Omit<DemoOptions, 'onProgress'>, hooks: JobHooks): Promise<DemoResult> {

@@ -13,4 +13,6 @@ export { loadModelFile, ModelFileError } from '../modelFile';
 export type { ModelFile } from '../modelFile';
 export { CheckpointFormatError } from '../state/safetensors';
 export { exportOnnx, importOnnx, OnnxExportError, OnnxImportError } from '../onnx';
+export { verifyOnnx } from '../onnx/verify';
+export type { OnnxVerification } from '../onnx/verify';
 export type { ExportOptions, ImportOptions } from '../onnx';

@@ -1,0 +1,237 @@
+// A notebook kernel: owns the thread that runs cells (runtime.ts), queues executions, turns chart
+// specs into SVG (on this thread, which stays free while a cell trains), interrupts, restarts and
+// notices a thread that died. The extension's kernel process (kernelMain.ts) and `linger run`
+// (run.ts) both drive one of these.
+import * as path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { startThread } from '../host/thread';
+import { requestInterrupt } from '../interrupt';
+import { CHART_MIME, MimeBundle } from './display';
+import type { FromKernel, KernelEvent, ModuleVariable, NbOutput, ToKernel } from './messages';
+
+export interface ExecuteResult {
+  status: 'ok' | 'error';
+  executionCount: number;
+  ename?: string;
+  evalue?: string;
+  /** the kernel thread was restarted (or died) during this cell: every variable is gone */
+  restarted?: boolean;
+}
+
+export interface SessionOptions {
+  /** relative imports and `require` resolve from here */
+  notebookDir: string;
+  onEvent?: (e: KernelEvent) => void;
+  /** the kernel thread's own stderr (not a cell's output) */
+  onLog?: (line: string) => void;
+  /** how long an interrupt may take to reach a step before the kernel is restarted (default 3 s) */
+  interruptGraceMs?: number;
+}
+
+interface Running {
+  exec: number;
+  onOutput: (o: NbOutput) => void;
+  resolve: (r: ExecuteResult) => void;
+  executionCount: number;
+  /** outputs go out in order, each after its chart is rendered */
+  chain: Promise<void>;
+}
+
+let vega: Promise<{ toSvg(spec: Record<string, unknown>): Promise<string> }> | undefined;
+/** Vega-Lite → Vega → SVG, headless (no canvas, no DOM). */
+function renderer() {
+  vega ??= (async () => {
+    const vg = await import('vega');
+    // @ts-expect-error vega-lite's types resolve only under node16 module resolution; compile() is all that is used
+    const vl = (await import('vega-lite')) as { compile(spec: unknown): { spec: import('vega').Spec } };
+    return {
+      async toSvg(spec: Record<string, unknown>) {
+        const compiled = vl.compile(spec).spec;
+        const view = new vg.View(vg.parse(compiled), { renderer: 'none' });
+        try {
+          return await view.toSVG();
+        } finally {
+          view.finalize();
+        }
+      },
+    };
+  })();
+  return vega;
+}
+
+/** Replaces a chart spec in a bundle by its SVG (the spec is not kept: VS Code has no Vega renderer built in). */
+export async function renderCharts(data: MimeBundle): Promise<MimeBundle> {
+  const spec = data[CHART_MIME] as Record<string, unknown> | undefined;
+  if (!spec) return data;
+  const { [CHART_MIME]: _, ...rest } = data;
+  try {
+    return { 'image/svg+xml': await (await renderer()).toSvg(spec), ...rest };
+  } catch (e) {
+    return { ...rest, 'text/plain': `${String(rest['text/plain'] ?? '')}\n(the chart could not be drawn: ${(e as Error).message})` };
+  }
+}
+
+export class KernelSession {
+  private worker: Worker | undefined;
+  private ready: Promise<string> | undefined;
+  private interruptFlag = new SharedArrayBuffer(4);
+  private running: Running | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private execs = 0;
+  private requests = 0;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private graceTimer: NodeJS.Timeout | undefined;
+  /** Jupyter's execution count: cells run since the last (re)start */
+  executionCount = 0;
+  backend: string | undefined;
+
+  constructor(private readonly opts: SessionOptions) {}
+
+  /** Starts the kernel thread (if none) and waits until the engine's backend is up. */
+  start(): Promise<string> {
+    if (this.ready) return this.ready;
+    this.interruptFlag = new SharedArrayBuffer(4);
+    const w = startThread('kernelWorker.js', path.join(__dirname, 'runtime.ts'), { notebookDir: this.opts.notebookDir, interrupt: this.interruptFlag });
+    this.worker = w;
+    w.stdout.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
+    w.stderr.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
+    this.ready = new Promise<string>((resolve, reject) => {
+      w.on('message', (m: FromKernel) => {
+        if (m.type === 'ready') { this.backend = m.backend; resolve(m.backend); } else this.receive(m);
+      });
+      w.on('error', (e) => { this.opts.onLog?.(`kernel thread error: ${e.stack ?? e.message}`); reject(e); });
+      w.on('exit', (code) => {
+        reject(new Error(`the kernel thread ended while starting (exit code ${code})`));
+        if (this.worker === w) this.died(`the kernel thread ended (exit code ${code})`);
+      });
+    });
+    return this.ready;
+  }
+
+  private receive(m: FromKernel): void {
+    const r = this.running;
+    if (m.type === 'output' && r && m.exec === r.exec) {
+      const o = m.output;
+      r.chain = r.chain.then(async () => {
+        if (o.output_type === 'display_data' || o.output_type === 'update_display_data' || o.output_type === 'execute_result') {
+          r.onOutput({ ...o, data: await renderCharts(o.data) } as NbOutput);
+        } else r.onOutput(o);
+      });
+    } else if (m.type === 'done' && r && m.exec === r.exec) {
+      void r.chain.then(() => this.finish({ status: m.status, executionCount: r.executionCount, ename: m.ename, evalue: m.evalue }));
+    } else if (m.type === 'event') {
+      this.opts.onEvent?.(m.event);
+    } else if (m.type === 'response') {
+      const p = this.pending.get(m.id);
+      this.pending.delete(m.id);
+      if (m.error !== undefined) p?.reject(new Error(m.error)); else p?.resolve(m.result);
+    }
+  }
+
+  private finish(result: ExecuteResult): void {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+    const r = this.running;
+    this.running = undefined;
+    r?.resolve(result);
+  }
+
+  /** The thread is gone: the running cell fails with why, pending requests too; the next run starts afresh. */
+  private died(why: string, output?: string): void {
+    this.worker = undefined;
+    this.ready = undefined;
+    for (const p of this.pending.values()) p.reject(new Error(`${why}: the kernel's state was lost`));
+    this.pending.clear();
+    const r = this.running;
+    if (r) {
+      const evalue = output ?? `${why}; every variable was lost, and the next cell runs in a fresh kernel`;
+      void r.chain.then(() => {
+        r.onOutput({ output_type: 'error', ename: 'KernelRestarted', evalue, traceback: [`KernelRestarted: ${evalue}`] });
+        this.finish({ status: 'error', executionCount: r.executionCount, ename: 'KernelRestarted', evalue, restarted: true });
+      });
+    }
+  }
+
+  /** Runs a cell after the ones already queued; its outputs arrive through `onOutput` as they happen. */
+  execute(source: string, opts: { cell?: string; onOutput: (o: NbOutput) => void }): Promise<ExecuteResult> {
+    const run = async (): Promise<ExecuteResult> => {
+      await this.start();
+      const executionCount = ++this.executionCount;
+      const exec = ++this.execs;
+      return new Promise<ExecuteResult>((resolve) => {
+        this.running = { exec, onOutput: opts.onOutput, resolve, executionCount, chain: Promise.resolve() };
+        this.send({ type: 'execute', exec, source, cell: opts.cell ?? `Cell [${executionCount}]`, executionCount });
+      });
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /** True while a cell runs. */
+  get busy(): boolean { return !!this.running; }
+
+  /**
+   * Stops the running cell at its next step (InterruptedError in the cell; variables kept). A cell
+   * that reaches no step within the grace period (`while (true) {}`) ends with the kernel thread,
+   * which loses the state.
+   */
+  interrupt(): void {
+    if (!this.running || this.graceTimer) return;
+    requestInterrupt(this.interruptFlag);
+    this.send({ type: 'interrupt' });
+    const grace = this.opts.interruptGraceMs ?? 3000;
+    this.graceTimer = setTimeout(() => {
+      this.graceTimer = undefined;
+      if (!this.running) return;
+      this.kill(`the cell did not reach an interruptible step within ${(grace / 1000).toFixed(0)} s of the interrupt (code that never calls the engine, like \`while (true) {}\`), so the kernel was restarted: every variable was lost`);
+    }, grace);
+  }
+
+  private kill(why: string): void {
+    const w = this.worker;
+    this.died('the kernel was restarted', why);
+    void w?.terminate();
+  }
+
+  /** Ends the kernel thread and everything it held; the next cell starts a fresh one (count from 1). */
+  async restart(): Promise<void> {
+    const w = this.worker;
+    if (this.running) this.died('the kernel was restarted', 'the kernel was restarted while this cell ran; every variable was lost');
+    this.worker = undefined;
+    this.ready = undefined;
+    this.executionCount = 0;
+    await w?.terminate();
+    await this.start();
+  }
+
+  /** The kernel's variables that hold an nn.Module (for "Load into Notebook Model"). */
+  listModules(): Promise<ModuleVariable[]> {
+    return this.call({ method: 'listModules' }) as Promise<ModuleVariable[]>;
+  }
+
+  /** Loads a checkpoint into one of those, under the stage rule (a refusal changes nothing). */
+  loadCheckpoint(name: string, file: string): Promise<{ stage: string; missingKeys: string[]; unexpectedKeys: string[] }> {
+    return this.call({ method: 'loadCheckpoint', name, file }) as Promise<{ stage: string; missingKeys: string[]; unexpectedKeys: string[] }>;
+  }
+
+  private async call(m: { method: 'listModules' } | { method: 'loadCheckpoint'; name: string; file: string }): Promise<unknown> {
+    if (this.running) throw new Error('the kernel is running a cell; try again when it has finished');
+    await this.start();
+    const id = ++this.requests;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.send({ type: 'request', id, ...m } as ToKernel);
+    });
+  }
+
+  private send(m: ToKernel): void {
+    this.worker?.postMessage(m);
+  }
+
+  async dispose(): Promise<void> {
+    const w = this.worker;
+    this.died('the kernel was shut down');
+    await w?.terminate();
+  }
+}
