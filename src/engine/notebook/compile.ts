@@ -124,7 +124,7 @@ export function compileCell(source: string, filename: string): CompiledCell {
       case 'ExportNamedDeclaration':
       case 'ExportDefaultDeclaration':
       case 'ExportAllDeclaration': {
-        const p = originalOf(map, js, stmt.start);
+        const p = firstExport(source, filename) ?? originalOf(map, js, stmt.start);
         throw new CellSyntaxError('a notebook cell cannot export: its declarations are already visible to later cells', p?.line ?? 1, p?.column ?? 1,
           source.split('\n')[(p?.line ?? 1) - 1] ?? '');
       }
@@ -174,6 +174,30 @@ export function compileCell(source: string, filename: string): CompiledCell {
       return jsPos === undefined ? undefined : originalOf(map, js, jsPos);
     },
   };
+}
+
+/**
+ * Where a cell's first export is, in its own lines. The ESM output above gathers every export into
+ * one `export { … }` at the end (which maps nowhere), so this transpiles again keeping the module
+ * syntax where it was written.
+ */
+function firstExport(source: string, filename: string): { line: number; column: number } | undefined {
+  try {
+    const r = transformSync(source, {
+      loader: 'ts', target: 'es2022', sourcemap: 'external', sourcefile: filename, logLevel: 'silent',
+      tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
+    });
+    const program = acorn.parse(r.code, { ecmaVersion: 'latest', sourceType: 'module', allowAwaitOutsideFunction: true }) as Node;
+    const stmt = (program.body as Node[]).find((n) => n.type.startsWith('Export'));
+    const p = stmt ? originalOf(r.map, r.code, stmt.start) : undefined;
+    if (!p) return undefined;
+    // `export const …` maps to its declaration: point at the `export` before it
+    const text = source.split('\n')[p.line - 1] ?? '';
+    const k = text.lastIndexOf('export', p.column - 1);
+    return k >= 0 && /^export\b[\s\w]*$/.test(text.slice(k, p.column - 1)) ? { line: p.line, column: k + 1 } : p;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The names a binding pattern declares. */

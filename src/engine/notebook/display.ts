@@ -57,7 +57,7 @@ export function seriesChart(series: Record<string, number[]>, opts: { x?: string
     encoding: {
       x: { field: x, type: 'quantitative' },
       y: { field: 'value', type: 'quantitative', title: Object.keys(series).length === 1 ? Object.keys(series)[0] : 'value', scale: { zero: false } },
-      color: { field: 'series', type: 'nominal', title: null },
+      color: { field: 'series', type: 'nominal', title: null, ...(Object.keys(series).length === 1 ? { legend: null } : {}) },
     },
   });
 }
@@ -106,12 +106,12 @@ export function moduleHtml(m: Module): string {
       ...(e.normalize ? [`normalize ${[['data', e.normalize.data], ['weight', e.normalize.weight], ['bias', e.normalize.bias]].filter(([, v]) => v !== null).map(([k, v]) => `${k} ±${v}`).join(', ')}`] : []),
       ...(e.bits ? [`int${e.bits.data}/${e.bits.parameter}/${e.bits.out}`] : []),
     ];
-    return `<tr><td style="padding-left:${depth * 1.2}em;white-space:nowrap"><code>${escapeHtml(name)}</code></td><td><code>${escapeHtml(e.type)}${e.repr && e.repr.length <= 90 && !e.repr.includes('\n') ? `(${escapeHtml(e.repr)})` : ''}</code></td>` +
-      `<td>${escapeHtml(flags.join(' · '))}</td><td style="text-align:right">${e.parameters ? e.parameters.toLocaleString('en-US') : ''}</td></tr>`;
+    return `<tr><td style="text-align:left;padding-left:${0.5 + depth * 1.2}em;white-space:nowrap"><code>${escapeHtml(name)}</code></td><td style="text-align:left"><code>${escapeHtml(e.type)}${e.repr && e.repr.length <= 90 && !e.repr.includes('\n') ? `(${escapeHtml(e.repr)})` : ''}</code></td>` +
+      `<td style="text-align:left">${escapeHtml(flags.join(' · '))}</td><td style="text-align:right">${e.parameters ? e.parameters.toLocaleString('en-US') : ''}</td></tr>`;
   });
   const total = m.parameters().reduce((a, p) => a + p.size, 0);
   return `<table><thead><tr><th style="text-align:left">module</th><th style="text-align:left">type</th><th style="text-align:left">linger</th><th>parameters</th></tr></thead>` +
-    `<tbody>${rows.join('')}</tbody><tfoot><tr><td colspan="3">${escapeHtml(m.typeName())} · ${m.stage()} stage</td><td style="text-align:right">${total.toLocaleString('en-US')}</td></tr></tfoot></table>`;
+    `<tbody>${rows.join('')}</tbody><tfoot><tr><td colspan="3" style="text-align:left">${escapeHtml(m.typeName())} · ${m.stage()} stage</td><td style="text-align:right">${total.toLocaleString('en-US')}</td></tr></tfoot></table>`;
 }
 
 function quantReportHtml(rows: QuantReportRow[]): string {

@@ -14,7 +14,7 @@ export interface ModelSnapshot { label: string; stage: 'float' | 'traced' | 'fix
 
 /** What a cell did that the editor's views follow. */
 export type KernelEvent =
-  | { kind: 'model'; name: string; transform: 'traceLayers' | 'normalizeLayers' | 'init'; before: ModelSnapshot; after: ModelSnapshot }
+  | { kind: 'model'; name: string; transform: 'traceLayers' | 'normalizeLayers' | 'init' | 'loadStateDict'; before: ModelSnapshot; after: ModelSnapshot }
   | { kind: 'saved'; file: string; stage: string };
 
 export interface ModuleVariable { name: string; type: string; stage: string; parameters: number }

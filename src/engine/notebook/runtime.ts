@@ -134,6 +134,8 @@ function notebookEvaluate(model: Module, loader: DataLoader, opts: { maxBatches?
 }
 
 async function notebookSave(...args: Parameters<typeof api.linger.save>): Promise<string> {
+  // a relative file is the notebook's, as in Jupyter (a worker thread cannot chdir to its folder)
+  if (typeof args[1] === 'string') args[1] = path.resolve(notebookDir, args[1]);
   const file = path.resolve(await api.linger.save(...args));
   const stage = args[0] instanceof Module ? args[0].stage() : api.stageOfDict(args[0]);
   const rel = path.relative(notebookDir, file);
@@ -227,10 +229,10 @@ async function request(m: Extract<ToKernel, { type: 'request' }>): Promise<unkno
   }
   const target = modules().find(([n]) => n === m.name)?.[1];
   if (!target) throw new Error(`the kernel has no model named ${m.name}`);
-  const sd = await api.linger.load(m.file);
+  const sd = await api.linger.load(path.resolve(notebookDir, m.file));
   const before = snapshot(target, `${m.name} before loading`);
   const r = target.loadStateDict(sd);
-  event({ kind: 'model', name: m.name, transform: 'init', before, after: snapshot(target, `${m.name} (loaded ${path.basename(m.file)})`) });
+  event({ kind: 'model', name: m.name, transform: 'loadStateDict', before, after: snapshot(target, `${m.name} (loaded ${path.basename(m.file)})`) });
   return { stage: target.stage(), file: m.file, ...r };
 }
 

@@ -35,6 +35,9 @@ interface Running {
   executionCount: number;
   /** outputs go out in order, each after its chart is rendered */
   chain: Promise<void>;
+  /** the kernel has said the cell is done: only its outputs' charts are still being rendered */
+  ended?: boolean;
+  settled?: boolean;
 }
 
 let vega: Promise<{ toSvg(spec: Record<string, unknown>): Promise<string> }> | undefined;
@@ -118,7 +121,11 @@ export class KernelSession {
         } else r.onOutput(o);
       });
     } else if (m.type === 'done' && r && m.exec === r.exec) {
-      void r.chain.then(() => this.finish({ status: m.status, executionCount: r.executionCount, ename: m.ename, evalue: m.evalue }));
+      // the cell has stopped: an interrupt's grace period ends here, not after the charts are drawn
+      r.ended = true;
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+      void r.chain.then(() => this.finish(r, { status: m.status, executionCount: r.executionCount, ename: m.ename, evalue: m.evalue }));
     } else if (m.type === 'event') {
       this.opts.onEvent?.(m.event);
     } else if (m.type === 'response') {
@@ -128,26 +135,32 @@ export class KernelSession {
     }
   }
 
-  private finish(result: ExecuteResult): void {
-    clearTimeout(this.graceTimer);
-    this.graceTimer = undefined;
-    const r = this.running;
-    this.running = undefined;
-    r?.resolve(result);
+  private finish(r: Running, result: ExecuteResult): void {
+    if (r.settled) return;
+    r.settled = true;
+    if (this.running === r) {
+      clearTimeout(this.graceTimer);
+      this.graceTimer = undefined;
+      this.running = undefined;
+    }
+    r.resolve(result);
   }
 
   /** The thread is gone: the running cell fails with why, pending requests too; the next run starts afresh. */
   private died(why: string, output?: string): void {
     this.worker = undefined;
     this.ready = undefined;
+    // the next cell runs in a fresh kernel, which counts from 1 (as restart() does)
+    this.executionCount = 0;
     for (const p of this.pending.values()) p.reject(new Error(`${why}: the kernel's state was lost`));
     this.pending.clear();
     const r = this.running;
-    if (r) {
+    // a cell that already ended keeps its result (its outputs are still being rendered)
+    if (r && !r.ended) {
       const evalue = output ?? `${why}; every variable was lost, and the next cell runs in a fresh kernel`;
       void r.chain.then(() => {
         r.onOutput({ output_type: 'error', ename: 'KernelRestarted', evalue, traceback: [`KernelRestarted: ${evalue}`] });
-        this.finish({ status: 'error', executionCount: r.executionCount, ename: 'KernelRestarted', evalue, restarted: true });
+        this.finish(r, { status: 'error', executionCount: r.executionCount, ename: 'KernelRestarted', evalue, restarted: true });
       });
     }
   }
@@ -177,13 +190,13 @@ export class KernelSession {
    * which loses the state.
    */
   interrupt(): void {
-    if (!this.running || this.graceTimer) return;
+    if (!this.running || this.running.ended || this.graceTimer) return;
     requestInterrupt(this.interruptFlag);
     this.send({ type: 'interrupt' });
     const grace = this.opts.interruptGraceMs ?? 3000;
     this.graceTimer = setTimeout(() => {
       this.graceTimer = undefined;
-      if (!this.running) return;
+      if (!this.running || this.running.ended) return;
       this.kill(`the cell did not reach an interruptible step within ${(grace / 1000).toFixed(0)} s of the interrupt (code that never calls the engine, like \`while (true) {}\`), so the kernel was restarted: every variable was lost`);
     }, grace);
   }

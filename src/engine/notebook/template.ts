@@ -153,7 +153,7 @@ chart({
   data: { values: [...accuracy.slice(0, 2), { stage: 'fixed, before QAT', accuracy: beforeQat.accuracy }, ...accuracy.slice(2)] },
   mark: { type: 'bar', tooltip: true },
   encoding: {
-    x: { field: 'stage', type: 'nominal', sort: null, title: null },
+    x: { field: 'stage', type: 'nominal', sort: null, title: null, axis: { labelAngle: 0 } },
     y: { field: 'accuracy', type: 'quantitative', axis: { format: '%' }, scale: { domain: [0, 1] } },
     color: { field: 'stage', type: 'nominal', legend: null },
   },
