@@ -2,6 +2,7 @@
 // needs at run time on linux-x64 and nothing for other platforms:
 //   dist/extension.js                 the extension (no TF.js)
 //   dist/host.js, dist/hostWorker.js  the engine process and its job thread, TF.js bundled in
+//   dist/kernel.js, dist/kernelWorker.js  a notebook's kernel process and its cell thread (TF.js, vega)
 //   dist/*.wasm                       TF.js's wasm backend, found beside the bundle
 //   dist/webview/graph.js             the Graph view (dagre bundled)
 //   dist/tree-sitter-wasm/            the load-order analyzer's grammars
@@ -43,11 +44,14 @@ copy(path.join(root, 'dist', 'extension.js'), 'dist/extension.js');
 copy(path.join(root, 'dist', 'webview'), 'dist/webview');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)
-for (const [entry, file] of [['src/engine/host/main.ts', 'host.js'], ['src/engine/host/worker.ts', 'hostWorker.js']]) {
+for (const [entry, file] of [['src/engine/host/main.ts', 'host.js'], ['src/engine/host/worker.ts', 'hostWorker.js'],
+  ['src/engine/notebook/kernelMain.ts', 'kernel.js'], ['src/engine/notebook/runtime.ts', 'kernelWorker.js']]) {
   await esbuild.build({
     entryPoints: [path.join(root, entry)], outfile: path.join(stage, 'dist', file), bundle: true, platform: 'node', target: 'node20',
     format: 'cjs', keepNames: true, minify: true, logLevel: 'warning',
     external: ['onnxruntime-node', 'esbuild', 'vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+    // as in build.mjs: vega's node build awaits an optional canvas at top level
+    alias: { 'vega-canvas': path.join(pkgDir('vega-canvas'), 'build', 'vega-canvas.browser.js') },
   });
 }
 const wasmOut = path.join(pkgDir('@tensorflow/tfjs-backend-wasm'), 'wasm-out');

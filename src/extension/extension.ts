@@ -5,6 +5,8 @@ import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { GraphView } from './views/graph';
 import { ModelNode, ModelTreeView } from './views/modelTree';
+import { LingerNotebookController } from './notebook/controller';
+import { registerNotebookCommands } from './notebook/commands';
 
 /** What the extension hands to other extensions and to its tests. */
 export interface LingerApi {
@@ -13,6 +15,7 @@ export interface LingerApi {
   checkpoints: CheckpointsView;
   models: ModelTreeView;
   graph: GraphView;
+  notebooks: LingerNotebookController;
   views: { model: vscode.TreeView<ModelNode>; checkpoints: vscode.TreeView<CheckpointNode> };
   /** milliseconds activate() took */
   activationMs: number;
@@ -20,7 +23,7 @@ export interface LingerApi {
 
 /**
  * The extension's entry point: the Linger views (Model, Checkpoints), their commands, load-order
- * diagnostics. Everything heavy (TF.js, tracing, checkpoint reads) runs in the engine process,
+ * diagnostics, the notebook controller. Everything heavy (TF.js, tracing, checkpoint reads) runs in the engine process,
  * started on first use; activation loads none of it.
  */
 export function activate(context: vscode.ExtensionContext): LingerApi {
@@ -54,6 +57,16 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
     }));
   registerCommands(context, engine, output, checkpoints, models, modelTreeView, graph);
+  // notebooks: cells run in a kernel process per notebook; the views follow what they do
+  const notebooks = new LingerNotebookController(context.extensionPath, output, {
+    onModel: (e, nb) => {
+      const roots = models.showKernelModel(e.before, e.after, nb.uri.path.split('/').pop() ?? 'notebook');
+      if (modelTreeView.visible) void modelTreeView.reveal(roots[1], { expand: true, focus: false, select: false });
+    },
+    onSaved: () => { void checkpoints.refresh(); },
+  });
+  context.subscriptions.push(notebooks);
+  registerNotebookCommands(context, notebooks);
   // "Trace Model File" in the editor title of files that export createModel()
   const markModelFile = (e: vscode.TextEditor | undefined) => {
     const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
@@ -71,7 +84,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   }));
   const activationMs = performance.now() - t0;
   output.appendLine(`[linger] activated in ${activationMs.toFixed(1)} ms`);
-  return { loadOrder, engine, checkpoints, models, graph, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
+  return { loadOrder, engine, checkpoints, models, graph, notebooks, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
 }
 
 export function deactivate(): void { /* subscriptions are disposed by VS Code */ }

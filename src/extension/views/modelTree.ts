@@ -17,6 +17,8 @@ export interface ModelRoot {
   previous?: ModelTree;
   /** the dataflow graph traceLayers recorded (Show Graph) */
   graph?: Graph;
+  /** the notebook whose kernel holds this model (a live model) */
+  kernel?: string;
 }
 export interface ModuleNode { kind: 'module'; root: ModelRoot; entry: ModuleTreeEntry; replaced?: string }
 export type ModelNode = ModelRoot | ModuleNode;
@@ -57,6 +59,12 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     const before: ModelRoot = { kind: 'root', tree: r.before, file: r.file, definitions: r.definitions };
     const after: ModelRoot = { kind: 'root', tree: r.after, file: r.file, definitions: r.definitions, previous: r.before, graph: r.graph };
     return this.show([before, after]);
+  }
+
+  /** A notebook kernel's live model, before and after the transform a cell just applied. */
+  showKernelModel(before: ModelTree, after: ModelTree, notebook: string): ModelRoot[] {
+    const b: ModelRoot = { kind: 'root', tree: before, kernel: notebook };
+    return this.show([b, { kind: 'root', tree: after, kernel: notebook, previous: before }]);
   }
 
   showTree(tree: ModelTree, graph?: Graph): ModelRoot[] {
@@ -116,11 +124,11 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       const rootEntry = t.modules.find((e) => e.path === '');
       const item = new vscode.TreeItem(t.label, vscode.TreeItemCollapsibleState.Expanded);
       const params = t.modules.reduce((a, e) => a + e.parameters, 0);
-      item.description = `${rootEntry?.type ?? ''} · ${t.stage} · ${params.toLocaleString('en-US')} parameters`;
-      item.iconPath = new vscode.ThemeIcon(node.previous ? 'type-hierarchy' : 'symbol-namespace');
+      item.description = `${rootEntry?.type ?? ''} · ${t.stage} · ${params.toLocaleString('en-US')} parameters${node.kernel ? ` · live in ${node.kernel}` : ''}`;
+      item.iconPath = new vscode.ThemeIcon(node.kernel ? 'notebook' : node.previous ? 'type-hierarchy' : 'symbol-namespace');
       item.contextValue = `linger.modelRoot${t.text ? '.text' : ''}${node.graph ? '.graph' : ''}`;
       item.tooltip = t.text ? new vscode.MarkdownString().appendCodeblock(t.text, 'text') : undefined;
-      item.id = `root:${t.label}:${node.file ?? ''}`;
+      item.id = `root:${t.label}:${node.file ?? node.kernel ?? ''}`;
       return item;
     }
     const e = node.entry;
@@ -138,7 +146,7 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     item.tooltip = md;
     item.iconPath = new vscode.ThemeIcon(iconOf(e.type), node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined);
     item.contextValue = node.root.file ? 'linger.module.source' : 'linger.module';
-    item.id = `mod:${node.root.tree.label}:${node.root.file ?? ''}:${e.path}`;
+    item.id = `mod:${node.root.tree.label}:${node.root.file ?? node.root.kernel ?? ''}:${e.path}`;
     const line = node.root.definitions?.[e.path];
     if (node.root.file && line !== undefined) {
       item.command = { command: 'linger.revealModule', title: 'Reveal in Editor', arguments: [node] };

@@ -1,0 +1,249 @@
+// The notebook workflow inside a real VS Code: New Experiment Notebook, the Linger kernel running
+// the whole template (QUICK) with live outputs, the views following the kernel, interrupt,
+// restart, `while (true) {}`, a crashed kernel process and Load into Notebook Model, with
+// screenshots of the notebook and its outputs (test-results/notebook-*.png).
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { suite, suiteSetup, test } from 'mocha';
+import * as vscode from 'vscode';
+
+const EXTENSION_ID = 'linger-studio.linger-studio';
+const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
+
+interface ModelRoot { kind: 'root'; kernel?: string; previous?: unknown; tree: { label: string; stage: string; modules: { path: string; type: string }[] } }
+interface CheckpointNode { kind: string; dir?: string; label?: string; stage?: string; uri?: vscode.Uri; summary?: { stage: string } }
+interface Api {
+  models: { roots: ModelRoot[] };
+  checkpoints: { getChildren(n?: CheckpointNode): Promise<CheckpointNode[]>; refresh(): Promise<void> };
+  notebooks: { kernelOf(nb: vscode.NotebookDocument): { pid: number | undefined; kill(signal?: string): void } | undefined };
+}
+
+let api: Api;
+let ws: string;
+let nb: vscode.NotebookDocument;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+async function screenshot(name: string): Promise<void> {
+  await vscode.commands.executeCommand('notifications.clearAll');
+  await sleep(1500);
+  console.log(SCREENSHOT_MARKER + name);
+  await sleep(1500);
+}
+
+const decoder = new TextDecoder();
+/** Every output item of a cell as mime → text. */
+function outputsOf(cell: vscode.NotebookCell): { mime: string; text: string }[] {
+  return cell.outputs.flatMap((o) => o.items.map((i) => ({ mime: i.mime, text: decoder.decode(i.data) })));
+}
+const codeCells = () => nb.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
+const cellWith = (needle: string) => {
+  const c = nb.getCells().find((x) => x.kind === vscode.NotebookCellKind.Code && x.document.getText().includes(needle));
+  assert.ok(c, `a cell containing ${needle}`);
+  return c;
+};
+
+/** Appends a code cell and returns it. */
+async function addCell(source: string): Promise<vscode.NotebookCell> {
+  const edit = new vscode.WorkspaceEdit();
+  edit.set(nb.uri, [vscode.NotebookEdit.insertCells(nb.cellCount, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, source, 'typescript')])]);
+  assert.ok(await vscode.workspace.applyEdit(edit));
+  return nb.cellAt(nb.cellCount - 1);
+}
+/** Starts a cell (the command itself resolves only when the cell has run: not awaited). */
+async function start(cell: vscode.NotebookCell): Promise<void> {
+  void vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
+    .then(undefined, (e: Error) => console.log(`    notebook.cell.execute failed: ${e.message}`));
+  await sleep(100);
+}
+/** Waits for a cell's run to end (success true/false), or its execution order to pass `after`. */
+async function finished(cell: vscode.NotebookCell, timeoutMs = 120_000): Promise<boolean> {
+  return waitFor(`cell ${cell.index + 1} to finish`, () => {
+    const s = nb.cellAt(cell.index).executionSummary;
+    return s?.success === undefined || s.timing?.endTime === undefined ? undefined : { ok: s.success };
+  }, timeoutMs).then((r) => r.ok);
+}
+async function runCell(source: string, timeoutMs?: number): Promise<{ cell: vscode.NotebookCell; ok: boolean; text: string }> {
+  const cell = await addCell(source);
+  await start(cell);
+  const ok = await finished(cell, timeoutMs);
+  return { cell, ok, text: outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n') };
+}
+
+suiteSetup(async function () {
+  this.timeout(120_000);
+  const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+  api = (await ext.activate()) as Api;
+  ws = vscode.workspace.workspaceFolders![0].uri.fsPath;
+});
+
+suite('notebook workflow', () => {
+  test('New Experiment Notebook writes the template (nbformat 4.5, kernelspec linger) and opens it with the Linger kernel', async function () {
+    this.timeout(60_000);
+    const uri = (await vscode.commands.executeCommand('linger.newExperimentNotebook')) as vscode.Uri;
+    assert.equal(uri.fsPath, path.join(ws, 'experiment.ipynb'));
+    const json = JSON.parse(fs.readFileSync(uri.fsPath, 'utf8'));
+    assert.equal(json.nbformat, 4);
+    assert.equal(json.nbformat_minor, 5);
+    assert.equal(json.metadata.kernelspec.name, 'linger');
+    nb = await waitFor('the notebook editor', () => (vscode.window.activeNotebookEditor?.notebook.uri.fsPath === uri.fsPath ? vscode.window.activeNotebookEditor.notebook : undefined));
+    assert.ok(nb.getCells().some((c) => c.kind === vscode.NotebookCellKind.Markup && c.document.getText().includes('fused in forward and unfused in backward')));
+    assert.ok(codeCells().every((c) => c.document.languageId === 'typescript'), 'code cells are TypeScript');
+    assert.match(cellWith('const QUICK').document.getText(), /const QUICK = true;/);
+    // the load-order analyzer reads these cells too: the template loads nothing in the wrong place
+    await sleep(1500);
+    const lingerDiagnostics = nb.getCells().flatMap((c) => vscode.languages.getDiagnostics(c.document.uri)).filter((d) => String(d.code).startsWith('LINGER'));
+    assert.deepEqual(lingerDiagnostics, []);
+  });
+
+  test('Run All (QUICK): every cell succeeds; live fit progress updates in place; trees, charts, report and ONNX check appear; the views follow', async function () {
+    this.timeout(420_000);
+    const fitCell = cellWith('const model = new DemoCNN()');
+    // the float training cell's progress line, as the user sees it change
+    const seen = new Set<string>();
+    const sub = vscode.workspace.onDidChangeNotebookDocument((e) => {
+      for (const c of e.cellChanges) {
+        if (c.cell.index !== fitCell.index || !c.outputs) continue;
+        for (const o of outputsOf(c.cell)) { const m = /step (\d+)\/\d+/.exec(o.text); if (m) seen.add(m[1]); }
+      }
+    });
+    const t0 = Date.now();
+    void vscode.commands.executeCommand('notebook.execute', nb.uri);
+    const last = codeCells()[codeCells().length - 1];
+    const ok = await finished(last, 400_000);
+    sub.dispose();
+    console.log(`    the template ran in ${((Date.now() - t0) / 1000).toFixed(1)} s; the fit progress line showed ${seen.size} different steps`);
+    for (const c of codeCells()) {
+      assert.equal(nb.cellAt(c.index).executionSummary?.success, true, `cell ${c.index + 1} succeeded: ${outputsOf(nb.cellAt(c.index)).map((o) => o.text).join('\n').slice(0, 2000)}`);
+    }
+    assert.ok(ok);
+    assert.ok(seen.size >= 2, `the progress output was updated in place during fit (saw steps ${[...seen].join(', ')})`);
+    const fitOut = outputsOf(nb.cellAt(fitCell.index));
+    assert.ok(fitOut.some((o) => /^fit: 1 epoch, 80 steps/.test(o.text)), 'the final fit line');
+    assert.ok(fitOut.some((o) => o.mime === 'image/svg+xml' && o.text.startsWith('<svg')), 'a loss chart');
+    assert.ok(fitOut.some((o) => /accuracy \d+\.\d\d%/.test(o.text)), 'evaluate shows the accuracy');
+    assert.ok(fitOut.some((o) => /saved the float-stage checkpoint .*float\.safetensors/.test(o.text)), 'the save prints the checkpoint');
+    const traceOut = outputsOf(nb.cellAt(cellWith('linger.traceLayers').index));
+    const html = traceOut.filter((o) => o.mime === 'text/html');
+    assert.equal(html.length, 2, 'the tree before (display) and after (result)');
+    assert.doesNotMatch(html[0].text, /NormalizeConvBN2d/);
+    assert.match(html[1].text, /NormalizeConvBN2d/);
+    assert.ok(outputsOf(nb.cellAt(cellWith('linger.quantReport').index)).some((o) => o.mime === 'text/html' && /<table>/.test(o.text) && /Conv2dInt/.test(o.text)));
+    assert.match(outputsOf(nb.cellAt(cellWith('verifyOnnx').index)).map((o) => o.text).join(''), /qdq: 100% of \d+ outputs bit-exact in onnxruntime/);
+    const chart = outputsOf(nb.cellAt(last.index));
+    assert.ok(chart.some((o) => o.mime === 'image/svg+xml' && /fixed, before QAT/.test(o.text)), 'the accuracy chart across stages');
+    // execution order as Jupyter counts it
+    assert.deepEqual(codeCells().map((c) => nb.cellAt(c.index).executionSummary?.executionOrder), codeCells().map((_, i) => i + 1));
+
+    // the Checkpoints view: the new experiment with its three stages
+    await api.checkpoints.refresh();
+    const experiment = await waitFor('the experiment in the Checkpoints view', async () =>
+      (await api.checkpoints.getChildren()).find((n) => n.kind === 'experiment' && n.dir === path.join(ws, 'checkpoints', 'experiment')), 30_000);
+    const stages = await api.checkpoints.getChildren(experiment);
+    assert.deepEqual(stages.filter((s) => s.kind === 'stage').map((s) => s.stage), ['float', 'traced', 'fixed']);
+    // the Model view: the kernel's live model, before and after the last transform (init)
+    const roots = api.models.roots;
+    assert.equal(roots.length, 2);
+    assert.equal(roots[0].kernel, 'experiment.ipynb');
+    assert.equal(roots[1].tree.label, 'model after init');
+    assert.equal(roots[1].tree.stage, 'fixed');
+    assert.equal(roots[1].tree.modules.find((m) => m.path === 'conv1')?.type, 'Conv2dInt');
+    assert.equal(roots[0].tree.modules.find((m) => m.path === 'conv1')?.type, 'NormalizeConvBN2d');
+
+    // pictures: the top of the notebook, the trace cell, the training cell's live output and chart, the report and chart
+    const editor = vscode.window.activeNotebookEditor!;
+    await vscode.commands.executeCommand('workbench.action.closeSidebar');
+    for (const [name, needle] of [['notebook-float-training', 'const model = new DemoCNN()'], ['notebook-trace', 'linger.traceLayers'],
+      ['notebook-report', 'linger.quantReport'], ['notebook-accuracy-chart', "title: 'test accuracy by stage'"]] as const) {
+      const c = cellWith(needle);
+      editor.revealRange(new vscode.NotebookRange(c.index, c.index + 1), vscode.NotebookEditorRevealType.AtTop);
+      await screenshot(name);
+    }
+    await vscode.commands.executeCommand('workbench.view.extension.linger');
+    await screenshot('notebook-views');
+  });
+
+  test('interrupting a long fit stops it at the next step; a later cell still sees the model', async function () {
+    this.timeout(120_000);
+    const cell = await addCell('fit(model, new data.DataLoader(trainSet, { batchSize: 64 }), new optim.SGD(model.parameters(), { lr: 0.001 }), { epochs: 100 })');
+    await start(cell);
+    await waitFor('the long fit to be training', () => outputsOf(nb.cellAt(cell.index)).some((o) => /step \d+\/\d+/.test(o.text)) || undefined, 60_000);
+    const t0 = Date.now();
+    void vscode.commands.executeCommand('notebook.cancelExecution', nb.uri);
+    const ok = await finished(cell, 15_000);
+    console.log(`    interrupt → cell ended in ${Date.now() - t0} ms`);
+    assert.equal(ok, false);
+    const text = outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n');
+    assert.match(text, /InterruptedError/);
+    assert.match(text, /interrupted after \d+ steps/, 'the progress line says where it stopped');
+    const after = await runCell('`${model.stage()} ${model.training}`');
+    assert.ok(after.ok);
+    assert.match(after.text, /fixed/);
+  });
+
+  test('Restart Linger Kernel clears every variable', async function () {
+    this.timeout(60_000);
+    assert.equal(await vscode.commands.executeCommand('linger.restartKernel'), true);
+    const r = await runCell('typeof model');
+    assert.ok(r.ok);
+    assert.match(r.text, /undefined/);
+    assert.equal(nb.cellAt(r.cell.index).executionSummary?.executionOrder, 1, 'execution counts start again');
+  });
+
+  test('`while (true) {}` is ended by restarting the kernel, with a clear message', async function () {
+    this.timeout(60_000);
+    await runCell('const kept = 42;');
+    const cell = await addCell('let spins = 0;\nwhile (true) { spins++; }');
+    await start(cell);
+    await sleep(1500);
+    void vscode.commands.executeCommand('notebook.cancelExecution', nb.uri);
+    assert.equal(await finished(cell, 20_000), false);
+    const text = outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n');
+    assert.match(text, /KernelRestarted/);
+    assert.match(text, /every variable was lost/);
+    const r = await runCell('typeof kept');
+    assert.match(r.text, /undefined/);
+  });
+
+  test('a crashed kernel process is reported in the cell; the next cell starts a fresh kernel', async function () {
+    this.timeout(60_000);
+    await runCell('const before = 1;');
+    const cell = await addCell('await new Promise((r) => setTimeout(r, 30_000));');
+    await start(cell);
+    const kernel = api.notebooks.kernelOf(nb)!;
+    await sleep(1500);
+    assert.ok(kernel.pid, 'the kernel process runs');
+    kernel.kill('SIGKILL');
+    assert.equal(await finished(cell, 20_000), false);
+    assert.match(outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n'), /kernel process ended unexpectedly \(signal SIGKILL\)/);
+    const r = await runCell('typeof before + " " + (1 + 1)');
+    assert.ok(r.ok);
+    assert.match(r.text, /undefined 2/);
+  });
+
+  test('Load into Notebook Model: a fixed checkpoint into a float model is refused (nothing changes); a float one loads', async function () {
+    this.timeout(60_000);
+    const r = await runCell('const net = new DemoCNN();\nconst w0 = net.conv1.weight.sum().item();');
+    assert.ok(r.ok, r.text);
+    const dir = path.join(ws, 'checkpoints', 'experiment');
+    const node = (stage: string): CheckpointNode => ({ kind: 'checkpoint', uri: vscode.Uri.file(path.join(dir, `${stage}.safetensors`)), summary: { stage } });
+    const refused = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('fixed'), 'net')) as { error?: string };
+    assert.match(refused.error ?? '', /cannot load a fixed-stage state dict into a float-stage model/);
+    const same = await runCell('net.conv1.weight.sum().item() === w0');
+    assert.match(same.text, /true/);
+    const loaded = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('float'), 'net')) as { stage?: string; missingKeys?: string[] };
+    assert.equal(loaded.stage, 'float');
+    assert.deepEqual(loaded.missingKeys, []);
+    const changed = await runCell('net.conv1.weight.sum().item() === w0');
+    assert.match(changed.text, /false/);
+  });
+});
