@@ -38,6 +38,9 @@ await Promise.all([
   }),
 ]);
 
+// What notebook cells see preloaded, with signatures and docs, for the extension's completions
+await import('./api-index.mjs');
+
 // The load-order analyzer's tree-sitter runtime and grammars, beside the bundles (a VSIX built
 // with --no-dependencies has no node_modules).
 const require = createRequire(import.meta.url);

@@ -1,6 +1,7 @@
 // `npm run package`: the extension as ./linger-studio-linux-x64-<version>.vsix, carrying what it
 // needs at run time on linux-x64 and nothing for other platforms:
 //   dist/extension.js                 the extension (no TF.js)
+//   dist/notebook-api.json            the notebook kernel's globals, for completions and hovers
 //   dist/host.js, dist/hostWorker.js  the engine process and its job thread, TF.js bundled in
 //   dist/kernel.js, dist/kernelWorker.js  a notebook's kernel process and its cell thread (TF.js, vega)
 //   dist/*.wasm                       TF.js's wasm backend, found beside the bundle
@@ -41,6 +42,7 @@ const pkgDir = (name) => {
 
 // --- bundles --------------------------------------------------------------------------------------
 copy(path.join(root, 'dist', 'extension.js'), 'dist/extension.js');
+copy(path.join(root, 'dist', 'notebook-api.json'), 'dist/notebook-api.json');
 copy(path.join(root, 'dist', 'webview'), 'dist/webview');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)

@@ -30,7 +30,7 @@ commands:
           jupyter nbconvert --execute): <notebook.ipynb> [--inplace | -o out.ipynb]
           [--timeout S (per cell)] [--allow-errors]; writes <name>.out.ipynb by default
   new-notebook  the experiment notebook template (the two stages on Fashion-MNIST)
-          [file.ipynb (experiment.ipynb)] [--quick]  [--force]
+          [file.ipynb (experiment.ipynb)] [--full (QUICK = false: the demo's schedule)] [--force]
   info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one) and its memory
 `;
 

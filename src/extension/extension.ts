@@ -7,6 +7,7 @@ import { GraphView } from './views/graph';
 import { ModelNode, ModelTreeView } from './views/modelTree';
 import { LingerNotebookController } from './notebook/controller';
 import { registerNotebookCommands } from './notebook/commands';
+import { registerNotebookApi } from './notebook/completions';
 
 /** What the extension hands to other extensions and to its tests. */
 export interface LingerApi {
@@ -67,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   });
   context.subscriptions.push(notebooks);
   registerNotebookCommands(context, notebooks);
+  registerNotebookApi(context, (nb) => !!notebooks.kernelOf(nb));
   // "Trace Model File" in the editor title of files that export createModel()
   const markModelFile = (e: vscode.TextEditor | undefined) => {
     const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());

@@ -43,11 +43,11 @@ export async function runRun(args: string[], stdout: (s: string) => void, stderr
 }
 
 export function runNewNotebook(args: string[], stdout: (s: string) => void, stderr: (s: string) => void): number {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean' }, force: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { quick: { type: 'boolean' }, full: { type: 'boolean' }, force: { type: 'boolean' } } });
   const file = positionals[0] ?? 'experiment.ipynb';
   if (fs.existsSync(file) && !values.force) { stderr(`linger new-notebook: ${file} exists (--force replaces it)`); return 1; }
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  fs.writeFileSync(file, serializeNotebook(experimentNotebook({ quick: Boolean(values.quick) })));
+  fs.writeFileSync(file, serializeNotebook(experimentNotebook({ quick: !values.full })));
   stdout(`wrote ${file}: run it with \`linger run ${file}\` or open it in VS Code with the Linger (TypeScript) kernel`);
   return 0;
 }

@@ -3,6 +3,7 @@
 // restart, `while (true) {}`, a crashed kernel process and Load into Notebook Model, with
 // screenshots of the notebook and its outputs (test-results/notebook-*.png).
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, suiteSetup, test } from 'mocha';
@@ -245,5 +246,44 @@ suite('notebook workflow', () => {
     assert.deepEqual(loaded.missingKeys, []);
     const changed = await runCell('net.conv1.weight.sum().item() === w0');
     assert.match(changed.text, /false/);
+  });
+
+  test('cells get completions and hovers for the preloaded API (signatures and docs from the engine)', async function () {
+    this.timeout(30_000);
+    const cell = await addCell('linger.tra\nfit\nDemo');
+    const labels = async (line: number, character: number) => {
+      const list = (await vscode.commands.executeCommand('vscode.executeCompletionItemProvider', cell.document.uri, new vscode.Position(line, character))) as vscode.CompletionList;
+      return list.items;
+    };
+    const members = await labels(0, 10);
+    const trace = members.find((i) => (typeof i.label === 'string' ? i.label : i.label.label) === 'traceLayers');
+    assert.ok(trace, 'linger.traceLayers is offered after `linger.`');
+    assert.match(String(trace.detail), /traceLayers\(root: Module, target: Module, dummyInput/);
+    const globals = await labels(2, 4);
+    assert.ok(globals.some((i) => (typeof i.label === 'string' ? i.label : i.label.label) === 'DemoCNN'), 'DemoCNN is offered');
+    const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', cell.document.uri, new vscode.Position(1, 1))) as vscode.Hover[];
+    const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : 'value' in c ? c.value : ''))).join('\n');
+    assert.match(text, /fit\(model: Module, loader: DataLoader, opt: Optimizer/);
+    assert.match(text, /Trains `model` on every batch/);
+  });
+
+  test('a notebook written by `linger run` opens in VS Code with its outputs', async function () {
+    this.timeout(180_000);
+    const dir = path.join(ws, 'headless');
+    fs.mkdirSync(dir, { recursive: true });
+    const cli = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
+    const sh = (args: string[]) => new Promise<string>((resolve, reject) => execFile(process.execPath, [cli, ...args], { cwd: dir, timeout: 170_000 },
+      (e, out, err) => (e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out))));
+    await sh(['new-notebook', 'run.ipynb']);
+    assert.match(await sh(['run', 'run.ipynb']), /wrote .*run\.out\.ipynb/);
+    const out = await vscode.workspace.openNotebookDocument(vscode.Uri.file(path.join(dir, 'run.out.ipynb')));
+    await vscode.window.showNotebookDocument(out);
+    const code = out.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
+    assert.ok(code.every((c) => typeof c.executionSummary?.executionOrder === 'number'), 'execution counts were read back');
+    const mimes = new Set(code.flatMap((c) => c.outputs.flatMap((o) => o.items.map((i) => i.mime))));
+    for (const m of ['image/svg+xml', 'text/html', 'text/plain', 'application/vnd.code.notebook.stdout']) assert.ok(mimes.has(m), `an output of type ${m}`);
+    const last = code[code.length - 1];
+    (vscode.window.activeNotebookEditor!).revealRange(new vscode.NotebookRange(last.index, last.index + 1), vscode.NotebookEditorRevealType.AtTop);
+    await screenshot('notebook-headless-output');
   });
 });
