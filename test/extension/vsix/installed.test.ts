@@ -43,4 +43,30 @@ suite('installed .vsix', () => {
     const e = await vscode.commands.executeCommand<{ verification: { summary: string } }>('linger.exportCheckpointOnnx', { file: fixed, dialect: 'qdq' });
     assert.equal(e.verification.summary, 'qdq: 100% of 40 outputs bit-exact in onnxruntime');
   });
+
+  test('runs notebook cells with the packaged kernel (esbuild, TF.js, vega and the completions index from the package)', async function () {
+    this.timeout(120_000);
+    const file = path.join(ws(), 'packaged.ipynb');
+    const cell = (source: string) => ({ cell_type: 'code', execution_count: null, id: Math.random().toString(16).slice(2, 10), metadata: {}, outputs: [], source });
+    fs.writeFileSync(file, JSON.stringify({
+      cells: [cell('const m: nn.Module = new DemoCNN();\ndisplay({ loss: [3, 2, 1.5, 1.2] });\nm.stage()')],
+      metadata: { kernelspec: { name: 'linger', display_name: 'Linger (TypeScript)', language: 'typescript' }, language_info: { name: 'typescript' } },
+      nbformat: 4, nbformat_minor: 5,
+    }));
+    const nb = await vscode.workspace.openNotebookDocument(vscode.Uri.file(file));
+    await vscode.window.showNotebookDocument(nb);
+    await vscode.commands.executeCommand('notebook.selectKernel', { id: 'linger-typescript', extension: EXTENSION_ID });
+    void vscode.commands.executeCommand('notebook.execute', nb.uri);
+    const t0 = Date.now();
+    while (nb.cellAt(0).executionSummary?.success === undefined) {
+      if (Date.now() - t0 > 100_000) throw new Error('the cell did not finish');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const items = nb.cellAt(0).outputs.flatMap((o) => o.items.map((i) => ({ mime: i.mime, text: new TextDecoder().decode(i.data) })));
+    assert.equal(nb.cellAt(0).executionSummary?.success, true, items.map((i) => i.text).join('\n'));
+    assert.ok(items.some((i) => i.mime === 'image/svg+xml' && i.text.startsWith('<svg')), 'a chart rendered by the packaged vega');
+    assert.ok(items.some((i) => i.mime === 'text/plain' && i.text.includes('float')), 'the result');
+    const list = (await vscode.commands.executeCommand('vscode.executeCompletionItemProvider', nb.cellAt(0).document.uri, new vscode.Position(0, 13))) as vscode.CompletionList;
+    assert.ok(list.items.some((i) => (typeof i.label === 'string' ? i.label : i.label.label) === 'Module'), 'completions from the packaged index');
+  });
 });
