@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { suite, suiteSetup, test } from 'mocha';
+import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 
 const EXTENSION_ID = 'linger-studio.linger-studio';
@@ -88,6 +88,13 @@ suiteSetup(async function () {
 });
 
 suite('notebook workflow', () => {
+  // the suites share one workspace: leave it as it was (the Checkpoints view's tests start empty)
+  suiteTeardown(async function () {
+    this.timeout(60_000);
+    for (const f of ['experiment.ipynb', 'checkpoints/experiment', 'headless']) fs.rmSync(path.join(ws, f), { recursive: true, force: true });
+    await api.checkpoints.refresh();
+  });
+
   test('New Experiment Notebook writes the template (nbformat 4.5, kernelspec linger) and opens it with the Linger kernel', async function () {
     this.timeout(60_000);
     const uri = (await vscode.commands.executeCommand('linger.newExperimentNotebook')) as vscode.Uri;
