@@ -84,6 +84,9 @@ export class LingerNotebookController implements vscode.Disposable {
   private readonly kernels = new Map<string, KernelProcess>();
   /** per notebook: the cells run in order, one at a time */
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** per notebook: run requests so far, and the last one a failing cell cancelled */
+  private readonly requests = new Map<string, number>();
+  private readonly abortedUpTo = new Map<string, number>();
   private readonly disposables: vscode.Disposable[] = [];
   /** the notebook whose kernel last ran a cell (for "Load into Notebook Model" from a view) */
   lastNotebook: vscode.NotebookDocument | undefined;
@@ -138,15 +141,20 @@ export class LingerNotebookController implements vscode.Disposable {
 
   private run(cells: vscode.NotebookCell[], nb: vscode.NotebookDocument): Promise<void> {
     const key = nb.uri.toString();
+    const request = (this.requests.get(key) ?? 0) + 1;
+    this.requests.set(key, request);
     // pending until their turn: the executions exist now, so the cells show as queued
     const executions = cells.filter((c) => c.kind === vscode.NotebookCellKind.Code).map((cell) => this.controller.createNotebookCellExecution(cell));
+    const skip = (from: number) => { for (const ex of executions.slice(from)) { ex.start(); ex.end(undefined); } };
     const go = async () => {
       for (let i = 0; i < executions.length; i++) {
+        // as in Jupyter (stop on error), a failing or interrupted cell cancels every cell queued
+        // before it failed, in this run request and in the ones waiting behind it
+        if (request <= (this.abortedUpTo.get(key) ?? 0)) return skip(i);
         const ok = await this.runOne(executions[i], nb);
         if (!ok) {
-          // as in Jupyter, a failing cell cancels the ones queued after it
-          for (const ex of executions.slice(i + 1)) { ex.start(); ex.end(undefined); }
-          return;
+          this.abortedUpTo.set(key, this.requests.get(key) ?? request);
+          return skip(i + 1);
         }
       }
     };
@@ -201,6 +209,8 @@ export class LingerNotebookController implements vscode.Disposable {
     this.kernels.get(key)?.dispose();
     this.kernels.delete(key);
     this.queues.delete(key);
+    this.requests.delete(key);
+    this.abortedUpTo.delete(key);
   }
 
   dispose(): void {

@@ -185,6 +185,9 @@ suite('notebook workflow', () => {
     const cell = await addCell('fit(model, new data.DataLoader(trainSet, { batchSize: 64 }), new optim.SGD(model.parameters(), { lr: 0.001 }), { epochs: 100 })');
     await start(cell);
     await waitFor('the long fit to be training', () => outputsOf(nb.cellAt(cell.index)).some((o) => /step \d+\/\d+/.test(o.text)) || undefined, 60_000);
+    // a cell started while the fit runs waits its turn; the interrupt cancels it, as Jupyter does
+    const queued = await addCell('const ranAfterInterrupt = true;');
+    await start(queued);
     const t0 = Date.now();
     void vscode.commands.executeCommand('notebook.cancelExecution', nb.uri);
     const ok = await finished(cell, 15_000);
@@ -193,7 +196,10 @@ suite('notebook workflow', () => {
     const text = outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n');
     assert.match(text, /InterruptedError/);
     assert.match(text, /interrupted after \d+ steps/, 'the progress line says where it stopped');
-    const after = await runCell('`${model.stage()} ${model.training}`');
+    // (this cell queues behind the cancelled one)
+    const after = await runCell('`${model.stage()} ${model.training} ${typeof ranAfterInterrupt}`');
+    assert.match(after.text, /undefined/, 'the queued cell did not run');
+    assert.equal(nb.cellAt(queued.index).executionSummary?.executionOrder, undefined, 'the queued cell has no execution count');
     assert.ok(after.ok);
     assert.match(after.text, /fixed/);
   });
