@@ -204,6 +204,7 @@ function traceback(e: unknown): { ename: string; evalue: string; traceback: stri
 async function execute(m: Extract<ToKernel, { type: 'execute' }>): Promise<void> {
   exec = m.exec;
   clearInterrupt();
+  for (const text of late.splice(0)) emit({ output_type: 'stream', name: 'stderr', text });
   try {
     const cell = Object.assign(compileCell(m.source, m.cell), { source: m.source });
     compiled.set(m.cell, cell);
@@ -236,6 +237,25 @@ async function request(m: Extract<ToKernel, { type: 'request' }>): Promise<unkno
   return { stage: target.stage(), file: m.file, ...r };
 }
 
+// An error thrown by a callback a cell left behind (a timer, an unhandled rejection) must not end
+// the kernel thread (its variables would be lost): it goes to the running cell's stderr, or to the
+// next cell's when none runs.
+const late: string[] = [];
+const background = (e: unknown) => {
+  const tb = traceback(e);
+  const text = `an error was thrown by code a cell left running (a callback, a promise nobody awaited):\n${tb.traceback.join('\n')}\n`;
+  if (exec >= 0) emit({ output_type: 'stream', name: 'stderr', text });
+  else late.push(text);
+};
+/** Ours only: Emscripten's runtime (the wasm backend) installs handlers that rethrow, ending the thread. */
+function catchBackgroundErrors(): void {
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    process.removeAllListeners(event);
+    process.on(event, background);
+  }
+}
+catchBackgroundErrors();
+
 let queue = Promise.resolve();
 port.on('message', (m: ToKernel) => {
   if (m.type === 'interrupt') { interruptAwait?.(); return; }
@@ -249,4 +269,7 @@ port.on('message', (m: ToKernel) => {
   });
 });
 
-void api.initBackend().then((backend) => post({ type: 'ready', backend }));
+void api.initBackend().then((backend) => {
+  catchBackgroundErrors();
+  post({ type: 'ready', backend });
+});

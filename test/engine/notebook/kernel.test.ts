@@ -261,6 +261,18 @@ describe('errors', () => {
     const later = await run(k.s, 'const x = 1;\n\n  export { x };\nconst y = 2;');
     assert.deepEqual(errorOf(later)?.traceback.slice(1), ['  at line 3, column 3', '      export { x };', '      ^']);
   });
+
+  test('an error thrown later by a callback or an unawaited promise is reported, and the kernel keeps its state', async () => {
+    const started = await ok(k.s, "const survives = 'yes';\nsetTimeout(() => { throw new Error('thrown by a timer'); }, 10);\nPromise.reject(new Error('nobody awaited this'));\n'started'");
+    assert.equal(text(resultOf(started)), 'started');
+    await new Promise((r) => setTimeout(r, 300));
+    const next = await ok(k.s, 'survives');
+    assert.equal(text(resultOf(next)), 'yes', 'the kernel thread was not ended (Emscripten\'s rethrowing handlers are replaced)');
+    const stderr = next.outputs.filter((o) => o.output_type === 'stream' && o.name === 'stderr').map((o) => (o as { text: string }).text).join('');
+    assert.match(stderr, /Error: thrown by a timer\n  at Cell \[\d+\], line 2, column 26/);
+    assert.match(stderr, /Error: nobody awaited this/);
+    assert.equal(next.result.executionCount, started.result.executionCount + 1, 'no restart');
+  });
 });
 
 describe('interrupts', () => {
