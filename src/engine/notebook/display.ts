@@ -44,10 +44,23 @@ function isSeries(v: unknown): v is Record<string, number[]> {
   return vals.length > 0 && vals.every((a) => Array.isArray(a) && a.every((x) => typeof x === 'number')) && vals.some((a) => (a as number[]).length > 1);
 }
 
-/** A line chart of metric series against their index (step, epoch). */
+const MAX_POINTS = 400;
+
+/** A line chart of metric series against their index (step, epoch); long series are averaged down. */
 export function seriesChart(series: Record<string, number[]>, opts: { x?: string; title?: string } = {}): Chart {
   const x = opts.x ?? 'step';
-  const values = Object.entries(series).flatMap(([name, ys]) => ys.map((y, i) => ({ [x]: i + 1, value: y, series: name })));
+  // a long run is drawn as at most MAX_POINTS means of consecutive values (the SVG stays small)
+  const points = (ys: number[]): [number, number][] => {
+    if (ys.length <= MAX_POINTS) return ys.map((y, i) => [i + 1, y]);
+    const per = ys.length / MAX_POINTS;
+    return Array.from({ length: MAX_POINTS }, (_, k) => {
+      const a = Math.floor(k * per), b = Math.floor((k + 1) * per);
+      let sum = 0;
+      for (let i = a; i < b; i++) sum += ys[i];
+      return [(a + b + 1) / 2, sum / (b - a)];
+    });
+  };
+  const values = Object.entries(series).flatMap(([name, ys]) => points(ys).map(([i, y]) => ({ [x]: i, value: y, series: name })));
   return new Chart({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     ...(opts.title ? { title: opts.title } : {}),

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CHART_MIME } from '../../../src/engine/notebook/display';
+import { CHART_MIME, seriesChart } from '../../../src/engine/notebook/display';
 import type { KernelEvent, NbOutput } from '../../../src/engine/notebook/messages';
 import { applyOutput } from '../../../src/engine/notebook/nbformat';
 import { ExecuteResult, KernelSession, SessionOptions } from '../../../src/engine/notebook/session';
@@ -402,6 +402,16 @@ describe('display', () => {
     assert.match(big, /\(1,000,000 in all\)$/);
     const small = text(resultOf(await ok(k.s, 'tensor([[1, 2.5], [-3, 4]])')));
     assert.equal(small, 'tensor(shape=[2, 2], dtype=float32)\n[[ 1.0000,  2.5000],\n [-3.0000,  4.0000]]');
+  });
+
+  test('a long series is drawn as at most 400 means of consecutive values, at their mean step', () => {
+    const ys = Array.from({ length: 100_000 }, (_, i) => i + 1);
+    const values = (seriesChart({ loss: ys }).spec.data as { values: { step: number; value: number }[] }).values;
+    assert.equal(values.length, 400);
+    // 250 values per point: the first averages steps 1–250
+    assert.deepEqual(values[0], { step: 125.5, value: 125.5, series: 'loss' });
+    assert.deepEqual(values[399], { step: 99_875.5, value: 99_875.5, series: 'loss' });
+    assert.deepEqual((seriesChart({ loss: [3, 2] }).spec.data as { values: unknown[] }).values, [{ step: 1, value: 3, series: 'loss' }, { step: 2, value: 2, series: 'loss' }]);
   });
 
   test('metric series are drawn as an SVG chart on the session\'s thread', async () => {
