@@ -33,17 +33,7 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 dpkg -s libkrb5-dev >/dev/null 2>&1 || missing+=(libkrb5-dev)
 command -v rg >/dev/null 2>&1 || missing+=(ripgrep)
-if [ "${#missing[@]}" -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  echo "apt-get install ${missing[*]}"
-  # Refresh the package lists only when installing from the present ones fails (absent or stale).
-  if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-    $sudo apt-get update -q
-    $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-  fi
-fi
+bash "$(dirname "$0")/apt-install.sh" ${missing[@]+"${missing[@]}"}
 
 # --- code-server ---------------------------------------------------------------------------------
 if [ -f "$marker" ] && [ -f "$entry" ]; then

@@ -8,13 +8,4 @@ missing=()
 for p in python3-nbformat python3-torch; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-[ "${#missing[@]}" -eq 0 ] && exit 0
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-echo "apt-get install ${missing[*]}"
-# refresh the package lists only when installing from the present ones fails (absent or stale)
-if ! $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-  $sudo apt-get update -q
-  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash "$(dirname "$0")/apt-install.sh" ${missing[@]+"${missing[@]}"}

@@ -8,9 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
+import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
 
-const EXTENSION_ID = 'linger-studio.linger-studio';
-const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
 
 interface ModelRoot { kind: 'root'; kernel?: string; previous?: unknown; tree: { label: string; stage: string; modules: { path: string; type: string }[] } }
 interface CheckpointNode { kind: string; dir?: string; label?: string; stage?: string; uri?: vscode.Uri; summary?: { stage: string } }
@@ -24,16 +23,6 @@ let api: Api;
 let ws: string;
 let nb: vscode.NotebookDocument;
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 async function screenshot(name: string): Promise<void> {
   await vscode.commands.executeCommand('notifications.clearAll');
   await sleep(1500);

@@ -8,9 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, suiteSetup, test } from 'mocha';
 import * as vscode from 'vscode';
+import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
 
-const EXTENSION_ID = 'linger-studio.linger-studio';
-const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
 
 // what the extension's activate() returns (src/extension/extension.ts), as far as the tests use it
 interface ModuleEntry { path: string; type: string; aheadRelu?: boolean }
@@ -29,18 +28,6 @@ let api: Api;
 let ws: string;
 let extensionPath: string;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
-}
 let widened = false;
 /** Asks the runner for a picture of the workbench, and gives it time to take it. */
 async function screenshot(name: string): Promise<void> {
