@@ -28,6 +28,8 @@ await Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/host/main.ts'], outfile: 'dist/host.js' }),
   // its long jobs (training) on a worker thread
   esbuild.build({ ...common, entryPoints: ['src/engine/host/worker.ts'], outfile: 'dist/hostWorker.js' }),
+  // a data-parallel training worker (src/engine/parallel): a replica of the model on its own thread
+  esbuild.build({ ...common, entryPoints: ['src/engine/parallel/worker.ts'], outfile: 'dist/trainWorker.js' }),
   // a notebook's kernel process and the thread its cells run on (src/engine/notebook)
   esbuild.build({ ...common, entryPoints: ['src/engine/notebook/kernelMain.ts'], outfile: 'dist/kernel.js' }),
   esbuild.build({ ...common, entryPoints: ['src/engine/notebook/runtime.ts'], outfile: 'dist/kernelWorker.js' }),

@@ -4,6 +4,7 @@
 //   dist/notebook-api.json            the notebook kernel's globals, for completions and hovers
 //   dist/host.js, dist/hostWorker.js  the engine process and its job thread, TF.js bundled in
 //   dist/kernel.js, dist/kernelWorker.js  a notebook's kernel process and its cell thread (TF.js, vega)
+//   dist/trainWorker.js               a data-parallel training thread (TF.js)
 //   dist/*.wasm                       TF.js's wasm backend, found beside the bundle
 //   dist/webview/graph.js             the Graph view (dagre bundled)
 //   dist/tree-sitter-wasm/            the load-order analyzer's grammars
@@ -47,7 +48,8 @@ copy(path.join(root, 'dist', 'webview'), 'dist/webview');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)
 for (const [entry, file] of [['src/engine/host/main.ts', 'host.js'], ['src/engine/host/worker.ts', 'hostWorker.js'],
-  ['src/engine/notebook/kernelMain.ts', 'kernel.js'], ['src/engine/notebook/runtime.ts', 'kernelWorker.js']]) {
+  ['src/engine/notebook/kernelMain.ts', 'kernel.js'], ['src/engine/notebook/runtime.ts', 'kernelWorker.js'],
+  ['src/engine/parallel/worker.ts', 'trainWorker.js']]) {
   await esbuild.build({
     entryPoints: [path.join(root, entry)], outfile: path.join(stage, 'dist', file), bundle: true, platform: 'node', target: 'node20',
     format: 'cjs', keepNames: true, minify: true, logLevel: 'warning',

@@ -7,6 +7,8 @@ import NodeModule from 'node:module';
 import * as path from 'node:path';
 import type { Module } from './nn/module';
 
+import { setRecipe } from './parallel/recipe';
+
 /** A model file that cannot be used, naming the file (and the line, for syntax errors). */
 export class ModelFileError extends Error {
   constructor(readonly file: string, readonly problem: string, readonly line?: number, readonly column?: number) {
@@ -147,6 +149,7 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
       if (!(m instanceof nn.Module)) {
         throw new ModelFileError(abs, `createModel() returned ${describe(m)}, not an nn.Module (extend nn.Module from 'linger-studio')`);
       }
+      setRecipe(m, { kind: 'file', file: abs }); // data-parallel workers build theirs from this file
       return m;
     },
   };

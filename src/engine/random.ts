@@ -22,6 +22,13 @@ export class Generator {
     this.spare = null;
   }
 
+  /** The generator's whole state (data-parallel workers start each step from the coordinator's). */
+  getState(): number[] { return [...this.s, this.spare ?? NaN]; }
+  setState(st: ArrayLike<number>): void {
+    for (let i = 0; i < 4; i++) this.s[i] = st[i] >>> 0;
+    this.spare = Number.isNaN(st[4]) ? null : st[4];
+  }
+
   /** A uniform 32-bit unsigned integer. */
   nextUint32(): number {
     const s = this.s;

@@ -1,6 +1,7 @@
 // The few kernels whose TF.js gradients are missing on wasm or slow there, each forward beside
 // its backward (NOTES-MACHINE.md has the measurements these choices come from).
 import { tf } from './tf';
+import { currentShard } from '../parallel/sync';
 
 type Pads = [[number, number], [number, number]];
 // tf.customGrad's typing takes (...inputs, save) as one union-typed rest parameter.
@@ -285,8 +286,20 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
 export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf.Tensor1D | null, eps: number):
   { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const c = x.shape[x.rank - 1];
-  const m = x.size / c;
+  // in a data-parallel step the statistics are the whole batch's (SyncBatchNorm): the per-channel
+  // sums of every rank are added, in forward and in backward
+  const group = currentShard()?.group;
+  let m = x.size / c;
+  const globalSum = (t: tf.Tensor, extra: number[] = []): Float64Array => group!.allReduce([...t.dataSync(), ...extra]);
   const moments = (xv: tf.Tensor) => {
+    if (group) {
+      const s = globalSum(channelSum(xv), [m]);
+      m = s[c];
+      const mean = tf.tensor1d(Float32Array.from(s.subarray(0, c), (v) => v / m));
+      const d = tf.sub(xv, mean);
+      const sq = globalSum(channelSum(tf.mul(d, d)));
+      return { d, mean, variance: tf.tensor1d(Float32Array.from(sq, (v) => v / m)) };
+    }
     const mean = tf.div(channelSum(xv), m) as tf.Tensor1D;
     const d = tf.sub(xv, mean);
     const variance = tf.div(channelSum(tf.mul(d, d)), m) as tf.Tensor1D;
@@ -315,13 +328,45 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf
         const [xh, inv, gs] = saved;
         const dbeta = channelSum(dy);
         const dgamma = channelSum(tf.mul(dy, xh));
+        // the whole batch's sums for dx; each rank's own for dγ, dβ (the gradient reduction adds them)
+        let sumDy: tf.Tensor = dbeta, sumDyXh: tf.Tensor = dgamma;
+        if (group) {
+          const both = group.allReduce([...dbeta.dataSync(), ...dgamma.dataSync()]);
+          sumDy = tf.tensor1d(Float32Array.from(both.subarray(0, c)));
+          sumDyXh = tf.tensor1d(Float32Array.from(both.subarray(c)));
+        }
         // dx = γ·inv/M · (M·dy − Σdy − x̂·Σ(dy·x̂))
         const k = tf.mul(gs, inv);
-        const inner = tf.sub(tf.sub(dy, tf.div(dbeta, m)), tf.mul(xh, tf.div(dgamma, m)));
+        const inner = tf.sub(tf.sub(dy, tf.div(sumDy, m)), tf.mul(xh, tf.div(sumDyXh, m)));
         return [tf.mul(inner, k), dgamma, dbeta];
       },
     };
   });
   const y = f(x, g, b);
   return { y, mean, variance };
+}
+
+/**
+ * The per-channel (last axis) mean of x over every other axis and, in a data-parallel step, over
+ * every rank's rows: the sums are added across ranks in forward, and the incoming gradients in
+ * backward (each rank's mean feeds every rank's loss). Outside such a step, tf.mean.
+ */
+export function wholeBatchChannelMean(x: tf.Tensor): tf.Tensor1D {
+  const group = currentShard()?.group;
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  if (!group) return tf.mean(x, axes) as tf.Tensor1D;
+  const c = x.shape[x.rank - 1];
+  const local = x.size / c;
+  const f = customGrad((xv: tf.Tensor) => {
+    const s = group.allReduce([...channelSum(xv).dataSync(), local]);
+    const count = s[c];
+    return {
+      value: tf.tensor1d(Float32Array.from(s.subarray(0, c), (v) => v / count)),
+      gradFunc: (dy: tf.Tensor) => {
+        const g = group.allReduce(dy.dataSync());
+        return tf.mul(tf.onesLike(xv), tf.tensor1d(Float32Array.from(g, (v) => v / count)));
+      },
+    };
+  });
+  return f(x) as tf.Tensor1D;
 }

@@ -1,6 +1,7 @@
 // Conv+BN fusion, linger's way (SPEC §4.1): fused in forward, not fused in backward.
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
+import { wholeBatchCount } from '../parallel/sync';
 import { Tensor } from '../tensor';
 import { BatchNorm1d, BatchNorm2d, BatchNormNd } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvNd, ConvTranspose2d } from '../nn/conv';
@@ -92,7 +93,7 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
       const c = this.conv.convWith(x, this.conv.weight.raw, this.conv.bias?.raw ?? null);
       layout = channelsLast(c.rank);
       const cr = c.physical(layout);
-      const count = cr.size / cr.shape[cr.rank - 1];
+      const count = wholeBatchCount(cr.size / cr.shape[cr.rank - 1]);
       if (count <= 1) throw new Error(`${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
       const r = K.batchNormTrain(cr, this.bn.weight!.raw as tf.Tensor1D, this.bn.bias!.raw as tf.Tensor1D, this.bn.eps);
       try {

@@ -17,6 +17,7 @@ import {
   clampInt, evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
 } from '../quant/qvalue';
 import { clampSym } from './normalize';
+import { batchMax, wholeBatchCount } from '../parallel/sync';
 
 export interface QuantBits { dataBits: number; parameterBits: number; outBits: number; }
 
@@ -53,7 +54,7 @@ function addBuffers(m: Module): void {
 function inputScale(m: Module & IntLayer, x: Tensor): number {
   if (x.quantScale !== undefined) return x.quantScale;
   if (m.training) {
-    const s = trainScale(maxAbs(x.raw), m.dataBits);
+    const s = trainScale(batchMax(maxAbs(x.raw)), m.dataBits);
     writeBuf(m, 'running_x', updatedRunning(readBuf(m, 'running_x'), s, m.dataBits));
     return s;
   }
@@ -65,7 +66,7 @@ function inputScale(m: Module & IntLayer, x: Tensor): number {
 /** Output scale: from the batch `y` in training (positive range with ahead-ReLU), else running_o. */
 function outputScale(m: Module & IntLayer, y: tf.Tensor | null): number {
   if (m.training && y) {
-    const s = trainScale(m.aheadRelu ? maxPositive(y) : maxAbs(y), m.outBits);
+    const s = trainScale(batchMax(m.aheadRelu ? maxPositive(y) : maxAbs(y)), m.outBits);
     writeBuf(m, 'running_o', updatedRunning(readBuf(m, 'running_o'), s, m.outBits));
     return s;
   }
@@ -400,10 +401,10 @@ export class BatchNormInt extends quantized(BatchNorm2d) {
     const beta = this.bias ? clampSym(this.bias.raw, this.normalizeBias) : tf.zeros([this.numFeatures]);
     let mean: tf.Tensor, variance: tf.Tensor;
     if (this.useBatchStats()) {
-      const axes = Array.from({ length: xq.rank - 1 }, (_, i) => i);
-      mean = tf.mean(xq, axes);
-      variance = tf.mean(tf.square(tf.sub(xq, mean)), axes);
-      this.updateRunningStats(mean, variance, xq.size / this.numFeatures);
+      // the whole batch's statistics in a data-parallel step (SyncBatchNorm)
+      mean = K.wholeBatchChannelMean(xq);
+      variance = K.wholeBatchChannelMean(tf.square(tf.sub(xq, mean)));
+      this.updateRunningStats(mean, variance, wholeBatchCount(xq.size / this.numFeatures));
     } else {
       mean = this.running_mean!.raw;
       variance = this.running_var!.raw;
@@ -532,7 +533,7 @@ export class IQAdd extends quantized(Module) {
     const sx = operandScale(this, x), sy = operandScale(this, y);
     const layout = x.perm;
     const xr = x.raw, yr = y.physical(layout);
-    const max = this.training ? Math.max(maxAbs(xr), maxAbs(yr), tf.tidy(() => maxAbs(tf.add(xr, yr)))) : 0;
+    const max = this.training ? batchMax(Math.max(maxAbs(xr), maxAbs(yr), tf.tidy(() => maxAbs(tf.add(xr, yr))))) : 0;
     const sz = opScale(this, max, Math.min(sx, sy));
     writeBuf(this, 'scale_x', sx);
     writeBuf(this, 'scale_w', sy);
@@ -553,7 +554,7 @@ export class IQCat extends quantized(Module) {
   forward(xs: Tensor[], dim: number): Tensor {
     const scales = xs.map((t) => operandScale(this, t));
     const layout = xs[0].perm;
-    const max = this.training ? Math.max(...xs.map((t) => maxAbs(t.raw))) : 0;
+    const max = this.training ? batchMax(Math.max(...xs.map((t) => maxAbs(t.raw)))) : 0;
     const sz = opScale(this, max, Math.min(...scales));
     writeBuf(this, 'scale_o', sz);
     const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : (dim < 0 ? dim + xs[0].rank : dim);

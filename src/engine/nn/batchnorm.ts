@@ -1,5 +1,6 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
+import { wholeBatchCount } from '../parallel/sync';
 import { Tensor } from '../tensor';
 import { Buffer, Module, Parameter, parameterFrom } from './module';
 import { channelsLast, expectInput } from './layout';
@@ -69,7 +70,7 @@ export abstract class BatchNormNd extends Module {
     const layout = channelsLast(x.rank);
     const xr = x.physical(layout);
     if (this.useBatchStats()) {
-      const count = xr.size / xr.shape[xr.rank - 1];
+      const count = wholeBatchCount(xr.size / xr.shape[xr.rank - 1]);
       if (count <= 1 && this.training) {
         throw new Error(`${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
       }

@@ -1,5 +1,6 @@
 import { tf } from '../backend/tf';
 import { rng } from '../random';
+import { currentShard } from '../parallel/sync';
 import { record, Tensor } from '../tensor';
 import { Module } from './module';
 import { pyBool, pyFloat } from './repr';
@@ -15,7 +16,12 @@ export function dropoutRaw(x: Tensor, p: number, training: boolean): Tensor {
   if (!training || p === 0) return x;
   if (p === 1) return x.mul(0);
   return record('dropout', [x], () => {
-    const mask = tf.tensor(rng().uniformArray(x.size, 0, 1), x.raw.shape);
+    // in a data-parallel step every rank draws the whole batch's mask (the generator's state is
+    // the coordinator's) and keeps its rows: the masks of the single-process run
+    const sh = currentShard();
+    const perRow = x.size / x.raw.shape[0];
+    const u = sh ? rng().uniformArray(perRow * sh.total, 0, 1).subarray(perRow * sh.start, perRow * sh.end) : rng().uniformArray(x.size, 0, 1);
+    const mask = tf.tensor(u, x.raw.shape);
     const keep = tf.div(tf.cast(tf.greaterEqual(mask, p), 'float32'), 1 - p);
     return new Tensor(tf.mul(x.raw, keep), x.perm);
   });

@@ -5,6 +5,7 @@
 // the child at their path (looked up on every call, so traceLayers/init can replace children),
 // other nodes run the engine's tensor ops, and shape arithmetic is evaluated on plain numbers.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { tf } from '../backend/tf';
 import { ReLU, ReLU6, Sigmoid, Tanh } from '../nn/activation';
 import { BatchNorm1d, BatchNorm2d } from '../nn/batchnorm';
@@ -20,6 +21,7 @@ import {
   CONST_OPS, ConstValue, constValue, evalConst, intsOf, isConst, reshapeTarget, scalarOf, sizeOf,
 } from './constEval';
 import { Attrs, DT_NAMES, onnx, readTensor, toInt } from './proto';
+import { setRecipe } from '../parallel/recipe';
 
 export interface ImportOptions {
   /** the input shape to build and check the model with (NCHW); default: the file's, batch 1 where it is symbolic */
@@ -44,7 +46,9 @@ export async function importOnnx(file: string, opts: ImportOptions = {}): Promis
   } catch (e) {
     throw new OnnxImportError(`${file}: cannot read the file (${(e as Error).message})`);
   }
-  return importOnnxBuffer(bytes, { ...opts, file });
+  const model = importOnnxBuffer(bytes, { ...opts, file });
+  setRecipe(model, { kind: 'onnx', file: path.resolve(file), ...(opts.inputShape ? { inputShape: opts.inputShape } : {}) });
+  return model;
 }
 
 /** importOnnx on bytes already in memory (`file` only names them in errors). */

@@ -4,6 +4,7 @@ import * as F from '../nn/functional';
 import { Tensor } from '../tensor';
 import { Batch, DataLoader } from './data';
 import { Optimizer } from './optim';
+import { DataParallel, defaultWorkers, whyNotParallel } from '../parallel/dataParallel';
 
 export interface StepProgress {
   epoch: number; epochs: number; step: number; steps: number;
@@ -17,6 +18,23 @@ export interface FitOptions {
   onEpochEnd?: (epoch: number, meanLoss: number) => void;
   /** stop after this many steps per epoch (quick runs, tests) */
   maxSteps?: number;
+  /**
+   * Threads to train on (data-parallel, each takes 1/N of every batch; the result is the one-thread
+   * run's up to float summation order). Default 1; 0 = one per core. Needs a model worker threads
+   * can build (DemoCNN, a model file, an ONNX import) and the default loss; otherwise one thread,
+   * said through onNote.
+   */
+  workers?: number;
+  onNote?: (message: string) => void;
+}
+
+/** The number of threads a fit with `workers` uses on this model, and why fewer when fewer. */
+export function plannedWorkers(model: Module, opts: Pick<FitOptions, 'workers' | 'loss'>): { workers: number; note?: string } {
+  const asked = opts.workers === 0 ? defaultWorkers() : Math.max(1, Math.floor(opts.workers ?? 1));
+  if (asked === 1) return { workers: 1 };
+  if (opts.loss) return { workers: 1, note: 'a custom loss function cannot be sent to worker threads: training on one thread' };
+  const why = whyNotParallel(model);
+  return why ? { workers: 1, note: why } : { workers: asked };
 }
 
 /**
@@ -27,24 +45,34 @@ export function fit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fit
   const epochs = opts.epochs ?? 1;
   const lossFn = opts.loss ?? ((o: Tensor, y: Tensor) => F.crossEntropy(o, y));
   const means: number[] = [];
-  for (let e = 0; e < epochs; e++) {
-    model.train();
-    let sum = 0, n = 0;
-    const steps = Math.min(loader.length, opts.maxSteps ?? Infinity);
-    const t0 = performance.now();
-    for (const batch of loader) {
-      if (n >= steps) { disposeBatch(batch); break; }
-      try {
-        const loss = opt.step(() => lossFn(model(batch.x), batch.y));
-        sum += loss;
-        n++;
-        opts.onStep?.({ epoch: e + 1, epochs, step: n, steps, loss, meanLoss: sum / n, lr: opt.lr, msPerStep: (performance.now() - t0) / n });
-      } finally {
-        disposeBatch(batch);
+  const plan = plannedWorkers(model, opts);
+  if (plan.note) opts.onNote?.(plan.note);
+  let pool: DataParallel | null = null;
+  try {
+    for (let e = 0; e < epochs; e++) {
+      model.train();
+      let sum = 0, n = 0;
+      const steps = Math.min(loader.length, opts.maxSteps ?? Infinity);
+      const t0 = performance.now();
+      for (const batch of loader) {
+        if (n >= steps) { disposeBatch(batch); break; }
+        try {
+          if (!pool && plan.workers > 1) {
+            pool = DataParallel.start(model, opt, { workers: plan.workers, sample: batch, maxRows: Math.max(loader.batchSize, batch.x.shape[0]) });
+          }
+          const loss = pool ? pool.step(batch.x, batch.y) : opt.step(() => lossFn(model(batch.x), batch.y));
+          sum += loss;
+          n++;
+          opts.onStep?.({ epoch: e + 1, epochs, step: n, steps, loss, meanLoss: sum / n, lr: opt.lr, msPerStep: (performance.now() - t0) / n });
+        } finally {
+          disposeBatch(batch);
+        }
       }
+      means.push(sum / Math.max(1, n));
+      opts.onEpochEnd?.(e + 1, sum / Math.max(1, n));
     }
-    means.push(sum / Math.max(1, n));
-    opts.onEpochEnd?.(e + 1, sum / Math.max(1, n));
+  } finally {
+    (pool as DataParallel | null)?.close();
   }
   return means;
 }

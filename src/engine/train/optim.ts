@@ -12,6 +12,9 @@ export class NonFiniteLossError extends Error {
   }
 }
 
+/** The whole batch's gradients and loss from this thread's (see Optimizer.step). */
+export type GradientReduction = (grads: (tf.Tensor | undefined)[], loss: number) => { grads: (tf.Tensor | undefined)[]; loss: number };
+
 export interface ParamGroup { lr: number; [k: string]: number | boolean; }
 
 export interface OptimizerState {
@@ -46,22 +49,28 @@ export abstract class Optimizer {
   /** Gradients live only inside step(); this exists for code written the PyTorch way. */
   zeroGrad(): void { /* nothing to clear */ }
 
-  step(closure: () => Tensor): number {
+  /**
+   * `reduce` (data-parallel training) turns this thread's gradients (one per parameter, undefined
+   * where there is none) and loss into the whole batch's, before the finiteness check and update.
+   */
+  step(closure: () => Tensor, reduce?: GradientReduction): number {
     checkInterrupt('an optimizer step');
     maybeCollect();
     let loss = NaN;
     tf.tidy(() => {
       const vars = this.params.map((p) => p.variable);
-      const { value, grads } = tf.variableGrads(() => {
+      const r = tf.variableGrads(() => {
         const l = closure();
         if (l.size !== 1) throw new Error(`step(): the closure must return a scalar loss, got shape [${l.shape.join(', ')}]`);
         return tf.reshape(l.raw, []) as tf.Scalar;
       }, vars);
-      loss = value.dataSync()[0];
+      let grads: (tf.Tensor | undefined)[] = this.params.map((p) => r.grads[p.variable.name]);
+      loss = r.value.dataSync()[0];
+      if (reduce) ({ grads, loss } = reduce(grads, loss));
       if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss);
       this.stepCount++;
       this.params.forEach((p, i) => {
-        const g = grads[p.variable.name];
+        const g = grads[i];
         if (g) this.update(i, p, g);
       });
     });
