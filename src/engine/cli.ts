@@ -15,10 +15,13 @@ commands:
           --epochs F,S,Q (2,1,1: float, float stage, QAT)  --bits N (8)  --straight (skip the
           float stage)  --float-checkpoint FILE  --dataset fashion-mnist|mnist  --batch N (64)
           --lr X (0.05)  --seed N (0)  --limit N (images per class, quick runs)
-          --experiment NAME (demo)  --checkpoints DIR (checkpoints)  --json
-  bench   training-step time of the demo CNN, and of the same CNN in PyTorch when
-          python3 has torch (same thread count); prints the ratio
-          --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch  --python PATH  --json
+          --experiment NAME (demo)  --checkpoints DIR (checkpoints)  --workers N (training
+          threads, data-parallel; default one per core, 1 = one thread)  --json
+  bench   training-step time of the demo CNN at every stage on 1 thread and float/QAT on N
+          data-parallel workers, and of the same CNN in PyTorch on 1 and N threads when python3
+          has torch; prints the ratios at equal cores and one epoch of the demo on N workers
+          --workers N (cores)  --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch
+          --no-epoch  --python PATH  --json (stdout: one JSON object only)
   inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)
           <checkpoint.safetensors>  --json
   export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
@@ -52,6 +55,14 @@ function schedule(v: string | undefined): [number, number, number] {
   return parts.length === 1 ? [parts[0], 1, 1] : [parts[0], parts[1], parts[2]];
 }
 
+/** --workers N: a whole number ≥ 1; absent = one per core (0). */
+function workersOption(v: string | undefined): number {
+  if (v === undefined) return 0;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError(`--workers expects a whole number from 1 to 64, got '${v}'`);
+  return n;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -76,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
       seed: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, steps: { type: 'string' },
       bits: { type: 'string' }, straight: { type: 'boolean' }, 'float-checkpoint': { type: 'string' },
       experiment: { type: 'string' }, checkpoints: { type: 'string' },
-      warmup: { type: 'string' }, 'no-torch': { type: 'boolean' }, python: { type: 'string' },
+      warmup: { type: 'string' }, 'no-torch': { type: 'boolean' }, python: { type: 'string' }, workers: { type: 'string' }, 'no-epoch': { type: 'boolean' },
     },
     strict: true,
   });
@@ -90,6 +101,7 @@ async function main(argv: string[]): Promise<number> {
         seed: num(values.seed, 'seed', 0), limit: values.limit ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
         bits: num(values.bits, 'bits', 8), straight: Boolean(values.straight), floatCheckpoint: values['float-checkpoint'],
         experiment: values.experiment ?? 'demo', checkpointDir: values.checkpoints ?? 'checkpoints',
+        workers: workersOption(values.workers),
       }, log);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;
@@ -98,6 +110,7 @@ async function main(argv: string[]): Promise<number> {
       const r = await runBench({
         steps: num(values.steps, 'steps', 30), warmup: num(values.warmup, 'warmup', 5), batch: num(values.batch, 'batch', 64),
         torch: !values['no-torch'], python: values.python ?? '/usr/bin/python3',
+        ...(values.workers ? { workers: workersOption(values.workers) } : {}), demoEpoch: !values['no-epoch'],
       }, log);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;

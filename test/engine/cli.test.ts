@@ -36,6 +36,24 @@ test('linger demo runs the two-stage path on a slice of Fashion-MNIST, writes a 
   }
 });
 
+test('linger bench --json: stdout is one JSON object with the engine and PyTorch on 1 and N threads', () => {
+  // a short run (2 steps): the shape of the report, not its numbers (speed is measured by npm run bench)
+  const r = linger(['bench', '--json', '--steps', '2', '--warmup', '1', '--workers', '2', '--no-epoch']);
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout) as Record<string, unknown> & { workers: number; cpu: string; cores: number };
+  assert.equal(j.workers, 2);
+  assert.ok(j.cpu && j.cores >= 1);
+  const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+  for (const k of ['float', 'fixed']) {
+    const p = j[k] as Record<string, number | null>;
+    assert.deepEqual(Object.keys(p).sort(), ['engine1_ms', 'engineN_ms', 'torch1_ms', 'torchN_ms']);
+    for (const key of ['engine1_ms', 'engineN_ms', ...(torch ? ['torch1_ms', 'torchN_ms'] : [])]) {
+      assert.ok(typeof p[key] === 'number' && p[key]! > 0, `${k}.${key} = ${p[key]}`);
+    }
+  }
+  assert.match(r.stderr, /CPU: /);
+});
+
 test('usage errors exit 2 with a message; LINGER_BACKEND is checked', () => {
   const bad = linger(['demo', '--epochs', 'many']);
   assert.equal(bad.status, 2);

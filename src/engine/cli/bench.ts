@@ -7,19 +7,42 @@ import * as F from '../nn/functional';
 import { manualSeed } from '../random';
 import { rand, randn, tensor } from '../tensor';
 import { setReleasing } from '../memory';
-import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
+import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
 import { init } from '../linger/init';
 import { benchAnalyzer } from '../analysis/bench';
 import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { SGD } from '../train/optim';
+import { DataLoader, fashionMnist } from '../train/data';
+import { fit } from '../train/loop';
+import { DataParallel, defaultWorkers } from '../parallel/dataParallel';
+import { Tensor } from '../tensor';
 
-export interface BenchOptions { steps: number; warmup: number; batch: number; torch: boolean; python: string; }
+export interface BenchOptions {
+  steps: number; warmup: number; batch: number; torch: boolean; python: string;
+  /** the N of "N workers / N threads" (default: one per core) */
+  workers?: number;
+  /** also time one real epoch of the demo's float training on N workers */
+  demoEpoch?: boolean;
+}
 
 export interface BenchRow { name: string; ms: number; }
 export interface TorchTiming { version: string; ms: number; error?: string }
+/** One training step's median ms: the engine on 1 and N threads, PyTorch on 1 and N threads. */
+export interface PeerTimes { engine1_ms: number; engineN_ms: number; torch1_ms: number | null; torchN_ms: number | null }
 export interface BenchResult {
-  backend: string; threads: number; rows: BenchRow[];
-  torch?: { float?: TorchTiming; qat?: TorchTiming };
+  cpu: string; cores: number; backend: string;
+  /** N: engine workers and PyTorch threads of the *N columns */
+  workers: number;
+  batch: number; steps: number;
+  float: PeerTimes;
+  /** the engine's fixed stage (QAT) against PyTorch's eager int8 QAT */
+  fixed: PeerTimes;
+  /** engine, one thread, every stage */
+  stages: Record<BenchStage, number>;
+  torchVersion?: string;
+  /** the demo's float training, one epoch of Fashion-MNIST on N workers */
+  demoEpoch?: { workers: number; steps: number; seconds: number; msPerStep: number };
+  rows: BenchRow[];
   ratios: Record<string, number>;
 }
 
@@ -41,15 +64,15 @@ function stageModel(stage: BenchStage): { model: DemoCNN; opt: SGD } {
   return { model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
 }
 
+interface BenchRun { step: (x: Tensor, y: Tensor) => void; before?: () => void }
+const plainRun = ({ model, opt }: { model: DemoCNN; opt: SGD }): BenchRun => ({ step: (x, y) => { opt.step(() => F.crossEntropy(model(x), y)); } });
+
 /**
  * Median ms of a training step for each run, the runs taking turns in blocks of five steps, so a
  * busy machine slows them alike and the ratios stay meaningful (alternating every step thrashes
  * caches). `before` runs ahead of each of a run's blocks (e.g. a switch only that run sets).
  */
-function interleaved(o: { steps: number; warmup: number; batch: number },
-  runs: { model: DemoCNN; opt: SGD; before?: () => void }[]): number[] {
-  const x = rand([o.batch, 1, 28, 28]);
-  const y = tensor(Int32Array.from({ length: o.batch }, (_, i) => i % 10), [o.batch], 'int32');
+function interleaved(o: { steps: number; warmup: number; batch: number }, runs: BenchRun[], x: Tensor, y: Tensor): number[] {
   const times = runs.map(() => [] as number[]);
   const block = 5;
   try {
@@ -58,7 +81,7 @@ function interleaved(o: { steps: number; warmup: number; batch: number },
         r.before?.();
         for (let i = done; i < Math.min(done + block, o.warmup + o.steps); i++) {
           const t0 = performance.now();
-          r.opt.step(() => F.crossEntropy(r.model(x), y));
+          r.step(x, y);
           if (i >= o.warmup) times[k].push(performance.now() - t0);
         }
       });
@@ -69,14 +92,38 @@ function interleaved(o: { steps: number; warmup: number; batch: number },
   return times.map(median);
 }
 
+function benchBatch(n: number): { x: Tensor; y: Tensor } {
+  return { x: rand([n, 1, 28, 28]), y: tensor(Int32Array.from({ length: n }, (_, i) => i % 10), [n], 'int32') };
+}
+
 /**
- * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up, per stage:
- * float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
- * normalizeLayers' clamps); fixed (traced + normalized + init: QAT).
+ * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up: every stage on
+ * one thread — float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
+ * normalizeLayers' clamps); fixed (traced + normalized + init: QAT) — and float and fixed on
+ * `workers` threads (data-parallel), all taking turns.
  */
-export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number }, stages: BenchStage[] = BENCH_STAGES): Record<BenchStage, number> {
-  const ms = interleaved(o, stages.map(stageModel));
-  return Object.fromEntries(stages.map((s, i) => [s, ms[i]])) as Record<BenchStage, number>;
+export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number; workers: number }):
+  { one: Record<BenchStage, number>; many: { float: number; fixed: number } } {
+  const { x, y } = benchBatch(o.batch);
+  const pools: DataParallel[] = [];
+  try {
+    const parallel = (stage: BenchStage): BenchRun => {
+      const { model, opt } = stageModel(stage);
+      const dp = DataParallel.start(model, opt, { workers: o.workers, sample: { x, y }, maxRows: o.batch });
+      pools.push(dp);
+      return { step: (bx, by) => { dp.step(bx, by); } };
+    };
+    const runs = [...BENCH_STAGES.map((s) => plainRun(stageModel(s))), parallel('float'), parallel('fixed')];
+    const ms = interleaved(o, runs, x, y);
+    return {
+      one: Object.fromEntries(BENCH_STAGES.map((s, i) => [s, ms[i]])) as Record<BenchStage, number>,
+      many: { float: ms[4], fixed: ms[5] },
+    };
+  } finally {
+    for (const p of pools) p.close();
+    x.dispose();
+    y.dispose();
+  }
 }
 
 /**
@@ -84,11 +131,25 @@ export function timeTrainingSteps(o: { steps: number; warmup: number; batch: num
  * costs a training step: the same stage with it on and off, in turns, in one process.
  */
 export function timeReleaseCost(o: { steps: number; warmup: number; batch: number }, stage: BenchStage): { on: number; off: number } {
+  const { x, y } = benchBatch(o.batch);
   const [on, off] = interleaved(o, [
-    { ...stageModel(stage), before: () => setReleasing(true) },
-    { ...stageModel(stage), before: () => setReleasing(false) },
-  ]);
+    { ...plainRun(stageModel(stage)), before: () => setReleasing(true) },
+    { ...plainRun(stageModel(stage)), before: () => setReleasing(false) },
+  ], x, y);
   return { on, off };
+}
+
+/** One epoch of the demo's float training (Fashion-MNIST, batch 64) on `workers` threads. */
+export function timeDemoEpoch(workers: number): { workers: number; steps: number; seconds: number; msPerStep: number } {
+  manualSeed(0);
+  const ds = fashionMnist();
+  const model = new DemoCNN();
+  const opt = new SGD(model.parameters(), { lr: DEMO_RECIPE.lr, momentum: DEMO_RECIPE.momentum });
+  const loader = new DataLoader(ds.train, { batchSize: DEMO_RECIPE.batchSize, shuffle: true, seed: 0 });
+  const t0 = performance.now();
+  fit(model, loader, opt, { workers });
+  const seconds = (performance.now() - t0) / 1000;
+  return { workers, steps: loader.length, seconds, msPerStep: (seconds * 1000) / loader.length };
 }
 
 function torchPeerScript(): string {
@@ -100,10 +161,8 @@ function torchPeerScript(): string {
   throw new Error('scripts/bench/torch_peer.py not found next to the CLI');
 }
 
-/** Runs the PyTorch peer with the same number of threads; undefined when torch is not installed. */
-export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat'): TorchTiming | undefined {
-  const probe = spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return undefined;
+/** Runs the PyTorch peer on `threads` threads (the caller checked that torch imports). */
+export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat'): TorchTiming {
   const r = spawnSync(o.python, [torchPeerScript(), '--threads', String(threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
     '--batch', String(o.batch), '--mode', mode], { encoding: 'utf8' });
   if (r.status !== 0) return { version: '?', ms: NaN, error: (r.stderr || '').trim().split('\n').slice(-3).join(' ') };
@@ -113,32 +172,45 @@ export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 
 
 export async function runBench(o: BenchOptions, log: (s: string) => void): Promise<BenchResult> {
   const backend = await initBackend();
-  // wasm runs single-threaded under Node; the PyTorch peer gets the same thread count
-  const threads = 1;
-  log(`CPU: ${os.cpus()[0]?.model ?? 'unknown'} (${os.cpus().length} cores)`);
-  log(`backend: ${backend}, threads: ${threads}, batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`);
+  const workers = o.workers ?? defaultWorkers();
+  const cpu = os.cpus()[0]?.model ?? 'unknown';
+  const cores = os.cpus().length;
+  log(`CPU: ${cpu} (${cores} cores)`);
+  log(`backend: ${backend}; engine on 1 thread and on ${workers} (data-parallel workers), PyTorch on 1 and ${workers} threads; ` +
+    `batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`);
   const rows: BenchRow[] = [];
-  const ms: Record<BenchStage, number> = { float: 0, traced: 0, normalized: 0, fixed: 0 };
   const names: Record<BenchStage, string> = {
     float: 'float step', traced: 'traced step (Conv+BN fused)', normalized: 'traced + normalized step', fixed: 'fixed-point QAT step',
   };
   // PyTorch runs before and after the engine; the faster of its two medians is the baseline
-  const peer = (mode: 'float' | 'qat') => (o.torch ? timeTorchStep(o, threads, mode) : undefined);
-  const before = { float: peer('float'), qat: peer('qat') };
-  const timed = timeTrainingSteps(o);
+  const hasTorch = o.torch && spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+  if (o.torch && !hasTorch) log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
+  const peer = (mode: 'float' | 'qat', threads: number) => (hasTorch ? timeTorchStep(o, threads, mode) : undefined);
+  const modes = [['float', 1], ['float', workers], ['qat', 1], ['qat', workers]] as const;
+  const before = modes.map(([m, t]) => peer(m, t));
+
+  const timed = timeTrainingSteps({ ...o, workers });
   for (const stage of BENCH_STAGES) {
-    ms[stage] = timed[stage];
-    rows.push({ name: names[stage], ms: ms[stage] });
-    log(`engine ${names[stage]}: ${ms[stage].toFixed(1)} ms`);
+    rows.push({ name: `${names[stage]}, 1 thread`, ms: timed.one[stage] });
+    log(`engine ${names[stage]}, 1 thread: ${timed.one[stage].toFixed(1)} ms`);
   }
+  for (const stage of ['float', 'fixed'] as const) {
+    rows.push({ name: `${names[stage]}, ${workers} workers`, ms: timed.many[stage] });
+    log(`engine ${names[stage]}, ${workers} workers: ${timed.many[stage].toFixed(1)} ms (${(timed.one[stage] / timed.many[stage]).toFixed(2)}× the 1-thread step)`);
+  }
+  const ms = timed.one;
   const ratios: Record<string, number> = {
     fusionOverhead: ms.traced / ms.float - 1,
     normalizedOverhead: ms.normalized / ms.float - 1,
+    fixedOverFloat: ms.fixed / ms.float,
+    normalizedOverFloat: ms.normalized / ms.float,
+    speedupFloat: ms.float / timed.many.float,
+    speedupFixed: ms.fixed / timed.many.fixed,
   };
-  log(`ConvBN fusion overhead (traced / float − 1): ${(ratios.fusionOverhead * 100).toFixed(1)}%` +
-    ` (with normalize clamps: ${(ratios.normalizedOverhead * 100).toFixed(1)}%)`);
+  log(`fixed-point QAT step / float step (1 thread): ${ratios.fixedOverFloat.toFixed(2)}× (goal ≤ 1.25×); ` +
+    `normalized / float: ${ratios.normalizedOverFloat.toFixed(2)}× (goal ≤ 1.10×)`);
   // a cost of a few percent needs more steps than the stage table: 40-step runs scattered ±5%
-  const long = { ...o, steps: Math.max(o.steps, 150) };
+  const long = { ...o, steps: Math.max(o.steps, Math.min(150, 5 * o.steps)) };
   for (const stage of ['float', 'fixed'] as const) {
     const c = timeReleaseCost(long, stage);
     ratios[`releaseCost_${stage}`] = c.on / c.off - 1;
@@ -149,20 +221,31 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   const an = await benchAnalyzer();
   rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms });
   log(`load-order analyzer: ${an.lines} lines in ${an.ms.toFixed(1)} ms (target < 50 ms)`);
-  const result: BenchResult = { backend, threads, rows, ratios };
-  if (o.torch) {
-    if (!before.float) {
-      log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
-      return result;
-    }
-    const best = (a?: TorchTiming, b?: TorchTiming) => (!a || a.error ? b : !b || b.error ? a : a.ms <= b.ms ? a : b);
-    const tf = best(before.float, peer('float'));
-    const tq = best(before.qat, peer('qat'));
-    result.torch = { float: tf, qat: tq };
-    for (const [label, t, mine, key] of [['float', tf, ms.float, 'floatVsTorch'], ['eager QAT', tq, ms.fixed, 'fixedVsTorchQat']] as const) {
-      if (!t || t.error) { log(`PyTorch ${label} peer failed: ${t?.error ?? 'no result'}`); continue; }
-      ratios[key] = mine / t.ms;
-      log(`PyTorch ${t.version} ${label} step (${threads} thread): ${t.ms.toFixed(1)} ms → engine/PyTorch ${ratios[key].toFixed(2)}×`);
+
+  let demoEpoch: BenchResult['demoEpoch'];
+  if (o.demoEpoch !== false) {
+    demoEpoch = timeDemoEpoch(workers);
+    log(`demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`);
+  }
+
+  const best = (a?: TorchTiming, b?: TorchTiming) => (!a || a.error ? b : !b || b.error ? a : a.ms <= b.ms ? a : b);
+  const torch = modes.map(([m, t], i) => best(before[i], peer(m, t)));
+  for (const [i, t] of torch.entries()) if (t?.error) log(`PyTorch ${modes[i][0]} peer on ${modes[i][1]} threads failed: ${t.error}`);
+  const tms = (t?: TorchTiming) => (t && !t.error ? t.ms : null);
+  const result: BenchResult = {
+    cpu, cores, backend, workers, batch: o.batch, steps: o.steps,
+    float: { engine1_ms: ms.float, engineN_ms: timed.many.float, torch1_ms: tms(torch[0]), torchN_ms: tms(torch[1]) },
+    fixed: { engine1_ms: ms.fixed, engineN_ms: timed.many.fixed, torch1_ms: tms(torch[2]), torchN_ms: tms(torch[3]) },
+    stages: { ...ms }, rows, ratios, ...(demoEpoch ? { demoEpoch } : {}),
+  };
+  const version = torch.find((t) => t && !t.error)?.version;
+  if (version) result.torchVersion = version;
+  for (const [key, label, p] of [['float', 'float', result.float], ['fixed', 'fixed-point QAT vs eager int8 QAT', result.fixed]] as const) {
+    if (p.torch1_ms !== null) ratios[`${key}VsTorch1`] = p.engine1_ms / p.torch1_ms;
+    if (p.torchN_ms !== null) ratios[`${key}VsTorchN`] = p.engineN_ms / p.torchN_ms;
+    if (p.torch1_ms !== null || p.torchN_ms !== null) {
+      log(`PyTorch ${version} ${label}: 1 thread ${p.torch1_ms?.toFixed(1) ?? '—'} ms → engine/PyTorch ${ratios[`${key}VsTorch1`]?.toFixed(2) ?? '—'}×; ` +
+        `${workers} threads ${p.torchN_ms?.toFixed(1) ?? '—'} ms → engine (${workers} workers)/PyTorch ${ratios[`${key}VsTorchN`]?.toFixed(2) ?? '—'}×`);
     }
   }
   return result;

@@ -11,6 +11,7 @@ import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
 import { evaluate, fit } from '../train/loop';
 import { CosineAnnealingLR, SGD } from '../train/optim';
 import { ProgressBar } from './progress';
+import { defaultWorkers } from '../parallel/dataParallel';
 
 export interface DemoOptions {
   /** epochs of float training, float-stage fine-tuning (trace + normalize) and QAT */
@@ -29,6 +30,8 @@ export interface DemoOptions {
   experiment: string;
   checkpointDir: string;
   json: boolean;
+  /** training threads (data-parallel); 0 = one per core (the default) */
+  workers?: number;
   /**
    * Called at every training step and evaluation batch (the extension's progress; a throw, e.g. on
    * cancellation, stops the demo there: what was saved stays saved).
@@ -54,7 +57,8 @@ export interface DemoResult {
 export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise<DemoResult> {
   const t0 = performance.now();
   const backend = await initBackend();
-  log(`backend: ${backend}`);
+  const threads = o.workers || defaultWorkers();
+  log(`backend: ${backend}, training on ${threads} thread${threads === 1 ? '' : 's'}`);
   manualSeed(o.seed);
   log(`loading ${o.dataset}…`);
   const ds = o.dataset === 'mnist' ? mnist() : fashionMnist({ limitPerClass: o.limit });
@@ -71,17 +75,24 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
     const sched = new CosineAnnealingLR(opt, epochs);
     const loader = new DataLoader(ds.train, { batchSize: o.batchSize, shuffle: true, seed: o.seed + stages.length * 1000 });
     let ms = 0;
-    for (let e = 1; e <= epochs; e++) {
-      const bar = new ProgressBar(`${label} epoch ${e}/${epochs}`, loader.length);
-      fit(model, loader, opt, {
-        onStep: (p) => {
-          ms = p.msPerStep;
-          o.onProgress?.({ phase: `${label} epoch ${e}/${epochs}`, step: p.step, steps: p.steps, detail: `loss ${p.meanLoss.toFixed(4)}` });
-          if (p.step % 5 === 0 || p.step === p.steps) bar.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
-        },
-      });
-      sched.step();
-    }
+    let bar: ProgressBar | null = null;
+    let epoch = 0;
+    // one fit for the whole stage: its worker threads start once
+    fit(model, loader, opt, {
+      epochs,
+      workers: o.workers ?? 0,
+      onNote: (s) => log(s),
+      onStep: (p) => {
+        if (p.epoch !== epoch) {
+          epoch = p.epoch;
+          bar = new ProgressBar(`${label} epoch ${epoch}/${epochs}`, loader.length);
+        }
+        ms = p.msPerStep;
+        o.onProgress?.({ phase: `${label} epoch ${epoch}/${epochs}`, step: p.step, steps: p.steps, detail: `loss ${p.meanLoss.toFixed(4)}` });
+        if (p.step % 5 === 0 || p.step === p.steps) bar!.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
+      },
+      onEpochEnd: () => sched.step(),
+    });
     return ms;
   };
   const evalStage = async (stage: string, epochs: number, ms: number, parent?: string): Promise<StageResult> => {

@@ -12,7 +12,7 @@ import { clearInterrupt, InterruptedError, setInterruptBuffer } from '../interru
 import { Module } from '../nn/module';
 import { moduleTree } from '../state/checkpoint';
 import type { DataLoader } from '../train/data';
-import type { EvalResult, FitOptions } from '../train/loop';
+import { plannedWorkers, type EvalResult, type FitOptions } from '../train/loop';
 import type { Optimizer } from '../train/optim';
 import { CellSyntaxError, compileCell, CompiledCell } from './compile';
 import { chart, mimeBundle, seriesChart } from './display';
@@ -95,8 +95,13 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
     else chartHandle = display(c);
   };
   try {
+    // every core by default, as the CLI's demo; a model class defined in a cell trains on one
+    // thread (worker threads cannot build it) and the note says so
+    const threads = plannedWorkers(model, { workers: opts.workers ?? 0, loss: opts.loss }).workers;
     const r = api.fit(model, loader, opt, {
       ...opts,
+      workers: opts.workers ?? 0,
+      onNote: (s) => { opts.onNote?.(s); display(`fit: ${s}`); },
       onStep: (p) => {
         opts.onStep?.(p);
         steps++;
@@ -108,7 +113,7 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
         if (now - lastChart >= 3000) { drawChart(); lastChart = now; }
       },
     });
-    progress.update(`fit: ${r.length} epoch${r.length === 1 ? '' : 's'}, ${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s · mean loss per epoch ${r.map((l) => l.toFixed(4)).join(', ')}`);
+    progress.update(`fit: ${r.length} epoch${r.length === 1 ? '' : 's'}, ${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${threads} thread${threads === 1 ? '' : 's'} · mean loss per epoch ${r.map((l) => l.toFixed(4)).join(', ')}`);
     return r;
   } catch (e) {
     progress.update(`${line || 'fit'} · ${e instanceof InterruptedError ? 'interrupted' : 'stopped by an error'} after ${steps} steps`);

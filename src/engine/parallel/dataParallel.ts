@@ -149,7 +149,11 @@ export class DataParallel {
         const { port1, port2 } = new MessageChannel();
         dp.ports.push(port1);
         const init: WorkerInit = { ...base, rank: r, port: port2 };
-        dp.workers.push(startThread('trainWorker.js', path.join(__dirname, 'worker.ts'), init, { transferList: [port2], stdout: false, stderr: false }));
+        const w = startThread('trainWorker.js', path.join(__dirname, 'worker.ts'), init, { transferList: [port2] });
+        // whatever a worker prints goes to stderr: stdout may carry a JSON result (linger bench --json)
+        w.stdout.on('data', (d: Buffer) => process.stderr.write(d));
+        w.stderr.on('data', (d: Buffer) => process.stderr.write(d));
+        dp.workers.push(w);
       }
       // the workers meet here once their replica is built and loaded
       dp.group.barrier();
