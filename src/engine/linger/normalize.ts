@@ -1,5 +1,7 @@
 // Float-stage normalize layers (SPEC §4.2): symmetric clamps on weight, bias and output.
 import { tf } from '../backend/tf';
+import { tapeActive } from '../backend/kernels';
+import { withinMask } from '../quant/qvalue';
 import { Tensor } from '../tensor';
 import { BatchNorm2d } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
@@ -17,9 +19,19 @@ export interface NormalizeSettings {
   aheadRelu: boolean;
 }
 
-/** clamp(x, −v, v); gradient straight through inside the range, zero outside (tf.clipByValue's). */
+/**
+ * clamp(x, −v, v); gradient straight through inside the range (bounds included), zero outside,
+ * as tf.clipByValue's and PyTorch's — with an arithmetic mask (withinMask: the wasm backend's
+ * comparisons made clipByValue's own gradient cost ~9 ms on the demo's first activation).
+ */
 export function clampSym(x: tf.Tensor, v: number | null): tf.Tensor {
-  return v === null ? x : tf.clipByValue(x, -v, v);
+  if (v === null) return x;
+  if (!tapeActive()) return tf.clipByValue(x, -v, v);
+  const f = tf.customGrad(((xv: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xv]);
+    return { value: tf.clipByValue(xv, -v, v), gradFunc: (dy: tf.Tensor, [xs]: tf.Tensor[]) => tf.mul(dy, withinMask(xs, v)) };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return f(x) as tf.Tensor;
 }
 
 function pyNum(v: number | null): string {

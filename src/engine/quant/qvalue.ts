@@ -47,19 +47,29 @@ export function quantizeCodes(x: tf.Tensor, scale: number, bits: number): tf.Ten
 }
 
 /**
+ * 1 where |d| ≤ v, else 0, in float arithmetic: 1 − step(|d| − v). The wasm backend's
+ * comparisons and logical ops (bool tensors) cost 10–30× an arithmetic op on an activation, so
+ * the straight-through masks are built from these four instead (NOTES in docs/benchmarks.md).
+ */
+export function withinMask(d: tf.Tensor, v: number): tf.Tensor {
+  return tf.sub(1, tf.step(tf.sub(tf.abs(d), v)));
+}
+
+/**
  * Fake quantization with the straight-through estimator: the value is the dequantized code
  * clamp(⌊x·s + 0.5⌋, −B−1, B)/s; the gradient passes where the code was not clamped, else 0.
- * `clip: false` (weights) never saturates the gradient.
+ * `clip: false` (weights) never saturates the gradient. s is a power of two, so ·(1/s) is /s exactly.
  */
 export function fakeQuant(x: tf.Tensor, scale: number, bits: number, clip = true): tf.Tensor {
   const b = qmax(bits);
-  if (!tapeActive()) return tf.div(quantizeCodes(x, scale, bits), scale);
+  if (!tapeActive()) return tf.mul(quantizeCodes(x, scale, bits), 1 / scale);
   const f = tf.customGrad(((xv: tf.Tensor, save: tf.GradSaveFunc) => {
     const raw = tf.floor(tf.add(tf.mul(xv, scale), 0.5));
     const codes = tf.clipByValue(raw, -b - 1, b);
-    if (clip) save([tf.cast(tf.logicalAnd(tf.greaterEqual(raw, -b - 1), tf.lessEqual(raw, b)), 'float32')]);
+    // the codes are integers: raw − codes is 0 where nothing was clamped, |·| ≥ 1 where it was
+    if (clip) save([withinMask(tf.sub(raw, codes), 0)]);
     return {
-      value: tf.div(codes, scale),
+      value: tf.mul(codes, 1 / scale),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => (clip ? tf.mul(dy, saved[0]) : dy),
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
