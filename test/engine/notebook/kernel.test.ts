@@ -467,11 +467,13 @@ describe('live fit and evaluate output', () => {
     assert.ok(updates.length >= 2, `${updates.length} updates`);
     assert.match(text(updates[0]), /^epoch 1\/1 · step \d+\/30 · loss [\d.]+/);
     // folded: the progress line is the first output and shows the summary
-    assert.match(text(r.outputs[0]), /^fit: 1 epoch, \d+ steps in [\d.]+ s · mean loss per epoch [\d.]+$/);
+    assert.match(text(r.outputs[0]), /^fit: 1 epoch, \d+ steps in [\d.]+ s on 1 thread · mean loss per epoch [\d.]+$/);
     assert.match(text(r.outputs[0]), /fit: 1 epoch, 30 steps/);
+    // a layer made in a cell: worker threads cannot build it, and fit says so
+    assert.match(text(r.outputs[1]), /^fit: Linear was not made by a model file, an ONNX import or DemoCNN.*training on one thread$/);
     // then the loss chart
-    assert.match(String((r.outputs[1] as DataOutput).data['image/svg+xml']), /^<svg/);
-    assert.equal(r.outputs.length, 2);
+    assert.match(String((r.outputs[2] as DataOutput).data['image/svg+xml']), /^<svg/);
+    assert.equal(r.outputs.length, 3);
     assert.ok(!r.outputs.some((o) => (o as { transient?: unknown }).transient), 'folded outputs carry no transient');
 
     const e = await ok(k.s, 'const res = evaluate(m, new data.DataLoader(set, { batchSize: 16 }));');

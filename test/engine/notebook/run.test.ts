@@ -96,7 +96,7 @@ test('linger new-notebook --quick, then linger run: every stage, a valid nbforma
 
     // live fit output, folded to its summary, with the loss chart as SVG
     const texts = outputs.map((o) => str(o.data?.['text/plain']));
-    assert.ok(texts.some((t) => /^fit: 1 epoch, \d+ steps in [\d.]+ s · mean loss per epoch [\d.]+$/.test(t)), texts.join('\n'));
+    assert.ok(texts.some((t) => /^fit: 1 epoch, \d+ steps in [\d.]+ s on 2 threads · mean loss per epoch [\d.]+$/.test(t)), texts.join('\n'));
     assert.ok(outputs.some((o) => /^<svg/.test(str(o.data?.['image/svg+xml'])) && str(o.data?.['text/plain']) === '<chart: training loss>'));
     for (const stage of ['float', 'traced', 'fixed']) {
       assert.ok(texts.some((t) => new RegExp(`^accuracy \\d+\\.\\d\\d% · loss [\\d.]+ · [\\d,]+ samples \\(${stage} stage\\)$`).test(t)), `${stage}: ${texts.join('\n')}`);

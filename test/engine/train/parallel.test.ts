@@ -196,6 +196,44 @@ export function createModel() { return new Mlp(); }
     }
   });
 
+  test('a standalone BatchNorm quantized to BatchNormInt: the same statistics and weights on 2 threads as on 1', async () => {
+    const file2 = path.join(dir, 'bnint.ts');
+    fs.writeFileSync(file2, `import { nn, Tensor } from 'linger-studio';
+export class Net extends nn.Module {
+  conv = new nn.Conv2d(1, 4, 3, { padding: 1 });
+  relu = new nn.ReLU();
+  bn = new nn.BatchNorm2d(4);
+  flatten = new nn.Flatten();
+  fc = new nn.Linear(4 * 8 * 8, 4);
+  forward(x: Tensor): Tensor { return this.fc(this.flatten(this.bn(this.relu(this.conv(x))))); }
+}
+export const inputShape = [1, 1, 8, 8];
+export function createModel() { return new Net(); }
+`);
+    const mf = await loadModelFile(file2);
+    manualSeed(4);
+    const n = 64;
+    const x = rand([n, 1, 8, 8]).dataSync() as Float32Array;
+    x.subarray(32 * 64).forEach((v, i, a) => { a[i] = 3 * v; });
+    const ds = data.fromArrays(x, Int32Array.from({ length: n }, (_, i) => i % 4), [1, 8, 8]);
+    const run = (workers: number) => {
+      manualSeed(2);
+      const m = mf.createModel();
+      linger.traceLayers(m, m, randn([1, 1, 8, 8]));
+      linger.normalizeLayers(m);
+      linger.init(m);
+      assert.equal(m.getSubmodule('bn').typeName(), 'BatchNormInt');
+      fit(m, new data.DataLoader(ds, { batchSize: 64 }), new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 }), { workers, epochs: 1 });
+      return m.stateDict();
+    };
+    // one step (one batch of 64): parameters and statistics as one thread computes them
+    const one = run(1), two = run(2);
+    for (const k of Object.keys(one)) {
+      const r = relDiff(two[k].dataSync(), one[k].dataSync());
+      assert.ok(r <= 1e-5, `${k} differs by ${r.toExponential(2)}`);
+    }
+  });
+
   test('a model a worker cannot build trains on one thread and says so', () => {
     class Local extends nn.Module {
       fc = new nn.Linear(16, 4);
