@@ -7,6 +7,10 @@ export { Linear } from './linear';
 export { ReLU, ReLU6, Sigmoid, Tanh, Identity } from './activation';
 export { MaxPool2d, AvgPool2d, AdaptiveAvgPool2d } from './pooling';
 export { Flatten, Dropout, Softmax } from './misc';
+export { LSTM, GRU } from './recurrent';
+export { LayerNorm, Embedding } from './sequence';
+export type { LayerNormOptions, EmbeddingOptions } from './sequence';
+export type { RNNOptions } from './recurrent';
 export { Sequential, ModuleList } from './container';
 // linger's layers (SPEC §3–§4)
 export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';

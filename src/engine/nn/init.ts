@@ -20,3 +20,9 @@ export function withoutInit<T>(fn: () => T): T {
     suspended--;
   }
 }
+
+/** Standard-normal initial values from the seeded generator (nn.Embedding's default init). */
+export function initNormal(n: number): Float32Array {
+  if (suspended) return new Float32Array(n);
+  return rng().normalArray(n);
+}
