@@ -116,6 +116,14 @@ def sequence_cases():
         (y * g.double()).sum().backward()
         c.update({"g": enc(g), "y": enc(y), "grads": {"weight": enc(m.weight.grad)}})
         out.append(c)
+    seed("bmm")
+    a, b = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
+    ad, bd = a.double().requires_grad_(), b.double().requires_grad_()
+    y = torch.bmm(ad, bd)
+    g = torch.randn(y.shape)
+    (y * g.double()).sum().backward()
+    out.append({"name": "bmm", "layer": "F.bmm", "args": [], "kwargs": {}, "state": {}, "x": enc(a), "x2": enc(b), "repr": "",
+                "g": enc(g), "y": enc(y), "grads": {"x": enc(ad.grad), "x2": enc(bd.grad)}})
     return out
 
 

@@ -4,7 +4,7 @@
 // suite and again on the cpu backend (npm test's parity run).
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, nn, Tensor } from '../../src/engine/index';
+import { F, initBackend, nn, Tensor } from '../../src/engine/index';
 import { tf } from '../../src/engine/backend/tf';
 import { assertClose, Fixture, FixtureDict, loadCases, toStateDict } from './golden';
 
@@ -69,11 +69,26 @@ test('LSTM/GRU: wrong input or state shapes are errors that say what was expecte
 });
 
 interface SeqCase {
-  name: string; layer: 'LayerNorm' | 'Embedding'; args: unknown[]; kwargs: Record<string, unknown>;
-  state: FixtureDict; x: Fixture; g: Fixture; y: Fixture; grads: FixtureDict; repr: string;
+  name: string; layer: 'LayerNorm' | 'Embedding' | 'F.bmm'; args: unknown[]; kwargs: Record<string, unknown>;
+  state: FixtureDict; x: Fixture; x2?: Fixture; g: Fixture; y: Fixture; grads: FixtureDict; repr: string;
 }
 
 for (const c of loadCases<SeqCase>('sequence')) {
+  if (c.layer === 'F.bmm') {
+    test('F.bmm bmm', () => {
+      const a = new nn.Parameter(fixed(c.x)), b = new nn.Parameter(fixed(c.x2!));
+      let y!: { data: Float32Array; shape: number[] };
+      const { grads } = tf.variableGrads(() => {
+        const out = F.bmm(a, b);
+        y = { data: out.dataSync() as Float32Array, shape: out.shape };
+        return tf.sum(tf.mul(out.logical(), fixed(c.g))) as tf.Scalar;
+      }, [a.variable, b.variable]);
+      assertClose(y.data, y.shape, c.y, 'output');
+      assertClose(grads[a.variable.name].dataSync(), a.shape, c.grads.x, 'grad a');
+      assertClose(grads[b.variable.name].dataSync(), b.shape, c.grads.x2, 'grad b');
+    });
+    continue;
+  }
   test(`${c.layer} ${c.name}`, () => {
     const opts = Object.fromEntries(Object.entries(c.kwargs).map(([k, v]) => [camel(k), v]));
     const layer = c.layer === 'LayerNorm'

@@ -143,3 +143,12 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: 'mean
     return new Tensor(r === 'none' ? sq : r === 'sum' ? tf.sum(sq) : tf.mean(sq));
   });
 }
+
+/** torch.bmm: [b, n, m] × [b, m, p] → [b, n, p]. */
+export function bmm(a: Tensor, b: Tensor): Tensor {
+  const [sa, sb] = [a.shape, b.shape];
+  if (sa.length !== 3 || sb.length !== 3 || sa[0] !== sb[0] || sa[2] !== sb[1]) {
+    throw new Error(`bmm: expected [b, n, m] and [b, m, p], got [${sa.join(', ')}] and [${sb.join(', ')}]`);
+  }
+  return a.matmul(b);
+}
