@@ -73,7 +73,10 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
         ...(scales.x !== undefined || scales.o !== undefined ? { scales } : {}),
       });
       for (const t of outs) producedByModule.add(t);
-      return Array.isArray(out) ? outs : outs[0];
+      // the module's own result structure (e.g. an LSTM's [y, [h, c]]) with the recorded tensors
+      let k = 0;
+      const rebuild = (v: unknown): unknown => (v instanceof Tensor ? outs[k++] : Array.isArray(v) ? v.map(rebuild) : v);
+      return rebuild(out);
     }, () => model(input))));
   } finally {
     for (const [m, t] of modes) m.training = t;

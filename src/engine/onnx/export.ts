@@ -15,7 +15,8 @@ import { Sequential } from '../nn/container';
 import { pair } from '../nn/layout';
 import { Linear } from '../nn/linear';
 import { Dropout, Flatten, Softmax } from '../nn/misc';
-import { Module } from '../nn/module';
+import { Module, Parameter } from '../nn/module';
+import { GRU, LSTM } from '../nn/recurrent';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling';
 import { EmptyBatchNorm, NormalizeConvBNBase } from '../linger/convbn';
 import { clampSym } from '../linger/normalize';
@@ -115,6 +116,7 @@ export function scopeName(modulePath: string): string {
 const isPlainLayer = (m: Module): boolean =>
   m instanceof ConvNd || m instanceof Linear || m instanceof BatchNormNd || m instanceof NormalizeConvBNBase || m instanceof EmptyBatchNorm ||
   m instanceof ReLU || m instanceof ReLU6 || m instanceof Sigmoid || m instanceof Tanh || m instanceof Identity || m instanceof Dropout ||
+  m instanceof LSTM || m instanceof GRU ||
   m instanceof Flatten || m instanceof Softmax || m instanceof MaxPool2d || m instanceof AvgPool2d || m instanceof AdaptiveAvgPool2d ||
   m instanceof AvgPool2dInt || m instanceof IQAdd || m instanceof IQCat || (m instanceof Sequential && m.children().length === 0);
 
@@ -237,6 +239,59 @@ class Lowering {
     this.lowerFloatModule(c, m, scope);
   }
 
+  /**
+   * nn.LSTM / nn.GRU as ONNX's LSTM / GRU, one node per layer (both directions in it): PyTorch's
+   * gate rows reordered to ONNX's (LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h with
+   * linear_before_reset = 1, PyTorch's n-gate), biases as [W_b, R_b]; layers chained through
+   * Y [T, D, B, H] → [T, B, D·H].
+   */
+  private recurrent(c: CapturedCall, m: LSTM | GRU, x: string, scope: string): void {
+    const g = this.g;
+    const isLstm = m instanceof LSTM;
+    if (c.inputs[0] instanceof Tensor && c.inputs[0].rank !== 3) throw new Error(`${m.typeName()}: export needs a batched input [seq, batch, features] (or [batch, seq, features] with batchFirst)`);
+    const H = m.hiddenSize, D = m.directions, G = isLstm ? 4 : 3;
+    const order = isLstm ? [0, 3, 1, 2] : [1, 0, 2];
+    const rows = (v: ArrayLike<number>, cols: number) => {
+      const out = new Float32Array(G * H * cols);
+      order.forEach((src, dst) => out.set(Array.prototype.slice.call(v, src * H * cols, (src + 1) * H * cols) as number[], dst * H * cols));
+      return out;
+    };
+    const param = (k: string) => (m as unknown as Record<string, Parameter | undefined>)[k];
+    const [h0, c0] = c.inputs.slice(1).map((t) => this.valueOf(t).name);
+    let inp = m.batchFirst ? g.op('Transpose', [x], `${scope}/Transpose`, { perm: [1, 0, 2] }) : x;
+    const hs: string[] = [], cs: string[] = [];
+    for (let l = 0; l < m.numLayers; l++) {
+      const sfx = D === 2 ? ['', '_reverse'] : [''];
+      const inF = l === 0 ? m.inputSize : H * D;
+      const W: number[] = [], R: number[] = [], B: number[] = [];
+      for (const d of sfx) {
+        const wih = param(`weight_ih_l${l}${d}`)!, whh = param(`weight_hh_l${l}${d}`)!;
+        W.push(...rows(logicalValues(wih.raw, wih.perm).values, inF));
+        R.push(...rows(logicalValues(whh.raw, whh.perm).values, H));
+        const bih = param(`bias_ih_l${l}${d}`), bhh = param(`bias_hh_l${l}${d}`);
+        B.push(...(bih ? rows(bih.dataSync(), 1) : new Float32Array(G * H)), ...(bhh ? rows(bhh.dataSync(), 1) : new Float32Array(G * H)));
+      }
+      const init = (v: string | undefined, what: string) => (v === undefined ? '' :
+        g.op('Slice', [v, g.initializer(`${c.target}.${what}_l${l}_start`, [1], DT.INT64, [l * D]), g.initializer(`${c.target}.${what}_l${l}_end`, [1], DT.INT64, [(l + 1) * D]),
+          g.initializer(`${c.target}.${what}_l${l}_axes`, [1], DT.INT64, [0])], `${scope}/Slice`));
+      const ins = [inp, g.initializer(`${c.target}.W_l${l}`, [D, G * H, inF], DT.FLOAT, W), g.initializer(`${c.target}.R_l${l}`, [D, G * H, H], DT.FLOAT, R),
+        g.initializer(`${c.target}.B_l${l}`, [D, 2 * G * H], DT.FLOAT, B), '', init(h0, 'h0'), ...(isLstm ? [init(c0, 'c0')] : [])];
+      while (ins[ins.length - 1] === '') ins.pop();
+      const attrs = { hidden_size: H, direction: D === 2 ? 'bidirectional' : 'forward', ...(isLstm ? {} : { linear_before_reset: 1 }) };
+      const outs = g.add(isLstm ? 'LSTM' : 'GRU', ins, `${scope}/${isLstm ? 'LSTM' : 'GRU'}`, attrs, { outputs: isLstm ? 3 : 2 });
+      hs.push(outs[1]);
+      if (isLstm) cs.push(outs[2]);
+      // Y [T, D, B, H] → [T, B, D·H]
+      const t = g.op('Transpose', [outs[0]], `${scope}/Transpose`, { perm: [0, 2, 1, 3] });
+      inp = g.op('Reshape', [t, g.initializer(`${c.target}.shape_l${l}`, [3], DT.INT64, [0, 0, -1])], `${scope}/Reshape`);
+    }
+    const y = m.batchFirst ? g.op('Transpose', [inp], `${scope}/Transpose`, { perm: [1, 0, 2] }) : inp;
+    const cat = (xs: string[]) => (xs.length === 1 ? xs[0] : g.op('Concat', xs, `${scope}/Concat`, { axis: 0 }));
+    this.out(c, { name: y }, 0);
+    this.out(c, { name: cat(hs) }, 1);
+    if (isLstm) this.out(c, { name: cat(cs) }, 2);
+  }
+
   /** Float modules (all stages; in a fixed model these are the layers left in float). */
   private lowerFloatModule(c: CapturedCall, m: Module, scope: string): void {
     const g = this.g;
@@ -253,6 +308,7 @@ class Lowering {
     if (m instanceof Identity || m instanceof Dropout || m instanceof EmptyBatchNorm || m instanceof Sequential) {
       return this.out(c, xs);
     }
+    if (m instanceof LSTM || m instanceof GRU) return this.recurrent(c, m, xs.name, scope);
     if (m instanceof NormalizeConvBNBase) {
       const { w, b } = m.foldedWithRunningStats();
       const wv = logicalValues(w, m.conv.weight.perm);
