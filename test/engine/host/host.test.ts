@@ -102,6 +102,48 @@ describe('engine process requests', () => {
   });
 });
 
+describe('a sequence model file (Conv1d → BN → ReLU → GRU → Linear)', () => {
+  test('its model tree before and after traceLayers, a traced checkpoint, and its float ONNX export verified in onnxruntime', async () => {
+    const file = path.join(dir, 'gru.ts');
+    fs.writeFileSync(file, [
+      "import { nn, Tensor } from 'linger-studio';",
+      'class SeqNet extends nn.Module {',
+      '  conv = new nn.Conv1d(28, 16, 3, { padding: 1 });',
+      '  bn = new nn.BatchNorm1d(16);',
+      '  relu = new nn.ReLU();',
+      '  gru = new nn.GRU(16, 32, { batchFirst: true });',
+      '  fc = new nn.Linear(32, 10);',
+      '  forward(x: Tensor): Tensor {',
+      '    const [out] = this.gru(this.relu(this.bn(this.conv(x))).transpose(1, 2));',
+      '    return this.fc(out.mean(1));',
+      '  }',
+      '}',
+      'export const inputShape = [1, 28, 28];',
+      'export function createModel() { return new SeqNet(); }',
+    ].join('\n'));
+    const r = await traceModelFile(file, {});
+    assert.deepEqual(r.before.modules.map((e) => e.type), ['SeqNet', 'Conv1d', 'BatchNorm1d', 'ReLU', 'GRU', 'Linear']);
+    assert.deepEqual(r.after.modules.map((e) => `${e.path}:${e.type}${e.aheadRelu ? '*' : ''}`),
+      [':SeqNet', 'conv:NormalizeConvBN1d*', 'conv.conv:Conv1d', 'conv.bn:BatchNorm1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear']);
+    assert.match(r.after.text!, /\(gru\): GRU\(16, 32, batch_first=True\)/);
+    assert.ok(r.graph, 'a graph for the Graph view');
+
+    // a traced + normalized checkpoint of it, exported from the model file and checked in onnxruntime
+    const { loadModelFile } = await import('../../../src/engine/modelFile');
+    const m = (await loadModelFile(file)).createModel();
+    linger.traceLayers(m, m, randn([1, 28, 28]));
+    linger.normalizeLayers(m);
+    const ckpt = await linger.save(m, path.join(dir, 'gru', 'traced.safetensors'));
+    const summary = checkpointSummary(ckpt);
+    assert.equal(summary.stage, 'traced');
+    assert.ok(summary.moduleTree?.some((e) => e.type === 'GRU' && e.path === 'gru'));
+    assert.ok(summary.graph, 'the traced graph is stored');
+    const e = await exportAndVerify({ checkpoint: ckpt, modelFile: file, dialect: 'qdq' });
+    assert.equal(e.verification.method, 'onnxruntime');
+    assert.ok(e.verification.ok && e.verification.maxAbs! <= 1e-4, e.verification.summary);
+  });
+});
+
 describe('ONNX import', () => {
   test("a PyTorch export of the demo CNN: imported, then traced (the preserve export keeps its BNs, which fuse)", async () => {
     const file = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'demo_cnn.preserve.onnx');
