@@ -17,6 +17,7 @@ import { Linear } from '../nn/linear';
 import { Dropout, Flatten, Softmax } from '../nn/misc';
 import { Module, Parameter } from '../nn/module';
 import { GRU, LSTM } from '../nn/recurrent';
+import { LayerNorm } from '../nn/sequence';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling';
 import { EmptyBatchNorm, NormalizeConvBNBase } from '../linger/convbn';
 import { clampSym } from '../linger/normalize';
@@ -116,7 +117,7 @@ export function scopeName(modulePath: string): string {
 const isPlainLayer = (m: Module): boolean =>
   m instanceof ConvNd || m instanceof Linear || m instanceof BatchNormNd || m instanceof NormalizeConvBNBase || m instanceof EmptyBatchNorm ||
   m instanceof ReLU || m instanceof ReLU6 || m instanceof Sigmoid || m instanceof Tanh || m instanceof Identity || m instanceof Dropout ||
-  m instanceof LSTM || m instanceof GRU ||
+  m instanceof LSTM || m instanceof GRU || m instanceof LayerNorm ||
   m instanceof Flatten || m instanceof Softmax || m instanceof MaxPool2d || m instanceof AvgPool2d || m instanceof AdaptiveAvgPool2d ||
   m instanceof AvgPool2dInt || m instanceof IQAdd || m instanceof IQCat || (m instanceof Sequential && m.children().length === 0);
 
@@ -309,6 +310,25 @@ class Lowering {
       return this.out(c, xs);
     }
     if (m instanceof LSTM || m instanceof GRU) return this.recurrent(c, m, xs.name, scope);
+    if (m instanceof LayerNorm) {
+      // opset 17 has LayerNormalization; below it, PyTorch's decomposition
+      const k = m.normalizedShape.length;
+      const axes = Array.from({ length: k }, (_, i) => x.rank - k + i);
+      const n = m.normalizedShape.reduce((a, b) => a * b, 1);
+      const w = m.weight ? g.initializer(`${c.target}.weight`, m.normalizedShape, DT.FLOAT, m.weight.dataSync()) : null;
+      const b = m.bias ? g.initializer(`${c.target}.bias`, m.normalizedShape, DT.FLOAT, m.bias.dataSync()) : null;
+      if (this.opset >= 17) {
+        const ins = [xs.name, w ?? g.initializer(`${c.target}.weight`, m.normalizedShape, DT.FLOAT, new Float32Array(n).fill(1)), ...(b ? [b] : [])];
+        return this.out(c, { name: g.op('LayerNormalization', ins, `${scope}/LayerNormalization`, { axis: -k, epsilon: { float: m.eps } }) });
+      }
+      const mean = this.reduceNode('ReduceMean', xs.name, axes, true, scope);
+      const d = g.op('Sub', [xs.name, mean], `${scope}/Sub`);
+      const variance = this.reduceNode('ReduceMean', g.op('Mul', [d, d], `${scope}/Mul`), axes, true, scope);
+      let y = g.op('Div', [d, g.op('Sqrt', [g.op('Add', [variance, g.scalar(m.eps)], `${scope}/Add`)], `${scope}/Sqrt`)], `${scope}/Div`);
+      if (w) y = g.op('Mul', [y, w], `${scope}/Mul`);
+      if (b) y = g.op('Add', [y, b], `${scope}/Add`);
+      return this.out(c, { name: y });
+    }
     if (m instanceof NormalizeConvBNBase) {
       const { w, b } = m.foldedWithRunningStats();
       const wv = logicalValues(w, m.conv.weight.perm);

@@ -1,4 +1,4 @@
-// Float LSTM/GRU export (issue #12, item 3): ONNX's standard LSTM and GRU ops, one node per layer,
+// Float LSTM/GRU/LayerNorm export (issue #12, item 3): ONNX's standard LSTM and GRU ops, one node per layer,
 // every output (y, h_n, c_n) within 1e-4 of the engine in onnxruntime, for one-way, bidirectional,
 // stacked, batch_first layers and given initial states; and inside a model with a classifier head.
 import { before, describe, test } from 'node:test';
@@ -32,15 +32,15 @@ function randnLike(shape: number[], seed: number): Tensor {
 }
 
 /** Exports with `x` as the dummy input and compares every output on `run` (default: x itself). */
-async function check(m: nn.Module, x: Tensor, name: string, o: { dynamicBatch?: boolean; run?: Tensor } = {}): Promise<void> {
+async function check(m: nn.Module, x: Tensor, name: string, o: { dynamicBatch?: boolean; run?: Tensor; opset?: number; op?: string } = {}): Promise<void> {
   m.eval();
   const file = path.join(dir, `${name}.onnx`);
   const { encodeModel, writeFileAtomic } = await import('../../../src/engine/onnx/proto');
-  const proto = buildOnnxModel(m, x, { dynamicBatch: o.dynamicBatch ?? false });
+  const proto = buildOnnxModel(m, x, { dynamicBatch: o.dynamicBatch ?? false, ...(o.opset ? { opset: o.opset } : {}) });
   x = o.run ?? x;
   writeFileAtomic(file, encodeModel(proto));
   const ops = (proto.graph?.node ?? []).map((n) => n.opType);
-  assert.ok(ops.includes('LSTM') || ops.includes('GRU'), `${name}: ${ops.join(' ')}`);
+  assert.ok(o.op ? ops.includes(o.op) : ops.includes('LSTM') || ops.includes('GRU'), `${name}: ${ops.join(' ')}`);
   const mine = ([] as Tensor[]).concat(m(x) as Tensor | Tensor[]);
   const s = await ort.InferenceSession.create(file);
   const out = await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape) });
@@ -52,7 +52,7 @@ async function check(m: nn.Module, x: Tensor, name: string, o: { dynamicBatch?: 
   });
 }
 
-describe('ONNX export of nn.LSTM and nn.GRU (float)', () => {
+describe('ONNX export of nn.LSTM, nn.GRU and nn.LayerNorm (float)', () => {
   const configs: [string, { numLayers?: number; bidirectional?: boolean; batchFirst?: boolean; bias?: boolean }, boolean][] = [
     ['one_way', {}, false],
     ['bidirectional_2layers_batchfirst', { numLayers: 2, bidirectional: true, batchFirst: true }, false],
@@ -92,5 +92,25 @@ describe('ONNX export of nn.LSTM and nn.GRU (float)', () => {
     linger.traceLayers(m, m, randn([1, 8, 10]));
     linger.normalizeLayers(m);
     await check(m, x, 'classifier_traced');
+  });
+
+  test('nn.LayerNorm: decomposed at opset 13, LayerNormalization from opset 17; within 1e-4', async () => {
+    class Net extends nn.Module {
+      gru = new nn.GRU(6, 8, { batchFirst: true });
+      norm = new nn.LayerNorm(8);
+      plain = new nn.LayerNorm([5, 8], { elementwiseAffine: false });
+      forward(x: Tensor): Tensor {
+        const [out] = this.gru(x);
+        return this.plain(this.norm(out));
+      }
+    }
+    manualSeed(9);
+    const m = new Net();
+    // non-trivial affine parameters
+    m.norm.weight!.assignLogical(randn([8]).mul(0.5).add(1));
+    m.norm.bias!.assignLogical(randn([8]).mul(0.3));
+    const x = randn([3, 5, 6]);
+    await check(m, x, 'layernorm_opset13', { op: 'ReduceMean' });
+    await check(m, x, 'layernorm_opset17', { opset: 17, op: 'LayerNormalization' });
   });
 });
