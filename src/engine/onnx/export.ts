@@ -252,9 +252,9 @@ class Lowering {
     if (c.inputs[0] instanceof Tensor && c.inputs[0].rank !== 3) throw new Error(`${m.typeName()}: export needs a batched input [seq, batch, features] (or [batch, seq, features] with batchFirst)`);
     const H = m.hiddenSize, D = m.directions, G = isLstm ? 4 : 3;
     const order = isLstm ? [0, 3, 1, 2] : [1, 0, 2];
-    const rows = (v: ArrayLike<number>, cols: number) => {
+    const rows = (v: Float32Array | Int32Array, cols: number) => {
       const out = new Float32Array(G * H * cols);
-      order.forEach((src, dst) => out.set(Array.prototype.slice.call(v, src * H * cols, (src + 1) * H * cols) as number[], dst * H * cols));
+      order.forEach((src, dst) => out.set(v.subarray(src * H * cols, (src + 1) * H * cols), dst * H * cols));
       return out;
     };
     const param = (k: string) => (m as unknown as Record<string, Parameter | undefined>)[k];
@@ -264,19 +264,24 @@ class Lowering {
     for (let l = 0; l < m.numLayers; l++) {
       const sfx = D === 2 ? ['', '_reverse'] : [''];
       const inF = l === 0 ? m.inputSize : H * D;
-      const W: number[] = [], R: number[] = [], B: number[] = [];
+      const W: Float32Array[] = [], R: Float32Array[] = [], B: Float32Array[] = [];
       for (const d of sfx) {
         const wih = param(`weight_ih_l${l}${d}`)!, whh = param(`weight_hh_l${l}${d}`)!;
-        W.push(...rows(logicalValues(wih.raw, wih.perm).values, inF));
-        R.push(...rows(logicalValues(whh.raw, whh.perm).values, H));
+        W.push(rows(logicalValues(wih.raw, wih.perm).values, inF));
+        R.push(rows(logicalValues(whh.raw, whh.perm).values, H));
         const bih = param(`bias_ih_l${l}${d}`), bhh = param(`bias_hh_l${l}${d}`);
-        B.push(...(bih ? rows(bih.dataSync(), 1) : new Float32Array(G * H)), ...(bhh ? rows(bhh.dataSync(), 1) : new Float32Array(G * H)));
+        B.push(bih ? rows(bih.dataSync(), 1) : new Float32Array(G * H), bhh ? rows(bhh.dataSync(), 1) : new Float32Array(G * H));
       }
+      const joined = (parts: Float32Array[]) => {
+        const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+        parts.reduce((off, p) => { out.set(p, off); return off + p.length; }, 0);
+        return out;
+      };
       const init = (v: string | undefined, what: string) => (v === undefined ? '' :
         g.op('Slice', [v, g.initializer(`${c.target}.${what}_l${l}_start`, [1], DT.INT64, [l * D]), g.initializer(`${c.target}.${what}_l${l}_end`, [1], DT.INT64, [(l + 1) * D]),
           g.initializer(`${c.target}.${what}_l${l}_axes`, [1], DT.INT64, [0])], `${scope}/Slice`));
-      const ins = [inp, g.initializer(`${c.target}.W_l${l}`, [D, G * H, inF], DT.FLOAT, W), g.initializer(`${c.target}.R_l${l}`, [D, G * H, H], DT.FLOAT, R),
-        g.initializer(`${c.target}.B_l${l}`, [D, 2 * G * H], DT.FLOAT, B), '', init(h0, 'h0'), ...(isLstm ? [init(c0, 'c0')] : [])];
+      const ins = [inp, g.initializer(`${c.target}.W_l${l}`, [D, G * H, inF], DT.FLOAT, joined(W)), g.initializer(`${c.target}.R_l${l}`, [D, G * H, H], DT.FLOAT, joined(R)),
+        g.initializer(`${c.target}.B_l${l}`, [D, 2 * G * H], DT.FLOAT, joined(B)), '', init(h0, 'h0'), ...(isLstm ? [init(c0, 'c0')] : [])];
       while (ins[ins.length - 1] === '') ins.pop();
       const attrs = { hidden_size: H, direction: D === 2 ? 'bidirectional' : 'forward', ...(isLstm ? {} : { linear_before_reset: 1 }) };
       const outs = g.add(isLstm ? 'LSTM' : 'GRU', ins, `${scope}/${isLstm ? 'LSTM' : 'GRU'}`, attrs, { outputs: isLstm ? 3 : 2 });
