@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import NodeModule from 'node:module';
 import * as path from 'node:path';
 import type { Module } from './nn/module';
+import type { Tensor } from './tensor';
 
 import { setRecipe } from './parallel/recipe';
 
@@ -20,8 +21,13 @@ export class ModelFileError extends Error {
 export interface ModelFile {
   /** a fresh model each call (checked to be an nn.Module) */
   createModel: () => Module;
-  /** NCHW, batch first */
+  /** batch first (NCHW for images); the example input's shape when only that is exported */
   inputShape: number[];
+  /**
+   * An input to trace, export and verify with: the file's `exampleInput()` when it exports one
+   * (any rank, int32 indices for an Embedding), else standard-normal values of `inputShape`.
+   */
+  example?: () => Tensor;
   /** the absolute path loaded */
   file: string;
 }
@@ -128,17 +134,32 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
     throw new ModelFileError(abs, 'does not export createModel (add `export function createModel() { return new MyModel(); }`, returning an nn.Module)');
   }
   if (typeof create !== 'function') throw new ModelFileError(abs, `createModel must be a function returning an nn.Module, got ${describe(create)}`);
-  const shape = ns.inputShape;
+  const { nn, Tensor: EngineTensor } = engineModule() as { nn: { Module: abstract new () => Module }; Tensor: new (...a: never[]) => Tensor };
+  const exampleFn = ns.exampleInput;
+  if (exampleFn !== undefined && typeof exampleFn !== 'function') {
+    throw new ModelFileError(abs, `exampleInput must be a function returning a Tensor, got ${describe(exampleFn)}`);
+  }
+  const example = exampleFn === undefined ? undefined : () => {
+    let t: unknown;
+    try {
+      t = (exampleFn as () => unknown)();
+    } catch (e) {
+      throw new ModelFileError(abs, `exampleInput() failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (!(t instanceof EngineTensor)) throw new ModelFileError(abs, `exampleInput() returned ${describe(t)}, not a Tensor (e.g. tensor(values, shape, 'int32'))`);
+    return t;
+  };
+  const shape = ns.inputShape ?? (example ? example().shape : undefined);
   if (shape === undefined) {
-    throw new ModelFileError(abs, 'does not export inputShape (add e.g. `export const inputShape = [1, 1, 28, 28];`: NCHW, batch first)');
+    throw new ModelFileError(abs, 'does not export inputShape (add e.g. `export const inputShape = [1, 1, 28, 28];`: NCHW, batch first) or exampleInput()');
   }
   if (!Array.isArray(shape) || shape.length < 2 || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
     throw new ModelFileError(abs, `inputShape must be a list of 2 to 8 positive whole numbers (NCHW, batch first), got ${describe(shape)}`);
   }
-  const { nn } = engineModule() as { nn: { Module: abstract new () => Module } };
   return {
     file: abs,
     inputShape: [...shape] as number[],
+    ...(example ? { example } : {}),
     createModel: () => {
       let m: unknown;
       try {
@@ -153,4 +174,12 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
       return m;
     },
   };
+}
+
+/** The input a model file's model is traced, exported and verified with. */
+export function exampleOf(mf: Pick<ModelFile, 'example' | 'inputShape'>): Tensor {
+  if (mf.example) return mf.example();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { randn } = require('./tensor') as typeof import('./tensor');
+  return randn(mf.inputShape);
 }

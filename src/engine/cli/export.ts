@@ -4,10 +4,10 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../backend/select';
-import { ModelFile, ModelFileError, loadModelFile } from '../modelFile';
+import { exampleOf, ModelFile, ModelFileError, loadModelFile } from '../modelFile';
 import { exportOnnx } from '../onnx/export';
 import { Module } from '../nn/module';
-import { randn } from '../tensor';
+import { Tensor } from '../tensor';
 import { Checkpoint, loadCheckpoint } from '../state/checkpoint';
 import { applyCheckpointTransforms } from '../state/replay';
 import { CheckpointFormatError } from '../state/safetensors';
@@ -37,6 +37,8 @@ export function uncalibratedLayers(model: Module): string[] {
 export interface PreparedModel {
   model: Module;
   inputShape: number[];
+  /** the model file's example input (or standard-normal values of inputShape) */
+  example: () => Tensor;
   checkpoint?: Checkpoint;
   notes: string[];
 }
@@ -48,7 +50,8 @@ export interface PreparedModel {
 export async function prepareModel(modelFile: string | ModelFile, checkpointFile?: string): Promise<PreparedModel> {
   const mf = typeof modelFile === 'string' ? await loadModelFile(modelFile) : modelFile;
   const model = mf.createModel();
-  if (!checkpointFile) return { model, inputShape: mf.inputShape, notes: [] };
+  const example = () => exampleOf(mf);
+  if (!checkpointFile) return { model, inputShape: mf.inputShape, example, notes: [] };
   const ck = await loadCheckpoint(checkpointFile);
   const notes: string[] = [];
   const shape = mf.inputShape;
@@ -56,7 +59,7 @@ export async function prepareModel(modelFile: string | ModelFile, checkpointFile
   if (saved && saved.slice(1).join() !== shape.slice(1).join()) {
     notes.push(`${checkpointFile} was saved with input shape [${saved.join(', ')}]; ${mf.file} says [${shape.join(', ')}]`);
   }
-  const replay = applyCheckpointTransforms(model, ck.metadata, randn(shape), checkpointFile);
+  const replay = applyCheckpointTransforms(model, ck.metadata, example(), checkpointFile);
   notes.push(...replay.notes);
   try {
     model.loadStateDict(ck.stateDict);
@@ -70,7 +73,7 @@ export async function prepareModel(modelFile: string | ModelFile, checkpointFile
         'train in the fixed stage or run linger.calibrate(model, batches) before saving, then export');
     }
   }
-  return { model, inputShape: shape, checkpoint: ck, notes };
+  return { model, inputShape: shape, example, checkpoint: ck, notes };
 }
 
 /** The command: exit 0 on success, 1 on an unusable input, 2 on a usage error. */
@@ -98,7 +101,7 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
     const p = await prepareModel(positionals[0], values.checkpoint);
     for (const n of p.notes) err(`linger export: note: ${n}`);
     p.model.eval();
-    const written = await exportOnnx(p.model, randn(p.inputShape), path.resolve(values.output), { dialect });
+    const written = await exportOnnx(p.model, p.example(), path.resolve(values.output), { dialect });
     const stage = p.model.stage();
     out(`exported ${path.basename(positionals[0])} (${stage} stage${values.checkpoint ? `, ${values.checkpoint}` : ''}, dialect ${dialect}) to ${written}`);
     return 0;

@@ -10,7 +10,7 @@ import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../cli/inspect';
 import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
-import { loadModelFile, ModelFile, ModelFileError } from '../modelFile';
+import { exampleOf, loadModelFile, ModelFile, ModelFileError } from '../modelFile';
 import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
 import { randn } from '../tensor';
@@ -77,7 +77,7 @@ export async function traceModelFile(file: string, traceOptions: TraceOptions = 
   const mf = await loadModelFile(file);
   const model = mf.createModel();
   const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-  tf.tidy(() => { traceLayers(model, model, randn(mf.inputShape), traceOptions); });
+  tf.tidy(() => { traceLayers(model, model, exampleOf(mf), traceOptions); });
   const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
   return {
     file: mf.file, inputShape: mf.inputShape, before, after,
@@ -121,8 +121,10 @@ export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   const base = (p.checkpoint ?? (typeof source === 'string' ? source : 'model')).replace(/\.(safetensors|[cm]?[tj]s)$/, '');
   const out = p.output ?? `${base}${stage === 'fixed' ? `.${p.dialect}` : ''}.onnx`;
   model.eval();
-  const file = await exportOnnx(model, randn(prepared.inputShape), out, { dialect: p.dialect });
-  const verification = await verifyOnnx(model, file, p.dialect, prepared.inputShape);
+  const example = prepared.example();
+  const file = await exportOnnx(model, example, out, { dialect: p.dialect });
+  // an int32 example (indices) is verified on itself; a float one on random values of its shape
+  const verification = await verifyOnnx(model, file, p.dialect, prepared.inputShape, 4, example.dtype === 'int32' ? example : undefined);
   return { file, stage, bytes: fs.statSync(file).size, verification, notes: prepared.notes, ms: performance.now() - t0 };
 }
 

@@ -17,7 +17,7 @@ import { Linear } from '../nn/linear';
 import { Dropout, Flatten, Softmax } from '../nn/misc';
 import { Module, Parameter } from '../nn/module';
 import { GRU, LSTM } from '../nn/recurrent';
-import { LayerNorm } from '../nn/sequence';
+import { Embedding, LayerNorm } from '../nn/sequence';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling';
 import { EmptyBatchNorm, NormalizeConvBNBase } from '../linger/convbn';
 import { clampSym } from '../linger/normalize';
@@ -71,7 +71,7 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
   const dialect = opts.dialect ?? 'qdq';
   if (dialect !== 'qdq' && dialect !== 'thinker') throw new OnnxExportError(`exportOnnx: unknown dialect '${String(dialect)}' (qdq or thinker)`);
   if (!(dummyInput instanceof Tensor)) throw new OnnxExportError('exportOnnx: dummyInput must be a Tensor');
-  if (dummyInput.dtype !== 'float32') throw new OnnxExportError('exportOnnx: dummyInput must be a float32 tensor');
+  if (dummyInput.dtype !== 'float32' && dummyInput.dtype !== 'int32') throw new OnnxExportError('exportOnnx: dummyInput must be a float32 tensor (or int32 indices)');
   const fixed = model.modules().some((m) => isIntLayer(m));
   if (dialect === 'thinker' && !fixed) {
     throw new OnnxExportError("exportOnnx: the 'thinker' dialect describes fixed-point layers; run linger.init (and QAT or calibrate) first, or export with the default dialect");
@@ -82,7 +82,10 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
     const cap = captureForExport(model, dummyInput, exportable);
     // a second pass on other data tells constants made in forward from values computed by ops
     // the engine does not record (argmax, eq, casts), which would otherwise freeze into constants
-    const other = new Tensor(tf.mul(tf.sin(tf.add(tf.mul(dummyInput.logical(), 12.9898), 0.7)), 2)); // not monotonic: argmax changes too
+    // (indices: the same values in reverse order, so they stay valid)
+    const other = dummyInput.dtype === 'int32'
+      ? new Tensor(tf.reshape(tf.reverse(tf.reshape(dummyInput.logical(), [-1])), dummyInput.shape))
+      : new Tensor(tf.mul(tf.sin(tf.add(tf.mul(dummyInput.logical(), 12.9898), 0.7)), 2)); // not monotonic: argmax changes too
     checkUnrecorded(model, cap, captureForExport(model, other, exportable));
     const lowering = new Lowering(model, cap, { opset, dialect: fixed ? dialect : 'float', dynamicBatch: opts.dynamicBatch ?? true });
     graph = lowering.run(opts.inputName ?? 'input', opts.outputName ?? 'output');
@@ -117,7 +120,7 @@ export function scopeName(modulePath: string): string {
 const isPlainLayer = (m: Module): boolean =>
   m instanceof ConvNd || m instanceof Linear || m instanceof BatchNormNd || m instanceof NormalizeConvBNBase || m instanceof EmptyBatchNorm ||
   m instanceof ReLU || m instanceof ReLU6 || m instanceof Sigmoid || m instanceof Tanh || m instanceof Identity || m instanceof Dropout ||
-  m instanceof LSTM || m instanceof GRU || m instanceof LayerNorm ||
+  m instanceof LSTM || m instanceof GRU || m instanceof LayerNorm || m instanceof Embedding ||
   m instanceof Flatten || m instanceof Softmax || m instanceof MaxPool2d || m instanceof AvgPool2d || m instanceof AdaptiveAvgPool2d ||
   m instanceof AvgPool2dInt || m instanceof IQAdd || m instanceof IQCat || (m instanceof Sequential && m.children().length === 0);
 
@@ -177,7 +180,7 @@ class Lowering {
       name: this.model.typeName(),
       node: g.nodes,
       initializer: g.initializers,
-      input: [valueInfo(inputName, DT.FLOAT, this.dims(cap.input.shape))],
+      input: [valueInfo(inputName, cap.input.dtype === 'int32' ? DT.INT32 : DT.FLOAT, this.dims(cap.input.shape))],
       output: outs,
     };
   }
@@ -315,6 +318,10 @@ class Lowering {
       return this.out(c, xs);
     }
     if (m instanceof LSTM || m instanceof GRU) return this.recurrent(c, m, xs.name, scope);
+    if (m instanceof Embedding) {
+      const w = g.initializer(`${c.target}.weight`, [m.numEmbeddings, m.embeddingDim], DT.FLOAT, m.weight.dataSync());
+      return this.out(c, { name: g.op('Gather', [w, xin.name], `${scope}/Gather`, { axis: 0 }) });
+    }
     if (m instanceof LayerNorm) {
       // opset 17 has LayerNormalization; below it, PyTorch's decomposition
       const k = m.normalizedShape.length;

@@ -39,7 +39,7 @@ function percent(f: number): string {
 }
 
 /** Runs the check; `model` is the exported one, in eval mode, `inputShape` NCHW with any batch. */
-export async function verifyOnnx(model: Module, file: string, dialect: OnnxDialect, inputShape: number[], batch = 4): Promise<OnnxVerification> {
+export async function verifyOnnx(model: Module, file: string, dialect: OnnxDialect, inputShape: number[], batch = 4, input?: Tensor): Promise<OnnxVerification> {
   const stage = model.stage();
   const kind = stage === 'fixed' ? dialect : 'float';
   if (stage === 'fixed' && dialect === 'thinker') {
@@ -58,8 +58,9 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
   }
   const ort = onnxruntime();
   manualSeed(1234);
-  const shape = [batch, ...inputShape.slice(1)];
-  const x = rand(shape);
+  // `input` (e.g. int32 indices, which random values would not be) or uniform values of inputShape
+  const shape = input ? input.shape : [batch, ...inputShape.slice(1)];
+  const x = input ?? rand(shape);
   const wasTraining = model.training;
   model.eval();
   let mine: Float32Array;
@@ -69,7 +70,8 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
     model.train(wasTraining);
   }
   const session = await ort.InferenceSession.create(file);
-  const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x.dataSync() as Float32Array, shape) });
+  const feed = x.dtype === 'int32' ? new ort.Tensor('int32', x.dataSync() as Int32Array, shape) : new ort.Tensor('float32', x.dataSync() as Float32Array, shape);
+  const out = await session.run({ [session.inputNames[0]]: feed });
   const theirs = out[session.outputNames[0]].data as Float32Array;
   if (theirs.length !== mine.length) {
     return { dialect: kind, method: 'onnxruntime', n: mine.length, ok: false, summary: `${kind}: onnxruntime gave ${theirs.length} outputs, the engine ${mine.length}` };

@@ -58,7 +58,8 @@ export interface WorkerInit {
   transforms: string[];
   moduleTree: ReturnType<typeof moduleTree>;
   stage: string;
-  dummyShape: number[];
+  /** the first row of the first batch: what the replayed traceLayers runs on (any dtype) */
+  dummy: { dtype: 'float32' | 'int32'; shape: number[]; data: Float32Array | Int32Array };
   state: [string, { dtype: 'float32' | 'int32'; shape: number[]; data: Float32Array | Int32Array }][];
   /** model.parameters() indices the optimizer updates (the workers compute their gradients) */
   trained: number[];
@@ -142,7 +143,8 @@ export class DataParallel {
     const state: WorkerInit['state'] = Object.entries(sd).map(([k, t]) => [k, { dtype: t.dtype as 'float32' | 'int32', shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array }]);
     const base = {
       size: n, group: groupBufs, bufs, recipe, transforms: [...transformsOf(model)], moduleTree: moduleTree(model), stage: model.stage(),
-      dummyShape: [1, ...o.sample.x.shape.slice(1)], state, trained, loss: lossName,
+      dummy: { dtype: o.sample.x.dtype as 'float32' | 'int32', shape: [1, ...o.sample.x.shape.slice(1)], data: (o.sample.x.dataSync() as Float32Array | Int32Array).slice(0, rowX) },
+      state, trained, loss: lossName,
     };
     try {
       for (let r = 1; r < n; r++) {

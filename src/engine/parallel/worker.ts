@@ -6,7 +6,7 @@ import { initBackend } from '../backend/select';
 import { rng } from '../random';
 import { CheckpointMetadata } from '../state/checkpoint';
 import { applyCheckpointTransforms } from '../state/replay';
-import { randn, Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { CMD, H, lossFunction, offsetsOf, rowsOf, shardTensor, WorkerInit } from './dataParallel';
 import { GroupAbortedError, ProcessGroup } from './group';
 import { buildFromRecipe } from './recipe';
@@ -18,7 +18,8 @@ async function main(init: WorkerInit): Promise<void> {
     await initBackend();
     const model = await buildFromRecipe(init.recipe);
     const meta = { stage: init.stage, transforms: init.transforms, moduleTree: init.moduleTree } as unknown as CheckpointMetadata;
-    if (init.transforms.length) applyCheckpointTransforms(model, meta, randn(init.dummyShape), 'the coordinator\'s model');
+    const dummy = new Tensor(tf.tensor(init.dummy.data, init.dummy.shape, init.dummy.dtype));
+    if (init.transforms.length) applyCheckpointTransforms(model, meta, dummy, 'the coordinator\'s model');
     const sd = Object.fromEntries(init.state.map(([k, v]) => [k, new Tensor(tf.tensor(v.data, v.shape, v.dtype))]));
     model.loadStateDict(sd);
     for (const t of Object.values(sd)) t.dispose();

@@ -144,6 +144,40 @@ describe('a sequence model file (Conv1d → BN → ReLU → GRU → Linear)', ()
   });
 });
 
+describe('a model file with int32 inputs (Embedding → GRU → Linear, exampleInput())', () => {
+  test('traced, exported with linger export and by the engine process, verified in onnxruntime on its example', async () => {
+    const file = path.join(dir, 'kws.ts');
+    fs.writeFileSync(file, [
+      "import { nn, tensor, Tensor } from 'linger-studio';",
+      'class Kws extends nn.Module {',
+      '  embed = new nn.Embedding(20, 8, { paddingIdx: 0 });',
+      '  gru = new nn.GRU(8, 12, { batchFirst: true, bidirectional: true });',
+      '  fc = new nn.Linear(24, 3);',
+      '  forward(ids: Tensor): Tensor {',
+      '    const [out] = this.gru(this.embed(ids));',
+      '    return this.fc(out.mean(1));',
+      '  }',
+      '}',
+      '// token ids, batch first: no inputShape needed, it is this tensor\'s',
+      "export function exampleInput() { return tensor(Int32Array.from({ length: 2 * 6 }, (_, i) => (i * 7) % 20), [2, 6], 'int32'); }",
+      'export function createModel() { return new Kws(); }',
+    ].join('\n'));
+    const r = await traceModelFile(file, {});
+    assert.deepEqual(r.inputShape, [2, 6]);
+    assert.deepEqual(r.before.modules.map((e) => e.type), ['Kws', 'Embedding', 'GRU', 'Linear']);
+    assert.match(r.before.text!, /\(embed\): Embedding\(20, 8, padding_idx=0\)/);
+
+    const e = await exportAndVerify({ modelFile: file, dialect: 'qdq' });
+    assert.equal(e.verification.method, 'onnxruntime');
+    assert.ok(e.verification.ok && e.verification.maxAbs! <= 1e-4, e.verification.summary);
+    const { runExport } = await import('../../../src/engine/cli/export');
+    const out = path.join(dir, 'kws-cli.onnx');
+    const lines: string[] = [];
+    assert.equal(await runExport([file, '-o', out], (l) => lines.push(l)), 0, lines.join('\n'));
+    assert.ok(fs.statSync(out).size > 0);
+  });
+});
+
 describe('ONNX import', () => {
   test("a PyTorch export of the demo CNN: imported, then traced (the preserve export keeps its BNs, which fuse)", async () => {
     const file = path.join(__dirname, '..', '..', 'fixtures', 'onnx', 'demo_cnn.preserve.onnx');
