@@ -15,7 +15,8 @@ import { CheckpointFormatError } from '../state/safetensors';
 export const EXPORT_USAGE = `usage: linger export <model file> [--checkpoint <ckpt>] [--dialect qdq|thinker] -o <out.onnx>
 
 Exports a model to ONNX. The model file is a .ts or .js module exporting createModel() and
-inputShape (NCHW, batch first). With --checkpoint, the transforms that made the checkpoint run
+inputShape (batch first, NCHW for images) or exampleInput() (a Tensor of any rank or dtype, e.g.
+int32 token ids), which the export runs on. With --checkpoint, the transforms that made the checkpoint run
 first (float: none; traced: traceLayers, and normalizeLayers when it had normalize layers; fixed:
 those and init, with the settings the checkpoint records), then its state loads strict.
   --dialect   qdq (default: standard ONNX ops) or thinker (linger's custom ops; fixed stage)
