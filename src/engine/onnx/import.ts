@@ -10,7 +10,6 @@ import { tf } from '../backend/tf';
 import { ReLU, ReLU6, Sigmoid, Tanh } from '../nn/activation';
 import { BatchNorm1d, BatchNorm2d } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvTranspose2d, hidden } from '../nn/conv';
-import * as F from '../nn/functional';
 import { withoutInit } from '../nn/init';
 import { Linear } from '../nn/linear';
 import { Flatten, Softmax } from '../nn/misc';
@@ -18,8 +17,10 @@ import { Module, Parameter } from '../nn/module';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling';
 import { Tensor, tensor } from '../tensor';
 import {
-  CONST_OPS, ConstValue, constValue, evalConst, intsOf, isConst, reshapeTarget, scalarOf, sizeOf,
+  CONST_OPS, ConstValue, constValue, evalConst, intsOf, isConst, scalarOf, sizeOf,
 } from './constEval';
+import { checkGeometry, constTensor, execOp, keepConstTensor, NodeInfo, poolGeometry, RtValue } from './importOps';
+import { makeRecurrent, planRecurrent, RECURRENT_OPS, RecurrentPlan, RecurrentRun, recurrentShape, runRecurrent } from './importRecurrent';
 import { Attrs, DT_NAMES, onnx, readTensor, toInt } from './proto';
 import { setRecipe } from '../parallel/recipe';
 
@@ -65,26 +66,17 @@ export function importOnnxBuffer(bytes: Uint8Array, opts: ImportOptions & { file
 
 // ---- the imported model ---------------------------------------------------------------------
 
-type RtValue = Tensor | ConstValue;
-
-interface NodeInfo {
-  index: number;
-  op: string;
-  name: string;
-  inputs: string[];
-  outputs: string[];
-  attrs: Attrs;
-  /** for errors: node 'name' (Op) */
-  what: string;
-  /** the PyTorch module path its name encodes (null: no scope in the name) */
-  scope: string | null;
-}
-
 interface Step {
   node: NodeInfo;
-  /** layer: call the module at `path`; op: the node's own semantics; alias: output = input */
-  kind: 'layer' | 'op' | 'alias';
+  /**
+   * layer: call the module at `path`; op: the node's own semantics; alias: output = input;
+   * rnn: call the LSTM/GRU at `path` for a chain of nodes (`rnn` says which values); shape: a Shape
+   * node of a value the rnn call replaced (dims from the rnn's input)
+   */
+  kind: 'layer' | 'op' | 'alias' | 'rnn' | 'shape';
   path?: string;
+  rnn?: RecurrentRun;
+  shape?: { input: string; batchFirst: boolean; width: number };
   /** outputs under other names (a MatMul whose bias Add was absorbed writes the Add's output) */
   outputs: string[];
 }
@@ -130,21 +122,6 @@ export class OnnxModel extends Module {
   }
 }
 
-const STATIC_TENSORS = new WeakMap<ConstValue, Tensor>();
-/** A constant as an engine tensor (import-time constants are made once and kept). */
-function constTensor(v: ConstValue): Tensor {
-  const cached = STATIC_TENSORS.get(v);
-  if (cached && !cached.isDisposed) return cached;
-  const t = tensor(Float32Array.from(v.data), v.dims.length ? v.dims : [], 'float32');
-  return t;
-}
-function keepConstTensor(v: ConstValue): void {
-  if (STATIC_TENSORS.has(v)) return;
-  const t = tensor(Float32Array.from(v.data), v.dims.length ? v.dims : [], 'float32');
-  tf.keep(t.raw);
-  STATIC_TENSORS.set(v, t);
-}
-
 function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>): void {
   const n = step.node;
   const get = (i: number): RtValue | undefined => {
@@ -157,6 +134,21 @@ function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>): void 
   try {
     let outs: RtValue[];
     if (step.kind === 'alias') outs = [get(0)!];
+    else if (step.kind === 'rnn') {
+      const r = step.rnn!;
+      const vals = runRecurrent(model.resolve(step.path!), r, (name) => {
+        const v = env.get(name);
+        if (v === undefined) throw new Error(`${n.what}: input '${name}' has no value`);
+        return v;
+      }, n.what);
+      for (const [k, v] of vals) env.set(k, v);
+      return;
+    } else if (step.kind === 'shape') {
+      const sh = step.shape!;
+      const x = env.get(sh.input);
+      if (x === undefined || isConst(x)) throw new Error(`${n.what}: input '${sh.input}' has no value`);
+      outs = recurrentShape(n, model.opset, x, sh.batchFirst, sh.width);
+    }
     else if (step.kind === 'layer') {
       const x = get(0);
       if (x === undefined) throw new Error(`${n.what}: no input`);
@@ -171,180 +163,6 @@ function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>): void 
   }
 }
 
-// ---- ops on runtime values --------------------------------------------------------------------
-
-const asTensor = (v: RtValue | undefined, what: string): Tensor => {
-  if (v === undefined) throw new Error(`${what}: an input is missing`);
-  return isConst(v) ? constTensor(v) : v;
-};
-const asConst = (v: RtValue | undefined, what: string): ConstValue => {
-  if (v === undefined || !isConst(v)) throw new Error(`${what} must be a constant (it depends on the input)`);
-  return v;
-};
-
-/** One node on runtime values: shape arithmetic on constants, everything else on tensors. */
-function execOp(n: NodeInfo, ins: (RtValue | undefined)[], opset: number): RtValue[] {
-  const { op, what, attrs } = n;
-  const cnode = { op, opset, what, attrs };
-  if (op === 'Shape' && ins[0] && !isConst(ins[0])) return evalConst(cnode, [], (ins[0] as Tensor).shape);
-  if (CONST_OPS.has(op) && ins.every((v) => v === undefined || isConst(v))) return evalConst(cnode, ins as (ConstValue | undefined)[]);
-  const x = () => asTensor(ins[0], what);
-  const operand = (v: RtValue | undefined, other: Tensor): Tensor | number => {
-    if (v === undefined) throw new Error(`${what}: an input is missing`);
-    if (isConst(v) && v.data.length === 1 && v.dims.length <= other.rank) return v.data[0];
-    return asTensor(v, what);
-  };
-  switch (op) {
-    case 'Identity': case 'Dropout': {
-      if (op === 'Dropout' && n.outputs[1]) throw new Error(`${what}: the dropout mask output is not supported`);
-      return [ins[0]!];
-    }
-    case 'Add': case 'Sub': case 'Mul': case 'Div': {
-      const a = ins[0], b = ins[1];
-      const method = op.toLowerCase() as 'add' | 'sub' | 'mul' | 'div';
-      if (a !== undefined && !isConst(a)) return [a[method](operand(b, a))];
-      const bt = asTensor(b, what);
-      const at = asTensor(a, what);
-      return [at[method](bt)];
-    }
-    case 'Relu': return [x().relu()];
-    case 'Sigmoid': return [x().sigmoid()];
-    case 'Tanh': return [x().tanh()];
-    case 'Exp': return [x().exp()];
-    case 'Log': return [x().log()];
-    case 'Sqrt': return [x().sqrt()];
-    case 'Neg': return [x().neg()];
-    case 'Abs': return [x().abs()];
-    case 'Pow': return [x().pow(scalarOf(asConst(ins[1], `${what} exponent`), `${what} exponent`))];
-    case 'Clip': {
-      const { min, max } = clipBounds(n, ins, opset);
-      return [x().clamp(min, max)];
-    }
-    case 'MatMul': return [x().matmul(asTensor(ins[1], what))];
-    case 'Gemm': {
-      const alpha = attrs.float('alpha', 1), beta = attrs.float('beta', 1);
-      let a = x();
-      let b = asTensor(ins[1], what);
-      if (attrs.int('transA', 0)) a = a.transpose(0, 1);
-      if (attrs.int('transB', 0)) b = b.transpose(0, 1);
-      let y = a.matmul(b);
-      if (alpha !== 1) y = y.mul(alpha);
-      if (ins[2] !== undefined) y = y.add(beta === 1 ? asTensor(ins[2], what) : asTensor(ins[2], what).mul(beta));
-      return [y];
-    }
-    case 'Concat': {
-      const ts = ins.map((v) => asTensor(v, what));
-      return [F.cat(ts, attrs.int('axis', opset >= 4 ? 0 : 1))];
-    }
-    case 'Flatten': {
-      const t = x();
-      const r = t.rank;
-      let axis = attrs.int('axis', 1);
-      if (axis < 0) axis += r;
-      if (axis < 0 || axis > r) throw new Error(`${what}: axis ${attrs.int('axis', 1)} is out of range for rank ${r}`);
-      if (axis === 1 && r >= 2) return [t.flatten(1)];
-      const s = t.shape;
-      return [t.reshape([sizeOf(s.slice(0, axis)), sizeOf(s.slice(axis))])];
-    }
-    case 'Reshape': {
-      const t = x();
-      const shape = intsOf(asConst(ins[1], `${what} shape`), `${what} shape`);
-      return [t.reshape(reshapeTarget(t.shape, shape, attrs.int('allowzero', 0) === 1, what))];
-    }
-    case 'Transpose': {
-      const t = x();
-      const perm = attrs.ints('perm') ?? t.shape.map((_, i) => t.rank - 1 - i);
-      return [t.permute(perm)];
-    }
-    case 'Unsqueeze': case 'Squeeze': {
-      const t = x();
-      const shape = evalConst(cnode, [constValue(t.shape, 'int', new Array(0)), ...ins.slice(1).map((v) => (v === undefined ? undefined : asConst(v, `${what} axes`)))])[0].dims;
-      return [t.reshape(shape)];
-    }
-    case 'Softmax': case 'LogSoftmax': {
-      const t = x();
-      const r = t.rank;
-      let axis = attrs.int('axis', opset >= 13 ? -1 : 1);
-      if (axis < 0) axis += r;
-      if (axis < 0 || axis >= r) throw new Error(`${what}: axis out of range for rank ${r}`);
-      const fn = op === 'Softmax' ? F.softmax : F.logSoftmax;
-      if (opset >= 13 || axis === r - 1) return [fn(t, axis)];
-      // before opset 13 the op works on the input flattened to 2-d at `axis`
-      const s = t.shape;
-      return [fn(t.reshape([sizeOf(s.slice(0, axis)), sizeOf(s.slice(axis))]), 1).reshape(s)];
-    }
-    case 'MaxPool': case 'AveragePool': {
-      const p = poolGeometry(n, 0);
-      const t = x();
-      return [op === 'MaxPool' ? F.maxPool2d(t, p.kernel, p.stride, p.padding, p.ceil) : F.avgPool2d(t, p.kernel, p.stride, p.padding)];
-    }
-    case 'GlobalAveragePool': {
-      const t = x();
-      if (t.rank !== 4) throw new Error(`${what}: only 4-d (NCHW) inputs are supported, got rank ${t.rank}`);
-      return [F.adaptiveAvgPool2d(t, 1)];
-    }
-    case 'ReduceMean': case 'ReduceSum': case 'ReduceMax': case 'ReduceMin': {
-      const t = x();
-      const axesIn = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
-      const axes = axesIn ? (ins[1] ? intsOf(asConst(ins[1], `${what} axes`), `${what} axes`) : undefined) : attrs.ints('axes');
-      const keep = attrs.int('keepdims', 1) === 1;
-      const dims = axes && axes.length ? axes : t.shape.map((_, i) => i);
-      const m = { ReduceMean: 'mean', ReduceSum: 'sum', ReduceMax: 'max', ReduceMin: 'min' }[op] as 'mean' | 'sum' | 'max' | 'min';
-      return [t[m](dims, keep)];
-    }
-    case 'Cast': {
-      const to = attrs.int('to', 1);
-      if (to !== 1 && to !== 11 && to !== 10) throw new Error(`${what}: casting a tensor to ${DT_NAMES[to] ?? to} is not supported (float models only)`);
-      return [x()];
-    }
-    default:
-      if (CONST_OPS.has(op)) throw new Error(`${what}: ${op} on a computed tensor is not supported (only on shapes and constants)`);
-      throw new Error(`${what}: unsupported op '${op}'`);
-  }
-}
-
-function clipBounds(n: NodeInfo, ins: (RtValue | undefined)[], opset: number): { min: number | null; max: number | null } {
-  if (opset < 11) {
-    const min = n.attrs.has('min') ? n.attrs.float('min', 0) : null;
-    const max = n.attrs.has('max') ? n.attrs.float('max', 0) : null;
-    return { min, max };
-  }
-  const b = (i: number) => (ins[i] === undefined ? null : scalarOf(asConst(ins[i], `${n.what} bound`), `${n.what} bound`));
-  return { min: b(1), max: b(2) };
-}
-
-interface PoolGeometry { kernel: [number, number]; stride: [number, number]; padding: [number, number]; ceil: boolean }
-
-/** 2-d pooling attributes, with `extraPad` from an absorbed Pad; symmetric padding only. */
-function poolGeometry(n: NodeInfo, extraPad: number | [number, number]): PoolGeometry {
-  const { attrs, what } = n;
-  const autoPad = attrs.string('auto_pad', 'NOTSET');
-  if (autoPad !== 'NOTSET' && autoPad !== 'VALID') throw new Error(`${what}: auto_pad ${autoPad} is not supported`);
-  const k = attrs.ints('kernel_shape');
-  if (!k || k.length !== 2) throw new Error(`${what}: only 2-d pooling is supported (kernel_shape ${JSON.stringify(k)})`);
-  const s = attrs.ints('strides') ?? [1, 1];
-  const pads = autoPad === 'VALID' ? [0, 0, 0, 0] : attrs.ints('pads') ?? [0, 0, 0, 0];
-  const d = attrs.ints('dilations') ?? [1, 1];
-  if (d.some((v) => v !== 1)) throw new Error(`${what}: dilated pooling is not supported`);
-  if (s.length !== 2 || pads.length !== 4) throw new Error(`${what}: malformed strides or pads`);
-  if (pads[0] !== pads[2] || pads[1] !== pads[3]) throw new Error(`${what}: asymmetric padding [${pads.join(', ')}] is not supported`);
-  checkGeometry(what, [...k, ...s], 1);
-  checkGeometry(what, pads, 0);
-  const extra = Array.isArray(extraPad) ? extraPad : [extraPad, extraPad];
-  if (n.op === 'AveragePool' && (pads[0] || pads[1]) && n.attrs.int('count_include_pad', 0) !== 1) {
-    throw new Error(`${what}: average pooling that excludes the padding from the count is not supported (PyTorch's default count_include_pad=True is)`);
-  }
-  if (n.op === 'AveragePool' && n.attrs.int('ceil_mode', 0)) throw new Error(`${what}: ceil_mode average pooling is not supported`);
-  return { kernel: [k[0], k[1]], stride: [s[0], s[1]], padding: [pads[0] + extra[0], pads[1] + extra[1]], ceil: n.attrs.int('ceil_mode', 0) === 1 };
-}
-
-/** Kernel sizes, strides, dilations and pads: integers in a range an engine layer can hold. */
-function checkGeometry(what: string, vals: number[], min: number): void {
-  for (const v of vals) {
-    if (!Number.isInteger(v) || v < min || v > 4096) throw new Error(`${what}: geometry value ${v} is out of range`);
-  }
-}
-
 // ---- the importer ---------------------------------------------------------------------------
 
 const LAYER_OPS = new Set(['Conv', 'ConvTranspose', 'BatchNormalization', 'Gemm', 'MatMul']);
@@ -353,6 +171,7 @@ const MODULE_OPS = new Set(['Relu', 'Sigmoid', 'Tanh', 'Clip', 'MaxPool', 'Avera
 const TENSOR_OPS = new Set([
   ...LAYER_OPS, ...MODULE_OPS, 'Add', 'Sub', 'Mul', 'Div', 'Concat', 'Reshape', 'Transpose', 'Identity', 'Dropout', 'Exp', 'Log', 'Sqrt',
   'Neg', 'Abs', 'Pow', 'Unsqueeze', 'Squeeze', 'LogSoftmax', 'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'Cast', 'Pad', 'Constant',
+  ...RECURRENT_OPS,
 ]);
 const MAX_INPUT = 1 << 26;
 const MAX_FILE_INPUT = 1 << 22;
@@ -404,8 +223,8 @@ class Importer {
     this.readGraph(graph);
     this.sortNodes();
     this.foldStatic();
-    const { steps, layerPaths, modulePaths } = this.plan();
-    return this.build(steps, layerPaths, modulePaths);
+    const { steps, layerPaths, modulePaths, rnnPlans } = this.plan();
+    return this.build(steps, layerPaths, modulePaths, rnnPlans);
   }
 
   private decode(): onnx.ModelProto {
@@ -566,7 +385,7 @@ class Importer {
   }
 
   /** Decides, for every remaining node, a layer (with its module path), a module op, an alias or an op. */
-  private plan(): { steps: Step[]; layerPaths: Map<string, NodeInfo>; modulePaths: Map<string, NodeInfo[]> } {
+  private plan(): { steps: Step[]; layerPaths: Map<string, NodeInfo>; modulePaths: Map<string, NodeInfo[]>; rnnPlans: RecurrentPlan[] } {
     const isC = (name: string | undefined) => !!name && this.consts.has(name);
     const consumers = new Map<string, NodeInfo[]>();
     for (const n of this.nodes) for (const i of n.inputs) if (i) consumers.set(i, [...(consumers.get(i) ?? []), n]);
@@ -575,6 +394,15 @@ class Importer {
     const extraPad = new Map<NodeInfo, [number, number]>();
     const biasOf = new Map<NodeInfo, NodeInfo>();
     const steps: Step[] = [];
+
+    // LSTM/GRU: a chain of nodes (one per layer) and its glue become one module call
+    const rnnPathSet = new Set<string>();
+    const rnnPlans = planRecurrent({ nodes: this.nodes, consts: this.consts, consumers, outputNames: this.outputNames, paramNames: this.paramNames, opset: this.opset }, rnnPathSet);
+    const rnnRole = new Map<NodeInfo, { plan: RecurrentPlan; width?: number }>();
+    for (const p of rnnPlans) {
+      for (const n of [...p.nodes, ...p.absorbed]) rnnRole.set(n, { plan: p });
+      for (const { node, width } of p.shapes) rnnRole.set(node, { plan: p, width });
+    }
 
     // layers: nodes whose weights are constants
     const layerNodes: NodeInfo[] = [];
@@ -610,6 +438,7 @@ class Importer {
     const layerPath = new Map<NodeInfo, string>();
     const byWeight = new Map<string, string>();
     const used = new Map<string, string>(); // path → weight key that owns it
+    for (const p of rnnPathSet) used.set(p, `rnn:${p}`);
     const counters = new Map<string, number>();
     const paramInputs = (n: NodeInfo) => (n.op === 'BatchNormalization' ? n.inputs.slice(1, 5) : n.inputs.slice(1, 3)).filter(Boolean);
     for (const n of layerNodes) {
@@ -649,7 +478,7 @@ class Importer {
       }
     }
     const allScopes = this.nodes.map((n) => n.scope).filter((s): s is string => !!s);
-    const claimed = new Set<string>(layerPath.values());
+    const claimed = new Set<string>([...layerPath.values(), ...rnnPathSet]);
     const modulePaths = new Map<string, NodeInfo[]>();
     for (const [p, ns] of groups) {
       const op = ns[0].op;
@@ -663,6 +492,15 @@ class Importer {
 
     // steps in graph order
     for (const n of this.nodes) {
+      const rr = rnnRole.get(n);
+      if (rr) {
+        const r = rr.plan.run;
+        if (rr.width !== undefined) steps.push({ node: n, kind: 'shape', shape: { input: r.input, batchFirst: r.batchFirst, width: rr.width }, outputs: n.outputs });
+        else if (n === rr.plan.nodes[rr.plan.nodes.length - 1]) {
+          steps.push({ node: rr.plan.nodes[0], kind: 'rnn', path: rr.plan.path, rnn: r, outputs: [r.y?.name ?? '', ...r.yh, ...r.yc].filter(Boolean) });
+        }
+        continue;
+      }
       if (absorbed.has(n)) {
         if (n.op === 'Pad') steps.push({ node: n, kind: 'alias', outputs: [n.outputs[0]] });
         continue;
@@ -686,7 +524,7 @@ class Importer {
       if (biasOf.has(n)) (n as NodeInfo & { biasNode?: NodeInfo }).biasNode = biasOf.get(n);
     }
     for (const [n, pads] of extraPad) (n as NodeInfo & { extraPad?: [number, number] }).extraPad = pads;
-    return { steps, layerPaths, modulePaths };
+    return { steps: rnnPlans.length ? sortSteps(steps) : steps, layerPaths, modulePaths, rnnPlans };
   }
 
   /** A zero-valued constant Pad: an alias when it pads nothing, else folded into the average pool it feeds. */
@@ -708,7 +546,7 @@ class Importer {
   }
 
   /** The model: modules made during a first forward on zeros (when input ranks are known), then put in the tree. */
-  private build(steps: Step[], layerPaths: Map<string, NodeInfo>, modulePaths: Map<string, NodeInfo[]>): OnnxModel {
+  private build(steps: Step[], layerPaths: Map<string, NodeInfo>, modulePaths: Map<string, NodeInfo[]>, rnnPlans: RecurrentPlan[]): OnnxModel {
     const model = new OnnxModel();
     // graph outputs that are the input or constants still need a step to appear in env
     hidden(model, {
@@ -723,6 +561,7 @@ class Importer {
     const creators = new Map<string, (x: Tensor) => Module>();
     for (const [p, n] of layerPaths) creators.set(p, (x) => this.makeLayer(n, x));
     for (const [p, ns] of modulePaths) creators.set(p, (x) => this.makeModuleOp(ns[0], x));
+    for (const p of rnnPlans) creators.set(p.path, () => makeRecurrent(p, this.consts));
     const order: string[] = [];
     const pending = model.pending!;
     model.resolve = (path: string) => {
@@ -758,7 +597,7 @@ class Importer {
     delete (model as { resolve?: unknown }).resolve;
     // the layers own their weights now: keep only the constants that ops and outputs read
     const read = new Set<string>(this.outputNames);
-    for (const s of steps) for (const i of s.kind === 'layer' ? s.node.inputs.slice(0, 1) : s.node.inputs) if (i) read.add(i);
+    for (const s of steps) for (const i of stepInputs(s)) if (i) read.add(i);
     for (const k of [...model.constants.keys()]) if (!read.has(k)) model.constants.delete(k);
     this.attach(model, order, pending);
     model.pending = null;
@@ -955,6 +794,42 @@ class Importer {
         throw new Error(`internal: ${n.what} is not a module op`);
     }
   }
+}
+
+/** The values a step reads (a layer only its input: its weights are the module's). */
+function stepInputs(s: Step): string[] {
+  if (s.kind === 'layer') return s.node.inputs.slice(0, 1);
+  if (s.kind === 'shape') return [s.shape!.input];
+  if (s.kind === 'rnn') return [s.rnn!.input, ...s.rnn!.h0, ...s.rnn!.c0].filter(Boolean);
+  return s.node.inputs;
+}
+
+/** Steps in an order where every value is computed before it is read (graph order where it already is). */
+function sortSteps(steps: Step[]): Step[] {
+  const producer = new Map<string, number>();
+  steps.forEach((s, i) => { for (const o of s.outputs) if (o) producer.set(o, i); });
+  const deps = steps.map(() => 0);
+  const users = steps.map(() => [] as number[]);
+  steps.forEach((s, i) => {
+    for (const v of new Set(stepInputs(s))) {
+      const p = v ? producer.get(v) : undefined;
+      if (p === undefined || p === i) continue;
+      deps[i]++;
+      users[p].push(i);
+    }
+  });
+  const ready = steps.map((_, i) => i).filter((i) => deps[i] === 0);
+  const out: Step[] = [];
+  while (ready.length) {
+    // the earliest ready step first: graph order is kept wherever it is valid
+    let k = 0;
+    for (let j = 1; j < ready.length; j++) if (ready[j] < ready[k]) k = j;
+    const i = ready.splice(k, 1)[0];
+    out.push(steps[i]);
+    for (const u of users[i]) if (--deps[u] === 0) ready.push(u);
+  }
+  if (out.length !== steps.length) throw new Error('internal: the recurrent layers make a cycle in the graph');
+  return out;
 }
 
 function sameAttrs(a: NodeInfo, b: NodeInfo): boolean {
