@@ -114,7 +114,10 @@ export class Tensor {
     return record('add', [this, o], () => (typeof o !== 'number' && quantizedOpHook?.('add', [this, o])) || binary(this, o, tf.add));
   }
   sub(o: Tensor | number): Tensor { return record('sub', [this, o], () => binary(this, o, tf.sub)); }
-  mul(o: Tensor | number): Tensor { return record('mul', [this, o], () => binary(this, o, tf.mul)); }
+  mul(o: Tensor | number): Tensor {
+    return record('mul', [this, o], () => (typeof o === 'number' ? quantizedOpHook?.('mul', [this], undefined, { scalar: o }) : quantizedOpHook?.('mul', [this, o])) ||
+      binary(this, o, tf.mul));
+  }
   div(o: Tensor | number): Tensor { return record('div', [this, o], () => binary(this, o, tf.div)); }
   neg(): Tensor { return record('neg', [this], () => unary(this, tf.neg)); }
   abs(): Tensor { return record('abs', [this], () => unary(this, tf.abs)); }
@@ -122,10 +125,11 @@ export class Tensor {
   log(): Tensor { return record('log', [this], () => unary(this, tf.log)); }
   sqrt(): Tensor { return record('sqrt', [this], () => unary(this, tf.sqrt)); }
   relu(): Tensor { return record('relu', [this], () => new Tensor(tf.relu(this.raw), this.perm, this.quantScale)); }
-  sigmoid(): Tensor { return record('sigmoid', [this], () => unary(this, tf.sigmoid)); }
-  tanh(): Tensor { return record('tanh', [this], () => unary(this, tf.tanh)); }
+  sigmoid(): Tensor { return record('sigmoid', [this], () => quantizedOpHook?.('sigmoid', [this]) || unary(this, tf.sigmoid)); }
+  tanh(): Tensor { return record('tanh', [this], () => quantizedOpHook?.('tanh', [this]) || unary(this, tf.tanh)); }
   clamp(min: number | null, max: number | null): Tensor {
-    return record('clamp', [this], () => unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)), { min, max });
+    return record('clamp', [this], () => quantizedOpHook?.('clamp', [this], undefined, { min, max }) ||
+      unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)), { min, max });
   }
   pow(e: number): Tensor { return record('pow', [this], () => unary(this, (t) => tf.pow(t, e)), { exponent: e }); }
   float(): Tensor { return this.dtype === 'float32' ? this : new Tensor(tf.cast(this.raw, 'float32'), this.perm); }
@@ -140,7 +144,7 @@ export class Tensor {
 
   // ---- reductions ----------------------------------------------------------------------------
   sum(dim?: number | number[], keepdim = false): Tensor {
-    return record('sum', [this], () => reduce(this, dim, keepdim, tf.sum), { dim, keepdim });
+    return record('sum', [this], () => quantizedOpHook?.('sum', [this], undefined, { dim, keepdim }) || reduce(this, dim, keepdim, tf.sum), { dim, keepdim });
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
     return record('mean', [this], () => reduce(this, dim, keepdim, tf.mean), { dim, keepdim });
@@ -158,7 +162,7 @@ export class Tensor {
     return record('reshape', [this], () => {
       const target = inferShape(shape, this.size, this.shape);
       return new Tensor(tf.reshape(this.logical(), target), null, this.quantScale);
-    });
+    }, { shape: [...shape] });
   }
   view(...shape: (number | number[])[]): Tensor {
     return this.reshape(shape.flat());
@@ -281,9 +285,13 @@ function binary(a: Tensor, b: Tensor | number, fn: (x: tf.Tensor, y: tf.Tensor |
 // ---- fixed-point element-wise ops --------------------------------------------------------
 /**
  * Set while a fixed-stage model runs: called for every tensor–tensor add and cat, in call order,
- * so that linger's iqAdd/iqCat layers can take them (undefined: compute in float).
+ * so that linger's iqAdd/iqCat layers can take them (undefined: compute in float); likewise every
+ * mul (tensor or number), sum, sigmoid, tanh and clamp for the iq layers of linger/iqOps.ts, with
+ * `attrs`: mul's number operand, sum's dims, clamp's bounds.
  */
-export type QuantizedOpHook = (op: 'add' | 'cat', args: Tensor[], dim?: number) => Tensor | undefined;
+export type QuantizedOpName = 'add' | 'cat' | 'bmm' | 'mul' | 'sum' | 'sigmoid' | 'tanh' | 'clamp';
+export interface QuantizedOpAttrs { scalar?: number; dim?: number | number[]; keepdim?: boolean; min?: number | null; max?: number | null }
+export type QuantizedOpHook = (op: QuantizedOpName, args: Tensor[], dim?: number, attrs?: QuantizedOpAttrs) => Tensor | undefined;
 let quantizedOpHook: QuantizedOpHook | null = null;
 export function withQuantizedOps<T>(hook: QuantizedOpHook, fn: () => T): T {
   const prev = quantizedOpHook;
@@ -294,8 +302,8 @@ export function withQuantizedOps<T>(hook: QuantizedOpHook, fn: () => T): T {
     quantizedOpHook = prev;
   }
 }
-export function quantizedOp(op: 'add' | 'cat', args: Tensor[], dim?: number): Tensor | undefined {
-  return quantizedOpHook ? quantizedOpHook(op, args, dim) : undefined;
+export function quantizedOp(op: QuantizedOpName, args: Tensor[], dim?: number, attrs?: QuantizedOpAttrs): Tensor | undefined {
+  return quantizedOpHook ? quantizedOpHook(op, args, dim, attrs) : undefined;
 }
 
 // ---- op recording (the tracer installs a recorder; otherwise a direct call) ---------------

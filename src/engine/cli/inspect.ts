@@ -127,7 +127,7 @@ export function formatInspect(r: InspectResult): string {
   kv('structure hash', m.structureHash);
   kv('parent', m.parent);
   kv('metrics', Object.keys(m.metrics).length ? Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(', ') : undefined);
-  kv('input shape', m.inputShape && `[${m.inputShape.join(', ')}]`);
+  kv('input shape', m.inputShape && `[${m.inputShape.join(', ')}]${m.inputDtype ? ` (${m.inputDtype})` : ''}`);
   kv('transforms', m.transforms && (m.transforms.length ? m.transforms.join(' → ') : 'none'));
   kv('graph', m.graphNodes !== undefined ? `${m.graphNodes} nodes (traced)` : undefined);
   if (r.optimizer) {

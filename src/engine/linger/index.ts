@@ -6,6 +6,7 @@ export { stageOfDict } from '../state/stateDict';
 export { init, disableQuant, quantModule, calibrate, quantReport, formatQuantReport } from './init';
 export type { InitOptions, QuantReportRow, Batches } from './init';
 export { NotCalibratedError } from './intLayers';
+export { LayerNormInt, EmbeddingInt, BmmInt } from './sequenceInt';
 export { save, load, loadCheckpoint, readCheckpointInfo, moduleTree, structureHash } from '../state/checkpoint';
 export type { SaveOptions, Checkpoint, CheckpointMetadata, CheckpointInfo, ModuleTreeEntry } from '../state/checkpoint';
 export { applyCheckpointTransforms } from '../state/replay';
@@ -16,3 +17,7 @@ export { exportOnnx, importOnnx, OnnxExportError, OnnxImportError } from '../onn
 export { verifyOnnx } from '../onnx/verify';
 export type { OnnxVerification } from '../onnx/verify';
 export type { ExportOptions, ImportOptions } from '../onnx';
+export { GRUInt, LSTMInt } from './recurrentInt';
+export { setIntActivations, intActivations, PIECEWISE_ACTIVATIONS, FLOAT_ACTIVATIONS } from '../quant/intActivation';
+export type { IntActivations } from '../quant/intActivation';
+export { IQMul, IQSum, IQSigmoid, IQTanh, IQClamp, ReLU6Int } from './iqOps';

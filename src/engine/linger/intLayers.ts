@@ -272,14 +272,14 @@ const scaleDim0 = (w: tf.Tensor, s: tf.Tensor) => tf.mul(w, tf.reshape(s, [s.sha
 // ---- the layers -------------------------------------------------------------------------------
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-type ModuleClass = abstract new (...args: any[]) => Module;
+export type ModuleClass = abstract new (...args: any[]) => Module;
 
 /**
  * What every Int layer shares: its bits, ahead-ReLU mark and clamps, the quantizer buffers,
  * printing (the layer's repr, then its bits), the fixed stage, and state-dict migration (dicts
  * from earlier stages restart the quantizer statistics). One definition for all Int layers.
  */
-function quantized<TBase extends ModuleClass>(Base: TBase) {
+export function quantized<TBase extends ModuleClass>(Base: TBase) {
   abstract class Quantized extends Base implements IntLayer {
     dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
     normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
@@ -490,7 +490,14 @@ function takeParams(to: Module, from: Module, weights?: { w: tf.Tensor; b: tf.Te
   }
 }
 
+const MORE_INT_LAYERS = new Set<ModuleClass>();
+/** Int layers defined in other files (recurrent, sequence) join isIntLayer here. */
+export function registerIntLayer(c: ModuleClass): void {
+  MORE_INT_LAYERS.add(c);
+}
+
 export function isIntLayer(m: Module): m is Module & IntLayer {
+  for (const c of MORE_INT_LAYERS) if (m instanceof c) return true;
   return m instanceof Conv2dInt || m instanceof Conv1dInt || m instanceof ConvTranspose2dInt || m instanceof LinearInt ||
     m instanceof BatchNormInt || m instanceof AvgPool2dInt || m instanceof IQAdd || m instanceof IQCat;
 }
@@ -498,18 +505,19 @@ export function isIntLayer(m: Module): m is Module & IntLayer {
 // ---- element-wise ops on quantized tensors ----------------------------------------------------
 
 /**
- * A common output scale for an element-wise op: training 2^round(log2(B / max)), eval from
- * running_o capped at `cap` (the smallest input scale), as linger's iqAdd/iqCat.
+ * A common output scale for an element-wise op, linger's output scale rule (LINGER-OPS §6):
+ * training 2^round(log2(B / max)) (max = 0 → 1) with running_o ← 0.9·running_o + 0.1·max (the raw
+ * max); eval 2^round(log2(B / running_o)), capped at `cap` (iqAdd: the smallest input scale).
  */
-function opScale(m: Module & IntLayer, max: number, cap: number): number {
+function opScale(m: Module & IntLayer, max: number, cap: number | null): number {
   if (m.training) {
-    const s = max > 0 ? 2 ** Math.round(Math.log2(qmax(m.outBits) / max)) : 2 ** m.outBits;
-    writeBuf(m, 'running_o', updatedRunning(readBuf(m, 'running_o'), s, m.outBits));
-    return s;
+    writeBuf(m, 'running_o', 0.9 * readBuf(m, 'running_o') + 0.1 * max);
+    return max > 0 ? 2 ** Math.round(Math.log2(qmax(m.outBits) / max)) : 1;
   }
   const r = readBuf(m, 'running_o');
   if (!(r > 0)) throw new NotCalibratedError(m, 'running_o');
-  return Math.min(evalScale(r, m.outBits), cap);
+  const s = evalScale(r, m.outBits);
+  return cap === null ? s : Math.min(s, cap);
 }
 
 /** Codes of x requantized from scale sx to sz: ⌊q_x·s_z/s_x + 0.5⌋ (exact: the ratio is a power of two). */
@@ -555,7 +563,7 @@ export class IQCat extends quantized(Module) {
     const scales = xs.map((t) => operandScale(this, t));
     const layout = xs[0].perm;
     const max = this.training ? batchMax(Math.max(...xs.map((t) => maxAbs(t.raw)))) : 0;
-    const sz = opScale(this, max, Math.min(...scales));
+    const sz = opScale(this, max, null); // linger's iqCat: no cap
     writeBuf(this, 'scale_o', sz);
     const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : (dim < 0 ? dim + xs[0].rank : dim);
     const b = qmax(this.outBits);

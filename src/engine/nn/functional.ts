@@ -144,11 +144,14 @@ export function mseLoss(input: Tensor, target: Tensor, opts: { reduction?: 'mean
   });
 }
 
-/** torch.bmm: [b, n, m] × [b, m, p] → [b, n, p]. */
+/**
+ * torch.bmm: [b, n, m] × [b, m, p] → [b, n, p]. Recorded as 'bmm' (not matmul): the fixed stage
+ * can hand it to a BmmInt layer (linger.init with { bmm: true }).
+ */
 export function bmm(a: Tensor, b: Tensor): Tensor {
   const [sa, sb] = [a.shape, b.shape];
   if (sa.length !== 3 || sb.length !== 3 || sa[0] !== sb[0] || sa[2] !== sb[1]) {
     throw new Error(`bmm: expected [b, n, m] and [b, m, p], got [${sa.join(', ')}] and [${sb.join(', ')}]`);
   }
-  return a.matmul(b);
+  return record('bmm', [a, b], () => quantizedOp('bmm', [a, b]) ?? new Tensor(tf.matMul(a.logical(), b.logical())));
 }

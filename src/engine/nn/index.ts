@@ -16,3 +16,4 @@ export { Sequential, ModuleList } from './container';
 export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';
 export { NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d } from '../linger/normalize';
 export { Conv2dInt, Conv1dInt, ConvTranspose2dInt, LinearInt, BatchNormInt, AvgPool2dInt, IQAdd, IQCat } from '../linger/intLayers';
+export { LayerNormInt, EmbeddingInt, BmmInt } from '../linger/sequenceInt';

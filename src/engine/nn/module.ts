@@ -25,6 +25,7 @@ export class Parameter extends Tensor {
     }
     tf.tidy(() => {
       let v = t.physical(this.perm);
+      if (v === this.raw) return; // its own value (m.loadStateDict(m.stateDict())): a variable cannot assign itself
       if (v.dtype !== this.raw.dtype) v = tf.cast(v, this.raw.dtype);
       this.raw.assign(v);
     });

@@ -80,6 +80,14 @@ export class Embedding extends Module {
   }
 
   forward(idx: Tensor): Tensor {
+    return new Tensor(this.lookup(this.weight.raw, idx));
+  }
+
+  /**
+   * Rows of `w` ([num, dim], this layer's weight or a function of it) picked by int32 `idx` →
+   * [..., dim]. Its gradient to `w` is a scatter-add computed on the host (the padding row gets none).
+   */
+  protected lookup(w: tf.Tensor, idx: Tensor): tf.Tensor {
     if (idx.dtype !== 'int32') throw new ModuleError(this, `expected int32 indices, got ${idx.dtype} (tensor(values, shape, 'int32'))`);
     const flat = idx.logical().reshape([-1]) as tf.Tensor1D;
     const ids = flat.dataSync() as Int32Array;
@@ -87,12 +95,12 @@ export class Embedding extends Module {
       if (i < 0 || i >= this.numEmbeddings) throw new ModuleError(this, `index ${i} is out of range for ${this.numEmbeddings} embeddings`);
     }
     const n = this.numEmbeddings, dim = this.embeddingDim, pad = this.paddingIdx;
-    const gather = (w: tf.Tensor) => tf.gather(w, flat);
+    const gather = (v: tf.Tensor) => tf.gather(v, flat);
     let rows: tf.Tensor;
-    if (!tapeActive()) rows = gather(this.weight.raw);
+    if (!tapeActive()) rows = gather(w);
     else {
-      const f = tf.customGrad(((w: tf.Tensor) => ({
-        value: gather(w),
+      const f = tf.customGrad(((v: tf.Tensor) => ({
+        value: gather(v),
         // dW[i] = Σ of the output gradients of the rows that picked i (none for the padding row)
         gradFunc: (dy: tf.Tensor) => {
           const g = dy.dataSync() as Float32Array;
@@ -105,9 +113,9 @@ export class Embedding extends Module {
           return tf.tensor(dw, [n, dim]);
         },
       })) as unknown as Parameters<typeof tf.customGrad>[0]);
-      rows = f(this.weight.raw) as tf.Tensor;
+      rows = f(w) as tf.Tensor;
     }
-    return new Tensor(tf.reshape(rows, [...idx.shape, dim]));
+    return tf.reshape(rows, [...idx.shape, dim]);
   }
 
   extraRepr(): string {

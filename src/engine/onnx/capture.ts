@@ -18,8 +18,8 @@ export interface CapturedCall {
   /** the non-tensor arguments of a module call (e.g. iqCat's dim) */
   args?: unknown[];
   attrs?: Record<string, unknown>;
-  /** scale_x / scale_w / scale_o of a quantized layer right after this call */
-  scales?: { x?: number; w?: number; o?: number };
+  /** scale_x / scale_w / scale_o (and BmmInt's scale_y) of a quantized layer right after this call */
+  scales?: { x?: number; w?: number; o?: number; y?: number };
 }
 
 export interface Capture {
@@ -66,7 +66,10 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
       const ins = flattenTensors(args);
       // a module that returns its input (Identity) still gets an output of its own
       const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm, t.quantScale) : t));
-      const scales = { x: bufferValue(m, 'scale_x'), w: bufferValue(m, 'scale_w'), o: bufferValue(m, 'scale_o') };
+      // a module without children whose result a layer called inside it made (nn.Sigmoid handing
+      // its op to an IQSigmoid in the fixed stage) was recorded as that inner call already
+      if (m.children().length === 0 && outs.length && outs.every((t) => producedByModule.has(t))) return out;
+      const scales = { x: bufferValue(m, 'scale_x'), w: bufferValue(m, 'scale_w'), o: bufferValue(m, 'scale_o'), y: bufferValue(m, 'scale_y') };
       calls.push({
         kind: 'module', target: paths.get(m) ?? '?', module: m, inputs: ins, outputs: outs,
         args: args.filter((a) => !(a instanceof Tensor) && !Array.isArray(a)),

@@ -17,6 +17,7 @@ import { Linear } from '../nn/linear';
 import { Dropout, Flatten, Softmax } from '../nn/misc';
 import { Module, Parameter } from '../nn/module';
 import { GRU, LSTM } from '../nn/recurrent';
+import { GRUInt, LSTMInt } from '../linger/recurrentInt';
 import { Embedding, LayerNorm } from '../nn/sequence';
 import { AdaptiveAvgPool2d, AvgPool2d, MaxPool2d } from '../nn/pooling';
 import { EmptyBatchNorm, NormalizeConvBNBase } from '../linger/convbn';
@@ -27,7 +28,11 @@ import {
 import { floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
 import { inverse, isIdentity, normAxis, Tensor, identity } from '../tensor';
 import { Capture, CapturedCall, captureForExport } from './capture';
+import { isIqOp } from '../linger/iqOps';
+import { IqLowering, lowerIqOp } from './iqOpsExport';
+import { lowerRecurrentInt } from './recurrentIntExport';
 import { GraphBuilder } from './graphBuilder';
+import { isSequenceInt, lowerSequenceInt, SeqLowering } from './sequenceIntExport';
 import { DT, encodeModel, onnx, valueInfo, writeFileAtomic } from './proto';
 
 export type OnnxDialect = 'qdq' | 'thinker';
@@ -139,6 +144,7 @@ class Lowering {
   private readonly opset: number;
   private readonly dynamicBatch: boolean;
   private readonly batch: number;
+  private readonly iqShared = new Map<string, string>();
 
   constructor(private readonly model: Module, private readonly cap: Capture, o: { opset: number; dialect: 'qdq' | 'thinker' | 'float'; dynamicBatch: boolean }) {
     this.mode = o.dialect;
@@ -238,6 +244,9 @@ class Lowering {
       if (m instanceof BatchNormInt) return this.mode === 'qdq' ? this.qdqBatchNorm(c, m, scope) : this.thinkerBatchNorm(c, m, scope);
       if (m instanceof AvgPool2dInt) return this.mode === 'qdq' ? this.qdqAvgPool(c, m, scope) : this.thinkerAvgPool(c, m, scope);
       if (m instanceof IQAdd || m instanceof IQCat) return this.mode === 'qdq' ? this.qdqElementwise(c, m, scope) : this.thinkerElementwise(c, m, scope);
+      if (m instanceof GRUInt || m instanceof LSTMInt) return lowerRecurrentInt(this.iqLowering(), c, m, scope);
+      if (isIqOp(m)) return lowerIqOp(this.iqLowering(), c, m, scope);
+      if (isSequenceInt(m)) return lowerSequenceInt(this.seqLowering(), c, m, scope);
     }
     if (!isPlainLayer(m)) throw new Error(`no ONNX export for a ${m.typeName()} module`);
     this.lowerFloatModule(c, m, scope);
@@ -429,8 +438,9 @@ class Lowering {
   }
 
   /** Reshape to the traced output shape; dim 0 copies the input's when it is the batch. */
-  private reshapeNode(x: string, inShape: number[], outShape: number[], scope: string): string {
-    const target = outShape.map((d, i) => (i === 0 && this.dynamicBatch && inShape.length > 0 && inShape[0] === d && d === this.batch ? 0 : d));
+  private reshapeNode(x: string, inShape: number[], outShape: number[], scope: string, asked?: number[]): string {
+    const infer = this.dynamicBatch && asked?.length === outShape.length ? asked.indexOf(-1) : -1;
+    const target = outShape.map((d, i) => (i === infer ? -1 : i === 0 && this.dynamicBatch && inShape.length > 0 && inShape[0] === d && d === this.batch ? 0 : d));
     return this.g.op('Reshape', [x, this.g.initializer('shape', [target.length], DT.INT64, target)], `${scope}/Reshape`);
   }
 
@@ -487,7 +497,9 @@ class Lowering {
       case 'reshape': case 'flatten': {
         const v = this.valueOf(xT);
         const src = this.mode === 'thinker' ? v : { name: f(0) };
-        return this.out(c, { name: this.reshapeNode(src.name, xT.shape, outT.shape, ''), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
+        // a dimension the model asked to infer (reshape(-1, …), e.g. the batch) stays inferred
+        const asked = op === 'reshape' ? (c.attrs?.shape as number[] | undefined) : undefined;
+        return this.out(c, { name: this.reshapeNode(src.name, xT.shape, outT.shape, '', asked), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
       }
       case 'permute': {
         const cur = xT.perm ?? identity(xT.rank);
@@ -498,7 +510,7 @@ class Lowering {
         if (isIdentity(perm)) return this.out(c, src);
         return this.out(c, { name: g.op('Transpose', [src.name], '/Transpose', { perm }), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
       }
-      case 'matmul': return this.out(c, { name: g.op('MatMul', [f(0), f(1)], '/MatMul') });
+      case 'matmul': case 'bmm': return this.out(c, { name: g.op('MatMul', [f(0), f(1)], '/MatMul') });
       case 'sum': case 'mean': case 'max': case 'min': {
         const { axes, keep } = reductionAxes(c);
         const type = { sum: 'ReduceSum', mean: 'ReduceMean', max: 'ReduceMax', min: 'ReduceMin' }[op];
@@ -734,6 +746,29 @@ class Lowering {
     const s = c.scales ?? {};
     if (!s.x || !s.o || (withWeight && !s.w)) throw new Error('its scales were not recorded (was the layer run in eval after calibration?)');
     return { sx: s.x, sw: s.w ?? 1, so: s.o };
+  }
+
+  /** What iqOpsExport.ts needs to lower iqMul/iqSum/iqSigmoid/iqTanh/iqClamp/ReLU6Int. */
+  private iqLowering(): IqLowering {
+    return {
+      g: this.g, mode: this.mode as 'qdq' | 'thinker', shared: this.iqShared,
+      value: (t) => this.valueOf(t), floatName: (v, where) => this.floatName(v, where),
+      int8Input: (x, sx, bits, scope) => this.int8Input(x, sx, bits, scope),
+      inputCodes: (x, sx, bits, scope) => this.inputCodes(x, sx, bits, scope),
+      requantize: (acc, k, bits, so, scope) => this.requantize(acc, k, bits, so, scope),
+      out: (c, v, i) => this.out(c, v, i),
+    };
+  }
+
+  /** What sequenceIntExport.ts needs to lower LayerNormInt/EmbeddingInt/BmmInt. */
+  private seqLowering(): SeqLowering {
+    return {
+      g: this.g, mode: this.mode as 'qdq' | 'thinker', value: (t) => this.valueOf(t),
+      int8Input: (x, sx, bits, scope) => this.int8Input(x, sx, bits, scope),
+      inputCodes: (x, sx, bits, scope) => this.inputCodes(x, sx, bits, scope),
+      requantize: (acc, k, bits, so, scope) => this.requantize(acc, k, bits, so, scope),
+      out: (c, v) => this.out(c, v),
+    };
   }
 
   // ---- fixed stage, thinker dialect -------------------------------------------------------------

@@ -48,6 +48,7 @@ export function tensorProto(name: string, dims: number[], dataType: number, valu
     case DT.DOUBLE: raw = new Uint8Array(Float64Array.from(values).buffer); break;
     case DT.INT8: raw = new Uint8Array(Int8Array.from(values).buffer); break;
     case DT.UINT8: raw = Uint8Array.from(values); break;
+    case DT.INT16: raw = new Uint8Array(Int16Array.from(values).buffer); break;
     case DT.INT32: raw = new Uint8Array(Int32Array.from(values).buffer); break;
     case DT.INT64: raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer); break;
     default: throw new Error(`internal: cannot write ONNX data type ${DT_NAMES[dataType] ?? dataType}`);

@@ -21,7 +21,7 @@ export const OPTIMIZER_PREFIX = '__optimizer__/';
 export const METADATA_KEYS = {
   format: 'linger.format', stage: 'linger.stage', version: 'linger.version', model: 'linger.model',
   structureHash: 'linger.structure_hash', created: 'linger.created', metrics: 'linger.metrics', parent: 'linger.parent',
-  moduleTree: 'linger.module_tree', graph: 'linger.graph', inputShape: 'linger.input_shape', optimizer: 'linger.optimizer',
+  moduleTree: 'linger.module_tree', graph: 'linger.graph', inputShape: 'linger.input_shape', inputDtype: 'linger.input_dtype', optimizer: 'linger.optimizer',
   transforms: 'linger.transforms',
 } as const;
 const K = METADATA_KEYS;
@@ -32,6 +32,8 @@ export interface SaveOptions {
   parent?: string;
   /** NCHW input shape, batch first (default: the traced graph's input shape, when known) */
   inputShape?: number[];
+  /** the input's dtype when it is not float32 (int32 token ids; default: the traced graph's) */
+  inputDtype?: 'int32';
   /** saved with the weights so training can resume exactly */
   optimizer?: Optimizer;
 }
@@ -52,6 +54,8 @@ export interface ModuleTreeEntry {
 export interface CheckpointMetadata {
   format: string; stage: Stage; version: string; model: string; structureHash: string; created: string;
   metrics: Record<string, number>; parent?: string; moduleTree?: ModuleTreeEntry[]; graph?: unknown; inputShape?: number[];
+  /** 'int32' for models that take indices (linger.input_dtype); absent: float32 */
+  inputDtype?: 'int32';
   /** the linger transforms applied to the model before it was saved, in order */
   transforms?: TransformName[];
   /** every raw metadata entry as stored */
@@ -130,6 +134,7 @@ export async function save(target: Module | Record<string, Tensor>, file: string
   };
   if (opts.parent) metadata[K.parent] = opts.parent;
   let inputShape = opts.inputShape;
+  let inputDtype = opts.inputDtype;
   if (isModel) {
     metadata[K.moduleTree] = JSON.stringify(moduleTree(target));
     metadata[K.transforms] = JSON.stringify(transformsOf(target));
@@ -137,9 +142,11 @@ export async function save(target: Module | Record<string, Tensor>, file: string
     if (g) {
       metadata[K.graph] = JSON.stringify(g);
       if (!inputShape && g.inputs.length === 1 && isShape(g.inputs[0].shape)) inputShape = g.inputs[0].shape;
+      if (!inputDtype && g.inputs.length === 1 && g.inputs[0].dtype === 'int32') inputDtype = 'int32';
     }
   }
   if (inputShape) metadata[K.inputShape] = JSON.stringify(inputShape);
+  if (inputDtype) metadata[K.inputDtype] = inputDtype;
   if (opts.optimizer) {
     const saved = opts.optimizer.stateDict();
     const state: Record<string, Record<string, number>> = {};
@@ -211,6 +218,8 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
   }
   const inputShape = parseJsonEntry(raw, K.inputShape, file);
   if (inputShape !== undefined && !isShape(inputShape)) fail(`metadata ${K.inputShape} is not a list of positive whole numbers: ${raw[K.inputShape].slice(0, 60)}`);
+  const inputDtype = raw[K.inputDtype];
+  if (inputDtype !== undefined && inputDtype !== 'int32') fail(`metadata ${K.inputDtype} must be int32 when present, got ${inputDtype.slice(0, 20)}`);
   const transforms = parseJsonEntry(raw, K.transforms, file);
   if (transforms !== undefined && (!Array.isArray(transforms) || !transforms.every((t) => TRANSFORMS.includes(t)))) {
     fail(`metadata ${K.transforms} is not a list of transforms (trace, normalize, init)`);
@@ -221,7 +230,7 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
     format: format ?? '', stage: (declared as Stage | undefined) ?? stageOfKeys(tensorNames), version: raw[K.version] ?? '',
     model: raw[K.model] ?? '', structureHash: raw[K.structureHash] ?? '', created: raw[K.created] ?? '',
     metrics: metrics as Record<string, number>, parent: raw[K.parent], moduleTree: tree as ModuleTreeEntry[] | undefined,
-    graph, inputShape: inputShape as number[] | undefined, transforms: transforms as TransformName[] | undefined, raw,
+    graph, inputShape: inputShape as number[] | undefined, ...(inputDtype ? { inputDtype: 'int32' as const } : {}), transforms: transforms as TransformName[] | undefined, raw,
   };
 }
 

@@ -6,6 +6,9 @@ import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
 import { Linear } from '../nn/linear';
 import { Module, TransformName, transformsOf } from '../nn/module';
 import { AvgPool2d } from '../nn/pooling';
+import { Embedding, LayerNorm } from '../nn/sequence';
+import { GRU, LSTM } from '../nn/recurrent';
+import { ReLU6 } from '../nn/activation';
 import { Tensor } from '../tensor';
 import { NormalizeConvBNBase } from '../linger/convbn';
 import { disableQuant, init, quantModule } from '../linger/init';
@@ -58,8 +61,9 @@ export function transformsOfCheckpoint(meta: CheckpointMetadata): TransformName[
 function isNormalizable(m: Module): boolean {
   return m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof Conv1d || m instanceof Linear || m instanceof BatchNorm2d;
 }
+/** Modules init replaces by default (their tree entry shows their bits, or no bits when disabled). */
 function isQuantizable(m: Module): boolean {
-  return isNormalizable(m) || m instanceof AvgPool2d || m instanceof NormalizeConvBNBase;
+  return isNormalizable(m) || m instanceof AvgPool2d || m instanceof NormalizeConvBNBase || m instanceof GRU || m instanceof LSTM || m instanceof ReLU6;
 }
 
 export interface ReplayResult {
@@ -123,14 +127,22 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
     } else {
       let defaults: Bits = { dataBits: 8, parameterBits: 8, outBits: 8 };
       let iq = false;
+      // LayerNorm/Embedding/bmm were quantized only when asked: the tree shows whether they were
+      const quantModules: ('LayerNorm' | 'Embedding')[] = [];
+      let bmm = false;
       if (tree) {
         const iqEntry = tree.find((e) => /^linger_iq\.\d+$/.test(e.path));
         iq = !!iqEntry;
-        const first = (iqEntry && bitsOfEntry(iqEntry)) ?? tree.map(bitsOfEntry).find((b) => b);
+        if (tree.some((e) => e.type === 'LayerNormInt')) quantModules.push('LayerNorm');
+        if (tree.some((e) => e.type === 'EmbeddingInt')) quantModules.push('Embedding');
+        bmm = tree.some((e) => /^linger_bmm\.\d+$/.test(e.path));
+        // (LayerNormInt's parameter_bits is always 16: not a default for the others)
+        const first = (iqEntry && bitsOfEntry(iqEntry)) ?? tree.filter((e) => e.type !== 'LayerNormInt').map(bitsOfEntry).find((b) => b);
         if (first) defaults = first;
+        const asked = (m: Module) => (m instanceof LayerNorm && quantModules.includes('LayerNorm')) || (m instanceof Embedding && quantModules.includes('Embedding'));
         for (const [p, m] of [...model.namedModules()]) {
           const e = byPath.get(p);
-          if (!p || !e || !isQuantizable(m)) continue;
+          if (!p || !e || !(isQuantizable(m) || asked(m))) continue;
           const bits = bitsOfEntry(e);
           if (!bits) disableQuant(m);
           else {
@@ -143,7 +155,7 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
         }
       }
       try {
-        init(model, { ...defaults, ...(iq && !graphOf(model) ? { dummyInput } : {}) });
+        init(model, { ...defaults, ...(quantModules.length ? { quantModules } : {}), ...(bmm ? { bmm } : {}), ...((iq || bmm) && !graphOf(model) ? { dummyInput } : {}) });
       } catch (err) {
         if (/must be an integer/.test((err as Error).message)) fail((err as Error).message);
         throw err;

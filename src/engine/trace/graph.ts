@@ -17,11 +17,14 @@ export interface GraphNode {
   inputShapes: number[][];
   outputShapes: number[][];
   attrs?: Record<string, unknown>;
+  /** op: path of the module whose forward ran it ('' the root), when known */
+  scope?: string;
 }
 
 /** The dataflow graph of one forward pass: plain data (JSON-serialisable). */
 export interface Graph {
-  inputs: { shape: number[] }[];
+  /** dtype only for int32 inputs (token ids); float32 otherwise */
+  inputs: { shape: number[]; dtype?: 'int32' }[];
   nodes: GraphNode[];
   outputs: TensorRef[];
 }
@@ -56,13 +59,17 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
     // a tensor made inside forward without a recorded op (a constant, a parameter used directly)
     return { constant: NaN };
   };
+  // the non-leaf modules running: an op belongs to the innermost one
+  const owners: Module[] = [];
   const addNode = (kind: 'module' | 'op', target: string, type: string, ins: (Tensor | number)[], outs: Tensor[], attrs?: Record<string, unknown>) => {
     const id = nodes.length;
+    const owner = kind === 'op' && owners.length ? paths.get(owners[owners.length - 1]) : undefined;
     nodes.push({
       id, kind, target, type, inputs: ins.map(refOf),
       inputShapes: ins.map((t) => (typeof t === 'number' ? [] : t.shape)),
       outputShapes: outs.map((t) => t.shape),
       ...(attrs && Object.keys(attrs).length ? { attrs: plainAttrs(attrs) } : {}),
+      ...(owner !== undefined ? { scope: owner } : {}),
     });
     outs.forEach((t, o) => producer.set(t, { node: id, output: o }));
   };
@@ -74,7 +81,14 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
     tf.tidy(() => {
       const result = withRecorder((op, ins, out, attrs) => addNode('op', op, op, ins, [out], attrs), () =>
         withModuleCallHook((m, args, run) => {
-          if (!isLeaf(m)) return run();
+          if (!isLeaf(m)) {
+            owners.push(m);
+            try {
+              return run();
+            } finally {
+              owners.pop();
+            }
+          }
           const out = withoutRecording(run);
           const ins = flattenTensors(args);
           // a module that returns its input (Identity) still gets an output of its own
@@ -87,7 +101,7 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
   } finally {
     for (const [m, t] of wasTraining) m.training = t;
   }
-  return { inputs: inputs.map((t) => ({ shape: t.shape })), nodes, outputs };
+  return { inputs: inputs.map((t) => ({ shape: t.shape, ...(t.dtype === 'int32' ? { dtype: 'int32' as const } : {}) })), nodes, outputs };
 }
 
 function plainAttrs(a: Record<string, unknown>): Record<string, unknown> {

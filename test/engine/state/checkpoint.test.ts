@@ -415,3 +415,29 @@ describe('atomic writes', () => {
     }
   });
 });
+
+describe('checkpoints of models that take token ids', () => {
+  test('a traced Embedding→GRU model records its int32 input (linger.input_dtype) beside the shape; float models record none', async () => {
+    class Tokens extends nn.Module {
+      emb = new nn.Embedding(20, 6);
+      gru = new nn.GRU(6, 4, { batchFirst: true });
+      forward(x: Tensor): Tensor { return (this.gru(this.emb(x)) as [Tensor, Tensor])[1]; }
+    }
+    manualSeed(2);
+    const m = new Tokens();
+    const ids = tensor(Int32Array.from({ length: 10 }, (_, i) => i % 20), [2, 5], 'int32');
+    linger.traceLayers(m, m, ids);
+    const dir = tmpdir('dtype');
+    const file = path.join(dir, 'tokens.safetensors');
+    await linger.save(m, file);
+    const info = await readCheckpointInfo(file);
+    assert.deepEqual(info.metadata.inputShape, [2, 5]);
+    assert.equal(info.metadata.inputDtype, 'int32');
+    assert.equal(info.metadata.raw['linger.input_dtype'], 'int32');
+    const cnn = new TinyNet();
+    linger.traceLayers(cnn, cnn, randn([1, 2, 4, 4]));
+    const f2 = path.join(dir, 'float.safetensors');
+    await linger.save(cnn, f2);
+    assert.equal((await readCheckpointInfo(f2)).metadata.inputDtype, undefined);
+  });
+});

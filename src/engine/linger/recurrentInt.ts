@@ -1,0 +1,411 @@
+// LSTMInt and GRUInt: linger's fixed-point recurrent layers (LINGER-OPS §1, §2; docs/fixed-point.md).
+// Every time step computes the integer cell a chip computes: int8 input and hidden state times
+// int8 weights into int32 accumulators, both sides brought to Q11, the gates through the integer
+// sigmoid/tanh (Q11 → Q7, quant/intActivation.ts), the cell and hidden state in Q14, and the
+// hidden state requantized to o_bits at every step. Training runs the same integer cell with
+// per-step scales and takes its gradient from the float cell on the dequantized values (straight
+// through); eval uses the running scales and is integer-exact.
+import { tf } from '../backend/tf';
+import * as K from '../backend/kernels';
+import { withoutInit } from '../nn/init';
+import { Buffer, Module, parameterFrom } from '../nn/module';
+import { GRU, LSTM, RNNOptions } from '../nn/recurrent';
+import { batchMax } from '../parallel/sync';
+import { evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
+import { sigmoidQ7, tanhQ7 } from '../quant/intActivation';
+import { Stage } from '../state/stateDict';
+import { Tensor } from '../tensor';
+import { IntLayer, IntOrigin, ModuleClass, NotCalibratedError, registerIntLayer } from './intLayers';
+import { clampSym } from './normalize';
+
+/** linger's buffer names (LINGER-OPS §1): input, hidden, their weights, output; io/ho are never written. */
+const NAMES = ['i', 'h', 'iw', 'hw', 'io', 'ho', 'o'] as const;
+type Name = typeof NAMES[number];
+/** Layer l's buffers: linger's names for layer 0, `_l<k>` appended for the layers stacked above it. */
+const bufferKeys = (layers: number) => {
+  const out: string[] = [];
+  for (let l = 0; l < layers; l++) for (const kind of ['running', 'scale']) for (const n of NAMES) out.push(`${kind}_${n}${l ? `_l${l}` : ''}`);
+  return out;
+};
+
+/** Float32 matmuls of codes are exact while every partial sum stays below 2^24. */
+const EXACT = 2 ** 24;
+
+/** The weights of one direction of one layer, as the float cell reads them (physical: [in, gates]). */
+interface Weights { wih: tf.Tensor2D; whh: tf.Tensor2D; bih: tf.Tensor1D | null; bhh: tf.Tensor1D | null }
+
+type Kind = 'LSTM' | 'GRU';
+
+/** One direction of one layer as an export writes it (see exportLayer). */
+export interface ExportedRecurrentLayer {
+  scales: { si: number; sh: number; siw: number; shw: number; so: number };
+  wih: { dims: number[]; values: number[] };
+  whh: { dims: number[]; values: number[] };
+  bih: number[] | null;
+  bhh: number[] | null;
+}
+
+/** Σ codes·wcodes exactly as int32: the reduction split so float32 partial sums stay below 2^24. */
+function exactCodesMatMul(a: tf.Tensor2D, w: tf.Tensor2D, aBits: number, wBits: number): tf.Tensor {
+  const k = a.shape[1];
+  const chunk = Math.max(1, Math.floor((EXACT - 1) / (2 ** (aBits - 1) * 2 ** (wBits - 1))));
+  if (k <= chunk) return tf.cast(tf.matMul(a, w), 'int32');
+  let acc: tf.Tensor | null = null;
+  for (let c0 = 0; c0 < k; c0 += chunk) {
+    const n = Math.min(chunk, k - c0);
+    const p = tf.cast(tf.matMul(tf.slice(a, [0, c0], [-1, n]), tf.slice(w, [c0, 0], [n, -1])), 'int32');
+    acc = acc ? tf.add(acc, p) : p;
+  }
+  return acc!;
+}
+
+/**
+ * toQ(acc, s, 11): an accumulator at scale s (a power of two) brought to Q11 —
+ * acc·2^l for l = 11 − log2 s > 0, else ⌊acc·2^l + 1/2⌋, in int32. `scales` may hold one scale
+ * per leading row block (per time step): `acc` is [rows, G] with rows = scales.length·per.
+ */
+function toQ11(acc: tf.Tensor, scales: number[]): tf.Tensor {
+  const ls = scales.map((s) => 11 - floorLog2(s));
+  if (ls.every((l) => l === ls[0])) {
+    const l = ls[0];
+    if (l >= 0) return l === 0 ? acc : tf.mul(acc, tf.scalar(2 ** l, 'int32'));
+    return tf.floorDiv(tf.add(acc, tf.scalar(2 ** (-l - 1), 'int32')), tf.scalar(2 ** -l, 'int32'));
+  }
+  const T = scales.length;
+  const [rows, g] = acc.shape as [number, number];
+  const per = rows / T;
+  const col = (v: number[]) => tf.tensor3d(Int32Array.from(v), [T, 1, 1], 'int32');
+  const a3 = tf.reshape(acc, [T, per, g]);
+  const mul = col(ls.map((l) => 2 ** Math.max(l, 0))), div = col(ls.map((l) => 2 ** Math.max(-l, 0)));
+  const half = col(ls.map((l) => (l < 0 ? 2 ** (-l - 1) : 0)));
+  return tf.reshape(tf.floorDiv(tf.add(tf.mul(a3, mul), half), div), [T * per, g]);
+}
+
+/** ⌊v·2^7 + 1/2⌋ of a dyadic float state as int32 (exact: v·128 is exact, and so is + 0.5 below 2^23). */
+const q7 = (v: tf.Tensor) => tf.cast(tf.floor(tf.add(tf.mul(v, 128), 0.5)), 'int32');
+/** an integer value at Q14 as a float (exact below 2^24) */
+const fromQ14 = (v: tf.Tensor) => tf.mul(tf.cast(v, 'float32'), 1 / 16384);
+
+/** The scales one direction of one layer runs with (per step in training). */
+interface StepScales { si: number[]; siw: number; shw: number; sh0: number }
+
+/** What the integer recurrence needs from the float layer it extends (nn.GRU / nn.LSTM). */
+type RecurrentBase = ModuleClass & (abstract new (...args: any[]) => Module & { numLayers: number; bidirectional: boolean; hiddenSize: number }); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/**
+ * The integer machinery GRUInt and LSTMInt share, mixed into the float layer (which keeps the
+ * shape handling and the parameters): bits, buffers, the fixed stage, and the steps.
+ */
+function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
+  abstract class RecurrentInt extends Base implements IntLayer {
+  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
+  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+  protected readonly kind: Kind = kind;
+
+  protected addRecurrentBuffers(): void {
+    for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
+  }
+  private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
+  protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
+  protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void { this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.assign(tf.scalar(v)); }
+  protected ema(n: Name, l: number, v: number, times = 1): void {
+    let r = this.read('running', n, l);
+    for (let i = 0; i < times; i++) r = Math.fround(0.9 * r + 0.1 * v);
+    this.write('running', n, l, r);
+  }
+  protected evalScaleOf(n: Name, l: number, bits: number): number {
+    const r = this.read('running', n, l);
+    if (!(r > 0)) throw new NotCalibratedError(this, `running_${n}${l ? `_l${l}` : ''}`);
+    return evalScale(r, bits);
+  }
+
+  moduleStage(): Stage { return 'fixed'; }
+  ownKeysAddedAfter(from: Stage): string[] { return from === 'fixed' ? [] : bufferKeys(this.numLayers); }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+    if (from === 'fixed') return;
+    for (const k of bufferKeys(this.numLayers)) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
+  }
+  protected bitsRepr(): string {
+    return `data_bits=${this.dataBits},parameter_bits=${this.parameterBits},o_bits=${this.outBits}`;
+  }
+
+  /**
+   * One direction of one layer over xs [T, B, F] (time order already applied by the caller for
+   * the reverse direction). `xScale` is the input's scale when it carries one. Returns each step's
+   * h (on its o_bits grid), the final h and, for the LSTM, the final c.
+   */
+  protected direction(xs: tf.Tensor3D, xScale: number | undefined, l: number, w: Weights, h0: tf.Tensor2D, c0: tf.Tensor2D | null):
+  { hs: tf.Tensor2D[]; h: tf.Tensor2D; c: tf.Tensor2D | null } {
+    const [T, B, F] = xs.shape;
+    const H = this.hiddenSize;
+    const d = this.dataBits, p = this.parameterBits, o = this.outBits;
+    const wih = clampSym(w.wih, this.normalizeWeight) as tf.Tensor2D, whh = clampSym(w.whh, this.normalizeWeight) as tf.Tensor2D;
+    const bih = w.bih && clampSym(w.bih, this.normalizeBias), bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
+
+    // ---- scales ----
+    let sc: StepScales;
+    let so = 0;
+    if (this.training) {
+      const stepMax = tf.tidy(() => tf.max(tf.abs(xs), [1, 2]).dataSync() as Float32Array);
+      const maxes = Array.from(stepMax, (m) => batchMax(m));
+      const si = maxes.map((m) => trainScale(m, d));
+      // linger: the raw max of the whole sequence feeds running_i (an IQTensor input gives its scale)
+      const whole = Math.max(...maxes);
+      if (xScale !== undefined) this.write('running', 'i', l, qmax(d) / xScale);
+      else this.ema('i', l, whole);
+      const siw = trainScale(maxAbs(wih), p), shw = trainScale(maxAbs(whh), p);
+      this.ema('iw', l, qmax(p) / siw, T);
+      this.ema('hw', l, qmax(p) / shw, T);
+      sc = { si, siw, shw, sh0: trainScale(batchMax(maxAbs(h0)), d) };
+    } else {
+      const si = xScale ?? this.evalScaleOf('i', l, d);
+      const sh = this.evalScaleOf('h', l, d);
+      so = this.evalScaleOf('o', l, o);
+      this.write('scale', 'o', l, so);
+      sc = { si: new Array(T).fill(si), siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), sh0: sh };
+    }
+    this.write('scale', 'i', l, sc.si[T - 1]);
+    this.write('scale', 'iw', l, sc.siw);
+    this.write('scale', 'hw', l, sc.shw);
+
+    // ---- the input side of every step at once: codes, int32 accumulators, Q11 ----
+    const scaleCol = tf.tensor3d(Float32Array.from(sc.si), [T, 1, 1]);
+    const xCodes = quantizeCodes(tf.mul(xs, scaleCol), 1, d) as tf.Tensor3D;
+    const wihCodes = quantizeCodes(wih, sc.siw, p) as tf.Tensor2D;
+    const whhCodes = quantizeCodes(whh, sc.shw, p) as tf.Tensor2D;
+    let accI = exactCodesMatMul(tf.reshape(xCodes, [T * B, F]) as tf.Tensor2D, wihCodes, d, p);
+    if (bih) {
+      const qb = tf.cast(tf.floor(tf.add(tf.mul(tf.reshape(bih, [1, 1, -1]), tf.mul(scaleCol, sc.siw)), 0.5)), 'int32');
+      accI = tf.reshape(tf.add(tf.reshape(accI, [T, B, -1]), qb), [T * B, -1]);
+    }
+    const gi = tf.unstack(tf.reshape(toQ11(accI, sc.si.map((s) => s * sc.siw)), [T, B, -1])) as tf.Tensor2D[];
+
+    // the float cell's input projection (training: the straight-through carrier of every step)
+    let carrierProj: tf.Tensor2D[] = [];
+    if (this.training && K.tapeActive()) {
+      const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
+      let proj = tf.matMul(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D);
+      if (bih) proj = tf.add(proj, bih);
+      carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
+    }
+    const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
+
+    // ---- the steps ----
+    let h = h0, c = c0;
+    let sh = sc.sh0;
+    const hs: tf.Tensor2D[] = new Array(T);
+    const bo = qmax(o);
+    for (let t = 0; t < T; t++) {
+      const hCodes = quantizeCodes(h, sh, d) as tf.Tensor2D;
+      let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
+      if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
+      const gh = toQ11(accH, [sh * sc.shw]);
+      const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
+      let hv: tf.Tensor = cell.h;
+      let cv: tf.Tensor | null = cell.c;
+      if (carrierProj.length) {
+        const hq = K.straightThrough(h, () => tf.div(hCodes, sh)) as tf.Tensor2D;
+        const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ!, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ!, bhh, H);
+        // (fresh tensors: returning the integer path's own tensor would put that path on the gradient's way)
+        const hi = hv, ci = cv;
+        hv = K.straightThrough(fc.h, () => tf.clone(hi));
+        if (ci) cv = K.straightThrough(fc.c!, () => tf.clone(ci));
+      }
+      hv = clampSym(hv, this.normalizeData);
+      // the hidden state is requantized to o_bits at every step: its own scale in training, running_o in eval
+      let s: number;
+      if (this.training) {
+        const m = batchMax(maxAbs(hv));
+        s = trainScale(m, o);
+        this.ema('o', l, qmax(o) / s);
+        this.ema('h', l, qmax(o) / s);
+        // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
+        const mq = Math.min(Math.floor(m * s + 0.5), bo) / s;
+        sh = trainScale(mq, d);
+      } else {
+        s = so;
+      }
+      h = fakeQuant(hv, s, o) as tf.Tensor2D;
+      c = cv as tf.Tensor2D | null;
+      hs[t] = h;
+      if (this.training) this.write('scale', 'o', l, s);
+    }
+    this.write('scale', 'h', l, sh);
+    return { hs, h, c };
+  }
+
+  /** Runs every layer and direction (unified: the reverse direction shares the layer's buffers). */
+  protected runAll(x: Tensor, xs: tf.Tensor3D, h0: tf.Tensor3D, c0: tf.Tensor3D | null,
+    weightsOf: (l: number, sfx: string) => Weights): { out: tf.Tensor3D; scale: number; hN: tf.Tensor3D; cN: tf.Tensor3D | null } {
+    const [, B] = xs.shape;
+    const dirs = this.bidirectional ? 2 : 1;
+    let inp = xs;
+    let inScale = x.quantScale;
+    const hN: tf.Tensor2D[] = [], cN: tf.Tensor2D[] = [];
+    let scale = 0;
+    for (let l = 0; l < this.numLayers; l++) {
+      const outs: tf.Tensor3D[] = [];
+      for (let dIdx = 0; dIdx < dirs; dIdx++) {
+        const k = l * dirs + dIdx;
+        const pick = (s: tf.Tensor3D) => tf.squeeze(tf.slice(s, [k, 0, 0], [1, B, this.hiddenSize]), [0]) as tf.Tensor2D;
+        const seq = dIdx === 0 ? inp : (tf.reverse(inp, 0) as tf.Tensor3D);
+        const r = this.direction(seq, inScale, l, weightsOf(l, dIdx ? '_reverse' : ''), pick(h0), c0 && pick(c0));
+        const hs = dIdx === 0 ? r.hs : [...r.hs].reverse();
+        outs.push(tf.stack(hs) as tf.Tensor3D);
+        hN.push(r.h);
+        if (r.c) cN.push(r.c);
+      }
+      let out = outs.length === 1 ? outs[0] : (tf.concat(outs, 2) as tf.Tensor3D);
+      // the layer's output as one quantized tensor: its own scale in training, running_o in eval
+      if (this.training) {
+        scale = trainScale(batchMax(maxAbs(out)), this.outBits);
+        out = fakeQuant(out, scale, this.outBits) as tf.Tensor3D;
+      } else {
+        scale = this.evalScaleOf('o', l, this.outBits);
+      }
+      inp = out;
+      inScale = scale;
+    }
+    return { out: inp, scale, hN: tf.stack(hN) as tf.Tensor3D, cN: cN.length ? (tf.stack(cN) as tf.Tensor3D) : null };
+  }
+  extraRepr(): string { return `${super.extraRepr()},${this.bitsRepr()}`; }
+
+  /**
+   * What an export needs of layer l, direction `sfx`, at the eval scales: the scales, and the
+   * integer weights (PyTorch's logical [gates·H, in] order) and biases the eval computes with.
+   * `si` is the input's scale (a quantized input's own, or from running_i).
+   */
+  exportLayer(l: number, sfx: string, si: number | undefined): ExportedRecurrentLayer {
+    const d = this.dataBits, p = this.parameterBits;
+    const scales = {
+      si: si ?? this.evalScaleOf('i', l, d), sh: this.evalScaleOf('h', l, d),
+      siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), so: this.evalScaleOf('o', l, this.outBits),
+    };
+    const param = (k: string) => (this as unknown as Record<string, Tensor | undefined>)[`${k}_l${l}${sfx}`];
+    const codes = (k: string, s: number) => {
+      const t = param(k)!;
+      return { dims: t.shape, values: Array.from(tf.tidy(() => quantizeCodes(clampSym(t.logical(), this.normalizeWeight), s, p)).dataSync()) };
+    };
+    const bias = (k: string, s: number) => {
+      const t = param(k);
+      return t ? Array.from(tf.tidy(() => tf.floor(tf.add(tf.mul(clampSym(t.raw, this.normalizeBias), s), 0.5))).dataSync()) : null;
+    };
+    return {
+      scales, wih: codes('weight_ih', scales.siw), whh: codes('weight_hh', scales.shw),
+      bih: bias('bias_ih', scales.si * scales.siw), bhh: bias('bias_hh', scales.sh * scales.shw),
+    };
+  }
+  }
+  return RecurrentInt;
+}
+
+/** GRU cell in integers (LINGER-OPS §2). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
+function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf.Tensor; c: null } {
+  const [ir, iz, inn] = tf.split(gi, [H, H, H], 1);
+  const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
+  const r = sigmoidQ7(tf.add(ir, hr));
+  const z = sigmoidQ7(tf.add(iz, hz));
+  const rh = tf.floorDiv(tf.add(tf.mul(r, hn), tf.scalar(64, 'int32')), tf.scalar(128, 'int32')); // Q18 → Q11
+  const n = tanhQ7(tf.add(inn, rh));
+  const h7 = q7(h);
+  const H14 = tf.add(tf.mul(n, tf.scalar(128, 'int32')), tf.mul(z, tf.sub(h7, n)));
+  return { h: fromQ14(H14), c: null };
+}
+
+/** LSTM cell in integers (LINGER-OPS §1). gi, gh: Q11 int32 [B, 4H]; c: the float cell state. */
+function lstmCell(gi: tf.Tensor, gh: tf.Tensor, c: tf.Tensor, H: number): { h: tf.Tensor; c: tf.Tensor } {
+  const g = tf.add(gi, gh);
+  const [gi_, gf, gg, go] = tf.split(g, [H, H, H, H], 1);
+  const i = sigmoidQ7(gi_), f = sigmoidQ7(gf), o = sigmoidQ7(go);
+  const gt = tanhQ7(gg);
+  const C = tf.add(tf.mul(f, q7(c)), tf.mul(i, gt)); // Q14
+  const tc = tanhQ7(tf.floorDiv(tf.add(C, tf.scalar(4, 'int32')), tf.scalar(8, 'int32'))); // Q14 → Q11
+  return { h: fromQ14(tf.mul(o, tc)), c: fromQ14(C) };
+}
+
+/** The float cells the gradient comes from (pre-activations from the dequantized operands). */
+function floatGru(proj: tf.Tensor2D, h: tf.Tensor2D, whh: tf.Tensor, bhh: tf.Tensor | null, H: number): { h: tf.Tensor; c: null } {
+  let gh = tf.matMul(h, whh as tf.Tensor2D) as tf.Tensor;
+  if (bhh) gh = tf.add(gh, bhh);
+  const [xr, xz, xn] = tf.split(proj, [H, H, H], 1);
+  const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
+  const r = tf.sigmoid(tf.add(xr, hr)), z = tf.sigmoid(tf.add(xz, hz));
+  const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
+  return { h: tf.add(n, tf.mul(z, tf.sub(h, n))), c: null };
+}
+function floatLstm(proj: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor, whh: tf.Tensor, bhh: tf.Tensor | null, H: number): { h: tf.Tensor; c: tf.Tensor } {
+  let g = tf.add(proj, tf.matMul(h, whh as tf.Tensor2D)) as tf.Tensor;
+  if (bhh) g = tf.add(g, bhh);
+  const [i, f, gg, o] = tf.split(g, [H, H, H, H], 1);
+  const c2 = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(gg)));
+  return { h: tf.mul(tf.sigmoid(o), tf.tanh(c2)), c: c2 };
+}
+
+/** Carries the float layer's Parameters (the same objects) and init's settings over. */
+function adopt(m: Module & IntLayer, from: Module, o: IntOrigin): void {
+  const t = m as unknown as Record<string, unknown>;
+  for (const [k, v] of from.ownParameters()) {
+    const old = t[k];
+    if (old instanceof Tensor) old.dispose();
+    t[k] = v;
+  }
+  m.dataBits = o.dataBits;
+  m.parameterBits = o.parameterBits;
+  m.outBits = o.outBits;
+  m.aheadRelu = o.aheadRelu;
+  m.normalizeData = o.normalizeData;
+  m.normalizeWeight = o.normalizeWeight;
+  m.normalizeBias = o.normalizeBias;
+}
+
+function optionsOf(r: { numLayers: number; bias: boolean; batchFirst: boolean; dropout: number; bidirectional: boolean }): RNNOptions {
+  return { numLayers: r.numLayers, bias: r.bias, batchFirst: r.batchFirst, dropout: r.dropout, bidirectional: r.bidirectional };
+}
+
+/**
+ * linger's GRUInt: r, z, n from Q11 gates through the integer sigmoid/tanh, h' = (1 − z)·n + z·h
+ * in Q14, h requantized to o_bits every step. Same call and results as nn.GRU; the output
+ * carries its scale to the next Int layer.
+ */
+export class GRUInt extends recurrentInt(GRU, 'GRU') {
+
+  static from(g: GRU, o: IntOrigin): GRUInt {
+    const m = withoutInit(() => new GRUInt(g.inputSize, g.hiddenSize, optionsOf(g)));
+    adopt(m, g, o);
+    m.addRecurrentBuffers();
+    return m;
+  }
+  forward(x: Tensor, hx?: Tensor): [Tensor, Tensor] {
+    const { xs, unbatched } = this.sequence(x);
+    const h0 = this.initialState(hx, xs.shape[1], unbatched, 'h_0');
+    const r = this.runAll(x, xs, h0, null, (l, sfx) => this.weightsOf(l, sfx));
+    const out = this.shapeOutput(r.out, unbatched);
+    return [new Tensor(out.raw, out.perm, r.scale), this.shapeState(r.hN, unbatched)];
+  }
+}
+
+/**
+ * linger's LSTMInt: gates i, f, g, o from Q11 through the integer sigmoid/tanh, c' = f·c + i·g in
+ * Q14, h' = o·tanh(c'), h requantized to o_bits every step (c stays at Q14).
+ */
+export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
+
+  static from(g: LSTM, o: IntOrigin): LSTMInt {
+    const m = withoutInit(() => new LSTMInt(g.inputSize, g.hiddenSize, optionsOf(g)));
+    adopt(m, g, o);
+    m.addRecurrentBuffers();
+    return m;
+  }
+  forward(x: Tensor, hx?: [Tensor, Tensor]): [Tensor, [Tensor, Tensor]] {
+    const { xs, unbatched } = this.sequence(x);
+    const B = xs.shape[1];
+    const h0 = this.initialState(hx?.[0], B, unbatched, 'h_0');
+    const c0 = this.initialState(hx?.[1], B, unbatched, 'c_0');
+    const r = this.runAll(x, xs, h0, c0, (l, sfx) => this.weightsOf(l, sfx));
+    const out = this.shapeOutput(r.out, unbatched);
+    return [new Tensor(out.raw, out.perm, r.scale), [this.shapeState(r.hN, unbatched), this.shapeState(r.cN!, unbatched)]];
+  }
+}
+
+registerIntLayer(GRUInt);
+registerIntLayer(LSTMInt);
