@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""PyTorch peer of `linger bench`: the demo CNN's training step time (ms, median after warm-up).
+"""PyTorch peer of `linger bench`: the demo CNN's (or, with --model gru, the sequence demo's)
+training step time (ms, median after warm-up).
 
 Run by the engine's bench with Debian's python3-torch:
-    /usr/bin/python3 scripts/bench/torch_peer.py --threads 1 --steps 30 --warmup 5 --batch 64 --mode float|qat
+    /usr/bin/python3 scripts/bench/torch_peer.py --threads 1 --steps 30 --warmup 5 --batch 64 --mode float|qat [--model cnn|gru]
 --mode qat is PyTorch's eager-mode int8 QAT of the same CNN (conv-bn-relu fused, fake quantization
 with the default QAT qconfig), the peer of the engine's fixed stage.
 Prints one JSON object: {"torch": version, "mode": m, "threads": n, "median_ms": float, "steps": n}.
@@ -43,6 +44,24 @@ class DemoCNN(nn.Module):
         return self.dequant(x) if self.qat else x
 
 
+class DemoGRU(nn.Module):
+    """src/engine/train/demoGru.ts: rows as 28 time steps of 28 features, Conv1d-BN-ReLU, GRU, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(28, 32, 3, padding=1)
+        self.bn = nn.BatchNorm1d(32)
+        self.relu = nn.ReLU()
+        self.gru = nn.GRU(32, 64, batch_first=True)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        seq = x.reshape(-1, 28, 28).transpose(1, 2)
+        y = self.relu(self.bn(self.conv(seq))).transpose(1, 2)
+        _, h = self.gru(y)
+        return self.fc(h.reshape(-1, 64))
+
+
 def main():
     warnings.filterwarnings("ignore", category=UserWarning)
     ap = argparse.ArgumentParser()
@@ -51,10 +70,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--mode", choices=["float", "qat"], default="float")
+    ap.add_argument("--model", choices=["cnn", "gru"], default="cnn")
     a = ap.parse_args()
+    if a.model == "gru" and a.mode == "qat":
+        ap.error("PyTorch has no eager-mode int8 QAT of nn.GRU: --model gru takes --mode float only")
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = DemoCNN(qat=a.mode == "qat").train()
+    model = (DemoGRU() if a.model == "gru" else DemoCNN(qat=a.mode == "qat")).train()
     if a.mode == "qat":
         model.eval()
         torch.quantization.fuse_modules(model, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]], inplace=True)
@@ -74,7 +96,7 @@ def main():
         loss.item()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
-    print(json.dumps({"torch": torch.__version__, "mode": a.mode, "threads": a.threads, "median_ms": statistics.median(times), "steps": a.steps}))
+    print(json.dumps({"torch": torch.__version__, "model": a.model, "mode": a.mode, "threads": a.threads, "median_ms": statistics.median(times), "steps": a.steps}))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,14 @@ commands:
           --epochs F,S,Q (2,1,1: float, float stage, QAT)  --bits N (8)  --straight (skip the
           float stage)  --float-checkpoint FILE  --dataset fashion-mnist|mnist  --batch N (64)
           --lr X (0.05)  --seed N (0)  --limit N (images per class, quick runs)
-          --experiment NAME (demo)  --checkpoints DIR (checkpoints)  --workers N (training
-          threads, data-parallel; default one per core, 1 = one thread)  --json
+          --experiment NAME (demo, demo-gru)  --checkpoints DIR (checkpoints)  --workers N
+          (training threads, data-parallel; default one per core, 1 = one thread)  --json
+          --model cnn|gru (cnn; gru: the sequence demo, Conv1d–BN–ReLU–GRU–Linear reading
+          each image row by row, 28 steps of 28 features)
   bench   training-step time of the demo CNN at every stage on 1 thread and float/QAT on N
           data-parallel workers, and of the same CNN in PyTorch on 1 and N threads when python3
-          has torch; prints the ratios at equal cores and one epoch of the demo on N workers
+          has torch; prints the ratios at equal cores, one epoch of the demo on N workers, and
+          the sequence demo's (GRU) float and fixed step on 1 thread beside PyTorch's
           --workers N (cores)  --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch
           --no-epoch  --python PATH  --json (stdout: one JSON object only)
   inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)
@@ -86,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
       epochs: { type: 'string' }, dataset: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
       seed: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, steps: { type: 'string' },
       bits: { type: 'string' }, straight: { type: 'boolean' }, 'float-checkpoint': { type: 'string' },
-      experiment: { type: 'string' }, checkpoints: { type: 'string' },
+      experiment: { type: 'string' }, checkpoints: { type: 'string' }, model: { type: 'string' },
       warmup: { type: 'string' }, 'no-torch': { type: 'boolean' }, python: { type: 'string' }, workers: { type: 'string' }, 'no-epoch': { type: 'boolean' },
     },
     strict: true,
@@ -96,11 +99,14 @@ async function main(argv: string[]): Promise<number> {
     case 'demo': {
       const dataset = values.dataset ?? 'fashion-mnist';
       if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new UsageError(`--dataset must be fashion-mnist or mnist, got '${dataset}'`);
+      const model = values.model ?? 'cnn';
+      if (model !== 'cnn' && model !== 'gru') throw new UsageError(`--model must be cnn or gru, got '${model}'`);
       const r = await runDemo({
+        model,
         epochs: schedule(values.epochs), dataset, batchSize: num(values.batch, 'batch', 64), lr: num(values.lr, 'lr', 0.05),
         seed: num(values.seed, 'seed', 0), limit: values.limit ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
         bits: num(values.bits, 'bits', 8), straight: Boolean(values.straight), floatCheckpoint: values['float-checkpoint'],
-        experiment: values.experiment ?? 'demo', checkpointDir: values.checkpoints ?? 'checkpoints',
+        experiment: values.experiment ?? (model === 'gru' ? 'demo-gru' : 'demo'), checkpointDir: values.checkpoints ?? 'checkpoints',
         workers: workersOption(values.workers),
       }, log);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');

@@ -15,4 +15,5 @@ export { stageOfDict } from './state/stateDict';
 export { fit, evaluate } from './train/loop';
 export type { StepProgress, FitOptions, EvalResult } from './train/loop';
 export { DemoCNN } from './train/demoCnn';
+export { DemoGRU } from './train/demoGru';
 export { InterruptedError } from './interrupt';

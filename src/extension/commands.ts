@@ -66,7 +66,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     let file = fileOf(arg) ?? (arg === undefined ? vscode.window.activeTextEditor?.document.uri.fsPath : undefined);
     if (!file || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(file)) {
       const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false, openLabel: 'Trace', title: 'Linger: a model file (exports createModel() and inputShape)',
+        canSelectMany: false, openLabel: 'Trace', title: 'Linger: a model file (exports createModel(), and inputShape or exampleInput())',
         filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] },
       });
       file = picked?.[0]?.fsPath;
@@ -227,9 +227,9 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     // the model file that builds the model: asked once per experiment and remembered; none for built-in models
     const key = `linger.modelFile:${path.dirname(checkpoint)}`;
     let modelFile = given?.modelFile ?? context.workspaceState.get<string>(key);
-    if (!modelFile && summary.model !== 'DemoCNN') {
+    if (!modelFile && summary.model !== 'DemoCNN' && summary.model !== 'DemoGRU') {
       const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel() and inputShape)`,
+        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel(), and inputShape or exampleInput())`,
         filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] }, defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
       });
       modelFile = picked?.[0]?.fsPath;
@@ -244,7 +244,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   reg('linger.exportModelFileOnnx', async (arg?: unknown) => {
     const modelFile = fileOf(arg) ?? vscode.window.activeTextEditor?.document.uri.fsPath;
     if (!modelFile || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(modelFile)) {
-      void vscode.window.showInformationMessage('Linger: open a model file (it exports createModel() and inputShape) to export it.');
+      void vscode.window.showInformationMessage('Linger: open a model file (it exports createModel(), and inputShape or exampleInput()) to export it.');
       return undefined;
     }
     if (!requireTrust('exporting a model file')) return undefined;

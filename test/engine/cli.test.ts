@@ -51,6 +51,9 @@ test('linger bench --json: stdout is one JSON object with the engine and PyTorch
       assert.ok(typeof p[key] === 'number' && p[key]! > 0, `${k}.${key} = ${p[key]}`);
     }
   }
+  const seq = j.sequence as Record<string, number | null>;
+  assert.ok(seq.float_ms! > 0 && seq.fixed_ms! > 0, JSON.stringify(seq));
+  if (torch) assert.ok(seq.torch_float_ms! > 0, JSON.stringify(seq));
   assert.match(r.stderr, /CPU: /);
 });
 

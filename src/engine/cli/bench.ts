@@ -8,6 +8,7 @@ import { manualSeed } from '../random';
 import { rand, randn, tensor } from '../tensor';
 import { setReleasing } from '../memory';
 import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
+import { DemoGRU } from '../train/demoGru';
 import { init } from '../linger/init';
 import { benchAnalyzer } from '../analysis/bench';
 import { normalizeLayers, traceLayers } from '../linger/transforms';
@@ -42,6 +43,8 @@ export interface BenchResult {
   torchVersion?: string;
   /** the demo's float training, one epoch of Fashion-MNIST on N workers */
   demoEpoch?: { workers: number; steps: number; seconds: number; msPerStep: number };
+  /** the sequence demo (DemoGRU) on one thread: float and fixed (GRUInt QAT) steps, PyTorch's float step */
+  sequence?: { float_ms: number; fixed_ms: number; torch_float_ms: number | null };
   rows: BenchRow[];
   ratios: Record<string, number>;
 }
@@ -145,6 +148,29 @@ export function timeReleaseCost(o: { steps: number; warmup: number; batch: numbe
   return { on, off };
 }
 
+/** The sequence demo's float step and its fixed-stage (QAT, GRUInt) step on one thread, taking turns. */
+export function timeSequenceSteps(o: { steps: number; warmup: number; batch: number }): { float: number; fixed: number } {
+  const { x, y } = benchBatch(o.batch);
+  const make = (fixed: boolean) => {
+    manualSeed(0);
+    const model = new DemoGRU();
+    if (fixed) {
+      traceLayers(model, model, randn(DEMO_INPUT_SHAPE));
+      normalizeLayers(model);
+      init(model);
+    }
+    const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
+    return { step: (bx: Tensor, by: Tensor) => { opt.step(() => F.crossEntropy(model(bx), by)); } };
+  };
+  try {
+    const [float, fixed] = interleaved(o, [make(false), make(true)], x, y);
+    return { float, fixed };
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+}
+
 /** One epoch of the demo's float training (Fashion-MNIST, batch 64) on `workers` threads. */
 export function timeDemoEpoch(workers: number): { workers: number; steps: number; seconds: number; msPerStep: number } {
   manualSeed(0);
@@ -168,9 +194,9 @@ function torchPeerScript(): string {
 }
 
 /** Runs the PyTorch peer on `threads` threads (the caller checked that torch imports). */
-export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat'): TorchTiming {
+export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat', model: 'cnn' | 'gru' = 'cnn'): TorchTiming {
   const r = spawnSync(o.python, [torchPeerScript(), '--threads', String(threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
-    '--batch', String(o.batch), '--mode', mode], { encoding: 'utf8' });
+    '--batch', String(o.batch), '--mode', mode, '--model', model], { encoding: 'utf8' });
   if (r.status !== 0) return { version: '?', ms: NaN, error: (r.stderr || '').trim().split('\n').slice(-3).join(' ') };
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; median_ms: number };
   return { version: j.torch, ms: j.median_ms };
@@ -194,6 +220,7 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   const peer = (mode: 'float' | 'qat', threads: number) => (hasTorch ? timeTorchStep(o, threads, mode) : undefined);
   const modes = [['float', 1], ['float', workers], ['qat', 1], ['qat', workers]] as const;
   const before = modes.map(([m, t]) => peer(m, t));
+  const gruBefore = hasTorch ? timeTorchStep(o, 1, 'float', 'gru') : undefined;
 
   const timed = timeTrainingSteps({ ...o, workers });
   for (const stage of BENCH_STAGES) {
@@ -235,8 +262,20 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
     log(`demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`);
   }
 
+  const seq = timeSequenceSteps(o);
+  log(`sequence demo (DemoGRU, 28 steps), 1 thread: float ${seq.float.toFixed(1)} ms, fixed-point QAT (GRUInt) ${seq.fixed.toFixed(1)} ms ` +
+    `(${(seq.fixed / seq.float).toFixed(2)}× float)`);
+
   const best = (a?: TorchTiming, b?: TorchTiming) => (!a || a.error ? b : !b || b.error ? a : a.ms <= b.ms ? a : b);
   const torch = modes.map(([m, t], i) => best(before[i], peer(m, t)));
+  const gru = hasTorch ? best(gruBefore, timeTorchStep(o, 1, 'float', 'gru')) : undefined;
+  const gruMs = gru && !gru.error ? gru.ms : null;
+  if (gru?.error) log(`PyTorch GRU peer failed: ${gru.error}`);
+  if (gruMs !== null) {
+    ratios.sequenceFloatVsTorch1 = seq.float / gruMs;
+    log(`PyTorch sequence demo float step, 1 thread: ${gruMs.toFixed(1)} ms → engine/PyTorch ${ratios.sequenceFloatVsTorch1.toFixed(2)}× ` +
+      `(fixed-point QAT ${(seq.fixed / gruMs).toFixed(2)}× PyTorch's float step: PyTorch has no eager int8 QAT of nn.GRU)`);
+  }
   for (const [i, t] of torch.entries()) if (t?.error) log(`PyTorch ${modes[i][0]} peer on ${modes[i][1]} threads failed: ${t.error}`);
   const tms = (t?: TorchTiming) => (t && !t.error ? t.ms : null);
   const result: BenchResult = {
@@ -244,6 +283,7 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
     float: { engine1_ms: timed.pairs.float.one, engineN_ms: timed.pairs.float.many, torch1_ms: tms(torch[0]), torchN_ms: tms(torch[1]) },
     fixed: { engine1_ms: timed.pairs.fixed.one, engineN_ms: timed.pairs.fixed.many, torch1_ms: tms(torch[2]), torchN_ms: tms(torch[3]) },
     stages: { ...ms }, rows, ratios, ...(demoEpoch ? { demoEpoch } : {}),
+    sequence: { float_ms: seq.float, fixed_ms: seq.fixed, torch_float_ms: gruMs },
   };
   const version = torch.find((t) => t && !t.error)?.version;
   if (version) result.torchVersion = version;

@@ -8,12 +8,15 @@ import { load, save } from '../state/checkpoint';
 import { randn } from '../tensor';
 import { DataLoader, Dataset, fashionMnist, mnist } from '../train/data';
 import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
+import { DemoGRU } from '../train/demoGru';
 import { evaluate, fit } from '../train/loop';
 import { CosineAnnealingLR, SGD } from '../train/optim';
 import { ProgressBar } from './progress';
 import { defaultWorkers } from '../parallel/dataParallel';
 
 export interface DemoOptions {
+  /** the demo CNN (default), or the sequence demo (DemoGRU: rows as time steps) */
+  model?: 'cnn' | 'gru';
   /** epochs of float training, float-stage fine-tuning (trace + normalize) and QAT */
   epochs: [number, number, number];
   dataset: 'fashion-mnist' | 'mnist';
@@ -51,7 +54,7 @@ export interface DemoResult {
 }
 
 /**
- * The demo: linger's two-stage path on the demo CNN. Float training → traceLayers +
+ * The demo: linger's two-stage path on the demo CNN (or the sequence demo's GRU). Float training → traceLayers +
  * normalizeLayers + fine-tune → init + QAT → integer-exact eval, with a checkpoint per stage.
  */
 export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise<DemoResult> {
@@ -63,7 +66,7 @@ export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise
   log(`loading ${o.dataset}…`);
   const ds = o.dataset === 'mnist' ? mnist() : fashionMnist({ limitPerClass: o.limit });
   log(`${ds.train.length} training / ${ds.test.length} test images`);
-  const model = new DemoCNN();
+  const model = o.model === 'gru' ? new DemoGRU() : new DemoCNN();
   const dir = path.join(o.checkpointDir, o.experiment);
   const stages: StageResult[] = [];
   const inputShape = DEMO_INPUT_SHAPE;

@@ -21,6 +21,7 @@ import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
+import { DemoGRU } from '../train/demoGru';
 import {
   CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoParams, DemoSummary, ExportOnnxRequest, ExportParams, ExportResult, Info,
   ImportOnnxRequest, ImportResult, InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
@@ -101,6 +102,7 @@ export async function importOnnxModel(file: string, trace = false, traceOptions:
 /** The built-in demo model, for checkpoints saved from it (no model file needed). */
 const BUILTIN: Record<string, () => ModelFile> = {
   DemoCNN: () => ({ createModel: () => new DemoCNN(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoCNN)' }),
+  DemoGRU: () => ({ createModel: () => new DemoGRU(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoGRU)' }),
 };
 
 /** Exports a checkpoint (or a model file's float model) to ONNX and checks it against the engine. */

@@ -80,7 +80,7 @@ export function defaultWorkers(): number {
 /** Why `model` must train on one thread, or null when it can use workers. */
 export function whyNotParallel(model: Module): string | null {
   if (!recipeOf(model)) {
-    return `${model.typeName()} was not made by a model file, an ONNX import or DemoCNN, so worker threads cannot build it (e.g. its class is defined in a notebook cell): training on one thread`;
+    return `${model.typeName()} was not made by a model file, an ONNX import, DemoCNN or DemoGRU, so worker threads cannot build it (e.g. its class is defined in a notebook cell): training on one thread`;
   }
   return null;
 }

@@ -3,9 +3,11 @@
 // transforms the model went through, and loads its state.
 import { Module } from '../nn/module';
 import { DemoCNN } from '../train/demoCnn';
+import { DemoGRU } from '../train/demoGru';
 
 export type ModelRecipe =
   | { kind: 'demo' }
+  | { kind: 'demo-gru' }
   | { kind: 'file'; file: string }
   | { kind: 'onnx'; file: string; inputShape?: number[] };
 
@@ -21,12 +23,14 @@ export function recipeOf(model: Module): ModelRecipe | null {
   const r = recipes.get(model);
   if (r) return r;
   if (model.constructor === DemoCNN) return { kind: 'demo' };
+  if (model.constructor === DemoGRU) return { kind: 'demo-gru' };
   return null;
 }
 
 /** The float model a recipe makes (in the worker). */
 export async function buildFromRecipe(r: ModelRecipe): Promise<Module> {
   if (r.kind === 'demo') return new DemoCNN();
+  if (r.kind === 'demo-gru') return new DemoGRU();
   // required here: both modules record recipes, so importing them above would be a cycle
   if (r.kind === 'file') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports

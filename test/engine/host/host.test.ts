@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DemoCNN, F, initBackend, linger, manualSeed, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
+import { DemoCNN, DemoGRU, F, initBackend, linger, manualSeed, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
 import { checkpointSummary, exportAndVerify, importOnnxModel, runDemoAsJob, traceModelFile } from '../../../src/engine/host/main';
 import { compareCheckpoints } from '../../../src/engine/state/compare';
 
@@ -141,6 +141,36 @@ describe('a sequence model file (Conv1d → BN → ReLU → GRU → Linear)', ()
     const e = await exportAndVerify({ checkpoint: ckpt, modelFile: file, dialect: 'qdq' });
     assert.equal(e.verification.method, 'onnxruntime');
     assert.ok(e.verification.ok && e.verification.maxAbs! <= 1e-4, e.verification.summary);
+
+    // the fixed stage: GRUInt in the tree and the checkpoint, exported as linger's thinker GRUInt
+    linger.init(m);
+    linger.calibrate(m, Array.from({ length: 4 }, () => randn([4, 28, 28])));
+    const fixed = await linger.save(m, path.join(dir, 'gru', 'fixed.safetensors'));
+    const fs2 = checkpointSummary(fixed);
+    assert.equal(fs2.stage, 'fixed');
+    assert.ok(fs2.moduleTree?.some((x) => x.type === 'GRUInt' && x.path === 'gru'));
+    const t = await exportAndVerify({ checkpoint: fixed, modelFile: file, dialect: 'thinker' });
+    assert.equal(t.verification.method, 'structure');
+    assert.ok(t.verification.ok, t.verification.summary);
+    const q = await exportAndVerify({ checkpoint: fixed, modelFile: file, dialect: 'qdq' });
+    assert.equal(q.verification.method, 'onnxruntime');
+    assert.ok(q.verification.ok && q.verification.maxAbs === 0, q.verification.summary);
+  });
+});
+
+describe('examples/sequence_gru.ts: the sequence demo as a model file', () => {
+  test("builds the demo's GRU model: its keys load a DemoGRU checkpoint strict, and it traces like the demo", async () => {
+    const file = path.resolve('examples', 'sequence_gru.ts');
+    const r = await traceModelFile(file, {});
+    assert.deepEqual(r.after!.modules.map((e) => `${e.path}:${e.type}`),
+      [':SequenceGRU', 'conv:NormalizeConvBN1d', 'conv.conv:Conv1d', 'conv.bn:BatchNorm1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear']);
+    const { loadModelFile } = await import('../../../src/engine/modelFile');
+    const m = (await loadModelFile(file)).createModel();
+    manualSeed(1);
+    const demo = new DemoGRU();
+    m.loadStateDict(demo.stateDict());
+    const x = rand([2, 1, 28, 28]);
+    assert.deepEqual(Array.from((m(x) as Tensor).dataSync()), Array.from(demo(x).dataSync()));
   });
 });
 

@@ -470,7 +470,7 @@ describe('live fit and evaluate output', () => {
     assert.match(text(r.outputs[0]), /^fit: 1 epoch, \d+ steps in [\d.]+ s on 1 thread · mean loss per epoch [\d.]+$/);
     assert.match(text(r.outputs[0]), /fit: 1 epoch, 30 steps/);
     // a layer made in a cell: worker threads cannot build it, and fit says so
-    assert.match(text(r.outputs[1]), /^fit: Linear was not made by a model file, an ONNX import or DemoCNN.*training on one thread$/);
+    assert.match(text(r.outputs[1]), /^fit: Linear was not made by a model file, an ONNX import, DemoCNN or DemoGRU.*training on one thread$/);
     // then the loss chart
     assert.match(String((r.outputs[2] as DataOutput).data['image/svg+xml']), /^<svg/);
     assert.equal(r.outputs.length, 3);

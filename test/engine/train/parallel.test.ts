@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../../src/engine/backend/tf';
-import { data, DemoCNN, F, fit, initBackend, InterruptedError, linger, manualSeed, nn, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
+import { data, DemoCNN, DemoGRU, F, fit, initBackend, InterruptedError, linger, manualSeed, nn, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
 import { setInterruptBuffer, requestInterrupt } from '../../../src/engine/interrupt';
 import { loadModelFile } from '../../../src/engine/modelFile';
 import { DataParallel } from '../../../src/engine/parallel/dataParallel';
@@ -149,6 +149,64 @@ describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
         }
       } finally {
         dp.close();
+      }
+    });
+  }
+});
+
+describe('data-parallel training of the sequence demo (DemoGRU): N = 1 vs N = 2', () => {
+  const gruModel = (stage: 'float' | 'fixed') => {
+    manualSeed(0);
+    const m = new DemoGRU();
+    if (stage === 'fixed') {
+      linger.traceLayers(m, m, randn([1, 1, 28, 28]));
+      linger.normalizeLayers(m);
+      linger.init(m);
+    }
+    return m;
+  };
+  for (const stage of ['float', 'fixed'] as const) {
+    test(`${stage}: one step gives the same gradients and the same GRUInt scales; 6 steps of fit agree within 1e-4`, () => {
+      const a = gruModel(stage), b = gruModel(stage);
+      const oa = new CapturingSGD(a.parameters(), { lr: 0.05, momentum: 0.9 });
+      const ob = new CapturingSGD(b.parameters(), { lr: 0.05, momentum: 0.9 });
+      const { x, y } = batch(16, 1);
+      const la = oa.step(() => F.crossEntropy(a(x), y));
+      const dp = DataParallel.start(b, ob, { workers: 2, sample: { x, y }, maxRows: 16 });
+      try {
+        const lb = dp.step(x, y);
+        assert.ok(Math.abs(la - lb) <= 1e-5 * Math.abs(la), `loss ${la} vs ${lb}`);
+        const top = Math.max(...[...oa.grads.values()].map((g) => relDiff(g, new Float32Array(g.length))));
+        for (const [i, g] of oa.grads) {
+          const other = ob.grads.get(i)!;
+          let d = 0, m = 0;
+          for (let k = 0; k < g.length; k++) { d = Math.max(d, Math.abs(other[k] - g[k])); m = Math.max(m, Math.abs(g[k])); }
+          const r = d / (m < 1e-4 * top ? top : m);
+          assert.ok(r <= 1e-5, `${stage}: gradient of parameter ${i} differs by ${r.toExponential(2)}`);
+        }
+        const sa = a.stateDict(), sb = b.stateDict();
+        const gruKeys = Object.keys(sa).filter((k) => /^gru\.(scale|running)_/.test(k));
+        assert.equal(gruKeys.length > 0, stage === 'fixed');
+        for (const k of gruKeys) assert.equal(sb[k].item(), sa[k].item(), `${stage}: ${k}`);
+      } finally {
+        dp.close();
+      }
+      const ds = (() => {
+        manualSeed(5);
+        const n = 6 * 16;
+        const xs = rand([n, 1, 28, 28]).dataSync() as Float32Array;
+        for (let i = 0; i < n; i += 7) xs.subarray(i * 784, (i + 1) * 784).forEach((v, j, arr) => { arr[j] = 3 * v; });
+        return data.fromArrays(xs, Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), [1, 28, 28]);
+      })();
+      const c = gruModel(stage), d = gruModel(stage);
+      const train = (m: DemoGRU, workers: number) =>
+        fit(m, new data.DataLoader(ds, { batchSize: 16, shuffle: true, seed: 3 }), new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 }), { workers });
+      const lc = train(c, 1), ld = train(d, 2);
+      assert.ok(Math.abs(lc[0] - ld[0]) <= 1e-4 * lc[0], `mean loss ${lc[0]} vs ${ld[0]}`);
+      const sc = c.stateDict(), sd = d.stateDict();
+      for (const k of Object.keys(sc)) {
+        const r = relDiff(sd[k].dataSync(), sc[k].dataSync());
+        assert.ok(r <= 1e-4, `${stage}: ${k} differs by ${r.toExponential(2)} after 6 steps`);
       }
     });
   }
