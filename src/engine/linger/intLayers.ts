@@ -14,7 +14,7 @@ import { pyIntOrTuple } from '../nn/repr';
 import { Stage } from '../state/stateDict';
 import { Tensor } from '../tensor';
 import {
-  clampInt, evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
+  EXACT, clampInt, evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
 } from '../quant/qvalue';
 import { clampSym } from './normalize';
 import { batchMax, wholeBatchCount } from '../parallel/sync';
@@ -141,7 +141,6 @@ export interface WeightedOps {
   sliceInput(x: Tensor, c0: number, c1: number): Tensor;
 }
 
-const EXACT = 2 ** 24;
 
 /**
  * Σ q_x·q_w as int32, exactly: float32 sums of int products are exact while every partial sum

@@ -38,7 +38,7 @@ export function roundHalfEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 /** 2^round(log2(B/m)), m = 0 → 1 (the OSR's scale of a max or running max). */
-export function osrScale(m: number, bits: number): number {
+function osrScale(m: number, bits: number): number {
   return m > 0 ? 2 ** roundHalfEven(Math.log2(qmax(bits) / m)) : 1;
 }
 
@@ -97,7 +97,7 @@ function commonLayout(a: Tensor, b: Tensor): { x: tf.Tensor; y: tf.Tensor; perm:
 const codesOf = (v: tf.Tensor, s: number) => tf.cast(tf.round(tf.mul(v, s)), 'int32');
 
 /** The scales an iqMul uses: y's (adjusted so that s_x·s_y ≥ s_z), and its code when y is a number. */
-export interface MulScales { sx: number; sy: number; syAdjusted: number; sz: number; constant?: { value: number; code: number; adjustedCode: number } }
+interface MulScales { sx: number; sy: number; syAdjusted: number; sz: number; constant?: { value: number; code: number; adjustedCode: number } }
 
 /** iqMul's scales for x at s_x, y (quantized tensor or number) and output scale s_z (also used by export). */
 export function mulScales(sx: number, y: Tensor | number, sz: number, dataBits: number): MulScales {

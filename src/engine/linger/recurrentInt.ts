@@ -11,7 +11,7 @@ import { withoutInit } from '../nn/init';
 import { Buffer, Module, parameterFrom } from '../nn/module';
 import { GRU, LSTM, RNNOptions } from '../nn/recurrent';
 import { batchMax } from '../parallel/sync';
-import { evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
+import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
 import { sigmoidQ7, tanhQ7 } from '../quant/intActivation';
 import { Stage } from '../state/stateDict';
 import { Tensor } from '../tensor';
@@ -28,8 +28,6 @@ const bufferKeys = (layers: number) => {
   return out;
 };
 
-/** Float32 matmuls of codes are exact while every partial sum stays below 2^24. */
-const EXACT = 2 ** 24;
 
 /** The weights of one direction of one layer, as the float cell reads them (physical: [in, gates]). */
 interface Weights { wih: tf.Tensor2D; whh: tf.Tensor2D; bih: tf.Tensor1D | null; bhh: tf.Tensor1D | null }

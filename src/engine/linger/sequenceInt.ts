@@ -13,7 +13,9 @@ import { withoutInit } from '../nn/init';
 import { Buffer, Module, ModuleError, parameterFrom, ShapeError } from '../nn/module';
 import { Embedding, LayerNorm } from '../nn/sequence';
 import { batchMax } from '../parallel/sync';
-import { evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning } from '../quant/qvalue';
+import {
+  EXACT, evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
+} from '../quant/qvalue';
 import { Stage } from '../state/stateDict';
 import { Tensor } from '../tensor';
 import { IntLayer, IntOrigin, ModuleClass, NotCalibratedError, QuantBits, registerIntLayer } from './intLayers';
@@ -117,7 +119,7 @@ function fakeQuantInput(x: Tensor, s: number, bits: number): tf.Tensor {
 const TWO53 = 2 ** 53;
 
 /** ⌊√D⌋ for an integer D ≥ 0 (number or bigint), as a number. */
-export function isqrt(D: number | bigint): number {
+function isqrt(D: number | bigint): number {
   if (typeof D === 'number' && D < 2 ** 52) {
     let r = Math.floor(Math.sqrt(D));
     while (r * r > D) r--;
@@ -151,7 +153,7 @@ export function layerNormEpsTerm(eps: number, sx: number, n: number): number {
  * The LayerNormInt accumulator, exactly: per row of N codes q (row-major, the normalized dims
  * last), acc = clamp32(nrm·q_w + q_b) with nrm = LNK(num, D) as in the header. Returns int32.
  */
-export function layerNormAccumulate(q: ArrayLike<number>, n: number, epsTerm: number, qw: ArrayLike<number>, qb: ArrayLike<number>): Int32Array {
+function layerNormAccumulate(q: ArrayLike<number>, n: number, epsTerm: number, qw: ArrayLike<number>, qb: ArrayLike<number>): Int32Array {
   const rows = q.length / n;
   const out = new Int32Array(q.length);
   for (let row = 0; row < rows; row++) {
@@ -265,7 +267,7 @@ export class LayerNormInt extends quantizedWith(LayerNorm, LN_KEYS) {
  * clamp(⌊acc·2^k + 1/2⌋, −B−1, B) for int32 accumulators, in double (exact: acc has 32 bits and
  * 2^k is a power of two), as float32 codes.
  */
-export function shiftRound(acc: Int32Array, k: number, bits: number): Float32Array {
+function shiftRound(acc: Int32Array, k: number, bits: number): Float32Array {
   const b = qmax(bits);
   const out = new Float32Array(acc.length);
   if (k < -60) return out; // |acc|·2^k < 1/2
@@ -322,7 +324,6 @@ export class EmbeddingInt extends quantizedWith(Embedding, QUANT_KEYS) {
 // ---- BmmInt ------------------------------------------------------------------------------------
 
 const BMM_KEYS = ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'] as const;
-const EXACT = 2 ** 24;
 
 /**
  * Σ_j qx[b,i,j]·qy[b,j,k] as int32, exactly: float32 matmuls over chunks of the inner dimension

@@ -33,7 +33,7 @@ import { IqLowering, lowerIqOp } from './iqOpsExport';
 import { lowerRecurrentInt } from './recurrentIntExport';
 import { GraphBuilder } from './graphBuilder';
 import { isSequenceInt, lowerSequenceInt, SeqLowering } from './sequenceIntExport';
-import { DT, encodeModel, onnx, valueInfo, writeFileAtomic } from './proto';
+import { DT, encodeModel, onnx, valueInfo, writeFileAtomic, THINKER, PLATFORM } from './proto';
 
 export type OnnxDialect = 'qdq' | 'thinker';
 
@@ -56,8 +56,6 @@ export class OnnxExportError extends Error {
   }
 }
 
-const THINKER = 'thinker';
-const PLATFORM = { platform_quant: 'luna_quant' } as const;
 
 /**
  * linger.exportOnnx: records one eval forward pass of `model` on `dummyInput` and writes it as an

@@ -47,7 +47,7 @@ export const asTensor = (v: RtValue | undefined, what: string): Tensor => {
   if (v === undefined) throw new Error(`${what}: an input is missing`);
   return isConst(v) ? constTensor(v) : v;
 };
-export const asConst = (v: RtValue | undefined, what: string): ConstValue => {
+const asConst = (v: RtValue | undefined, what: string): ConstValue => {
   if (v === undefined || !isConst(v)) throw new Error(`${what} must be a constant (it depends on the input)`);
   return v;
 };
@@ -262,7 +262,7 @@ def(['Slice'], ({ n, ins, opset, x }) => {
 
 // ---- helpers shared with the importer --------------------------------------------------------------
 
-export function clipBounds(n: NodeInfo, ins: (RtValue | undefined)[], opset: number): { min: number | null; max: number | null } {
+function clipBounds(n: NodeInfo, ins: (RtValue | undefined)[], opset: number): { min: number | null; max: number | null } {
   if (opset < 11) {
     const min = n.attrs.has('min') ? n.attrs.float('min', 0) : null;
     const max = n.attrs.has('max') ? n.attrs.float('max', 0) : null;

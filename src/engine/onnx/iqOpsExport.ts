@@ -10,10 +10,8 @@ import { IQClamp, IQElementwise, IQMul, IQSigmoid, IQSum, IQTanh, mulScales, ReL
 import { normAxis, Tensor } from '../tensor';
 import { CapturedCall } from './capture';
 import { GraphBuilder } from './graphBuilder';
-import { DT } from './proto';
+import { DT, THINKER, PLATFORM } from './proto';
 
-const THINKER = 'thinker';
-const PLATFORM = { platform_quant: 'luna_quant' } as const;
 
 /** A value in the graph: its name and, in the thinker dialect, the scale of its int8 codes. */
 export interface IqValue { name: string; int8Scale?: number }
@@ -120,7 +118,17 @@ function activation(L: IqLowering, c: CapturedCall, m: IQSigmoid | IQTanh, x: Te
     g.scalar(-32768), g.scalar(32767)], `${scope}/Q16/Clip`);
   const shifted = g.op('Mul', [q16, g.scalar(2 ** l)], `${scope}/Q11/Mul`);
   const x11 = l > 0 ? shifted : g.op('Floor', [g.op('Add', [shifted, g.scalar(0.5)], `${scope}/Q11/Add`)], `${scope}/Q11/Floor`);
-  // the 65536-entry table over int16 inputs: entry x11 + 32768
+  const q7 = intActivation(L, kind, x11, scope);
+  const y = g.op('Div', [g.op('Cast', [q7], `${scope}/CastFloat`, { to: DT.FLOAT }), g.scalar(128)], `${scope}/Dequantize/Div`);
+  L.out(c, { name: y });
+}
+
+/**
+ * The integer sigmoid/tanh of Q11 values (float32 integers) as int32 Q7 codes: a Gather over the
+ * engine's own 65536-entry table (entry x11 + 32768, the index clamped to int16), made once per graph.
+ */
+export function intActivation(L: Pick<IqLowering, 'g' | 'shared'>, kind: 'sigmoid' | 'tanh', x11: string, scope: string): string {
+  const g = L.g;
   const idx = g.op('Cast', [g.op('Add', [g.op('Clip', [x11, g.scalar(-32768), g.scalar(32767)], `${scope}/Index/Clip`), g.scalar(32768)], `${scope}/Index/Add`)],
     `${scope}/Index/Cast`, { to: DT.INT64 });
   let table = L.shared.get(kind);
@@ -128,9 +136,7 @@ function activation(L: IqLowering, c: CapturedCall, m: IQSigmoid | IQTanh, x: Te
     table = g.initializer(`linger_${kind}_q11_to_q7`, [65536], DT.INT32, activationTables()[kind]);
     L.shared.set(kind, table);
   }
-  const q7 = g.op('Gather', [table, idx], `${scope}/Gather`, { axis: 0 });
-  const y = g.op('Div', [g.op('Cast', [q7], `${scope}/CastFloat`, { to: DT.FLOAT }), g.scalar(128)], `${scope}/Dequantize/Div`);
-  L.out(c, { name: y });
+  return g.op('Gather', [table, idx], `${scope}/Gather`, { axis: 0 });
 }
 
 function clamp(L: IqLowering, c: CapturedCall, m: IQClamp, x: Tensor, sx: number, scope: string): void {

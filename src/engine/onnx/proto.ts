@@ -234,3 +234,7 @@ export class Attrs {
   }
   raw(name: string): onnx.IAttributeProto | undefined { return this.map.get(name); }
 }
+
+/** linger's custom ONNX domain for the chip toolchain, and the attribute every thinker op carries. */
+export const THINKER = 'thinker';
+export const PLATFORM = { platform_quant: 'luna_quant' } as const;

@@ -4,16 +4,12 @@
 // the engine's own tables — so onnxruntime computes what the engine's eval computes, bit for bit.
 // thinker: one linger `GRUInt`/`LSTMInt` node per direction and layer, with linger's attributes.
 import { ExportedRecurrentLayer, GRUInt, LSTMInt } from '../linger/recurrentInt';
-import { activationTables } from '../quant/intActivation';
-import { qmax } from '../quant/qvalue';
+import { EXACT, qmax } from '../quant/qvalue';
 import { Tensor } from '../tensor';
 import { CapturedCall } from './capture';
-import { IqLowering } from './iqOpsExport';
-import { DT } from './proto';
+import { intActivation, IqLowering } from './iqOpsExport';
+import { DT, THINKER, PLATFORM } from './proto';
 
-const THINKER = 'thinker';
-const PLATFORM = { platform_quant: 'luna_quant' } as const;
-const EXACT = 2 ** 24;
 
 export function lowerRecurrentInt(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, scope: string): void {
   const x = c.inputs[0] as Tensor;
@@ -89,19 +85,8 @@ function qdq(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, sco
   const floor = (v: string, name: string) => op('Floor', [v], `${name}/Floor`);
   const round = (v: string, name: string) => floor(op('Add', [v, k(0.5)], `${name}/Add`), name);
   const i64 = (vals: number[]) => g.initializer(`${c.target}.axes`, [vals.length], DT.INT64, vals);
-  const table = (kind: 'sigmoid' | 'tanh') => {
-    let t = L.shared.get(kind);
-    if (!t) {
-      t = g.initializer(`linger_${kind}_q11_to_q7`, [65536], DT.INT32, activationTables()[kind]);
-      L.shared.set(kind, t);
-    }
-    return t;
-  };
-  // the integer activation of a Q11 value (float32 integers): a Gather over the int16-clamped index
-  const act = (kind: 'sigmoid' | 'tanh', v: string, name: string) => {
-    const idx = op('Cast', [op('Add', [op('Clip', [v, k(-32768), k(32767)], `${name}/Clip`), k(32768)], `${name}/Index`)], `${name}/Cast`, { to: DT.INT64 });
-    return op('Cast', [op('Gather', [table(kind), idx], `${name}/Gather`, { axis: 0 })], `${name}/Float`, { to: DT.FLOAT });
-  };
+  // the integer activation of a Q11 value, back as float32 integers
+  const act = (kind: 'sigmoid' | 'tanh', v: string, name: string) => op('Cast', [intActivation(L, kind, v, `${scope}/${name}`)], `${name}/Float`, { to: DT.FLOAT });
   // toQ(acc, s, 11): acc·2^l (l > 0) or ⌊acc·2^l + 1/2⌋, on float32 integers
   const toQ11 = (acc: string, s: number, name: string) => {
     const l = 11 - Math.log2(s);

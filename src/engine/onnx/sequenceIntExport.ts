@@ -12,10 +12,8 @@ import { floorLog2, qmax } from '../quant/qvalue';
 import { Tensor } from '../tensor';
 import { CapturedCall } from './capture';
 import { GraphBuilder } from './graphBuilder';
-import { DT } from './proto';
+import { DT, THINKER, PLATFORM } from './proto';
 
-const THINKER = 'thinker';
-const PLATFORM = { platform_quant: 'luna_quant' } as const;
 
 export interface SeqValue { name: string; int8Scale?: number }
 

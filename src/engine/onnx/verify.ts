@@ -47,13 +47,13 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
     const nodes = m.graph?.node ?? [];
     const custom = nodes.filter((n) => n.domain === 'thinker');
     const domain = m.opsetImport?.some((o) => o.domain === 'thinker') ?? false;
-    const ends = nodes[0]?.opType === 'Quant' && nodes[nodes.length - 1]?.opType === 'Dequant';
+    const ends = thinkerEnds(m.graph ?? {});
     const ok = domain && custom.length > 0 && ends;
     return {
       dialect, method: 'structure', n: nodes.length, ok,
       summary: ok
-        ? `thinker: structure checked (${nodes.length} nodes, ${custom.length} in linger's thinker domain, Quant … Dequant); onnxruntime cannot run that domain`
-        : `thinker: unexpected structure (${domain ? '' : 'no thinker opset; '}${custom.length} thinker nodes${ends ? '' : '; not Quant … Dequant'})`,
+        ? `thinker: structure checked (${nodes.length} nodes, ${custom.length} in linger's thinker domain; inputs enter it through Quant, outputs leave through Dequant); onnxruntime cannot run that domain`
+        : `thinker: unexpected structure (${domain ? '' : 'no thinker opset; '}${custom.length} thinker nodes${ends ? '' : '; an input or output bypasses Quant … Dequant'})`,
     };
   }
   const ort = onnxruntime();
@@ -94,4 +94,31 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
     dialect: kind, method: 'onnxruntime', n: mine.length, maxAbs, equalFraction, ok,
     summary: `${stage}: ${mine.length} outputs within ${maxAbs.toExponential(1)} of the engine in onnxruntime` + (ok ? ' (≤ 1e-4)' : ' — above the 1e-4 tolerance'),
   };
+}
+
+/** Ops that only move values around: a graph input may pass them before its Quant, an output after its Dequant. */
+const LAYOUT = new Set(['Reshape', 'Transpose', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity']);
+
+/**
+ * Every graph input reaches linger's domain (a Quant, or a thinker op taking int32 indices) through
+ * layout ops only, and every graph output comes out of it (a Dequant, or a thinker op's float
+ * result such as LSTMInt's cell state) through layout ops only.
+ */
+function thinkerEnds(g: onnx.IGraphProto): boolean {
+  const nodes = g.node ?? [];
+  const inits = new Set((g.initializer ?? []).map((t) => t.name));
+  const inputs = (g.input ?? []).map((v) => v.name!).filter((n) => !inits.has(n));
+  const outputs = (g.output ?? []).map((v) => v.name!);
+  if (!inputs.length || !outputs.length) return false;
+  const consumers = (name: string) => nodes.filter((n) => (n.input ?? []).includes(name));
+  const producer = (name: string) => nodes.find((n) => (n.output ?? []).includes(name));
+  const enters = (name: string, depth = 0): boolean => {
+    const cs = consumers(name);
+    return depth < 64 && cs.length > 0 && cs.every((n) => n.domain === 'thinker' || (LAYOUT.has(n.opType!) && (n.output ?? []).every((o) => enters(o, depth + 1))));
+  };
+  const leaves = (name: string, depth = 0): boolean => {
+    const n = producer(name);
+    return !!n && depth < 64 && (n.domain === 'thinker' || (LAYOUT.has(n.opType!) && leaves(n.input![0], depth + 1)));
+  };
+  return inputs.every((i) => enters(i)) && outputs.every((o) => leaves(o));
 }

@@ -35,7 +35,7 @@ const clampI16 = (x: number) => Math.max(-32768, Math.min(32767, x));
 const q15to7 = (y: number) => Math.floor((y + 128) / 256);
 
 /** The piecewise-linear Q11 → Q15 sigmoid of LINGER-OPS §8 (input clamped to int16). */
-export function sigmoidQ15(x11: number): number {
+function sigmoidQ15(x11: number): number {
   const x = clampI16(x11);
   const j = segment(SIG_BANDS, Math.abs(x));
   const sh = [13, 14, 16, 19][shiftGroup(j)];
@@ -43,7 +43,7 @@ export function sigmoidQ15(x11: number): number {
   return lin + (x < 0 ? 32768 - SIG_B0[j] : SIG_B0[j]);
 }
 /** The piecewise-linear Q11 → Q15 tanh of LINGER-OPS §8 (input clamped to int16). */
-export function tanhQ15(x11: number): number {
+function tanhQ15(x11: number): number {
   const x = clampI16(x11);
   const a = x === -32768 ? 32767 : Math.abs(x);
   const j = segment(TANH_BANDS, a);

@@ -2,6 +2,9 @@
 import { tf } from '../backend/tf';
 import { tapeActive } from '../backend/kernels';
 
+/** float32 represents every integer below 2^24 exactly: sums of codes stay exact under it. */
+export const EXACT = 2 ** 24;
+
 /** B = 2^(bits−1) − 1: the largest code; codes lie in [−B−1, B]. */
 export function qmax(bits: number): number {
   return 2 ** (bits - 1) - 1;

@@ -134,8 +134,10 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     const e = node.entry;
     const leaf = !this.hasChildren(node.root, e.path);
     const item = new vscode.TreeItem(lastName(e.path), leaf ? vscode.TreeItemCollapsibleState.None : vscode.TreeItemCollapsibleState.Expanded);
-    // settings as PyTorch prints them, when they fit on a line (the tooltip has them all)
-    const head = `${e.type}${e.repr && !e.repr.includes('\n') && e.repr.length <= 72 ? `(${e.repr})` : ''}`;
+    // settings as PyTorch prints them, when they fit on a line (the tooltip has them all); an Int
+    // layer's bits are in its flags (int8/8/8), so its printout's bits are left out here
+    const repr = e.bits ? e.repr?.replace(/,data_bits=\d+,parameter_bits=\d+,o_bits=\d+(,ahead_relu:(True|False))?/, '') : e.repr;
+    const head = `${e.type}${repr && !repr.includes('\n') && repr.length <= 72 ? `(${repr})` : ''}`;
     const extra = [...(node.replaced ? [`was ${node.replaced}`] : []), ...flags(e), ...(e.parameters ? [`${e.parameters.toLocaleString('en-US')} params`] : [])];
     item.description = [head, ...extra].join(' · ');
     const md = new vscode.MarkdownString();

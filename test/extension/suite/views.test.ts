@@ -281,6 +281,30 @@ suite('Checkpoints view', () => {
     assert.ok(f.verification.ok);
   });
 
+  test('the sequence demo (GRU): its model file traces, its fixed checkpoint shows GRUInt, and exports bit-exact (qdq) and as thinker without a model file', async function () {
+    this.timeout(300_000);
+    const r = await vscode.commands.executeCommand<unknown>('linger.traceModelFile', { file: path.join(ws, 'models', 'sequence_gru.ts'), traceOptions: {} });
+    assert.ok(r, 'the trace returned its result');
+    assert.deepEqual(moduleChildren(api.models.roots[1]).map((n) => `${n.entry.path}:${n.entry.type}`),
+      ['conv:NormalizeConvBN1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear']);
+    await run(path.join(extensionPath, 'dist', 'cli.js'), ['demo', '--model', 'gru', '--limit', '6', '--epochs', '1,1,1', '--checkpoints', dir(), '--experiment', 'gru']);
+    const fixed = path.join(dir(), 'gru', 'fixed.safetensors');
+    const root = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file: fixed });
+    assert.equal(root.tree.stage, 'fixed');
+    assert.deepEqual(moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`),
+      ['conv:Conv1dInt', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRUInt', 'fc:LinearInt']);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    await vscode.commands.executeCommand('linger.model.focus');
+    await api.views.model.reveal(root, { expand: true });
+    await screenshot('model-view-gru');
+    type Exported = { file: string; stage: string; verification: { ok: boolean; summary: string; method: string } };
+    const q = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: fixed, dialect: 'qdq' });
+    assert.match(q.verification.summary, /^qdq: 100% of \d+ outputs bit-exact in onnxruntime$/);
+    const t = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: fixed, dialect: 'thinker' });
+    assert.equal(t.verification.method, 'structure');
+    assert.ok(t.verification.ok, t.verification.summary);
+  });
+
   test('Compare with…: keys moved across stages, per-tensor max |Δ|, metric deltas', async function () {
     this.timeout(60_000);
     type Compared = { moved: { from: string; to: string; maxAbs: number }[]; added: string[]; changed: { key: string; maxAbs: number }[]; metrics: { name: string }[]; text: string };
