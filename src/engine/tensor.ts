@@ -206,6 +206,24 @@ export class Tensor {
     const d = normAxis(dim, s.length + 1);
     return this.reshape([...s.slice(0, d), 1, ...s.slice(d)]);
   }
+  /** torch.narrow: `length` entries of `dim` from `start` (negative counts from the end). Keeps the scale. */
+  narrow(dim: number, start: number, length: number): Tensor {
+    const s = this.shape;
+    const d = normAxis(dim, s.length);
+    const from = start < 0 ? start + s[d] : start;
+    if (!Number.isInteger(from) || !Number.isInteger(length) || from < 0 || length < 0 || from + length > s[d]) {
+      throw new Error(`narrow: start ${start} and length ${length} are out of range for dimension ${dim} of size ${s[d]}`);
+    }
+    return record('narrow', [this], () => {
+      const begin = s.map((_, i) => (i === d ? from : 0));
+      const size = s.map((v, i) => (i === d ? length : v));
+      return new Tensor(tf.slice(this.logical(), begin, size), null, this.quantScale);
+    }, { dim: d, start: from, length });
+  }
+  /** torch.select, `x[:, i]`: entry `index` of `dim` (negative counts from the end), that dimension removed. */
+  select(dim: number, index: number): Tensor {
+    return this.narrow(dim, index, 1).squeeze(dim);
+  }
   matmul(o: Tensor): Tensor {
     return record('matmul', [this, o], () => new Tensor(tf.matMul(this.logical(), o.logical())));
   }

@@ -499,6 +499,14 @@ class Lowering {
         const asked = op === 'reshape' ? (c.attrs?.shape as number[] | undefined) : undefined;
         return this.out(c, { name: this.reshapeNode(src.name, xT.shape, outT.shape, '', asked), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
       }
+      case 'narrow': {
+        const v = this.valueOf(xT);
+        const src = this.mode === 'thinker' ? v : { name: f(0) };
+        const a = c.attrs as { dim: number; start: number; length: number };
+        const i64 = (what: string, x: number) => g.initializer(what, [1], DT.INT64, [x]);
+        const y = g.op('Slice', [src.name, i64('starts', a.start), i64('ends', a.start + a.length), i64('axes', a.dim)], '/Slice');
+        return this.out(c, { name: y, ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
+      }
       case 'permute': {
         const cur = xT.perm ?? identity(xT.rank);
         const inv = inverse(cur);

@@ -230,6 +230,8 @@ def(['Gather'], ({ n, ins, x }) => {
     if (j < 0 || j >= d) throw new Error(`${n.what}: index ${i} is out of range for a dimension of size ${d}`);
     return j;
   });
+  // a single index (x[:, -1]) is a recorded select, which traces and exports
+  if (idx.dims.length === 0) return [t.select(axis, ids[0])];
   const s = t.shape;
   const g = tf.gather(t.logical(), tf.tensor1d(ids, 'int32'), axis);
   return [new Tensor(tf.reshape(g, [...s.slice(0, axis), ...idx.dims, ...s.slice(axis + 1)]))];
@@ -257,6 +259,8 @@ def(['Slice'], ({ n, ins, opset, x }) => {
     end[a] = Math.max(begin[a], clamp(ends[i]));
     stride[a] = steps[i];
   });
+  // unit steps are recorded narrows, which trace and export
+  if (stride.every((v) => v === 1)) return [begin.reduce((v, b, a) => (b === 0 && end[a] === s[a] ? v : v.narrow(a, b, end[a] - b)), t)];
   return [new Tensor(tf.stridedSlice(t.logical(), begin, end, stride))];
 });
 
