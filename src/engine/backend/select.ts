@@ -1,5 +1,6 @@
 import { tf } from './tf';
 import { guardAllocations } from '../memory';
+import { installWasmSlice } from './wasmSlice';
 
 /** Backends in the order the engine prefers them on a machine that has them. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -37,6 +38,7 @@ export function initBackend(forced: string | undefined = process.env.LINGER_BACK
   if (!selected) {
     selected = pick(forced).then((name) => {
       guardAllocations();
+      if (name === 'wasm') installWasmSlice();
       return name;
     });
     selected.catch(() => { selected = undefined; });

@@ -182,8 +182,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     let carrierProj: tf.Tensor2D[] = [];
     if (this.training && K.tapeActive()) {
       const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
-      let proj = tf.matMul(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D);
-      if (bih) proj = tf.add(proj, bih);
+      const proj = K.linear(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D, bih as tf.Tensor1D | null);
       carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
     }
     const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
@@ -323,8 +322,7 @@ function lstmCell(gi: tf.Tensor, gh: tf.Tensor, c: tf.Tensor, H: number): { h: t
 
 /** The float cells the gradient comes from (pre-activations from the dequantized operands). */
 function floatGru(proj: tf.Tensor2D, h: tf.Tensor2D, whh: tf.Tensor, bhh: tf.Tensor | null, H: number): { h: tf.Tensor; c: null } {
-  let gh = tf.matMul(h, whh as tf.Tensor2D) as tf.Tensor;
-  if (bhh) gh = tf.add(gh, bhh);
+  const gh = K.linear(h, whh as tf.Tensor2D, bhh as tf.Tensor1D | null);
   const [xr, xz, xn] = tf.split(proj, [H, H, H], 1);
   const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
   const r = tf.sigmoid(tf.add(xr, hr)), z = tf.sigmoid(tf.add(xz, hz));
@@ -332,8 +330,7 @@ function floatGru(proj: tf.Tensor2D, h: tf.Tensor2D, whh: tf.Tensor, bhh: tf.Ten
   return { h: tf.add(n, tf.mul(z, tf.sub(h, n))), c: null };
 }
 function floatLstm(proj: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor, whh: tf.Tensor, bhh: tf.Tensor | null, H: number): { h: tf.Tensor; c: tf.Tensor } {
-  let g = tf.add(proj, tf.matMul(h, whh as tf.Tensor2D)) as tf.Tensor;
-  if (bhh) g = tf.add(g, bhh);
+  const g = tf.add(proj, K.linear(h, whh as tf.Tensor2D, bhh as tf.Tensor1D | null));
   const [i, f, gg, o] = tf.split(g, [H, H, H, H], 1);
   const c2 = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(gg)));
   return { h: tf.mul(tf.sigmoid(o), tf.tanh(c2)), c: c2 };

@@ -2,6 +2,7 @@
 // initialisation, state-dict keys, multi-layer and bidirectional stacking, dropout between layers,
 // [output, h_n(, c_n)] results with h_n [layers·directions, batch, hidden] even when batch_first.
 import { tf } from '../backend/tf';
+import * as K from '../backend/kernels';
 import { Tensor } from '../tensor';
 import { initUniform } from './init';
 import { IO } from './layout';
@@ -104,9 +105,9 @@ abstract class RNNBase extends Module {
       this.suffixes().forEach((sfx, d) => {
         const w = this.weightsOf(l, sfx);
         const inF = inp.shape[2];
-        // the input projection of every time step as one matmul
-        let proj = tf.matMul(tf.reshape(inp, [T * B, inF]) as tf.Tensor2D, w.wih);
-        if (w.bih) proj = tf.add(proj, w.bih);
+        // the input projection of every time step as one matmul (K.linear: its backward avoids
+        // wasm's slow transposed matmuls)
+        const proj = K.linear(tf.reshape(inp, [T * B, inF]) as tf.Tensor2D, w.wih, w.bih);
         const steps = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
         const k = l * this.directions + d;
         let st = states.map((s) => tf.squeeze(tf.slice(s, [k, 0, 0], [1, B, this.hiddenSize]), [0]) as tf.Tensor2D);
@@ -161,8 +162,7 @@ export class LSTM extends RNNBase {
     const c0 = this.initialState(hx?.[1], B, unbatched, 'c_0');
     const H = this.hiddenSize;
     const { out, finals } = this.run(xs, [h0, c0], (proj, [h, c], w) => {
-      let g = tf.add(proj, tf.matMul(h, w.whh));
-      if (w.bhh) g = tf.add(g, w.bhh);
+      const g = tf.add(proj, K.linear(h, w.whh, w.bhh));
       const [i, f, gg, o] = tf.split(g, [H, H, H, H], 1);
       const c2 = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(gg))) as tf.Tensor2D;
       return [tf.mul(tf.sigmoid(o), tf.tanh(c2)) as tf.Tensor2D, c2];
@@ -185,8 +185,7 @@ export class GRU extends RNNBase {
     const h0 = this.initialState(hx, xs.shape[1], unbatched, 'h_0');
     const H = this.hiddenSize;
     const { out, finals } = this.run(xs, [h0], (proj, [h], w) => {
-      let gh = tf.matMul(h, w.whh);
-      if (w.bhh) gh = tf.add(gh, w.bhh);
+      const gh = K.linear(h, w.whh, w.bhh);
       const [xr, xz, xn] = tf.split(proj, [H, H, H], 1);
       const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
       const r = tf.sigmoid(tf.add(xr, hr));
