@@ -28,7 +28,6 @@ const bufferKeys = (layers: number) => {
   return out;
 };
 
-
 /** The weights of one direction of one layer, as the float cell reads them (physical: [in, gates]). */
 interface Weights { wih: tf.Tensor2D; whh: tf.Tensor2D; bih: tf.Tensor1D | null; bhh: tf.Tensor1D | null }
 
@@ -96,202 +95,202 @@ type RecurrentBase = ModuleClass & (abstract new (...args: any[]) => Module & { 
  */
 function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
   abstract class RecurrentInt extends Base implements IntLayer {
-  dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-  normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
-  protected readonly kind: Kind = kind;
+    dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
+    normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
+    protected readonly kind: Kind = kind;
 
-  protected addRecurrentBuffers(): void {
-    for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
-  }
-  private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
-  protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
-  protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void { this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.assign(tf.scalar(v)); }
-  protected ema(n: Name, l: number, v: number, times = 1): void {
-    let r = this.read('running', n, l);
-    for (let i = 0; i < times; i++) r = Math.fround(0.9 * r + 0.1 * v);
-    this.write('running', n, l, r);
-  }
-  protected evalScaleOf(n: Name, l: number, bits: number): number {
-    const r = this.read('running', n, l);
-    if (!(r > 0)) throw new NotCalibratedError(this, `running_${n}${l ? `_l${l}` : ''}`);
-    return evalScale(r, bits);
-  }
-
-  moduleStage(): Stage { return 'fixed'; }
-  ownKeysAddedAfter(from: Stage): string[] { return from === 'fixed' ? [] : bufferKeys(this.numLayers); }
-  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
-    if (from === 'fixed') return;
-    for (const k of bufferKeys(this.numLayers)) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
-  }
-  protected bitsRepr(): string {
-    return `data_bits=${this.dataBits},parameter_bits=${this.parameterBits},o_bits=${this.outBits}`;
-  }
-
-  /**
-   * One direction of one layer over xs [T, B, F] (time order already applied by the caller for
-   * the reverse direction). `xScale` is the input's scale when it carries one. Returns each step's
-   * h (on its o_bits grid), the final h and, for the LSTM, the final c.
-   */
-  protected direction(xs: tf.Tensor3D, xScale: number | undefined, l: number, w: Weights, h0: tf.Tensor2D, c0: tf.Tensor2D | null):
-  { hs: tf.Tensor2D[]; h: tf.Tensor2D; c: tf.Tensor2D | null } {
-    const [T, B, F] = xs.shape;
-    const H = this.hiddenSize;
-    const d = this.dataBits, p = this.parameterBits, o = this.outBits;
-    const wih = clampSym(w.wih, this.normalizeWeight) as tf.Tensor2D, whh = clampSym(w.whh, this.normalizeWeight) as tf.Tensor2D;
-    const bih = w.bih && clampSym(w.bih, this.normalizeBias), bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
-
-    // ---- scales ----
-    let sc: StepScales;
-    let so = 0;
-    if (this.training) {
-      const stepMax = tf.tidy(() => tf.max(tf.abs(xs), [1, 2]).dataSync() as Float32Array);
-      const maxes = Array.from(stepMax, (m) => batchMax(m));
-      const si = maxes.map((m) => trainScale(m, d));
-      // linger: the raw max of the whole sequence feeds running_i (an IQTensor input gives its scale)
-      const whole = Math.max(...maxes);
-      if (xScale !== undefined) this.write('running', 'i', l, qmax(d) / xScale);
-      else this.ema('i', l, whole);
-      const siw = trainScale(maxAbs(wih), p), shw = trainScale(maxAbs(whh), p);
-      this.ema('iw', l, qmax(p) / siw, T);
-      this.ema('hw', l, qmax(p) / shw, T);
-      sc = { si, siw, shw, sh0: trainScale(batchMax(maxAbs(h0)), d) };
-    } else {
-      const si = xScale ?? this.evalScaleOf('i', l, d);
-      const sh = this.evalScaleOf('h', l, d);
-      so = this.evalScaleOf('o', l, o);
-      this.write('scale', 'o', l, so);
-      sc = { si: new Array(T).fill(si), siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), sh0: sh };
+    protected addRecurrentBuffers(): void {
+      for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
     }
-    this.write('scale', 'i', l, sc.si[T - 1]);
-    this.write('scale', 'iw', l, sc.siw);
-    this.write('scale', 'hw', l, sc.shw);
-
-    // ---- the input side of every step at once: codes, int32 accumulators, Q11 ----
-    const scaleCol = tf.tensor3d(Float32Array.from(sc.si), [T, 1, 1]);
-    const xCodes = quantizeCodes(tf.mul(xs, scaleCol), 1, d) as tf.Tensor3D;
-    const wihCodes = quantizeCodes(wih, sc.siw, p) as tf.Tensor2D;
-    const whhCodes = quantizeCodes(whh, sc.shw, p) as tf.Tensor2D;
-    let accI = exactCodesMatMul(tf.reshape(xCodes, [T * B, F]) as tf.Tensor2D, wihCodes, d, p);
-    if (bih) {
-      const qb = tf.cast(tf.floor(tf.add(tf.mul(tf.reshape(bih, [1, 1, -1]), tf.mul(scaleCol, sc.siw)), 0.5)), 'int32');
-      accI = tf.reshape(tf.add(tf.reshape(accI, [T, B, -1]), qb), [T * B, -1]);
+    private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
+    protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
+    protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void { this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.assign(tf.scalar(v)); }
+    protected ema(n: Name, l: number, v: number, times = 1): void {
+      let r = this.read('running', n, l);
+      for (let i = 0; i < times; i++) r = Math.fround(0.9 * r + 0.1 * v);
+      this.write('running', n, l, r);
     }
-    const gi = tf.unstack(tf.reshape(toQ11(accI, sc.si.map((s) => s * sc.siw)), [T, B, -1])) as tf.Tensor2D[];
-
-    // the float cell's input projection (training: the straight-through carrier of every step)
-    let carrierProj: tf.Tensor2D[] = [];
-    if (this.training && K.tapeActive()) {
-      const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
-      const proj = K.linear(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D, bih as tf.Tensor1D | null);
-      carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
+    protected evalScaleOf(n: Name, l: number, bits: number): number {
+      const r = this.read('running', n, l);
+      if (!(r > 0)) throw new NotCalibratedError(this, `running_${n}${l ? `_l${l}` : ''}`);
+      return evalScale(r, bits);
     }
-    const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
 
-    // ---- the steps ----
-    let h = h0, c = c0;
-    let sh = sc.sh0;
-    const hs: tf.Tensor2D[] = new Array(T);
-    const bo = qmax(o);
-    for (let t = 0; t < T; t++) {
-      const hCodes = quantizeCodes(h, sh, d) as tf.Tensor2D;
-      let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
-      if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
-      const gh = toQ11(accH, [sh * sc.shw]);
-      const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
-      let hv: tf.Tensor = cell.h;
-      let cv: tf.Tensor | null = cell.c;
-      if (carrierProj.length) {
-        const hq = K.straightThrough(h, () => tf.div(hCodes, sh)) as tf.Tensor2D;
-        const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ!, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ!, bhh, H);
-        // (fresh tensors: returning the integer path's own tensor would put that path on the gradient's way)
-        const hi = hv, ci = cv;
-        hv = K.straightThrough(fc.h, () => tf.clone(hi));
-        if (ci) cv = K.straightThrough(fc.c!, () => tf.clone(ci));
-      }
-      hv = clampSym(hv, this.normalizeData);
-      // the hidden state is requantized to o_bits at every step: its own scale in training, running_o in eval
-      let s: number;
+    moduleStage(): Stage { return 'fixed'; }
+    ownKeysAddedAfter(from: Stage): string[] { return from === 'fixed' ? [] : bufferKeys(this.numLayers); }
+    migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+      if (from === 'fixed') return;
+      for (const k of bufferKeys(this.numLayers)) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
+    }
+    protected bitsRepr(): string {
+      return `data_bits=${this.dataBits},parameter_bits=${this.parameterBits},o_bits=${this.outBits}`;
+    }
+
+    /**
+     * One direction of one layer over xs [T, B, F] (time order already applied by the caller for
+     * the reverse direction). `xScale` is the input's scale when it carries one. Returns each step's
+     * h (on its o_bits grid), the final h and, for the LSTM, the final c.
+     */
+    protected direction(xs: tf.Tensor3D, xScale: number | undefined, l: number, w: Weights, h0: tf.Tensor2D, c0: tf.Tensor2D | null):
+    { hs: tf.Tensor2D[]; h: tf.Tensor2D; c: tf.Tensor2D | null } {
+      const [T, B, F] = xs.shape;
+      const H = this.hiddenSize;
+      const d = this.dataBits, p = this.parameterBits, o = this.outBits;
+      const wih = clampSym(w.wih, this.normalizeWeight) as tf.Tensor2D, whh = clampSym(w.whh, this.normalizeWeight) as tf.Tensor2D;
+      const bih = w.bih && clampSym(w.bih, this.normalizeBias), bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
+
+      // ---- scales ----
+      let sc: StepScales;
+      let so = 0;
       if (this.training) {
-        const m = batchMax(maxAbs(hv));
-        s = trainScale(m, o);
-        this.ema('o', l, qmax(o) / s);
-        this.ema('h', l, qmax(o) / s);
-        // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
-        const mq = Math.min(Math.floor(m * s + 0.5), bo) / s;
-        sh = trainScale(mq, d);
+        const stepMax = tf.tidy(() => tf.max(tf.abs(xs), [1, 2]).dataSync() as Float32Array);
+        const maxes = Array.from(stepMax, (m) => batchMax(m));
+        const si = maxes.map((m) => trainScale(m, d));
+        // linger: the raw max of the whole sequence feeds running_i (an IQTensor input gives its scale)
+        const whole = Math.max(...maxes);
+        if (xScale !== undefined) this.write('running', 'i', l, qmax(d) / xScale);
+        else this.ema('i', l, whole);
+        const siw = trainScale(maxAbs(wih), p), shw = trainScale(maxAbs(whh), p);
+        this.ema('iw', l, qmax(p) / siw, T);
+        this.ema('hw', l, qmax(p) / shw, T);
+        sc = { si, siw, shw, sh0: trainScale(batchMax(maxAbs(h0)), d) };
       } else {
-        s = so;
+        const si = xScale ?? this.evalScaleOf('i', l, d);
+        const sh = this.evalScaleOf('h', l, d);
+        so = this.evalScaleOf('o', l, o);
+        this.write('scale', 'o', l, so);
+        sc = { si: new Array(T).fill(si), siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), sh0: sh };
       }
-      h = fakeQuant(hv, s, o) as tf.Tensor2D;
-      c = cv as tf.Tensor2D | null;
-      hs[t] = h;
-      if (this.training) this.write('scale', 'o', l, s);
-    }
-    this.write('scale', 'h', l, sh);
-    return { hs, h, c };
-  }
+      this.write('scale', 'i', l, sc.si[T - 1]);
+      this.write('scale', 'iw', l, sc.siw);
+      this.write('scale', 'hw', l, sc.shw);
 
-  /** Runs every layer and direction (unified: the reverse direction shares the layer's buffers). */
-  protected runAll(x: Tensor, xs: tf.Tensor3D, h0: tf.Tensor3D, c0: tf.Tensor3D | null,
-    weightsOf: (l: number, sfx: string) => Weights): { out: tf.Tensor3D; scale: number; hN: tf.Tensor3D; cN: tf.Tensor3D | null } {
-    const [, B] = xs.shape;
-    const dirs = this.bidirectional ? 2 : 1;
-    let inp = xs;
-    let inScale = x.quantScale;
-    const hN: tf.Tensor2D[] = [], cN: tf.Tensor2D[] = [];
-    let scale = 0;
-    for (let l = 0; l < this.numLayers; l++) {
-      const outs: tf.Tensor3D[] = [];
-      for (let dIdx = 0; dIdx < dirs; dIdx++) {
-        const k = l * dirs + dIdx;
-        const pick = (s: tf.Tensor3D) => tf.squeeze(tf.slice(s, [k, 0, 0], [1, B, this.hiddenSize]), [0]) as tf.Tensor2D;
-        const seq = dIdx === 0 ? inp : (tf.reverse(inp, 0) as tf.Tensor3D);
-        const r = this.direction(seq, inScale, l, weightsOf(l, dIdx ? '_reverse' : ''), pick(h0), c0 && pick(c0));
-        const hs = dIdx === 0 ? r.hs : [...r.hs].reverse();
-        outs.push(tf.stack(hs) as tf.Tensor3D);
-        hN.push(r.h);
-        if (r.c) cN.push(r.c);
+      // ---- the input side of every step at once: codes, int32 accumulators, Q11 ----
+      const scaleCol = tf.tensor3d(Float32Array.from(sc.si), [T, 1, 1]);
+      const xCodes = quantizeCodes(tf.mul(xs, scaleCol), 1, d) as tf.Tensor3D;
+      const wihCodes = quantizeCodes(wih, sc.siw, p) as tf.Tensor2D;
+      const whhCodes = quantizeCodes(whh, sc.shw, p) as tf.Tensor2D;
+      let accI = exactCodesMatMul(tf.reshape(xCodes, [T * B, F]) as tf.Tensor2D, wihCodes, d, p);
+      if (bih) {
+        const qb = tf.cast(tf.floor(tf.add(tf.mul(tf.reshape(bih, [1, 1, -1]), tf.mul(scaleCol, sc.siw)), 0.5)), 'int32');
+        accI = tf.reshape(tf.add(tf.reshape(accI, [T, B, -1]), qb), [T * B, -1]);
       }
-      let out = outs.length === 1 ? outs[0] : (tf.concat(outs, 2) as tf.Tensor3D);
-      // the layer's output as one quantized tensor: its own scale in training, running_o in eval
-      if (this.training) {
-        scale = trainScale(batchMax(maxAbs(out)), this.outBits);
-        out = fakeQuant(out, scale, this.outBits) as tf.Tensor3D;
-      } else {
-        scale = this.evalScaleOf('o', l, this.outBits);
-      }
-      inp = out;
-      inScale = scale;
-    }
-    return { out: inp, scale, hN: tf.stack(hN) as tf.Tensor3D, cN: cN.length ? (tf.stack(cN) as tf.Tensor3D) : null };
-  }
-  extraRepr(): string { return `${super.extraRepr()},${this.bitsRepr()}`; }
+      const gi = tf.unstack(tf.reshape(toQ11(accI, sc.si.map((s) => s * sc.siw)), [T, B, -1])) as tf.Tensor2D[];
 
-  /**
-   * What an export needs of layer l, direction `sfx`, at the eval scales: the scales, and the
-   * integer weights (PyTorch's logical [gates·H, in] order) and biases the eval computes with.
-   * `si` is the input's scale (a quantized input's own, or from running_i).
-   */
-  exportLayer(l: number, sfx: string, si: number | undefined): ExportedRecurrentLayer {
-    const d = this.dataBits, p = this.parameterBits;
-    const scales = {
-      si: si ?? this.evalScaleOf('i', l, d), sh: this.evalScaleOf('h', l, d),
-      siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), so: this.evalScaleOf('o', l, this.outBits),
-    };
-    const param = (k: string) => (this as unknown as Record<string, Tensor | undefined>)[`${k}_l${l}${sfx}`];
-    const codes = (k: string, s: number) => {
-      const t = param(k)!;
-      return { dims: t.shape, values: Array.from(tf.tidy(() => quantizeCodes(clampSym(t.logical(), this.normalizeWeight), s, p)).dataSync()) };
-    };
-    const bias = (k: string, s: number) => {
-      const t = param(k);
-      return t ? Array.from(tf.tidy(() => tf.floor(tf.add(tf.mul(clampSym(t.raw, this.normalizeBias), s), 0.5))).dataSync()) : null;
-    };
-    return {
-      scales, wih: codes('weight_ih', scales.siw), whh: codes('weight_hh', scales.shw),
-      bih: bias('bias_ih', scales.si * scales.siw), bhh: bias('bias_hh', scales.sh * scales.shw),
-    };
-  }
+      // the float cell's input projection (training: the straight-through carrier of every step)
+      let carrierProj: tf.Tensor2D[] = [];
+      if (this.training && K.tapeActive()) {
+        const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
+        const proj = K.linear(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D, bih as tf.Tensor1D | null);
+        carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
+      }
+      const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
+
+      // ---- the steps ----
+      let h = h0, c = c0;
+      let sh = sc.sh0;
+      const hs: tf.Tensor2D[] = new Array(T);
+      const bo = qmax(o);
+      for (let t = 0; t < T; t++) {
+        const hCodes = quantizeCodes(h, sh, d) as tf.Tensor2D;
+        let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
+        if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
+        const gh = toQ11(accH, [sh * sc.shw]);
+        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
+        let hv: tf.Tensor = cell.h;
+        let cv: tf.Tensor | null = cell.c;
+        if (carrierProj.length) {
+          const hq = K.straightThrough(h, () => tf.div(hCodes, sh)) as tf.Tensor2D;
+          const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ!, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ!, bhh, H);
+          // (fresh tensors: returning the integer path's own tensor would put that path on the gradient's way)
+          const hi = hv, ci = cv;
+          hv = K.straightThrough(fc.h, () => tf.clone(hi));
+          if (ci) cv = K.straightThrough(fc.c!, () => tf.clone(ci));
+        }
+        hv = clampSym(hv, this.normalizeData);
+        // the hidden state is requantized to o_bits at every step: its own scale in training, running_o in eval
+        let s: number;
+        if (this.training) {
+          const m = batchMax(maxAbs(hv));
+          s = trainScale(m, o);
+          this.ema('o', l, qmax(o) / s);
+          this.ema('h', l, qmax(o) / s);
+          // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
+          const mq = Math.min(Math.floor(m * s + 0.5), bo) / s;
+          sh = trainScale(mq, d);
+        } else {
+          s = so;
+        }
+        h = fakeQuant(hv, s, o) as tf.Tensor2D;
+        c = cv as tf.Tensor2D | null;
+        hs[t] = h;
+        if (this.training) this.write('scale', 'o', l, s);
+      }
+      this.write('scale', 'h', l, sh);
+      return { hs, h, c };
+    }
+
+    /** Runs every layer and direction (unified: the reverse direction shares the layer's buffers). */
+    protected runAll(x: Tensor, xs: tf.Tensor3D, h0: tf.Tensor3D, c0: tf.Tensor3D | null,
+      weightsOf: (l: number, sfx: string) => Weights): { out: tf.Tensor3D; scale: number; hN: tf.Tensor3D; cN: tf.Tensor3D | null } {
+      const [, B] = xs.shape;
+      const dirs = this.bidirectional ? 2 : 1;
+      let inp = xs;
+      let inScale = x.quantScale;
+      const hN: tf.Tensor2D[] = [], cN: tf.Tensor2D[] = [];
+      let scale = 0;
+      for (let l = 0; l < this.numLayers; l++) {
+        const outs: tf.Tensor3D[] = [];
+        for (let dIdx = 0; dIdx < dirs; dIdx++) {
+          const k = l * dirs + dIdx;
+          const pick = (s: tf.Tensor3D) => tf.squeeze(tf.slice(s, [k, 0, 0], [1, B, this.hiddenSize]), [0]) as tf.Tensor2D;
+          const seq = dIdx === 0 ? inp : (tf.reverse(inp, 0) as tf.Tensor3D);
+          const r = this.direction(seq, inScale, l, weightsOf(l, dIdx ? '_reverse' : ''), pick(h0), c0 && pick(c0));
+          const hs = dIdx === 0 ? r.hs : [...r.hs].reverse();
+          outs.push(tf.stack(hs) as tf.Tensor3D);
+          hN.push(r.h);
+          if (r.c) cN.push(r.c);
+        }
+        let out = outs.length === 1 ? outs[0] : (tf.concat(outs, 2) as tf.Tensor3D);
+        // the layer's output as one quantized tensor: its own scale in training, running_o in eval
+        if (this.training) {
+          scale = trainScale(batchMax(maxAbs(out)), this.outBits);
+          out = fakeQuant(out, scale, this.outBits) as tf.Tensor3D;
+        } else {
+          scale = this.evalScaleOf('o', l, this.outBits);
+        }
+        inp = out;
+        inScale = scale;
+      }
+      return { out: inp, scale, hN: tf.stack(hN) as tf.Tensor3D, cN: cN.length ? (tf.stack(cN) as tf.Tensor3D) : null };
+    }
+    extraRepr(): string { return `${super.extraRepr()},${this.bitsRepr()}`; }
+
+    /**
+     * What an export needs of layer l, direction `sfx`, at the eval scales: the scales, and the
+     * integer weights (PyTorch's logical [gates·H, in] order) and biases the eval computes with.
+     * `si` is the input's scale (a quantized input's own, or from running_i).
+     */
+    exportLayer(l: number, sfx: string, si: number | undefined): ExportedRecurrentLayer {
+      const d = this.dataBits, p = this.parameterBits;
+      const scales = {
+        si: si ?? this.evalScaleOf('i', l, d), sh: this.evalScaleOf('h', l, d),
+        siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), so: this.evalScaleOf('o', l, this.outBits),
+      };
+      const param = (k: string) => (this as unknown as Record<string, Tensor | undefined>)[`${k}_l${l}${sfx}`];
+      const codes = (k: string, s: number) => {
+        const t = param(k)!;
+        return { dims: t.shape, values: Array.from(tf.tidy(() => quantizeCodes(clampSym(t.logical(), this.normalizeWeight), s, p)).dataSync()) };
+      };
+      const bias = (k: string, s: number) => {
+        const t = param(k);
+        return t ? Array.from(tf.tidy(() => tf.floor(tf.add(tf.mul(clampSym(t.raw, this.normalizeBias), s), 0.5))).dataSync()) : null;
+      };
+      return {
+        scales, wih: codes('weight_ih', scales.siw), whh: codes('weight_hh', scales.shw),
+        bih: bias('bias_ih', scales.si * scales.siw), bhh: bias('bias_hh', scales.sh * scales.shw),
+      };
+    }
   }
   return RecurrentInt;
 }
