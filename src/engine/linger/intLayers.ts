@@ -29,8 +29,9 @@ export class NotCalibratedError extends ModuleError {
 }
 
 const BUFFERS = ['running_x', 'running_w', 'running_o', 'scale_x', 'scale_w', 'scale_o'] as const;
-type BufferName = typeof BUFFERS[number];
-const scalarBuffer = () => parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
+/** A quantizer buffer: one number, 0 until data is seen. */
+export const scalarBuffer = (dtype: 'float32' | 'int32' = 'float32') =>
+  parameterFrom(dtype === 'int32' ? new Int32Array(1) : new Float32Array(1), [], null, dtype, false) as Buffer;
 
 /** What every quantized layer shares: its bits, the ahead-ReLU mark, clamps, quantizer buffers. */
 export interface IntLayer extends QuantBits {
@@ -40,31 +41,36 @@ export interface IntLayer extends QuantBits {
   normalizeBias: number | null;
 }
 
-function readBuf(m: Module, k: BufferName): number {
+/** A quantizer buffer's value (every Int layer's buffers are scalars named as linger names them). */
+export function readBuf(m: Module, k: string): number {
   return ((m as unknown as Record<string, Buffer>)[k]).raw.dataSync()[0];
 }
-function writeBuf(m: Module, k: BufferName, v: number): void {
-  ((m as unknown as Record<string, Buffer>)[k]).raw.assign(tf.scalar(v));
+export function writeBuf(m: Module, k: string, v: number): void {
+  const b = (m as unknown as Record<string, Buffer>)[k];
+  b.raw.assign(tf.scalar(v, b.raw.dtype as 'float32' | 'int32'));
 }
 function addBuffers(m: Module): void {
   for (const k of BUFFERS) (m as unknown as Record<string, Buffer>)[k] = scalarBuffer();
 }
 
-/** The scale of an input: carried from an Int layer (IQTensor), or chosen from data/statistics. */
-function inputScale(m: Module & IntLayer, x: Tensor): number {
+/**
+ * The scale of an input: carried from an Int layer (IQTensor), or chosen from data/statistics —
+ * in training 2^⌊log2(B/max|x|)⌋ over the whole batch (`running` ← its EMA), in eval from `running`.
+ */
+export function inputScale(m: Module & IntLayer, x: Tensor, running = 'running_x'): number {
   if (x.quantScale !== undefined) return x.quantScale;
   if (m.training) {
     const s = trainScale(batchMax(maxAbs(x.raw)), m.dataBits);
-    writeBuf(m, 'running_x', updatedRunning(readBuf(m, 'running_x'), s, m.dataBits));
+    writeBuf(m, running, updatedRunning(readBuf(m, running), s, m.dataBits));
     return s;
   }
-  const r = readBuf(m, 'running_x');
-  if (!(r > 0)) throw new NotCalibratedError(m, 'running_x');
+  const r = readBuf(m, running);
+  if (!(r > 0)) throw new NotCalibratedError(m, running);
   return evalScale(r, m.dataBits);
 }
 
 /** Output scale: from the batch `y` in training (positive range with ahead-ReLU), else running_o. */
-function outputScale(m: Module & IntLayer, y: tf.Tensor | null): number {
+export function outputScale(m: Module & IntLayer, y: tf.Tensor | null): number {
   if (m.training && y) {
     const s = trainScale(batchMax(m.aheadRelu ? maxPositive(y) : maxAbs(y)), m.outBits);
     writeBuf(m, 'running_o', updatedRunning(readBuf(m, 'running_o'), s, m.outBits));
@@ -206,7 +212,8 @@ export interface IntOrigin extends QuantBits {
   fold?: { path: string; bnPath: string; eps: number };
 }
 
-function applyOrigin(m: IntLayer & { fold?: IntOrigin['fold'] }, o: IntOrigin): void {
+/** The bits, ahead-ReLU mark, clamps (and a folded BN) init gives an Int layer. */
+export function applyOrigin(m: IntLayer & { fold?: IntOrigin['fold'] }, o: IntOrigin): void {
   m.dataBits = o.dataBits;
   m.parameterBits = o.parameterBits;
   m.outBits = o.outBits;
@@ -473,8 +480,11 @@ export class AvgPool2dInt extends quantized(Module) {
   }
 }
 
-/** Takes the old layer's Parameters (same objects), or folded values as new Parameters. */
-function takeParams(to: Module, from: Module, weights?: { w: tf.Tensor; b: tf.Tensor }): void {
+/**
+ * Takes the old layer's Parameters and buffers (the same objects: an optimizer built before init
+ * keeps them), or folded values as new Parameters.
+ */
+export function takeParams(to: Module, from: Module, weights?: { w: tf.Tensor; b: tf.Tensor }): void {
   const t = to as unknown as Record<string, unknown>;
   if (weights) {
     const w = t.weight as Parameter, b = t.bias as Parameter;
@@ -484,7 +494,7 @@ function takeParams(to: Module, from: Module, weights?: { w: tf.Tensor; b: tf.Te
   }
   for (const [k, v] of [...from.ownParameters(), ...from.ownBuffers()]) {
     const old = t[k];
-    if (old instanceof Tensor) old.dispose();
+    if (old instanceof Tensor && old !== v) old.dispose();
     t[k] = v;
   }
 }

@@ -9,25 +9,18 @@
 //   eval      s_z = 2^round(log2(B/running_o)); running_o = 0 is NotCalibratedError. Only eval writes scale_o.
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
-import { Buffer, Module, ModuleError, parameterFrom } from '../nn/module';
+import { Buffer, Module, ModuleError } from '../nn/module';
 import { ReLU6 } from '../nn/activation';
 import { sigmoidQ7, tanhQ7 } from '../quant/intActivation';
 import { evalScale, fakeQuant, floorLog2, maxAbs, qmax, requantize, trainScale, updatedRunning } from '../quant/qvalue';
 import { batchMax } from '../parallel/sync';
 import { Stage } from '../state/stateDict';
 import { normAxis, Tensor } from '../tensor';
-import { IntOrigin, NotCalibratedError, QuantBits, quantized, registerIntLayer } from './intLayers';
+import { IntOrigin, NotCalibratedError, QuantBits, quantized, readBuf, registerIntLayer, scalarBuffer, writeBuf } from './intLayers';
 
 type Rec = Record<string, Buffer>;
-const floatBuffer = () => parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
-const intBuffer = () => parameterFrom(new Int32Array(1), [], null, 'int32', false) as Buffer;
-function readBuf(m: Module, k: string): number {
-  return (m as unknown as Rec)[k].raw.dataSync()[0];
-}
-function writeBuf(m: Module, k: string, v: number): void {
-  const b = (m as unknown as Rec)[k];
-  b.raw.assign(tf.scalar(v, b.raw.dtype as 'float32' | 'int32'));
-}
+const floatBuffer = () => scalarBuffer('float32');
+const intBuffer = () => scalarBuffer('int32');
 
 /** Python's round(): half to even. */
 export function roundHalfEven(v: number): number {

@@ -8,14 +8,14 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
 import { withoutInit } from '../nn/init';
-import { Buffer, Module, parameterFrom } from '../nn/module';
+import { Buffer, Module } from '../nn/module';
 import { GRU, LSTM, RNNOptions } from '../nn/recurrent';
 import { batchMax } from '../parallel/sync';
 import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
 import { sigmoidQ7, tanhQ7 } from '../quant/intActivation';
 import { Stage } from '../state/stateDict';
 import { Tensor } from '../tensor';
-import { IntLayer, IntOrigin, ModuleClass, NotCalibratedError, registerIntLayer } from './intLayers';
+import { applyOrigin, IntLayer, IntOrigin, ModuleClass, NotCalibratedError, registerIntLayer, scalarBuffer, takeParams } from './intLayers';
 import { clampSym } from './normalize';
 
 /** linger's buffer names (LINGER-OPS §1): input, hidden, their weights, output; io/ho are never written. */
@@ -100,7 +100,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     protected readonly kind: Kind = kind;
 
     protected addRecurrentBuffers(): void {
-      for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = parameterFrom(new Float32Array(1), [], null, 'float32', false) as Buffer;
+      for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = scalarBuffer();
     }
     private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
     protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
@@ -335,23 +335,6 @@ function floatLstm(proj: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor, whh: tf.Tens
   return { h: tf.mul(tf.sigmoid(o), tf.tanh(c2)), c: c2 };
 }
 
-/** Carries the float layer's Parameters (the same objects) and init's settings over. */
-function adopt(m: Module & IntLayer, from: Module, o: IntOrigin): void {
-  const t = m as unknown as Record<string, unknown>;
-  for (const [k, v] of from.ownParameters()) {
-    const old = t[k];
-    if (old instanceof Tensor) old.dispose();
-    t[k] = v;
-  }
-  m.dataBits = o.dataBits;
-  m.parameterBits = o.parameterBits;
-  m.outBits = o.outBits;
-  m.aheadRelu = o.aheadRelu;
-  m.normalizeData = o.normalizeData;
-  m.normalizeWeight = o.normalizeWeight;
-  m.normalizeBias = o.normalizeBias;
-}
-
 function optionsOf(r: { numLayers: number; bias: boolean; batchFirst: boolean; dropout: number; bidirectional: boolean }): RNNOptions {
   return { numLayers: r.numLayers, bias: r.bias, batchFirst: r.batchFirst, dropout: r.dropout, bidirectional: r.bidirectional };
 }
@@ -365,7 +348,8 @@ export class GRUInt extends recurrentInt(GRU, 'GRU') {
 
   static from(g: GRU, o: IntOrigin): GRUInt {
     const m = withoutInit(() => new GRUInt(g.inputSize, g.hiddenSize, optionsOf(g)));
-    adopt(m, g, o);
+    takeParams(m, g);
+    applyOrigin(m, o);
     m.addRecurrentBuffers();
     return m;
   }
@@ -386,7 +370,8 @@ export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
 
   static from(g: LSTM, o: IntOrigin): LSTMInt {
     const m = withoutInit(() => new LSTMInt(g.inputSize, g.hiddenSize, optionsOf(g)));
-    adopt(m, g, o);
+    takeParams(m, g);
+    applyOrigin(m, o);
     m.addRecurrentBuffers();
     return m;
   }

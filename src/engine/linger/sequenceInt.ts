@@ -10,23 +10,20 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
 import { withoutInit } from '../nn/init';
-import { Buffer, Module, ModuleError, parameterFrom, ShapeError } from '../nn/module';
+import { Buffer, Module, ModuleError, ShapeError } from '../nn/module';
 import { Embedding, LayerNorm } from '../nn/sequence';
-import { batchMax } from '../parallel/sync';
 import {
-  EXACT, evalScale, fakeQuant, floorLog2, maxAbs, maxPositive, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
+  EXACT, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, requantize, trainScale, updatedRunning,
 } from '../quant/qvalue';
 import { Stage } from '../state/stateDict';
 import { Tensor } from '../tensor';
-import { IntLayer, IntOrigin, ModuleClass, NotCalibratedError, QuantBits, registerIntLayer } from './intLayers';
+import {
+  applyOrigin, inputScale, IntLayer, IntOrigin, ModuleClass, NotCalibratedError, outputScale, QuantBits, readBuf, registerIntLayer, scalarBuffer, takeParams, writeBuf,
+} from './intLayers';
 import { clampSym } from './normalize';
 
 // ---- shared plumbing --------------------------------------------------------------------------
 
-const scalarBuffer = (v = 0) => parameterFrom(new Float32Array([v]), [], null, 'float32', false) as Buffer;
-type Bufs = Record<string, Buffer>;
-const readBuf = (m: Module, k: string): number => (m as unknown as Bufs)[k].raw.dataSync()[0];
-const writeBuf = (m: Module, k: string, v: number): void => { (m as unknown as Bufs)[k].raw.assign(tf.scalar(v)); };
 
 /**
  * What these Int layers share with the CNN ones (intLayers.ts `quantized`): bits, ahead-ReLU mark,
@@ -50,58 +47,10 @@ function quantizedWith<TBase extends ModuleClass>(Base: TBase, keys: readonly st
       for (const k of keys) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
     }
     addQuantBuffers(): void {
-      for (const k of keys) (this as unknown as Bufs)[k] = scalarBuffer();
+      for (const k of keys) (this as unknown as Record<string, Buffer>)[k] = scalarBuffer();
     }
   }
   return Quantized;
-}
-
-function applyOrigin(m: IntLayer, o: IntOrigin): void {
-  m.dataBits = o.dataBits;
-  m.parameterBits = o.parameterBits;
-  m.outBits = o.outBits;
-  m.aheadRelu = o.aheadRelu;
-  m.normalizeData = o.normalizeData;
-  m.normalizeWeight = o.normalizeWeight;
-  m.normalizeBias = o.normalizeBias;
-}
-
-/** Takes the float layer's Parameters (the same objects: an optimizer built before init keeps them). */
-function takeParams(to: Module, from: Module): void {
-  const t = to as unknown as Record<string, unknown>;
-  for (const [k, v] of [...from.ownParameters(), ...from.ownBuffers()]) {
-    const old = t[k];
-    if (old instanceof Tensor && old !== v) old.dispose();
-    t[k] = v;
-  }
-}
-
-/**
- * A data scale: the IQTensor's when x carries one; in training 2^⌊log2(B/max|x|)⌋ over the whole
- * batch (running ← ema of the grid); in eval from the running statistic.
- */
-function dataScale(m: Module & IntLayer, x: Tensor, running: string): number {
-  if (x.quantScale !== undefined) return x.quantScale;
-  if (m.training) {
-    const s = trainScale(batchMax(maxAbs(x.raw)), m.dataBits);
-    writeBuf(m, running, updatedRunning(readBuf(m, running), s, m.dataBits));
-    return s;
-  }
-  const r = readBuf(m, running);
-  if (!(r > 0)) throw new NotCalibratedError(m, running);
-  return evalScale(r, m.dataBits);
-}
-
-/** The output scale: from the batch `y` in training (positive range with ahead-ReLU), else running_o. */
-function outScale(m: Module & IntLayer, y: tf.Tensor | null): number {
-  if (m.training && y) {
-    const s = trainScale(batchMax(m.aheadRelu ? maxPositive(y) : maxAbs(y)), m.outBits);
-    writeBuf(m, 'running_o', updatedRunning(readBuf(m, 'running_o'), s, m.outBits));
-    return s;
-  }
-  const r = readBuf(m, 'running_o');
-  if (!(r > 0)) throw new NotCalibratedError(m, 'running_o');
-  return evalScale(r, m.outBits);
 }
 
 /** Integer codes of x at scale s as float32 (an IQTensor's are exact already), logical order. */
@@ -226,7 +175,7 @@ export class LayerNormInt extends quantizedWith(LayerNorm, LN_KEYS) {
       throw new ShapeError(this, `expected input [*, ${this.normalizedShape.join(', ')}] (normalized_shape), got [${s.join(', ')}]`);
     }
     const n = this.normalizedShape.reduce((a, v) => a * v, 1);
-    const sx = dataScale(this, x, 'running_x');
+    const sx = inputScale(this, x, 'running_x');
     const { sw, qw, qb } = this.affineCodes();
     writeBuf(this, 'scale_x', sx);
     writeBuf(this, 'scale_w', sw);
@@ -248,11 +197,11 @@ export class LayerNormInt extends quantizedWith(LayerNorm, LN_KEYS) {
       };
       const value = () => tf.div(tf.tensor(Float32Array.from(acc), s), 1024 * sw); // |acc| ≤ 2^31: /2^k of a float32 rounding of it
       const y = clampSym(K.straightThrough(carrier(), value), this.normalizeData);
-      const so = outScale(this, y);
+      const so = outputScale(this, y);
       writeBuf(this, 'scale_o', so);
       return new Tensor(fakeQuant(y, so, this.outBits), null, so);
     }
-    const so = outScale(this, null);
+    const so = outputScale(this, null);
     writeBuf(this, 'scale_o', so);
     if (this.normalizeData !== null) {
       const lim = Math.floor(this.normalizeData * 1024 * sw);
@@ -377,16 +326,16 @@ export class BmmInt extends quantizedWith(Module, BMM_KEYS) {
       throw new ShapeError(this, `bmm: expected [b, n, m] and [b, m, p], got [${sa.join(', ')}] and [${sb.join(', ')}]`);
     }
     if (x.dtype !== 'float32' || y.dtype !== 'float32') throw new ModuleError(this, 'bmm: expected float32 operands');
-    const sx = dataScale(this, x, 'running_x'), sy = dataScale(this, y, 'running_y');
+    const sx = inputScale(this, x, 'running_x'), sy = inputScale(this, y, 'running_y');
     writeBuf(this, 'scale_x', sx);
     writeBuf(this, 'scale_y', sy);
     if (this.training) {
       const z = tf.matMul(fakeQuantInput(x, sx, this.dataBits), fakeQuantInput(y, sy, this.dataBits));
-      const so = outScale(this, z);
+      const so = outputScale(this, z);
       writeBuf(this, 'scale_o', so);
       return new Tensor(fakeQuant(z, so, this.outBits), null, so);
     }
-    const so = outScale(this, null);
+    const so = outputScale(this, null);
     writeBuf(this, 'scale_o', so);
     const acc = exactBmm(codesOf(x, sx, this.dataBits) as tf.Tensor3D, codesOf(y, sy, this.dataBits) as tf.Tensor3D);
     const q = requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sy), this.outBits);

@@ -283,7 +283,7 @@ suite('Checkpoints view', () => {
 
   test('the sequence demo (GRU): its model file traces, its fixed checkpoint shows GRUInt, and exports bit-exact (qdq) and as thinker without a model file', async function () {
     this.timeout(300_000);
-    const r = await vscode.commands.executeCommand<unknown>('linger.traceModelFile', { file: path.join(ws, 'models', 'sequence_gru.ts'), traceOptions: {} });
+    const r = await vscode.commands.executeCommand<unknown>('linger.traceModelFile', { file: path.join(extensionPath, 'examples', 'sequence_gru.ts'), traceOptions: {} });
     assert.ok(r, 'the trace returned its result');
     assert.deepEqual(moduleChildren(api.models.roots[1]).map((n) => `${n.entry.path}:${n.entry.type}`),
       ['conv:NormalizeConvBN1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear']);
