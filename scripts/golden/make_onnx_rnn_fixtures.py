@@ -23,25 +23,16 @@ Hidden sizes are at most 8 so that the files stay small.
 import json
 import os
 import warnings
-import zlib
 
-import numpy as np
 import onnx
 import torch
 import torch.nn as nn
 
+from make_onnx_fixtures import enc, seed  # scripts/golden/make_onnx_fixtures.py: the same encoding and seeds
+
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "fixtures", "onnx-rnn")
-
-
-def enc(t):
-    t = t.detach().cpu()
-    return {"shape": list(t.shape), "data": [float(str(v)) for v in t.numpy().astype(np.float32).ravel()]}
-
-
-def seed(name):
-    torch.manual_seed(zlib.crc32(name.encode()))
 
 
 # ---- the models ---------------------------------------------------------------------------------

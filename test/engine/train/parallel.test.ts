@@ -56,6 +56,35 @@ class CapturingSGD extends optim.SGD {
   }
 }
 
+/**
+ * One SGD step of `a` on one thread and of `b` (the same model) on 2 data-parallel threads, on
+ * the same batch: the losses agree within 1e-5 and so does every gradient, relative to its own
+ * max (a gradient that is rounding noise — max |g| below 1e-4 × the model's largest — relative to
+ * the model's largest). `then` sees both models while the workers still run.
+ */
+function oneStepOnTwoThreads(a: nn.Module, b: nn.Module, x: Tensor, y: Tensor, label: string, then: () => void): void {
+  const oa = new CapturingSGD(a.parameters(), { lr: 0.05, momentum: 0.9 });
+  const ob = new CapturingSGD(b.parameters(), { lr: 0.05, momentum: 0.9 });
+  const la = oa.step(() => F.crossEntropy(a(x), y));
+  const dp = DataParallel.start(b, ob, { workers: 2, sample: { x, y }, maxRows: x.shape[0] });
+  try {
+    const lb = dp.step(x, y);
+    assert.ok(Math.abs(la - lb) <= 1e-5 * Math.abs(la), `loss ${la} vs ${lb}`);
+    assert.equal(oa.grads.size, ob.grads.size);
+    const top = Math.max(...[...oa.grads.values()].map((g) => relDiff(g, new Float32Array(g.length))));
+    for (const [i, g] of oa.grads) {
+      const other = ob.grads.get(i)!;
+      let d = 0, m = 0;
+      for (let k = 0; k < g.length; k++) { d = Math.max(d, Math.abs(other[k] - g[k])); m = Math.max(m, Math.abs(g[k])); }
+      const r = d / (m < 1e-4 * top ? top : m);
+      assert.ok(r <= 1e-5, `${label}: gradient of parameter ${i} differs by ${r.toExponential(2)} (relative; its max |g| ${m.toExponential(2)})`);
+    }
+    then();
+  } finally {
+    dp.close();
+  }
+}
+
 const isQuantBuffer = (k: string) => /(^|\.)(scale_[xwo]|running_[xwo])$/.test(k);
 const isBnStat = (k: string) => /running_(mean|var)$/.test(k);
 
@@ -63,26 +92,10 @@ describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
   for (const stage of STAGES) {
     test(`${stage}: one step gives the same gradients, BN statistics and quantizer scales`, () => {
       const a = stageModel(stage), b = stageModel(stage);
-      const oa = new CapturingSGD(a.parameters(), { lr: 0.05, momentum: 0.9 });
-      const ob = new CapturingSGD(b.parameters(), { lr: 0.05, momentum: 0.9 });
       const { x, y } = batch(32, 1);
-      const la = oa.step(() => F.crossEntropy(a(x), y));
-      const dp = DataParallel.start(b, ob, { workers: 2, sample: { x, y }, maxRows: 32 });
-      try {
-        const lb = dp.step(x, y);
-        assert.ok(Math.abs(la - lb) <= 1e-5 * Math.abs(la), `loss ${la} vs ${lb}`);
-        assert.equal(oa.grads.size, ob.grads.size);
-        // a conv bias before BN has a gradient of exactly 0 in exact arithmetic (BN removes the
-        // mean): both runs return rounding noise (max |g| below 1e-4 × the model's largest
-        // gradient), compared relative to the model's largest gradient
-        const top = Math.max(...[...oa.grads.values()].map((g) => relDiff(g, new Float32Array(g.length))));
-        for (const [i, g] of oa.grads) {
-          const other = ob.grads.get(i)!;
-          let d = 0, m = 0;
-          for (let k = 0; k < g.length; k++) { d = Math.max(d, Math.abs(other[k] - g[k])); m = Math.max(m, Math.abs(g[k])); }
-          const r = d / (m < 1e-4 * top ? top : m);
-          assert.ok(r <= 1e-5, `${stage}: gradient of parameter ${i} differs by ${r.toExponential(2)} (relative; its max |g| ${m.toExponential(2)})`);
-        }
+      // a conv bias before BN has a gradient of exactly 0 in exact arithmetic (BN removes the
+      // mean): both runs return rounding noise, compared relative to the model's largest gradient
+      oneStepOnTwoThreads(a, b, x, y, stage, () => {
         const sa = a.stateDict(), sb = b.stateDict();
         let bn = 0, scales = 0;
         for (const k of Object.keys(sa)) {
@@ -97,9 +110,7 @@ describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
           }
         }
         assert.ok(stage === 'fixed' ? scales > 0 : bn > 0, 'the stage has the statistics compared');
-      } finally {
-        dp.close();
-      }
+      });
     });
   }
 
@@ -168,29 +179,13 @@ describe('data-parallel training of the sequence demo (DemoGRU): N = 1 vs N = 2'
   for (const stage of ['float', 'fixed'] as const) {
     test(`${stage}: one step gives the same gradients and the same GRUInt scales; 6 steps of fit agree within 1e-4`, () => {
       const a = gruModel(stage), b = gruModel(stage);
-      const oa = new CapturingSGD(a.parameters(), { lr: 0.05, momentum: 0.9 });
-      const ob = new CapturingSGD(b.parameters(), { lr: 0.05, momentum: 0.9 });
       const { x, y } = batch(16, 1);
-      const la = oa.step(() => F.crossEntropy(a(x), y));
-      const dp = DataParallel.start(b, ob, { workers: 2, sample: { x, y }, maxRows: 16 });
-      try {
-        const lb = dp.step(x, y);
-        assert.ok(Math.abs(la - lb) <= 1e-5 * Math.abs(la), `loss ${la} vs ${lb}`);
-        const top = Math.max(...[...oa.grads.values()].map((g) => relDiff(g, new Float32Array(g.length))));
-        for (const [i, g] of oa.grads) {
-          const other = ob.grads.get(i)!;
-          let d = 0, m = 0;
-          for (let k = 0; k < g.length; k++) { d = Math.max(d, Math.abs(other[k] - g[k])); m = Math.max(m, Math.abs(g[k])); }
-          const r = d / (m < 1e-4 * top ? top : m);
-          assert.ok(r <= 1e-5, `${stage}: gradient of parameter ${i} differs by ${r.toExponential(2)}`);
-        }
+      oneStepOnTwoThreads(a, b, x, y, stage, () => {
         const sa = a.stateDict(), sb = b.stateDict();
         const gruKeys = Object.keys(sa).filter((k) => /^gru\.(scale|running)_/.test(k));
         assert.equal(gruKeys.length > 0, stage === 'fixed');
         for (const k of gruKeys) assert.equal(sb[k].item(), sa[k].item(), `${stage}: ${k}`);
-      } finally {
-        dp.close();
-      }
+      });
       const ds = (() => {
         manualSeed(5);
         const n = 6 * 16;
