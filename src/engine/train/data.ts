@@ -18,6 +18,12 @@ export interface Dataset {
 
 export interface Batch { x: Tensor; y: Tensor; }
 
+/** Releases a batch's tensors (a DataLoader's batches belong to whoever takes them). */
+export function disposeBatch(b: Batch): void {
+  b.x.dispose();
+  b.y.dispose();
+}
+
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
 function packageDir(name: string): string {

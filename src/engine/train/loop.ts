@@ -2,7 +2,7 @@ import { tf } from '../backend/tf';
 import { Module } from '../nn/module';
 import * as F from '../nn/functional';
 import { Tensor } from '../tensor';
-import { Batch, DataLoader } from './data';
+import { DataLoader, disposeBatch } from './data';
 import { Optimizer } from './optim';
 import { DataParallel, defaultWorkers, whyNotParallel } from '../parallel/dataParallel';
 
@@ -108,7 +108,5 @@ export function evaluate(model: Module, loader: DataLoader, opts: { maxBatches?:
   return { accuracy: count ? correct / count : 0, loss: count ? lossSum / count : 0, count };
 }
 
-export function disposeBatch(b: Batch): void {
-  b.x.dispose();
-  b.y.dispose();
-}
+// linger/init.ts still takes it from here; once it imports '../train/data', this line goes
+export { disposeBatch } from './data';
