@@ -2,14 +2,16 @@
 // show the model without code and training can resume where it stopped.
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { tf } from '../backend/tf';
 import { Module, TransformName, transformsOf } from '../nn/module';
 import { Tensor } from '../tensor';
 import { graphOf } from '../linger/transforms';
 import { Optimizer, OptimizerState } from '../train/optim';
 import {
-  CheckpointFormatError, DTYPE_SIZES, RawTensor, ReadOptions, readSafetensors, readSafetensorsHeader, TensorEntry, writeSafetensors,
+  CheckpointFormatError, DTYPE_SIZES, duplicateJsonKey, RawTensor, ReadOptions, readSafetensors, readSafetensorsHeader, TensorEntry, writeSafetensors,
 } from './safetensors';
+import { readRegularFile } from './files';
 import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
 import { version as ENGINE_VERSION } from '../../../package.json';
 
@@ -22,7 +24,7 @@ export const METADATA_KEYS = {
   format: 'linger.format', stage: 'linger.stage', version: 'linger.version', model: 'linger.model',
   structureHash: 'linger.structure_hash', created: 'linger.created', metrics: 'linger.metrics', parent: 'linger.parent',
   moduleTree: 'linger.module_tree', graph: 'linger.graph', inputShape: 'linger.input_shape', inputDtype: 'linger.input_dtype', optimizer: 'linger.optimizer',
-  transforms: 'linger.transforms',
+  transforms: 'linger.transforms', parentHash: 'linger.parent_sha256',
 } as const;
 const K = METADATA_KEYS;
 
@@ -132,7 +134,16 @@ export async function save(target: Module | Record<string, Tensor>, file: string
     [K.created]: new Date().toISOString(),
     [K.metrics]: JSON.stringify(opts.metrics ?? {}),
   };
-  if (opts.parent) metadata[K.parent] = opts.parent;
+  for (const [k, v] of Object.entries(opts.metrics ?? {})) {
+    // JSON would store NaN or Infinity as null: refuse it here rather than write a metric nobody can read back
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`linger.save: metric '${k}' is ${String(v)}, not a finite number`);
+  }
+  if (opts.parent) {
+    metadata[K.parent] = opts.parent;
+    // the parent's content hash, so a chain whose parent was replaced (another run into the same folder) is detected
+    const h = fileHash(opts.parent);
+    if (h) metadata[K.parentHash] = h;
+  }
   let inputShape = opts.inputShape;
   let inputDtype = opts.inputDtype;
   if (isModel) {
@@ -167,10 +178,23 @@ export async function save(target: Module | Record<string, Tensor>, file: string
 
 function parseJsonEntry(raw: Record<string, string>, key: string, file: string): unknown {
   if (raw[key] === undefined) return undefined;
+  let v: unknown;
   try {
-    return JSON.parse(raw[key]);
+    v = JSON.parse(raw[key]);
   } catch (e) {
     throw new CheckpointFormatError(file, `metadata ${key} is not valid JSON (${(e as Error).message})`);
+  }
+  const dup = duplicateJsonKey(raw[key]);
+  if (dup) throw new CheckpointFormatError(file, `metadata ${key} has the key '${dup.key.slice(0, 60)}' twice${dup.in ? ` in '${dup.in.slice(0, 60)}'` : ''} (a reader would silently keep the last)`);
+  return v;
+}
+
+/** The sha256 of a file's bytes, or undefined when it cannot be read as a regular file. */
+export function fileHash(file: string): string | undefined {
+  try {
+    return createHash('sha256').update(readRegularFile(file, 'checkpoint')).digest('hex');
+  } catch {
+    return undefined;
   }
 }
 
@@ -178,10 +202,20 @@ const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v =
 const isClamp = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
 const isBits = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 32;
 
+const TREE_FIELDS = new Set(['path', 'type', 'repr', 'parameters', 'aheadRelu', 'normalize', 'bits']);
+const CLAMP_FIELDS = new Set(['data', 'weight', 'bias']);
+const BITS_FIELDS = new Set(['data', 'parameter', 'out']);
+const unknownField = (o: Record<string, unknown>, known: ReadonlySet<string>) => Object.keys(o).find((k) => !known.has(k));
+
 /** What is wrong with one module-tree entry, if anything. */
 function treeEntryProblem(e: unknown): string | undefined {
   if (!isObject(e)) return 'not an object';
   if (typeof e.path !== 'string' || typeof e.type !== 'string') return 'path and type must be strings';
+  // a field the writer never makes (one flipped bit: `oormalize`) would drop what it should have held: refuse it
+  const odd = unknownField(e, TREE_FIELDS);
+  if (odd !== undefined) return `unknown field '${odd.slice(0, 40)}' (known: ${[...TREE_FIELDS].join(', ')})`;
+  if (isObject(e.normalize) && unknownField(e.normalize, CLAMP_FIELDS) !== undefined) return `normalize has an unknown field '${unknownField(e.normalize, CLAMP_FIELDS)!.slice(0, 40)}'`;
+  if (isObject(e.bits) && unknownField(e.bits, BITS_FIELDS) !== undefined) return `bits has an unknown field '${unknownField(e.bits, BITS_FIELDS)!.slice(0, 40)}'`;
   if (e.repr !== undefined && typeof e.repr !== 'string') return 'repr must be a string';
   if (e.parameters !== undefined && !(Number.isSafeInteger(e.parameters) && (e.parameters as number) >= 0)) return 'parameters must be a whole number';
   if (e.aheadRelu !== undefined && typeof e.aheadRelu !== 'boolean') return 'aheadRelu must be a boolean';
@@ -211,10 +245,15 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
   if (declared !== undefined && !STAGES.includes(declared as Stage)) fail(`unknown stage '${declared.slice(0, 60)}' in ${K.stage} (float, traced or fixed)`);
   const metrics = parseJsonEntry(raw, K.metrics, file) ?? {};
   if (!isObject(metrics) || !Object.values(metrics).every((v) => typeof v === 'number' || v === null)) fail(`metadata ${K.metrics} is not an object of numbers`);
+  // 1e999 parses as Infinity
+  for (const [k, v] of Object.entries(metrics as Record<string, unknown>)) if (typeof v === 'number' && !Number.isFinite(v)) fail(`metadata ${K.metrics}: '${k.slice(0, 40)}' is not a finite number`);
   const tree = parseJsonEntry(raw, K.moduleTree, file);
   if (tree !== undefined) {
     if (!Array.isArray(tree)) fail(`metadata ${K.moduleTree} is not a list of modules ({ path, type, repr, parameters, ... })`);
-    (tree as unknown[]).forEach((e, i) => { const p = treeEntryProblem(e); if (p) fail(`metadata ${K.moduleTree}[${i}]: ${p}`); });
+    (tree as unknown[]).forEach((e, i) => {
+      const p = treeEntryProblem(e);
+      if (p) fail(`metadata ${K.moduleTree}[${i}]${isObject(e) && typeof e.path === 'string' ? ` (module '${e.path.slice(0, 60) || '<root>'}')` : ''}: ${p}`);
+    });
   }
   const inputShape = parseJsonEntry(raw, K.inputShape, file);
   if (inputShape !== undefined && !isShape(inputShape)) fail(`metadata ${K.inputShape} is not a list of positive whole numbers: ${raw[K.inputShape].slice(0, 60)}`);
@@ -226,12 +265,58 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
   }
   const graph = parseJsonEntry(raw, K.graph, file);
   if (graph !== undefined && !isObject(graph)) fail(`metadata ${K.graph} is not an object`);
+  const parentHash = raw[K.parentHash];
+  if (parentHash !== undefined && !/^[0-9a-f]{64}$/.test(parentHash)) fail(`metadata ${K.parentHash} is not a sha256 (64 hex digits)`);
+  const contradiction = stageContradiction(declared as Stage | undefined, [...tensorNames], tree as ModuleTreeEntry[] | undefined, transforms as TransformName[] | undefined);
+  if (contradiction) fail(`the metadata contradicts the tensors: ${contradiction}`);
   return {
     format: format ?? '', stage: (declared as Stage | undefined) ?? stageOfKeys(tensorNames), version: raw[K.version] ?? '',
     model: raw[K.model] ?? '', structureHash: raw[K.structureHash] ?? '', created: raw[K.created] ?? '',
     metrics: metrics as Record<string, number>, parent: raw[K.parent], moduleTree: tree as ModuleTreeEntry[] | undefined,
     graph, inputShape: inputShape as number[] | undefined, ...(inputDtype ? { inputDtype: 'int32' as const } : {}), transforms: transforms as TransformName[] | undefined, raw,
   };
+}
+
+/** linger's quantizer buffers: only fixed-stage (init) layers have them. */
+const QUANTIZER_KEY = /(^|\.)(running_[xwo]|scale_[xwo])$/;
+
+/**
+ * Whether the declared stage, the module tree and the transforms agree with the tensor names: a
+ * fixed dict has quantizer buffers (running_x, scale_o, …) and a float or traced one has none;
+ * a tree entry with fixed-point bits has its buffers among the tensors.
+ */
+function stageContradiction(declared: Stage | undefined, names: string[], tree: ModuleTreeEntry[] | undefined, transforms: TransformName[] | undefined): string | undefined {
+  const quantKey = names.find((n) => QUANTIZER_KEY.test(n));
+  if (declared && declared !== 'fixed' && quantKey) return `${K.stage} is ${declared}, but '${quantKey.slice(0, 80)}' is a fixed-point quantizer buffer (a fixed dict)`;
+  if (declared === 'fixed' && !quantKey && names.length > 0) return `${K.stage} is fixed, but no tensor is a quantizer buffer (running_x, scale_o, …): a float dict`;
+  if (transforms) {
+    const hasInit = transforms.includes('init');
+    if (declared && hasInit !== (declared === 'fixed')) return `${K.transforms} ${hasInit ? 'includes' : 'lacks'} init, but ${K.stage} is ${declared}`;
+  }
+  if (tree) {
+    const prefixes = new Set(names.filter((n) => QUANTIZER_KEY.test(n)).map((n) => n.slice(0, Math.max(0, n.lastIndexOf('.')))));
+    for (const e of tree) {
+      if (e.bits && !prefixes.has(e.path)) return `module '${e.path.slice(0, 60) || '<root>'}' has fixed-point bits in ${K.moduleTree}, but no quantizer buffers among the tensors`;
+    }
+    if (declared === 'fixed' && quantKey && !tree.some((e) => e.bits)) return `${K.stage} is fixed, but no module of ${K.moduleTree} has fixed-point bits`;
+  }
+  return undefined;
+}
+
+/**
+ * Whether a checkpoint's parent is the file it was made from: the parent's content hash, recorded
+ * when the child was saved, against the parent file now (a path is resolved from the current
+ * folder, then from the child's). Undefined when it matches or nothing was recorded.
+ */
+export function parentProblem(file: string, metadata: CheckpointMetadata): string | undefined {
+  const parent = metadata.parent;
+  const want = metadata.raw[K.parentHash];
+  if (!parent || !want) return undefined;
+  const candidates = [parent, path.join(path.dirname(file), path.basename(parent))];
+  const found = candidates.map((c) => [c, fileHash(c)] as const).find(([, h]) => h !== undefined);
+  if (!found) return `its parent ${parent} cannot be read`;
+  if (found[1] !== want) return `its parent ${found[0]} is not the file it was made from (its sha256 changed: another run wrote it, or it was edited)`;
+  return undefined;
 }
 
 export interface OptimizerMetadata { type: string; param_groups: OptimizerState['param_groups']; state: Record<string, Record<string, number>> }

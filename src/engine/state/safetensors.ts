@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ioProblem as fileProblem, NotARegularFileError, openRegularFile } from './files';
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 /** Bytes per element of each dtype this reader understands. */
@@ -46,11 +47,16 @@ export const MAX_RANK = 32;
 export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffer>'): SafetensorsHeader {
   const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
   let header: unknown;
+  let text = '';
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
+    header = JSON.parse(text);
   } catch (e) {
     fail(`the header is not valid JSON (${(e as Error).message})`);
   }
+  // JSON.parse keeps the last of two equal keys: a second '__metadata__' or tensor entry would be read silently
+  const dup = duplicateJsonKey(text);
+  if (dup !== undefined) fail(`the header has the key ${short(dup.key)} twice${dup.in ? ` in ${short(dup.in)}` : ''} (a reader would silently keep the last)`);
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
   const metaPairs: [string, string][] = [];
   const entries: TensorEntry[] = [];
@@ -105,6 +111,38 @@ export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffe
   return { entries, metadata: Object.fromEntries(metaPairs), headerLength: json.length, dataLength };
 }
 
+/**
+ * The first key that occurs twice in one object of a JSON text (already known to be valid JSON),
+ * with the key of the object holding it; one linear pass, comparing keys after unescaping them.
+ */
+export function duplicateJsonKey(text: string): { key: string; in?: string } | undefined {
+  const frames: Array<{ keys: Set<string> | null; expectKey: boolean; name?: string }> = [];
+  let lastKey: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) { frames.push({ keys: new Set(), expectKey: true, name: lastKey }); lastKey = undefined; }
+    else if (c === 0x5b) { frames.push({ keys: null, expectKey: false }); lastKey = undefined; }
+    else if (c === 0x7d || c === 0x5d) { frames.pop(); lastKey = undefined; }
+    else if (c === 0x2c) { const top = frames[frames.length - 1]; if (top?.keys) top.expectKey = true; lastKey = undefined; }
+    else if (c === 0x22) {
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const top = frames[frames.length - 1];
+      if (top?.keys && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1)) as string;
+        if (top.keys.has(key)) return { key, ...(top.name !== undefined ? { in: top.name } : {}) };
+        top.keys.add(key);
+        top.expectKey = false;
+        lastKey = key;
+      } else {
+        lastKey = undefined;
+      }
+      i = j;
+    }
+  }
+  return undefined;
+}
+
 function short(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
@@ -142,11 +180,7 @@ export interface ReadOptions {
 }
 
 function ioProblem(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  const known: Record<string, string> = {
-    ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', EPERM: 'permission denied', ELOOP: 'too many symbolic links',
-  };
-  return `cannot read: ${(code && known[code]) ?? code ?? (e as Error).message}`;
+  return `cannot read: ${fileProblem(e)}`;
 }
 
 function readExactly(fd: number, into: Uint8Array, position: number, file: string): void {
@@ -162,21 +196,14 @@ function readExactly(fd: number, into: Uint8Array, position: number, file: strin
 function openAndRead<T>(file: string, opts: ReadOptions, withData: ((fd: number, h: SafetensorsHeader) => T) | null): { header: SafetensorsHeader; size: number; result?: T } {
   const allocate = opts.allocate ?? ((n: number) => Buffer.allocUnsafe(n));
   let fd: number;
+  let size: number;
   try {
-    fd = fs.openSync(file, 'r');
+    // lstat first and a non-blocking open: a FIFO or a device named *.safetensors never blocks the reader
+    ({ fd, size } = openRegularFile(file, 'safetensors'));
   } catch (e) {
-    throw new CheckpointFormatError(file, ioProblem(e));
+    throw new CheckpointFormatError(file, e instanceof NotARegularFileError ? e.problem : ioProblem(e));
   }
   try {
-    let size: number;
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw new CheckpointFormatError(file, 'not a regular file');
-      size = st.size;
-    } catch (e) {
-      if (e instanceof CheckpointFormatError) throw e;
-      throw new CheckpointFormatError(file, ioProblem(e));
-    }
     const first8 = new Uint8Array(8);
     if (size >= 8) readExactly(fd, first8, 0, file);
     const hlen = headerLength(first8, size, file);
