@@ -1,7 +1,7 @@
 // The few kernels whose TF.js gradients are missing on wasm or slow there, each forward beside
 // its backward (NOTES-MACHINE.md has the measurements these choices come from).
 import { tf } from './tf';
-import { currentShard } from '../parallel/sync';
+import { currentShard } from './shard';
 
 type Pads = [[number, number], [number, number]];
 // tf.customGrad's typing takes (...inputs, save) as one union-typed rest parameter.

@@ -2,7 +2,7 @@
 // the user's model and optimizer; ranks 1…N−1 are worker threads, each with a replica of the model
 // and its own wasm backend. Every step:
 //   rank 0 copies the batch into shared memory → all ranks take their rows and run forward and
-//   backward, agreeing on the whole batch's BN statistics and quantizer maxima (sync.ts) → rank 0
+//   backward, agreeing on the whole batch's BN statistics and quantizer maxima (backend/shard.ts) → rank 0
 //   adds the workers' gradients to its own (in rank order), steps its optimizer and writes the new
 //   parameters to shared memory → the workers load them.
 // So N threads compute what one computes (up to float summation order), the optimizer state lives
@@ -20,7 +20,7 @@ import { Tensor } from '../tensor';
 import { Optimizer } from '../train/optim';
 import { createGroupBuffers, GroupAbortedError, GroupBuffers, ProcessGroup } from './group';
 import { ModelRecipe, recipeOf } from './recipe';
-import { inShard } from './sync';
+import { inShard } from '../backend/shard';
 
 /** What the workers compute a loss with (a function cannot be sent to another thread). */
 export type LossName = 'crossEntropy' | 'mse';

@@ -1,40 +1,5 @@
-// What the layers ask while a data-parallel step runs: is there a group to agree with, and which
-// rows of the whole batch does this rank hold. Outside such a step every answer is "alone", so the
-// single-process path is untouched.
-import { ProcessGroup } from './group';
-
-export interface Shard {
-  group: ProcessGroup;
-  /** this rank's rows [start, end) of the batch of `total` rows */
-  start: number;
-  end: number;
-  total: number;
-}
-
-let current: Shard | null = null;
-
-/** Runs `fn` as this rank's part of one data-parallel step. */
-export function inShard<T>(shard: Shard, fn: () => T): T {
-  const prev = current;
-  current = shard;
-  try {
-    return fn();
-  } finally {
-    current = prev;
-  }
-}
-
-/** The running step's shard, or null outside data-parallel training. */
-export function currentShard(): Shard | null {
-  return current;
-}
-
-/** A data statistic's maximum over the whole batch (a quantizer's max|x|): every rank picks the same scale. */
-export function batchMax(v: number): number {
-  return current ? current.group.max(v) : v;
-}
-
-/** Values per channel in the whole batch, from this rank's count (every row holds as many). */
-export function wholeBatchCount(localCount: number): number {
-  return current ? (localCount / (current.end - current.start)) * current.total : localCount;
-}
+// The shard state moved to backend/shard.ts (below the kernels, which must not import parallel/).
+// This re-export keeps the layers that still import it from here (nn/misc.ts, nn/batchnorm.ts and
+// linger/*) working until they import '../backend/shard'; then this file goes.
+export { batchMax, currentShard, inShard, wholeBatchCount } from '../backend/shard';
+export type { Shard, ShardGroup } from '../backend/shard';
