@@ -1,19 +1,10 @@
-// linger-studio: the engine's public API (SPEC §2).
-export * as nn from './nn';
-export * as linger from './linger';
-export * as F from './nn/functional';
-export * as optim from './train/optim';
-export * as data from './train/data';
-export { Tensor, tensor, zeros, ones, full, randn, rand, arange, tidy } from './tensor';
-export type { DType } from './tensor';
-export { manualSeed } from './random';
-export { memory, collectGarbage, OutOfMemoryError } from './memory';
-export type { MemoryInfo } from './memory';
-export { initBackend, backendName } from './backend/select';
-export type { StateDict, Stage } from './state/stateDict';
-export { stageOfDict } from './state/stateDict';
-export { fit, evaluate } from './train/loop';
-export type { StepProgress, FitOptions, EvalResult } from './train/loop';
-export { DemoCNN } from './train/demoCnn';
-export { DemoGRU } from './train/demoGru';
-export { InterruptedError } from './interrupt';
+// linger-studio: the engine's public API (SPEC §2), listed in api.ts. This entry point adds one
+// thing: it hands that API to the model-file loader, which maps `import … from 'linger-studio'` in
+// a user's model file to it (modelFile.ts, docs/architecture.md). The loader is part of the API
+// (linger.loadModelFile), so it cannot import the API itself without an import cycle.
+import * as api from './api';
+import { provideEngine } from './modelFile';
+
+export * from './api';
+
+provideEngine(api);

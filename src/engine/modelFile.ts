@@ -5,10 +5,9 @@
 import * as fs from 'node:fs';
 import NodeModule from 'node:module';
 import * as path from 'node:path';
-import type { Module } from './nn/module';
-import type { Tensor } from './tensor';
-
-import { setRecipe } from './parallel/recipe';
+import { Module } from './nn/module';
+import { randn, Tensor } from './tensor';
+import { registerRecipeBuilder, setRecipe } from './parallel/recipe';
 
 /** A model file that cannot be used, naming the file (and the line, for syntax errors). */
 export class ModelFileError extends Error {
@@ -49,10 +48,23 @@ function loadEsbuild(): Esbuild | null {
   }
 }
 
-/** The running engine's public module (lazily: this file is part of it). */
-function engineModule(): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require('./index');
+// The hand-over of the engine (docs/architecture.md): a user's `import … from 'linger-studio'`
+// must get the running engine's public API (api.ts), but this loader is part of that API
+// (linger.loadModelFile), so it cannot import it without an import cycle. Instead the package's
+// entry point, index.ts, hands the API over when it loads, through provideEngine; whatever loads
+// model files without going through the API (the CLI's export, the engine process, a training
+// worker) imports index.ts first. Until then only the 'linger-studio' specifier fails, naming this.
+let engine: object | null = null;
+
+/** Gives model files the engine's public API as 'linger-studio' (index.ts calls this; the last call wins). */
+export function provideEngine(api: object): void {
+  engine = api;
+}
+
+/** The engine's public API as a model file sees it. */
+function engineModule(): object {
+  if (!engine) throw new Error(`'${ENGINE_SPECIFIER}' is not available: the engine's entry point (src/engine/index.ts) was not loaded, so it has not handed itself to the model-file loader`);
+  return engine;
 }
 
 /** One CommonJS bundle of the model file and its relative imports; packages stay `require`s. */
@@ -134,7 +146,6 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
     throw new ModelFileError(abs, 'does not export createModel (add `export function createModel() { return new MyModel(); }`, returning an nn.Module)');
   }
   if (typeof create !== 'function') throw new ModelFileError(abs, `createModel must be a function returning an nn.Module, got ${describe(create)}`);
-  const { nn, Tensor: EngineTensor } = engineModule() as { nn: { Module: abstract new () => Module }; Tensor: new (...a: never[]) => Tensor };
   const exampleFn = ns.exampleInput;
   if (exampleFn !== undefined && typeof exampleFn !== 'function') {
     throw new ModelFileError(abs, `exampleInput must be a function returning a Tensor, got ${describe(exampleFn)}`);
@@ -146,7 +157,7 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
     } catch (e) {
       throw new ModelFileError(abs, `exampleInput() failed: ${e instanceof Error ? e.message : String(e)}`);
     }
-    if (!(t instanceof EngineTensor)) throw new ModelFileError(abs, `exampleInput() returned ${describe(t)}, not a Tensor (e.g. tensor(values, shape, 'int32'))`);
+    if (!(t instanceof Tensor)) throw new ModelFileError(abs, `exampleInput() returned ${describe(t)}, not a Tensor (e.g. tensor(values, shape, 'int32'))`);
     return t;
   };
   const shape = ns.inputShape ?? (example ? example().shape : undefined);
@@ -167,7 +178,7 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
       } catch (e) {
         throw new ModelFileError(abs, `createModel() failed: ${e instanceof Error ? e.message : String(e)}`);
       }
-      if (!(m instanceof nn.Module)) {
+      if (!(m instanceof Module)) {
         throw new ModelFileError(abs, `createModel() returned ${describe(m)}, not an nn.Module (extend nn.Module from 'linger-studio')`);
       }
       setRecipe(m, { kind: 'file', file: abs }); // data-parallel workers build theirs from this file
@@ -179,7 +190,8 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
 /** The input a model file's model is traced, exported and verified with. */
 export function exampleOf(mf: Pick<ModelFile, 'example' | 'inputShape'>): Tensor {
   if (mf.example) return mf.example();
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { randn } = require('./tensor') as typeof import('./tensor');
   return randn(mf.inputShape);
 }
+
+// a data-parallel worker rebuilds a model file's model from the file (parallel/recipe.ts)
+registerRecipeBuilder('file', async (r) => (await loadModelFile(r.file)).createModel());

@@ -1,6 +1,11 @@
 // How a data-parallel worker builds its replica of a model: it cannot receive the model object
 // (a thread shares no objects), so it rebuilds it from where it came from, replays the linger
 // transforms the model went through, and loads its state.
+//
+// This module only records recipes and keeps the rebuilders: the modules that make models from
+// files (modelFile.ts; the ONNX importer through builders.ts) register theirs, so that nothing
+// here imports them and they can record recipes without an import cycle. A worker loads
+// builders.ts, which brings every rebuilder in; the coordinator only reads recipes.
 import { Module } from '../nn/module';
 import { DemoCNN } from '../train/demoCnn';
 import { DemoGRU } from '../train/demoGru';
@@ -11,7 +16,14 @@ export type ModelRecipe =
   | { kind: 'file'; file: string }
   | { kind: 'onnx'; file: string; inputShape?: number[] };
 
+type Kind = ModelRecipe['kind'];
+type Builder<K extends Kind> = (r: Extract<ModelRecipe, { kind: K }>) => Module | Promise<Module>;
+
 const recipes = new WeakMap<Module, ModelRecipe>();
+const builders = new Map<Kind, (r: ModelRecipe) => Module | Promise<Module>>([
+  ['demo', () => new DemoCNN()],
+  ['demo-gru', () => new DemoGRU()],
+]);
 
 /** Records how `model` was made (model files and ONNX imports call this). */
 export function setRecipe(model: Module, recipe: ModelRecipe): void {
@@ -27,17 +39,14 @@ export function recipeOf(model: Module): ModelRecipe | null {
   return null;
 }
 
+/** Makes `build` the way recipes of `kind` become models (the module that records them calls this). */
+export function registerRecipeBuilder<K extends Kind>(kind: K, build: Builder<K>): void {
+  builders.set(kind, (r) => build(r as Extract<ModelRecipe, { kind: K }>));
+}
+
 /** The float model a recipe makes (in the worker). */
 export async function buildFromRecipe(r: ModelRecipe): Promise<Module> {
-  if (r.kind === 'demo') return new DemoCNN();
-  if (r.kind === 'demo-gru') return new DemoGRU();
-  // required here: both modules record recipes, so importing them above would be a cycle
-  if (r.kind === 'file') {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { loadModelFile } = require('../modelFile') as typeof import('../modelFile');
-    return (await loadModelFile(r.file)).createModel();
-  }
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { importOnnx } = require('../onnx/import') as typeof import('../onnx/import');
-  return importOnnx(r.file, r.inputShape ? { inputShape: r.inputShape } : {});
+  const build = builders.get(r.kind);
+  if (!build) throw new Error(`no way to rebuild a model of kind '${r.kind}' on this thread (parallel/builders.ts registers them)`);
+  return build(r);
 }

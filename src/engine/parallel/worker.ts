@@ -9,8 +9,9 @@ import { applyCheckpointTransforms } from '../state/replay';
 import { Tensor } from '../tensor';
 import { CMD, H, lossFunction, offsetsOf, rowsOf, shardTensor, WorkerInit } from './dataParallel';
 import { GroupAbortedError, ProcessGroup } from './group';
+import './builders'; // every way to rebuild a model, registered before the replica is built
 import { buildFromRecipe } from './recipe';
-import { inShard } from './sync';
+import { inShard } from '../backend/shard';
 
 async function main(init: WorkerInit): Promise<void> {
   const group = new ProcessGroup(init.rank, init.size, init.group);
