@@ -1,30 +1,33 @@
-// ONNX import (SPEC §7) of PyTorch's nn.LSTM / nn.GRU exports. PyTorch writes one ONNX LSTM/GRU
-// node per layer (both directions in it), with the gate rows reordered (LSTM i,f,g,o → i,o,f,c;
-// GRU r,z,n → z,r,h, linear_before_reset=1), W/R/B concatenated over directions, and glue around
-// it: Transpose [1, 0, 2] for batch_first, Y [T, D, B, H] → [T, B, D·H] between layers (Squeeze, or
-// Transpose + Reshape when bidirectional), Slice of h0/c0 per layer, Concat of the final states.
-// Here the chain of nodes of one module becomes one engine nn.LSTM / nn.GRU (numLayers,
-// bidirectional, batchFirst recovered from the pattern), weights un-reordered so the state-dict
-// keys and values equal PyTorch's; the model's forward calls that module once for the whole chain.
-import { tf } from '../backend/tf';
-import * as F from '../nn/functional';
-import { Module, Parameter } from '../nn/module';
-import { GRU, LSTM } from '../nn/recurrent';
-import { Tensor, tensor } from '../tensor';
-import { ConstValue, evalConst, intsOf, isConst } from './constEval';
-import { asTensor, NodeInfo, RtValue } from './importOps';
+// ONNX import of PyTorch's nn.LSTM / nn.GRU exports (docs/onnx.md, "Importing LSTM/GRU").
+// PyTorch writes one ONNX LSTM/GRU node per layer (both directions in it), with the gate rows
+// reordered (LSTM i,f,g,o → i,o,f,c; GRU r,z,n → z,r,h, linear_before_reset=1), W/R/B concatenated
+// over directions, and glue around it: Transpose [1, 0, 2] for batch_first, Y [T, D, B, H] →
+// [T, B, D·H] between layers (Squeeze, or Transpose + Reshape when bidirectional), Slice of h0/c0
+// per layer, Concat of the final states. Here the chain of nodes of one module becomes one engine
+// nn.LSTM / nn.GRU (numLayers, bidirectional, batchFirst recovered from the pattern), weights
+// un-reordered so the state-dict keys and values equal PyTorch's; the model's forward calls that
+// module once for the whole chain. What differs between the cells (gates and their order,
+// activations, their own checks, the engine module) is in the op's own file (ops/LSTM.ts,
+// ops/GRU.ts); the glue patterns here are shared.
+import { tf } from '../../backend/tf';
+import * as F from '../../nn/functional';
+import { Module, Parameter } from '../../nn/module';
+import { Tensor, tensor } from '../../tensor';
+import { ConstValue, intsOf, isConst, shapeValue } from './constEval';
+import { NodeInfo, opDef, RecurrentCell } from './registry';
+import { asTensor, RtValue } from './values';
 
-export const RECURRENT_OPS = new Set(['LSTM', 'GRU']);
-
-type Cell = 'LSTM' | 'GRU';
-const GATES: Record<Cell, number> = { LSTM: 4, GRU: 3 };
-/** ONNX gate block j holds PyTorch's block ORDER[j] (the inverse of export.ts's reorder). */
-const ORDER: Record<Cell, number[]> = { LSTM: [0, 3, 1, 2], GRU: [1, 0, 2] };
-const DEFAULT_ACTIVATIONS: Record<Cell, string[]> = { LSTM: ['Sigmoid', 'Tanh', 'Tanh'], GRU: ['Sigmoid', 'Tanh'] };
+/** The node's cell as its op registered it (only nodes of recurrent ops are planned here). */
+function cellOf(n: NodeInfo): RecurrentCell {
+  return opDef(n.op)!.recurrent!;
+}
 
 /** What the forward needs to run one recurrent module: its inputs and where its results go. */
 export interface RecurrentRun {
-  cell: Cell;
+  /** the op (LSTM, GRU) */
+  cell: string;
+  /** whether the module takes and returns a cell state next to the hidden state (LSTM's) */
+  cellState: boolean;
   layers: number;
   directions: number;
   hidden: number;
@@ -63,10 +66,11 @@ interface PlanContext {
 }
 
 /** Checks a node is a PyTorch-style LSTM/GRU the engine's modules compute; returns its geometry. */
-function checkNode(n: NodeInfo, consts: Map<string, ConstValue>): { cell: Cell; D: number; H: number; inF: number } {
-  const cell = n.op as Cell;
+function checkNode(n: NodeInfo, consts: Map<string, ConstValue>): { cell: string; D: number; H: number; inF: number } {
+  const cell = n.op;
+  const cc = cellOf(n);
   const { attrs, what } = n;
-  const G = GATES[cell];
+  const G = cc.gates;
   const dir = attrs.string('direction', 'forward');
   if (dir !== 'forward' && dir !== 'bidirectional') throw new Error(`${what}: direction '${dir}' is not supported (PyTorch exports 'forward' or 'bidirectional')`);
   const D = dir === 'bidirectional' ? 2 : 1;
@@ -74,17 +78,13 @@ function checkNode(n: NodeInfo, consts: Map<string, ConstValue>): { cell: Cell; 
   if (attrs.has('activations')) {
     const raw = attrs.raw('activations')!;
     const acts = (raw.strings ?? []).map((s) => new TextDecoder().decode(s));
-    const want = [...DEFAULT_ACTIVATIONS[cell], ...(D === 2 ? DEFAULT_ACTIVATIONS[cell] : [])];
+    const want = [...cc.activations, ...(D === 2 ? cc.activations : [])];
     if (acts.join() !== want.join()) throw new Error(`${what}: activations [${acts.join(', ')}] are not supported (only PyTorch's [${want.join(', ')}])`);
   }
   if (attrs.int('layout', 0) !== 0) throw new Error(`${what}: layout=1 (batch-major) is not supported (PyTorch exports layout 0)`);
-  if (cell === 'LSTM' && attrs.int('input_forget', 0) !== 0) throw new Error(`${what}: input_forget=1 (coupled gates) is not supported`);
-  if (cell === 'GRU' && attrs.int('linear_before_reset', 0) !== 1) {
-    throw new Error(`${what}: linear_before_reset=0 is not supported (PyTorch's GRU is linear_before_reset=1)`);
-  }
+  cc.checkAttrs(n);
   if (n.inputs[4]) throw new Error(`${what}: sequence_lens is not supported (packed sequences)`);
-  if (cell === 'LSTM' && n.inputs[7]) throw new Error(`${what}: peepholes (input P) are not supported (PyTorch's LSTM has none)`);
-  if (cell === 'GRU' && n.inputs.length > 6) throw new Error(`${what}: a GRU takes at most 6 inputs, got ${n.inputs.length}`);
+  cc.checkInputs(n);
   const c = (i: number, label: string) => {
     const name = n.inputs[i];
     const v = name ? consts.get(name) : undefined;
@@ -137,7 +137,7 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
     return [a, b];
   };
 
-  const rnn = ctx.nodes.filter((n) => RECURRENT_OPS.has(n.op));
+  const rnn = ctx.nodes.filter((n) => opDef(n.op)?.recurrent);
   const info = new Map(rnn.map((n) => [n, checkNode(n, consts)]));
   // chains: a node whose X is the previous node's Y, flattened
   const chains: { nodes: NodeInfo[]; glue: NodeInfo[]; shapes: { node: NodeInfo; width: number }[] }[] = [];
@@ -200,7 +200,7 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
     // the module path: the node's scope, else the initializers' names (weight_ih_l0), else made up
     let path = first.scope ?? '';
     if (!path) {
-      const G = GATES[cell];
+      const G = cellOf(first).gates;
       for (const name of ctx.paramNames) {
         const m = /^(.+)\.weight_ih_l0$/.exec(name);
         const v = consts.get(name);
@@ -217,11 +217,11 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
     plans.push({
       path, nodes: ch.nodes, absorbed, shapes, inputSize: inF, bias: !!first.inputs[3],
       run: {
-        cell, layers: ch.nodes.length, directions: D, hidden: H, batchFirst, input, y,
+        cell, cellState: cellOf(first).cellState, layers: ch.nodes.length, directions: D, hidden: H, batchFirst, input, y,
         h0: ch.nodes.map((n) => n.inputs[5] ?? ''),
-        c0: cell === 'LSTM' ? ch.nodes.map((n) => n.inputs[6] ?? '') : [],
+        c0: cellOf(first).cellState ? ch.nodes.map((n) => n.inputs[6] ?? '') : [],
         yh: ch.nodes.map((n) => n.outputs[1] ?? ''),
-        yc: cell === 'LSTM' ? ch.nodes.map((n) => n.outputs[2] ?? '') : [],
+        yc: cellOf(first).cellState ? ch.nodes.map((n) => n.outputs[2] ?? '') : [],
       },
     });
     // every layer after the first needs the same bias choice (one module has one `bias` flag)
@@ -234,8 +234,9 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
 export function makeRecurrent(p: RecurrentPlan, consts: Map<string, ConstValue>): Module {
   const { cell, layers, directions: D, hidden: H, batchFirst } = p.run;
   const opts = { numLayers: layers, bidirectional: D === 2, batchFirst, bias: p.bias };
-  const m = cell === 'LSTM' ? new LSTM(p.inputSize, H, opts) : new GRU(p.inputSize, H, opts);
-  const G = GATES[cell], order = ORDER[cell];
+  const cc = cellOf(p.nodes[0]);
+  const m = cc.make(p.inputSize, H, opts);
+  const G = cc.gates, order = cc.order;
   const params = m as unknown as Record<string, Parameter>;
   /** direction d's [G·H, cols] block of an ONNX [D, G·H, cols] tensor, rows in PyTorch's order */
   const unorder = (v: ConstValue, d: number, cols: number, offset = 0): Float32Array => {
@@ -280,7 +281,7 @@ export function runRecurrent(m: Module, r: RecurrentRun, get: (name: string) => 
     return parts.length === 1 ? parts[0] : F.cat(parts, 0);
   };
   let out: Tensor, hn: Tensor, cn: Tensor | null = null;
-  if (r.cell === 'LSTM') {
+  if (r.cellState) {
     const h0 = state(r.h0), c0 = state(r.c0);
     const full = () => new Tensor(tf.zeros([r.layers * D, B, H]));
     const res = m(x, h0 || c0 ? [h0 ?? full(), c0 ?? full()] : undefined) as [Tensor, [Tensor, Tensor]];
@@ -304,8 +305,8 @@ export function runRecurrent(m: Module, r: RecurrentRun, get: (name: string) => 
 }
 
 /** A Shape node of a value the module call replaced: [T, B, width] from the module's input. */
-export function recurrentShape(n: NodeInfo, opset: number, x: Tensor, batchFirst: boolean, width: number): RtValue[] {
+export function recurrentShape(n: NodeInfo, x: Tensor, batchFirst: boolean, width: number): RtValue[] {
   const s = x.shape;
   const dims = batchFirst ? [s[1], s[0], width] : [s[0], s[1], width];
-  return evalConst({ op: 'Shape', opset, what: n.what, attrs: n.attrs }, [], dims);
+  return [shapeValue(dims, n.attrs)];
 }

@@ -1,0 +1,42 @@
+// Loads every op the importer reads: each file registers its op(s) with the registry. Adding an
+// ONNX op is adding its file here (one line per file; arithmetic, reduce and unary hold one
+// registration line per op).
+import './arithmetic';
+import './AveragePool';
+import './BatchNormalization';
+import './Cast';
+import './Clip';
+import './Concat';
+import './Constant';
+import './ConstantOfShape';
+import './Conv';
+import './ConvTranspose';
+import './Dropout';
+import './Equal';
+import './Expand';
+import './Flatten';
+import './Gather';
+import './Gemm';
+import './GlobalAveragePool';
+import './GRU';
+import './Identity';
+import './LogSoftmax';
+import './LSTM';
+import './MatMul';
+import './MaxPool';
+import './Pad';
+import './Pow';
+import './Range';
+import './reduce';
+import './Relu';
+import './Reshape';
+import './Shape';
+import './Sigmoid';
+import './Slice';
+import './Softmax';
+import './Squeeze';
+import './Tanh';
+import './Transpose';
+import './unary';
+import './Unsqueeze';
+import './Where';
