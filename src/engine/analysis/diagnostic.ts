@@ -2,12 +2,16 @@
 // vscode.Diagnostic / vscode.CodeAction, and the CLI prints them. Positions are 0-based; columns
 // count UTF-16 code units, as VS Code's do.
 
-/** The load-order rules of SPEC §8. */
-export type LoadOrderCode = 'LINGER001' | 'LINGER002' | 'LINGER003' | 'LINGER004' | 'LINGER005';
+/** The load-order rules of SPEC §8, and LINGER000: the file could not be analysed (docs/analysis.md). */
+export type LoadOrderCode = 'LINGER000' | 'LINGER001' | 'LINGER002' | 'LINGER003' | 'LINGER004' | 'LINGER005';
+
+/** "could not analyse: <reason>": the analyzer gave up on (part of) a text, so no rule was checked there. */
+export const NOT_ANALYSED = 'LINGER000';
 export type Severity = 'error' | 'warning';
 
 /** The severity of each rule (SPEC §8). */
 export const SEVERITY: Readonly<Record<LoadOrderCode, Severity>> = {
+  LINGER000: 'warning', // could not analyse: a deadline, a parser failure, not text, not a notebook
   LINGER001: 'error', // a load between the first and the last transform of a model
   LINGER002: 'warning', // a load before the first transform, when transforms follow
   LINGER003: 'error', // trace_layers / normalize_layers after init
@@ -36,7 +40,10 @@ export type SourceLanguage = 'python' | 'typescript' | 'tsx' | 'javascript';
 export interface CellTextEdit extends TextEdit { cell: number }
 export interface CellQuickFix { title: string; edits: CellTextEdit[] }
 
-/** A diagnostic of a notebook: `cell` indexes the notebook's cells (markdown cells included), `range` is in that cell. */
+/**
+ * A diagnostic of a notebook: `cell` indexes the notebook's cells (markdown cells included),
+ * `range` is in that cell; -1 for a LINGER000 about the notebook as a whole (its JSON).
+ */
 export interface NotebookDiagnostic extends Omit<LoadOrderDiagnostic, 'fix'> {
   cell: number;
   fix?: CellQuickFix;

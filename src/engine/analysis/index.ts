@@ -2,7 +2,7 @@
 // providers and `linger check` call LoadOrderAnalyzer.
 export { LoadOrderAnalyzer, LineIndex } from './analyzer';
 export type { AnalyzeOptions, OffsetDiagnostic } from './analyzer';
-export { SEVERITY } from './diagnostic';
+export { NOT_ANALYSED, SEVERITY } from './diagnostic';
 export type {
   CellQuickFix, CellTextEdit, LoadOrderCode, LoadOrderDiagnostic, NotebookDiagnostic, Position, QuickFix, Range, Severity,
   SourceLanguage, TextEdit,

@@ -48,7 +48,9 @@ export function analyzeCellGroups(cells: readonly CellSource[], analyze: TextAna
     const lang = languageForId(c.language);
     if (!lang) return;
     const g = groups.get(family(lang)) ?? [];
-    g.push({ cell: i, language: lang, text: lang === 'python' ? maskIPython(c.text) : c.text });
+    // a lone CR is a line break for editors too (same length: offsets stay)
+    const text = c.text.includes('\r') ? c.text.replace(/\r(?!\n)/g, '\n') : c.text;
+    g.push({ cell: i, language: lang, text: lang === 'python' ? maskIPython(text) : text });
     groups.set(family(lang), g);
   });
   const out: NotebookDiagnostic[] = [];

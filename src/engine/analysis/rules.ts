@@ -19,6 +19,16 @@ export interface RuleContext {
   language: SourceLanguage;
   /** "line 7" for a file, "cell 3, line 2" for a notebook. */
   where(offset: number): string;
+  /** performance.now() after which the check stops with RuleDeadlineError */
+  deadline?: number;
+}
+
+/** The rule check passed its deadline: what it found so far is incomplete. */
+export class RuleDeadlineError extends Error {
+  constructor() {
+    super('checking the rules took longer than the time budget');
+    this.name = 'RuleDeadlineError';
+  }
 }
 
 interface LoadRec { load: LoadEffect; prev: TransformEffect | null }
@@ -134,6 +144,9 @@ export class ScopeChecker {
   /** For each load, the last transform of its model that ran after it on some path. */
   private readonly lastAfter = new Map<LoadEffect, TransformEffect>();
   private readonly reported = new Set<string>();
+  /** The finding of each reported load (a load is reported once). */
+  private readonly findingOf = new Map<LoadEffect, Finding>();
+  private ticks = 0;
 
   constructor(private readonly cx: RuleContext) {}
 
@@ -280,6 +293,8 @@ export class ScopeChecker {
   private effects(effects: Effect[], s: State): void {
     for (const e of effects) {
       if (s.dead) return;
+      // the rules cost more than linear time on pathological flows: they end at the parse's deadline
+      if (this.cx.deadline !== undefined && (++this.ticks & 255) === 0 && performance.now() > this.cx.deadline) throw new RuleDeadlineError();
       if (e.type === 'bind') this.bind(s, e.target, e.source, e.at);
       else if (e.type === 'transform') this.transform(s, e);
       else this.load(s, e);
@@ -335,14 +350,16 @@ export class ScopeChecker {
     if (this.reported.has(key)) return;
     // a load is reported once: as LINGER001 when some path has a transform before it
     if (load) {
-      const other = this.findings.find((f) => f.load === load);
+      const other = this.findingOf.get(load);
       if (other) {
         if (other.code === 'LINGER002' && code === 'LINGER001') { other.code = code; other.message = message; }
         return;
       }
     }
     this.reported.add(key);
-    this.findings.push({ code, span, message, load });
+    const f: Finding = { code, span, message, load };
+    this.findings.push(f);
+    if (load) this.findingOf.set(load, f);
   }
 
   // ---- messages: why, and what to do --------------------------------------------------------

@@ -1,10 +1,12 @@
 // `linger check <files or globs> [--format json]`: the load-order diagnostics of SPEC §8 for
 // Python, TypeScript, JavaScript files and Jupyter notebooks. Exit status: 1 when any error is
-// found, 0 otherwise (warnings alone pass), 2 for a usage error or a file that cannot be read.
+// found, 0 otherwise (warnings alone pass), 2 for a usage error, a file that cannot be read or one
+// that could not be analysed (LINGER000: never "0 errors" for a file nobody read; docs/analysis.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { LoadOrderAnalyzer, languageForPath, type LoadOrderDiagnostic, type NotebookDiagnostic } from '../analysis';
+import { LoadOrderAnalyzer, languageForPath, NOT_ANALYSED, type LoadOrderDiagnostic, type NotebookDiagnostic } from '../analysis';
+import { ioProblem, NotARegularFileError, readRegularFile } from '../state/files';
 
 export const CHECK_USAGE = `usage: linger check <files, directories or globs>... [--format text|json]
 
@@ -14,10 +16,13 @@ Checks the state-dict load order of linger scripts (Python, TypeScript, JavaScri
   LINGER003 error    trace_layers / normalize_layers after init
   LINGER004 error    trace_layers or init applied twice to one model
   LINGER005 warning  trace_layers after normalize_layers
+  LINGER000 warning  could not analyse: a deadline passed, the parser failed, not UTF-8 text,
+                     not a notebook (counted apart; the exit status is then 2)
 Directories are searched for .py .ts .tsx .js .mjs .cjs .jsx .ipynb files (node_modules and
 dot-folders skipped); globs support *, **, ?, [abc] and {a,b}.
 Prints file:line:col: severity CODE: message (notebooks: file:cellN:line:col:, N from 1).
-Exits 1 when an error is found, 0 otherwise, 2 on a usage error.
+Exits 1 when an error is found, 0 otherwise, 2 on a usage error or when a file could not be
+read (a FIFO, a device, a symlink loop: never opened) or analysed.
 `;
 
 /** One reported diagnostic, as `--format json` prints it (line/column 1-based; range 0-based). */
@@ -51,7 +56,8 @@ function walkDir(dir: string, out: string[]): void {
     if (e.name.startsWith('.') || SKIP_DIRS.has(e.name)) continue;
     const p = path.join(dir, e.name);
     if (e.isDirectory()) walkDir(p, out);
-    else if (e.isFile() && isCheckable(e.name)) out.push(p);
+    // a FIFO or a socket with a source name is listed too: reading it reports what it is (never opens it)
+    else if ((e.isFile() || e.isFIFO() || e.isSocket() || e.isCharacterDevice() || e.isBlockDevice()) && isCheckable(e.name)) out.push(p);
   }
 }
 
@@ -128,8 +134,15 @@ export function collectFiles(patterns: string[]): string[] {
     let stat: fs.Stats | undefined;
     try {
       stat = fs.statSync(p);
-    } catch {
+    } catch (e) {
       stat = undefined;
+      // a symlink loop or a path through a file exists, just not as something to read: say so
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code && code !== 'ENOENT') throw new CheckUsageError(`${p}: ${ioProblem(e)}`);
+    }
+    if (stat && !stat.isDirectory() && !stat.isFile() && isCheckable(p)) {
+      add(p); // a FIFO, socket or device: reported when it is read (never opened)
+      continue;
     }
     if (stat?.isDirectory()) {
       const found: string[] = [];
@@ -149,6 +162,31 @@ export function collectFiles(patterns: string[]): string[] {
   return files;
 }
 
+/**
+ * A file's text: UTF-8 (a BOM dropped), or Latin-1 for a Python file that declares a coding
+ * (PEP 263); anything else that is not UTF-8 is a LINGER000 rather than text full of U+FFFD.
+ */
+function decodeSource(bytes: Buffer, file: string): string | LoadOrderDiagnostic {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return notText('it is UTF-16 text (save it as UTF-8)');
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const head = bytes.subarray(0, 400).toString('latin1').split(/\r?\n/).slice(0, 2).join('\n');
+    if (/\.pyw?$/i.test(file) && /^[ \t\f]*#.*?coding[:=][ \t]*[-\w.]+/m.test(head)) return bytes.toString('latin1');
+    let at = 0;
+    for (let lo = 0, hi = bytes.length; lo < hi;) {
+      // the first offset whose prefix does not decode: a binary search over a fatal decoder
+      const mid = (lo + hi) >> 1;
+      try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid + 1)); lo = mid + 1; at = lo; } catch { hi = mid; at = lo; }
+    }
+    return notText(`it is not UTF-8 text (an invalid byte near offset ${at}: a binary file, or another encoding)`);
+  }
+}
+
+function notText(reason: string): LoadOrderDiagnostic {
+  return { code: NOT_ANALYSED, severity: 'warning', message: `could not analyse: ${reason}`, range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } } };
+}
+
 function toResult(file: string, d: LoadOrderDiagnostic | NotebookDiagnostic): CheckResult {
   const r: CheckResult = {
     file,
@@ -156,7 +194,7 @@ function toResult(file: string, d: LoadOrderDiagnostic | NotebookDiagnostic): Ch
     endLine: d.range.end.line + 1, endColumn: d.range.end.col + 1,
     code: d.code, severity: d.severity, message: d.message, range: d.range,
   };
-  if ('cell' in d) r.cell = d.cell;
+  if ('cell' in d && d.cell >= 0) r.cell = d.cell; // -1: the notebook as a whole
   if (d.fix) r.fix = d.fix;
   return r;
 }
@@ -201,14 +239,16 @@ export async function runCheck(args: string[], out: (s: string) => void): Promis
   const results: CheckResult[] = [];
   let unreadable = false;
   for (const file of files) {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      bytes = readRegularFile(file, 'source');
     } catch (e) {
-      out(`linger check: cannot read ${file}: ${(e as Error).message}`);
+      out(`linger check: cannot read ${file}: ${e instanceof NotARegularFileError ? e.problem : (e as Error).message}`);
       unreadable = true;
       continue;
     }
+    const text = decodeSource(bytes, file);
+    if (typeof text !== 'string') { results.push(toResult(file, text)); continue; }
     const lang = languageForPath(file);
     const diags: Array<LoadOrderDiagnostic | NotebookDiagnostic> = file.toLowerCase().endsWith('.ipynb')
       ? analyzer.analyzeNotebook(text)
@@ -216,14 +256,16 @@ export async function runCheck(args: string[], out: (s: string) => void): Promis
     results.push(...diags.map((d) => toResult(file, d)));
   }
 
+  const notAnalysed = new Set(results.filter((r) => r.code === NOT_ANALYSED).map((r) => r.file)).size;
   const errors = results.filter((r) => r.severity === 'error').length;
   if (format === 'json') {
     out(JSON.stringify(results, null, 2));
   } else {
     for (const r of results) out(formatResult(r));
-    const warnings = results.length - errors;
-    out(`${files.length} file${files.length === 1 ? '' : 's'} checked: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`);
+    const warnings = results.filter((r) => r.severity !== 'error' && r.code !== NOT_ANALYSED).length;
+    out(`${files.length} file${files.length === 1 ? '' : 's'} checked: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}` +
+      (notAnalysed ? `, ${notAnalysed} not analysed` : ''));
   }
-  if (unreadable) return 2;
+  if (unreadable || notAnalysed > 0) return 2;
   return errors > 0 ? 1 : 0;
 }

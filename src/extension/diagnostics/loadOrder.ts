@@ -1,5 +1,7 @@
 // Load-order diagnostics (SPEC §8): the engine's analyzer, shown as VS Code diagnostics with the
 // "move the load after the last transform" quick fix, for Python/TS/JS files and notebook cells.
+// A file the analyzer could not analyse shows its LINGER000 "could not analyse: <reason>" on the
+// first line (docs/analysis.md), so an empty Problems view always means "checked, nothing found".
 import * as vscode from 'vscode';
 import {
   CellQuickFix, languageForId, LoadOrderAnalyzer, LoadOrderDiagnostic, NotebookDiagnostic, QuickFix, Range,
@@ -114,6 +116,9 @@ export class LoadOrderDiagnostics implements vscode.CodeActionProvider, vscode.D
     for (const c of cells) this.collection.delete(c.document.uri);
     const byCell = new Map<number, LingerDiagnostic[]>();
     for (const d of found) {
+      if (cells.length === 0) break;
+      // -1 is the notebook as a whole: shown on its first cell
+      if (d.cell < 0 || d.cell >= cells.length) d.cell = 0;
       const list = byCell.get(d.cell) ?? [];
       list.push(toDiagnostic(d, d.fix && cellEditOf(cells, d.fix), d.fix?.title));
       byCell.set(d.cell, list);

@@ -55,11 +55,14 @@ test('truncating or garbling any corpus file at every 37th byte never throws', (
   assert.ok(runs > 1000, `${runs} analyses`);
 });
 
-test('notebooks: broken JSON gives no diagnostic, broken cells never throw', () => {
+test('notebooks: broken JSON gives one LINGER000, broken cells never throw', () => {
   for (const f of files.filter((x) => x.notebook)) {
     for (const [how, json] of variants(f.text)) {
       const diags = analyzer.analyzeNotebook(json);
       assert.ok(Array.isArray(diags), `${f.name} ${how}`);
+      let parses = true;
+      try { JSON.parse(json); } catch { parses = false; }
+      if (!parses) assert.deepEqual(diags.map((d) => [d.code, d.cell]), [['LINGER000', -1]], `${f.name} ${how}`);
     }
     const cells = notebookCells(JSON.parse(f.text));
     cells.forEach((cell, i) => {
@@ -73,12 +76,14 @@ test('notebooks: broken JSON gives no diagnostic, broken cells never throw', () 
   }
 });
 
-test('an internal failure is contained: nonsense input returns an empty list', () => {
-  assert.deepEqual(analyzer.analyze('linger.init(model)', 'cobol' as SourceLanguage), []);
-  assert.deepEqual(analyzer.analyze(undefined as unknown as string, 'python'), []);
-  assert.deepEqual(analyzer.analyzeCells([{ text: undefined as unknown as string, language: 'python' }]), []);
-  assert.deepEqual(analyzer.analyzeNotebook('{"cells": 3}'), []);
-  assert.deepEqual(analyzer.analyzeNotebook({ cells: [null, { cell_type: 'code' }] }), []);
+test('an internal failure is contained: nonsense input is reported as not analysed, never thrown', () => {
+  const codes = (ds: Array<{ code: string; message: string }>) => ds.map((d) => `${d.code}: ${d.message}`);
+  assert.deepEqual(analyzer.analyze('linger.init(model)', 'cobol' as SourceLanguage), []); // one keyword: nothing to find
+  assert.deepEqual(codes(analyzer.analyze('linger.init(m)\nlinger.init(m)', 'cobol' as SourceLanguage)), ["LINGER000: could not analyse: no grammar for the language 'cobol'"]);
+  assert.deepEqual(codes(analyzer.analyze(undefined as unknown as string, 'python')), ['LINGER000: could not analyse: the input is not text']);
+  assert.deepEqual(analyzer.analyzeCells([{ text: undefined as unknown as string, language: 'python' }]).map((d) => [d.code, d.cell]), [['LINGER000', 0]]);
+  assert.deepEqual(codes(analyzer.analyzeNotebook('{"cells": 3}')), ['LINGER000: could not analyse: this is not a Jupyter notebook: it has no list of cells']);
+  assert.deepEqual(analyzer.analyzeNotebook({ cells: [null, { cell_type: 'code' }] }).map((d) => [d.code, d.cell]), [['LINGER000', 0], ['LINGER000', 1]]);
 });
 
 test('pathological inputs: deep nesting, huge lines, binary data', () => {
@@ -91,10 +96,11 @@ test('pathological inputs: deep nesting, huge lines, binary data', () => {
   analyzer.analyze(binary, 'typescript');
 });
 
-test('a parse over its time budget gives up with no diagnostic, and the next analysis starts afresh', () => {
+test('a parse over its time budget gives up with a LINGER000, and the next analysis starts afresh', () => {
   const huge = 'import linger\n' + 'x = [' + '1, '.repeat(300_000) + ']\nlinger.init(m)\nlinger.init(m)\n';
   const t0 = performance.now();
-  assert.deepEqual(analyzer.analyze(huge, 'python', { timeoutMs: 1, prefilter: false }), []);
+  assert.deepEqual(analyzer.analyze(huge, 'python', { timeoutMs: 1, prefilter: false }).map((d) => `${d.code}: ${d.message}`),
+    ['LINGER000: could not analyse: parsing took longer than 1 ms (a minified or generated file?); no rule was checked']);
   assert.ok(performance.now() - t0 < 2000);
   assert.deepEqual(analyzer.analyze('import linger\nlinger.init(m)\nlinger.init(m)\n', 'python').map((d) => d.code), ['LINGER004']);
 });
