@@ -302,13 +302,13 @@ function binary(a: Tensor, b: Tensor | number, fn: (x: tf.Tensor, y: tf.Tensor |
 
 // ---- fixed-point element-wise ops --------------------------------------------------------
 /**
- * Set while a fixed-stage model runs: called for every tensor–tensor add and cat, in call order,
- * so that linger's iqAdd/iqCat layers can take them (undefined: compute in float); likewise every
- * mul (tensor or number), sum, sigmoid, tanh and clamp for the iq layers of linger/iqOps.ts, with
- * `attrs`: mul's number operand, sum's dims, clamp's bounds.
+ * Set while a fixed-stage model runs: called for every tensor op a linger op of the fixed stage can
+ * take (linger/ops/registry.ts: add and cat of two tensors, mul (tensor or number), sum, sigmoid,
+ * tanh, clamp, F.bmm, linger.channelShuffle), in call order, with `attrs` such as mul's number
+ * operand, sum's dims, clamp's bounds; undefined computes the op in float.
  */
-export type QuantizedOpName = 'add' | 'cat' | 'bmm' | 'mul' | 'sum' | 'sigmoid' | 'tanh' | 'clamp';
-export interface QuantizedOpAttrs { scalar?: number; dim?: number | number[]; keepdim?: boolean; min?: number | null; max?: number | null }
+export type QuantizedOpName = string;
+export interface QuantizedOpAttrs { scalar?: number; dim?: number | number[]; keepdim?: boolean; min?: number | null; max?: number | null; [k: string]: unknown }
 export type QuantizedOpHook = (op: QuantizedOpName, args: Tensor[], dim?: number, attrs?: QuantizedOpAttrs) => Tensor | undefined;
 let quantizedOpHook: QuantizedOpHook | null = null;
 export function withQuantizedOps<T>(hook: QuantizedOpHook, fn: () => T): T {

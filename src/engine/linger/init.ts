@@ -1,29 +1,23 @@
-// linger.init (SPEC §5): the fixed stage. Replaces layers with Int versions, wires iqAdd/iqCat,
-// and provides calibrate and the per-layer quantization report.
+// linger.init (docs/contract.md#init): the fixed stage. Replaces layers with their Int versions and
+// wires the tensor ops (iqAdd, iqCat, …, bmm) to theirs, as the op registry (linger/ops/) says; and
+// provides calibrate and the per-layer quantization report.
 import { tf } from '../backend/tf';
-import { ReLU6, Sigmoid, Tanh } from '../nn/activation';
-import { BatchNorm2d } from '../nn/batchnorm';
-import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
 import { ModuleList } from '../nn/container';
-import { Linear } from '../nn/linear';
-import { GRU, LSTM } from '../nn/recurrent';
-import { Softmax } from '../nn/misc';
 import { Module, recordTransform, setCallWrapper, withModuleCallHook } from '../nn/module';
-import { AdaptiveAvgPool2d, AvgPool2d } from '../nn/pooling';
-import { Embedding, LayerNorm } from '../nn/sequence';
 import { Tensor, withQuantizedOps } from '../tensor';
-import { Batch, DataLoader } from '../train/data';
-import { disposeBatch } from '../train/loop';
+import { Batch, DataLoader, disposeBatch } from '../train/data';
 import { captureGraph, Graph, GraphNode } from '../trace/graph';
-import { NormalizeConvBN1d, NormalizeConvBN2d, NormalizeConvBNBase, NormalizeConvTransposeBN2d } from './convbn';
-import {
-  AvgPool2dInt, BatchNormInt, Conv1dInt, Conv2dInt, ConvTranspose2dInt, IntOrigin, IQAdd, IQCat, isIntLayer, LinearInt, QuantBits, WeightedOps,
-} from './intLayers';
-import { IQClamp, IQMul, IQSigmoid, IQSum, IQTanh, ReLU6Int } from './iqOps';
+import { NormalizeConvBNBase } from './convbn';
 import { aheadReluOf } from './normalize';
-import { GRUInt, LSTMInt } from './recurrentInt';
-import { BmmInt, EmbeddingInt, LayerNormInt } from './sequenceInt';
+import './ops';
+import { IntOrigin, QuantBits } from './ops/base';
+import {
+  functionFlags, intOpOf, isFloatOnly, isIntLayer, opLists, optInNames, QuantReportRow, replacementOf, tensorOp, tensorOpOfNode,
+} from './ops/registry';
+import { WeightedOps } from './ops/weighted/layer';
 import { checkTransformOrder, graphOf } from './transforms';
+
+export type { QuantReportRow } from './ops/registry';
 
 export interface InitOptions extends Partial<QuantBits> {
   /** an input to record the graph with, when the model was not traced (for iqAdd/iqCat) */
@@ -34,13 +28,16 @@ export interface InitOptions extends Partial<QuantBits> {
    * `init(model, { quantModules: ['LayerNorm', 'Embedding'] })`. disableQuant and quantModule apply
    * to them as to any layer.
    */
-  quantModules?: ('LayerNorm' | 'Embedding')[];
+  quantModules?: string[];
   /**
-   * Quantize F.bmm calls as BmmInt layers (linger's `SetFunctionBmmQuant(True)`; off by default).
-   * Each bmm of the traced graph gets one, in call order, in the root's `linger_bmm` list; a bmm
-   * belongs to the module whose forward calls it, so disableQuant on that module keeps it in
-   * float and quantModule's bits on it apply.
+   * Functions quantized only when asked (linger's SetFunction*Quant(True)): `'bmm'` — each F.bmm of
+   * the traced graph gets a BmmInt, in call order, in the root's `linger_bmm` list (a bmm belongs to
+   * the module whose forward calls it, so disableQuant on that module keeps it in float and
+   * quantModule's bits on it apply); `'channel_shuffle'` — linger.channelShuffle of a quantized
+   * tensor is exported to thinker as ShuffleChannel.
    */
+  functions?: string[];
+  /** the same as `functions: ['bmm']` */
   bmm?: boolean;
 }
 
@@ -61,32 +58,34 @@ export function quantModule(m: Module, bits: Partial<QuantBits>): Module {
   return m;
 }
 
-/** Modules init leaves in float because no Int version exists; it warns, naming them. */
-function cannotQuantize(m: Module): boolean {
-  return m instanceof Softmax || m instanceof AdaptiveAvgPool2d;
-}
-
 function settingsOf(m: Module): Pick<IntOrigin, 'normalizeData' | 'normalizeWeight' | 'normalizeBias'> {
   const s = m as unknown as { normalizeData?: number | null; normalizeWeight?: number | null; normalizeBias?: number | null };
   return { normalizeData: s.normalizeData ?? null, normalizeWeight: s.normalizeWeight ?? null, normalizeBias: s.normalizeBias ?? null };
 }
 
 /**
- * linger.init: Conv2d/ConvTranspose2d/Conv1d/Linear/BatchNorm2d/AvgPool2d (and their Normalize
- * and fused ConvBN versions) become Int layers; a fused ConvBN becomes one conv Int layer whose
- * weight and bias are BN-folded with the running statistics. ReLU, max-pool, reshape and flatten
- * pass scales through; element-wise add and cat of quantized tensors become iqAdd/iqCat layers
- * (from the traced graph). Returns `model`.
+ * linger.init: every module the op registry has an Int version of becomes it — Conv2d/
+ * ConvTranspose2d/Conv1d/Linear/BatchNorm2d/AvgPool2d/ReLU6/GRU/LSTM (and their Normalize and fused
+ * ConvBN versions; a fused ConvBN becomes one conv Int layer whose weight and bias are BN-folded
+ * with the running statistics), LayerNorm/Embedding when asked. ReLU, max-pool, reshape and flatten
+ * pass scales through; the tensor ops of the traced graph (add, cat, mul, sum, sigmoid, tanh, clamp
+ * of quantized tensors; bmm when asked) get their iq layers. Returns `model`.
  */
 export function init(model: Module, opts: InitOptions = {}): Module {
   const defaults: QuantBits = { dataBits: opts.dataBits ?? 8, parameterBits: opts.parameterBits ?? 8, outBits: opts.outBits ?? 8 };
   for (const [k, v] of Object.entries(defaults)) {
     if (!Number.isInteger(v) || v < 2 || v > 16) throw new Error(`linger.init: ${k} must be an integer from 2 to 16, got ${v}`);
   }
+  const optIns = optInNames();
   for (const t of opts.quantModules ?? []) {
-    if (t !== 'LayerNorm' && t !== 'Embedding') throw new Error(`linger.init: quantModules: unknown type '${String(t)}' (LayerNorm or Embedding)`);
+    if (!optIns.includes(t)) throw new Error(`linger.init: quantModules: unknown type '${String(t)}' (${optIns.join(' or ')})`);
+  }
+  const flags = functionFlags();
+  for (const f of opts.functions ?? []) {
+    if (!flags.includes(f)) throw new Error(`linger.init: functions: unknown function '${String(f)}' (${flags.join(', ')})`);
   }
   const asked = new Set(opts.quantModules ?? []);
+  const functions = new Set([...(opts.functions ?? []), ...(opts.bmm ? ['bmm'] : [])]);
   checkTransformOrder(model, 'init');
   let graph: Graph | undefined = graphOf(model);
   if (!graph && opts.dummyInput) graph = captureGraph(model, model, Array.isArray(opts.dummyInput) ? opts.dummyInput : [opts.dummyInput]);
@@ -99,95 +98,23 @@ export function init(model: Module, opts: InitOptions = {}): Module {
   for (const [path, m] of [...model.namedModules()]) {
     if (!path || inside.has(m)) continue;
     if (NO_QUANT.has(m)) continue;
-    if (cannotQuantize(m)) { float.push(`${path} (${m.typeName()})`); continue; }
-    const o: IntOrigin = { ...defaults, ...LAYER_BITS.get(m), aheadRelu: aheadReluOf(m), ...settingsOf(m) };
-    let q: Module | null = null;
-    if (m instanceof NormalizeConvBNBase) {
-      const fold = m.origin ? { path: m.origin.path, bnPath: m.origin.bnPath, eps: m.bn.eps } : undefined;
-      const weights = tf.tidy(() => m.foldedWithRunningStats());
-      const withFold = { ...o, fold };
-      q = m instanceof NormalizeConvBN2d ? Conv2dInt.from(m.conv as Conv2d, withFold, weights)
-        : m instanceof NormalizeConvBN1d ? Conv1dInt.from(m.conv as Conv1d, withFold, weights)
-          : m instanceof NormalizeConvTransposeBN2d ? ConvTranspose2dInt.from(m.conv as ConvTranspose2d, withFold, weights) : null;
-      weights.w.dispose();
-      weights.b.dispose();
-    } else if (m instanceof Conv2d) q = Conv2dInt.from(m, o);
-    else if (m instanceof ConvTranspose2d) q = ConvTranspose2dInt.from(m, o);
-    else if (m instanceof Conv1d) q = Conv1dInt.from(m, o);
-    else if (m instanceof Linear) q = LinearInt.from(m, o);
-    else if (m instanceof BatchNorm2d) q = BatchNormInt.from(m, o);
-    else if (m instanceof AvgPool2d) q = AvgPool2dInt.from(m, o);
-    else if (m instanceof ReLU6) q = ReLU6Int.from(m, o);
-    else if (m instanceof LayerNorm && asked.has('LayerNorm')) q = LayerNormInt.from(m, o);
-    else if (m instanceof Embedding && asked.has('Embedding')) q = EmbeddingInt.from(m, o);
-    else if (m instanceof GRU) q = GRUInt.from(m, o);
-    else if (m instanceof LSTM) q = LSTMInt.from(m, o);
-    if (q) {
-      q.training = m.training;
-      model.setSubmodule(path, q);
+    if (isFloatOnly(m)) {
+      float.push(`${path} (${m.typeName()})`);
+      continue;
     }
+    const r = replacementOf(m);
+    if (!r || (r.def.optIn && !asked.has(r.def.optIn))) continue;
+    const q = r.replacement.from(m, { ...defaults, ...LAYER_BITS.get(m), aheadRelu: aheadReluOf(m), ...settingsOf(m) });
+    q.training = m.training;
+    model.setSubmodule(path, q);
   }
   if (float.length) {
     process.emitWarning(`linger.init: no fixed-point version of ${float.join(', ')}; left in float (its input is dequantized)`,
       { code: 'LINGER_FLOAT_LEFT', type: 'LingerWarning' });
   }
-  installQuantizedOps(model, graph, defaults, opts.bmm ? bmmLayers(model, graph, defaults) : []);
+  installQuantizedOps(model, graph, defaults, functions);
   recordTransform(model, 'init');
   return model;
-}
-
-/**
- * One iq layer per quantizable op of the graph, in call order, kept in the root's `linger_iq`
- * list: tensor–tensor add → IQAdd, cat → IQCat, mul (tensor or number) → IQMul, sum → IQSum,
- * sigmoid and nn.Sigmoid → IQSigmoid, tanh and nn.Tanh → IQTanh, clamp → IQClamp (only bounds
- * linger's iqClamp takes; others stay float). While the root runs, the k-th such op goes to the
- * k-th slot when its operands are quantized (else it is computed in float). An op in a module
- * given to disableQuant (or an nn.Sigmoid/Tanh given to it) keeps a float slot.
- */
-function installQuantizedOps(model: Module, graph: Graph | undefined, bits: QuantBits, bmm: (BmmInt | null)[] = []): void {
-  const ops = (graph?.nodes ?? []).filter((n) => isQuantizableOp(model, n));
-  if (!graph) {
-    process.emitWarning('linger.init: the model was not traced, so element-wise ops (add, cat, mul, sum, sigmoid, tanh, clamp) stay in float; call linger.traceLayers first or pass { dummyInput } to init',
-      { code: 'LINGER_NOT_TRACED', type: 'LingerWarning' });
-  }
-  const slots = ops.map((n) => iqLayerFor(model, n, bits));
-  const layers = slots.filter((l): l is Module => l !== null);
-  if (!layers.length && !bmm.length) return;
-  const list = new ModuleList(layers);
-  list.training = model.training;
-  for (const m of list.modules()) m.training = model.training;
-  if (layers.length) (model as unknown as Record<string, Module>).linger_iq = list;
-  setCallWrapper(model, (run) => {
-    let k = 0, kb = 0;
-    return withQuantizedOps((op, args, dim, attrs) => {
-      // F.bmm: its own counter (slots of bmms kept in float are null)
-      if (op === 'bmm') { const b = bmm[kb++]; return b ? b(args[0], args[1]) as Tensor : undefined; }
-      const layer = slots[k++];
-      if (!layer || !args.every((a) => a.quantScale !== undefined)) return undefined;
-      if (op === 'add' && layer instanceof IQAdd) return layer(args[0], args[1]) as Tensor;
-      if (op === 'cat' && layer instanceof IQCat) return layer(args, dim ?? 0) as Tensor;
-      if (op === 'mul' && layer instanceof IQMul) return layer(args[0], args.length > 1 ? args[1] : attrs?.scalar) as Tensor;
-      if (op === 'sum' && layer instanceof IQSum) return layer(args[0], { dim: attrs?.dim, keepdim: attrs?.keepdim }) as Tensor;
-      if ((op === 'sigmoid' && layer instanceof IQSigmoid) || (op === 'tanh' && layer instanceof IQTanh)) return layer(args[0]) as Tensor;
-      if (op === 'clamp' && layer instanceof IQClamp && attrs?.min === layer.min && attrs?.max === layer.max) return layer(args[0]) as Tensor;
-      return undefined;
-    }, run);
-  });
-}
-
-/** The ops whose calls reach the quantized-op hook (tensor.ts), as the graph records them. */
-function isQuantizableOp(model: Module, n: GraphNode): boolean {
-  if (n.kind === 'module') {
-    // nn.Sigmoid / nn.Tanh are leaf modules: the graph has the module, the hook sees its op
-    const m = submodule(model, n.target);
-    return m instanceof Sigmoid || m instanceof Tanh;
-  }
-  if (n.target === 'add') {
-    // the hook sees tensor–tensor adds only (a tensor made in forward is a constant of NaN/null)
-    const o = n.inputs[1] as { constant?: number | null } | undefined;
-    return !!o && !(typeof o.constant === 'number' && !Number.isNaN(o.constant));
-  }
-  return ['cat', 'mul', 'sum', 'sigmoid', 'tanh', 'clamp'].includes(n.target);
 }
 
 function submodule(model: Module, path: string | undefined): Module | undefined {
@@ -199,56 +126,55 @@ function submodule(model: Module, path: string | undefined): Module | undefined 
   }
 }
 
-/** The iq layer of one graph op, or null where it stays float. */
-function iqLayerFor(model: Module, n: GraphNode, bits: QuantBits): Module | null {
-  const owner = submodule(model, n.kind === 'module' ? n.target : n.scope);
-  if (owner && NO_QUANT.has(owner)) return null;
-  const b = { ...bits, ...(owner ? LAYER_BITS.get(owner) : {}) };
-  const kind = n.kind === 'module' ? (owner instanceof Sigmoid ? 'sigmoid' : 'tanh') : n.target;
-  let layer: Module | null;
-  switch (kind) {
-    case 'add': layer = new IQAdd(b); break;
-    case 'cat': layer = new IQCat(b); break;
-    case 'mul': layer = new IQMul(b); break;
-    case 'sum': layer = new IQSum(b); break;
-    case 'sigmoid': layer = new IQSigmoid(b); break;
-    case 'tanh': layer = new IQTanh(b); break;
-    case 'clamp': {
-      const a = (n.attrs ?? {}) as { min?: number | null; max?: number | null };
-      layer = IQClamp.supports(a.min, a.max, b.outBits) ? new IQClamp(b, a.min!, a.max!) : null;
-      break;
-    }
-    default: layer = null;
+/**
+ * One layer per call site of each tensor op of the graph, in call order, kept in the root's list of
+ * that op (`linger_iq` for add, cat, mul, sum, sigmoid/nn.Sigmoid, tanh/nn.Tanh, clamp;
+ * `linger_bmm` for bmm when asked). While the root runs, the k-th call reaching a list's ops goes to
+ * its k-th slot (the op's `call` decides whether it can take it: quantized operands, supported
+ * bounds; else it is computed in float). An op in a module given to disableQuant keeps a float slot.
+ */
+function installQuantizedOps(model: Module, graph: Graph | undefined, bits: QuantBits, functions: Set<string>): void {
+  if (!graph) {
+    process.emitWarning('linger.init: the model was not traced, so element-wise ops (add, cat, mul, sum, sigmoid, tanh, clamp) stay in float; call linger.traceLayers first or pass { dummyInput } to init',
+      { code: 'LINGER_NOT_TRACED', type: 'LingerWarning' });
   }
-  if (layer) layer.training = model.training;
-  return layer;
+  const enabled = (flag: string | undefined) => flag === undefined || functions.has(flag);
+  // the lists in registration order of their first module: flagged ones (bmm) before linger_iq, as linger
+  const lists = opLists().filter((l) => enabled(l.flag)).sort((a, b) => Number(!a.flag) - Number(!b.flag));
+  const slots = new Map<string, (Module | null)[]>();
+  for (const { list } of lists) {
+    const nodes = (graph?.nodes ?? []).filter((n) => tensorOpOfNode(n, n.kind === 'module' ? submodule(model, n.target) : undefined)?.list === list);
+    const s = nodes.map((n) => layerFor(model, n, bits));
+    slots.set(list, s);
+    const layers = s.filter((l): l is Module => l !== null);
+    if (!layers.length) continue;
+    const ml = new ModuleList(layers);
+    ml.training = model.training;
+    (model as unknown as Record<string, Module>)[list] = ml;
+  }
+  const stateless = [...functions].some((f) => enabled(f) && !lists.some((l) => l.flag === f));
+  if (![...slots.values()].some((s) => s.some((l) => l !== null)) && !stateless) return;
+  setCallWrapper(model, (run) => {
+    const next = new Map<string, number>();
+    return withQuantizedOps((op, args, dim, attrs) => {
+      const def = tensorOp(op);
+      if (!def || !enabled(def.flag)) return undefined;
+      if (!def.list) return def.call(null, args, dim, attrs);
+      const k = next.get(def.list) ?? 0;
+      next.set(def.list, k + 1);
+      return def.call(slots.get(def.list)?.[k] ?? null, args, dim, attrs);
+    }, run);
+  });
 }
 
-/**
- * linger's SetFunctionBmmQuant(True): one BmmInt per F.bmm of the graph, in call order, kept in the
- * root's `linger_bmm` list. A bmm belongs to the module whose forward calls it (the graph's scope):
- * disableQuant on it keeps the bmm in float (a null slot), quantModule's bits on it apply.
- */
-function bmmLayers(model: Module, graph: Graph | undefined, defaults: QuantBits): (BmmInt | null)[] {
-  const slots = (graph?.nodes ?? []).filter((n) => n.kind === 'op' && n.target === 'bmm').map((n) => {
-    let owner: Module | undefined;
-    try {
-      owner = n.scope === undefined ? undefined : model.getSubmodule(n.scope);
-    } catch {
-      owner = undefined;
-    }
-    if (owner && NO_QUANT.has(owner)) return null;
-    const b = new BmmInt({ ...defaults, ...(owner ? LAYER_BITS.get(owner) : {}) });
-    b.training = model.training;
-    return b;
-  });
-  const layers = slots.filter((b): b is BmmInt => b !== null);
-  if (layers.length) {
-    const list = new ModuleList(layers);
-    list.training = model.training;
-    (model as unknown as Record<string, Module>).linger_bmm = list;
-  }
-  return slots;
+/** The layer of one call site of a tensor op, or null where it stays float. */
+function layerFor(model: Module, n: GraphNode, bits: QuantBits): Module | null {
+  const owner = submodule(model, n.kind === 'module' ? n.target : n.scope);
+  if (owner && NO_QUANT.has(owner)) return null;
+  const def = tensorOpOfNode(n, n.kind === 'module' ? owner : undefined);
+  const layer = def?.make?.({ ...bits, ...(owner ? LAYER_BITS.get(owner) : {}) }, n) ?? null;
+  if (layer) layer.training = model.training;
+  return layer;
 }
 
 /** Anything that yields batches: tensors, or {x} objects as DataLoader yields. */
@@ -280,21 +206,6 @@ export function calibrate(model: Module, batches: Batches, opts: { maxBatches?: 
   return n;
 }
 
-/** One row of linger.quantReport: where precision goes, layer by layer. */
-export interface QuantReportRow {
-  path: string;
-  type: string;
-  bits: QuantBits;
-  aheadRelu: boolean;
-  scaleX: number;
-  scaleW: number | null;
-  scaleO: number;
-  weightRange: [number, number] | null;
-  biasRange: [number, number] | null;
-  /** signal-to-quantization-noise ratio of the output against the float layer on the same input, dB */
-  sqnrDb: number | null;
-}
-
 function range(t: tf.Tensor): [number, number] {
   return tf.tidy(() => [tf.min(t).dataSync()[0], tf.max(t).dataSync()[0]]);
 }
@@ -316,8 +227,9 @@ export function quantReport(model: Module, batch: Tensor): QuantReportRow[] {
         const out = run();
         if (!isIntLayer(m)) return out;
         const buf = (k: string) => ((m as unknown as Record<string, Tensor | undefined>)[k])?.raw.dataSync()[0] ?? NaN;
-        if (m instanceof GRUInt || m instanceof LSTMInt) {
-          rows.push(recurrentRow(m, paths.get(m) ?? '?', args, out as [Tensor, unknown], buf));
+        const own = intOpOf(m)?.report;
+        if (own) {
+          rows.push(own(m, paths.get(m) ?? '?', args, out));
           return out;
         }
         const y = out as Tensor;
@@ -346,26 +258,6 @@ export function quantReport(model: Module, batch: Tensor): QuantReportRow[] {
     for (const [m, t] of wasTraining) m.training = t;
   }
   return rows;
-}
-
-/** A GRUInt/LSTMInt row: input, input-weight and output scales, all weights' range, SQNR of the output sequence. */
-function recurrentRow(m: GRUInt | LSTMInt, path: string, args: unknown[], out: [Tensor, unknown], buf: (k: string) => number): QuantReportRow {
-  const params = m.namedParameters();
-  const span = (which: string): [number, number] | null => {
-    const r = params.filter(([k]) => k.startsWith(which)).map(([, p]) => range(p.raw));
-    return r.length ? [Math.min(...r.map((v) => v[0])), Math.max(...r.map((v) => v[1]))] : null;
-  };
-  // the float layer's forward on the same input, with the same weights
-  const x = args[0] as Tensor;
-  const ref = m instanceof GRUInt ? GRU.prototype.forward.call(m, x) : LSTM.prototype.forward.call(m, x);
-  const yf = ref[0].logical(), yq = out[0].logical();
-  const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
-  const signal = tf.sum(tf.square(yf)).dataSync()[0];
-  return {
-    path, type: m.typeName(), bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits }, aheadRelu: false,
-    scaleX: buf('scale_i'), scaleW: buf('scale_iw'), scaleO: buf('scale_o'), weightRange: span('weight'), biasRange: span('bias'),
-    sqnrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
-  };
 }
 
 /** The report as a text table (what the demo prints). */

@@ -1,4 +1,4 @@
-// Float-stage normalize layers (SPEC §4.2): symmetric clamps on weight, bias and output.
+// Float-stage normalize layers (docs/contract.md#normalize): symmetric clamps on weight, bias and output.
 import { tf } from '../backend/tf';
 import { tapeActive } from '../backend/kernels';
 import { withinMask } from '../quant/qvalue';
@@ -7,6 +7,7 @@ import { BatchNorm2d } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
 import { withoutInit } from '../nn/init';
 import { Linear } from '../nn/linear';
+import { ClassTable, ModuleClass } from '../nn/classTable';
 import { Module } from '../nn/module';
 import { pyFloat } from '../nn/repr';
 import { Stage } from '../state/stateDict';
@@ -142,3 +143,28 @@ export class NormalizeBatchNorm2d extends normalized(BatchNorm2d) {
       { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }), b, s);
   }
 }
+
+/**
+ * What normalizeLayers does to a module, by its nearest registered class: a float layer becomes its
+ * Normalize* version (`from`), a Normalize* layer takes the new settings as it is (as does a fused
+ * ConvBN of traceLayers, which transforms.ts recognises).
+ */
+export type NormalizeAction = { from: (m: Module, s: NormalizeSettings) => Module & NormalizeSettings } | { settings: true };
+export const NORMALIZE_TABLE = new ClassTable<NormalizeAction>();
+for (const [float, normalized] of [
+  [Conv2d, NormalizeConv2d],
+  [Conv1d, NormalizeConv1d],
+  [ConvTranspose2d, NormalizeConvTranspose2d],
+  [Linear, NormalizeLinear],
+  [BatchNorm2d, NormalizeBatchNorm2d],
+] as [ModuleClass, ModuleClass & { from(m: Module, s: NormalizeSettings): Module & NormalizeSettings }][]) {
+  NORMALIZE_TABLE.set(float, { from: (m, s) => normalized.from(m, s) });
+  NORMALIZE_TABLE.set(normalized, { settings: true });
+}
+
+/** True for a layer normalizeLayers replaces or configures (a Normalize* layer included). */
+export function isNormalizable(m: Module): boolean {
+  return NORMALIZE_TABLE.lookup(m) !== undefined;
+}
+/** The class names of the Normalize* layers (how a module tree shows normalized layers). */
+export const NORMALIZED_TYPE_NAMES: readonly string[] = [NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d].map((c) => c.name);

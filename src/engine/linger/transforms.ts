@@ -8,7 +8,7 @@ import { Tensor } from '../tensor';
 import { captureGraph, consumersOf, Graph, GraphNode } from '../trace/graph';
 import { EmptyBatchNorm, NormalizeConvBN1d, NormalizeConvBN2d, NormalizeConvBNBase, NormalizeConvTransposeBN2d } from './convbn';
 import {
-  aheadReluOf, NormalizeBatchNorm2d, NormalizeConv1d, NormalizeConv2d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeSettings,
+  aheadReluOf, NORMALIZE_TABLE, NormalizeConv1d, NormalizeConv2d, NormalizeConvTranspose2d, NormalizeSettings,
 } from './normalize';
 
 export const LINGER_STAGE_ORDER = 'LINGER_STAGE_ORDER';
@@ -16,7 +16,7 @@ export const LINGER_LOAD_ORDER = 'LINGER_LOAD_ORDER';
 
 const NAMES: Record<TransformName, string> = { trace: 'linger.traceLayers', normalize: 'linger.normalizeLayers', init: 'linger.init' };
 
-/** SPEC §1 and §6: the order errors and warnings every transform checks first. */
+/** docs/contract.md#load-order: the order errors and warnings every transform checks first. */
 export function checkTransformOrder(root: Module, t: TransformName): void {
   const done = transformsOf(root);
   const name = NAMES[t];
@@ -176,20 +176,15 @@ export function normalizeLayers(model: Module, opts: NormalizeOptions = {}): Mod
   for (const [path, m] of [...model.namedModules()]) {
     if (!path || insideFused.has(m) || NO_NORMALIZE.has(m)) continue;
     const s: NormalizeSettings = { ...base, aheadRelu: aheadReluOf(m) };
-    if (m instanceof NormalizeConvBNBase || m instanceof NormalizeConv2d || m instanceof NormalizeConv1d || m instanceof NormalizeConvTranspose2d ||
-      m instanceof NormalizeLinear || m instanceof NormalizeBatchNorm2d) {
+    const action = m instanceof NormalizeConvBNBase ? { settings: true as const } : NORMALIZE_TABLE.lookup(m);
+    if (!action) continue;
+    if ('settings' in action) {
       Object.assign(m, s);
       continue;
     }
-    const replacement = m instanceof Conv2d ? NormalizeConv2d.from(m, s)
-      : m instanceof ConvTranspose2d ? NormalizeConvTranspose2d.from(m, s)
-        : m instanceof Conv1d ? NormalizeConv1d.from(m, s)
-          : m instanceof Linear ? NormalizeLinear.from(m, s)
-            : m instanceof BatchNorm2d ? NormalizeBatchNorm2d.from(m, s) : null;
-    if (replacement) {
-      replacement.training = m.training;
-      model.setSubmodule(path, replacement);
-    }
+    const replacement = action.from(m, s);
+    replacement.training = m.training;
+    model.setSubmodule(path, replacement);
   }
   recordTransform(model, 'normalize');
   return model;

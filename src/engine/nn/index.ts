@@ -12,8 +12,7 @@ export { LayerNorm, Embedding } from './sequence';
 export type { LayerNormOptions, EmbeddingOptions } from './sequence';
 export type { RNNOptions } from './recurrent';
 export { Sequential, ModuleList } from './container';
-// linger's layers (SPEC §3–§4)
+// linger's layers (docs/contract.md#layers)
 export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';
 export { NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d } from '../linger/normalize';
-export { Conv2dInt, Conv1dInt, ConvTranspose2dInt, LinearInt, BatchNormInt, AvgPool2dInt, IQAdd, IQCat } from '../linger/intLayers';
-export { LayerNormInt, EmbeddingInt, BmmInt } from '../linger/sequenceInt';
+export { Conv2dInt, Conv1dInt, ConvTranspose2dInt, LinearInt, BatchNormInt, AvgPool2dInt, IQAdd, IQCat, LayerNormInt, EmbeddingInt, BmmInt } from '../linger/ops';

@@ -1,25 +1,17 @@
 // Rebuilding a checkpoint's model from code: the model file makes the float model, and the
 // checkpoint's metadata says which linger transforms, with which settings, made the state it holds
-// (SPEC §6: a dict loads into a model at its own stage after the same transforms).
-import { BatchNorm2d } from '../nn/batchnorm';
-import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
-import { Linear } from '../nn/linear';
+// (docs/contract.md#load-order: a dict loads into a model at its own stage after the same transforms).
 import { Module, TransformName, transformsOf } from '../nn/module';
-import { AvgPool2d } from '../nn/pooling';
-import { Embedding, LayerNorm } from '../nn/sequence';
-import { GRU, LSTM } from '../nn/recurrent';
-import { ReLU6 } from '../nn/activation';
 import { Tensor } from '../tensor';
-import { NormalizeConvBNBase } from '../linger/convbn';
 import { disableQuant, init, quantModule } from '../linger/init';
+import { isNormalizable, NORMALIZED_TYPE_NAMES } from '../linger/normalize';
+import { intOps, opLists, replacementOf } from '../linger/ops/registry';
 import { disableNormalize, graphOf, normalizeLayers, traceLayers } from '../linger/transforms';
 import { CheckpointMetadata, ModuleTreeEntry } from './checkpoint';
 import { CheckpointFormatError } from './safetensors';
 
 type NormalizeValues = { data: number | null; weight: number | null; bias: number | null };
 type Bits = { dataBits: number; parameterBits: number; outBits: number };
-
-const NORMALIZED_TYPES = /^Normalize(Conv2d|Conv1d|ConvTranspose2d|Linear|BatchNorm2d)$/;
 
 function clampValue(s: string): number | null {
   return s === 'None' ? null : Number(s);
@@ -54,16 +46,14 @@ export function transformsOfCheckpoint(meta: CheckpointMetadata): TransformName[
   if (meta.transforms) return [...meta.transforms];
   if (meta.stage === 'float') return [];
   const tree = meta.moduleTree ?? [];
-  const normalized = tree.some((e) => NORMALIZED_TYPES.test(e.type) || hasClamp(normalizeOfEntry(e)));
+  const normalized = tree.some((e) => NORMALIZED_TYPE_NAMES.includes(e.type) || hasClamp(normalizeOfEntry(e)));
   return ['trace', ...(normalized ? ['normalize' as const] : []), ...(meta.stage === 'fixed' ? ['init' as const] : [])];
 }
 
-function isNormalizable(m: Module): boolean {
-  return m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof Conv1d || m instanceof Linear || m instanceof BatchNorm2d;
-}
 /** Modules init replaces by default (their tree entry shows their bits, or no bits when disabled). */
 function isQuantizable(m: Module): boolean {
-  return isNormalizable(m) || m instanceof AvgPool2d || m instanceof NormalizeConvBNBase || m instanceof GRU || m instanceof LSTM || m instanceof ReLU6;
+  const r = replacementOf(m);
+  return !!r && !r.def.optIn;
 }
 
 export interface ReplayResult {
@@ -127,19 +117,24 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
     } else {
       let defaults: Bits = { dataBits: 8, parameterBits: 8, outBits: 8 };
       let iq = false;
-      // LayerNorm/Embedding/bmm were quantized only when asked: the tree shows whether they were
-      const quantModules: ('LayerNorm' | 'Embedding')[] = [];
-      let bmm = false;
+      // opt-in layers (LayerNorm/Embedding) and functions (bmm) were quantized only when asked: the tree shows whether they were
+      const quantModules: string[] = [];
+      const functions: string[] = [];
       if (tree) {
-        const iqEntry = tree.find((e) => /^linger_iq\.\d+$/.test(e.path));
+        const inList = (list: string) => tree.find((e) => e.path.startsWith(`${list}.`) && /^\d+$/.test(e.path.slice(list.length + 1)));
+        const lists = opLists();
+        const iqEntry = lists.filter((l) => !l.flag).map((l) => inList(l.list)).find((e) => e);
         iq = !!iqEntry;
-        if (tree.some((e) => e.type === 'LayerNormInt')) quantModules.push('LayerNorm');
-        if (tree.some((e) => e.type === 'EmbeddingInt')) quantModules.push('Embedding');
-        bmm = tree.some((e) => /^linger_bmm\.\d+$/.test(e.path));
-        // (LayerNormInt's parameter_bits is always 16: not a default for the others)
-        const first = (iqEntry && bitsOfEntry(iqEntry)) ?? tree.filter((e) => e.type !== 'LayerNormInt').map(bitsOfEntry).find((b) => b);
+        for (const l of lists) if (l.flag && inList(l.list)) functions.push(l.flag);
+        for (const d of intOps()) if (d.optIn && tree.some((e) => e.type === d.name)) quantModules.push(d.optIn);
+        // (a layer with bits of its own, as LayerNormInt's parameter_bits of 16, is no default for the others)
+        const ownBits = new Set(intOps().filter((d) => d.ownBits).map((d) => d.name));
+        const first = (iqEntry && bitsOfEntry(iqEntry)) ?? tree.filter((e) => !ownBits.has(e.type)).map(bitsOfEntry).find((b) => b);
         if (first) defaults = first;
-        const asked = (m: Module) => (m instanceof LayerNorm && quantModules.includes('LayerNorm')) || (m instanceof Embedding && quantModules.includes('Embedding'));
+        const asked = (m: Module) => {
+          const optIn = replacementOf(m)?.def.optIn;
+          return !!optIn && quantModules.includes(optIn);
+        };
         for (const [p, m] of [...model.namedModules()]) {
           const e = byPath.get(p);
           if (!p || !e || !(isQuantizable(m) || asked(m))) continue;
@@ -155,7 +150,7 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
         }
       }
       try {
-        init(model, { ...defaults, ...(quantModules.length ? { quantModules } : {}), ...(bmm ? { bmm } : {}), ...((iq || bmm) && !graphOf(model) ? { dummyInput } : {}) });
+        init(model, { ...defaults, ...(quantModules.length ? { quantModules } : {}), ...(functions.length ? { functions } : {}), ...((iq || functions.length) && !graphOf(model) ? { dummyInput } : {}) });
       } catch (err) {
         if (/must be an integer/.test((err as Error).message)) fail((err as Error).message);
         throw err;

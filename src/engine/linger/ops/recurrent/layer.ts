@@ -1,24 +1,23 @@
-// LSTMInt and GRUInt: linger's fixed-point recurrent layers (LINGER-OPS §1, §2; docs/fixed-point.md).
+// LSTMInt and GRUInt: linger's fixed-point recurrent layers (docs/linger-ops.md, docs/fixed-point.md).
 // Every time step computes the integer cell a chip computes: int8 input and hidden state times
 // int8 weights into int32 accumulators, both sides brought to Q11, the gates through the integer
 // sigmoid/tanh (Q11 → Q7, quant/intActivation.ts), the cell and hidden state in Q14, and the
 // hidden state requantized to o_bits at every step. Training runs the same integer cell with
 // per-step scales and takes its gradient from the float cell on the dequantized values (straight
 // through); eval uses the running scales and is integer-exact.
-import { tf } from '../backend/tf';
-import * as K from '../backend/kernels';
-import { withoutInit } from '../nn/init';
-import { Buffer, Module } from '../nn/module';
-import { GRU, LSTM, RNNOptions } from '../nn/recurrent';
-import { batchMax } from '../parallel/sync';
-import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../quant/qvalue';
-import { sigmoidQ7, tanhQ7 } from '../quant/intActivation';
-import { Stage } from '../state/stateDict';
-import { Tensor } from '../tensor';
-import { applyOrigin, IntLayer, IntOrigin, ModuleClass, NotCalibratedError, registerIntLayer, scalarBuffer, takeParams } from './intLayers';
-import { clampSym } from './normalize';
+import { tf } from '../../../backend/tf';
+import * as K from '../../../backend/kernels';
+import { withoutInit } from '../../../nn/init';
+import { Buffer, Module } from '../../../nn/module';
+import { GRU, LSTM, RNNOptions } from '../../../nn/recurrent';
+import { batchMax } from '../../../parallel/sync';
+import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../../../quant/qvalue';
+import { sigmoidQ7, tanhQ7 } from '../../../quant/intActivation';
+import { Tensor } from '../../../tensor';
+import { applyOrigin, IntOrigin, ModuleClass, NotCalibratedError, quantized, takeParams } from '../base';
+import { clampSym } from '../../normalize';
 
-/** linger's buffer names (LINGER-OPS §1): input, hidden, their weights, output; io/ho are never written. */
+/** linger's buffer names (docs/linger-ops.md): input, hidden, their weights, output; io/ho are never written. */
 const NAMES = ['i', 'h', 'iw', 'hw', 'io', 'ho', 'o'] as const;
 type Name = typeof NAMES[number];
 /** Layer l's buffers: linger's names for layer 0, `_l<k>` appended for the layers stacked above it. */
@@ -94,13 +93,11 @@ type RecurrentBase = ModuleClass & (abstract new (...args: any[]) => Module & { 
  * shape handling and the parameters): bits, buffers, the fixed stage, and the steps.
  */
 function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
-  abstract class RecurrentInt extends Base implements IntLayer {
-    dataBits = 8; parameterBits = 8; outBits = 8; aheadRelu = false;
-    normalizeData: number | null = null; normalizeWeight: number | null = null; normalizeBias: number | null = null;
-    protected readonly kind: Kind = kind;
+  abstract class RecurrentInt extends quantized(Base) {
+    readonly kind: Kind = kind;
 
-    protected addRecurrentBuffers(): void {
-      for (const k of bufferKeys(this.numLayers)) (this as unknown as Record<string, Buffer>)[k] = scalarBuffer();
+    quantKeys(): readonly string[] {
+      return bufferKeys(this.numLayers);
     }
     private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
     protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
@@ -115,14 +112,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       if (!(r > 0)) throw new NotCalibratedError(this, `running_${n}${l ? `_l${l}` : ''}`);
       return evalScale(r, bits);
     }
-
-    moduleStage(): Stage { return 'fixed'; }
-    ownKeysAddedAfter(from: Stage): string[] { return from === 'fixed' ? [] : bufferKeys(this.numLayers); }
-    migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
-      if (from === 'fixed') return;
-      for (const k of bufferKeys(this.numLayers)) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([])));
-    }
-    protected bitsRepr(): string {
+    bitsRepr(): string {
       return `data_bits=${this.dataBits},parameter_bits=${this.parameterBits},o_bits=${this.outBits}`;
     }
 
@@ -264,7 +254,6 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       }
       return { out: inp, scale, hN: tf.stack(hN) as tf.Tensor3D, cN: cN.length ? (tf.stack(cN) as tf.Tensor3D) : null };
     }
-    extraRepr(): string { return `${super.extraRepr()},${this.bitsRepr()}`; }
 
     /**
      * What an export needs of layer l, direction `sfx`, at the eval scales: the scales, and the
@@ -295,7 +284,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
   return RecurrentInt;
 }
 
-/** GRU cell in integers (LINGER-OPS §2). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
+/** GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
 function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf.Tensor; c: null } {
   const [ir, iz, inn] = tf.split(gi, [H, H, H], 1);
   const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
@@ -350,7 +339,7 @@ export class GRUInt extends recurrentInt(GRU, 'GRU') {
     const m = withoutInit(() => new GRUInt(g.inputSize, g.hiddenSize, optionsOf(g)));
     takeParams(m, g);
     applyOrigin(m, o);
-    m.addRecurrentBuffers();
+    m.addQuantBuffers();
     return m;
   }
   forward(x: Tensor, hx?: Tensor): [Tensor, Tensor] {
@@ -372,7 +361,7 @@ export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
     const m = withoutInit(() => new LSTMInt(g.inputSize, g.hiddenSize, optionsOf(g)));
     takeParams(m, g);
     applyOrigin(m, o);
-    m.addRecurrentBuffers();
+    m.addQuantBuffers();
     return m;
   }
   forward(x: Tensor, hx?: [Tensor, Tensor]): [Tensor, [Tensor, Tensor]] {
@@ -386,5 +375,3 @@ export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
   }
 }
 
-registerIntLayer(GRUInt);
-registerIntLayer(LSTMInt);

@@ -1,19 +1,20 @@
-// GRUInt / LSTMInt in the fixed-stage ONNX dialects (docs/fixed-point.md, LINGER-OPS §1–2).
+// GRUInt / LSTMInt in the fixed-stage ONNX dialects (docs/fixed-point.md, docs/linger-ops.md).
 // qdq: the integer cell unrolled over the dummy input's time steps in standard ops — float32
 // arithmetic on integer values (exact below 2^24, checked), the gates' sigmoid/tanh as a Gather over
 // the engine's own tables — so onnxruntime computes what the engine's eval computes, bit for bit.
 // thinker: one linger `GRUInt`/`LSTMInt` node per direction and layer, with linger's attributes.
-import { ExportedRecurrentLayer, GRUInt, LSTMInt } from '../linger/recurrentInt';
-import { EXACT, qmax } from '../quant/qvalue';
-import { Tensor } from '../tensor';
-import { CapturedCall } from './capture';
-import { intActivation, IqLowering } from './iqOpsExport';
-import { DT, THINKER, PLATFORM } from './proto';
+import { EXACT, qmax } from '../../../quant/qvalue';
+import { Tensor } from '../../../tensor';
+import type { CapturedCall } from '../../../onnx/capture';
+import type { ExportContext } from '../../../onnx/export/context';
+import { DT, THINKER, PLATFORM } from '../../../onnx/proto';
+import { intActivation } from '../iqActivation';
+import { ExportedRecurrentLayer, GRUInt, LSTMInt } from './layer';
 
 
-export function lowerRecurrentInt(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, scope: string): void {
+export function lowerRecurrentInt(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, scope: string): void {
   const x = c.inputs[0] as Tensor;
-  const type = m instanceof LSTMInt ? 'LSTMInt' : 'GRUInt';
+  const type = m.kind === 'LSTM' ? 'LSTMInt' : 'GRUInt';
   if (!(x instanceof Tensor) || x.rank !== 3) throw new Error(`${type} at '${c.target}': export needs a batched input (rank 3)`);
   if (c.inputs.length > 1 && c.inputs[1] !== undefined) throw new Error(`${type} at '${c.target}': export with initial states is not supported yet`);
   if (L.mode === 'thinker') thinker(L, c, m, x, scope);
@@ -32,9 +33,9 @@ function layers(m: GRUInt | LSTMInt, x: Tensor): ExportedRecurrentLayer[][] {
   return out;
 }
 
-function thinker(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, scope: string): void {
+function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, scope: string): void {
   const g = L.g;
-  const isLstm = m instanceof LSTMInt;
+  const isLstm = m.kind === 'LSTM';
   const type = isLstm ? 'LSTMInt' : 'GRUInt';
   const all = layers(m, x);
   const D = m.bidirectional ? 2 : 1;
@@ -73,9 +74,9 @@ function thinker(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor,
 }
 
 /** The unrolled integer cell in standard ONNX (see the file's header). */
-function qdq(L: IqLowering, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, scope: string): void {
+function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, scope: string): void {
   const g = L.g;
-  const isLstm = m instanceof LSTMInt;
+  const isLstm = m.kind === 'LSTM';
   const H = m.hiddenSize, G = isLstm ? 4 : 3, D = m.bidirectional ? 2 : 1;
   const all = layers(m, x);
   const T = x.shape[m.batchFirst ? 1 : 0];

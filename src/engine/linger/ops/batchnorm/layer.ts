@@ -1,0 +1,68 @@
+// linger's BatchNormInt (docs/fixed-point.md): nn.BatchNorm2d in the fixed stage.
+import { tf } from '../../../backend/tf';
+import * as K from '../../../backend/kernels';
+import { BatchNorm2d } from '../../../nn/batchnorm';
+import { withoutInit } from '../../../nn/init';
+import { channelsLast } from '../../../nn/layout';
+import { wholeBatchCount } from '../../../parallel/sync';
+import { clampInt, fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
+import { Tensor } from '../../../tensor';
+import { clampSym } from '../../normalize';
+import { applyOrigin, inputScale, IntOrigin, outputScale, quantized, quantizedInput, readBuf, takeParams, writeBuf } from '../base';
+
+/**
+ * BatchNorm as a per-channel multiply-add: a = γ/√(var+ε), c = β − μ·a (batch statistics in
+ * training, running ones in eval); a quantized as a parameter, c at s_x·s_a; y = x·a + c.
+ */
+export class BatchNormInt extends quantized(BatchNorm2d) {
+
+  static from(b: BatchNorm2d, o: IntOrigin): BatchNormInt {
+    const m = withoutInit(() => new BatchNormInt(b.numFeatures, { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
+    takeParams(m, b);
+    applyOrigin(m, o);
+    m.addQuantBuffers();
+    return m;
+  }
+  forward(x: Tensor): Tensor {
+    this.checkInput(x);
+    const sx = inputScale(this, x);
+    const layout = channelsLast(x.rank);
+    const xq = new Tensor(quantizedInput(this, x, sx), x.perm).physical(layout);
+    const gamma = this.weight ? clampSym(this.weight.raw, this.normalizeWeight) : tf.ones([this.numFeatures]);
+    const beta = this.bias ? clampSym(this.bias.raw, this.normalizeBias) : tf.zeros([this.numFeatures]);
+    let mean: tf.Tensor, variance: tf.Tensor;
+    if (this.useBatchStats()) {
+      // the whole batch's statistics in a data-parallel step (SyncBatchNorm)
+      mean = K.wholeBatchChannelMean(xq);
+      variance = K.wholeBatchChannelMean(tf.square(tf.sub(xq, mean)));
+      this.updateRunningStats(mean, variance, wholeBatchCount(xq.size / this.numFeatures));
+    } else {
+      mean = this.running_mean!.raw;
+      variance = this.running_var!.raw;
+    }
+    const a = tf.mul(gamma, tf.rsqrt(tf.add(variance, this.eps)));
+    const c = tf.sub(beta, tf.mul(mean, a));
+    const sa = trainScale(maxAbs(a), this.parameterBits);
+    writeBuf(this, 'scale_x', sx);
+    writeBuf(this, 'scale_w', sa);
+    if (this.training) {
+      writeBuf(this, 'running_w', updatedRunning(readBuf(this, 'running_w'), sa, this.parameterBits));
+      const y = clampSym(tf.add(tf.mul(xq, fakeQuant(a, sa, this.parameterBits, false)), fakeQuant(c, sx * sa, 32, false)), this.normalizeData);
+      const so = outputScale(this, y);
+      writeBuf(this, 'scale_o', so);
+      return new Tensor(fakeQuant(y, so, this.outBits), layout, so);
+    }
+    const so = outputScale(this, null);
+    writeBuf(this, 'scale_o', so);
+    const qx = tf.cast(tf.round(tf.mul(xq, sx)), 'int32');
+    const qa = tf.cast(quantizeCodes(a, sa, this.parameterBits), 'int32');
+    const qc = tf.cast(tf.floor(tf.add(tf.mul(c, sx * sa), 0.5)), 'int32');
+    let acc = tf.add(tf.mul(qx, qa), qc);
+    if (this.normalizeData !== null) {
+      const lim = Math.floor(this.normalizeData * sx * sa);
+      acc = clampInt(acc, -lim, lim);
+    }
+    const q = requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sa), this.outBits);
+    return new Tensor(tf.div(tf.cast(q, 'float32'), so), layout, so);
+  }
+}

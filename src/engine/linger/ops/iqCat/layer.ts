@@ -1,0 +1,30 @@
+// linger's iqCat on quantized tensors (docs/linger-ops.md).
+import { tf } from '../../../backend/tf';
+import * as K from '../../../backend/kernels';
+import { Module } from '../../../nn/module';
+import { batchMax } from '../../../parallel/sync';
+import { maxAbs, qmax } from '../../../quant/qvalue';
+import { Tensor } from '../../../tensor';
+import { operandScale, QuantBits, quantized, writeBuf } from '../base';
+import { opScale, rescale } from '../iqAdd/scale';
+
+/** linger's iqCat: every input requantized to one common output scale, then concatenated. */
+export class IQCat extends quantized(Module) {
+  constructor(bits: QuantBits) {
+    super();
+    Object.assign(this, bits);
+    this.addQuantBuffers();
+  }
+  forward(xs: Tensor[], dim: number): Tensor {
+    const scales = xs.map((t) => operandScale(this, t));
+    const layout = xs[0].perm;
+    const max = this.training ? batchMax(Math.max(...xs.map((t) => maxAbs(t.raw)))) : 0;
+    const sz = opScale(this, max, null); // linger's iqCat: no cap
+    writeBuf(this, 'scale_o', sz);
+    const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : (dim < 0 ? dim + xs[0].rank : dim);
+    const b = qmax(this.outBits);
+    const value = () => tf.div(tf.clipByValue(tf.concat(xs.map((t, i) => rescale(t, scales[i], sz, layout)), axis), -b - 1, b), sz);
+    const carrier = () => tf.concat(xs.map((t) => t.physical(layout)), axis);
+    return new Tensor(this.training ? K.straightThrough(carrier(), value) : value(), layout, sz);
+  }
+}

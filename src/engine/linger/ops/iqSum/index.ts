@@ -1,0 +1,62 @@
+// linger's iqSum: a sum of a quantized tensor in the fixed stage, one IQSum per sum of the traced
+// graph (the root's `linger_iq` list), with its export (docs/linger-ops.md).
+import { tf } from '../../../backend/tf';
+import * as K from '../../../backend/kernels';
+import type { CapturedCall } from '../../../onnx/capture';
+import type { ExportContext } from '../../../onnx/export/context';
+import { DT, PLATFORM, THINKER } from '../../../onnx/proto';
+import { floorLog2, maxAbs, requantize } from '../../../quant/qvalue';
+import { normAxis, Tensor } from '../../../tensor';
+import { operandScale } from '../base';
+import { codesOf, IQOp, iqOperands } from '../iqOp';
+import { defineIntOp, defineTensorOp } from '../registry';
+
+export interface SumOptions { dim?: number | number[]; keepdim?: boolean }
+
+/** linger's iqSum: z = clamp(⌊Σx·s_z + 1/2⌋, −B−1, B)/s_z, the sum of codes in int32. */
+export class IQSum extends IQOp {
+  forward(x: Tensor, opts: SumOptions = {}): Tensor {
+    const sx = operandScale(this, x);
+    const xl = x.logical();
+    const axes = opts.dim === undefined ? Array.from({ length: x.rank }, (_, i) => i)
+      : (Array.isArray(opts.dim) ? opts.dim : [opts.dim]).map((d) => normAxis(d, x.rank));
+    const keep = opts.dim !== undefined && (opts.keepdim ?? false);
+    const sz = this.osr(() => tf.tidy(() => maxAbs(tf.sum(xl, axes, keep))));
+    const k = floorLog2(sz) - floorLog2(sx);
+    const value = () => tf.div(tf.cast(requantize(tf.sum(codesOf(xl, sx), axes, keep), k, this.outBits), 'float32'), sz);
+    return new Tensor(this.training ? K.straightThrough(tf.sum(xl, axes, keep), value) : value(), null, sz);
+  }
+}
+
+function lowerSum(L: ExportContext, c: CapturedCall, m: IQSum, scope: string): void {
+  const { x, sx, sz } = iqOperands(c);
+  const g = L.g;
+  const o = (c.args?.[0] ?? {}) as SumOptions;
+  const dims = o.dim === undefined ? null : (Array.isArray(o.dim) ? o.dim : [o.dim]).map((d) => normAxis(d, x.rank));
+  const keep = dims !== null && (o.keepdim ?? false);
+  if (L.mode === 'thinker') {
+    // linger exports dims only when sum had a positional dim argument
+    const z = g.op('iqSum', [L.int8Input(x, sx, m.dataBits, scope)], `${scope}/iqSum`, {
+      scale_x: { float: sx }, scale_o: { float: sz }, ...PLATFORM, ...(dims ? { dims } : {}),
+    }, THINKER);
+    return L.out(c, { name: z, int8Scale: sz });
+  }
+  // the codes summed in int32 (exact for any size), then requantized in double
+  const codes = g.op('Cast', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(sx)], `${scope}/Codes`)], `${scope}/CastInt32`, { to: DT.INT32 });
+  const ins = [codes];
+  if (dims) ins.push(g.initializer(`${c.target}.axes`, [dims.length], DT.INT64, dims));
+  const acc = g.op('ReduceSum', ins, `${scope}/ReduceSum`, { keepdims: keep ? 1 : 0 });
+  L.out(c, { name: L.requantize(acc, floorLog2(sz) - floorLog2(sx), m.outBits, sz, scope) });
+}
+
+defineIntOp({ name: 'IQSum', intClass: IQSum, lower: { qdq: lowerSum, thinker: lowerSum } });
+
+defineTensorOp({
+  op: 'sum',
+  list: 'linger_iq',
+  make: (bits) => new IQSum(bits),
+  call: (layer, args, _dim, attrs) =>
+    layer instanceof IQSum && args.every((a) => a.quantScale !== undefined)
+      ? (layer(args[0], { dim: attrs?.dim as number | number[] | undefined, keepdim: attrs?.keepdim as boolean | undefined }) as Tensor)
+      : undefined,
+});
