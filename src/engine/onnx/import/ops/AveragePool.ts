@@ -13,7 +13,8 @@ def({
       return new AvgPool2d(a.kernel, { stride: a.stride, padding: a.padding });
     },
   },
-  // the tensor op pads by the attributes only, as before the registry (a fused Pad is then lost)
+  // by its attributes only: a Pad fused into a pool that is not a module of its own is lost here
+  // (the importer's behaviour before the registry, kept; a known gap)
   run: ({ n, x }) => {
     const p = poolGeometry(n, 0);
     return [F.avgPool2d(x(), p.kernel, p.stride, p.padding)];
