@@ -34,7 +34,9 @@ commands:
           [--format json]; exits 1 when an error is found
   run     a Jupyter notebook's TypeScript cells with the Linger kernel, headless (like
           jupyter nbconvert --execute): <notebook.ipynb> [--inplace | -o out.ipynb]
-          [--timeout S (per cell)] [--allow-errors]; writes <name>.out.ipynb by default
+          [--timeout S (per cell)] [--allow-errors] [--kernel linger (run a notebook whose
+          kernel names another language as TypeScript anyway; refused without it)]; writes
+          <name>.out.ipynb by default; a source that is not text or invalid UTF-8 is refused
   new-notebook  the experiment notebook template (the two stages on Fashion-MNIST)
           [file.ipynb (experiment.ipynb)] [--full (QUICK = false: the demo's schedule)] [--force]
   info    the TF.js backend in use (LINGER_BACKEND=tensorflow|wasm|cpu forces one) and its memory

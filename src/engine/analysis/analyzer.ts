@@ -248,7 +248,7 @@ function cellProblem(c: unknown): string | undefined {
   if (cell.cell_type !== 'code') return undefined;
   const s = cell.source;
   if (typeof s === 'string' || (Array.isArray(s) && s.every((x) => typeof x === 'string'))) return undefined;
-  return `has a source that is not a string or a list of strings (${s === undefined ? 'none' : s === null ? 'null' : Array.isArray(s) ? 'a list holding other values' : `a ${typeof s}`})`;
+  return `has a source that is not a string or a list of strings (${s === undefined ? 'none' : s === null ? 'null' : Array.isArray(s) ? 'a list holding other values' : `${typeof s === 'object' ? 'an' : 'a'} ${typeof s}`})`;
 }
 
 function toPoint(p: Position): { row: number; column: number } {

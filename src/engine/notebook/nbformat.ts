@@ -38,6 +38,34 @@ export function newCellId(): string {
   return randomBytes(4).toString('hex');
 }
 
+/** The kernel languages whose cells the Linger kernel runs. */
+const OUR_LANGUAGES = new Set(['typescript', 'javascript']);
+
+/**
+ * Why the Linger kernel should not run this notebook, if it should not: its kernelspec or
+ * language_info names another language (a Python notebook run as TypeScript fails on its first
+ * `print`). A notebook that names no language is ours.
+ */
+export function foreignKernel(nb: Notebook): string | undefined {
+  const spec = isObject(nb.metadata.kernelspec) ? nb.metadata.kernelspec : {};
+  const info = isObject(nb.metadata.language_info) ? nb.metadata.language_info : {};
+  const lang = typeof spec.language === 'string' ? spec.language : typeof info.name === 'string' ? info.name : undefined;
+  if (spec.name === LINGER_KERNELSPEC.name || lang === undefined || OUR_LANGUAGES.has(lang.toLowerCase())) return undefined;
+  const name = typeof spec.name === 'string' ? ` (kernel ${JSON.stringify(spec.name.slice(0, 40))})` : '';
+  return `its kernel language is ${JSON.stringify(lang.slice(0, 40))}${name}, and the Linger kernel runs TypeScript`;
+}
+
+/** Decodes a notebook file's bytes as UTF-8; invalid UTF-8 is a NotebookFormatError (Jupyter refuses it too). */
+export function decodeNotebook(bytes: Uint8Array, file = 'notebook'): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    let at = 0;
+    while (at < bytes.length && bytes[at] < 0x80) at++;
+    throw new NotebookFormatError(`${file} is not UTF-8 text (an invalid byte at or after offset ${at}); Jupyter notebooks are UTF-8 JSON`);
+  }
+}
+
 /** The kernelspec and language Linger notebooks carry (the extension prefers its kernel for these). */
 export const LINGER_KERNELSPEC = { name: 'linger', display_name: 'Linger (TypeScript)', language: 'typescript' };
 export const LINGER_LANGUAGE_INFO = { name: 'typescript', file_extension: '.ts', mimetype: 'text/typescript' };
@@ -76,6 +104,12 @@ export function parseNotebook(text: string, file = 'notebook', dropped: string[]
     const type = cell.cell_type;
     if (type !== 'code' && type !== 'markdown' && type !== 'raw') throw new NotebookFormatError(`${file}: cell ${i + 1} has an unknown cell_type ${JSON.stringify(type)}`);
     for (const k of Object.keys(cell)) if (!CELL_KEYS.has(k)) dropped.push(`cells[${i}].${k}`);
+    // nbformat's multiline string: a string or a list of strings; anything else would be emptied or joined into code nobody wrote
+    const src = cell.source;
+    if (src !== undefined && typeof src !== 'string' && !(Array.isArray(src) && src.every((x) => typeof x === 'string'))) {
+      const what = src === null ? 'null' : Array.isArray(src) ? 'a list holding values that are not strings' : `${typeof src === 'object' ? 'an' : 'a'} ${typeof src}`;
+      throw new NotebookFormatError(`${file}: cell ${i + 1} (${type}) has a source that is not a string or a list of strings (${what})`);
+    }
     let id = typeof cell.id === 'string' && /^[a-zA-Z0-9-_]{1,64}$/.test(cell.id) && !ids.has(cell.id) ? cell.id : newCellId();
     while (ids.has(id)) id = newCellId();
     ids.add(id);

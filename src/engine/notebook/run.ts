@@ -2,11 +2,11 @@
 // VS Code, and writes the outputs, as `jupyter nbconvert --execute` does. The input is never
 // touched unless --inplace; a failing cell stops the run (unless allowErrors), and the notebook is
 // still written with that cell's error.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { NotARegularFileError, readRegularFile } from '../state/files';
 import { writeFileAtomic } from '../state/safetensors';
 import type { NbOutput } from './messages';
-import { applyOutput, parseNotebook, serializeNotebook } from './nbformat';
+import { applyOutput, decodeNotebook, foreignKernel, NotebookFormatError, parseNotebook, serializeNotebook } from './nbformat';
 import { KernelSession } from './session';
 
 export interface RunOptions {
@@ -19,6 +19,8 @@ export interface RunOptions {
   log?: (line: string) => void;
   /** aborting interrupts the running cell (Ctrl-C) */
   signal?: AbortSignal;
+  /** 'linger': run the cells with the Linger kernel even when the notebook names another language */
+  kernel?: 'linger';
 }
 
 export interface CellFailure { cell: number; executionCount: number; ename: string; evalue: string; traceback: string[] }
@@ -35,9 +37,16 @@ export interface RunResult {
 export async function runNotebook(file: string, opts: RunOptions = {}): Promise<RunResult> {
   const t0 = performance.now();
   const log = opts.log ?? (() => undefined);
-  const text = fs.readFileSync(file, 'utf8');
+  let bytes: Buffer;
+  try {
+    bytes = readRegularFile(file, 'notebook'); // lstat first: a FIFO or a device never blocks the run
+  } catch (e) {
+    throw new NotebookFormatError(e instanceof NotARegularFileError ? e.message : `${file}: ${(e as Error).message}`);
+  }
   const dropped: string[] = [];
-  const nb = parseNotebook(text, file, dropped);
+  const nb = parseNotebook(decodeNotebook(bytes, file), file, dropped);
+  const foreign = foreignKernel(nb);
+  if (foreign && opts.kernel !== 'linger') throw new NotebookFormatError(`${file} is not a Linger notebook: ${foreign} (run it with its own kernel, or pass --kernel linger to run its cells as TypeScript)`);
   if (dropped.length) log(`note: keys outside nbformat 4.5 are not written back: ${dropped.join(', ')}`);
   const output = opts.inplace ? file : opts.output ?? path.join(path.dirname(file), `${path.basename(file).replace(/\.ipynb$/i, '')}.out.ipynb`);
   const dir = path.dirname(path.resolve(file));

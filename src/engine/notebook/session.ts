@@ -2,6 +2,7 @@
 // specs into SVG (on this thread, which stays free while a cell trains), interrupts, restarts and
 // notices a thread that died. The extension's kernel process (kernelMain.ts) and `linger run`
 // (run.ts) both drive one of these.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startThread } from '../host/thread';
@@ -26,6 +27,28 @@ export interface SessionOptions {
   onLog?: (line: string) => void;
   /** how long an interrupt may take to reach a step before the kernel is restarted (default 3 s) */
   interruptGraceMs?: number;
+  /** the kernel thread's JavaScript heap limit in MB (default: V8's); a cell that fills it ends as out of memory */
+  heapLimitMb?: number;
+}
+
+/** Memory as the process sees it when a cell is stuck: what the message about it is based on. */
+export interface MemorySnapshot { rss: number; total: number; free: number }
+
+const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+
+/**
+ * Why a cell did not reach an interruptible step in time: out of memory when the process holds
+ * most of the machine's memory or the machine has almost none left (a cell allocating without
+ * end thrashes there, inside the engine), otherwise code that never reaches a step.
+ */
+export function stuckCellMessage(graceMs: number, m: MemorySnapshot = { rss: process.memoryUsage().rss, total: os.totalmem(), free: os.freemem() }): string {
+  const secs = (graceMs / 1000).toFixed(0);
+  if (m.rss > 0.8 * m.total || m.free < 0.05 * m.total) {
+    return `the cell ran out of memory: the kernel holds ${gib(m.rss)} of the machine's ${gib(m.total)} (${gib(m.free)} free) and did not ` +
+      `answer the interrupt within ${secs} s, so the kernel was restarted: every variable was lost (keep fewer tensors alive, or use smaller ones)`;
+  }
+  return `the cell did not reach an interruptible step within ${secs} s of the interrupt (a module call, an optimizer step or a DataLoader batch; ` +
+    'a loop that never reaches one, like `while (true) {}`), so the kernel was restarted: every variable was lost';
 }
 
 interface Running {
@@ -94,7 +117,8 @@ export class KernelSession {
   start(): Promise<string> {
     if (this.ready) return this.ready;
     this.interruptFlag = new SharedArrayBuffer(4);
-    const w = startThread('kernelWorker.js', path.join(__dirname, 'runtime.ts'), { notebookDir: this.opts.notebookDir, interrupt: this.interruptFlag });
+    const w = startThread('kernelWorker.js', path.join(__dirname, 'runtime.ts'), { notebookDir: this.opts.notebookDir, interrupt: this.interruptFlag },
+      this.opts.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.heapLimitMb } } : {});
     this.worker = w;
     w.stdout.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
     w.stderr.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
@@ -102,7 +126,15 @@ export class KernelSession {
       w.on('message', (m: FromKernel) => {
         if (m.type === 'ready') { this.backend = m.backend; resolve(m.backend); } else this.receive(m);
       });
-      w.on('error', (e) => { this.opts.onLog?.(`kernel thread error: ${e.stack ?? e.message}`); reject(e); });
+      w.on('error', (e) => {
+        if ((e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
+          // V8 ended the thread at its heap limit: say so, not "the kernel thread ended (exit code 1)"
+          if (this.worker === w) this.died('the kernel ran out of memory', 'the cell ran out of memory (the kernel\'s JavaScript heap is full), so the kernel was restarted: every variable was lost (keep fewer objects alive, or use smaller ones)');
+        } else {
+          this.opts.onLog?.(`kernel thread error: ${e.stack ?? e.message}`);
+        }
+        reject(e);
+      });
       w.on('exit', (code) => {
         reject(new Error(`the kernel thread ended while starting (exit code ${code})`));
         if (this.worker === w) this.died(`the kernel thread ended (exit code ${code})`);
@@ -197,7 +229,7 @@ export class KernelSession {
     this.graceTimer = setTimeout(() => {
       this.graceTimer = undefined;
       if (!this.running || this.running.ended) return;
-      this.kill(`the cell did not reach an interruptible step within ${(grace / 1000).toFixed(0)} s of the interrupt (code that never calls the engine, like \`while (true) {}\`), so the kernel was restarted: every variable was lost`);
+      this.kill(stuckCellMessage(grace));
     }, grace);
   }
 
