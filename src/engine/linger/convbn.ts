@@ -1,7 +1,7 @@
 // Conv+BN fusion, linger's way (SPEC §4.1): fused in forward, not fused in backward.
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
-import { wholeBatchCount } from '../parallel/sync';
+import { wholeBatchCount } from '../backend/shard';
 import { Tensor } from '../tensor';
 import { BatchNorm1d, BatchNorm2d, BatchNormNd } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvNd, ConvTranspose2d } from '../nn/conv';

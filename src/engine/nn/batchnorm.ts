@@ -1,6 +1,6 @@
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
-import { wholeBatchCount } from '../parallel/sync';
+import { wholeBatchCount } from '../backend/shard';
 import { Tensor } from '../tensor';
 import { Buffer, Module, Parameter, parameterFrom } from './module';
 import { channelsLast, expectInput } from './layout';

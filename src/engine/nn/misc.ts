@@ -1,6 +1,6 @@
 import { tf } from '../backend/tf';
 import { rng } from '../random';
-import { currentShard } from '../parallel/sync';
+import { currentShard } from '../backend/shard';
 import { record, Tensor } from '../tensor';
 import { Module } from './module';
 import { pyBool, pyFloat } from './repr';

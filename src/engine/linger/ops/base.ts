@@ -5,7 +5,7 @@
 import { tf } from '../../backend/tf';
 import { ModuleClass } from '../../nn/classTable';
 import { Buffer, Module, ModuleError, Parameter, parameterFrom } from '../../nn/module';
-import { batchMax } from '../../parallel/sync';
+import { batchMax } from '../../backend/shard';
 import { evalScale, fakeQuant, maxAbs, maxPositive, quantizeCodes, trainScale, updatedRunning } from '../../quant/qvalue';
 import { Stage } from '../../state/stateDict';
 import { Tensor } from '../../tensor';

@@ -8,7 +8,7 @@
 //             (the raw max), s_z = 2^round(log2(B/m)) (m = 0 → 1);
 //   eval      s_z = 2^round(log2(B/running_o)); running_o = 0 is NotCalibratedError. Only eval writes scale_o.
 import { tf } from '../../backend/tf';
-import { batchMax } from '../../parallel/sync';
+import { batchMax } from '../../backend/shard';
 import { qmax } from '../../quant/qvalue';
 import { Module } from '../../nn/module';
 import { Tensor } from '../../tensor';

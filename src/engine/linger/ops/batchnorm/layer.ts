@@ -4,7 +4,7 @@ import * as K from '../../../backend/kernels';
 import { BatchNorm2d } from '../../../nn/batchnorm';
 import { withoutInit } from '../../../nn/init';
 import { channelsLast } from '../../../nn/layout';
-import { wholeBatchCount } from '../../../parallel/sync';
+import { wholeBatchCount } from '../../../backend/shard';
 import { clampInt, fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { clampSym } from '../../normalize';

@@ -2,7 +2,7 @@
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import { Module } from '../../../nn/module';
-import { batchMax } from '../../../parallel/sync';
+import { batchMax } from '../../../backend/shard';
 import { maxAbs, qmax } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { operandScale, QuantBits, quantized, writeBuf } from '../base';

@@ -6,7 +6,7 @@ import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';
 import type { ExportContext } from '../../../onnx/export/context';
 import { PLATFORM, THINKER } from '../../../onnx/proto';
-import { batchMax } from '../../../parallel/sync';
+import { batchMax } from '../../../backend/shard';
 import { maxAbs, qmax } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { operandScale, QuantBits, readBuf, writeBuf } from '../base';

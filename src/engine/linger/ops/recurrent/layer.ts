@@ -10,7 +10,7 @@ import * as K from '../../../backend/kernels';
 import { withoutInit } from '../../../nn/init';
 import { Buffer, Module } from '../../../nn/module';
 import { GRU, LSTM, RNNOptions } from '../../../nn/recurrent';
-import { batchMax } from '../../../parallel/sync';
+import { batchMax } from '../../../backend/shard';
 import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../../../quant/qvalue';
 import { sigmoidQ7, tanhQ7 } from '../../../quant/intActivation';
 import { Tensor } from '../../../tensor';

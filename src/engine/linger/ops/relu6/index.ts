@@ -6,7 +6,7 @@ import type { ExportContext } from '../../../onnx/export/context';
 import { DT } from '../../../onnx/proto';
 import { ReLU6 } from '../../../nn/activation';
 import { Module } from '../../../nn/module';
-import { batchMax } from '../../../parallel/sync';
+import { batchMax } from '../../../backend/shard';
 import { evalScale, fakeQuant, maxAbs, qmax, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { IntOrigin, NotCalibratedError, QuantBits, quantized, readBuf, writeBuf } from '../base';
