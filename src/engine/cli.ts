@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { backendName, initBackend } from './backend/select';
 import { runBench } from './cli/bench';
-import { runDemo } from './cli/demo';
+import { DemoOptions, DemoOptionsError, runDemo, validateDemoOptions } from './cli/demo';
 import { formatBytes, memory } from './memory';
 
 const USAGE = `usage: linger <command> [options]
@@ -17,6 +17,9 @@ commands:
           --lr X (0.05)  --seed N (0)  --limit N (images per class, quick runs)
           --experiment NAME (demo, demo-gru)  --checkpoints DIR (checkpoints)  --workers N
           (training threads, data-parallel; default one per core, 1 = one thread)  --json
+          every option is checked before any work; a run locks checkpoints/<experiment>
+          (a .lock file): a second run into the same folder stops with an error naming the
+          first (use another --experiment); each checkpoint records its parent's sha256
           --model cnn|gru (cnn; gru: the sequence demo, Conv1d–BN–ReLU–GRU–Linear reading
           each image row by row, 28 steps of 28 features)
   bench   training-step time of the demo CNN at every stage on 1 thread and float/QAT on N
@@ -103,14 +106,22 @@ async function main(argv: string[]): Promise<number> {
       if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new UsageError(`--dataset must be fashion-mnist or mnist, got '${dataset}'`);
       const model = values.model ?? 'cnn';
       if (model !== 'cnn' && model !== 'gru') throw new UsageError(`--model must be cnn or gru, got '${model}'`);
-      const r = await runDemo({
+      const options: DemoOptions = {
         model,
         epochs: schedule(values.epochs), dataset, batchSize: num(values.batch, 'batch', 64), lr: num(values.lr, 'lr', 0.05),
-        seed: num(values.seed, 'seed', 0), limit: values.limit ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
+        seed: num(values.seed, 'seed', 0), limit: values.limit !== undefined ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
         bits: num(values.bits, 'bits', 8), straight: Boolean(values.straight), floatCheckpoint: values['float-checkpoint'],
         experiment: values.experiment ?? (model === 'gru' ? 'demo-gru' : 'demo'), checkpointDir: values.checkpoints ?? 'checkpoints',
         workers: workersOption(values.workers),
-      }, log);
+      };
+      // every option checked before the backend starts or any data loads (issue 21)
+      try {
+        validateDemoOptions(options);
+      } catch (e) {
+        if (e instanceof DemoOptionsError) throw new UsageError(e.message);
+        throw e;
+      }
+      const r = await runDemo(options, log);
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;
     }

@@ -77,3 +77,54 @@ test('linger info names the backend and its memory', () => {
   assert.match(out, /^memory: \d+ tensors, [\d.]+ (B|KiB|MiB)(; wasm heap [\d.]+ MiB of at most 4 GiB)?$/m);
   assert.match(out, /^dropped tensors: released at safe points, inside synchronous loops too$/m);
 });
+
+test('linger demo checks every option before any work: --bits 99, --epochs, --limit, names, folders, the float checkpoint', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-demo-opts-'));
+  try {
+    const file = path.join(dir, 'a-file');
+    fs.writeFileSync(file, 'x');
+    const cases: [string[], RegExp][] = [
+      [['--bits', '99'], /bits must be a whole number from 2 to 16 \(linger\.init's range\), got 99/],
+      [['--bits', '7.5'], /bits must be a whole number from 2 to 16/],
+      [['--epochs', '1,-1,1'], /--epochs expects N or F,S,Q/],
+      [['--limit', '0'], /the limit \(images per class\) must be a whole number ≥ 1, got 0/],
+      [['--batch', '0'], /the batch size must be a whole number from 1 to 65536, got 0/],
+      [['--lr=-1'], /the learning rate must be a number > 0, got -1/],
+      [['--experiment', '../escape'], /the experiment name must be letters, digits/],
+      [['--checkpoints', file], /the checkpoints folder .*a-file is not a folder/],
+      [['--float-checkpoint', path.join(dir, 'missing.safetensors')], /the float checkpoint cannot be read: .*missing\.safetensors: no such file/],
+    ];
+    for (const [args, re] of cases) {
+      const t0 = performance.now();
+      const r = linger(['demo', '--checkpoints', dir, ...args]);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, re, args.join(' '));
+      assert.doesNotMatch(r.stdout + r.stderr, /loading|backend:/, 'nothing started');
+      assert.ok(performance.now() - t0 < 30_000);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('two demo runs into one experiment folder: the second stops with an error naming the first; a dead run\'s lock is taken over', async () => {
+  const { lockExperiment } = await import('../../src/engine/cli/demo');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-demo-lock-'));
+  try {
+    const exp = path.join(dir, 'demo');
+    const release = lockExperiment(exp);
+    assert.throws(() => lockExperiment(exp), new RegExp(`${exp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run \\(pid ${process.pid}, started .*\\): wait for it to finish, or give this run its own --experiment NAME`));
+    // the same through the CLI, before any work
+    const r = linger(['demo', '--checkpoints', dir, '--experiment', 'demo', '--limit', '1']);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /is in use by another run \(pid \d+/);
+    assert.doesNotMatch(r.stdout, /loading/);
+    release();
+    assert.ok(!fs.existsSync(path.join(exp, '.lock')));
+    // a lock left by a process that is gone is taken over
+    fs.writeFileSync(path.join(exp, '.lock'), JSON.stringify({ pid: 2 ** 22 + 12345, host: os.hostname(), started: 'then' }));
+    lockExperiment(exp)();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

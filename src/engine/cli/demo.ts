@@ -1,10 +1,12 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { initBackend } from '../backend/select';
 import { calibrate, formatQuantReport, init, QuantReportRow, quantReport } from '../linger/init';
 import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { Module } from '../nn/module';
 import { manualSeed } from '../random';
-import { load, save } from '../state/checkpoint';
+import { load, readCheckpointInfo, save } from '../state/checkpoint';
 import { randn } from '../tensor';
 import { DataLoader, Dataset, fashionMnist, mnist } from '../train/data';
 import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
@@ -53,11 +55,114 @@ export interface DemoResult {
   quantReport: QuantReportRow[]; seconds: number;
 }
 
+/** Demo options that cannot work: said before any data is loaded or any step is trained. */
+export class DemoOptionsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DemoOptionsError';
+  }
+}
+
+const whole = (v: unknown, lo: number, hi = Number.MAX_SAFE_INTEGER) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+
+/**
+ * Checks every option before the demo starts (`--bits 99` used to train the whole float stage,
+ * then fail in init): numbers in range, names that stay inside the checkpoints folder, a folder
+ * that is one, and a float checkpoint that reads as one. Throws DemoOptionsError.
+ */
+export function validateDemoOptions(o: DemoOptions): void {
+  const fail = (m: string): never => { throw new DemoOptionsError(m); };
+  if (!Array.isArray(o.epochs) || o.epochs.length !== 3 || !o.epochs.every((e) => whole(e, 0, 100_000))) fail(`epochs must be three whole numbers ≥ 0 (float, float stage, QAT), got ${JSON.stringify(o.epochs)}`);
+  // linger.init's own range, checked here so that no stage trains for an init that must fail
+  if (!whole(o.bits, 2, 16)) fail(`bits must be a whole number from 2 to 16 (linger.init's range), got ${o.bits}`);
+  if (!whole(o.batchSize, 1, 65_536)) fail(`the batch size must be a whole number from 1 to 65536, got ${o.batchSize}`);
+  if (!(Number.isFinite(o.lr) && o.lr > 0)) fail(`the learning rate must be a number > 0, got ${o.lr}`);
+  if (!Number.isSafeInteger(o.seed)) fail(`the seed must be a whole number, got ${o.seed}`);
+  if (o.limit !== undefined && !whole(o.limit, 1)) fail(`the limit (images per class) must be a whole number ≥ 1, got ${o.limit}`);
+  if (o.workers !== undefined && !whole(o.workers, 0, 64)) fail(`workers must be a whole number from 1 to 64 (0: one per core), got ${o.workers}`);
+  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'mnist') fail(`the dataset must be fashion-mnist or mnist, got '${String(o.dataset)}'`);
+  if (o.model !== undefined && o.model !== 'cnn' && o.model !== 'gru') fail(`the model must be cnn or gru, got '${String(o.model)}'`);
+  if (typeof o.experiment !== 'string' || !/^[\w][\w.-]*$/.test(o.experiment)) fail(`the experiment name must be letters, digits, '_', '-' or '.' (a folder inside the checkpoints folder), got '${String(o.experiment)}'`);
+  try {
+    const st = fs.statSync(o.checkpointDir);
+    if (!st.isDirectory()) fail(`the checkpoints folder ${o.checkpointDir} is not a folder`);
+  } catch (e) {
+    if (e instanceof DemoOptionsError) throw e;
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') fail(`the checkpoints folder ${o.checkpointDir} cannot be used: ${(e as Error).message}`);
+  }
+  if (o.floatCheckpoint !== undefined) {
+    let stage: string;
+    try {
+      stage = readCheckpointInfo(o.floatCheckpoint).metadata.stage;
+    } catch (e) {
+      return fail(`the float checkpoint cannot be read: ${(e as Error).message}`);
+    }
+    if (stage !== 'float') fail(`the float checkpoint ${o.floatCheckpoint} is a ${stage} checkpoint (the demo starts from a float one)`);
+  }
+}
+
+interface LockFile { pid: number; host: string; started: string }
+
+/**
+ * Takes the experiment folder for this run: a `.lock` file made exclusively, holding the pid.
+ * Two runs into one folder used to interleave their stages (float from one, fixed from the other
+ * with a parent pointing at the first); the second now stops with an error before any work. A
+ * lock whose process is gone (on this host) is taken over. Returns the release function.
+ */
+export function lockExperiment(dir: string): () => void {
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, '.lock');
+  const mine: LockFile = { pid: process.pid, host: os.hostname(), started: new Date().toISOString() };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const fd = fs.openSync(file, 'wx', 0o644);
+      try { fs.writeSync(fd, JSON.stringify(mine)); } finally { fs.closeSync(fd); }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
+      let held: Partial<LockFile> = {};
+      try { held = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockFile>; } catch { /* being written, or garbage: treated as held */ }
+      if (held.host === mine.host && typeof held.pid === 'number' && !alive(held.pid)) {
+        fs.rmSync(file, { force: true }); // its run died: take the folder over
+        continue;
+      }
+      throw new DemoOptionsError(`${dir} is in use by another run (pid ${held.pid ?? '?'}${held.host && held.host !== mine.host ? ` on ${held.host}` : ''}` +
+        `${held.started ? `, started ${held.started}` : ''}): wait for it to finish, or give this run its own --experiment NAME (or --checkpoints DIR); ` +
+        `if no run is left, delete ${file}`);
+    }
+  }
+  return () => {
+    try {
+      const held = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockFile>;
+      if (held.pid === mine.pid && held.started === mine.started) fs.rmSync(file, { force: true });
+    } catch { /* already gone */ }
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * The demo: linger's two-stage path on the demo CNN (or the sequence demo's GRU). Float training → traceLayers +
  * normalizeLayers + fine-tune → init + QAT → integer-exact eval, with a checkpoint per stage.
  */
 export async function runDemo(o: DemoOptions, log: (s: string) => void): Promise<DemoResult> {
+  validateDemoOptions(o);
+  const release = lockExperiment(path.join(o.checkpointDir, o.experiment));
+  try {
+    return await runLockedDemo(o, log);
+  } finally {
+    release();
+  }
+}
+
+async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<DemoResult> {
   const t0 = performance.now();
   const backend = await initBackend();
   const threads = o.workers || defaultWorkers();
