@@ -1,4 +1,4 @@
-// Model files (SPEC §2): a .ts or .js module exporting `createModel(): nn.Module` and
+// Model files (docs/contract.md#model-files): a .ts or .js module exporting `createModel(): nn.Module` and
 // `inputShape: number[]`, for the CLI and the extension. TypeScript (and ES modules) go through
 // esbuild; `import ... from 'linger-studio'` resolves to the engine that is running, so the
 // user's classes extend the very nn.Module the engine checks against.
@@ -49,14 +49,15 @@ function loadEsbuild(): Esbuild | null {
 }
 
 // The hand-over of the engine (docs/architecture.md): a user's `import … from 'linger-studio'`
-// must get the running engine's public API (api.ts), but this loader is part of that API
-// (linger.loadModelFile), so it cannot import it without an import cycle. Instead the package's
-// entry point, index.ts, hands the API over when it loads, through provideEngine; whatever loads
-// model files without going through the API (the CLI's export, the engine process, a training
-// worker) imports index.ts first. Until then only the 'linger-studio' specifier fails, naming this.
+// must get the running engine's public API (index.ts), but this loader is part of that API
+// (linger.loadModelFile), so it cannot import index.ts without an import cycle. Instead index.ts
+// hands its exports over when it loads, through provideEngine; whatever loads model files without
+// going through the API (the CLI's export, the engine process, a training worker) imports index.ts
+// first. Until then only the 'linger-studio' specifier fails, saying so; the nn.Module and Tensor
+// checks below need no hand-over (they are the classes index.ts exports).
 let engine: object | null = null;
 
-/** Gives model files the engine's public API as 'linger-studio' (index.ts calls this; the last call wins). */
+/** Gives model files the engine's public API as 'linger-studio' (index.ts calls this when it loads). */
 export function provideEngine(api: object): void {
   engine = api;
 }

@@ -1,4 +1,4 @@
-// The Linger commands of the views (SPEC §8): thin adapters from VS Code arguments (tree items,
+// The Linger commands of the views (docs/contract.md#extension): thin adapters from VS Code arguments (tree items,
 // URIs, or `{ file, ... }` objects for tests and keybindings) to engine requests and views.
 import * as path from 'node:path';
 import * as vscode from 'vscode';

@@ -1,5 +1,5 @@
 // The few kernels whose TF.js gradients are missing on wasm or slow there, each forward beside
-// its backward (NOTES-MACHINE.md has the measurements these choices come from).
+// its backward (docs/benchmarks.md#the-float-step-per-kernel-item-3 has the measurements these choices come from).
 import { tf } from './tf';
 import { currentShard } from './shard';
 

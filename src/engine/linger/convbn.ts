@@ -1,4 +1,4 @@
-// Conv+BN fusion, linger's way (SPEC §4.1): fused in forward, not fused in backward.
+// Conv+BN fusion, linger's way (docs/contract.md#convbn-fusion): fused in forward, not fused in backward.
 import { tf } from '../backend/tf';
 import * as K from '../backend/kernels';
 import { wholeBatchCount } from '../backend/shard';

@@ -66,7 +66,7 @@ function isReluNode(root: Module, n: GraphNode): boolean {
 
 /**
  * linger.trace_layers: runs `target` once on `dummyInput`, then rewrites `root` in place:
- * conservative Conv→BN fusion (SPEC §3.1) and ahead-ReLU marks (§3.2), both decided on the
+ * conservative Conv→BN fusion (docs/contract.md#fusion) and ahead-ReLU marks (docs/contract.md#ahead-relu-marks), both decided on the
  * original graph. Weights are carried over. Returns `root`.
  */
 export function traceLayers(root: Module, target: Module, dummyInput: Tensor | Tensor[], opts: TraceOptions = {}): Module {

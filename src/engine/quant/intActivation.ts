@@ -1,7 +1,7 @@
 // The integer sigmoid and tanh of linger's recurrent cells and iqSigmoid/iqTanh: Q11 integer in,
 // Q7 integer out. linger calls compiled kernels (luna_iqsigmoid / luna_iqtanh) whose source is
 // not public; the default here is the 16-segment piecewise-linear Q11→Q15 proxy restated in
-// LINGER-OPS.md §8, then Q15→Q7 as ⌊y/256 + 1/2⌋. Both are pluggable (setIntActivations), and
+// docs/linger-ops.md#sigmoid-and-tanh-tables, then Q15→Q7 as ⌊y/256 + 1/2⌋. Both are pluggable (setIntActivations), and
 // every user of them (the Int layers' eval, their training forward and the qdq export's lookup
 // tables) reads the same 65536-entry tables, so a replacement stays bit-exact end to end.
 import { tf } from '../backend/tf';
@@ -34,7 +34,7 @@ const clampI16 = (x: number) => Math.max(-32768, Math.min(32767, x));
 /** Q15 → Q7: ⌊y/256 + 1/2⌋ */
 const q15to7 = (y: number) => Math.floor((y + 128) / 256);
 
-/** The piecewise-linear Q11 → Q15 sigmoid of LINGER-OPS §8 (input clamped to int16). */
+/** The piecewise-linear Q11 → Q15 sigmoid of docs/linger-ops.md#sigmoid-and-tanh-tables (input clamped to int16). */
 function sigmoidQ15(x11: number): number {
   const x = clampI16(x11);
   const j = segment(SIG_BANDS, Math.abs(x));
@@ -42,7 +42,7 @@ function sigmoidQ15(x11: number): number {
   const lin = Math.floor((SIG_SLOPES[j] * x) / 2 ** sh);
   return lin + (x < 0 ? 32768 - SIG_B0[j] : SIG_B0[j]);
 }
-/** The piecewise-linear Q11 → Q15 tanh of LINGER-OPS §8 (input clamped to int16). */
+/** The piecewise-linear Q11 → Q15 tanh of docs/linger-ops.md#sigmoid-and-tanh-tables (input clamped to int16). */
 function tanhQ15(x11: number): number {
   const x = clampI16(x11);
   const a = x === -32768 ? 32767 : Math.abs(x);
@@ -51,13 +51,13 @@ function tanhQ15(x11: number): number {
   return x >= 0 ? Math.floor((TANH_SLOPES[j] * a) / 2 ** sh) + TANH_BIAS[j] : Math.floor((-TANH_SLOPES[j] * a) / 2 ** sh) - TANH_BIAS[j];
 }
 
-/** Default: the §8 piecewise-linear tables, Q15 → Q7 by rounding, clamped to int8. */
+/** Default: the piecewise-linear tables above, Q15 → Q7 by rounding, clamped to int8. */
 export const PIECEWISE_ACTIVATIONS: IntActivations = {
   name: 'piecewise',
   sigmoid: (x) => Math.max(0, Math.min(127, q15to7(sigmoidQ15(x)))),
   tanh: (x) => Math.max(-128, Math.min(127, q15to7(tanhQ15(x)))),
 };
-/** The float fallback LINGER-OPS §8 names: R(128·σ(x/2048)), R(128·tanh(x/2048)). */
+/** The float fallback docs/linger-ops.md#sigmoid-and-tanh-tables names: R(128·σ(x/2048)), R(128·tanh(x/2048)). */
 export const FLOAT_ACTIVATIONS: IntActivations = {
   name: 'float',
   sigmoid: (x) => Math.max(0, Math.min(127, Math.floor(128 / (1 + Math.exp(-clampI16(x) / 2048)) + 0.5))),

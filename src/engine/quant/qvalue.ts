@@ -1,4 +1,4 @@
-// linger's "QValue" quantizer (SPEC §5): symmetric, per-tensor, zero point 0, power-of-two scales.
+// linger's "QValue" quantizer (docs/linger-ops.md#scales): symmetric, per-tensor, zero point 0, power-of-two scales.
 import { tf } from '../backend/tf';
 import { tapeActive } from '../backend/kernels';
 

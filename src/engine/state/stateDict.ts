@@ -1,6 +1,6 @@
 import { Tensor } from '../tensor';
 
-/** The three stages of the linger pipeline (SPEC §6): raw float, after trace/normalize, after init. */
+/** The three stages of the linger pipeline (docs/contract.md#stages): raw float, after trace/normalize, after init. */
 export type Stage = 'float' | 'traced' | 'fixed';
 export const STAGES: readonly Stage[] = ['float', 'traced', 'fixed'];
 export function stageRank(s: Stage): number { return STAGES.indexOf(s); }

@@ -7,7 +7,7 @@ import { Tensor } from '../../../tensor';
 import { IntLayer, NotCalibratedError, readBuf, writeBuf } from '../base';
 
 /**
- * A common output scale for an element-wise op, linger's output scale rule (LINGER-OPS §6):
+ * A common output scale for an element-wise op, linger's output scale rule (docs/linger-ops.md#output-scale-rule):
  * training 2^round(log2(B / max)) (max = 0 → 1) with running_o ← 0.9·running_o + 0.1·max (the raw
  * max); eval 2^round(log2(B / running_o)), capped at `cap` (iqAdd: the smallest input scale).
  */

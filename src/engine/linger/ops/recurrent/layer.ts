@@ -297,7 +297,7 @@ function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf
   return { h: fromQ14(H14), c: null };
 }
 
-/** LSTM cell in integers (LINGER-OPS §1). gi, gh: Q11 int32 [B, 4H]; c: the float cell state. */
+/** LSTM cell in integers (docs/linger-ops.md#lstm-cell). gi, gh: Q11 int32 [B, 4H]; c: the float cell state. */
 function lstmCell(gi: tf.Tensor, gh: tf.Tensor, c: tf.Tensor, H: number): { h: tf.Tensor; c: tf.Tensor } {
   const g = tf.add(gi, gh);
   const [gi_, gf, gg, go] = tf.split(g, [H, H, H, H], 1);
