@@ -5,9 +5,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessageWriter, ResponseError } from 'vscode-jsonrpc/node';
+import '../index'; // hands the engine to model files ('linger-studio' in a user's file: modelFile.ts)
 import { initBackend, backendName } from '../backend/select';
 import { memory } from '../memory';
-import { inspectCheckpoint, formatInspect } from '../cli/inspect';
+import { inspectCheckpoint, formatInspect } from '../services/inspect';
 import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
 import { exampleOf, loadModelFile, ModelFile, ModelFileError } from '../modelFile';
@@ -15,7 +16,7 @@ import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
 import { randn } from '../tensor';
 import { tf } from '../backend/tf';
-import { ExportError, prepareModel } from '../cli/export';
+import { ExportError, prepareModel } from '../services/exportModel';
 import { exportOnnx, OnnxExportError } from '../onnx/export';
 import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';

@@ -6,8 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DemoCNN, F, initBackend, linger, manualSeed, nn, optim, rand, randn, Stage, Tensor, tensor } from '../../../src/engine/index';
-import { InspectResult, runInspect } from '../../../src/engine/cli/inspect';
-import { prepareModel, runExport } from '../../../src/engine/cli/export';
+import { runInspect } from '../../../src/engine/cli/inspect';
+import { InspectResult } from '../../../src/engine/services/inspect';
+import { runExport } from '../../../src/engine/cli/export';
+import { prepareModel } from '../../../src/engine/services/exportModel';
 import { ROOT, STATE_FIXTURES, trainedDemo } from './stateFixtures';
 
 before(async () => { await initBackend(); });

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { F, initBackend, linger, optim, rand, randn, Tensor, tensor } from '../../../src/engine/index';
 import { tf } from '../../../src/engine/backend/tf';
-import { inspectCheckpoint } from '../../../src/engine/cli/inspect';
+import { inspectCheckpoint } from '../../../src/engine/services/inspect';
 import { readCheckpointInfo } from '../../../src/engine/state/checkpoint';
 import { CheckpointFormatError } from '../../../src/engine/state/safetensors';
 import { STATE_FIXTURES, TINY_INPUT, TinyNet } from './stateFixtures';
