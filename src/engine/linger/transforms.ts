@@ -1,15 +1,14 @@
 // The float-stage transforms: traceLayers (fusion + ahead-ReLU marks) and normalizeLayers.
 import { BatchNorm1d, BatchNorm2d, BatchNormNd } from '../nn/batchnorm';
-import { Conv1d, Conv2d, ConvTranspose2d } from '../nn/conv';
+import { ClassTable } from '../nn/classTable';
+import { Conv1d, Conv2d, ConvNd, ConvTranspose2d } from '../nn/conv';
 import { Linear } from '../nn/linear';
 import { lastLoadAt, Module, recordTransform, TransformName, transformsOf } from '../nn/module';
 import { ReLU } from '../nn/activation';
 import { Tensor } from '../tensor';
 import { captureGraph, consumersOf, Graph, GraphNode } from '../trace/graph';
 import { EmptyBatchNorm, NormalizeConvBN1d, NormalizeConvBN2d, NormalizeConvBNBase, NormalizeConvTransposeBN2d } from './convbn';
-import {
-  aheadReluOf, NORMALIZE_TABLE, NormalizeConv1d, NormalizeConv2d, NormalizeConvTranspose2d, NormalizeSettings,
-} from './normalize';
+import { aheadReluOf, NORMALIZE_TABLE, NormalizeSettings } from './normalize';
 
 export const LINGER_STAGE_ORDER = 'LINGER_STAGE_ORDER';
 export const LINGER_LOAD_ORDER = 'LINGER_LOAD_ORDER';
@@ -52,13 +51,22 @@ export function graphOf(model: Module): Graph | undefined {
   return GRAPHS.get(model);
 }
 
-function isConv(m: Module): m is Conv2d | ConvTranspose2d | Conv1d {
-  return m instanceof Conv2d || m instanceof ConvTranspose2d || m instanceof Conv1d;
+/** What traceLayers fuses, by the conv's nearest registered class: the BN class it takes, the fused layer. */
+interface Fusion {
+  bn: abstract new (...args: never[]) => BatchNormNd;
+  fuse(conv: ConvNd, bn: BatchNormNd, where: { path: string; bnPath: string }): NormalizeConvBNBase;
 }
-function bnMatches(conv: Module, bn: Module): bn is BatchNormNd {
-  if (conv instanceof Conv1d) return bn instanceof BatchNorm1d;
-  return bn instanceof BatchNorm2d;
-}
+const FUSIONS = new ClassTable<Fusion>();
+FUSIONS.set(Conv2d, { bn: BatchNorm2d, fuse: (c, b, w) => new NormalizeConvBN2d(c as Conv2d, b as BatchNorm2d, w) });
+FUSIONS.set(Conv1d, { bn: BatchNorm1d, fuse: (c, b, w) => new NormalizeConvBN1d(c as Conv1d, b as BatchNorm1d, w) });
+FUSIONS.set(ConvTranspose2d, { bn: BatchNorm2d, fuse: (c, b, w) => new NormalizeConvTransposeBN2d(c as ConvTranspose2d, b as BatchNorm2d, w) });
+
+/** Which ahead-ReLU option (TraceOptions) a layer followed by a ReLU falls under. */
+const AHEAD_KIND = new ClassTable<'conv' | 'bn' | 'linear'>();
+for (const c of [Conv2d, Conv1d, ConvTranspose2d]) AHEAD_KIND.set(c, 'conv');
+AHEAD_KIND.set(BatchNormNd as never, 'bn');
+AHEAD_KIND.set(Linear, 'linear');
+
 function isReluNode(root: Module, n: GraphNode): boolean {
   if (n.kind === 'op') return n.target === 'relu';
   return n.target !== '?' && root.getSubmodule(n.target) instanceof ReLU;
@@ -92,11 +100,12 @@ export function traceLayers(root: Module, target: Module, dummyInput: Tensor | T
   if (o.fuseBn) {
     for (const n of moduleNodes) {
       const m = mod(n);
-      if (!isConv(m) || m instanceof NormalizeConvBNBase || !once(n)) continue;
+      const fusion = FUSIONS.lookup(m);
+      if (!fusion || !once(n)) continue;
       const c = onlyConsumer(n);
       if (!c || c.kind !== 'module' || c.target === '?' || !once(c)) continue;
       const bn = mod(c);
-      if (!bnMatches(m, bn) || !bn.affine || !bn.trackRunningStats || bn.numFeatures !== m.outChannels) continue;
+      if (!(bn instanceof fusion.bn) || !bn.affine || !bn.trackRunningStats || bn.numFeatures !== (m as ConvNd).outChannels) continue;
       pairs.push({ conv: n.target, bn: c.target });
     }
   }
@@ -108,23 +117,23 @@ export function traceLayers(root: Module, target: Module, dummyInput: Tensor | T
     const c = onlyConsumer(n);
     if (!c || !isReluNode(root, c)) continue;
     const m = mod(n);
-    if (isConv(m) && o.aheadConvRelu) marks.add(n.target);
-    else if (m instanceof BatchNormNd && o.aheadBnRelu) marks.add(fusedBn.get(n.target) ?? n.target);
-    else if (m instanceof Linear && o.aheadLinearRelu) marks.add(n.target);
+    const kind = AHEAD_KIND.lookup(m);
+    if (kind === 'conv' && o.aheadConvRelu) marks.add(n.target);
+    else if (kind === 'bn' && o.aheadBnRelu) marks.add(fusedBn.get(n.target) ?? n.target);
+    else if (kind === 'linear' && o.aheadLinearRelu) marks.add(n.target);
   }
 
   for (const p of pairs) {
-    const conv = root.getSubmodule(p.conv) as Conv2d | ConvTranspose2d | Conv1d;
+    const conv = root.getSubmodule(p.conv) as ConvNd;
     const bn = root.getSubmodule(p.bn) as BatchNormNd;
-    const where = { path: p.conv, bnPath: p.bn };
-    const fused = conv instanceof ConvTranspose2d ? new NormalizeConvTransposeBN2d(conv, bn as BatchNorm2d, where)
-      : conv instanceof Conv1d ? new NormalizeConvBN1d(conv, bn as BatchNorm1d, where)
-        : new NormalizeConvBN2d(conv, bn as BatchNorm2d, where);
+    const fused = FUSIONS.lookup(conv)!.fuse(conv, bn, { path: p.conv, bnPath: p.bn });
     fused.training = conv.training;
-    if (conv instanceof NormalizeConv2d || conv instanceof NormalizeConv1d || conv instanceof NormalizeConvTranspose2d) {
-      fused.normalizeData = conv.normalizeData;
-      fused.normalizeWeight = conv.normalizeWeight;
-      fused.normalizeBias = conv.normalizeBias;
+    // a conv normalized before the trace (the order traceLayers warns about) keeps its clamps
+    if ('normalizeData' in conv) {
+      const s = conv as unknown as NormalizeSettings;
+      fused.normalizeData = s.normalizeData;
+      fused.normalizeWeight = s.normalizeWeight;
+      fused.normalizeBias = s.normalizeBias;
     }
     root.setSubmodule(p.conv, fused);
     const empty = new EmptyBatchNorm();
