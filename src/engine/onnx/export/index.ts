@@ -27,7 +27,10 @@ export interface ExportOptions {
   opset?: number;
   inputName?: string;
   outputName?: string;
-  /** export dim 0 of the input (and of the outputs that carry it) as a symbolic batch size (default true) */
+  /**
+   * export dim 0 of the input (and of the outputs that carry it) as a symbolic batch size (default
+   * true; the 'thinker' dialect is always static: tpacker v1.1.0 needs static shapes, docs/onnx.md)
+   */
   dynamicBatch?: boolean;
 }
 
@@ -53,6 +56,10 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
   if (dialect === 'thinker' && !fixed) {
     throw new OnnxExportError("exportOnnx: the 'thinker' dialect describes fixed-point layers; run linger.init (and QAT or calibrate) first, or export with the default dialect");
   }
+  if (fixed && dialect === 'thinker' && opts.dynamicBatch === true) {
+    throw new OnnxExportError("exportOnnx: the 'thinker' dialect has static shapes (tpacker packs no symbolic dimension): the batch is the dummy input's dim 0; leave dynamicBatch unset");
+  }
+  const dynamicBatch = fixed && dialect === 'thinker' ? false : (opts.dynamicBatch ?? true);
   let graph!: onnx.IGraphProto;
   tf.tidy(() => {
     const exportable = (m: Module) => isPlainLayer(m) || isIntLayer(m);
@@ -64,7 +71,7 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
       ? new Tensor(tf.reshape(tf.reverse(tf.reshape(dummyInput.logical(), [-1])), dummyInput.shape))
       : new Tensor(tf.mul(tf.sin(tf.add(tf.mul(dummyInput.logical(), 12.9898), 0.7)), 2)); // not monotonic: argmax changes too
     checkUnrecorded(model, cap, captureForExport(model, other, exportable));
-    const lowering = new Lowering(model, cap, { opset, dialect: fixed ? dialect : 'float', dynamicBatch: opts.dynamicBatch ?? true });
+    const lowering = new Lowering(model, cap, { opset, dialect: fixed ? dialect : 'float', dynamicBatch });
     graph = lowering.run(opts.inputName ?? 'input', opts.outputName ?? 'output');
   });
   const domains = [{ domain: '', version: opset }];

@@ -123,7 +123,8 @@ export class Lowering implements ExportContext {
     if (v.int8Scale === undefined) return v.name;
     let d = this.dequantized.get(v.name);
     if (!d) {
-      d = this.g.op('Dequant', [v.name], `${where}/Dequant`, { scale_x: { float: v.int8Scale } }, THINKER);
+      // linger writes Dequant's scale as scale_o, and thinker reads that name (docs/onnx.md)
+      d = this.g.op('Dequant', [v.name], `${where}/Dequant`, { scale_o: { float: v.int8Scale } }, THINKER);
       this.dequantized.set(v.name, d);
     }
     return d;

@@ -35,6 +35,7 @@ export function thinkerIqAdd(ctx: ExportContext, c: CapturedCall, m: QuantBits, 
   const { sz, xs, ins } = thinkerOperands(ctx, c, m, scope);
   const y = ctx.g.op('iqAdd', ins, `${scope}/iqAdd`, {
     scale_x: { float: xs[0].quantScale! }, scale_y: { float: xs[1].quantScale! }, scale_o: { float: sz }, ...PLATFORM,
+    mode: 'Non_t710_mode', // linger's luna_quant iqAdd carries it (docs/onnx.md, thinker conformance)
   }, THINKER);
   ctx.out(c, { name: y, int8Scale: sz });
 }

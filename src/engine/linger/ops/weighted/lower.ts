@@ -116,7 +116,8 @@ function thinkerWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLaye
     data_bits: m.dataBits, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
   };
   const geom = kind === 'linear' ? {} : convAttrs(m as unknown as ConvNd);
-  const y = g.op(type, ins, `${scope}/${type}`, { ...geom, ...common, castor_mode: 'luna' }, THINKER);
+  // linger writes castor_mode only on Conv2dInt (not Conv1dInt, ConvTranspose2dInt, LinearInt)
+  const y = g.op(type, ins, `${scope}/${type}`, { ...geom, ...common, ...(type === 'Conv2dInt' ? { castor_mode: 'luna' } : {}) }, THINKER);
   ctx.out(c, { name: y, int8Scale: so });
 }
 
