@@ -15,6 +15,8 @@ export default defineConfig(
     'checkpoints/**',
     '.cache/**',
     'test-results/**',
+    // scratch files of a session (never committed)
+    '**/.*.tmp.ts',
     // Inputs of the load-order analyzer and the model-file tests: their exact text is the test.
     'test/fixtures/**',
     // The workspace the extension tests open: a user's files, written as a user would (a

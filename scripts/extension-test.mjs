@@ -287,7 +287,7 @@ async function main() {
   return exited;
 }
 
-let exitCode = 1;
+let exitCode;
 let timer;
 try {
   const t0 = Date.now();

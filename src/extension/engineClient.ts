@@ -52,7 +52,7 @@ export class EngineClient implements vscode.Disposable {
     } catch (e) {
       const stack = e instanceof ResponseError ? (e.data as { stack?: string } | undefined)?.stack : undefined;
       this.output.appendLine(`[engine] ${what} failed: ${(e as Error).message}${stack ? `\n${stack}` : ''}`);
-      if (connection !== this.connection && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`);
+      if (connection !== this.connection && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`, { cause: e });
       throw e instanceof Error ? new Error(e.message) : e;
     } finally {
       this.pending--;

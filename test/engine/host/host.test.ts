@@ -73,7 +73,7 @@ describe('engine process requests', () => {
     assert.equal(r.moved.length, 14, 'both convs\' weight and bias, both BNs\' weight, bias, running stats, num_batches_tracked');
     assert.deepEqual(r.metrics, [{ name: 'accuracy', a: 0.5, b: 0.6 }]);
     assert.ok(r.changed.find((c) => c.key === 'fc2.weight')!.maxAbs === 0, 'no training between the two saves');
-    assert.match(r.text, /conv1\.weight → conv1\.conv\.weight  0 \(equal\)/);
+    assert.match(r.text, /conv1\.weight → conv1\.conv\.weight {2}0 \(equal\)/);
     assert.match(r.text, /accuracy +0\.50000 → +0\.60000 +Δ \+0\.10000/);
     const q = await compareCheckpoints(files.traced, files.fixed);
     assert.ok(q.added.some((k) => k.endsWith('scale_o')), 'the fixed stage adds quantizer state');

@@ -270,7 +270,8 @@ describe('long runs hold memory flat', () => {
     let last: Tensor | undefined;
     for (let i = 0; i < 100; i++) last = m(x) as Tensor;
     assert.deepEqual(last!.shape, [1000, 10]);
-    last = undefined;
+    // drop the last reference: the collection below must release what it held
+    last = undefined; // eslint-disable-line no-useless-assignment
     collectGarbage();
     assert.ok(live() - t0 <= 1, `${live() - t0} tensors above the baseline`);
     const mem = memory();

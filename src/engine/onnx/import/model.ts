@@ -102,7 +102,7 @@ export function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>)
     });
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(msg.includes(n.what) ? msg : `${n.what}: ${msg}`);
+    throw new Error(msg.includes(n.what) ? msg : `${n.what}: ${msg}`, { cause: e });
   }
 }
 

@@ -64,7 +64,7 @@ function decode(bytes: Uint8Array): onnx.ModelProto {
   try {
     m = onnx.ModelProto.decode(bytes);
   } catch (e) {
-    throw new Error(`not a valid ONNX model (protobuf: ${(e as Error).message})`);
+    throw new Error(`not a valid ONNX model (protobuf: ${(e as Error).message})`, { cause: e });
   }
   if (!m.graph) throw new Error('not an ONNX model: it has no graph');
   return m;
