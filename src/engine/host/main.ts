@@ -11,7 +11,7 @@ import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../services/inspect';
 import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
-import { exampleOf, loadModelFile, ModelFile, ModelFileError } from '../modelFile';
+import { exampleOf, loadModelFile, ModelFileError } from '../modelFile';
 import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
 import { randn } from '../tensor';
@@ -21,8 +21,6 @@ import { exportOnnx, OnnxExportError } from '../onnx/export';
 import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
-import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
-import { DemoGRU } from '../train/demoGru';
 import {
   CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoParams, DemoSummary, ExportOnnxRequest, ExportParams, ExportResult, Info,
   ImportOnnxRequest, ImportResult, InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
@@ -100,24 +98,13 @@ export async function importOnnxModel(file: string, trace = false, traceOptions:
   return { file, inputShape, before, after, graph: graphOf(model), ms: performance.now() - t0 };
 }
 
-/** The built-in demo model, for checkpoints saved from it (no model file needed). */
-const BUILTIN: Record<string, () => ModelFile> = {
-  DemoCNN: () => ({ createModel: () => new DemoCNN(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoCNN)' }),
-  DemoGRU: () => ({ createModel: () => new DemoGRU(), inputShape: DEMO_INPUT_SHAPE, file: '(built-in DemoGRU)' }),
-};
-
 /** Exports a checkpoint (or a model file's float model) to ONNX and checks it against the engine. */
 export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   await initBackend();
   const t0 = performance.now();
-  let source: string | ModelFile | undefined = p.modelFile;
-  if (!source) {
-    if (!p.checkpoint) throw new ExportError('nothing to export: give a checkpoint or a model file');
-    const model = readCheckpointInfo(p.checkpoint).metadata.model;
-    const builtin = BUILTIN[model];
-    if (!builtin) throw new ExportError(`${path.basename(p.checkpoint)} was saved from ${model ? `a ${model}` : 'a model'}: choose the model file that builds it`);
-    source = builtin();
-  }
+  const source = p.modelFile;
+  if (!source && !p.checkpoint) throw new ExportError('nothing to export: give a checkpoint or a model file');
+  // no model file: a checkpoint of a built-in model (DemoCNN, DemoGRU), services/exportModel.ts
   const prepared = await prepareModel(source, p.checkpoint);
   const model = prepared.model;
   const stage = model.stage();

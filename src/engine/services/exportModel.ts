@@ -2,12 +2,15 @@
 // model; the checkpoint's stage (and recorded transforms) decides which linger transforms run
 // before its state loads strict. For `linger export` (cli/export.ts) and the engine process's
 // export (host/main.ts).
+import * as path from 'node:path';
 import '../index'; // hands the engine to model files ('linger-studio' in a user's file: modelFile.ts)
 import { exampleOf, ModelFile, loadModelFile } from '../modelFile';
 import { Module } from '../nn/module';
 import { Tensor } from '../tensor';
-import { Checkpoint, loadCheckpoint } from '../state/checkpoint';
+import { Checkpoint, loadCheckpoint, readCheckpointInfo } from '../state/checkpoint';
 import { applyCheckpointTransforms } from '../state/replay';
+import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
+import { DemoGRU } from '../train/demoGru';
 
 export class ExportError extends Error {}
 
@@ -29,12 +32,34 @@ export interface PreparedModel {
   notes: string[];
 }
 
+/** The engine's built-in models, by the class name a checkpoint records: exported with no model file. */
+export const BUILTIN_MODELS: Record<string, () => Module> = { DemoCNN: () => new DemoCNN(), DemoGRU: () => new DemoGRU() };
+
+/** The model file of a built-in model (`linger demo`'s checkpoints record 'DemoCNN' or 'DemoGRU'). */
+export function builtinModelFile(name: string): ModelFile | undefined {
+  const make = BUILTIN_MODELS[name];
+  return make ? { createModel: make, inputShape: [...DEMO_INPUT_SHAPE], file: `(built-in ${name})` } : undefined;
+}
+
 /**
  * The model of a model file, at the stage of a checkpoint with its state loaded (no checkpoint:
- * the freshly created float model). Errors are clear and name the file they concern.
+ * the freshly created float model). Without a model file, the checkpoint's model must be a
+ * built-in one (DemoCNN, DemoGRU). Errors are clear and name the file they concern.
  */
-export async function prepareModel(modelFile: string | ModelFile, checkpointFile?: string): Promise<PreparedModel> {
-  const mf = typeof modelFile === 'string' ? await loadModelFile(modelFile) : modelFile;
+export async function prepareModel(modelFile: string | ModelFile | undefined, checkpointFile?: string): Promise<PreparedModel> {
+  let mf: ModelFile;
+  if (modelFile === undefined) {
+    if (!checkpointFile) throw new ExportError('give a model file, or a checkpoint of a built-in model (DemoCNN, DemoGRU)');
+    const name = readCheckpointInfo(checkpointFile).metadata.model;
+    const builtin = builtinModelFile(name);
+    if (!builtin) {
+      throw new ExportError(`${path.basename(checkpointFile)} was saved from ${name ? `a ${name}` : 'a model'}: choose the model file that builds it ` +
+        `(built-in models need none: ${Object.keys(BUILTIN_MODELS).join(', ')})`);
+    }
+    mf = builtin;
+  } else {
+    mf = typeof modelFile === 'string' ? await loadModelFile(modelFile) : modelFile;
+  }
   const model = mf.createModel();
   const example = () => exampleOf(mf);
   if (!checkpointFile) return { model, inputShape: mf.inputShape, example, notes: [] };

@@ -11,6 +11,7 @@ import { InspectResult } from '../../../src/engine/services/inspect';
 import { runExport } from '../../../src/engine/cli/export';
 import { prepareModel } from '../../../src/engine/services/exportModel';
 import { ROOT, STATE_FIXTURES, trainedDemo } from './stateFixtures';
+import { onnx } from '../../../src/engine/onnx/proto';
 
 before(async () => { await initBackend(); });
 
@@ -162,7 +163,8 @@ describe('linger export', () => {
   test('usage errors exit 2 with the usage', async () => {
     const cases: [string[], RegExp][] = [
       [[MODEL_FILE], /the output file is missing \(-o out\.onnx\)/],
-      [['-o', 'x.onnx'], /expected one model file, got 0/],
+      [['-o', 'x.onnx'], /expected one model file \(or none with a --checkpoint of a built-in model\), got 0/],
+      [[MODEL_FILE, '-o', 'x.onnx', '--batch', '0'], /--batch expects a positive integer, got '0'/],
       [[MODEL_FILE, '-o', 'x.onnx', '--dialect', 'tflite'], /--dialect must be qdq or thinker, got 'tflite'/],
       [[MODEL_FILE, '-o', 'x.onnx', '--opset', '9'], /Unknown option '--opset'/],
     ];
@@ -170,7 +172,7 @@ describe('linger export', () => {
       const r = await run(runExport, args);
       assert.equal(r.code, 2, args.join(' '));
       assert.match(r.err, msg);
-      assert.match(r.err, /usage: linger export <model file>/);
+      assert.match(r.err, /usage: linger export \[<model file>\]/);
     }
   });
 
@@ -201,7 +203,7 @@ describe('linger export', () => {
     assert.ok(!fs.existsSync(out));
   });
 
-  const exporterPresent = fs.existsSync(path.join(ROOT, 'src', 'engine', 'onnx', 'export.ts'));
+  const exporterPresent = fs.existsSync(path.join(ROOT, 'src', 'engine', 'onnx', 'export', 'index.ts'));
   for (const [stage, dialect] of [['float', 'qdq'], ['traced', 'qdq'], ['fixed', 'qdq'], ['fixed', 'thinker']] as [Stage, string][]) {
     test(`exports a ${stage} checkpoint (${dialect})`, async (t) => {
       if (!exporterPresent) { t.skip('src/engine/onnx/export.ts does not exist yet: ONNX export is built separately'); return; }
@@ -209,16 +211,29 @@ describe('linger export', () => {
       const out = path.join(dir, `${stage}-${dialect}.onnx`);
       const r = await run(runExport, [MODEL_FILE, '--checkpoint', ck, '--dialect', dialect, '-o', out]);
       assert.equal(r.code, 0, r.err);
-      assert.match(r.out, new RegExp(`^exported democnn\\.ts \\(${stage} stage, .*, dialect ${dialect}\\) to ${out.replace(/[.]/g, '\\.')}$`));
+      assert.match(r.out, new RegExp(`^exported democnn\\.ts \\(${stage} stage, .*, dialect ${dialect}, batch 1\\) to ${out.replace(/[.]/g, '\\.')}$`));
       assert.ok(fs.statSync(out).size > 1000);
     });
   }
+  test('a checkpoint of a built-in model needs no model file; --batch sets the static batch of a thinker export', async () => {
+    const ck = await linger.save(demoAt('fixed', 20), path.join(dir, 'builtin-fixed.safetensors'));
+    const out = path.join(dir, 'builtin-thinker.onnx');
+    const r = await run(runExport, ['--checkpoint', ck, '--dialect', 'thinker', '--batch', '3', '-o', out]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^exported DemoCNN \(fixed stage, .*, dialect thinker, batch 3\) to /);
+    const g = onnx.ModelProto.decode(fs.readFileSync(out)).graph!;
+    assert.deepEqual(g.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue)), [3, 1, 28, 28], 'static: tpacker packs no symbolic batch');
+    const other = await linger.save(new nn.Sequential(new nn.Linear(3, 3)), path.join(dir, 'other-builtin.safetensors'));
+    const e = await run(runExport, ['--checkpoint', other, '-o', out]);
+    assert.equal(e.code, 1);
+    assert.match(e.err, /other-builtin\.safetensors was saved from a Sequential: choose the model file that builds it \(built-in models need none: DemoCNN, DemoGRU\)/);
+  });
   test('exports the float model of a model file without a checkpoint', async (t) => {
     if (!exporterPresent) { t.skip('src/engine/onnx/export.ts does not exist yet'); return; }
     const out = path.join(dir, 'plain.onnx');
     const r = await run(runExport, [MODEL_FILE, '-o', out]);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /\(float stage, dialect qdq\)/);
+    assert.match(r.out, /\(float stage, dialect qdq, batch 1\)/);
     assert.ok(fs.existsSync(out));
   });
 });

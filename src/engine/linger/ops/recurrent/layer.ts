@@ -101,7 +101,10 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     }
     private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
     protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
-    protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void { this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.assign(tf.scalar(v)); }
+    protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void {
+      const b = this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw;
+      b.assign(tf.tensor(v, b.shape, b.dtype as 'float32')); // the buffer's own shape (linger's [1])
+    }
     protected ema(n: Name, l: number, v: number, times = 1): void {
       let r = this.read('running', n, l);
       for (let i = 0; i < times; i++) r = Math.fround(0.9 * r + 0.1 * v);
