@@ -1,4 +1,4 @@
-// LoadOrderAnalyzer: source text → load-order diagnostics (SPEC §8). Create it once (it loads the
+// LoadOrderAnalyzer: source text → load-order diagnostics (docs/contract.md#load-order-diagnostics). Create it once (it loads the
 // WASM grammars), then analyze synchronously as often as needed. It never throws from analyze*:
 // broken code parses with error nodes and is analysed as far as it goes, and whatever it could
 // not analyse (a deadline, a parser failure, not text, not a notebook) is reported as a LINGER000

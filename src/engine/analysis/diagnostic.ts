@@ -2,14 +2,14 @@
 // vscode.Diagnostic / vscode.CodeAction, and the CLI prints them. Positions are 0-based; columns
 // count UTF-16 code units, as VS Code's do.
 
-/** The load-order rules of SPEC §8, and LINGER000: the file could not be analysed (docs/analysis.md). */
+/** The load-order rules (docs/contract.md#load-order-diagnostics), and LINGER000: the file could not be analysed (docs/analysis.md). */
 export type LoadOrderCode = 'LINGER000' | 'LINGER001' | 'LINGER002' | 'LINGER003' | 'LINGER004' | 'LINGER005';
 
 /** "could not analyse: <reason>": the analyzer gave up on (part of) a text, so no rule was checked there. */
 export const NOT_ANALYSED = 'LINGER000';
 export type Severity = 'error' | 'warning';
 
-/** The severity of each rule (SPEC §8). */
+/** The severity of each rule (docs/contract.md#load-order-diagnostics). */
 export const SEVERITY: Readonly<Record<LoadOrderCode, Severity>> = {
   LINGER000: 'warning', // could not analyse: a deadline, a parser failure, not text, not a notebook
   LINGER001: 'error', // a load between the first and the last transform of a model

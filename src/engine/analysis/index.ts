@@ -1,4 +1,4 @@
-// Load-order analysis (SPEC §8): pure, no vscode. The extension's diagnostics and code-action
+// Load-order analysis (docs/contract.md#load-order-diagnostics): pure, no vscode. The extension's diagnostics and code-action
 // providers and `linger check` call LoadOrderAnalyzer.
 export { LoadOrderAnalyzer, LineIndex } from './analyzer';
 export type { AnalyzeOptions, OffsetDiagnostic } from './analyzer';

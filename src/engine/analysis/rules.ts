@@ -1,4 +1,4 @@
-// The rules of SPEC §8 over one scope's flow. The scope is run once, statement by statement; the
+// The rules (docs/contract.md#load-order-diagnostics) over one scope's flow. The scope is run once, statement by statement; the
 // state says, for each model, which transforms may have been applied on some path to here and
 // which loads are waiting for a transform. Arms of a branch start from the same state and are
 // merged after it (so exclusive branches never see each other); a loop body runs once (a load in

@@ -1,4 +1,4 @@
-// `linger check <files or globs> [--format json]`: the load-order diagnostics of SPEC §8 for
+// `linger check <files or globs> [--format json]`: the load-order diagnostics (docs/contract.md#load-order-diagnostics) for
 // Python, TypeScript, JavaScript files and Jupyter notebooks. Exit status: 1 when any error is
 // found, 0 otherwise (warnings alone pass), 2 for a usage error, a file that cannot be read or one
 // that could not be analysed (LINGER000: never "0 errors" for a file nobody read; docs/analysis.md).

@@ -1,4 +1,4 @@
-// Stage checkpoints (SPEC §6): a state dict in safetensors with linger's metadata, so viewers can
+// Stage checkpoints (docs/contract.md#checkpoints): a state dict in safetensors with linger's metadata, so viewers can
 // show the model without code and training can resume where it stopped.
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
@@ -19,7 +19,7 @@ export const FORMAT = 'linger-studio/1';
 /** Optimizer slot tensors are stored as `__optimizer__/<parameter index>/<slot>`. */
 export const OPTIMIZER_PREFIX = '__optimizer__/';
 
-/** The metadata keys of SPEC §6 (plus `linger.transforms`, the transforms applied, in order). */
+/** The metadata keys (docs/contract.md#checkpoints; plus `linger.transforms`, the transforms applied, in order). */
 export const METADATA_KEYS = {
   format: 'linger.format', stage: 'linger.stage', version: 'linger.version', model: 'linger.model',
   structureHash: 'linger.structure_hash', created: 'linger.created', metrics: 'linger.metrics', parent: 'linger.parent',

@@ -1,4 +1,4 @@
-// Load-order diagnostics (SPEC §8): the engine's analyzer, shown as VS Code diagnostics with the
+// Load-order diagnostics (docs/contract.md#load-order-diagnostics): the engine's analyzer, shown as VS Code diagnostics with the
 // "move the load after the last transform" quick fix, for Python/TS/JS files and notebook cells.
 // A file the analyzer could not analyse shows its LINGER000 "could not analyse: <reason>" on the
 // first line (docs/analysis.md), so an empty Problems view always means "checked, nothing found".
