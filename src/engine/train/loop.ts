@@ -107,6 +107,3 @@ export function evaluate(model: Module, loader: DataLoader, opts: { maxBatches?:
   }
   return { accuracy: count ? correct / count : 0, loss: count ? lossSum / count : 0, count };
 }
-
-// linger/init.ts still takes it from here; once it imports '../train/data', this line goes
-export { disposeBatch } from './data';
