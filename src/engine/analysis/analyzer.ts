@@ -3,7 +3,7 @@
 // broken code parses with error nodes and is analysed as far as it goes, and whatever it could
 // not analyse (a deadline, a parser failure, not text, not a notebook) is reported as a LINGER000
 // "could not analyse: <reason>" diagnostic beside what was found up to it (docs/analysis.md).
-import type { ParseState, Range as TsRange } from '@vscode/tree-sitter-wasm';
+import type { Node as TsNode, ParseState, Range as TsRange } from '@vscode/tree-sitter-wasm';
 import type { LoadOrderDiagnostic, NotebookDiagnostic, Position, SourceLanguage } from './diagnostic';
 import { NOT_ANALYSED, SEVERITY } from './diagnostic';
 import { EcmaFrontEnd } from './ecmascript';
@@ -184,7 +184,11 @@ export class LoadOrderAnalyzer {
         return [notAnalysed(`parsing took longer than ${opts.timeoutMs ?? 5000} ms (a minified or generated file?); no rule was checked`)];
       }
       let scopes: Scope[] = [];
+      let hidden: { diagnostic: OffsetDiagnostic; end: number } | undefined;
       try {
+        // a syntax error whose region holds linger calls hides them from the analysis: say so
+        // rather than report "0 errors" (an unclosed bracket swallows everything after it)
+        hidden = tree.rootNode.hasError ? hiddenBySyntaxError(tree.rootNode, keywords) : undefined;
         const fe = language === 'python' ? new PythonFrontEnd(text, keywords) : new EcmaFrontEnd(text, keywords);
         try {
           fe.run(tree.rootNode);
@@ -226,12 +230,26 @@ export class LoadOrderAnalyzer {
           out.push(d);
         }
       }
+      // the error region held linger calls and the analysis found nothing in it: they were hidden
+      if (hidden && !out.some((d) => d.start >= hidden!.diagnostic.start && d.start < hidden!.end)) out.push(hidden.diagnostic);
     } catch (e) {
       // an analyzer failure never escapes: return what was found, and say the rest was not
       out.push(notAnalysed(why(e)));
     }
     return out.sort((a, b) => a.start - b.start || a.code.localeCompare(b.code));
   }
+}
+
+/** The first syntax error whose text holds two linger calls (a diagnostic it may hide): a LINGER000 at it, and where it ends. */
+function hiddenBySyntaxError(root: TsNode, keywords: KeywordIndex): { diagnostic: OffsetDiagnostic; end: number } | undefined {
+  // (the file as a whole may hold one: analyzeText checked before parsing; a recovery that only
+  // inserted a MISSING token keeps the calls around it in the tree)
+  for (const n of root.descendantsOfType('ERROR')) {
+    if (!n || !keywords.mayHoldDiagnostic(n.startIndex, n.endIndex)) continue;
+    const line = n.startPosition.row + 1;
+    return { diagnostic: notAnalysed(`a syntax error at line ${line} hides the code after it from the analysis (fix it, and the load order is checked again)`, n.startIndex), end: n.endIndex };
+  }
+  return undefined;
 }
 
 /** Why a parsed value is not a Jupyter notebook the analyzer can read, if it is not. */

@@ -114,3 +114,22 @@ test('a symlink loop, a FIFO and a directory named *.py: their own message, noth
   assert.match(w.out, /cannot read .*fifo\.py: is a FIFO/);
   assert.match(w.out, /ok\.py:3:1: error LINGER004/);
 });
+
+test('a syntax error that hides linger calls is reported, not "0 errors"; one elsewhere is not', async () => {
+  // an unclosed bracket swallows the rest of the file, double init included
+  const unclosed = 'import linger\nx = foo(' + '('.repeat(300) + '\nlinger.init(model)\nlinger.init(model)\n';
+  const found = analyzer.analyze(unclosed, 'python');
+  assert.deepEqual(found.map((d) => d.code), ['LINGER000']);
+  assert.match(found[0].message, /^could not analyse: a syntax error at line \d+ hides the code after it/);
+  const ts = "import { linger } from 'linger-studio';\nconst x = f(((\nlinger.init(model);\nlinger.init(model);\n";
+  const tsFound = analyzer.analyze(ts, 'typescript').map((d) => d.code);
+  assert.ok(tsFound.includes('LINGER000') || tsFound.includes('LINGER003'), `TypeScript: reported either way (${tsFound.join(', ')})`);
+  // a syntax error away from the linger calls leaves their diagnostics as they are
+  const elsewhere = 'import linger\nlinger.init(model)\nlinger.init(model)\ndef f(:\n    pass\n';
+  assert.deepEqual(analyzer.analyze(elsewhere, 'python').map((d) => d.code), analyzer.analyze(DOUBLE_INIT, 'python').map((d) => d.code));
+  assert.ok(analyzer.analyze(DOUBLE_INIT, 'python').length > 0);
+  const dir = tmpTree({ 'unclosed.py': unclosed });
+  const r = await check(path.join(dir, 'unclosed.py'));
+  assert.equal(r.code, 2);
+  assert.match(r.out, /1 file checked: 0 errors, 0 warnings, 1 not analysed$/);
+});
