@@ -4,10 +4,10 @@
 // nn.Module whose children are real engine layers named after PyTorch's module paths. The file is
 // read (read.ts), planned (plan.ts) and built (build.ts); what each ONNX op is and does is its own
 // file in ops/, registered with registry.ts.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Module } from '../../nn/module';
 import { setRecipe } from '../../parallel/recipe';
+import { NotARegularFileError, readRegularFile } from '../../state/files';
 import { buildModel } from './build';
 import { OnnxModel } from './model';
 import './ops';
@@ -30,11 +30,10 @@ export class OnnxImportError extends Error {
 export async function importOnnx(file: string, opts: ImportOptions = {}): Promise<Module> {
   let bytes: Buffer;
   try {
-    const st = fs.statSync(file);
-    if (!st.isFile()) throw new Error('not a file');
-    bytes = fs.readFileSync(file);
+    // lstat first, opened non-blocking: a FIFO or a device never blocks the import (state/files.ts)
+    bytes = readRegularFile(file, 'model');
   } catch (e) {
-    throw new OnnxImportError(`${file}: cannot read the file (${(e as Error).message})`);
+    throw new OnnxImportError(`${file}: cannot read the file (${e instanceof NotARegularFileError ? e.problem : (e as Error).message})`);
   }
   const model = importOnnxBuffer(bytes, { ...opts, file });
   setRecipe(model, { kind: 'onnx', file: path.resolve(file), ...(opts.inputShape ? { inputShape: opts.inputShape } : {}) });
