@@ -14,6 +14,7 @@ import { randn } from '../../../src/engine/tensor';
 import { fileHash, loadCheckpoint, METADATA_KEYS, parentProblem, readCheckpointInfo, save } from '../../../src/engine/state/checkpoint';
 import { CheckpointFormatError, duplicateJsonKey } from '../../../src/engine/state/safetensors';
 import { checkRegularFile, NotARegularFileError, readRegularFile, regularFileProblem } from '../../../src/engine/state/files';
+import { importOnnx } from '../../../src/engine/onnx/import';
 import { TINY_INPUT, TinyNet } from './stateFixtures';
 
 before(async () => { await initBackend(); });
@@ -67,6 +68,10 @@ describe('special files: lstat first, a message of their own, nothing blocks', (
       assert.equal(regularFileProblem(fifo, 'notebook'), 'is a FIFO (named pipe), not a notebook file');
       assert.throws(() => checkRegularFile(loop), NotARegularFileError);
       assert.throws(() => readRegularFile(fifo), /is a FIFO/);
+      // the ONNX importer reads through the same check
+      fs.renameSync(fifo, path.join(dir, 'x.onnx'));
+      await assert.rejects(importOnnx(path.join(dir, 'x.onnx')), /x\.onnx: cannot read the file \(is a FIFO \(named pipe\), not a model file\)$/);
+      await assert.rejects(importOnnx(loop), /loop\.safetensors: cannot read the file \(a symbolic link loop/);
       // a link to a regular file is read through
       const real = path.join(dir, 'real.txt');
       fs.writeFileSync(real, 'hello');
