@@ -103,24 +103,40 @@ describe("iq ops, 'qdq' dialect", () => {
   });
 });
 
+/** The Gate without what thinker v1.1.0 cannot run (ReLU6, iqClamp, iqSum): mul, sigmoid, tanh. */
+class ThinkerGate extends nn.Module {
+  conv = new nn.Conv2d(3, 8, 3, { padding: 1 });
+  bn = new nn.BatchNorm2d(8);
+  relu = new nn.ReLU();
+  gate = new nn.Conv2d(8, 8, 1);
+  act = new nn.Sigmoid();
+  th = new nn.Tanh();
+  head = new nn.Linear(8 * 64, 5);
+  forward(x: Tensor): Tensor {
+    const a = this.relu(this.bn(this.conv(x)));
+    const g = this.gate(a);
+    const y = a.mul(this.act(g)).add(this.th(g).mul(0.3));
+    return this.head(F.tanh(y).mul(y.sigmoid()).mul(-1.7).flatten(1));
+  }
+}
+
 describe("iq ops, 'thinker' dialect", () => {
   test("linger's op names and attributes", () => {
-    const m = fixedGate(2);
+    manualSeed(2);
+    const m = new ThinkerGate();
+    linger.traceLayers(m, m, randn([1, 3, 8, 8]));
+    linger.normalizeLayers(m);
+    linger.init(m);
+    linger.calibrate(m, Array.from({ length: 12 }, () => randn([8, 3, 8, 8])));
     const g = buildOnnxModel(m, randn([1, 3, 8, 8]), { dialect: 'thinker' }).graph!;
     const nodes = g.node!;
     const attrs = (n: onnx.INodeProto) => Object.fromEntries(n.attribute!.map((a) => [a.name!, a]));
     const names = (n: onnx.INodeProto) => n.attribute!.map((a) => a.name!).sort();
     const str = (a: onnx.IAttributeProto) => new TextDecoder().decode(a.s!);
     const of = (op: string) => nodes.filter((n) => n.opType === op);
-    // ReLU6Int: a standard Clip on the int8 codes with int8 thresholds
-    const clip = nodes.find((n) => n.name === '/r6/Clip')!;
-    assert.equal(clip.domain ?? '', '');
     const inits = new Map(g.initializer!.map((t) => [t.name!, t]));
-    const s6 = m.r6.stateDict().scale_x.item();
-    assert.deepEqual(clip.input!.slice(1).map((i) => inits.get(i)!.dataType), [3, 3], 'int8 min_thresh / max_thresh');
-    assert.equal(new Int8Array(inits.get(clip.input![2])!.rawData!.buffer, inits.get(clip.input![2])!.rawData!.byteOffset, 1)[0], Math.min(Math.round(6 * s6), 127));
     // iqMul: scale_x, scale_y, scale_o, platform_quant
-    assert.equal(of('iqMul').length, 6);
+    assert.equal(of('iqMul').length, 4);
     for (const n of of('iqMul')) {
       assert.equal(n.domain, 'thinker');
       assert.deepEqual(names(n), ['platform_quant', 'scale_o', 'scale_x', 'scale_y']);
@@ -129,11 +145,6 @@ describe("iq ops, 'thinker' dialect", () => {
     // the number operand is an int8 scalar initializer
     const constMul = of('iqMul').find((n) => inits.has(n.input![1]))!;
     assert.equal(inits.get(constMul.input![1])!.dataType, 3);
-    // iqSum: dims only when sum had a dim
-    const sums = of('iqSum');
-    assert.equal(sums.length, 4);
-    assert.deepEqual(names(sums[0]), ['dims', 'platform_quant', 'scale_o', 'scale_x']);
-    assert.deepEqual(attrs(sums[0]).dims.ints!.map(Number), [2, 3]);
     // Requant (8 → 16 bits at 256·s_x) before every iqSigmoid / iqTanh
     for (const op of ['iqSigmoid', 'iqTanh']) {
       assert.equal(of(op).length, 2);
@@ -152,13 +163,27 @@ describe("iq ops, 'thinker' dialect", () => {
         assert.equal(a.scale_x.f, r.scale_o.f);
       }
     }
-    // iqClamp: min, max, scale_x, scale_o (= 127/max), platform_quant
-    const c = of('iqClamp');
-    assert.equal(c.length, 1);
-    assert.deepEqual(names(c[0]), ['max', 'min', 'platform_quant', 'scale_o', 'scale_x']);
-    assert.equal(attrs(c[0]).min.f, 0);
-    assert.equal(attrs(c[0]).max.f, 127 / 32);
-    assert.equal(attrs(c[0]).scale_o.f, 32);
-    for (const k of ['scale_x', 'scale_o']) assert.equal(attrs(c[0])[k].type, 1, `${k} is a float`);
+  });
+
+  test('what thinker v1.1.0 cannot run is refused, naming the layer: ReLU6Int (a Clip), iqClamp, iqSum', () => {
+    // the Gate's first such layer is its ReLU6
+    assert.throws(() => buildOnnxModel(fixedGate(2), randn([1, 3, 8, 8]), { dialect: 'thinker' }),
+      { name: 'OnnxExportError', message: /ReLU6Int at 'r6': thinker v1\.1\.0 cannot run this as exported: .*act_type 3/ });
+    class Clamped extends nn.Module {
+      conv = new nn.Conv2d(1, 2, 3);
+      forward(x: Tensor): Tensor { return this.conv(x).clamp(0, 127 / 32); }
+    }
+    class Summed extends nn.Module {
+      conv = new nn.Conv2d(1, 2, 3);
+      forward(x: Tensor): Tensor { return this.conv(x).sum(1); }
+    }
+    for (const [M, msg] of [[Clamped, /IQClamp at 'linger_iq\.0': .*no iqClamp operator/], [Summed, /IQSum at 'linger_iq\.0': .*iqBinaryOperator/]] as const) {
+      const m = new M();
+      linger.traceLayers(m, m, randn([1, 1, 5, 5]));
+      linger.init(m);
+      linger.calibrate(m, [randn([4, 1, 5, 5]), randn([4, 1, 5, 5])]);
+      assert.throws(() => buildOnnxModel(m, randn([1, 1, 5, 5]), { dialect: 'thinker' }), { name: 'OnnxExportError', message: msg });
+      assert.doesNotThrow(() => buildOnnxModel(m, randn([1, 1, 5, 5])), 'the qdq dialect exports it');
+    }
   });
 });

@@ -10,6 +10,8 @@ export type ExportMode = 'float' | 'qdq' | 'thinker';
 export interface ExportValue {
   name: string;
   int8Scale?: number;
+  /** a value written only when something reads it (its nodes, or an error: thinker's GRUInt h_n) */
+  materialize?: () => ExportValue;
 }
 
 export interface ExportContext {

@@ -35,6 +35,16 @@ export function describe(c: CapturedCall, i: number): string {
   return c.kind === 'module' ? `${c.module!.typeName()} at '${c.target || '(root)'}'` : `op '${c.target}' (call ${i})`;
 }
 
+/** A lazily written value, written on its first read (ExportValue.materialize). */
+function resolved(v: ExportValue): ExportValue {
+  const make = v.materialize;
+  if (make) {
+    delete v.materialize;
+    Object.assign(v, make());
+  }
+  return v;
+}
+
 export class Lowering implements ExportContext {
   readonly g = new GraphBuilder();
   private readonly values = new Map<Tensor, ExportValue>();
@@ -106,10 +116,10 @@ export class Lowering implements ExportContext {
   value(t: Tensor | number): ExportValue {
     if (typeof t === 'number') return { name: this.g.scalar(t) };
     const v = this.values.get(t);
-    if (v) return v;
+    if (v) return resolved(v);
     // detach() and friends: a new Tensor object over the same data and layout
     const alias = this.byRaw.get(t.raw)?.find((a) => (a.perm ?? []).join() === (t.perm ?? []).join());
-    if (alias) return this.values.get(alias)!;
+    if (alias) return resolved(this.values.get(alias)!);
     const { dims, values } = logicalValues(t.raw, t.perm);
     const base = this.paramNames.get(t.raw) ?? 'const';
     const name = this.g.initializer(base, dims, t.dtype === 'int32' ? DT.INT32 : DT.FLOAT, values);

@@ -11,6 +11,7 @@ import type { CapturedCall } from '../capture';
 import { DT } from '../proto';
 import type { ExportContext } from './context';
 import { adaptiveAvgPool, linearNode, logicalValues, tidyValue } from './nodes';
+import { ThinkerUnsupportedError, transposeNode } from './thinkerRules';
 
 export function lowerTensorOp(ctx: ExportContext, c: CapturedCall): void {
   const g = ctx.g;
@@ -33,6 +34,10 @@ export function lowerTensorOp(ctx: ExportContext, c: CapturedCall): void {
   }
   if (unary[op]) return single(unary[op]);
   const xT = x0 as Tensor;
+  if ((op === 'relu6' || op === 'clamp') && ctx.mode === 'thinker') {
+    throw new ThinkerUnsupportedError("a float clamp is an ONNX Clip, which tpacker cannot pack alone (its ClipAttrs serializer fails) and drops after a conv; " +
+      "use a clamp linger quantizes (iqClamp bounds), or clamp outside the model");
+  }
   switch (op) {
     case 'relu6': return ctx.out(c, { name: g.op('Clip', [f(0), g.scalar(0), g.scalar(6)], '/Clip') });
     case 'clamp': {
@@ -64,7 +69,8 @@ export function lowerTensorOp(ctx: ExportContext, c: CapturedCall): void {
       const v = ctx.value(xT);
       const src = ctx.mode === 'thinker' ? v : { name: f(0) };
       if (isIdentity(perm)) return ctx.out(c, src);
-      return ctx.out(c, { name: g.op('Transpose', [src.name], '/Transpose', { perm }), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
+      const y = transposeNode(ctx, src.name, xT.shape, perm, '');
+      return ctx.out(c, { name: y, ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
     }
     case 'matmul': case 'bmm': return ctx.out(c, { name: g.op('MatMul', [f(0), f(1)], '/MatMul') });
     case 'sum': case 'mean': case 'max': case 'min': {

@@ -4,12 +4,13 @@ import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';
 import type { ExportContext } from '../../../onnx/export/context';
-import { DT, PLATFORM, THINKER } from '../../../onnx/proto';
+import { DT } from '../../../onnx/proto';
 import { floorLog2, maxAbs, requantize } from '../../../quant/qvalue';
 import { normAxis, Tensor } from '../../../tensor';
 import { operandScale } from '../base';
 import { codesOf, IQOp, iqOperands } from '../iqOp';
 import { defineIntOp, defineTensorOp } from '../registry';
+import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 
 export interface SumOptions { dim?: number | number[]; keepdim?: boolean }
 
@@ -35,11 +36,7 @@ function lowerSum(L: ExportContext, c: CapturedCall, m: IQSum, scope: string): v
   const dims = o.dim === undefined ? null : (Array.isArray(o.dim) ? o.dim : [o.dim]).map((d) => normAxis(d, x.rank));
   const keep = dims !== null && (o.keepdim ?? false);
   if (L.mode === 'thinker') {
-    // linger exports dims only when sum had a positional dim argument
-    const z = g.op('iqSum', [L.int8Input(x, sx, m.dataBits, scope)], `${scope}/iqSum`, {
-      scale_x: { float: sx }, scale_o: { float: sz }, ...PLATFORM, ...(dims ? { dims } : {}),
-    }, THINKER);
-    return L.out(c, { name: z, int8Scale: sz });
+    throw new ThinkerUnsupportedError("tpacker declares iqSum an iqBinaryOperator (two inputs) and asserts so: linger's one-input iqSum does not pack");
   }
   // the codes summed in int32 (exact for any size), then requantized in double
   const codes = g.op('Cast', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(sx)], `${scope}/Codes`)], `${scope}/CastInt32`, { to: DT.INT32 });

@@ -10,6 +10,7 @@ import type { ExportContext } from '../../../onnx/export/context';
 import { DT, THINKER, PLATFORM } from '../../../onnx/proto';
 import { intActivation } from '../iqActivation';
 import { ExportedRecurrentLayer, GRUInt, LSTMInt } from './layer';
+import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 
 
 export function lowerRecurrentInt(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, scope: string): void {
@@ -65,12 +66,31 @@ function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tens
     inp = outs.length === 1 ? outs[0]
       : g.op('iqCat', outs, `${scope}/iqCat`, { ...scales, scale_o: { float: Math.min(...dirs.map((e) => e.scales.so)) }, dim: 2, ...PLATFORM }, THINKER);
   });
-  const cat = (xs: string[]) => (xs.length === 1 ? xs[0] : g.op('Concat', xs, `${scope}/Concat`, { axis: 0 }));
   L.out(c, { name: inp, int8Scale: so }, 0);
-  // h_n: int8 codes when every layer's share has one scale, else each dequantized at its own
-  const one = hs.every((h) => h.int8Scale === hs[0].int8Scale);
-  L.out(c, one ? { name: cat(hs.map((h) => h.name)), int8Scale: hs[0].int8Scale } : { name: cat(hs.map((h) => L.floatName(h, scope))) }, 1);
-  if (isLstm) L.out(c, { name: cat(cs) }, 2);
+  // h_n: tpacker declares the node's state outputs float32, so a consumer would read the int8
+  // codes as floats; a one-layer, one-direction layer's h_n is its output's last step (the same
+  // codes), taken with Slice + Reshape; any other read is an error (docs/onnx.md)
+  const where = `${type} at '${c.target}'`;
+  const out = y0(all, hs);
+  L.out(c, {
+    name: '', materialize: () => {
+      if (!out) throw new ThinkerUnsupportedError(`its final hidden state h_n is read, which tpacker declares float32; with ${m.numLayers} layer(s) and ${D} direction(s) ` +
+        'it is not one step of the output: read the output sequence instead', where);
+      const tAxis = m.batchFirst ? 1 : 0, T = x.shape[tAxis], N = x.shape[m.batchFirst ? 0 : 1];
+      const i64 = (what: string, v: number) => g.initializer(what, [1], DT.INT64, [v]);
+      const last = g.op('Slice', [inp, i64('starts', T - 1), i64('ends', T), i64('axes', tAxis)], `${scope}/LastStep/Slice`);
+      const r = g.op('Reshape', [last, g.initializer('shape', [3], DT.INT64, [1, N, m.hiddenSize])], `${scope}/LastStep/Reshape`);
+      return { name: r, int8Scale: out.int8Scale };
+    },
+  }, 1);
+  if (isLstm) {
+    L.out(c, { name: '', materialize: () => { throw new ThinkerUnsupportedError('its final cell state c_n is read, which tpacker declares float32 and no output step holds', where); } }, 2);
+  }
+}
+
+/** h_n as one output step: a one-layer, one-direction layer whose state has the output's scale. */
+function y0(all: ExportedRecurrentLayer[][], hs: { int8Scale: number }[]): { int8Scale: number } | null {
+  return all.length === 1 && all[0].length === 1 && hs.length === 1 && hs[0].int8Scale === all[0][0].scales.so ? hs[0] : null;
 }
 
 /** The unrolled integer cell in standard ONNX (see the file's header). */

@@ -3,7 +3,6 @@ import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';
 import type { ExportContext } from '../../../onnx/export/context';
-import { DT } from '../../../onnx/proto';
 import { ReLU6 } from '../../../nn/activation';
 import { Module } from '../../../nn/module';
 import { batchMax } from '../../../backend/shard';
@@ -12,6 +11,7 @@ import { Tensor } from '../../../tensor';
 import { IntOrigin, NotCalibratedError, QuantBits, quantized, readBuf, writeBuf } from '../base';
 import { roundHalfEven } from '../iqOp';
 import { defineIntOp } from '../registry';
+import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 
 const RELU6_KEYS = ['running_x', 'scale_x', 'min_thresh', 'max_thresh'] as const;
 const RELU6_INT_KEYS = ['min_thresh', 'max_thresh'] as const;
@@ -74,10 +74,8 @@ function lowerRelu6(L: ExportContext, c: CapturedCall, m: ReLU6Int, scope: strin
   if (!s) throw new Error('no input scale was recorded');
   const M = Math.min(roundHalfEven(6 * s), qmax(m.dataBits));
   if (L.mode === 'thinker') {
-    // linger: standard Clip(Quant(x) | x, min_thresh, max_thresh) on int8
-    const y = g.op('Clip', [L.int8Input(x, s, m.dataBits, scope), g.initializer(`${c.target}.min_thresh`, [], DT.INT8, [0]),
-      g.initializer(`${c.target}.max_thresh`, [], DT.INT8, [M])], `${scope}/Clip`);
-    return L.out(c, { name: y, int8Scale: s });
+    throw new ThinkerUnsupportedError('linger writes it as a Clip on int8: tpacker fuses a Clip after a Conv2dInt/ConvTranspose2dInt ' +
+      "into the conv as act_type 3, which the executor runs as no activation (the clamp at 6 is lost), and cannot pack a Clip elsewhere (ClipAttrs)");
   }
   const codes = L.inputCodes(x, s, m.dataBits, scope);
   const q = g.op('Clip', [codes, g.scalar(0), g.scalar(M)], `${scope}/Clip`);
