@@ -14,6 +14,7 @@ import type { ExportContext } from '../../../onnx/export/context';
 import { convAttrs, convNode, linearNode, logicalValues, tidyValue } from '../../../onnx/export/nodes';
 import { GraphBuilder } from '../../../onnx/graphBuilder';
 import { DT, PLATFORM, THINKER } from '../../../onnx/proto';
+import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 import { clampSym } from '../../normalize';
 import type { IntLayer } from '../base';
 import type { IntLowering } from '../registry';
@@ -116,6 +117,11 @@ function thinkerWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLaye
     data_bits: m.dataBits, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
   };
   const geom = kind === 'linear' ? {} : convAttrs(m as unknown as ConvNd);
+  const dil = (geom as { dilations?: number[] }).dilations ?? [];
+  if (type === 'Conv2dInt' && dil.some((d) => d > 1)) {
+    throw new ThinkerUnsupportedError(`dilation (${dil.join(', ')}): the executor's dilated Conv2dInt keeps only kernel-size rows of the input ` +
+      '(a form for one output row), so a general dilated conv computes other values');
+  }
   // linger writes castor_mode only on Conv2dInt (not Conv1dInt, ConvTranspose2dInt, LinearInt)
   const y = g.op(type, ins, `${scope}/${type}`, { ...geom, ...common, ...(type === 'Conv2dInt' ? { castor_mode: 'luna' } : {}) }, THINKER);
   ctx.out(c, { name: y, int8Scale: so });
