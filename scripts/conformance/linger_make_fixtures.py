@@ -28,7 +28,7 @@ REF = os.environ.get("LINGER_REF", os.path.abspath(os.path.join(ROOT, "..", "sha
 LINGER_COMMIT = "89247220"
 STEPS = 3
 LR = 0.05
-CLAMP = 2.0
+CLAMP = 2  # an int, as linger's own defaults (normalize_weight_value=8): Python prints it as 2
 sys.path.insert(0, HERE)
 from linger_models import MODELS  # noqa: E402
 

@@ -25,7 +25,6 @@ CASES = {
     "mul": ([2, 1, 6, 6], []),
     "conv_grouped_dilated_strided": ([2, 4, 9, 9], []),
     "relu6": ([2, 1, 6, 6], []),
-    "transpose_reshape": ([2, 3, 4], []),
     "bmm": ([2, 3, 4], ["bmm"]),
 }
 
@@ -83,13 +82,6 @@ def case_model(name):
             s.conv = nn.Conv2d(1, 2, 3, padding=1); s.act = nn.ReLU6(); s.fc = nn.Linear(72, 3)
         def forward(s, x):
             return s.fc(s.act(s.conv(x)).flatten(1))
-    class TransposeReshape(nn.Module):
-        def __init__(s):
-            super().__init__()
-            s.fc = nn.Linear(3, 5); s.fc2 = nn.Linear(20, 2)
-        def forward(s, x):
-            y = s.fc(x.transpose(1, 2))  # [N, 4, 5]
-            return s.fc2(y.reshape(-1, 20))
     class Bmm(nn.Module):
         def __init__(s):
             super().__init__()
@@ -99,7 +91,7 @@ def case_model(name):
             return torch.bmm(y, y.transpose(1, 2))
     return {"cnn_residual": CnnResidual, "conv1d_bn_linear": Conv1dBn, "convtranspose": ConvT, "bn_only": BnOnly,
             "cat_maxpool": CatPool, "mul": Mul, "conv_grouped_dilated_strided": Grouped, "relu6": Relu6,
-            "transpose_reshape": TransposeReshape, "bmm": Bmm}[name]()
+            "bmm": Bmm}[name]()
 
 
 def value(a):

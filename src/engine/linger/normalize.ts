@@ -35,7 +35,8 @@ export function clampSym(x: tf.Tensor, v: number | null): tf.Tensor {
   return f(x) as tf.Tensor;
 }
 
-function pyNum(v: number | null): string {
+/** linger prints a setting as Python does: an integer value as an int (8), else a float (0.5) */
+export function pyNum(v: number | null): string {
   return v === null ? 'None' : Number.isInteger(v) ? String(v) : pyFloat(v);
 }
 

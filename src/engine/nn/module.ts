@@ -88,6 +88,10 @@ type AnyArgs = any[];
 
 let callDepth = 0;
 let retainIntermediates = 0;
+/** True while the ONNX capture runs the model (the only user of withRetainedIntermediates): linger's layers record their eval scales then. */
+export function capturingForExport(): boolean {
+  return retainIntermediates > 0;
+}
 /**
  * Runs `fn` with module calls keeping their intermediates (the ONNX capture reads the constants and
  * values made inside forward after the call); the caller releases them, e.g. with a tf.tidy.

@@ -29,9 +29,16 @@ export function evalScale(running: number, bits: number): number {
   return 2 ** Math.round(Math.log2(qmax(bits) / running));
 }
 
-/** The running statistic after one training batch: 0.9·running + 0.1·(B / scale). */
+/**
+ * The running statistic after one training batch: 0.9·running + 0.1·(B / scale), in float32 as
+ * linger's ScalerBuffer computes it: ((running ·f32 0.9) +f32 f32(0.1·B/scale)).
+ */
 export function updatedRunning(running: number, scale: number, bits: number): number {
-  return 0.9 * running + 0.1 * (qmax(bits) / scale);
+  return emaF32(running, qmax(bits) / scale);
+}
+/** linger's momentum update of a running value in float32: r·0.9 then + f32(0.1·v). */
+export function emaF32(running: number, v: number): number {
+  return Math.fround(Math.fround(Math.fround(running) * Math.fround(0.9)) + Math.fround(0.1 * v));
 }
 
 /** max|x| as a number (one small sync; the quantizers need it on the host to pick the scale). */

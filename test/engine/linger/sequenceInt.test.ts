@@ -158,8 +158,9 @@ describe('keys, printing, loads', () => {
     assert.deepEqual(keys.filter((k) => k.startsWith('emb.')), ['emb.weight', 'emb.running_x', 'emb.running_w', 'emb.running_o', 'emb.scale_x', 'emb.scale_w', 'emb.scale_o']);
     assert.deepEqual(keys.filter((k) => k.startsWith('linger_bmm.0.')), ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'].map((k) => `linger_bmm.0.${k}`));
     assert.equal(buf(m, 'ln.scale_normal'), 1024);
-    assert.equal(m.ln.toString(), 'LayerNormInt((8,), eps=1e-05, elementwise_affine=True,data_bits=8,parameter_bits=16,o_bits=8,ahead_relu:False)');
-    assert.equal(m.emb.toString(), 'EmbeddingInt(20, 8, padding_idx=0,data_bits=8,parameter_bits=8,o_bits=8,ahead_relu:False)');
+    // linger 1.1.1's LayerNormInt.extra_repr (docs/fixed-point.md#conformance-with-linger-111)
+    assert.equal(m.ln.toString(), 'LayerNormInt((8,), eps=1e-05, elementwise_affine=True ,clamp_data:None,clamp_weight:None,clamp_bias:None,ahead_relu:False,data_bits:8, parameter_bits:16, o_bits:8)');
+    assert.equal(m.emb.toString(), 'EmbeddingInt(20, 8, padding_idx=0,clamp_data:None,clamp_weight:None,clamp_bias:None,data_bits:8,parameter_bits:8,o_bits:8)');
     assert.equal((m as unknown as { linger_bmm: nn.ModuleList }).linger_bmm.at(0).toString(), 'BmmInt(data_bits=8,o_bits=8)');
   });
 

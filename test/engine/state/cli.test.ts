@@ -65,7 +65,7 @@ describe('linger inspect', () => {
     for (const line of [/^\s+format\s+linger-studio\/1$/m, /^\s+stage\s+fixed$/m, /^\s+model\s+DemoCNN$/m, /^\s+metrics\s+accuracy=0\.9$/m,
       /^\s+parent\s+float\.safetensors$/m, /^\s+input shape\s+\[1, 1, 28, 28\]$/m, /^\s+transforms\s+trace → normalize → init$/m,
       /^\s+graph\s+12 nodes \(traced\)$/m, /^\s+conv1\s+Conv2dInt \(ahead ReLU\)\s+160\s+1, 16, kernel_size=\(3, 3\)/m,
-      /^\s+name\s+dtype\s+shape\s+min\s+max\s+mean$/m, /^\s+conv1\.scale_o\s+F32\s+\[\]\s+(\d+)\s+\1\s+\1$/m]) {
+      /^\s+name\s+dtype\s+shape\s+min\s+max\s+mean$/m, /^\s+conv1\.scale_o\s+F32\s+\[1\]\s+(\d+)\s+\1\s+\1$/m]) {
       assert.match(r.out, line);
     }
     const w = Array.from(m.stateDict()['fc1.weight'].dataSync());

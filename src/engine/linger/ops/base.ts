@@ -4,7 +4,8 @@
 // docs/linger-ops.md for the formulas).
 import { tf } from '../../backend/tf';
 import { ModuleClass } from '../../nn/classTable';
-import { Buffer, Module, ModuleError, Parameter, parameterFrom } from '../../nn/module';
+import { Buffer, capturingForExport, Module, ModuleError, Parameter, parameterFrom } from '../../nn/module';
+import { pyBool, pyFloat } from '../../nn/repr';
 import { batchMax } from '../../backend/shard';
 import { evalScale, fakeQuant, maxAbs, maxPositive, quantizeCodes, trainScale, updatedRunning } from '../../quant/qvalue';
 import { Stage } from '../../state/stateDict';
@@ -50,9 +51,9 @@ export class NotCalibratedError extends ModuleError {
 /** The conv/linear/BN/pool layers' buffers, in linger's order. */
 export const QUANT_BUFFERS = ['running_x', 'running_w', 'running_o', 'scale_x', 'scale_w', 'scale_o'] as const;
 
-/** A quantizer buffer: one number, 0 until data is seen. */
+/** A quantizer buffer: one number of shape [1] (linger's torch.zeros(1)), 0 until data is seen. */
 export const scalarBuffer = (dtype: 'float32' | 'int32' = 'float32') =>
-  parameterFrom(dtype === 'int32' ? new Int32Array(1) : new Float32Array(1), [], null, dtype, false) as Buffer;
+  parameterFrom(dtype === 'int32' ? new Int32Array(1) : new Float32Array(1), [1], null, dtype, false) as Buffer;
 
 /** A quantizer buffer's value (every Int layer's buffers are scalars named as linger names them). */
 export function readBuf(m: Module, k: string): number {
@@ -60,15 +61,30 @@ export function readBuf(m: Module, k: string): number {
 }
 export function writeBuf(m: Module, k: string, v: number): void {
   const b = (m as unknown as Record<string, Buffer>)[k];
-  b.raw.assign(tf.scalar(v, b.raw.dtype as 'float32' | 'int32'));
+  b.raw.assign(tf.tensor(v, b.raw.shape, b.raw.dtype as 'float32' | 'int32'));
+}
+/**
+ * A layer's eval scale into its scale_* buffer. linger writes them only while exporting (its
+ * state_dict under ONNX export); training leaves them alone here too, but eval still writes them
+ * (the export's capture, the quantization report and tests read them): a known difference from
+ * linger's eval buffers (docs/fixed-point.md#conformance-with-linger-111).
+ */
+export function writeExportScale(m: Module & { training: boolean }, k: string, v: number): void {
+  if (!m.training || capturingForExport()) writeBuf(m, k, v);
 }
 
 /**
  * The scale of an input: carried from an Int layer (IQTensor), or chosen from data/statistics —
  * in training 2^⌊log2(B/max|x|)⌋ over the whole batch (`running` ← its EMA), in eval from `running`.
+ * A carried scale s is recorded as linger records it, in training and eval: `running` ← B/s and
+ * scale_x ← s (docs/fixed-point.md#conformance-with-linger-111).
  */
-export function inputScale(m: Module & IntLayer, x: Tensor, running = 'running_x'): number {
-  if (x.quantScale !== undefined) return x.quantScale;
+export function inputScale(m: Module & IntLayer, x: Tensor, running = 'running_x', scaleKey: string | null = running === 'running_x' ? 'scale_x' : null): number {
+  if (x.quantScale !== undefined) {
+    writeBuf(m, running, Math.fround(qmaxOf(m.dataBits) / x.quantScale));
+    if (scaleKey) writeBuf(m, scaleKey, x.quantScale);
+    return x.quantScale;
+  }
   if (m.training) {
     const s = trainScale(batchMax(maxAbs(x.raw)), m.dataBits);
     writeBuf(m, running, updatedRunning(readBuf(m, running), s, m.dataBits));
@@ -76,8 +92,13 @@ export function inputScale(m: Module & IntLayer, x: Tensor, running = 'running_x
   }
   const r = readBuf(m, running);
   if (!(r > 0)) throw new NotCalibratedError(m, running);
-  return evalScale(r, m.dataBits);
+  const s = evalScale(r, m.dataBits);
+  if (scaleKey) writeExportScale(m, scaleKey, s);
+  return s;
 }
+const qmaxOf = (bits: number) => 2 ** (bits - 1) - 1;
+/** a clamp as linger prints it: None, an integer as a Python int (8), else a Python float */
+const pySetting = (v: number | null) => (v === null ? 'None' : Number.isInteger(v) ? String(v) : pyFloat(v));
 
 /** Output scale: from the batch `y` in training (positive range with ahead-ReLU), else running_o. */
 export function outputScale(m: Module & IntLayer, y: tf.Tensor | null): number {
@@ -88,7 +109,9 @@ export function outputScale(m: Module & IntLayer, y: tf.Tensor | null): number {
   }
   const r = readBuf(m, 'running_o');
   if (!(r > 0)) throw new NotCalibratedError(m, 'running_o');
-  return evalScale(r, m.outBits);
+  const s = evalScale(r, m.outBits);
+  writeExportScale(m, 'scale_o', s);
+  return s;
 }
 
 /** The input as dequantized codes: x itself when it carries a scale, else quantized here. */
@@ -175,8 +198,12 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
       const ints = this.intQuantKeys();
       for (const k of this.quantKeys()) (this as unknown as Record<string, Buffer>)[k] = scalarBuffer(ints.includes(k) ? 'int32' : 'float32');
     }
+    /** linger's print of the clamps, marks and bits (Conv2dInt/LinearInt's; a layer overrides what differs) */
     bitsRepr(): string {
-      return `data_bits=${this.dataBits},parameter_bits=${this.parameterBits},o_bits=${this.outBits},ahead_relu:${this.aheadRelu ? 'True' : 'False'}`;
+      return `${this.clampRepr()},ahead_relu:${pyBool(this.aheadRelu)},ahead_sigmoid:False,data_bits:${this.dataBits},parameter_bits:${this.parameterBits},o_bits:${this.outBits}`;
+    }
+    clampRepr(): string {
+      return `clamp_data:${pySetting(this.normalizeData)},clamp_weight:${pySetting(this.normalizeWeight)},clamp_bias:${pySetting(this.normalizeBias)}`;
     }
     extraRepr(): string {
       const base = super.extraRepr();
@@ -190,12 +217,30 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
     }
     migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
       super.migrateState(sd, prefix, from);
+      migrateScalarBuffers(sd, prefix, this.quantKeys());
       if (from === 'fixed') return;
       const ints = this.intQuantKeys();
-      for (const k of this.quantKeys()) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([], ints.includes(k) ? 'int32' : 'float32')));
+      for (const k of this.quantKeys()) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([1], ints.includes(k) ? 'int32' : 'float32')));
     }
   }
   return Quantized;
+}
+
+let warnedScalarBuffers = false;
+/**
+ * Checkpoints of ours before linger conformance held the quantizer buffers as 0-d tensors; linger's
+ * are [1]. Such entries are reshaped when a dict loads (said once per process).
+ */
+export function migrateScalarBuffers(sd: Map<string, Tensor>, prefix: string, keys: readonly string[]): void {
+  for (const k of keys) {
+    const t = sd.get(prefix + k);
+    if (!t || t.rank !== 0) continue;
+    if (!warnedScalarBuffers) {
+      warnedScalarBuffers = true;
+      console.warn(`linger: this state dict holds the quantizer buffers as 0-d tensors (${prefix + k}), an earlier format of ours; they are read as linger's shape [1]`);
+    }
+    sd.set(prefix + k, new Tensor(tf.reshape(t.raw, [1])));
+  }
 }
 
 /** Integer codes of x at scale s as float32, logical order (an IQTensor's are exact already). */

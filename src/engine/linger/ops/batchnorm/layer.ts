@@ -5,16 +5,21 @@ import { BatchNorm2d } from '../../../nn/batchnorm';
 import { withoutInit } from '../../../nn/init';
 import { channelsLast } from '../../../nn/layout';
 import { wholeBatchCount } from '../../../backend/shard';
-import { clampInt, fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
+import { fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { clampSym } from '../../normalize';
-import { applyOrigin, inputScale, IntOrigin, outputScale, quantized, quantizedInput, readBuf, takeParams, writeBuf } from '../base';
+import { applyOrigin, inputScale, IntOrigin, outputScale, quantized, quantizedInput, readBuf, takeParams, writeBuf, writeExportScale } from '../base';
 
 /**
  * BatchNorm as a per-channel multiply-add: a = γ/√(var+ε), c = β − μ·a (batch statistics in
  * training, running ones in eval); a quantized as a parameter, c at s_x·s_a; y = x·a + c.
  */
 export class BatchNormInt extends quantized(BatchNorm2d) {
+  /** linger's BatchNormInt print: the BN's, then ` ,clamps,ahead_relu,data_bits:8, parameter_bits:8, o_bits:8` */
+  extraRepr(): string {
+    const bits = `data_bits:${this.dataBits}, parameter_bits:${this.parameterBits}, o_bits:${this.outBits}`;
+    return `${BatchNorm2d.prototype.extraRepr.call(this)} ,${this.clampRepr()},ahead_relu:${this.aheadRelu ? 'True' : 'False'},${bits}`;
+  }
 
   static from(b: BatchNorm2d, o: IntOrigin): BatchNormInt {
     const m = withoutInit(() => new BatchNormInt(b.numFeatures, { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
@@ -43,25 +48,19 @@ export class BatchNormInt extends quantized(BatchNorm2d) {
     const a = tf.mul(gamma, tf.rsqrt(tf.add(variance, this.eps)));
     const c = tf.sub(beta, tf.mul(mean, a));
     const sa = trainScale(maxAbs(a), this.parameterBits);
-    writeBuf(this, 'scale_x', sx);
-    writeBuf(this, 'scale_w', sa);
     if (this.training) {
       writeBuf(this, 'running_w', updatedRunning(readBuf(this, 'running_w'), sa, this.parameterBits));
       const y = clampSym(tf.add(tf.mul(xq, fakeQuant(a, sa, this.parameterBits, false)), fakeQuant(c, sx * sa, 32, false)), this.normalizeData);
       const so = outputScale(this, y);
-      writeBuf(this, 'scale_o', so);
       return new Tensor(fakeQuant(y, so, this.outBits), layout, so);
     }
+    // eval: no clamp_data (linger clamps only in training)
     const so = outputScale(this, null);
-    writeBuf(this, 'scale_o', so);
+    writeExportScale(this, 'scale_w', sa);
     const qx = tf.cast(tf.round(tf.mul(xq, sx)), 'int32');
     const qa = tf.cast(quantizeCodes(a, sa, this.parameterBits), 'int32');
     const qc = tf.cast(tf.floor(tf.add(tf.mul(c, sx * sa), 0.5)), 'int32');
-    let acc = tf.add(tf.mul(qx, qa), qc);
-    if (this.normalizeData !== null) {
-      const lim = Math.floor(this.normalizeData * sx * sa);
-      acc = clampInt(acc, -lim, lim);
-    }
+    const acc = tf.add(tf.mul(qx, qa), qc);
     const q = requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sa), this.outBits);
     return new Tensor(tf.div(tf.cast(q, 'float32'), so), layout, so);
   }

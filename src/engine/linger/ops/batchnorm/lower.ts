@@ -19,11 +19,8 @@ export function qdqBatchNorm(ctx: ExportContext, c: CapturedCall, m: BatchNormIn
   const codes = ctx.inputCodes(x, sx, m.dataBits, scope);
   const d = g.op('Cast', [codes], `${scope}/CastDouble`, { to: DT.DOUBLE });
   const prod = g.op('Mul', [d, g.initializer(`${c.target}.weight_q`, [n, 1, 1], DT.DOUBLE, qa)], `${scope}/MulWeight`);
-  let acc = g.op('Add', [prod, g.initializer(`${c.target}.bias_q`, [n, 1, 1], DT.DOUBLE, qc)], `${scope}/AddBias`);
-  if (m.normalizeData !== null) {
-    const lim = Math.floor(m.normalizeData * sx * sa);
-    acc = g.op('Clip', [acc, g.scalar(-lim, DT.DOUBLE), g.scalar(lim, DT.DOUBLE)], `${scope}/ClampData`);
-  }
+  // no ClampData: linger applies clamp_data in training only, as the layer's eval does (docs/fixed-point.md#conformance-with-linger-111)
+  const acc = g.op('Add', [prod, g.initializer(`${c.target}.bias_q`, [n, 1, 1], DT.DOUBLE, qc)], `${scope}/AddBias`);
   ctx.out(c, { name: ctx.requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sa), m.outBits, so, scope) });
 }
 

@@ -11,6 +11,10 @@ import { convIntFrom, fromFused, migrateFolded, scaleDim0, sliceChannels, weight
 import { weightedLowerings } from '../weighted/lower';
 
 export class Conv1dInt extends quantized(Conv1d) implements WeightedOps {
+  /** linger's Conv1dInt prints no ahead_sigmoid */
+  bitsRepr(): string {
+    return `${this.clampRepr()},ahead_relu:${this.aheadRelu ? 'True' : 'False'},data_bits:${this.dataBits},parameter_bits:${this.parameterBits},o_bits:${this.outBits}`;
+  }
   /** From a float conv (its Parameters carried over) or, with `weights`, from folded values. */
   static from(c: Conv1d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): Conv1dInt {
     const make = (v: Conv1d, bias: boolean) =>

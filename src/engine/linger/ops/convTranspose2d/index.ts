@@ -12,6 +12,10 @@ import { convIntFrom, fromFused, migrateFolded, sliceChannels, weightedIntForwar
 import { weightedLowerings } from '../weighted/lower';
 
 export class ConvTranspose2dInt extends quantized(ConvTranspose2d) implements WeightedOps {
+  /** linger's ConvTranspose2dInt prints no ahead_relu/ahead_sigmoid */
+  bitsRepr(): string {
+    return `${this.clampRepr()},data_bits:${this.dataBits},parameter_bits:${this.parameterBits},o_bits:${this.outBits}`;
+  }
   static from(c: ConvTranspose2d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): ConvTranspose2dInt {
     const make = (v: ConvTranspose2d, bias: boolean) =>
       new ConvTranspose2dInt(v.inChannels, v.outChannels, v.kernelSize, {

@@ -14,6 +14,10 @@ import { Embedding } from '../../../nn/sequence';
  * gradient is Embedding's scatter-add, straight through the quantizer.
  */
 export class EmbeddingInt extends quantized(Embedding) {
+  /** linger's EmbeddingInt prints no ahead_relu/ahead_sigmoid */
+  bitsRepr(): string {
+    return `${this.clampRepr()},data_bits:${this.dataBits},parameter_bits:${this.parameterBits},o_bits:${this.outBits}`;
+  }
   declare running_x: Buffer; declare running_w: Buffer; declare running_o: Buffer;
   declare scale_x: Buffer; declare scale_w: Buffer; declare scale_o: Buffer;
 

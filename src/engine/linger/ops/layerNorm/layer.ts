@@ -84,6 +84,11 @@ const LN_KEYS = ['running_x', 'running_normal', 'running_w', 'running_o', 'scale
  * acc = clamp32(nrm·q_w + q_b), then requantized to o_bits. parameter_bits is always 16.
  */
 export class LayerNormInt extends quantized(LayerNorm) {
+  /** linger's LayerNormInt print: the LayerNorm's, then ` ,clamps,ahead_relu,data_bits:8, parameter_bits:16, o_bits:8` */
+  extraRepr(): string {
+    const bits = `data_bits:${this.dataBits}, parameter_bits:${this.parameterBits}, o_bits:${this.outBits}`;
+    return `${LayerNorm.prototype.extraRepr.call(this)} ,${this.clampRepr()},ahead_relu:${this.aheadRelu ? 'True' : 'False'},${bits}`;
+  }
   quantKeys(): readonly string[] {
     return LN_KEYS;
   }

@@ -6,12 +6,12 @@ import { tf } from '../../../backend/tf';
 import { ConvTranspose2d } from '../../../nn/conv';
 import { withoutInit } from '../../../nn/init';
 import { Module, ModuleError, Parameter } from '../../../nn/module';
-import { EXACT, clampInt, fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
+import { EXACT, fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Stage } from '../../../state/stateDict';
 import { Tensor } from '../../../tensor';
 import { NormalizeConvBNBase } from '../../convbn';
 import { clampSym } from '../../normalize';
-import { applyOrigin, inputScale, IntLayer, IntOrigin, outputScale, quantizedInput, readBuf, takeParams, writeBuf } from '../base';
+import { applyOrigin, inputScale, IntLayer, IntOrigin, outputScale, quantizedInput, readBuf, takeParams, writeBuf, writeExportScale } from '../base';
 
 /**
  * A conv or linear Int layer. Training: y = op(fq(x), fq(W)) + fq(b) (bias at s_x·s_w, 32 bit),
@@ -25,8 +25,7 @@ export function weightedIntForward(m: Module & IntLayer & WeightedOps, x: Tensor
   const w = clampSym(m.weight.raw, m.normalizeWeight);
   const b = m.bias ? clampSym(m.bias.raw, m.normalizeBias) : null;
   const sw = trainScale(maxAbs(w), m.parameterBits);
-  writeBuf(m, 'scale_x', sx);
-  writeBuf(m, 'scale_w', sw);
+  // linger leaves scale_x/scale_w/scale_o alone here: only a carried input scale and an export write them
   if (m.training) {
     writeBuf(m, 'running_w', updatedRunning(readBuf(m, 'running_w'), sw, m.parameterBits));
     const wq = fakeQuant(w, sw, m.parameterBits, false);
@@ -35,22 +34,20 @@ export function weightedIntForward(m: Module & IntLayer & WeightedOps, x: Tensor
     const layout = yt.perm;
     const y = clampSym(yt.raw, m.normalizeData);
     const so = outputScale(m, y);
-    writeBuf(m, 'scale_o', so);
-    return new Tensor(fakeQuant(y, so, m.outBits), layout, so);
+    // linger's backward passes the output quantization straight through (only clamp_data masks)
+    return new Tensor(fakeQuant(y, so, m.outBits, false), layout, so);
   }
-  // eval: integers all the way
+  // eval: integers all the way; no clamp_data (linger clamps only in training)
   const so = outputScale(m, null);
-  writeBuf(m, 'scale_o', so);
+  writeExportScale(m, 'scale_w', sw);
   const qx = new Tensor(tf.round(tf.mul(xq.raw, sx)), xq.perm);
   const qw = quantizeCodes(w, sw, m.parameterBits);
   const qb = b && tf.cast(tf.floor(tf.add(tf.mul(b, sx * sw), 0.5)), 'int32');
-  let { acc, perm } = exactAccumulate(m, qx, qw);
+  const exact = exactAccumulate(m, qx, qw);
+  const perm = exact.perm;
+  let acc = exact.acc;
   // the accumulator is channels-last: the 1-d bias broadcasts (wasm adds [C] far faster than [1,1,1,C])
   if (qb) acc = tf.add(acc, qb);
-  if (m.normalizeData !== null) {
-    const lim = Math.floor(m.normalizeData * sx * sw);
-    acc = clampInt(acc, -lim, lim);
-  }
   const k = floorLog2(so) - floorLog2(sx) - floorLog2(sw);
   const q = requantize(acc, k, m.outBits);
   return new Tensor(tf.div(tf.cast(q, 'float32'), so), perm, so);

@@ -64,11 +64,7 @@ function qdqWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLayer, s
     acc = splitConvTranspose(g, codes, m, q, scope, path, x.rank);
     accIsInt = true;
   }
-  if (m.normalizeData !== null) {
-    const lim = Math.floor(m.normalizeData * sx * sw);
-    const t = accIsInt ? DT.INT32 : DT.FLOAT;
-    acc = g.op('Clip', [acc, g.scalar(-lim, t), g.scalar(lim, t)], `${scope}/ClampData`);
-  }
+  // no ClampData: linger applies clamp_data in training only, as the layer's eval does (docs/fixed-point.md#conformance-with-linger-111)
   const k = floorLog2(so) - floorLog2(sx) - floorLog2(sw);
   ctx.out(c, { name: ctx.requantize(acc, k, m.outBits, so, scope) });
 }
