@@ -9,22 +9,51 @@ import { Module } from '../../../src/engine/nn/module';
 
 export const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'conformance');
 
-interface Enc { shape: number[]; dtype: string; data: number[] }
-type Spec = { modules: [string, string, unknown[], Record<string, unknown>][]; forward: [string, string, string[], Record<string, unknown>][]; input: number[]; classes: number | null };
+interface Enc {
+  shape: number[];
+  dtype: string;
+  data: number[];
+}
+type Spec = {
+  modules: [string, string, unknown[], Record<string, unknown>][];
+  forward: [string, string, string[], Record<string, unknown>][];
+  input: number[];
+  classes: number | null;
+};
 type Codes = { scale: number | null; codes?: number[]; values?: number[] };
 export interface Fixture {
-  model: string; linger: string; spec: Spec; steps: number; lr: number; clamp: number;
-  float_state: Record<string, Enc>; x: Enc; x_eval: Enc; labels: number[] | null; target: Enc | null;
+  model: string;
+  linger: string;
+  spec: Spec;
+  steps: number;
+  lr: number;
+  clamp: number;
+  float_state: Record<string, Enc>;
+  x: Enc;
+  x_eval: Enc;
+  labels: number[] | null;
+  target: Enc | null;
   stages: Record<string, { print: string; state: [string, number[], string][] }>;
   train: { output: Codes; loss: number; grads: Record<string, Enc>; buffers: Record<string, Enc> }[];
-  eval: Codes[]; eval_buffers: Record<string, Enc>; final_state: Record<string, Enc>;
+  eval: Codes[];
+  eval_buffers: Record<string, Enc>;
+  final_state: Record<string, Enc>;
 }
 
 export function fixtures(): Fixture[] {
-  return fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(fs.readFileSync(path.join(FIXTURES, f), 'utf8')) as Fixture);
+  return fs
+    .readdirSync(FIXTURES)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(fs.readFileSync(path.join(FIXTURES, f), 'utf8')) as Fixture);
 }
 
-const toTensor = (e: Enc): Tensor => tensor(e.dtype.startsWith('float') ? Float32Array.from(e.data) : Int32Array.from(e.data), e.shape, e.dtype.startsWith('float') ? 'float32' : 'int32');
+const toTensor = (e: Enc): Tensor =>
+  tensor(
+    e.dtype.startsWith('float') ? Float32Array.from(e.data) : Int32Array.from(e.data),
+    e.shape,
+    e.dtype.startsWith('float') ? 'float32' : 'int32',
+  );
 
 /** kwargs of PyTorch's layer constructors as the engine's options */
 function opts(kw: Record<string, unknown>): Record<string, unknown> {
@@ -35,15 +64,24 @@ function opts(kw: Record<string, unknown>): Record<string, unknown> {
 function makeLayer(type: string, args: unknown[], kw: Record<string, unknown>): Module {
   const a = args as number[];
   switch (type) {
-    case 'Conv2d': return new nn.Conv2d(a[0], a[1], a[2], opts(kw));
-    case 'Conv1d': return new nn.Conv1d(a[0], a[1], a[2], opts(kw));
-    case 'ConvTranspose2d': return new nn.ConvTranspose2d(a[0], a[1], a[2], opts(kw));
-    case 'Linear': return new nn.Linear(a[0], a[1], (kw.bias as boolean | undefined) ?? true);
-    case 'BatchNorm2d': return new nn.BatchNorm2d(a[0]);
-    case 'BatchNorm1d': return new nn.BatchNorm1d(a[0]);
-    case 'ReLU': return new nn.ReLU();
-    case 'AvgPool2d': return new nn.AvgPool2d(a[0]);
-    case 'MaxPool2d': return new nn.MaxPool2d(a[0]);
+    case 'Conv2d':
+      return new nn.Conv2d(a[0], a[1], a[2], opts(kw));
+    case 'Conv1d':
+      return new nn.Conv1d(a[0], a[1], a[2], opts(kw));
+    case 'ConvTranspose2d':
+      return new nn.ConvTranspose2d(a[0], a[1], a[2], opts(kw));
+    case 'Linear':
+      return new nn.Linear(a[0], a[1], (kw.bias as boolean | undefined) ?? true);
+    case 'BatchNorm2d':
+      return new nn.BatchNorm2d(a[0]);
+    case 'BatchNorm1d':
+      return new nn.BatchNorm1d(a[0]);
+    case 'ReLU':
+      return new nn.ReLU();
+    case 'AvgPool2d':
+      return new nn.AvgPool2d(a[0]);
+    case 'MaxPool2d':
+      return new nn.MaxPool2d(a[0]);
   }
   throw new Error(`unknown layer ${type}`);
 }
@@ -73,15 +111,22 @@ export function buildNet(spec: Spec): Module {
   return new Net();
 }
 
-export interface Diff { check: string; detail: string }
+export interface Diff {
+  check: string;
+  detail: string;
+}
 
 const meta = (m: Module): [string, number[], string][] =>
   Object.entries(m.stateDict()).map(([k, v]) => [k, [...(v as Tensor).shape], (v as Tensor).dtype]);
 
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
-  let d = 0, s = 0;
-  for (let i = 0; i < a.length; i++) { d = Math.max(d, Math.abs(a[i] - b[i])); s = Math.max(s, Math.abs(b[i])); }
+  let d = 0,
+    s = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
   return s === 0 ? d : d / s;
 }
 function codeDiff(ours: { scale: number | undefined; codes: number[] }, ref: Codes): string | null {
@@ -101,7 +146,10 @@ function bufferDiffs(m: Module, ref: Record<string, Enc>): string[] {
   const out: string[] = [];
   for (const [k, e] of Object.entries(ref)) {
     const b = ours.get(k);
-    if (!b) { out.push(`${k} missing`); continue; }
+    if (!b) {
+      out.push(`${k} missing`);
+      continue;
+    }
     const v = b.logical().dataSync();
     const same = v.length === e.data.length && e.data.every((x, i) => Math.fround(x) === v[i]);
     if (!same) out.push(`${k} ${Array.from(v).slice(0, 4).join(',')} vs linger ${e.data.slice(0, 4).join(',')}`);
@@ -123,7 +171,8 @@ export function conformance(fx: Fixture): Diff[] {
     const ours = meta(m);
     const same = JSON.stringify(ours) === JSON.stringify(ref.state);
     if (!same) {
-      const o = new Set(ours.map((e) => JSON.stringify(e))), r = new Set(ref.state.map((e) => JSON.stringify(e)));
+      const o = new Set(ours.map((e) => JSON.stringify(e))),
+        r = new Set(ref.state.map((e) => JSON.stringify(e)));
       const only = (a: Set<string>, b: Set<string>) => [...a].filter((e) => !b.has(e));
       const detail = `ours only ${only(o, r).join(' ')}; linger only ${only(r, o).join(' ')}`;
       check(`state:${key}`, false, detail === 'ours only ; linger only ' ? 'order differs' : detail);
@@ -150,18 +199,28 @@ export function conformance(fx: Fixture): Diff[] {
   fx.train.forEach((ref, i) => {
     let out: { scale: number | undefined; codes: number[] } | null = null;
     let grads: Map<string, Float32Array> | null = null;
-    const loss = opt.step(() => {
-      const y = m(x) as Tensor;
-      out = codesOf(y);
-      return labels ? F.crossEntropy(y, labels) : F.mseLoss(y, target!);
-    }, (gs, l) => {
-      grads = new Map(params.map(([k, p], j) => [k, gs[j] ? (new Tensor(gs[j]!, p.perm).logical().dataSync() as Float32Array).slice() : new Float32Array(0)]));
-      return { grads: gs, loss: l };
-    });
+    const loss = opt.step(
+      () => {
+        const y = m(x) as Tensor;
+        out = codesOf(y);
+        return labels ? F.crossEntropy(y, labels) : F.mseLoss(y, target!);
+      },
+      (gs, l) => {
+        grads = new Map(
+          params.map(([k, p], j) => [
+            k,
+            gs[j] ? (new Tensor(gs[j]!, p.perm).logical().dataSync() as Float32Array).slice() : new Float32Array(0),
+          ]),
+        );
+        return { grads: gs, loss: l };
+      },
+    );
     check(`train${i}:codes`, codeDiff(out!, ref.output));
     const le = relErr([loss], [ref.loss]);
     check(`train${i}:loss`, le <= 1e-5, `${loss} vs linger ${ref.loss}`);
-    const bad = Object.entries(ref.grads).map(([k, e]) => [k, relErr(grads!.get(k) ?? [], e.data)] as const).filter(([, r]) => !(r <= 1e-5));
+    const bad = Object.entries(ref.grads)
+      .map(([k, e]) => [k, relErr(grads!.get(k) ?? [], e.data)] as const)
+      .filter(([, r]) => !(r <= 1e-5));
     check(`train${i}:grads`, bad.length === 0, bad.map(([k, r]) => `${k} ${r.toExponential(2)}`).join(' '));
     const bd = bufferDiffs(m, ref.buffers);
     check(`train${i}:buffers`, bd.length === 0, bd.join('; '));

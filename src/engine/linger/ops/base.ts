@@ -79,7 +79,12 @@ export function writeExportScale(m: Module & { training: boolean }, k: string, v
  * A carried scale s is recorded as linger records it, in training and eval: `running` ← B/s and
  * scale_x ← s (docs/fixed-point.md#conformance-with-linger-111).
  */
-export function inputScale(m: Module & IntLayer, x: Tensor, running = 'running_x', scaleKey: string | null = running === 'running_x' ? 'scale_x' : null): number {
+export function inputScale(
+  m: Module & IntLayer,
+  x: Tensor,
+  running = 'running_x',
+  scaleKey: string | null = running === 'running_x' ? 'scale_x' : null,
+): number {
   if (x.quantScale !== undefined) {
     writeBuf(m, running, Math.fround(qmaxOf(m.dataBits) / x.quantScale));
     if (scaleKey) writeBuf(m, scaleKey, x.quantScale);
@@ -196,7 +201,8 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
     /** registers the buffers, each 0 until data is seen */
     addQuantBuffers(): void {
       const ints = this.intQuantKeys();
-      for (const k of this.quantKeys()) (this as unknown as Record<string, Buffer>)[k] = scalarBuffer(ints.includes(k) ? 'int32' : 'float32');
+      for (const k of this.quantKeys())
+        (this as unknown as Record<string, Buffer>)[k] = scalarBuffer(ints.includes(k) ? 'int32' : 'float32');
     }
     /** linger's print of the clamps, marks and bits (Conv2dInt/LinearInt's; a layer overrides what differs) */
     bitsRepr(): string {
@@ -220,7 +226,8 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
       migrateScalarBuffers(sd, prefix, this.quantKeys());
       if (from === 'fixed') return;
       const ints = this.intQuantKeys();
-      for (const k of this.quantKeys()) if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([1], ints.includes(k) ? 'int32' : 'float32')));
+      for (const k of this.quantKeys())
+        if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([1], ints.includes(k) ? 'int32' : 'float32')));
     }
   }
   return Quantized;
@@ -237,7 +244,9 @@ export function migrateScalarBuffers(sd: Map<string, Tensor>, prefix: string, ke
     if (!t || t.rank !== 0) continue;
     if (!warnedScalarBuffers) {
       warnedScalarBuffers = true;
-      console.warn(`linger: this state dict holds the quantizer buffers as 0-d tensors (${prefix + k}), an earlier format of ours; they are read as linger's shape [1]`);
+      console.warn(
+        `linger: this state dict holds the quantizer buffers as 0-d tensors (${prefix + k}), an earlier format of ours; they are read as linger's shape [1]`,
+      );
     }
     sd.set(prefix + k, new Tensor(tf.reshape(t.raw, [1])));
   }
@@ -254,7 +263,12 @@ export function fakeQuantLogical(x: Tensor, s: number, bits: number): tf.Tensor 
 }
 
 /** The scales a layer recorded for an exported call (an error when it never ran in eval). */
-export function recordedScales(c: { scales?: { x?: number; w?: number; y?: number; o?: number } }): { x?: number; w?: number; y?: number; o: number } {
+export function recordedScales(c: { scales?: { x?: number; w?: number; y?: number; o?: number } }): {
+  x?: number;
+  w?: number;
+  y?: number;
+  o: number;
+} {
   const s = c.scales ?? {};
   if (!s.o) throw new Error('its scales were not recorded (was the layer run in eval after calibration?)');
   return { ...s, o: s.o };

@@ -12,7 +12,11 @@ const AVGPOOL_KEYS = ['running_x', 'running_o', 'scale_x', 'scale_o'] as const;
 
 /** Average pooling requantized to the output scale; eval divides the integer window sums exactly. */
 export class AvgPool2dInt extends quantized(Module) {
-  constructor(readonly kernelSize: number | Pair, readonly stride: number | Pair, readonly padding: number | Pair) {
+  constructor(
+    readonly kernelSize: number | Pair,
+    readonly stride: number | Pair,
+    readonly padding: number | Pair,
+  ) {
     super();
     this.addQuantBuffers();
   }
@@ -30,7 +34,9 @@ export class AvgPool2dInt extends quantized(Module) {
    * input's scale (scale_o = scale_x); training copies running_x into running_o, eval writes scale_o.
    */
   forward(x: Tensor): Tensor {
-    const k = pair(this.kernelSize, 'kernel_size'), s = pair(this.stride, 'stride'), p = pair(this.padding, 'padding');
+    const k = pair(this.kernelSize, 'kernel_size'),
+      s = pair(this.stride, 'stride'),
+      p = pair(this.padding, 'padding');
     const sx = inputScale(this, x);
     const xq = new Tensor(quantizedInput(this, x, sx), x.perm);
     const y = avgPool2dRaw(xq, this, k, s, p);
@@ -43,7 +49,11 @@ export class AvgPool2dInt extends quantized(Module) {
     // window sums of codes are exact integers; q = ⌊sum/area + 0.5⌋ = ⌊(2·sum + area)/(2·area)⌋
     const sum = tf.cast(tf.round(tf.mul(y.raw, sx * area)), 'int32');
     const b = qmax(this.outBits);
-    const q = clampInt(tf.floorDiv(tf.add(tf.mul(sum, tf.scalar(2, 'int32')), tf.scalar(area, 'int32')), tf.scalar(2 * area, 'int32')), -b - 1, b);
+    const q = clampInt(
+      tf.floorDiv(tf.add(tf.mul(sum, tf.scalar(2, 'int32')), tf.scalar(area, 'int32')), tf.scalar(2 * area, 'int32')),
+      -b - 1,
+      b,
+    );
     return new Tensor(tf.div(tf.cast(q, 'float32'), sx), NHWC, sx);
   }
   extraRepr(): string {
