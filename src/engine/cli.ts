@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { backendName, initBackend } from './backend/select';
 import { runBench } from './cli/bench';
-import { DemoOptions, DemoOptionsError, runDemo, validateDemoOptions } from './cli/demo';
+import { DemoOptions, DemoOptionsError, runDemo, validateDemoOptions } from './services/demo';
 import { formatBytes, memory } from './memory';
 
 const USAGE = `usage: linger <command> [options]

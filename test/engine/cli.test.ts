@@ -108,7 +108,7 @@ test('linger demo checks every option before any work: --bits 99, --epochs, --li
 });
 
 test('two demo runs into one experiment folder: the second stops with an error naming the first; a dead run\'s lock is taken over', async () => {
-  const { lockExperiment } = await import('../../src/engine/cli/demo');
+  const { lockExperiment } = await import('../../src/engine/services/demo');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-demo-lock-'));
   try {
     const exp = path.join(dir, 'demo');

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { startThread } from './thread';
-import type { DemoOptions, DemoResult } from '../cli/demo';
+import type { DemoOptions, DemoResult } from '../services/demo';
 import type { WorkerMessage } from './worker';
 
 export interface JobHooks {

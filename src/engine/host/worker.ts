@@ -4,7 +4,7 @@
 // shared-memory flag the job reads at every step (a throw there ends the job; checkpoints already
 // saved stay).
 import { parentPort, workerData } from 'node:worker_threads';
-import { runDemo, DemoOptions } from '../cli/demo';
+import { runDemo, DemoOptions } from '../services/demo';
 
 export class JobCancelled extends Error {
   constructor() {

@@ -71,7 +71,7 @@ function makeLayer(type: string, args: unknown[], kw: Record<string, unknown>): 
     case 'ConvTranspose2d':
       return new nn.ConvTranspose2d(a[0], a[1], a[2], opts(kw));
     case 'Linear':
-      return new nn.Linear(a[0], a[1], (kw.bias as boolean | undefined) ?? true);
+      return new nn.Linear(a[0], a[1], { bias: (kw.bias as boolean | undefined) ?? true });
     case 'BatchNorm2d':
       return new nn.BatchNorm2d(a[0]);
     case 'BatchNorm1d':

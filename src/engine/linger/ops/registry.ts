@@ -54,14 +54,21 @@ export interface IntOpDef<M extends Module = Module> {
 
 /**
  * A tensor op (add, cat, mul, …, a functional such as F.bmm) that the fixed stage hands to a layer
- * while the model runs: one layer per call site of the traced graph, in call order, kept in the
- * root's `list`. `flag` ops are quantized only when init's `functions` names them (linger's
- * SetFunction*Quant); a stateless op (no `make`) needs no layer and no list.
+ * while the model runs: one layer per call site of the traced graph, named as linger names it, a
+ * child of the module whose forward calls it (docs/fixed-point.md#conformance-with-linger-111).
+ * `flag` ops are quantized only when init's `functions` names them (linger's SetFunction*Quant);
+ * a stateless op (no `make`) needs no layer and no list.
  */
 export interface TensorOpDef {
   /** the op name the tensor functions pass to the quantized-op hook (tensor.ts) */
   op: string;
+  /**
+   * the counter its layers are numbered by in their module (linger: one for the iq ops, one for
+   * bmm); older checkpoints of ours kept these layers in a root ModuleList of this name
+   */
   list?: string;
+  /** the layer of the i-th call in its module is `_linger_round_tensor_<child><i>` (linger's naming) */
+  child?: string;
   flag?: string;
   /** leaf modules whose op the hook sees (nn.Sigmoid for 'sigmoid'): the graph has the module */
   modules?: ModuleClass[];
@@ -128,9 +135,6 @@ export function isFloatOnly(m: Module): boolean {
 export function intOps(): readonly IntOpDef[] {
   return INT_OPS;
 }
-export function intOpNamed(name: string): IntOpDef | undefined {
-  return INT_OPS.find((d) => d.name === name);
-}
 /** The `quantModules` names init accepts. */
 export function optInNames(): string[] {
   return INT_OPS.flatMap((d) => (d.optIn ? [d.optIn] : []));
@@ -146,11 +150,24 @@ export function tensorOps(): TensorOpDef[] {
 export function functionFlags(): string[] {
   return [...new Set(tensorOps().flatMap((d) => (d.flag ? [d.flag] : [])))];
 }
-/** The root lists of the fixed stage's op layers, each with its flag (undefined: always on). */
+/** The counters of the fixed stage's op layers, each with its flag (undefined: always on). */
 export function opLists(): { list: string; flag?: string }[] {
   const out = new Map<string, string | undefined>();
   for (const d of tensorOps()) if (d.list && !out.has(d.list)) out.set(d.list, d.flag);
   return [...out].map(([list, flag]) => ({ list, flag }));
+}
+
+/** The prefix of every op layer's name (linger's LINGER_MIX_INT8_MANUAL_ROUND_LAYERS). */
+export const OP_LAYER_PREFIX = '_linger_round_tensor_';
+/** The name of the op layer of a module's `index`-th call of the op's counter. */
+export function opLayerName(def: TensorOpDef, index: number): string {
+  return `${OP_LAYER_PREFIX}${def.child ?? def.op}${index}`;
+}
+/** The counter (`list`) whose op layers a child of this name is, or undefined. */
+export function opListOfLayerName(name: string): string | undefined {
+  if (!name.startsWith(OP_LAYER_PREFIX)) return undefined;
+  const rest = name.slice(OP_LAYER_PREFIX.length);
+  return tensorOps().find((d) => d.list && rest.startsWith(d.child ?? d.op) && /^\d+$/.test(rest.slice((d.child ?? d.op).length)))?.list;
 }
 
 /** The tensor op a graph node is a call site of, or undefined (`owner`: the module a module node names). */

@@ -39,7 +39,6 @@ function qdqWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLayer, s
   const codes = ctx.inputCodes(x, sx, m.dataBits, scope);
   const exact = q.bound < 2 ** 24;
   let acc: string;
-  let accIsInt = false;
   const path = c.target;
   if (kind === 'linear') {
     const [out, inF] = q.w.dims;
@@ -51,18 +50,15 @@ function qdqWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLayer, s
       const xi = g.op('Cast', [codes], `${scope}/CastInt8`, { to: DT.INT8 });
       acc = g.op('MatMulInteger', [xi, g.initializer(`${path}.weight_q_t`, [inF, out], DT.INT8, wt)], `${scope}/MatMulInteger`);
       if (q.b) acc = g.op('Add', [acc, g.initializer(`${path}.bias_q`, [out], DT.INT32, q.b)], `${scope}/AddBias`);
-      accIsInt = true;
-    }
+      }
   } else if (exact) {
     acc = convNode(g, codes, m as unknown as ConvNd, q.w, q.b, scope, path, DT.FLOAT, 'weight_q', 'bias_q');
   } else if (kind !== 'transposed') {
     const xi = g.op('Cast', [codes], `${scope}/CastInt8`, { to: DT.INT8 });
     acc = g.op('ConvInteger', [xi, g.initializer(`${path}.weight_q`, q.w.dims, DT.INT8, q.w.values)], `${scope}/ConvInteger`, convAttrs(m as unknown as ConvNd));
     if (q.b) acc = g.op('Add', [acc, g.initializer(`${path}.bias_q`, [q.b.length, ...Array(x.rank - 2).fill(1)], DT.INT32, q.b)], `${scope}/AddBias`);
-    accIsInt = true;
   } else {
     acc = splitConvTranspose(g, codes, m, q, scope, path, x.rank);
-    accIsInt = true;
   }
   // no ClampData: linger applies clamp_data in training only, as the layer's eval does (docs/fixed-point.md#conformance-with-linger-111)
   const k = floorLog2(so) - floorLog2(sx) - floorLog2(sw);
