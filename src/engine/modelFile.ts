@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Module } from './nn/module';
 import { randn, Tensor } from './tensor';
 import { registerRecipeBuilder, setRecipe } from './parallel/recipe';
+import { regularFileProblem } from './state/files';
 
 /** A model file that cannot be used, naming the file (and the line, for syntax errors). */
 export class ModelFileError extends Error {
@@ -117,13 +118,9 @@ function describe(v: unknown): string {
 export async function loadModelFile(file: string): Promise<ModelFile> {
   const abs = path.resolve(file);
   if (!EXTENSIONS.test(abs)) throw new ModelFileError(abs, 'a model file is a .ts or .js module (also .mts, .cts, .tsx, .mjs, .cjs, .jsx)');
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(abs);
-  } catch (e) {
-    throw new ModelFileError(abs, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read (${(e as Error).message})`);
-  }
-  if (!st.isFile()) throw new ModelFileError(abs, 'not a regular file');
+  // lstat first: a FIFO, a directory or a symlink loop gets its own message (state/files.ts)
+  const problem = regularFileProblem(abs, 'model');
+  if (problem) throw new ModelFileError(abs, problem);
 
   const esbuild = loadEsbuild();
   let code: string;

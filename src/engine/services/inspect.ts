@@ -2,7 +2,7 @@
 // `linger inspect` (cli/inspect.ts) and the engine process's Inspect request (host/main.ts). Reads
 // the file as data only; no model code runs.
 import * as fs from 'node:fs';
-import { CheckpointMetadata, OPTIMIZER_PREFIX, parseCheckpointMetadata, parseOptimizerMetadata } from '../state/checkpoint';
+import { CheckpointMetadata, OPTIMIZER_PREFIX, parentProblem, parseCheckpointMetadata, parseOptimizerMetadata } from '../state/checkpoint';
 import { DTYPE_SIZES, RawTensor, readSafetensors } from '../state/safetensors';
 
 export interface TensorSummary {
@@ -28,6 +28,8 @@ export interface InspectResult {
   optimizer?: { type: string; paramGroups: unknown; tensors: TensorSummary[] };
   /** values in the model's tensors (parameters and buffers) */
   values: number;
+  /** the recorded parent is missing or not the file this one was made from (its sha256 changed) */
+  parentProblem?: string;
 }
 
 function reader(r: RawTensor): (i: number) => number {
@@ -86,7 +88,8 @@ export function inspectCheckpoint(file: string): InspectResult {
   const optimizer = opt && { type: opt.type, paramGroups: opt.param_groups, tensors: slots };
   const nodes = (graph as { nodes?: unknown } | undefined)?.nodes;
   const extra = { ...(Array.isArray(nodes) ? { graphNodes: nodes.length } : {}), ...(raw['linger.stage'] === undefined ? { stageInferred: true } : {}) };
-  return { file, fileSize: fs.statSync(file).size, metadata: { ...rest, ...extra }, otherMetadata, tensors, optimizer, values };
+  const problem = parentProblem(file, meta);
+  return { file, fileSize: fs.statSync(file).size, metadata: { ...rest, ...extra }, otherMetadata, tensors, optimizer, values, ...(problem ? { parentProblem: problem } : {}) };
 }
 
 function fmt(v: number | null): string {
@@ -117,7 +120,7 @@ export function formatInspect(r: InspectResult): string {
   kv('version', m.version);
   kv('created', m.created);
   kv('structure hash', m.structureHash);
-  kv('parent', m.parent);
+  kv('parent', m.parent && (r.parentProblem ? `${m.parent} — warning: ${r.parentProblem}` : m.parent));
   kv('metrics', Object.keys(m.metrics).length ? Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(', ') : undefined);
   kv('input shape', m.inputShape && `[${m.inputShape.join(', ')}]${m.inputDtype ? ` (${m.inputDtype})` : ''}`);
   kv('transforms', m.transforms && (m.transforms.length ? m.transforms.join(' → ') : 'none'));

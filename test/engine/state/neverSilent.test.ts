@@ -15,6 +15,8 @@ import { fileHash, loadCheckpoint, METADATA_KEYS, parentProblem, readCheckpointI
 import { CheckpointFormatError, duplicateJsonKey } from '../../../src/engine/state/safetensors';
 import { checkRegularFile, NotARegularFileError, readRegularFile, regularFileProblem } from '../../../src/engine/state/files';
 import { importOnnx } from '../../../src/engine/onnx/import';
+import { loadModelFile } from '../../../src/engine/modelFile';
+import { formatInspect, inspectCheckpoint } from '../../../src/engine/services/inspect';
 import { TINY_INPUT, TinyNet } from './stateFixtures';
 
 before(async () => { await initBackend(); });
@@ -72,6 +74,9 @@ describe('special files: lstat first, a message of their own, nothing blocks', (
       fs.renameSync(fifo, path.join(dir, 'x.onnx'));
       await assert.rejects(importOnnx(path.join(dir, 'x.onnx')), /x\.onnx: cannot read the file \(is a FIFO \(named pipe\), not a model file\)$/);
       await assert.rejects(importOnnx(loop), /loop\.safetensors: cannot read the file \(a symbolic link loop/);
+      // and the model-file loader
+      fs.renameSync(path.join(dir, 'x.onnx'), path.join(dir, 'x.ts'));
+      await assert.rejects(loadModelFile(path.join(dir, 'x.ts')), /x\.ts: is a FIFO \(named pipe\), not a model file/);
       // a link to a regular file is read through
       const real = path.join(dir, 'real.txt');
       fs.writeFileSync(real, 'hello');
@@ -165,6 +170,8 @@ describe('a checkpoint\'s parent is verified by its content hash', () => {
       assert.equal(parentProblem(child, info.metadata), undefined);
       await save(new TinyNet(), parent); // run B writes its own float checkpoint over run A's
       assert.match(parentProblem(child, info.metadata)!, /its parent .*float\.safetensors is not the file it was made from/);
+      // linger inspect (and the Checkpoints view's Inspect) shows it beside the parent
+      assert.match(formatInspect(inspectCheckpoint(child)), /parent +.*float\.safetensors — warning: its parent .* is not the file it was made from/);
       fs.rmSync(parent);
       assert.match(parentProblem(child, info.metadata)!, /its parent .*float\.safetensors cannot be read/);
     } finally {
