@@ -2,8 +2,7 @@
 // wires the tensor ops (iqAdd, iqCat, …, bmm) to theirs, as the op registry (linger/ops/) says; and
 // provides calibrate and the per-layer quantization report.
 import { tf } from '../backend/tf';
-import { ModuleList } from '../nn/container';
-import { Module, recordTransform, setCallWrapper, withModuleCallHook } from '../nn/module';
+import { Module, recordTransform, setBeforeLoad, setCallWrapper, withModuleCallHook } from '../nn/module';
 import { Tensor, withQuantizedOps } from '../tensor';
 import { Batch, DataLoader, disposeBatch } from '../train/data';
 import { captureGraph, Graph, GraphNode } from '../trace/graph';
@@ -12,7 +11,7 @@ import { aheadReluOf } from './normalize';
 import './ops';
 import { IntOrigin, QuantBits } from './ops/base';
 import {
-  functionFlags, intOpOf, isFloatOnly, isIntLayer, opLists, optInNames, QuantReportRow, replacementOf, tensorOp, tensorOpOfNode,
+  functionFlags, intOpOf, isFloatOnly, isIntLayer, opLayerName, opLists, optInNames, QuantReportRow, replacementOf, tensorOp, tensorOpOfNode,
 } from './ops/registry';
 import { WeightedOps } from './ops/weighted/layer';
 import { checkTransformOrder, graphOf } from './transforms';
@@ -31,7 +30,7 @@ export interface InitOptions extends Partial<QuantBits> {
   quantModules?: string[];
   /**
    * Functions quantized only when asked (linger's SetFunction*Quant(True)): `'bmm'` — each F.bmm of
-   * the traced graph gets a BmmInt, in call order, in the root's `linger_bmm` list (a bmm belongs to
+   * the traced graph gets a BmmInt, `_linger_round_tensor_function_bmm_<i>` of the module calling it (a bmm belongs to
    * the module whose forward calls it, so disableQuant on that module keeps it in float and
    * quantModule's bits on it apply); `'channel_shuffle'` — linger.channelShuffle of a quantized
    * tensor is exported to thinker as ShuffleChannel.
@@ -126,12 +125,29 @@ function submodule(model: Module, path: string | undefined): Module | undefined 
   }
 }
 
+/** One call site of a tensor op: its layer (null: float), the module it belongs to and its name there. */
+interface OpSlot {
+  layer: Module | null;
+  owner: Module;
+  ownerPath: string;
+  /** its name in `owner`: from the graph until its first call names it as linger's counter does */
+  name: string;
+  /** the call site's place in the graph (the order layers register in when a dict makes them) */
+  seq: number;
+}
+
+let warnedOldOpLists = false;
+
 /**
- * One layer per call site of each tensor op of the graph, in call order, kept in the root's list of
- * that op (`linger_iq` for add, cat, mul, sum, sigmoid/nn.Sigmoid, tanh/nn.Tanh, clamp;
- * `linger_bmm` for bmm when asked). While the root runs, the k-th call reaching a list's ops goes to
- * its k-th slot (the op's `call` decides whether it can take it: quantized operands, supported
- * bounds; else it is computed in float). An op in a module given to disableQuant keeps a float slot.
+ * One layer per call site of each tensor op of the graph, in call order. As in linger, a layer is a
+ * child of the module whose forward calls the op (nn.Sigmoid's own for nn.Sigmoid), named
+ * `_linger_round_tensor_<op>_<i>` by a counter of that module (one for add, cat, mul, sum, sigmoid,
+ * tanh and clamp; one for bmm, quantized when asked), and it becomes a child (a key of the state
+ * dict, a line of the print) at its first call, or when a state dict holding its keys loads
+ * (docs/fixed-point.md#conformance-with-linger-111). While the root runs, the k-th call reaching a
+ * counter's ops goes to its k-th call site (the op's `call` decides whether it can take it:
+ * quantized operands, supported bounds; else it is computed in float). An op in a module given to
+ * disableQuant keeps a float slot.
  */
 function installQuantizedOps(model: Module, graph: Graph | undefined, bits: QuantBits, functions: Set<string>): void {
   if (!graph) {
@@ -139,31 +155,90 @@ function installQuantizedOps(model: Module, graph: Graph | undefined, bits: Quan
       { code: 'LINGER_NOT_TRACED', type: 'LingerWarning' });
   }
   const enabled = (flag: string | undefined) => flag === undefined || functions.has(flag);
-  // the lists in registration order of their first module: flagged ones (bmm) before linger_iq, as linger
-  const lists = opLists().filter((l) => enabled(l.flag)).sort((a, b) => Number(!a.flag) - Number(!b.flag));
-  const slots = new Map<string, (Module | null)[]>();
+  const lists = opLists().filter((l) => enabled(l.flag));
+  const slots = new Map<string, OpSlot[]>();
+  const counters = new Map<string, number>();
   for (const { list } of lists) {
-    const nodes = (graph?.nodes ?? []).filter((n) => tensorOpOfNode(n, n.kind === 'module' ? submodule(model, n.target) : undefined)?.list === list);
-    const s = nodes.map((n) => layerFor(model, n, bits));
+    const s: OpSlot[] = [];
+    for (const n of graph?.nodes ?? []) {
+      const def = tensorOpOfNode(n, n.kind === 'module' ? submodule(model, n.target) : undefined);
+      if (!def || def.list !== list) continue;
+      const ownerPath = n.kind === 'module' ? n.target : (n.scope ?? '');
+      const owner = submodule(model, ownerPath) ?? model;
+      const layer = layerFor(model, n, bits);
+      const key = `${list}\0${ownerPath}`;
+      const i = counters.get(key) ?? 0;
+      // linger counts the calls it quantizes (where an operand is not quantized, the first call renames it)
+      if (layer) counters.set(key, i + 1);
+      s.push({ layer, owner, ownerPath, name: opLayerName(def, i), seq: n.id });
+    }
     slots.set(list, s);
-    const layers = s.filter((l): l is Module => l !== null);
-    if (!layers.length) continue;
-    const ml = new ModuleList(layers);
-    ml.training = model.training;
-    (model as unknown as Record<string, Module>)[list] = ml;
   }
   const stateless = [...functions].some((f) => enabled(f) && !lists.some((l) => l.flag === f));
-  if (![...slots.values()].some((s) => s.some((l) => l !== null)) && !stateless) return;
+  if (![...slots.values()].some((s) => s.some((l) => l.layer !== null)) && !stateless) return;
+  const fields = (o: Module) => o as unknown as Record<string, Module | undefined>;
+  const register = (s: OpSlot) => {
+    if (s.layer && fields(s.owner)[s.name] !== s.layer) fields(s.owner)[s.name] = s.layer;
+  };
   setCallWrapper(model, (run) => {
     const next = new Map<string, number>();
+    // linger's counters: per module and forward, of the calls it quantizes
+    const taken = new Map<string, number>();
     return withQuantizedOps((op, args, dim, attrs) => {
       const def = tensorOp(op);
       if (!def || !enabled(def.flag)) return undefined;
       if (!def.list) return def.call(null, args, dim, attrs);
       const k = next.get(def.list) ?? 0;
       next.set(def.list, k + 1);
-      return def.call(slots.get(def.list)?.[k] ?? null, args, dim, attrs);
+      const slot = slots.get(def.list)?.[k];
+      if (!slot?.layer) return def.call(null, args, dim, attrs);
+      const counter = `${def.list}\0${slot.ownerPath}`;
+      const i = taken.get(counter) ?? 0;
+      // a child before it runs (as linger's setattr), kept only if the op was handed to it
+      const fresh = fields(slot.owner)[slot.name] !== slot.layer;
+      if (fresh) {
+        slot.name = opLayerName(def, i);
+        register(slot);
+      }
+      const y = def.call(slot.layer, args, dim, attrs);
+      if (y !== undefined) taken.set(counter, i + 1);
+      else if (fresh) delete fields(slot.owner)[slot.name];
+      return y;
     }, run);
+  });
+  setBeforeLoad(model, (sd) => {
+    const paths = new Map<Module, string>();
+    for (const [p, m] of model.namedModules()) paths.set(m, p);
+    const prefixOf = (s: OpSlot) => `${paths.get(s.owner) ? `${paths.get(s.owner)}.` : ''}${s.name}.`;
+    // our older layout: the k-th layer of a counter was the root's `<list>.<k>`
+    let renamed = '';
+    for (const [list, s] of slots) {
+      const made = s.filter((x) => x.layer);
+      for (const key of [...sd.keys()]) {
+        const m = key.startsWith(`${list}.`) ? /^(\d+)\.(.+)$/.exec(key.slice(list.length + 1)) : null;
+        const slot = m ? made[Number(m[1])] : undefined;
+        if (!m || !slot) continue;
+        sd.set(prefixOf(slot) + m[2], sd.get(key)!);
+        sd.delete(key);
+        renamed ||= `${key} → ${prefixOf(slot)}${m[2]}`;
+      }
+    }
+    if (renamed && !warnedOldOpLists) {
+      warnedOldOpLists = true;
+      console.warn(`linger: this state dict keeps the op layers in root lists (${renamed}), an earlier layout of ours; they are read under linger's names`);
+    }
+    const keys = [...sd.keys()];
+    const added: OpSlot[] = [];
+    for (const s of [...slots.values()].flat().sort((a, b) => a.seq - b.seq)) {
+      if (!s.layer || fields(s.owner)[s.name] === s.layer) continue;
+      const pre = prefixOf(s);
+      if (!keys.some((k) => k.startsWith(pre))) continue;
+      register(s);
+      added.push(s);
+    }
+    return () => {
+      for (const s of added) delete fields(s.owner)[s.name];
+    };
   });
 }
 

@@ -70,6 +70,17 @@ export function setCallWrapper(m: Module, wrap: ((run: () => unknown) => unknown
   Object.defineProperty(m, CALL_WRAPPER, { value: wrap, enumerable: false, configurable: true, writable: true });
 }
 
+/**
+ * A root's hook run first by loadStateDict (the fixed stage's: registers the op layers a dict has
+ * keys of, renames older layouts' keys); it may edit the incoming entries and returns an undo,
+ * called when the load fails (nothing changes then).
+ */
+export const BEFORE_LOAD = Symbol.for('linger-studio.beforeLoad');
+export type BeforeLoad = (sd: Map<string, Tensor>) => () => void;
+export function setBeforeLoad(m: Module, hook: BeforeLoad | undefined): void {
+  Object.defineProperty(m, BEFORE_LOAD, { value: hook, enumerable: false, configurable: true, writable: true });
+}
+
 /** Hook for the tracer: wraps every module call while a trace runs. */
 export type ModuleCallHook = (m: Module, args: unknown[], run: () => unknown) => unknown;
 let callHook: ModuleCallHook | null = null;
@@ -323,12 +334,16 @@ export abstract class Module {
         ` (apply the transforms that produced it first, e.g. ${from === 'fixed' ? 'linger.init' : 'linger.traceLayers'}, then load)`);
     }
     const incoming = new Map<string, Tensor>(Object.entries(sd));
+    const undo = (this as unknown as Record<symbol, BeforeLoad | undefined>)[BEFORE_LOAD]?.(incoming);
     for (const [p, m] of this.namedModules()) m.migrateState(incoming, p ? `${p}.` : '', from);
     // tensors a migration made (folded weights, reset statistics) are released after the load
     const given = new Set(Object.values(sd));
     const made = [...incoming.values()].filter((t) => !given.has(t));
     try {
       return this.applyStateDict(incoming, strict, from);
+    } catch (e) {
+      undo?.();
+      throw e;
     } finally {
       for (const t of made) t.dispose();
     }

@@ -70,6 +70,8 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
       // its op to an IQSigmoid in the fixed stage) was recorded as that inner call already
       if (m.children().length === 0 && outs.length && outs.every((t) => producedByModule.has(t))) return out;
       const scales = { x: bufferValue(m, 'scale_x'), w: bufferValue(m, 'scale_w'), o: bufferValue(m, 'scale_o'), y: bufferValue(m, 'scale_y') };
+      // (the fixed stage's op layers become children at their first call)
+      if (!paths.has(m)) for (const [p, mm] of model.namedModules()) paths.set(mm, p);
       calls.push({
         kind: 'module', target: paths.get(m) ?? '?', module: m, inputs: ins, outputs: outs,
         args: args.filter((a) => !(a instanceof Tensor) && !Array.isArray(a)),

@@ -5,7 +5,7 @@ import { Module, TransformName, transformsOf } from '../nn/module';
 import { Tensor } from '../tensor';
 import { disableQuant, init, quantModule } from '../linger/init';
 import { isNormalizable, NORMALIZED_TYPE_NAMES } from '../linger/normalize';
-import { intOps, opLists, replacementOf } from '../linger/ops/registry';
+import { intOps, opListOfLayerName, opLists, replacementOf } from '../linger/ops/registry';
 import { disableNormalize, graphOf, normalizeLayers, traceLayers } from '../linger/transforms';
 import { CheckpointMetadata, ModuleTreeEntry } from './checkpoint';
 import { CheckpointFormatError } from './safetensors';
@@ -121,7 +121,9 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
       const quantModules: string[] = [];
       const functions: string[] = [];
       if (tree) {
-        const inList = (list: string) => tree.find((e) => e.path.startsWith(`${list}.`) && /^\d+$/.test(e.path.slice(list.length + 1)));
+        // an op layer: linger's `…_linger_round_tensor_<op>_<i>` child, or our older root list's `<list>.<k>`
+        const inList = (list: string) =>
+          tree.find((e) => opListOfLayerName(e.path.slice(e.path.lastIndexOf('.') + 1)) === list || (e.path.startsWith(`${list}.`) && /^\d+$/.test(e.path.slice(list.length + 1))));
         const lists = opLists();
         const iqEntry = lists.filter((l) => !l.flag).map((l) => inList(l.list)).find((e) => e);
         iq = !!iqEntry;

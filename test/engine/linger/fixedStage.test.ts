@@ -246,13 +246,16 @@ describe('iqAdd on a residual block', () => {
     const m = new Res();
     linger.traceLayers(m, m, randn([1, 3, 6, 6]));
     linger.init(m);
-    assert.equal((m as unknown as { linger_iq: nn.Module }).linger_iq.toString(), 'ModuleList(\n  (0): IQAdd()\n)');
+    // as in linger: the add's layer is the root's child from its first call, named by the root's counter
+    assert.ok(!m.toString().includes('iqAddLayer'));
     const opt = new optim.SGD(m.parameters(), { lr: 0.01 });
     for (let i = 0; i < 3; i++) opt.step(() => F.crossEntropy(m(rand([8, 3, 6, 6])) as Tensor, labels(8)));
+    assert.match(m.toString(), /\n {2}\(_linger_round_tensor_iqadd__default_index_0\): iqAddLayer\(\)\n\)$/);
+    assert.deepEqual(Object.keys(m.stateDict()).filter((k) => k.startsWith('_linger_round_tensor_iqadd__default_index_0.')), ['_linger_round_tensor_iqadd__default_index_0.scale_o', '_linger_round_tensor_iqadd__default_index_0.running_o']);
     m.eval();
     // capture the add's operands and result inside the IQAdd layer's call (keep(): they outlive the
     // root call, which keeps only what it returns)
-    const add = (m as unknown as { linger_iq: nn.ModuleList }).linger_iq.at(0) as nn.IQAdd;
+    const add = m.getSubmodule('_linger_round_tensor_iqadd__default_index_0') as nn.IQAdd;
     let seen: { x: Tensor; y: Tensor; z: Tensor } | undefined;
     const orig = add.forward.bind(add);
     add.forward = (x: Tensor, y: Tensor) => { const z = orig(x, y); seen = { x: x.keep(), y: y.keep(), z: z.keep() }; return z; };
@@ -267,6 +270,48 @@ describe('iqAdd on a residual block', () => {
       const want = Math.min(127, Math.max(-128, Math.floor(qx * sz / sx + 0.5) + Math.floor(qy * sz / sy + 0.5)));
       assert.equal(zv[i] * sz, want, `element ${i}`);
     }
+  });
+
+  test('a dict of our older layout (the root list linger_iq, six buffers per IQAdd) loads strict under linger\'s names, said once', () => {
+    manualSeed(12);
+    const a = new Res();
+    linger.traceLayers(a, a, randn([1, 3, 6, 6]));
+    linger.init(a);
+    tidy(() => { a(rand([8, 3, 6, 6])); });
+    const old: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(a.stateDict())) old[k.startsWith('_linger_round_tensor_iqadd__default_index_0.') ? `linger_iq.0.${k.slice('_linger_round_tensor_iqadd__default_index_0.'.length)}` : k] = v as Tensor;
+    for (const k of ['running_x', 'running_w', 'scale_x', 'scale_w']) old[`linger_iq.0.${k}`] = tensor([0], [1]);
+    const load = () => {
+      const b = new Res();
+      linger.traceLayers(b, b, randn([1, 3, 6, 6]));
+      linger.init(b);
+      b.loadStateDict(old);
+      return b;
+    };
+    const warned: string[] = [];
+    const warn = console.warn;
+    console.warn = (msg: string) => { warned.push(msg); };
+    let b: Res, c: Res;
+    try {
+      b = load();
+      c = load();
+    } finally {
+      console.warn = warn;
+    }
+    assert.equal(warned.length, 1, 'said once');
+    assert.match(warned[0], /root lists \(linger_iq\.0\.\w+ → _linger_round_tensor_iqadd__default_index_0\.\w+\), an earlier layout of ours/);
+    for (const x of [b, c]) {
+      assert.deepEqual(Object.keys(x.stateDict()), Object.keys(a.stateDict()));
+      assert.equal(x.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item(), a.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item());
+    }
+    // a failed strict load leaves no op layer behind
+    const d = new Res();
+    linger.traceLayers(d, d, randn([1, 3, 6, 6]));
+    linger.init(d);
+    const bad = { ...a.stateDict() } as Record<string, Tensor>;
+    delete bad['conv2.running_x'];
+    assert.throws(() => d.loadStateDict(bad), /missing keys: conv2\.running_x/);
+    assert.ok(!Object.keys(d.stateDict()).some((k) => k.startsWith('_linger_round_tensor_iqadd__default_index_0.')));
   });
 });
 

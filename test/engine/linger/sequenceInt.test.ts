@@ -119,8 +119,11 @@ describe('init: LayerNorm, Embedding and bmm only when asked', () => {
   test('quantModules and bmm: Int layers, a BmmInt per F.bmm in call order', () => {
     const m = traced();
     linger.init(m, asked);
+    // as in linger, a BmmInt is a child of the module whose forward calls the bmm, from its first call
+    assert.deepEqual(types(m), { emb: 'EmbeddingInt', ln: 'LayerNormInt', inner: 'Inner', 'inner.proj': 'LinearInt' });
+    m(ids([2, 5], 20));
     assert.deepEqual(types(m), {
-      emb: 'EmbeddingInt', ln: 'LayerNormInt', inner: 'Inner', 'inner.proj': 'LinearInt', linger_bmm: 'ModuleList', 'linger_bmm.0': 'BmmInt', 'linger_bmm.1': 'BmmInt',
+      emb: 'EmbeddingInt', ln: 'LayerNormInt', inner: 'Inner', 'inner.proj': 'LinearInt', 'inner._linger_round_tensor_function_bmm_0': 'BmmInt', _linger_round_tensor_function_bmm_0: 'BmmInt',
     });
     assert.equal(m.stage(), 'fixed');
     assert.throws(() => linger.init(traced(), { quantModules: ['GRU' as 'LayerNorm'] }), { message: /quantModules: unknown type 'GRU'/ });
@@ -137,14 +140,13 @@ describe('init: LayerNorm, Embedding and bmm only when asked', () => {
     const ln = m.ln as nn.LayerNormInt;
     assert.deepEqual([ln.dataBits, ln.parameterBits, ln.outBits], [6, 16, 7], 'parameter_bits is always 16');
     assert.equal(m.inner.proj.typeName(), 'LinearInt');
-    const list = (m as unknown as { linger_bmm: nn.ModuleList }).linger_bmm;
-    assert.equal(list.children().length, 1);
-    assert.equal((list.at(0) as nn.BmmInt).dataBits, 5);
     // the inner bmm runs in float, the root's in BmmInt: the output carries BmmInt's scale
     linger.calibrate(m, [ids([2, 5], 20, 3), ids([2, 5], 20, 11)]);
+    assert.deepEqual(Object.entries(types(m)).filter(([, t]) => t === 'BmmInt').map(([p]) => p), ['_linger_round_tensor_function_bmm_0']);
+    assert.equal(((m as unknown as Record<string, nn.BmmInt>)['_linger_round_tensor_function_bmm_0']).dataBits, 5);
     m.eval();
     const y = m(ids([2, 5], 20)) as Tensor;
-    assert.equal(y.quantScale, buf(m, 'linger_bmm.0.scale_o'));
+    assert.equal(y.quantScale, buf(m, '_linger_round_tensor_function_bmm_0.scale_o'));
   });
 });
 
@@ -152,16 +154,17 @@ describe('keys, printing, loads', () => {
   test('state-dict keys are linger\'s buffer names; printing is the layer\'s repr then its bits', () => {
     const m = traced();
     linger.init(m, asked);
+    m(ids([2, 5], 20));
     const keys = Object.keys(m.stateDict());
     assert.deepEqual(keys.filter((k) => k.startsWith('ln.')), ['ln.weight', 'ln.bias', 'ln.running_x', 'ln.running_normal', 'ln.running_w', 'ln.running_o',
       'ln.scale_x', 'ln.scale_normal', 'ln.scale_w', 'ln.scale_o']);
     assert.deepEqual(keys.filter((k) => k.startsWith('emb.')), ['emb.weight', 'emb.running_x', 'emb.running_w', 'emb.running_o', 'emb.scale_x', 'emb.scale_w', 'emb.scale_o']);
-    assert.deepEqual(keys.filter((k) => k.startsWith('linger_bmm.0.')), ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'].map((k) => `linger_bmm.0.${k}`));
+    assert.deepEqual(keys.filter((k) => k.startsWith('inner._linger_round_tensor_function_bmm_0.')), ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'].map((k) => `inner._linger_round_tensor_function_bmm_0.${k}`));
     assert.equal(buf(m, 'ln.scale_normal'), 1024);
     // linger 1.1.1's LayerNormInt.extra_repr (docs/fixed-point.md#conformance-with-linger-111)
     assert.equal(m.ln.toString(), 'LayerNormInt((8,), eps=1e-05, elementwise_affine=True ,clamp_data:None,clamp_weight:None,clamp_bias:None,ahead_relu:False,data_bits:8, parameter_bits:16, o_bits:8)');
     assert.equal(m.emb.toString(), 'EmbeddingInt(20, 8, padding_idx=0,clamp_data:None,clamp_weight:None,clamp_bias:None,data_bits:8,parameter_bits:8,o_bits:8)');
-    assert.equal((m as unknown as { linger_bmm: nn.ModuleList }).linger_bmm.at(0).toString(), 'BmmInt(data_bits=8,o_bits=8)');
+    assert.equal(m.getSubmodule('inner._linger_round_tensor_function_bmm_0').toString(), 'BmmInt(data_bits=8,o_bits=8)');
   });
 
   test('fixed dicts load strict and reproduce eval exactly; float dicts load with the statistics reset; bad dicts change nothing', () => {
@@ -186,10 +189,10 @@ describe('keys, printing, loads', () => {
     assert.throws(() => c(x), { name: 'NotCalibratedError', message: /EmbeddingInt at 'emb': no data statistics yet \(running_o = 0\)/ });
     // strict: a fixed dict without a BmmInt's buffer names it and changes nothing
     const sd = { ...a.stateDict() };
-    delete (sd as Record<string, Tensor>)['linger_bmm.1.running_y'];
-    const before = buf(b, 'linger_bmm.0.running_x');
-    assert.throws(() => b.loadStateDict(sd), { message: /missing keys: linger_bmm\.1\.running_y/ });
-    assert.equal(buf(b, 'linger_bmm.0.running_x'), before);
+    delete (sd as Record<string, Tensor>)['_linger_round_tensor_function_bmm_0.running_y'];
+    const before = buf(b, 'inner._linger_round_tensor_function_bmm_0.running_x');
+    assert.throws(() => b.loadStateDict(sd), { message: /missing keys: _linger_round_tensor_function_bmm_0\.running_y/ });
+    assert.equal(buf(b, 'inner._linger_round_tensor_function_bmm_0.running_x'), before);
   });
 });
 
@@ -204,9 +207,10 @@ test('a checkpoint replays init with them (module tree) and its dict loads stric
     const ck = await linger.loadCheckpoint(file);
     const b = new Net();
     linger.applyCheckpointTransforms(b, ck.metadata, ids([2, 5], 20), file);
-    assert.deepEqual(types(b), types(a));
     assert.equal((b.ln as nn.LayerNormInt).outBits, 6);
     b.loadStateDict(ck.stateDict);
+    // the op layers become children as the dict's keys say
+    assert.deepEqual(types(b), types(a));
     a.eval(); b.eval();
     const x = ids([3, 5], 20, 9);
     assert.deepEqual((b(x) as Tensor).dataSync(), (a(x) as Tensor).dataSync());
@@ -414,9 +418,9 @@ describe('eval is integer-exact (independent reference)', () => {
     }
     // bmm 0: proj [2,5,8] × hᵀ [2,8,5]; bmm 1: a [2,5,5] × h [2,5,8]
     const hT = Array.from({ length: 2 * 8 * 5 }, (_, i) => { const t = Math.floor(i / 40), c = Math.floor((i % 40) / 5), j = i % 5; return h[(t * 5 + j) * 8 + c]; });
-    const s0 = { sx: spo, sy: so, so: sd['linger_bmm.0.scale_o'].item(), bits: 8 };
+    const s0 = { sx: spo, sy: so, so: sd['inner._linger_round_tensor_function_bmm_0.scale_o'].item(), bits: 8 };
     const a = bmmRef(proj, hT, [2, 5, 8, 5], s0, true, true).map((q) => q / s0.so);
-    const s1 = { sx: s0.so, sy: so, so: sd['linger_bmm.1.scale_o'].item(), bits: 8 };
+    const s1 = { sx: s0.so, sy: so, so: sd['_linger_round_tensor_function_bmm_0.scale_o'].item(), bits: 8 };
     const want = bmmRef(a, h, [2, 5, 5, 8], s1, true, true);
     assert.equal(out.quantScale, s1.so);
     assert.deepEqual(Array.from(out.dataSync(), (q) => q * s1.so), want);

@@ -214,7 +214,7 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     linger.init(m);
     calibrated(m, [8, 1, 14, 14], 4);
     const types = new Set(m.modules().map((x) => x.typeName()));
-    for (const t of ['IQAdd', 'IQCat', 'AvgPool2dInt', 'Conv2dInt', 'LinearInt']) assert.ok(types.has(t), `the model has ${t}`);
+    for (const t of ['iqAddLayer', 'iqCatLayer', 'AvgPool2dInt', 'Conv2dInt', 'LinearInt']) assert.ok(types.has(t), `the model has ${t}`);
     await assertFixedParity(m, randn([1, 1, 14, 14]), [randn([6, 1, 14, 14]), rand([6, 1, 14, 14], -3, 3)], 'residual-fixed');
   });
 

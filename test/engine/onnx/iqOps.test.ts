@@ -49,7 +49,7 @@ describe("iq ops, 'qdq' dialect", () => {
   test('bit for bit with the engine in onnxruntime: default options and every optimization level', async (t) => {
     const m = fixedGate(1);
     const types = m.modules().map((x) => x.typeName());
-    for (const ty of ['ReLU6Int', 'IQMul', 'IQSigmoid', 'IQTanh', 'IQClamp', 'IQSum']) assert.ok(types.includes(ty), `the model has ${ty}`);
+    for (const ty of ['ReLU6Int', 'iqMulLayer', 'iqSigmoidLayer', 'iqTanhLayer', 'iqClampLayer', 'iqSumLayer']) assert.ok(types.includes(ty), `the model has ${ty}`);
     const file = path.join(dir, 'gate-qdq.onnx');
     await exportOnnx(m, randn([1, 3, 8, 8]), file);
     const model = onnx.ModelProto.decode(fs.readFileSync(file));
@@ -84,7 +84,8 @@ describe("iq ops, 'qdq' dialect", () => {
     const m = new Small();
     linger.init(m, { dummyInput: randn([2, 6]) });
     linger.calibrate(m, Array.from({ length: 8 }, () => randn([16, 6])));
-    const [mul, cl] = (m as unknown as { linger_iq: nn.ModuleList }).linger_iq.children() as [IQMul, IQClamp];
+    // linger's names: the root's iq calls in order (docs/fixed-point.md#conformance-with-linger-111)
+    const [mul, cl] = [m.getSubmodule('_linger_round_tensor_iqmul__default_index_0') as IQMul, m.getSubmodule('_linger_round_tensor_iqclamp_1') as IQClamp];
     // a product statistic far below max|x|·max|y|: s_z = 2^round(log2(127/0.001)) = 2^17 > s_x·s_y
     mul.loadStateDict({ running_o: tensor([0.001]).reshape([]) }, { strict: false });
     m.eval();
@@ -177,7 +178,7 @@ describe("iq ops, 'thinker' dialect", () => {
       conv = new nn.Conv2d(1, 2, 3);
       forward(x: Tensor): Tensor { return this.conv(x).sum(1); }
     }
-    for (const [M, msg] of [[Clamped, /IQClamp at 'linger_iq\.0': .*no iqClamp operator/], [Summed, /IQSum at 'linger_iq\.0': .*iqBinaryOperator/]] as const) {
+    for (const [M, msg] of [[Clamped, /iqClampLayer at '_linger_round_tensor_iqclamp_0': .*no iqClamp operator/], [Summed, /iqSumLayer at '_linger_round_tensor_iqsum__default_index_0': .*iqBinaryOperator/]] as const) {
       const m = new M();
       linger.traceLayers(m, m, randn([1, 1, 5, 5]));
       linger.init(m);

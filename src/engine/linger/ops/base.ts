@@ -7,7 +7,7 @@ import { ModuleClass } from '../../nn/classTable';
 import { Buffer, capturingForExport, Module, ModuleError, Parameter, parameterFrom } from '../../nn/module';
 import { pyBool, pyFloat } from '../../nn/repr';
 import { batchMax } from '../../backend/shard';
-import { evalScale, fakeQuant, maxAbs, maxPositive, quantizeCodes, trainScale, updatedRunning } from '../../quant/qvalue';
+import { emaF32, evalScale, fakeQuant, maxAbs, maxPositive, quantizeCodes, trainScale, updatedRunning } from '../../quant/qvalue';
 import { Stage } from '../../state/stateDict';
 import { Tensor } from '../../tensor';
 
@@ -63,6 +63,16 @@ export function writeBuf(m: Module, k: string, v: number): void {
   const b = (m as unknown as Record<string, Buffer>)[k];
   b.raw.assign(tf.tensor(v, b.raw.shape, b.raw.dtype as 'float32' | 'int32'));
 }
+/**
+ * linger's iq ops' running max in training: local scale s = f32(B/max) (1 for max = 0), then
+ * running_o ← f32(f32(running_o·0.9) + f32(0.1·B/s)), numpy's float32 arithmetic
+ * (docs/fixed-point.md#conformance-with-linger-111).
+ */
+export function iqRunning(running: number, max: number, bits: number): number {
+  const b = qmaxOf(bits);
+  return emaF32(running, b / (max > 0 ? Math.fround(b / max) : 1));
+}
+
 /**
  * A layer's eval scale into its scale_* buffer. linger writes them only while exporting (its
  * state_dict under ONNX export); training leaves them alone here too, but eval still writes them

@@ -12,7 +12,7 @@ import { batchMax } from '../../backend/shard';
 import { qmax } from '../../quant/qvalue';
 import { Module } from '../../nn/module';
 import { Tensor } from '../../tensor';
-import { NotCalibratedError, QuantBits, quantized, readBuf, writeBuf } from './base';
+import { iqRunning, NotCalibratedError, QuantBits, quantized, readBuf, writeBuf } from './base';
 import type { CapturedCall } from '../../onnx/capture';
 
 /** linger's buffers of the iq ops: the output scale and its running statistic (OSR). */
@@ -46,7 +46,7 @@ export abstract class IQOp extends quantized(Module) {
   protected osr(max: () => number): number {
     if (this.training) {
       const m = batchMax(max());
-      writeBuf(this, 'running_o', 0.9 * readBuf(this, 'running_o') + 0.1 * m);
+      writeBuf(this, 'running_o', iqRunning(readBuf(this, 'running_o'), m, this.outBits));
       return osrScale(m, this.outBits);
     }
     const s = osrScale(this.calibratedRunning(), this.outBits);

@@ -45,6 +45,7 @@ defineIntOp({ name: 'BmmInt', intClass: BmmInt, lower: { qdq: lower, thinker: lo
 defineTensorOp({
   op: 'bmm',
   list: 'linger_bmm',
+  child: 'function_bmm_',
   flag: 'bmm',
   make: (bits) => new BmmInt(bits),
   // (slots of bmms kept in float are null)

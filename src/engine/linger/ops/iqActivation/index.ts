@@ -40,11 +40,13 @@ abstract class IQActivation extends IQOp {
 }
 export class IQSigmoid extends IQActivation {
   readonly kind = 'sigmoid';
+  typeName(): string { return 'iqSigmoidLayer'; } // linger's class name, as its print shows it
   protected q7(x11: tf.Tensor): tf.Tensor { return sigmoidQ7(x11); }
   protected float(x: tf.Tensor): tf.Tensor { return tf.sigmoid(x); }
 }
 export class IQTanh extends IQActivation {
   readonly kind = 'tanh';
+  typeName(): string { return 'iqTanhLayer'; } // linger's class name, as its print shows it
   protected q7(x11: tf.Tensor): tf.Tensor { return tanhQ7(x11); }
   protected float(x: tf.Tensor): tf.Tensor { return tf.tanh(x); }
 }
@@ -97,6 +99,7 @@ for (const [op, cls, module] of [['sigmoid', IQSigmoid, Sigmoid], ['tanh', IQTan
   defineTensorOp({
     op,
     list: 'linger_iq',
+    child: `iq${op}_`,
     // nn.Sigmoid / nn.Tanh are leaf modules: the graph has the module, the hook sees its op
     modules: [module],
     make: (bits) => new cls(bits),

@@ -11,6 +11,7 @@ defineIntOp({ name: 'IQAdd', intClass: IQAdd, lower: { qdq: qdqIqAdd, thinker: t
 defineTensorOp({
   op: 'add',
   list: 'linger_iq',
+  child: 'iqadd__default_index_',
   // the hook sees tensor–tensor adds only (a tensor made in forward is a constant of NaN/null)
   matches: (n) => {
     const o = n.inputs[1] as { constant?: number | null } | undefined;

@@ -27,6 +27,7 @@ defineIntOp({
 defineTensorOp({
   op: 'cat',
   list: 'linger_iq',
+  child: 'iqcat_',
   make: (bits) => new IQCat(bits),
   call: (layer, args, dim) => (layer instanceof IQCat && args.every((a) => a.quantScale !== undefined) ? (layer(args, dim ?? 0) as never) : undefined),
 });

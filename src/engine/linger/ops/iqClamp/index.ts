@@ -19,6 +19,10 @@ import { defineIntOp, defineTensorOp } from '../registry';
  * ÷ s_o (so the lower bound is really −128/s_o). running_o follows the OSR (eval requires it).
  */
 export class IQClamp extends IQOp {
+  /** linger's class name, as its print shows it */
+  typeName(): string {
+    return 'iqClampLayer';
+  }
   constructor(bits: QuantBits, readonly min: number, readonly max: number) {
     super(bits);
     if (!IQClamp.supports(min, max, bits.outBits)) {
@@ -67,6 +71,7 @@ defineIntOp({ name: 'IQClamp', intClass: IQClamp, lower: { qdq: lowerClamp, thin
 defineTensorOp({
   op: 'clamp',
   list: 'linger_iq',
+  child: 'iqclamp_',
   make: (bits, n) => {
     const a = (n.attrs ?? {}) as { min?: number | null; max?: number | null };
     return IQClamp.supports(a.min, a.max, bits.outBits) ? new IQClamp(bits, a.min!, a.max!) : null;

@@ -41,6 +41,14 @@ export function mulScales(sx: number, y: Tensor | number, sz: number, dataBits: 
  * z = clamp(⌊x_i·y_i·s_z/(s_x·s_y) + 1/2⌋, −B−1, B)/s_z, the product in int32.
  */
 export class IQMul extends IQOp {
+  /** linger's class name, as its print shows it */
+  typeName(): string {
+    return 'iqMulLayer';
+  }
+  /** linger's iqMulLayer also has a `y` buffer (0: its autograd function keeps y elsewhere) */
+  quantKeys(): readonly string[] {
+    return ['scale_o', 'running_o', 'y'];
+  }
   forward(x: Tensor, y: Tensor | number): Tensor {
     const sx = operandScale(this, x);
     if (typeof y !== 'number') operandScale(this, y);
@@ -105,6 +113,7 @@ defineIntOp({ name: 'IQMul', intClass: IQMul, lower: { qdq: lowerMul, thinker: l
 defineTensorOp({
   op: 'mul',
   list: 'linger_iq',
+  child: 'iqmul__default_index_',
   make: (bits) => new IQMul(bits),
   call: (layer, args, _dim, attrs) =>
     layer instanceof IQMul && args.every((a) => a.quantScale !== undefined)

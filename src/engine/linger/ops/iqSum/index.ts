@@ -16,6 +16,10 @@ export interface SumOptions { dim?: number | number[]; keepdim?: boolean }
 
 /** linger's iqSum: z = clamp(⌊Σx·s_z + 1/2⌋, −B−1, B)/s_z, the sum of codes in int32. */
 export class IQSum extends IQOp {
+  /** linger's class name, as its print shows it */
+  typeName(): string {
+    return 'iqSumLayer';
+  }
   forward(x: Tensor, opts: SumOptions = {}): Tensor {
     const sx = operandScale(this, x);
     const xl = x.logical();
@@ -51,6 +55,7 @@ defineIntOp({ name: 'IQSum', intClass: IQSum, lower: { qdq: lowerSum, thinker: l
 defineTensorOp({
   op: 'sum',
   list: 'linger_iq',
+  child: 'iqsum__default_index_',
   make: (bits) => new IQSum(bits),
   call: (layer, args, _dim, attrs) =>
     layer instanceof IQSum && args.every((a) => a.quantScale !== undefined)
