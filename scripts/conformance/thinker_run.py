@@ -25,8 +25,8 @@ def f32(x):
 def run_case(d, tools, build, keep):
     meta = json.load(open(os.path.join(d, "case.json")))
     v = {"about": meta.get("about", "")}
-    if meta.get("sha256"):
-        v["sha256"] = meta["sha256"]
+    if meta.get("graphHash"):
+        v["graphHash"] = meta["graphHash"]
     if meta.get("exportError"):
         v.update(packs=None, exportError=meta["exportError"])
         return meta["name"], v

@@ -30,7 +30,7 @@ function onnxruntime(): Ort {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('onnxruntime-node') as Ort;
   } catch (e) {
-    throw new Error(`onnxruntime-node is not installed, so the export cannot be verified (${(e as Error).message.split('\n')[0]})`);
+    throw new Error(`onnxruntime-node is not installed, so the export cannot be verified (${(e as Error).message.split('\n')[0]})`, { cause: e });
   }
 }
 

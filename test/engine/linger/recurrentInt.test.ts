@@ -27,6 +27,26 @@ const SIG = (x: number) => PIECEWISE_ACTIVATIONS.sigmoid(x);
 const TANH = (x: number) => PIECEWISE_ACTIVATIONS.tanh(x);
 
 interface RefDir { wih: number[][]; whh: number[][]; bih: number[] | null; bhh: number[] | null }
+/** A float GRU (seq-first x [T, B, F]) whose state term is z·h·k: its outputs, flat. */
+function floatGru(x: number[], [T, B, F]: number[], H: number, wih: number[], whh: number[], bih: number[], bhh: number[], k: number): number[] {
+  const sig = (v: number) => 1 / (1 + Math.exp(-v));
+  let h = Array.from({ length: B }, () => new Array(H).fill(0));
+  const out: number[] = [];
+  for (let t = 0; t < T; t++) {
+    h = h.map((hb, b) => {
+      const xi = (g: number) => bih[g] + Array.from({ length: F }, (_, f) => wih[g * F + f] * x[(t * B + b) * F + f]).reduce((p, q) => p + q, 0);
+      const hh = (g: number) => bhh[g] + hb.reduce((p, v, j) => p + whh[g * H + j] * v, 0);
+      return hb.map((hv, j) => {
+        const r = sig(xi(j) + hh(j)), z = sig(xi(H + j) + hh(H + j));
+        const n = Math.tanh(xi(2 * H + j) + r * hh(2 * H + j));
+        return (1 - z) * n + z * hv * k;
+      });
+    });
+    for (const hb of h) out.push(...hb);
+  }
+  return out;
+}
+
 interface RefScales { si: number; sh: number; siw: number; shw: number; so: number }
 
 /** One direction over xs[t][b][f] (already in the direction's time order): each step's h. */
@@ -59,7 +79,7 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
           const r = SIG(gi[j] + gh[j]), z = SIG(gi[H + j] + gh[H + j]);
           const rh = R((r * gh[2 * H + j]) / 128);
           const n = TANH(gi[2 * H + j] + rh);
-          const h7 = R(128 * h[b][j]);
+          const h7 = R((h[b][j] * s.so) / 2); // the chip halves the state's codes (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
           Hq = 128 * n + z * (h7 - n);
         } else {
           const g = (k: number) => Math.max(-32768, Math.min(32767, gi[k * H + j] + gh[k * H + j]));
@@ -232,19 +252,24 @@ describe('GRUInt and LSTMInt', () => {
     }
   });
 
-  test('the fixed-point GRU stays close to the float GRU it came from', () => {
+  test('the fixed-point GRU stays close to the float GRU it came from, with the chip\'s state term', () => {
     manualSeed(11);
     const m = new Seq('GRU', 6, 5, {});
     const x = randn([8, 6, 6]);
     m.eval();
-    const ref = Array.from((m.rnn(x) as [Tensor, Tensor])[0].dataSync());
+    const sd = m.stateDict();
+    const w = (k: string) => Array.from(sd[`rnn.${k}`].dataSync());
     linger.init(m, { dummyInput: x });
     // calibration: running_i is an EMA from 0, so it needs a few dozen batches to settle
     linger.calibrate(m, Array.from({ length: 40 }, () => x));
     m.eval();
     const got = Array.from((m.rnn(x) as [Tensor, Tensor])[0].dataSync());
+    // thinker's GRUInt halves the int8 state's codes for z·h whatever their scale s_o: the float
+    // GRU it approximates has z·h·s_o/256 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+    const so = m.stateDict()['rnn.scale_o'].dataSync()[0];
+    const ref = floatGru(Array.from(x.dataSync()), [8, 6, 6], 5, w('weight_ih_l0'), w('weight_hh_l0'), w('bias_ih_l0'), w('bias_hh_l0'), so / 256);
     const err = Math.max(...got.map((v, i) => Math.abs(v - ref[i])));
-    assert.ok(err < 0.08, `max |fixed − float| = ${err}`);
+    assert.ok(err < 0.08, `max |fixed − float| = ${err} (s_o ${so})`);
   });
 
   test("thinker export: one GRUInt/LSTMInt node per direction with linger's attributes, int8 weights, int32 biases", async () => {

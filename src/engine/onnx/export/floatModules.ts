@@ -158,7 +158,8 @@ def([MaxPool2d], {
   keepsCodes: true,
   lower: (ctx, c, m, scope, { xs, carry }) => {
     const k = pair(m.kernelSize, 'kernel_size'), s = pair(m.stride, 'stride'), p = pair(m.padding, 'padding');
-    ctx.out(c, carry(ctx.g.op('MaxPool', [xs.name], `${scope}/MaxPool`, { kernel_shape: k, strides: s, pads: [p[0], p[1], p[0], p[1]], ceil_mode: m.ceilMode ? 1 : 0 })));
+    // ceil_mode only when set (ONNX's default is 0; linger's export writes none)
+    ctx.out(c, carry(ctx.g.op('MaxPool', [xs.name], `${scope}/MaxPool`, { kernel_shape: k, strides: s, pads: [p[0], p[1], p[0], p[1]], ...(m.ceilMode ? { ceil_mode: 1 } : {}) })));
   },
 });
 def([AvgPool2d], {

@@ -50,6 +50,10 @@ export function lowerTensorOp(ctx: ExportContext, c: CapturedCall): void {
     case 'reshape': case 'flatten': {
       const v = ctx.value(xT);
       const src = ctx.mode === 'thinker' ? v : { name: f(0) };
+      // x.flatten(1): an ONNX Flatten, as linger's (torch's) thinker export writes it
+      if (op === 'flatten' && ctx.mode === 'thinker' && xT.rank > 2 && outT.rank === 2 && outT.shape[0] === xT.shape[0]) {
+        return ctx.out(c, { name: g.op('Flatten', [src.name], '/Flatten', { axis: 1 }), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });
+      }
       // a dimension the model asked to infer (reshape(-1, …), e.g. the batch) stays inferred
       const asked = op === 'reshape' ? (c.attrs?.shape as number[] | undefined) : undefined;
       return ctx.out(c, { name: ctx.reshapeNode(src.name, xT.shape, outT.shape, '', asked), ...(src.int8Scale !== undefined ? { int8Scale: src.int8Scale } : {}) });

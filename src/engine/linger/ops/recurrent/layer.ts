@@ -79,6 +79,8 @@ function toQ11(acc: tf.Tensor, scales: number[]): tf.Tensor {
 
 /** ⌊v·2^7 + 1/2⌋ of a dyadic float state as int32 (exact: v·128 is exact, and so is + 0.5 below 2^23). */
 const q7 = (v: tf.Tensor) => tf.cast(tf.floor(tf.add(tf.mul(v, 128), 0.5)), 'int32');
+/** ⌊q/2 + ½⌋ of the codes q = h·s of a state requantized at s */
+const halfCodes = (h: tf.Tensor, s: number) => tf.cast(tf.floor(tf.add(tf.mul(tf.round(tf.mul(h, s)), 0.5), 0.5)), 'int32');
 /** an integer value at Q14 as a float (exact below 2^24) */
 const fromQ14 = (v: tf.Tensor) => tf.mul(tf.cast(v, 'float32'), 1 / 16384);
 
@@ -182,6 +184,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       // ---- the steps ----
       let h = h0, c = c0;
       let sh = sc.sh0;
+      let hScale = 0; // the scale h was requantized at (from step 1 on)
       const hs: tf.Tensor2D[] = new Array(T);
       const bo = qmax(o);
       for (let t = 0; t < T; t++) {
@@ -189,7 +192,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
         if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
         const gh = toQ11(accH, [sh * sc.shw]);
-        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
+        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, t > 0 ? hScale : null, H) : lstmCell(gi[t], gh, c!, H);
         let hv: tf.Tensor = cell.h;
         let cv: tf.Tensor | null = cell.c;
         if (carrierProj.length) {
@@ -215,6 +218,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
           s = so;
         }
         h = fakeQuant(hv, s, o) as tf.Tensor2D;
+        hScale = s;
         c = cv as tf.Tensor2D | null;
         hs[t] = h;
         if (this.training) this.write('scale', 'o', l, s);
@@ -287,15 +291,20 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
   return RecurrentInt;
 }
 
-/** GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
-function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf.Tensor; c: null } {
+/**
+ * GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state, its
+ * codes at `hScale` when it is a requantized state (step ≥ 1), null for the initial state.
+ */
+function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, hScale: number | null, H: number): { h: tf.Tensor; c: null } {
   const [ir, iz, inn] = tf.split(gi, [H, H, H], 1);
   const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
   const r = sigmoidQ7(tf.add(ir, hr));
   const z = sigmoidQ7(tf.add(iz, hz));
   const rh = tf.floorDiv(tf.add(tf.mul(r, hn), tf.scalar(64, 'int32')), tf.scalar(128, 'int32')); // Q18 → Q11
   const n = tanhQ7(tf.add(inn, rh));
-  const h7 = q7(h);
+  // the chip (thinker's GRUInt) halves the state's int8 codes for z·h whatever their scale: its
+  // Q7 operand: R(128·h) for a state at 2^8, z·h·s/256 in general (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+  const h7 = hScale === null ? q7(h) : halfCodes(h, hScale);
   const H14 = tf.add(tf.mul(n, tf.scalar(128, 'int32')), tf.mul(z, tf.sub(h7, n)));
   return { h: fromQ14(H14), c: null };
 }

@@ -179,7 +179,8 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
           gh = toQ11(bhh ?? zeros(), sh * shw, `${p}/HiddenQ11`);
         }
         let H14: string;
-        const h7 = h ? round(op('Mul', [h, k(128)], `${p}/H7/Mul`), `${p}/H7`) : k(0);
+        // LSTM: the cell's Q7 from h; GRU: the chip's halved state codes ⌊q/2 + ½⌋, q = h·s_o (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+        const h7 = h ? round(op('Mul', [h, k(isLstm ? 128 : so / 2)], `${p}/H7/Mul`), `${p}/H7`) : k(0);
         if (!isLstm) {
           const r = act('sigmoid', op('Add', [gate(git, 0, `${p}/Gi_r`), gate(gh, 0, `${p}/Gh_r`)], `${p}/R/Add`), `${p}/R`);
           const z = act('sigmoid', op('Add', [gate(git, 1, `${p}/Gi_z`), gate(gh, 1, `${p}/Gh_z`)], `${p}/Z/Add`), `${p}/Z`);
