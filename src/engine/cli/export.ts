@@ -62,7 +62,7 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
       if (example.dtype !== 'float32') throw new ExportError(`--batch: the example input holds ${example.dtype} values (indices); export its own batch or change exampleInput()`);
       example = randn([batch, ...example.shape.slice(1)]);
     }
-    const written = await exportOnnx(p.model, example, path.resolve(values.output), { dialect });
+    const written = await exportOnnx(p.model, example, path.resolve(values.output), { dialect, onWarning: (w) => err(`linger export: warning: ${w}`) });
     const stage = p.model.stage();
     const what = positionals[0] ? path.basename(positionals[0]) : p.model.typeName();
     out(`exported ${what} (${stage} stage${values.checkpoint ? `, ${values.checkpoint}` : ''}, dialect ${dialect}, batch ${example.shape[0]}) to ${written}`);

@@ -112,10 +112,11 @@ export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   const out = p.output ?? `${base}${stage === 'fixed' ? `.${p.dialect}` : ''}.onnx`;
   model.eval();
   const example = prepared.example();
-  const file = await exportOnnx(model, example, out, { dialect: p.dialect });
+  const warnings: string[] = [];
+  const file = await exportOnnx(model, example, out, { dialect: p.dialect, onWarning: (w) => warnings.push(w) });
   // an int32 example (indices) is verified on itself; a float one on random values of its shape
   const verification = await verifyOnnx(model, file, p.dialect, prepared.inputShape, 4, example.dtype === 'int32' ? example : undefined);
-  return { file, stage, bytes: fs.statSync(file).size, verification, notes: prepared.notes, ms: performance.now() - t0 };
+  return { file, stage, bytes: fs.statSync(file).size, verification, notes: [...prepared.notes, ...warnings.map((w) => `warning: ${w}`)], ms: performance.now() - t0 };
 }
 
 /** The CLI demo's schedule and settings, run as a job (a worker thread), reporting through hooks. */

@@ -43,4 +43,6 @@ export interface ExportContext {
   isProduced(t: Tensor): boolean;
   /** names made once per graph (the activation tables) */
   shared: Map<string, string>;
+  /** a warning about the exported file (said once): e.g. a layer thinker computes differently */
+  warn(message: string): void;
 }

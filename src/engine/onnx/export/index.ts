@@ -32,6 +32,8 @@ export interface ExportOptions {
    * true; the 'thinker' dialect is always static: tpacker v1.1.0 needs static shapes, docs/onnx.md)
    */
   dynamicBatch?: boolean;
+  /** what the export says about the file (a layer thinker v1.1.0 computes differently); default: process.emitWarning */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -61,6 +63,7 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
   }
   const dynamicBatch = fixed && dialect === 'thinker' ? false : (opts.dynamicBatch ?? true);
   let graph!: onnx.IGraphProto;
+  let warnings: string[] = [];
   tf.tidy(() => {
     const exportable = (m: Module) => isPlainLayer(m) || isIntLayer(m);
     const cap = captureForExport(model, dummyInput, exportable);
@@ -73,7 +76,9 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
     checkUnrecorded(model, cap, captureForExport(model, other, exportable));
     const lowering = new Lowering(model, cap, { opset, dialect: fixed ? dialect : 'float', dynamicBatch });
     graph = lowering.run(opts.inputName ?? 'input', opts.outputName ?? 'output');
+    warnings = lowering.warnings;
   });
+  for (const w of warnings) (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'LingerExportWarning')))(w);
   const domains = [{ domain: '', version: opset }];
   if (fixed && dialect === 'thinker') domains.push({ domain: THINKER, version: 1 });
   return {

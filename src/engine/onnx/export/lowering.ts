@@ -56,6 +56,7 @@ export class Lowering implements ExportContext {
   private readonly dynamicBatch: boolean;
   private readonly batch: number;
   readonly shared = new Map<string, string>();
+  readonly warnings: string[] = [];
 
   constructor(private readonly model: Module, private readonly cap: Capture, o: { opset: number; dialect: 'qdq' | 'thinker' | 'float'; dynamicBatch: boolean }) {
     this.mode = o.dialect;
@@ -138,6 +139,10 @@ export class Lowering implements ExportContext {
       this.dequantized.set(v.name, d);
     }
     return d;
+  }
+
+  warn(message: string): void {
+    if (!this.warnings.includes(message)) this.warnings.push(message);
   }
 
   out(c: CapturedCall, v: ExportValue, i = 0): void {
