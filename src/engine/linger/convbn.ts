@@ -6,7 +6,7 @@ import { Tensor } from '../tensor';
 import { BatchNorm1d, BatchNorm2d, BatchNormNd } from '../nn/batchnorm';
 import { Conv1d, Conv2d, ConvNd, ConvTranspose2d } from '../nn/conv';
 import { channelsLast } from '../nn/layout';
-import { Module } from '../nn/module';
+import { Buffer, Module } from '../nn/module';
 import { Stage } from '../state/stateDict';
 import { clampSym, NormalizeSettings, settingsRepr } from './normalize';
 
@@ -158,8 +158,18 @@ export class NormalizeConvTransposeBN2d extends NormalizeConvBNBase<ConvTranspos
   }
 }
 
-/** Stands where a fused BN was: identity, no state. */
+/**
+ * Stands where a fused BN was: identity. As linger's, it holds `_linger_ignore_parameter` (zeros
+ * [1], a state-dict key) and loads nothing: a dict with or without that key fits. linger's is an
+ * unused nn.Parameter; here a buffer, so that optimizers made before traceLayers still cover every
+ * parameter (docs/fixed-point.md#conformance-with-linger-111).
+ */
 export class EmptyBatchNorm extends Module {
+  _linger_ignore_parameter = new Buffer(tf.zeros([1]));
   forward(x: Tensor): Tensor { return x; }
   moduleStage(): Stage { return 'traced'; }
+  migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
+    super.migrateState(sd, prefix, from);
+    sd.set(`${prefix}_linger_ignore_parameter`, new Tensor(tf.zeros([1])));
+  }
 }

@@ -198,6 +198,7 @@ function installQuantizedOps(model: Module, graph: Graph | undefined, bits: Quan
       const fresh = fields(slot.owner)[slot.name] !== slot.layer;
       if (fresh) {
         slot.name = opLayerName(def, i);
+        slot.layer.training = slot.owner.training; // as linger's; a child follows train()/eval() from here
         register(slot);
       }
       const y = def.call(slot.layer, args, dim, attrs);
@@ -233,6 +234,7 @@ function installQuantizedOps(model: Module, graph: Graph | undefined, bits: Quan
       if (!s.layer || fields(s.owner)[s.name] === s.layer) continue;
       const pre = prefixOf(s);
       if (!keys.some((k) => k.startsWith(pre))) continue;
+      s.layer.training = s.owner.training;
       register(s);
       added.push(s);
     }

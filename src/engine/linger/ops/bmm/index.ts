@@ -1,5 +1,5 @@
 // linger's BmmInt: F.bmm of quantized tensors when init's `functions` names 'bmm' (linger's
-// SetFunctionBmmQuant), one BmmInt per bmm of the traced graph in the root's `linger_bmm` list,
+// SetFunctionBmmQuant), one BmmInt per bmm of the traced graph (a child of the calling module, linger's name),
 // with its export — thinker: BmmInt(x int8, y int8); qdq: a float MatMul of codes while every
 // partial sum stays below 2^24, else MatMulInteger (int32).
 import { floorLog2, qmax } from '../../../quant/qvalue';

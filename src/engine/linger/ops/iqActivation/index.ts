@@ -1,6 +1,6 @@
 // linger's iqSigmoid and iqTanh: the activation of a quantized tensor through the integer
 // sigmoid/tanh (quant/intActivation.ts), one layer per sigmoid/tanh (or nn.Sigmoid/nn.Tanh) of the
-// traced graph, in the root's `linger_iq` list; with their export (docs/linger-ops.md).
+// traced graph, each a child of the calling module (linger's name); with their export (docs/linger-ops.md).
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';

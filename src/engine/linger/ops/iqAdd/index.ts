@@ -1,5 +1,5 @@
 // linger's iqAdd: a tensor–tensor add of quantized tensors in the fixed stage, one IQAdd layer per
-// add of the traced graph (in the root's `linger_iq` list).
+// add of the traced graph (a child of the calling module, linger's name).
 import { defineIntOp, defineTensorOp } from '../registry';
 import { IQAdd } from './layer';
 import { qdqIqAdd, thinkerIqAdd } from './lower';

@@ -1,5 +1,5 @@
 // linger's iqCat: a cat of quantized tensors in the fixed stage, one IQCat layer per cat of the
-// traced graph (in the root's `linger_iq` list); export shares iqAdd's rescaling.
+// traced graph (a child of the calling module, linger's name); export shares iqAdd's rescaling.
 import { PLATFORM, THINKER } from '../../../onnx/proto';
 import { catAxis, qdqRescaled, thinkerOperands } from '../iqAdd/lower';
 import { defineIntOp, defineTensorOp } from '../registry';

@@ -1,5 +1,5 @@
 // linger's iqClamp: a clamp of a quantized tensor with bounds linger's iqClamp takes (others stay
-// float), one layer per such clamp of the traced graph (the root's `linger_iq` list), with its
+// float), one layer per such clamp of the traced graph (a child of the calling module, linger's name), with its
 // export (docs/linger-ops.md).
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';

@@ -1,5 +1,5 @@
 // linger's iqMul: a product of quantized tensors (or of one and a number) in the fixed stage, one
-// IQMul per mul of the traced graph (the root's `linger_iq` list), with its export (docs/linger-ops.md).
+// IQMul per mul of the traced graph (a child of the calling module, linger's name), with its export (docs/linger-ops.md).
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';

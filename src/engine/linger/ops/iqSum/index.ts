@@ -1,5 +1,5 @@
 // linger's iqSum: a sum of a quantized tensor in the fixed stage, one IQSum per sum of the traced
-// graph (the root's `linger_iq` list), with its export (docs/linger-ops.md).
+// graph (a child of the calling module, linger's name), with its export (docs/linger-ops.md).
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import type { CapturedCall } from '../../../onnx/capture';
