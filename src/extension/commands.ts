@@ -11,11 +11,13 @@ import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 
 export const INSPECT_SCHEME = 'linger-inspect';
 
-const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; detail: string }[] = [
-  { key: 'fuseBn', label: 'fuseBn', detail: 'fuse Conv + BatchNorm into NormalizeConvBN (fused forward, unfused backward)' },
-  { key: 'aheadConvRelu', label: 'aheadConvRelu', detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)' },
-  { key: 'aheadBnRelu', label: 'aheadBnRelu', detail: 'mark a BatchNorm followed by ReLU' },
-  { key: 'aheadLinearRelu', label: 'aheadLinearRelu', detail: 'mark a Linear followed by ReLU' },
+// The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
+// user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
+const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; description: string; detail: string }[] = [
+  { key: 'fuseBn', label: 'fuse_bn', description: 'fuseBn', detail: 'fuse Conv + BatchNorm into NormalizeConvBN (fused forward, unfused backward)' },
+  { key: 'aheadConvRelu', label: 'ahead_conv_relu', description: 'aheadConvRelu', detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)' },
+  { key: 'aheadBnRelu', label: 'ahead_bn_relu', description: 'aheadBnRelu', detail: 'mark a BatchNorm followed by ReLU' },
+  { key: 'aheadLinearRelu', label: 'ahead_linear_relu', description: 'aheadLinearRelu', detail: 'mark a Linear followed by ReLU' },
 ];
 
 /** A file argument from a tree item, a URI, `{ file }`, or the active editor. */
@@ -76,7 +78,7 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     let traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions;
     if (!traceOptions) {
       const picks = await vscode.window.showQuickPick(TRACE_OPTIONS.map((o) => ({ ...o, picked: true })), {
-        canPickMany: true, title: `Linger: trace ${path.basename(file)}`, placeHolder: 'traceLayers options (all on is linger\'s default)',
+        canPickMany: true, title: `Linger: trace ${path.basename(file)}`, placeHolder: 'linger.trace_layers options (traceLayers in TypeScript; all on is linger\'s default)',
       });
       if (!picks) return undefined;
       traceOptions = Object.fromEntries(TRACE_OPTIONS.map((o) => [o.key, picks.some((p) => p.key === o.key)])) as TraceOptions;
