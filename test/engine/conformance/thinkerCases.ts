@@ -107,6 +107,18 @@ class Recurrent extends nn.Module {
     return this.fc(y); // every step's output
   }
 }
+class Conv1dDilated extends nn.Module {
+  conv = new nn.Conv1d(4, 6, 3, { padding: 2, dilation: 2 });
+  forward(x: Tensor): Tensor { return this.conv(x); }
+}
+class Both extends nn.Module {
+  rnn: nn.Module;
+  constructor(kind: 'gru' | 'lstm', opts: { bidirectional?: boolean; numLayers?: number }) {
+    super();
+    this.rnn = kind === 'gru' ? new nn.GRU(5, 8, { batchFirst: true, ...opts }) : new nn.LSTM(5, 8, { batchFirst: true, ...opts });
+  }
+  forward(x: Tensor): Tensor { return (this.rnn(x) as [Tensor, unknown])[0]; }
+}
 class Sum extends nn.Module {
   conv = new nn.Conv2d(1, 3, 3, { padding: 1 });
   forward(x: Tensor): Tensor { return this.conv(x).sum(1, true); }
@@ -154,6 +166,10 @@ export const THINKER_CASES: ThinkerCase[] = [
   { name: 'tanh', shape: [1, 4, 6], model: () => new Act('tanh'), about: 'iqTanh' },
   { name: 'gru', shape: [1, 6, 5], model: () => new Recurrent('gru'), about: 'GRUInt (every step read), LinearInt' },
   { name: 'lstm', shape: [1, 6, 5], model: () => new Recurrent('lstm'), about: 'LSTMInt (every step read), LinearInt' },
+  { name: 'gru_bidirectional', shape: [1, 6, 5], model: () => new Both('gru', { bidirectional: true }), about: 'GRUInt, both directions', refused: /GRUInt at 'rnn'.*packs no direction for GRUInt/ },
+  { name: 'lstm_bidirectional', shape: [1, 6, 5], model: () => new Both('lstm', { bidirectional: true }), about: 'LSTMInt, both directions (iqCat)' },
+  { name: 'lstm_two_layers', shape: [1, 6, 5], model: () => new Both('lstm', { numLayers: 2 }), about: 'LSTMInt, two layers (a node each)' },
+  { name: 'conv1d_dilated', shape: [1, 4, 12], model: () => new Conv1dDilated(), about: 'Conv1dInt dilation 2', refused: /Conv1dInt at 'conv'.*dilation/ },
   { name: 'gru_hidden_state', shape: [1, 6, 5], model: () => new HiddenState(), about: "GRUInt's h_n read by a Linear (exported as the output's last step)" },
   { name: 'square_transpose', shape: [1, 1, 6, 6], model: () => new SquareTranspose(), about: 'a transpose of [1, 6, 6] (tpacker would make it a Reshape: exported split)' },
   { name: 'sum', shape: [1, 1, 6, 6], model: () => new Sum(), about: 'iqSum over one dim', refused: /at '[^']+': thinker v1\.1\.0 cannot run this as exported: .*iqBinaryOperator/ },

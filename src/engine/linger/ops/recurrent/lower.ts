@@ -38,6 +38,10 @@ function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tens
   const g = L.g;
   const isLstm = m.kind === 'LSTM';
   const type = isLstm ? 'LSTMInt' : 'GRUInt';
+  if (!isLstm && m.bidirectional) {
+    // measured: the reverse direction's 8 outputs per step all differ (LSTMInt's are exact)
+    throw new ThinkerUnsupportedError("tpacker v1.1.0 packs no direction for GRUInt (it drops go_forward, LSTMInt's it keeps), so the reverse direction would run forward on the chip; use a one-way GRU or an LSTM");
+  }
   const all = layers(m, x);
   const D = m.bidirectional ? 2 : 1;
   let inp = L.int8Input(x, all[0][0].scales.si, m.dataBits, scope);
