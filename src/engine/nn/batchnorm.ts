@@ -51,17 +51,18 @@ export abstract class BatchNormNd extends Module {
 
   /**
    * Updates running_mean/var and num_batches_tracked as PyTorch does: exponential average with
-   * `momentum` (or the cumulative average when momentum is null), variance unbiased (n/(n−1)).
+   * `momentum` (or the cumulative average when momentum is null), variance unbiased (n/(n−1))
+   * unless `unbiased` is false (linger's BatchNormInt).
    */
-  updateRunningStats(mean: tf.Tensor, biasedVar: tf.Tensor, count: number): void {
+  updateRunningStats(mean: tf.Tensor, biasedVar: tf.Tensor, count: number, unbiased = true): void {
     if (!this.training || !this.trackRunningStats) return;
     const nbt = this.num_batches_tracked!;
     tf.tidy(() => {
       nbt.raw.assign(tf.add(nbt.raw, tf.scalar(1, 'int32')));
       const m = this.momentum === null ? 1 / (nbt.raw.dataSync()[0]) : this.momentum;
-      const unbiased = tf.mul(biasedVar, count > 1 ? count / (count - 1) : 1);
+      const v = unbiased && count > 1 ? tf.mul(biasedVar, count / (count - 1)) : biasedVar;
       this.running_mean!.raw.assign(tf.add(tf.mul(this.running_mean!.raw, 1 - m), tf.mul(mean, m)));
-      this.running_var!.raw.assign(tf.add(tf.mul(this.running_var!.raw, 1 - m), tf.mul(unbiased, m)));
+      this.running_var!.raw.assign(tf.add(tf.mul(this.running_var!.raw, 1 - m), tf.mul(v, m)));
     });
   }
 

@@ -18,7 +18,7 @@ before(async () => {
 const KNOWN: Record<string, string[]> = {
   // eval still writes scale_x/scale_w/scale_o (linger: only while exporting); the export's capture and the report read them
   '*': ['eval:buffers'],
-  batchnorm: ['eval:codes', 'print:normalized', 'train:buffers', 'train:codes', 'train:grads', 'train:loss'],
+  batchnorm: ['print:normalized'],
   branches: ['eval:codes', 'train:buffers', 'train:codes', 'train:grads', 'train:loss'],
   cnn: [
     'eval:codes',
@@ -31,7 +31,7 @@ const KNOWN: Record<string, string[]> = {
     'train:grads',
     'train:loss',
   ],
-  conv_batchnorm_pool: ['eval:codes', 'print:normalized', 'train:buffers', 'train:grads'],
+  conv_batchnorm_pool: ['print:normalized', 'train:grads'],
   conv_transpose2d: ['print:normalized'],
   conv_transpose2d_padded: ['print:normalized'],
   flatten_linear: ['train:buffers'],

@@ -37,10 +37,13 @@ export class BatchNormInt extends quantized(BatchNorm2d) {
     const beta = this.bias ? clampSym(this.bias.raw, this.normalizeBias) : tf.zeros([this.numFeatures]);
     let mean: tf.Tensor, variance: tf.Tensor;
     if (this.useBatchStats()) {
-      // the whole batch's statistics in a data-parallel step (SyncBatchNorm)
-      mean = K.wholeBatchChannelMean(xq);
-      variance = K.wholeBatchChannelMean(tf.square(tf.sub(xq, mean)));
-      this.updateRunningStats(mean, variance, wholeBatchCount(xq.size / this.numFeatures));
+      // linger's BatchNormInt: statistics of the input as given (not its codes), the variance
+      // E[x²] − E[x]² clamped at 0, the running variance biased (docs/fixed-point.md#conformance-with-linger-111);
+      // the whole batch's in a data-parallel step (SyncBatchNorm)
+      const xin = x.physical(layout);
+      mean = K.wholeBatchChannelMean(xin);
+      variance = tf.relu(tf.sub(K.wholeBatchChannelMean(tf.square(xin)), tf.square(mean)));
+      this.updateRunningStats(mean, variance, wholeBatchCount(xin.size / this.numFeatures), false);
     } else {
       mean = this.running_mean!.raw;
       variance = this.running_var!.raw;
