@@ -126,6 +126,10 @@ export class NormalizeConv1d extends normalized(Conv1d) {
 }
 
 export class NormalizeConvTranspose2d extends normalized(ConvTranspose2d) {
+  /** linger's print: the conv's, then its clamps, without ahead_relu (docs/fixed-point.md#conformance-with-linger-111) */
+  extraRepr(): string {
+    return `${ConvTranspose2d.prototype.extraRepr.call(this)},${settingsRepr(this).replace(/,ahead_relu:\w+$/, '')}`;
+  }
   static from(c: ConvTranspose2d, s: NormalizeSettings): NormalizeConvTranspose2d {
     return replace(() => new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize,
       { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, outputPadding: c.outputPadding, bias: c.bias !== null }), c, s);
@@ -139,6 +143,10 @@ export class NormalizeLinear extends normalized(Linear) {
 }
 
 export class NormalizeBatchNorm2d extends normalized(BatchNorm2d) {
+  /** linger's print: its clamps and mark only, not BatchNorm2d's settings (docs/fixed-point.md#conformance-with-linger-111) */
+  extraRepr(): string {
+    return settingsRepr(this);
+  }
   static from(b: BatchNorm2d, s: NormalizeSettings): NormalizeBatchNorm2d {
     return replace(() => new NormalizeBatchNorm2d(b.numFeatures,
       { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }), b, s);
