@@ -167,15 +167,9 @@ export class Tensor {
   view(...shape: (number | number[])[]): Tensor {
     return this.reshape(shape.flat());
   }
+  /** Tensor.flatten: a quantized tensor stays quantized (linger's IQTensor.flatten); torch.flatten is F.flatten. */
   flatten(startDim = 0, endDim = -1): Tensor {
-    return record('flatten', [this], () => {
-      const s = this.shape;
-      const a = normAxis(startDim, s.length);
-      const b = normAxis(endDim, s.length);
-      if (a > b) throw new Error(`flatten: start_dim ${startDim} comes after end_dim ${endDim}`);
-      const merged = s.slice(a, b + 1).reduce((p, q) => p * q, 1);
-      return new Tensor(tf.reshape(this.logical(), [...s.slice(0, a), merged, ...s.slice(b + 1)]), null, this.quantScale);
-    });
+    return flattenOf(this, startDim, endDim, true);
   }
   /** torch.permute: free, only the layout record changes. */
   permute(...dims: (number | number[])[]): Tensor {
@@ -363,6 +357,21 @@ export function withoutRecording<T>(fn: () => T): T {
 
 // ---- factories ------------------------------------------------------------------------------
 type Nested = number | Nested[];
+/**
+ * Flattens `x`; `keepScale` false drops its quantization (torch.flatten of linger's IQTensor is a
+ * plain tensor: the next Int layer quantizes it again, docs/fixed-point.md#conformance-with-linger-111).
+ */
+export function flattenOf(x: Tensor, startDim: number, endDim: number, keepScale: boolean): Tensor {
+  return record('flatten', [x], () => {
+    const s = x.shape;
+    const a = normAxis(startDim, s.length);
+    const b = normAxis(endDim, s.length);
+    if (a > b) throw new Error(`flatten: start_dim ${startDim} comes after end_dim ${endDim}`);
+    const merged = s.slice(a, b + 1).reduce((p, q) => p * q, 1);
+    return new Tensor(tf.reshape(x.logical(), [...s.slice(0, a), merged, ...s.slice(b + 1)]), null, keepScale ? x.quantScale : undefined);
+  });
+}
+
 function flattenValues(v: Nested | ArrayLike<number>): { values: number[]; shape: number[] } {
   if (typeof v === 'number') return { values: [v], shape: [] };
   if (Array.isArray(v)) {

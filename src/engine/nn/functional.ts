@@ -1,7 +1,7 @@
 // torch.nn.functional, the subset the engine's users need. Each op goes through `record` so the
 // tracer sees functional calls between modules.
 import { tf } from '../backend/tf';
-import { quantizedOp, record, Tensor, identity, normAxis } from '../tensor';
+import { flattenOf, quantizedOp, record, Tensor, identity, normAxis } from '../tensor';
 import { conv2dHWIO, explicitPads, convTranspose2dRaw } from './conv';
 import { HWIO, pair, Pair } from './layout';
 import { linearRaw } from './linear';
@@ -18,7 +18,8 @@ export const mul = (a: Tensor, b: Tensor | number): Tensor => a.mul(b);
 export const div = (a: Tensor, b: Tensor | number): Tensor => a.div(b);
 export const reshape = (x: Tensor, shape: number[]): Tensor => x.reshape(shape);
 export const view = (x: Tensor, shape: number[]): Tensor => x.reshape(shape);
-export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => x.flatten(startDim, endDim);
+/** torch.flatten: of a quantized tensor, a plain one (as linger's; Tensor.flatten and nn.Flatten keep the scale) */
+export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => flattenOf(x, startDim, endDim, false);
 export const permute = (x: Tensor, dims: number[]): Tensor => x.permute(dims);
 export const mean = (x: Tensor, dim?: number | number[], keepdim = false): Tensor => x.mean(dim, keepdim);
 export const sum = (x: Tensor, dim?: number | number[], keepdim = false): Tensor => x.sum(dim, keepdim);

@@ -18,7 +18,7 @@ before(async () => {
 const KNOWN: Record<string, string[]> = {
   // eval still writes scale_x/scale_w/scale_o (linger: only while exporting); the export's capture and the report read them
   '*': ['eval:buffers'],
-  branches: ['eval:codes', 'train:buffers', 'train:codes', 'train:grads', 'train:loss'],
+  branches: ['train:grads'],
   cnn: [
     'eval:codes',
     'print:eval',
@@ -31,7 +31,6 @@ const KNOWN: Record<string, string[]> = {
     'train:loss',
   ],
   conv_batchnorm_pool: ['train:grads'],
-  flatten_linear: ['train:buffers'],
   linear_relu_linear: ['print:eval', 'print:init', 'print:loaded', 'print:normalized'],
   net2: ['eval:codes', 'train:buffers', 'train:codes', 'train:grads', 'train:loss'],
 };

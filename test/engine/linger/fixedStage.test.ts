@@ -272,6 +272,16 @@ describe('iqAdd on a residual block', () => {
     }
   });
 
+  test('torch.flatten (F.flatten) of a quantized tensor is a plain tensor; Tensor.flatten keeps the scale (linger\'s IQTensor.flatten)', () => {
+    const q = new Tensor(tf.tensor([0.5, -0.25, 1, 0], [1, 2, 2]), null, 4);
+    assert.equal(q.flatten(1).quantScale, 4);
+    assert.equal(new nn.Flatten().forward(q).quantScale, 4);
+    const f = F.flatten(q, 1);
+    assert.equal(f.quantScale, undefined);
+    assert.deepEqual([...f.shape], [1, 4]);
+    assert.deepEqual(Array.from(f.dataSync()), [0.5, -0.25, 1, 0]);
+  });
+
   test('a dict of our older layout (the root list linger_iq, six buffers per IQAdd) loads strict under linger\'s names, said once', () => {
     manualSeed(12);
     const a = new Res();

@@ -218,6 +218,23 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     await assertFixedParity(m, randn([1, 1, 14, 14]), [randn([6, 1, 14, 14]), rand([6, 1, 14, 14], -3, 3)], 'residual-fixed');
   });
 
+  test('torch.flatten (F.flatten) drops the quantization before a Linear, as linger: the qdq export stays bit for bit', async () => {
+    class Flat extends nn.Module {
+      conv = new nn.Conv2d(1, 4, 3, { padding: 1 });
+      relu = new nn.ReLU();
+      fc = new nn.Linear(4 * 6 * 6, 5);
+      forward(x: Tensor): Tensor { return this.fc(F.flatten(this.relu(this.conv(x)), 1)); }
+    }
+    manualSeed(24);
+    const m = new Flat();
+    linger.traceLayers(m, m, randn([1, 1, 6, 6]));
+    linger.init(m);
+    calibrated(m, [8, 1, 6, 6], 4);
+    // the Linear quantizes its input itself: its running_x is its own statistic, not 127/scale of the conv's output
+    assert.notEqual((m.fc as nn.LinearInt).stateDict().running_x.item(), 127 / (m.conv as nn.Conv2dInt).stateDict().scale_o.item());
+    await assertFixedParity(m, randn([1, 1, 6, 6]), [randn([6, 1, 6, 6]), rand([6, 1, 6, 6], -3, 3)], 'flatten-fixed');
+  });
+
   test("Model B (a float op between Int layers), BatchNormInt, Conv1dInt, grouped and transposed Int convs", async () => {
     manualSeed(23);
     const b = new ModelB();
