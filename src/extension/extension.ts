@@ -20,6 +20,8 @@ export interface LingerApi {
   views: { model: vscode.TreeView<ModelNode>; checkpoints: vscode.TreeView<CheckpointNode> };
   /** milliseconds activate() took */
   activationMs: number;
+  /** the context keys the extension set and their last values (VS Code cannot read them back) */
+  contextKeys: Record<string, unknown>;
 }
 
 /**
@@ -70,8 +72,11 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   registerNotebookCommands(context, notebooks);
   registerNotebookApi(context, (nb) => !!notebooks.kernelOf(nb));
   // "Trace Model File" in the editor title of files that export createModel()
+  // (the values set are kept in `contextKeys` too: VS Code has no API to read a context key back, the tests read these)
+  const contextKeys: Record<string, unknown> = {};
   const markModelFile = (e: vscode.TextEditor | undefined) => {
     const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
+    contextKeys['linger.isModelFile'] = isModel;
     void vscode.commands.executeCommand('setContext', 'linger.isModelFile', isModel);
   };
   markModelFile(vscode.window.activeTextEditor);
@@ -86,7 +91,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   }));
   const activationMs = performance.now() - t0;
   output.appendLine(`[linger] activated in ${activationMs.toFixed(1)} ms`);
-  return { loadOrder, engine, checkpoints, models, graph, notebooks, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs };
+  return { loadOrder, engine, checkpoints, models, graph, notebooks, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs, contextKeys };
 }
 
 export function deactivate(): void { /* subscriptions are disposed by VS Code */ }
