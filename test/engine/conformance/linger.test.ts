@@ -4,7 +4,23 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend } from '../../../src/engine/index';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { RawTensor, writeSafetensors } from '../../../src/engine/state/safetensors';
+import { Module } from '../../../src/engine/nn/module';
 import { conformance, fixtures } from './lingerHarness';
+
+function saveState(m: Module, file: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const raw = Object.entries(m.stateDict()).map(([k, t]): [string, RawTensor] => {
+    const d = t.dataSync();
+    return [
+      k,
+      { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: [...t.shape], data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) },
+    ];
+  });
+  writeSafetensors(file, raw, {});
+}
 
 before(async () => {
   await initBackend();
@@ -43,7 +59,9 @@ describe('conformance with the real linger 1.1.1', () => {
   });
   for (const fx of all) {
     test(fx.model, () => {
-      const diffs = conformance(fx);
+      // LINGER_STATE_DIR: our final state dict per model, for scripts/conformance/live_linger.py (ours → linger, strictly)
+      const dir = process.env.LINGER_STATE_DIR;
+      const diffs = conformance(fx, dir ? (m) => saveState(m, path.join(dir, `${fx.model}.safetensors`)) : undefined);
       if (process.env.CONFORMANCE_REPORT) for (const d of diffs) console.log(`${fx.model} ${d.check}: ${d.detail}`);
       const known = [...(KNOWN[fx.model] ?? []), ...(KNOWN['*'] ?? [])];
       const checks = diffs.map((d) => d.check.replace(/^(train|eval)\d/, '$1'));

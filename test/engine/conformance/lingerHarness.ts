@@ -159,8 +159,8 @@ function bufferDiffs(m: Module, ref: Record<string, Enc>): string[] {
   return out;
 }
 
-/** Runs one fixture's pipeline in the engine and lists what differs from linger. */
-export function conformance(fx: Fixture): Diff[] {
+/** Runs one fixture's pipeline in the engine and lists what differs from linger (`final`: sees the model after eval). */
+export function conformance(fx: Fixture, final?: (m: Module) => void): Diff[] {
   const diffs: Diff[] = [];
   const check = (name: string, ok: boolean | string | null, detail = '') => {
     if (ok === true || ok === null) return;
@@ -237,6 +237,7 @@ export function conformance(fx: Fixture): Diff[] {
   const bd = bufferDiffs(m, fx.eval_buffers);
   check('eval:buffers', bd.length === 0, bd.join('; '));
   stage(m, 'eval');
+  final?.(m);
   // linger's final state dict, strictly, into our model at the same stage
   try {
     const sd = Object.fromEntries(Object.entries(fx.final_state).map(([k, e]) => [k, toTensor(e)]));
