@@ -94,6 +94,12 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     if (!existing) {
       config = vscode.Uri.joinPath(folder, 'tsconfig.json');
       await vscode.workspace.fs.writeFile(config, new TextEncoder().encode(tsconfigText(declarations)));
+      // A TypeScript server that already has files of this folder open keeps them in the project it
+      // inferred without a config (seen in code-server 1.100.3: the new file showed ts2307 although
+      // its own tsserver 5.8.3, started fresh on the same folder, reports nothing); restart it to read this one.
+      if ((await vscode.commands.getCommands(true)).includes('typescript.restartTsServer')) {
+        await Promise.resolve(vscode.commands.executeCommand('typescript.restartTsServer')).catch(() => undefined);
+      }
     } else {
       // the user's own config stays theirs: say what to add
       const paths = JSON.stringify({ paths: compilerOptionsFor(declarations).paths }, null, 2);
