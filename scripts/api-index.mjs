@@ -11,13 +11,25 @@ import ts from 'typescript';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const entry = path.join(root, 'src/engine/index.ts');
 const extra = path.join(root, 'src/engine/notebook/display.ts');
-const program = ts.createProgram([entry, extra], { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS, strict: true, skipLibCheck: true, types: ['node'] });
+const program = ts.createProgram([entry, extra], {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.CommonJS,
+  strict: true,
+  skipLibCheck: true,
+  types: ['node'],
+});
 const checker = program.getTypeChecker();
 
 const KINDS = [
-  [ts.SymbolFlags.Class, 'class'], [ts.SymbolFlags.Function, 'function'], [ts.SymbolFlags.Method, 'method'],
-  [ts.SymbolFlags.Module, 'namespace'], [ts.SymbolFlags.Interface, 'interface'], [ts.SymbolFlags.TypeAlias, 'type'],
-  [ts.SymbolFlags.Enum, 'enum'], [ts.SymbolFlags.Variable, 'variable'], [ts.SymbolFlags.Property, 'property'],
+  [ts.SymbolFlags.Class, 'class'],
+  [ts.SymbolFlags.Function, 'function'],
+  [ts.SymbolFlags.Method, 'method'],
+  [ts.SymbolFlags.Module, 'namespace'],
+  [ts.SymbolFlags.Interface, 'interface'],
+  [ts.SymbolFlags.TypeAlias, 'type'],
+  [ts.SymbolFlags.Enum, 'enum'],
+  [ts.SymbolFlags.Variable, 'variable'],
+  [ts.SymbolFlags.Property, 'property'],
 ];
 
 function describe(sym, name = sym.getName()) {
@@ -29,9 +41,14 @@ function describe(sym, name = sym.getName()) {
     const type = checker.getTypeOfSymbolAtLocation(s, decl);
     if (kind === 'class') {
       const ctor = type.getConstructSignatures()[0];
-      signature = ctor ? `class ${name}(${ctor.parameters.map((p) => `${p.getName()}: ${checker.typeToString(checker.getTypeOfSymbolAtLocation(p, decl))}`).join(', ')})` : `class ${name}`;
+      signature = ctor
+        ? `class ${name}(${ctor.parameters.map((p) => `${p.getName()}: ${checker.typeToString(checker.getTypeOfSymbolAtLocation(p, decl))}`).join(', ')})`
+        : `class ${name}`;
     } else if (kind === 'function' || kind === 'method') {
-      signature = type.getCallSignatures().map((sig) => `${name}${checker.signatureToString(sig)}`).join('\n');
+      signature = type
+        .getCallSignatures()
+        .map((sig) => `${name}${checker.signatureToString(sig)}`)
+        .join('\n');
     } else if (kind === 'interface' || kind === 'type') {
       signature = `${kind} ${name}`;
     } else {
@@ -55,13 +72,21 @@ const members = {};
 for (const e of exportsOf(mod)) {
   const d = describe(e);
   globals.push(d);
-  if (d.kind === 'namespace') members[d.name] = exportsOf(e).map((m) => describe(m)).sort((a, b) => a.name.localeCompare(b.name));
+  if (d.kind === 'namespace')
+    members[d.name] = exportsOf(e)
+      .map((m) => describe(m))
+      .sort((a, b) => a.name.localeCompare(b.name));
 }
 // the kernel adds these (src/engine/notebook/runtime.ts)
 const displayModule = checker.getSymbolAtLocation(program.getSourceFile(extra));
 const chart = exportsOf(displayModule).find((e) => e.getName() === 'chart');
 globals.push(
-  { name: 'display', kind: 'function', signature: 'display(value: unknown): DisplayHandle', doc: 'Shows a value below the cell: a module as its tree, a tensor as a summary, quantReport rows as a table, { name: number[] } series as a line chart, chart(spec) as SVG. The handle\'s update(value) replaces the output in place.' },
+  {
+    name: 'display',
+    kind: 'function',
+    signature: 'display(value: unknown): DisplayHandle',
+    doc: "Shows a value below the cell: a module as its tree, a tensor as a summary, quantReport rows as a table, { name: number[] } series as a line chart, chart(spec) as SVG. The handle's update(value) replaces the output in place.",
+  },
   describe(chart),
 );
 const out = { generated: 'scripts/api-index.mjs', globals: globals.sort((a, b) => a.name.localeCompare(b.name)), members };

@@ -40,7 +40,10 @@ const vsixAt = process.argv.indexOf('--vsix');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 const vsixArg = process.argv[vsixAt + 1];
 // --vsix alone: what `npm run package` writes
-const vsix = vsixAt > 0 ? path.resolve(vsixArg && !vsixArg.startsWith('--') ? vsixArg : path.join(root, `${pkg.name}-linux-x64-${pkg.version}.vsix`)) : undefined;
+const vsix =
+  vsixAt > 0
+    ? path.resolve(vsixArg && !vsixArg.startsWith('--') ? vsixArg : path.join(root, `${pkg.name}-linux-x64-${pkg.version}.vsix`))
+    : undefined;
 const testsSrc = path.join(root, 'test/extension');
 const testsOut = path.join(root, 'out/test');
 const suiteOut = path.join(testsOut, vsix ? 'vsix' : 'suite');
@@ -51,8 +54,9 @@ const SUMMARY_MARKER = '[linger-extension-tests] summary ';
 const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
 const screenshotDir = path.join(root, 'test-results');
 
-const codeServerDir = process.env.LINGER_CODE_SERVER_DIR
-  || path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'linger-studio', `code-server-${CODE_SERVER_VERSION}`);
+const codeServerDir =
+  process.env.LINGER_CODE_SERVER_DIR ||
+  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'linger-studio', `code-server-${CODE_SERVER_VERSION}`);
 const codeServerEntry = path.join(codeServerDir, 'node_modules/code-server/out/node/entry.js');
 const chromiumPath = process.env.LINGER_CHROMIUM || '/usr/bin/chromium';
 const timeoutS = Number(process.env.LINGER_EXTENSION_TEST_TIMEOUT_S || 300);
@@ -95,20 +99,28 @@ await esbuild.build({
 
 // --- temp folders -------------------------------------------------------------------------------
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-ext-test-'));
-const dirs = Object.fromEntries(['xdg-config', 'xdg-data', 'xdg-cache', 'user-data', 'extensions', 'workspace']
-  .map((name) => [name, path.join(tmp, name)]));
+const dirs = Object.fromEntries(
+  ['xdg-config', 'xdg-data', 'xdg-cache', 'user-data', 'extensions', 'workspace'].map((name) => [name, path.join(tmp, name)]),
+);
 for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
 fs.cpSync(workspaceSrc, dirs.workspace, { recursive: true });
 fs.mkdirSync(path.join(dirs['user-data'], 'User'), { recursive: true });
-fs.writeFileSync(path.join(dirs['user-data'], 'User/settings.json'), JSON.stringify({
-  'workbench.startupEditor': 'none',
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'update.mode': 'none',
-  'telemetry.telemetryLevel': 'off',
-  // LINGER_EXTENSION_TEST_THEME='Default Dark Modern': the screenshots in another colour theme
-  ...(process.env.LINGER_EXTENSION_TEST_THEME ? { 'workbench.colorTheme': process.env.LINGER_EXTENSION_TEST_THEME } : {}),
-}, null, 2));
+fs.writeFileSync(
+  path.join(dirs['user-data'], 'User/settings.json'),
+  JSON.stringify(
+    {
+      'workbench.startupEditor': 'none',
+      'extensions.autoCheckUpdates': false,
+      'extensions.autoUpdate': false,
+      'update.mode': 'none',
+      'telemetry.telemetryLevel': 'off',
+      // LINGER_EXTENSION_TEST_THEME='Default Dark Modern': the screenshots in another colour theme
+      ...(process.env.LINGER_EXTENSION_TEST_THEME ? { 'workbench.colorTheme': process.env.LINGER_EXTENSION_TEST_THEME } : {}),
+    },
+    null,
+    2,
+  ),
+);
 const serverLog = path.join(tmp, 'code-server.log');
 
 function freePort() {
@@ -131,7 +143,11 @@ let cleaning;
 
 function killServerGroup(signal) {
   if (!server || serverExited) return;
-  try { process.kill(-server.pid, signal); } catch { /* group already gone */ }
+  try {
+    process.kill(-server.pid, signal);
+  } catch {
+    /* group already gone */
+  }
 }
 
 async function cleanup() {
@@ -142,7 +158,11 @@ async function cleanup() {
       const deadline = Date.now() + 5000;
       while (!serverExited && Date.now() < deadline) await sleep(100);
       // The extension host and pty host may outlive the server a moment: kill the group outright.
-      try { process.kill(-server.pid, 'SIGKILL'); } catch { /* gone */ }
+      try {
+        process.kill(-server.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
     }
     groupKilled = true;
     if (keep) console.error(`extension-test: kept ${tmp}`);
@@ -153,9 +173,17 @@ async function cleanup() {
 
 // Last resort if this process dies unexpectedly: synchronously kill the group.
 process.on('exit', () => {
-  if (server && !groupKilled) try { process.kill(-server.pid, 'SIGKILL'); } catch { /* gone */ }
+  if (server && !groupKilled)
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
 });
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+]) {
   process.on(sig, async () => {
     console.error(`extension-test: ${sig}, stopping code-server and the browser`);
     await cleanup();
@@ -168,10 +196,16 @@ function phase(what) {
   if (verbose) console.error(`extension-test: ${what} at ${((Date.now() - tStart) / 1000).toFixed(1)} s`);
 }
 
-function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+function sleep(ms) {
+  return new Promise((r) => setTimeout(r, ms));
+}
 
 function tail(file, lines = 40) {
-  try { return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return '(no log)'; }
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 // --- run ----------------------------------------------------------------------------------------
@@ -185,41 +219,63 @@ async function main() {
   const logFd = fs.openSync(serverLog, 'a');
   if (vsix) {
     // into the empty extensions folder of this run, the way a user installs it
-    const r = spawnSync(process.execPath, [codeServerEntry, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions,
-      '--install-extension', vsix], { cwd: tmp, encoding: 'utf8', env: { ...process.env, XDG_CONFIG_HOME: dirs['xdg-config'], XDG_DATA_HOME: dirs['xdg-data'], XDG_CACHE_HOME: dirs['xdg-cache'] } });
+    const r = spawnSync(
+      process.execPath,
+      [codeServerEntry, '--user-data-dir', dirs['user-data'], '--extensions-dir', dirs.extensions, '--install-extension', vsix],
+      {
+        cwd: tmp,
+        encoding: 'utf8',
+        env: { ...process.env, XDG_CONFIG_HOME: dirs['xdg-config'], XDG_DATA_HOME: dirs['xdg-data'], XDG_CACHE_HOME: dirs['xdg-cache'] },
+      },
+    );
     if (r.status !== 0) throw new Error(`installing ${vsix} failed:\n${r.stdout}\n${r.stderr}`);
-    console.log(`extension-test: installed ${path.basename(vsix)} into an empty extensions folder: ${fs.readdirSync(dirs.extensions).filter((d) => !d.startsWith('.')).join(', ')}`);
+    console.log(
+      `extension-test: installed ${path.basename(vsix)} into an empty extensions folder: ${fs
+        .readdirSync(dirs.extensions)
+        .filter((d) => !d.startsWith('.'))
+        .join(', ')}`,
+    );
   }
   // detached: the child calls setsid(), so it and everything it forks (extension host, pty host,
   // file watcher) form one process group that cleanup() kills as a whole.
-  server = spawn(process.execPath, [
-    codeServerEntry,
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--auth', 'none',
-    '--disable-telemetry',
-    '--disable-update-check',
-    // Without it, a trust dialog nobody can answer blocks e.g. running notebook cells.
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    '--user-data-dir', dirs['user-data'],
-    '--extensions-dir', dirs.extensions,
-    dirs.workspace,
-  ], {
-    cwd: tmp,
-    detached: true,
-    stdio: ['ignore', logFd, logFd],
-    env: {
-      ...process.env,
-      XDG_CONFIG_HOME: dirs['xdg-config'],
-      XDG_DATA_HOME: dirs['xdg-data'],
-      XDG_CACHE_HOME: dirs['xdg-cache'],
-      // No extension gallery (code-server defaults to open-vsx.org): offline, its lookup only
-      // fails after a DNS timeout and delays the extension host by ~5 s.
-      EXTENSIONS_GALLERY: '{}',
+  server = spawn(
+    process.execPath,
+    [
+      codeServerEntry,
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      // Without it, a trust dialog nobody can answer blocks e.g. running notebook cells.
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir',
+      dirs['user-data'],
+      '--extensions-dir',
+      dirs.extensions,
+      dirs.workspace,
+    ],
+    {
+      cwd: tmp,
+      detached: true,
+      stdio: ['ignore', logFd, logFd],
+      env: {
+        ...process.env,
+        XDG_CONFIG_HOME: dirs['xdg-config'],
+        XDG_DATA_HOME: dirs['xdg-data'],
+        XDG_CACHE_HOME: dirs['xdg-cache'],
+        // No extension gallery (code-server defaults to open-vsx.org): offline, its lookup only
+        // fails after a DNS timeout and delays the extension host by ~5 s.
+        EXTENSIONS_GALLERY: '{}',
+      },
     },
-  });
+  );
   fs.closeSync(logFd);
-  server.on('exit', () => { serverExited = true; });
+  server.on('exit', () => {
+    serverExited = true;
+  });
 
   // /healthz answers once the HTTP server is up.
   const upBy = Date.now() + 60_000;
@@ -227,7 +283,9 @@ async function main() {
     if (serverExited) throw new Error(`code-server exited during start-up:\n${tail(serverLog)}`);
     try {
       if ((await fetch(`${origin}/healthz`)).ok) break;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     if (Date.now() > upBy) throw new Error(`code-server did not answer ${origin}/healthz within 60 s:\n${tail(serverLog)}`);
     await sleep(200);
   }
@@ -236,14 +294,24 @@ async function main() {
   browser = await chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   phase('chromium started');
 
   let resolveExit;
-  const exited = new Promise((r) => { resolveExit = r; });
+  const exited = new Promise((r) => {
+    resolveExit = r;
+  });
   // Everything the workbench logs arrives here, the extension host's console included, as
   // console-style arguments (mocha's reporter passes printf formats). Lines before the suite's
   // start marker are the workbench starting up (and its failed gallery lookup, offline): shown
@@ -251,14 +319,23 @@ async function main() {
   await page.exposeFunction('codeAutomationLog', (type, args) => {
     const text = util.format(...(Array.isArray(args) ? args : [args]));
     for (const line of text.split('\n')) {
-      if (line.includes(START_MARKER)) { started = true; phase('suite started'); continue; }
+      if (line.includes(START_MARKER)) {
+        started = true;
+        phase('suite started');
+        continue;
+      }
       const shot = line.indexOf(SCREENSHOT_MARKER);
       if (shot >= 0) {
         // a test asked for a picture of the workbench as it is now (it waits a moment for it)
-        const name = line.slice(shot + SCREENSHOT_MARKER.length).trim().replace(/[^\w.-]/g, '_');
+        const name = line
+          .slice(shot + SCREENSHOT_MARKER.length)
+          .trim()
+          .replace(/[^\w.-]/g, '_');
         fs.mkdirSync(screenshotDir, { recursive: true });
-        page.screenshot({ path: path.join(screenshotDir, `${name}.png`) })
-          .then(() => console.log(`  (screenshot test-results/${name}.png)`), (e) => console.error(`screenshot ${name} failed: ${e.message}`));
+        page.screenshot({ path: path.join(screenshotDir, `${name}.png`) }).then(
+          () => console.log(`  (screenshot test-results/${name}.png)`),
+          (e) => console.error(`screenshot ${name} failed: ${e.message}`),
+        );
         continue;
       }
       const at = line.indexOf(SUMMARY_MARKER);
@@ -271,7 +348,10 @@ async function main() {
       else preamble.push([out, line]);
     }
   });
-  await page.exposeFunction('codeAutomationExit', (code) => { phase(`extension host exited ${code}`); resolveExit(Number(code)); });
+  await page.exposeFunction('codeAutomationExit', (code) => {
+    phase(`extension host exited ${code}`);
+    resolveExit(Number(code));
+  });
   if (verbose) {
     page.on('console', (m) => console.error(`[workbench ${m.type()}] ${m.text()}`));
     page.on('pageerror', (e) => console.error(`[workbench pageerror] ${e.message}`));
@@ -292,13 +372,22 @@ let timer;
 try {
   const t0 = Date.now();
   const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(
-      `timed out after ${timeoutS} s without an exit code from the extension host `
-      + `(raise LINGER_EXTENSION_TEST_TIMEOUT_S, or rerun with LINGER_EXTENSION_TEST_VERBOSE=1).\n`
-      + `code-server log tail:\n${tail(serverLog)}`)), timeoutS * 1000);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `timed out after ${timeoutS} s without an exit code from the extension host ` +
+              `(raise LINGER_EXTENSION_TEST_TIMEOUT_S, or rerun with LINGER_EXTENSION_TEST_VERBOSE=1).\n` +
+              `code-server log tail:\n${tail(serverLog)}`,
+          ),
+        ),
+      timeoutS * 1000,
+    );
   });
   const run = main();
-  run.catch(() => { /* reported through the race; after a timeout, the closing browser rejects it */ });
+  run.catch(() => {
+    /* reported through the race; after a timeout, the closing browser rejects it */
+  });
   exitCode = await Promise.race([run, timeout]);
   if (!counts.seen) {
     console.error('extension-test: mocha reported no counts (the suite failed to load or crashed)');

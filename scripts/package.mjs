@@ -50,12 +50,23 @@ copy(path.join(root, 'dist', 'webview'), 'dist/webview');
 copy(path.join(root, 'dist', 'types'), 'dist/types');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)
-for (const [entry, file] of [['src/engine/host/main.ts', 'host.js'], ['src/engine/host/worker.ts', 'hostWorker.js'],
-  ['src/engine/notebook/kernelMain.ts', 'kernel.js'], ['src/engine/notebook/runtime.ts', 'kernelWorker.js'],
-  ['src/engine/parallel/worker.ts', 'trainWorker.js']]) {
+for (const [entry, file] of [
+  ['src/engine/host/main.ts', 'host.js'],
+  ['src/engine/host/worker.ts', 'hostWorker.js'],
+  ['src/engine/notebook/kernelMain.ts', 'kernel.js'],
+  ['src/engine/notebook/runtime.ts', 'kernelWorker.js'],
+  ['src/engine/parallel/worker.ts', 'trainWorker.js'],
+]) {
   await esbuild.build({
-    entryPoints: [path.join(root, entry)], outfile: path.join(stage, 'dist', file), bundle: true, platform: 'node', target: 'node20',
-    format: 'cjs', keepNames: true, minify: true, logLevel: 'warning',
+    entryPoints: [path.join(root, entry)],
+    outfile: path.join(stage, 'dist', file),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    keepNames: true,
+    minify: true,
+    logLevel: 'warning',
     external: ['onnxruntime-node', 'esbuild', 'vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
     // as in build.mjs: vega's node build awaits an optional canvas at top level
     alias: { 'vega-canvas': path.join(pkgDir('vega-canvas'), 'build', 'vega-canvas.browser.js') },
@@ -71,7 +82,9 @@ step('bundles');
   const bytes = Buffer.alloc(4 + 10 * 7000 * 784);
   bytes.write('LFM1', 0, 'latin1');
   for (let c = 0; c < 10; c++) {
-    const rows = (JSON.parse(fs.readFileSync(path.join(clothes, `${c}.json`), 'utf8')).data ?? []).filter((r) => Array.isArray(r) && r.length === 784);
+    const rows = (JSON.parse(fs.readFileSync(path.join(clothes, `${c}.json`), 'utf8')).data ?? []).filter(
+      (r) => Array.isArray(r) && r.length === 784,
+    );
     if (rows.length < 7000) throw new Error(`fashion-mnist class ${c}: ${rows.length} images`);
     rows.slice(0, 7000).forEach((r, i) => bytes.set(r, 4 + (c * 7000 + i) * 784));
   }
@@ -84,7 +97,8 @@ step('bundles');
 {
   const ort = pkgDir('onnxruntime-node');
   // dist/ is the runtime; lib/ (TypeScript sources), script/ (the installer) and adm-zip stay out
-  for (const f of ['package.json', 'dist', 'LICENSE']) if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), `dist/node_modules/onnxruntime-node/${f}`);
+  for (const f of ['package.json', 'dist', 'LICENSE'])
+    if (fs.existsSync(path.join(ort, f))) copy(path.join(ort, f), `dist/node_modules/onnxruntime-node/${f}`);
   const bin = path.join(ort, 'bin');
   for (const napi of fs.readdirSync(bin)) {
     const dir = path.join(bin, napi, 'linux', 'x64');
@@ -93,7 +107,8 @@ step('bundles');
   const common = pkgDir('onnxruntime-common');
   for (const f of ['package.json', 'dist']) copy(path.join(common, f), `dist/node_modules/onnxruntime-common/${f}`);
   const es = pkgDir('esbuild');
-  for (const f of ['package.json', 'lib', 'LICENSE.md']) if (fs.existsSync(path.join(es, f))) copy(path.join(es, f), `dist/node_modules/esbuild/${f}`);
+  for (const f of ['package.json', 'lib', 'LICENSE.md'])
+    if (fs.existsSync(path.join(es, f))) copy(path.join(es, f), `dist/node_modules/esbuild/${f}`);
   // esbuild's JS API finds its binary in @esbuild/<platform> (or, after its install script, in its own bin)
   const binary = path.join(root, 'node_modules', '@esbuild', 'linux-x64');
   if (fs.existsSync(path.join(binary, 'bin', 'esbuild'))) copy(binary, 'dist/node_modules/@esbuild/linux-x64');
@@ -106,23 +121,29 @@ const manifest = { ...pkg };
 for (const k of ['devDependencies', 'dependencies', 'optionalDependencies', 'scripts', 'files', 'bin', 'exports']) delete manifest[k];
 fs.writeFileSync(path.join(stage, 'package.json'), JSON.stringify(manifest, null, 2));
 copy(path.join(root, 'media'), 'media');
-fs.writeFileSync(path.join(stage, 'README.md'), [
-  '# Linger Studio',
-  '',
-  pkg.description,
-  '',
-  'The **Linger** view container shows the model tree before and after `traceLayers`, the experiment checkpoints',
-  '(inspect, export to ONNX verified in onnxruntime, compare, delete) and the traced graph. *Linger: Run Two-Stage Demo*',
-  'trains the demo CNN on Fashion-MNIST through linger\'s two stages, offline. Load-order diagnostics check Python',
-  'linger scripts, TypeScript and notebooks.',
-  '',
-].join('\n'));
+fs.writeFileSync(
+  path.join(stage, 'README.md'),
+  [
+    '# Linger Studio',
+    '',
+    pkg.description,
+    '',
+    'The **Linger** view container shows the model tree before and after `traceLayers`, the experiment checkpoints',
+    '(inspect, export to ONNX verified in onnxruntime, compare, delete) and the traced graph. *Linger: Run Two-Stage Demo*',
+    "trains the demo CNN on Fashion-MNIST through linger's two stages, offline. Load-order diagnostics check Python",
+    'linger scripts, TypeScript and notebooks.',
+    '',
+  ].join('\n'),
+);
 fs.writeFileSync(path.join(stage, 'LICENSE.txt'), `${pkg.license}\n`);
 // no source maps, no packages' declarations; ours (dist/types) stay
 fs.writeFileSync(path.join(stage, '.vscodeignore'), '**/*.map\n**/*.d.ts\n!dist/types/**\n');
 
 // --- vsce ------------------------------------------------------------------------------------------------
 const vsce = path.join(path.dirname(require.resolve('@vscode/vsce/package.json')), 'vsce');
-execFileSync(process.execPath, [vsce, 'package', '--no-dependencies', '--target', target, '--allow-missing-repository', '--out', out], { cwd: stage, stdio: 'inherit' });
+execFileSync(process.execPath, [vsce, 'package', '--no-dependencies', '--target', target, '--allow-missing-repository', '--out', out], {
+  cwd: stage,
+  stdio: 'inherit',
+});
 const mb = fs.statSync(out).size / 2 ** 20;
 step(`${path.relative(root, out)}: ${mb.toFixed(1)} MB`);

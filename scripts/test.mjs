@@ -12,7 +12,9 @@ function collect(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = collect('test/engine').filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = collect('test/engine')
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);

@@ -6,23 +6,35 @@ import { tf } from '../../src/engine/backend/tf';
 const stage = process.argv[2] ?? 'float';
 (async () => {
   await initBackend();
-  manualSeed(0); const m = new DemoCNN();
-  if (stage !== 'float') { linger.traceLayers(m, m, randn([1,1,28,28])); linger.normalizeLayers(m); }
+  manualSeed(0);
+  const m = new DemoCNN();
+  if (stage !== 'float') {
+    linger.traceLayers(m, m, randn([1, 1, 28, 28]));
+    linger.normalizeLayers(m);
+  }
   if (stage === 'fixed') linger.init(m);
   const o = new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 });
-  const x = rand([64, 1, 28, 28]); const y = tensor(Int32Array.from({ length: 64 }, (_, i) => i % 10), [64], 'int32');
+  const x = rand([64, 1, 28, 28]);
+  const y = tensor(
+    Int32Array.from({ length: 64 }, (_, i) => i % 10),
+    [64],
+    'int32',
+  );
   for (let i = 0; i < 5; i++) o.step(() => F.crossEntropy(m(x), y));
   const agg = new Map<string, { ms: number; n: number }>();
   let total = 0;
   const N = 10;
   for (let r = 0; r < N; r++) {
     const t = performance.now();
-    const p = await tf.profile(() => { o.step(() => F.crossEntropy(m(x), y)); });
+    const p = await tf.profile(() => {
+      o.step(() => F.crossEntropy(m(x), y));
+    });
     total += performance.now() - t;
     for (const k of p.kernels) {
       const ms = await (k.kernelTimeMs as unknown as Promise<number> | number);
       const e = agg.get(k.name) ?? { ms: 0, n: 0 };
-      e.ms += (typeof ms === 'number' ? ms : 0); e.n++;
+      e.ms += typeof ms === 'number' ? ms : 0;
+      e.n++;
       agg.set(k.name, e);
     }
   }

@@ -91,11 +91,25 @@ async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: rest,
     options: {
-      epochs: { type: 'string' }, dataset: { type: 'string' }, batch: { type: 'string' }, lr: { type: 'string' },
-      seed: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' }, steps: { type: 'string' },
-      bits: { type: 'string' }, straight: { type: 'boolean' }, 'float-checkpoint': { type: 'string' },
-      experiment: { type: 'string' }, checkpoints: { type: 'string' }, model: { type: 'string' },
-      warmup: { type: 'string' }, 'no-torch': { type: 'boolean' }, python: { type: 'string' }, workers: { type: 'string' }, 'no-epoch': { type: 'boolean' },
+      epochs: { type: 'string' },
+      dataset: { type: 'string' },
+      batch: { type: 'string' },
+      lr: { type: 'string' },
+      seed: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      steps: { type: 'string' },
+      bits: { type: 'string' },
+      straight: { type: 'boolean' },
+      'float-checkpoint': { type: 'string' },
+      experiment: { type: 'string' },
+      checkpoints: { type: 'string' },
+      model: { type: 'string' },
+      warmup: { type: 'string' },
+      'no-torch': { type: 'boolean' },
+      python: { type: 'string' },
+      workers: { type: 'string' },
+      'no-epoch': { type: 'boolean' },
     },
     strict: true,
   });
@@ -103,15 +117,24 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'demo': {
       const dataset = values.dataset ?? 'fashion-mnist';
-      if (dataset !== 'fashion-mnist' && dataset !== 'mnist') throw new UsageError(`--dataset must be fashion-mnist or mnist, got '${dataset}'`);
+      if (dataset !== 'fashion-mnist' && dataset !== 'mnist')
+        throw new UsageError(`--dataset must be fashion-mnist or mnist, got '${dataset}'`);
       const model = values.model ?? 'cnn';
       if (model !== 'cnn' && model !== 'gru') throw new UsageError(`--model must be cnn or gru, got '${model}'`);
       const options: DemoOptions = {
         model,
-        epochs: schedule(values.epochs), dataset, batchSize: num(values.batch, 'batch', 64), lr: num(values.lr, 'lr', 0.05),
-        seed: num(values.seed, 'seed', 0), limit: values.limit !== undefined ? num(values.limit, 'limit', 0) : undefined, json: Boolean(values.json),
-        bits: num(values.bits, 'bits', 8), straight: Boolean(values.straight), floatCheckpoint: values['float-checkpoint'],
-        experiment: values.experiment ?? (model === 'gru' ? 'demo-gru' : 'demo'), checkpointDir: values.checkpoints ?? 'checkpoints',
+        epochs: schedule(values.epochs),
+        dataset,
+        batchSize: num(values.batch, 'batch', 64),
+        lr: num(values.lr, 'lr', 0.05),
+        seed: num(values.seed, 'seed', 0),
+        limit: values.limit !== undefined ? num(values.limit, 'limit', 0) : undefined,
+        json: Boolean(values.json),
+        bits: num(values.bits, 'bits', 8),
+        straight: Boolean(values.straight),
+        floatCheckpoint: values['float-checkpoint'],
+        experiment: values.experiment ?? (model === 'gru' ? 'demo-gru' : 'demo'),
+        checkpointDir: values.checkpoints ?? 'checkpoints',
         workers: workersOption(values.workers),
       };
       // every option checked before the backend starts or any data loads (issue 21)
@@ -126,11 +149,18 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'bench': {
-      const r = await runBench({
-        steps: num(values.steps, 'steps', 30), warmup: num(values.warmup, 'warmup', 5), batch: num(values.batch, 'batch', 64),
-        torch: !values['no-torch'], python: values.python ?? '/usr/bin/python3',
-        ...(values.workers ? { workers: workersOption(values.workers) } : {}), demoEpoch: !values['no-epoch'],
-      }, log);
+      const r = await runBench(
+        {
+          steps: num(values.steps, 'steps', 30),
+          warmup: num(values.warmup, 'warmup', 5),
+          batch: num(values.batch, 'batch', 64),
+          torch: !values['no-torch'],
+          python: values.python ?? '/usr/bin/python3',
+          ...(values.workers ? { workers: workersOption(values.workers) } : {}),
+          demoEpoch: !values['no-epoch'],
+        },
+        log,
+      );
       if (values.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       return 0;
     }
@@ -138,8 +168,13 @@ async function main(argv: string[]): Promise<number> {
       await initBackend();
       const m = memory();
       log(`backend: ${backendName()}`);
-      log(`memory: ${m.tensors} tensors, ${formatBytes(m.bytes)}` + (m.wasmHeapBytes ? `; wasm heap ${formatBytes(m.wasmHeapBytes)} of at most 4 GiB` : ''));
-      log(`dropped tensors: ${m.syncRelease ? 'released at safe points, inside synchronous loops too' : 'released between event-loop turns (no synchronous collection in this runtime)'}`);
+      log(
+        `memory: ${m.tensors} tensors, ${formatBytes(m.bytes)}` +
+          (m.wasmHeapBytes ? `; wasm heap ${formatBytes(m.wasmHeapBytes)} of at most 4 GiB` : ''),
+      );
+      log(
+        `dropped tensors: ${m.syncRelease ? 'released at safe points, inside synchronous loops too' : 'released between event-loop turns (no synchronous collection in this runtime)'}`,
+      );
       return 0;
     }
     default:
@@ -154,7 +189,9 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (e: unknown) => {
     if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`linger: ${(e as Error).message}\n\n${USAGE}`);

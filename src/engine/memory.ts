@@ -169,33 +169,50 @@ export function memory(): MemoryInfo {
   const m = tf.memory();
   const heap = wasmHeap();
   return {
-    tensors: m.numTensors, bytes: m.numBytes,
+    tensors: m.numTensors,
+    bytes: m.numBytes,
     ...(heap ? { wasmHeapBytes: heap.buffer.byteLength } : {}),
-    backend: tf.getBackend(), collections, syncRelease: !!sync.gc,
+    backend: tf.getBackend(),
+    collections,
+    syncRelease: !!sync.gc,
   };
 }
 
 /** A byte count for people: 1.5 MiB. */
 export function formatBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB'];
-  let v = n, u = 0;
-  while (Math.abs(v) >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+  let v = n,
+    u = 0;
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
   return `${u ? v.toFixed(1) : v} ${units[u]}`;
 }
 
 // ---- out of memory ---------------------------------------------------------------------------------
 /** The backend could not allocate: the process and every other tensor survive. */
 export class OutOfMemoryError extends Error {
-  constructor(readonly requestedBytes: number, readonly inUseBytes: number, readonly heapBytes?: number) {
-    super(`out of memory: could not allocate ${formatBytes(requestedBytes)} for a tensor ` +
-      `(${formatBytes(inUseBytes)} in use by ${tf.memory().numTensors} tensors` +
-      `${heapBytes ? `, wasm heap ${formatBytes(heapBytes)} of at most 4 GiB` : ''}); ` +
-      'use a smaller batch, or release tensors you keep (dispose(), or drop references to them)');
+  constructor(
+    readonly requestedBytes: number,
+    readonly inUseBytes: number,
+    readonly heapBytes?: number,
+  ) {
+    super(
+      `out of memory: could not allocate ${formatBytes(requestedBytes)} for a tensor ` +
+        `(${formatBytes(inUseBytes)} in use by ${tf.memory().numTensors} tensors` +
+        `${heapBytes ? `, wasm heap ${formatBytes(heapBytes)} of at most 4 GiB` : ''}); ` +
+        'use a smaller batch, or release tensors you keep (dispose(), or drop references to them)',
+    );
     this.name = 'OutOfMemoryError';
   }
 }
 
-interface WasmModule { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array }
+interface WasmModule {
+  _malloc(n: number): number;
+  _free(p: number): void;
+  HEAPU8: Uint8Array;
+}
 
 function wasmModule(): WasmModule | undefined {
   if (tf.getBackend() !== 'wasm') return undefined;

@@ -12,7 +12,12 @@ import { regularFileProblem } from './state/files';
 
 /** A model file that cannot be used, naming the file (and the line, for syntax errors). */
 export class ModelFileError extends Error {
-  constructor(readonly file: string, readonly problem: string, readonly line?: number, readonly column?: number) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    readonly line?: number,
+    readonly column?: number,
+  ) {
     super(`${file}${line !== undefined ? `:${line}${column !== undefined ? `:${column}` : ''}` : ''}: ${problem}`);
     this.name = 'ModelFileError';
   }
@@ -35,7 +40,10 @@ export interface ModelFile {
 export const ENGINE_SPECIFIER = 'linger-studio';
 const EXTENSIONS = /\.(ts|mts|cts|tsx|js|mjs|cjs|jsx)$/i;
 
-interface EsbuildMessage { text: string; location: { file: string; line: number; column: number } | null }
+interface EsbuildMessage {
+  text: string;
+  location: { file: string; line: number; column: number } | null;
+}
 interface Esbuild {
   build(o: Record<string, unknown>): Promise<{ outputFiles?: { text: string }[] }>;
 }
@@ -65,7 +73,10 @@ export function provideEngine(api: object): void {
 
 /** The engine's public API as a model file sees it. */
 function engineModule(): object {
-  if (!engine) throw new Error(`'${ENGINE_SPECIFIER}' is not available: the engine's entry point (src/engine/index.ts) was not loaded, so it has not handed itself to the model-file loader`);
+  if (!engine)
+    throw new Error(
+      `'${ENGINE_SPECIFIER}' is not available: the engine's entry point (src/engine/index.ts) was not loaded, so it has not handed itself to the model-file loader`,
+    );
   return engine;
 }
 
@@ -73,8 +84,17 @@ function engineModule(): object {
 async function bundle(esbuild: Esbuild, file: string): Promise<string> {
   try {
     const r = await esbuild.build({
-      entryPoints: [file], bundle: true, write: false, platform: 'node', format: 'cjs', target: 'node20',
-      packages: 'external', keepNames: true, sourcemap: 'inline', logLevel: 'silent', absWorkingDir: path.dirname(file),
+      entryPoints: [file],
+      bundle: true,
+      write: false,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      packages: 'external',
+      keepNames: true,
+      sourcemap: 'inline',
+      logLevel: 'silent',
+      absWorkingDir: path.dirname(file),
     });
     return r.outputFiles![0].text;
   } catch (e) {
@@ -91,13 +111,17 @@ async function bundle(esbuild: Esbuild, file: string): Promise<string> {
 /** Runs CommonJS code as the module `file`, with 'linger-studio' mapped to the running engine. */
 function evaluate(code: string, file: string): Record<string, unknown> {
   type NodeModuleInternals = NodeModule & { _compile(code: string, file: string): void; paths: string[] };
-  const Ctor = NodeModule as unknown as { new(id: string, parent?: NodeModule): NodeModuleInternals; _nodeModulePaths(dir: string): string[] };
+  const Ctor = NodeModule as unknown as {
+    new (id: string, parent?: NodeModule): NodeModuleInternals;
+    _nodeModulePaths(dir: string): string[];
+  };
   const m = new Ctor(file);
   m.filename = file;
   m.paths = Ctor._nodeModulePaths(path.dirname(file));
   const plain = NodeModule.prototype.require;
   // Node's require() inside a module calls module.require, so this maps the specifier everywhere in the file
-  (m as unknown as { require: (id: string) => unknown }).require = (id: string) => (id === ENGINE_SPECIFIER ? engineModule() : plain.call(m, id));
+  (m as unknown as { require: (id: string) => unknown }).require = (id: string) =>
+    id === ENGINE_SPECIFIER ? engineModule() : plain.call(m, id);
   m._compile(code, file);
   return m.exports as Record<string, unknown>;
 }
@@ -141,26 +165,37 @@ export async function loadModelFile(file: string): Promise<ModelFile> {
 
   const create = ns.createModel;
   if (create === undefined) {
-    throw new ModelFileError(abs, 'does not export createModel (add `export function createModel() { return new MyModel(); }`, returning an nn.Module)');
+    throw new ModelFileError(
+      abs,
+      'does not export createModel (add `export function createModel() { return new MyModel(); }`, returning an nn.Module)',
+    );
   }
-  if (typeof create !== 'function') throw new ModelFileError(abs, `createModel must be a function returning an nn.Module, got ${describe(create)}`);
+  if (typeof create !== 'function')
+    throw new ModelFileError(abs, `createModel must be a function returning an nn.Module, got ${describe(create)}`);
   const exampleFn = ns.exampleInput;
   if (exampleFn !== undefined && typeof exampleFn !== 'function') {
     throw new ModelFileError(abs, `exampleInput must be a function returning a Tensor, got ${describe(exampleFn)}`);
   }
-  const example = exampleFn === undefined ? undefined : () => {
-    let t: unknown;
-    try {
-      t = (exampleFn as () => unknown)();
-    } catch (e) {
-      throw new ModelFileError(abs, `exampleInput() failed: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    if (!(t instanceof Tensor)) throw new ModelFileError(abs, `exampleInput() returned ${describe(t)}, not a Tensor (e.g. tensor(values, shape, 'int32'))`);
-    return t;
-  };
+  const example =
+    exampleFn === undefined
+      ? undefined
+      : () => {
+          let t: unknown;
+          try {
+            t = (exampleFn as () => unknown)();
+          } catch (e) {
+            throw new ModelFileError(abs, `exampleInput() failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+          if (!(t instanceof Tensor))
+            throw new ModelFileError(abs, `exampleInput() returned ${describe(t)}, not a Tensor (e.g. tensor(values, shape, 'int32'))`);
+          return t;
+        };
   const shape = ns.inputShape ?? (example ? example().shape : undefined);
   if (shape === undefined) {
-    throw new ModelFileError(abs, 'does not export inputShape (add e.g. `export const inputShape = [1, 1, 28, 28];`: NCHW, batch first) or exampleInput()');
+    throw new ModelFileError(
+      abs,
+      'does not export inputShape (add e.g. `export const inputShape = [1, 1, 28, 28];`: NCHW, batch first) or exampleInput()',
+    );
   }
   if (!Array.isArray(shape) || shape.length < 2 || shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d > 0)) {
     throw new ModelFileError(abs, `inputShape must be a list of 2 to 8 positive whole numbers (NCHW, batch first), got ${describe(shape)}`);

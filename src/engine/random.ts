@@ -7,7 +7,9 @@ export class Generator {
   private s = new Uint32Array(4);
   private spare: number | null = null;
 
-  constructor(seed = 0) { this.seed(seed); }
+  constructor(seed = 0) {
+    this.seed(seed);
+  }
 
   seed(n: number): void {
     let x = (n >>> 0) ^ Math.floor(n / 2 ** 32);
@@ -23,7 +25,9 @@ export class Generator {
   }
 
   /** The generator's whole state (data-parallel workers start each step from the coordinator's). */
-  getState(): number[] { return [...this.s, this.spare ?? NaN]; }
+  getState(): number[] {
+    return [...this.s, this.spare ?? NaN];
+  }
   setState(st: ArrayLike<number>): void {
     for (let i = 0; i < 4; i++) this.s[i] = st[i] >>> 0;
     this.spare = Number.isNaN(st[4]) ? null : st[4];
@@ -34,15 +38,22 @@ export class Generator {
     const s = this.s;
     const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
     const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 11);
     return result;
   }
   /** Uniform in [0, 1) with 32 random bits. */
-  random(): number { return this.nextUint32() / 4294967296; }
+  random(): number {
+    return this.nextUint32() / 4294967296;
+  }
   /** Uniform integer in [0, n). */
-  int(n: number): number { return Math.floor(this.random() * n); }
+  int(n: number): number {
+    return Math.floor(this.random() * n);
+  }
   normal(): number {
     if (this.spare !== null) {
       const v = this.spare;
@@ -73,7 +84,9 @@ export class Generator {
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
       const j = this.int(i + 1);
-      const t = p[i]; p[i] = p[j]; p[j] = t;
+      const t = p[i];
+      p[i] = p[j];
+      p[j] = t;
     }
     return p;
   }
@@ -84,6 +97,10 @@ function rotl(x: number, k: number): number {
 }
 
 const defaultGenerator = new Generator(0);
-export function rng(): Generator { return defaultGenerator; }
+export function rng(): Generator {
+  return defaultGenerator;
+}
 /** Seeds the engine's default generator (like torch.manual_seed). */
-export function manualSeed(n: number): void { defaultGenerator.seed(n); }
+export function manualSeed(n: number): void {
+  defaultGenerator.seed(n);
+}

@@ -3,20 +3,43 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { TraceOptions } from '../engine/linger/transforms';
-import { CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoSummary, ExportOnnxRequest, ExportResult, ImportOnnxRequest, Info, InspectRequest, RunDemoRequest, TraceModelFileRequest, TraceResult } from '../engine/host/protocol';
+import {
+  CheckpointSummary,
+  CheckpointSummaryRequest,
+  CompareRequest,
+  DemoSummary,
+  ExportOnnxRequest,
+  ExportResult,
+  ImportOnnxRequest,
+  Info,
+  InspectRequest,
+  RunDemoRequest,
+  TraceModelFileRequest,
+  TraceResult,
+} from '../engine/host/protocol';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { GraphView } from './views/graph';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
-import { CONFIG_FILES, declarationsOf, compilerOptionsFor, modelFileText, tsconfigText } from './newModelFile';
+import { newModelFile } from './newModelFileCommand';
 
 export const INSPECT_SCHEME = 'linger-inspect';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
 const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; description: string; detail: string }[] = [
-  { key: 'fuseBn', label: 'fuse_bn', description: 'fuseBn', detail: 'fuse Conv + BatchNorm into NormalizeConvBN (fused forward, unfused backward)' },
-  { key: 'aheadConvRelu', label: 'ahead_conv_relu', description: 'aheadConvRelu', detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)' },
+  {
+    key: 'fuseBn',
+    label: 'fuse_bn',
+    description: 'fuseBn',
+    detail: 'fuse Conv + BatchNorm into NormalizeConvBN (fused forward, unfused backward)',
+  },
+  {
+    key: 'aheadConvRelu',
+    label: 'ahead_conv_relu',
+    description: 'aheadConvRelu',
+    detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)',
+  },
   { key: 'aheadBnRelu', label: 'ahead_bn_relu', description: 'aheadBnRelu', detail: 'mark a BatchNorm followed by ReLU' },
   { key: 'aheadLinearRelu', label: 'ahead_linear_relu', description: 'aheadLinearRelu', detail: 'mark a Linear followed by ReLU' },
 ];
@@ -33,88 +56,50 @@ function fileOf(arg: unknown): string | undefined {
 /** Only a trusted workspace may run its code (model files execute createModel()). */
 function requireTrust(what: string): boolean {
   if (vscode.workspace.isTrusted) return true;
-  void vscode.window.showWarningMessage(`Linger: ${what} runs code from this workspace; trust the workspace first.`, 'Manage Workspace Trust')
+  void vscode.window
+    .showWarningMessage(`Linger: ${what} runs code from this workspace; trust the workspace first.`, 'Manage Workspace Trust')
     .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
   return false;
 }
 
-export function registerCommands(context: vscode.ExtensionContext, engine: EngineClient, output: vscode.OutputChannel,
-  checkpoints: CheckpointsView, models: ModelTreeView, modelTreeView: vscode.TreeView<ModelNode>, graph: GraphView): void {
+export function registerCommands(
+  context: vscode.ExtensionContext,
+  engine: EngineClient,
+  output: vscode.OutputChannel,
+  checkpoints: CheckpointsView,
+  models: ModelTreeView,
+  modelTreeView: vscode.TreeView<ModelNode>,
+  graph: GraphView,
+): void {
   const inspectDocs = new vscode.EventEmitter<vscode.Uri>();
   const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn)); // eslint-disable-line @typescript-eslint/no-explicit-any
 
-  context.subscriptions.push(inspectDocs, vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, {
-    onDidChange: inspectDocs.event,
-    async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-      const file = uri.query ? decodeURIComponent(uri.query) : uri.path;
-      try {
-        return (await engine.request(InspectRequest, { file }, `inspect ${path.basename(file)}`)).text;
-      } catch (e) {
-        return `${file}\n\ncannot be inspected: ${(e as Error).message}\n`;
-      }
-    },
-  }));
+  context.subscriptions.push(
+    inspectDocs,
+    vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, {
+      onDidChange: inspectDocs.event,
+      async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+        const file = uri.query ? decodeURIComponent(uri.query) : uri.path;
+        try {
+          return (await engine.request(InspectRequest, { file }, `inspect ${path.basename(file)}`)).text;
+        } catch (e) {
+          return `${file}\n\ncannot be inspected: ${(e as Error).message}\n`;
+        }
+      },
+    }),
+  );
 
   reg('linger.showEngineLog', () => output.show(true));
 
-  // A model file to start from (issue 20, docs/contract.md "Model files") and, when the workspace folder has no
-  // tsconfig.json/jsconfig.json yet, a tsconfig.json whose `paths` map linger-studio to the declarations this
-  // extension ships (dist/types), so the file has no ts2307 and gets completions. Arguments (tests):
-  // `{ folder?: Uri, name?: string }`; without a name it asks.
-  reg('linger.newModelFile', async (arg?: { folder?: vscode.Uri; name?: string }) => {
-    const folders = vscode.workspace.workspaceFolders ?? [];
-    const folder = arg?.folder ?? (folders.length > 1 ? (await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Linger: the folder of the new model file' }))?.uri : folders[0]?.uri);
-    if (!folder) {
-      if (!folders.length) void vscode.window.showWarningMessage('Linger: open a folder first; a model file and its tsconfig.json go into the workspace folder.');
-      return undefined;
-    }
-    const exists = async (uri: vscode.Uri) => { try { await vscode.workspace.fs.stat(uri); return true; } catch { return false; } };
-    let name = arg?.name;
-    if (!name) {
-      let suggestion = 'model.ts';
-      for (let i = 2; await exists(vscode.Uri.joinPath(folder, suggestion)); i++) suggestion = `model${i}.ts`;
-      name = await vscode.window.showInputBox({
-        title: 'Linger: New Model File', prompt: 'A TypeScript file exporting createModel() and inputShape, in the workspace folder', value: suggestion,
-        valueSelection: [0, suggestion.length - 3],
-        validateInput: async (v) => !/^[^\\]+\.(ts|mts)$/.test(v) ? 'a .ts file name (a path relative to the folder)' : (await exists(vscode.Uri.joinPath(folder, v))) ? `${v} exists` : undefined,
-      });
-      if (!name) return undefined;
-    }
-    const file = vscode.Uri.joinPath(folder, name);
-    if (await exists(file)) {
-      void vscode.window.showWarningMessage(`Linger: ${name} exists; it is left as it is.`);
-      return undefined;
-    }
-    const className = (path.basename(name).replace(/\.m?ts$/, '').replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())
-      .replace(/^[0-9]+/, '').replace(/^./, (c) => c.toUpperCase())) || 'Model';
-    await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(modelFileText(className === 'Model' ? 'SmallCNN' : className)));
-    const declarations = declarationsOf(context.extensionPath);
-    const existing = (await Promise.all(CONFIG_FILES.map(async (c) => (await exists(vscode.Uri.joinPath(folder, c))) ? c : undefined))).find((c) => c);
-    let config: vscode.Uri | undefined;
-    if (!existing) {
-      config = vscode.Uri.joinPath(folder, 'tsconfig.json');
-      await vscode.workspace.fs.writeFile(config, new TextEncoder().encode(tsconfigText(declarations)));
-      // A TypeScript server that already has files of this folder open keeps them in the project it
-      // inferred without a config (seen in code-server 1.100.3: the new file showed ts2307 although
-      // its own tsserver 5.8.3, started fresh on the same folder, reports nothing); restart it to read this one.
-      if ((await vscode.commands.getCommands(true)).includes('typescript.restartTsServer')) {
-        await Promise.resolve(vscode.commands.executeCommand('typescript.restartTsServer')).catch(() => undefined);
-      }
-    } else {
-      // the user's own config stays theirs: say what to add
-      const paths = JSON.stringify({ paths: compilerOptionsFor(declarations).paths }, null, 2);
-      void vscode.window.showInformationMessage(`Linger: ${existing} exists and is left as it is; for \`import … from 'linger-studio'\` to resolve, add to its compilerOptions: ` +
-        `"paths": { "linger-studio": ["${declarations}"] } (and "skipLibCheck": true).`, 'Copy').then((c) => c && vscode.env.clipboard.writeText(paths));
-    }
-    await vscode.window.showTextDocument(file, { preview: false });
-    return { file: file.fsPath, config: config?.fsPath, existingConfig: existing, declarations };
-  });
+  reg('linger.newModelFile', (arg?: { folder?: vscode.Uri; name?: string }) => newModelFile(context, arg));
 
   reg('linger.showBackend', async () => {
     const info = await engine.request(Info, undefined, 'backend');
     const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-    void vscode.window.showInformationMessage(`Linger engine (process ${info.pid}): backend ${info.backend}; ${info.memory.tensors} tensors, ` +
-      `${mib(info.memory.bytes)}${info.memory.wasmHeapBytes ? `, wasm heap ${mib(info.memory.wasmHeapBytes)}` : ''}`);
+    void vscode.window.showInformationMessage(
+      `Linger engine (process ${info.pid}): backend ${info.backend}; ${info.memory.tensors} tensors, ` +
+        `${mib(info.memory.bytes)}${info.memory.wasmHeapBytes ? `, wasm heap ${mib(info.memory.wasmHeapBytes)}` : ''}`,
+    );
     return info.backend;
   });
 
@@ -122,7 +107,9 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     let file = fileOf(arg) ?? (arg === undefined ? vscode.window.activeTextEditor?.document.uri.fsPath : undefined);
     if (!file || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(file)) {
       const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false, openLabel: 'Trace', title: 'Linger: a model file (exports createModel(), and inputShape or exampleInput())',
+        canSelectMany: false,
+        openLabel: 'Trace',
+        title: 'Linger: a model file (exports createModel(), and inputShape or exampleInput())',
         filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] },
       });
       file = picked?.[0]?.fsPath;
@@ -131,24 +118,32 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     if (!requireTrust('tracing a model file')) return undefined;
     let traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions;
     if (!traceOptions) {
-      const picks = await vscode.window.showQuickPick(TRACE_OPTIONS.map((o) => ({ ...o, picked: true })), {
-        canPickMany: true, title: `Linger: trace ${path.basename(file)}`, placeHolder: 'linger.trace_layers options (traceLayers in TypeScript; all on is linger\'s default)',
-      });
+      const picks = await vscode.window.showQuickPick(
+        TRACE_OPTIONS.map((o) => ({ ...o, picked: true })),
+        {
+          canPickMany: true,
+          title: `Linger: trace ${path.basename(file)}`,
+          placeHolder: "linger.trace_layers options (traceLayers in TypeScript; all on is linger's default)",
+        },
+      );
       if (!picks) return undefined;
       traceOptions = Object.fromEntries(TRACE_OPTIONS.map((o) => [o.key, picks.some((p) => p.key === o.key)])) as TraceOptions;
     }
     const f = file;
     const opts = traceOptions;
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: tracing ${path.basename(f)}…`, cancellable: true },
-        (_, token) => engine.cancellable(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`, token));
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Linger: tracing ${path.basename(f)}…`, cancellable: true },
+        (_, token) => engine.cancellable(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`, token),
+      );
       const roots = models.showTrace(r);
       await vscode.commands.executeCommand('linger.model.focus');
       await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
       if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
       return r;
     } catch (e) {
-      void vscode.window.showErrorMessage(`Linger: cannot trace ${path.basename(f)}: ${(e as Error).message}`, 'Show Log')
+      void vscode.window
+        .showErrorMessage(`Linger: cannot trace ${path.basename(f)}: ${(e as Error).message}`, 'Show Log')
         .then((c) => c && output.show(true));
       return undefined;
     }
@@ -157,25 +152,52 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   reg('linger.importOnnx', async (arg?: unknown) => {
     let file = fileOf(arg);
     if (!file) {
-      const picked = await vscode.window.showOpenDialog({ canSelectMany: false, openLabel: 'Import', title: 'Linger: an ONNX model exported from PyTorch', filters: { ONNX: ['onnx'] } });
+      const picked = await vscode.window.showOpenDialog({
+        canSelectMany: false,
+        openLabel: 'Import',
+        title: 'Linger: an ONNX model exported from PyTorch',
+        filters: { ONNX: ['onnx'] },
+      });
       file = picked?.[0]?.fsPath;
     }
     if (!file) return undefined;
     let trace = (arg as { trace?: boolean } | undefined)?.trace;
     if (trace === undefined) {
-      const pick = await vscode.window.showQuickPick([
-        { label: 'Import and trace', detail: 'show the module tree before and after traceLayers (linger\'s defaults), and the graph', trace: true },
-        { label: 'Import only', detail: 'show the imported module tree', trace: false },
-      ], { title: `Linger: import ${path.basename(file)}` });
+      const pick = await vscode.window.showQuickPick(
+        [
+          {
+            label: 'Import and trace',
+            detail: "show the module tree before and after traceLayers (linger's defaults), and the graph",
+            trace: true,
+          },
+          { label: 'Import only', detail: 'show the imported module tree', trace: false },
+        ],
+        { title: `Linger: import ${path.basename(file)}` },
+      );
       if (!pick) return undefined;
       trace = pick.trace;
     }
     const f = file;
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: importing ${path.basename(f)}…` },
-        () => engine.request(ImportOnnxRequest, { file: f, trace, traceOptions: (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions }, `import ${path.basename(f)}`));
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Linger: importing ${path.basename(f)}…` },
+        () =>
+          engine.request(
+            ImportOnnxRequest,
+            { file: f, trace, traceOptions: (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions },
+            `import ${path.basename(f)}`,
+          ),
+      );
       if (r.after) {
-        models.showTrace({ file: r.file, inputShape: r.inputShape, before: r.before, after: r.after, definitions: {}, graph: r.graph, ms: r.ms });
+        models.showTrace({
+          file: r.file,
+          inputShape: r.inputShape,
+          before: r.before,
+          after: r.after,
+          definitions: {},
+          graph: r.graph,
+          ms: r.ms,
+        });
         if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
       } else models.showTree(r.before);
       await vscode.commands.executeCommand('linger.model.focus');
@@ -229,8 +251,11 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     const file = fileOf(arg);
     if (!file) return false;
     if (!arg?.confirmed) {
-      const yes = await vscode.window.showWarningMessage(`Delete the checkpoint ${path.basename(file)}?`,
-        { modal: true, detail: `${file}\nIt goes to the trash where the system has one.` }, 'Delete');
+      const yes = await vscode.window.showWarningMessage(
+        `Delete the checkpoint ${path.basename(file)}?`,
+        { modal: true, detail: `${file}\nIt goes to the trash where the system has one.` },
+        'Delete',
+      );
       if (yes !== 'Delete') return false;
     }
     try {
@@ -243,17 +268,24 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   });
 
   /** Exports, verifies, reports; returns the result (tests) or undefined (cancelled, failed). */
-  const exportOnnx = async (params: { checkpoint?: string; modelFile?: string; dialect: 'qdq' | 'thinker' }, label: string): Promise<ExportResult | undefined> => {
+  const exportOnnx = async (
+    params: { checkpoint?: string; modelFile?: string; dialect: 'qdq' | 'thinker' },
+    label: string,
+  ): Promise<ExportResult | undefined> => {
     try {
-      const r = await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Linger: exporting ${label} to ONNX and checking it…` },
-        () => engine.request(ExportOnnxRequest, params, `export ${label}`));
+      const r = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: `Linger: exporting ${label} to ONNX and checking it…` },
+        () => engine.request(ExportOnnxRequest, params, `export ${label}`),
+      );
       const text = `Linger: exported ${path.basename(r.file)} (${r.stage}, ${(r.bytes / 1024).toFixed(0)} KB). ${r.verification.summary}`;
       const show = r.verification.ok ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
       void show(text, 'Reveal in Explorer').then((c) => c && vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(r.file)));
       for (const n of r.notes) output.appendLine(`[export] note: ${n}`);
       return r;
     } catch (e) {
-      void vscode.window.showErrorMessage(`Linger: cannot export ${label}: ${(e as Error).message}`, 'Show Log').then((c) => c && output.show(true));
+      void vscode.window
+        .showErrorMessage(`Linger: cannot export ${label}: ${(e as Error).message}`, 'Show Log')
+        .then((c) => c && output.show(true));
       return undefined;
     }
   };
@@ -272,10 +304,21 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     let dialect = given?.dialect;
     if (!dialect) {
       if (summary.stage === 'fixed') {
-        const pick = await vscode.window.showQuickPick([
-          { label: 'qdq', detail: 'standard ONNX (QuantizeLinear/DequantizeLinear, integer ops): runs anywhere, checked bit for bit in onnxruntime', dialect: 'qdq' as const },
-          { label: 'thinker', detail: "linger's custom ops (Quant, Conv2dInt, LinearInt, …) for the thinker toolchain: structure checked", dialect: 'thinker' as const },
-        ], { title: `Linger: export ${path.basename(checkpoint)} (fixed point) as` });
+        const pick = await vscode.window.showQuickPick(
+          [
+            {
+              label: 'qdq',
+              detail: 'standard ONNX (QuantizeLinear/DequantizeLinear, integer ops): runs anywhere, checked bit for bit in onnxruntime',
+              dialect: 'qdq' as const,
+            },
+            {
+              label: 'thinker',
+              detail: "linger's custom ops (Quant, Conv2dInt, LinearInt, …) for the thinker toolchain: structure checked",
+              dialect: 'thinker' as const,
+            },
+          ],
+          { title: `Linger: export ${path.basename(checkpoint)} (fixed point) as` },
+        );
         if (!pick) return undefined;
         dialect = pick.dialect;
       } else dialect = 'qdq'; // float and traced stages export standard ops either way
@@ -285,8 +328,11 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     let modelFile = given?.modelFile ?? context.workspaceState.get<string>(key);
     if (!modelFile && summary.model !== 'DemoCNN' && summary.model !== 'DemoGRU') {
       const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false, openLabel: 'Use This Model File', title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel(), and inputShape or exampleInput())`,
-        filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] }, defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
+        canSelectMany: false,
+        openLabel: 'Use This Model File',
+        title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel(), and inputShape or exampleInput())`,
+        filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] },
+        defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
       });
       modelFile = picked?.[0]?.fsPath;
       if (!modelFile) return undefined;
@@ -300,7 +346,9 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
   reg('linger.exportModelFileOnnx', async (arg?: unknown) => {
     const modelFile = fileOf(arg) ?? vscode.window.activeTextEditor?.document.uri.fsPath;
     if (!modelFile || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(modelFile)) {
-      void vscode.window.showInformationMessage('Linger: open a model file (it exports createModel(), and inputShape or exampleInput()) to export it.');
+      void vscode.window.showInformationMessage(
+        'Linger: open a model file (it exports createModel(), and inputShape or exampleInput()) to export it.',
+      );
       return undefined;
     }
     if (!requireTrust('exporting a model file')) return undefined;
@@ -312,10 +360,17 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     if (!a) return undefined;
     let b = (arg as { with?: string } | undefined)?.with;
     if (!b) {
-      const others = (await checkpoints.items()).filter((n): n is Extract<CheckpointNode, { kind: 'checkpoint' }> => n.kind === 'checkpoint' && n.uri.fsPath !== a);
-      const pick = await vscode.window.showQuickPick(others.map((n) => ({
-        label: path.basename(n.uri.fsPath), description: `${n.summary.stage} · ${vscode.workspace.asRelativePath(path.dirname(n.uri.fsPath))}`, file: n.uri.fsPath,
-      })), { title: `Linger: compare ${path.basename(a)} with…`, matchOnDescription: true });
+      const others = (await checkpoints.items()).filter(
+        (n): n is Extract<CheckpointNode, { kind: 'checkpoint' }> => n.kind === 'checkpoint' && n.uri.fsPath !== a,
+      );
+      const pick = await vscode.window.showQuickPick(
+        others.map((n) => ({
+          label: path.basename(n.uri.fsPath),
+          description: `${n.summary.stage} · ${vscode.workspace.asRelativePath(path.dirname(n.uri.fsPath))}`,
+          file: n.uri.fsPath,
+        })),
+        { title: `Linger: compare ${path.basename(a)} with…`, matchOnDescription: true },
+      );
       b = pick?.file;
     }
     if (!b) return undefined;
@@ -338,10 +393,23 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     }
     let schedule = arg?.epochs ? { epochs: arg.epochs, limit: arg.limit } : undefined;
     if (!schedule) {
-      const pick = await vscode.window.showQuickPick([
-        { label: 'Quick look', detail: '1 float epoch, no float-stage fine-tuning, 1 QAT epoch, on 600 images per class (about a minute)', epochs: [1, 0, 1] as [number, number, number], limit: 600 },
-        { label: 'Full demo', detail: "linger demo's schedule: 2 float epochs, 1 float-stage epoch, 1 QAT epoch on all of Fashion-MNIST (about 6 minutes)", epochs: [2, 1, 1] as [number, number, number], limit: undefined },
-      ], { title: 'Linger: run the two-stage demo (DemoCNN on Fashion-MNIST)' });
+      const pick = await vscode.window.showQuickPick(
+        [
+          {
+            label: 'Quick look',
+            detail: '1 float epoch, no float-stage fine-tuning, 1 QAT epoch, on 600 images per class (about a minute)',
+            epochs: [1, 0, 1] as [number, number, number],
+            limit: 600,
+          },
+          {
+            label: 'Full demo',
+            detail: "linger demo's schedule: 2 float epochs, 1 float-stage epoch, 1 QAT epoch on all of Fashion-MNIST (about 6 minutes)",
+            epochs: [2, 1, 1] as [number, number, number],
+            limit: undefined,
+          },
+        ],
+        { title: 'Linger: run the two-stage demo (DemoCNN on Fashion-MNIST)' },
+      );
       if (!pick) return undefined;
       schedule = pick;
     }
@@ -349,13 +417,24 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
     const experiment = arg?.experiment ?? 'demo';
     const { epochs, limit } = schedule;
     try {
-      const r = await vscode.window.withProgress<DemoSummary>({ location: vscode.ProgressLocation.Notification, title: 'Linger demo', cancellable: true }, (progress, token) => {
-        const sub = engine.onProgress((p) => progress.report({ message: `${p.phase}: ${p.step}/${p.steps}${p.detail ? ` · ${p.detail}` : ''}` }));
-        return engine.cancellable(RunDemoRequest, { checkpointDir, experiment, epochs, limit }, 'two-stage demo', token).finally(() => sub.dispose());
-      });
+      const r = await vscode.window.withProgress<DemoSummary>(
+        { location: vscode.ProgressLocation.Notification, title: 'Linger demo', cancellable: true },
+        (progress, token) => {
+          const sub = engine.onProgress((p) =>
+            progress.report({ message: `${p.phase}: ${p.step}/${p.steps}${p.detail ? ` · ${p.detail}` : ''}` }),
+          );
+          return engine
+            .cancellable(RunDemoRequest, { checkpointDir, experiment, epochs, limit }, 'two-stage demo', token)
+            .finally(() => sub.dispose());
+        },
+      );
       const pct = (a: number | null) => (a === null ? '-' : `${(a * 100).toFixed(2)}%`);
-      void vscode.window.showInformationMessage(`Linger demo: float ${pct(r.floatAccuracy)} → fixed point ${pct(r.fixedAccuracy)} ` +
-        `(${r.seconds.toFixed(0)} s); checkpoints in ${vscode.workspace.asRelativePath(path.join(checkpointDir, experiment))}`, 'Show Checkpoints')
+      void vscode.window
+        .showInformationMessage(
+          `Linger demo: float ${pct(r.floatAccuracy)} → fixed point ${pct(r.fixedAccuracy)} ` +
+            `(${r.seconds.toFixed(0)} s); checkpoints in ${vscode.workspace.asRelativePath(path.join(checkpointDir, experiment))}`,
+          'Show Checkpoints',
+        )
         .then((c) => c && vscode.commands.executeCommand('linger.checkpoints.focus'));
       void checkpoints.refresh();
       return r;
@@ -378,7 +457,11 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
       ...(engine.job ? [{ label: `$(debug-stop) Cancel ${engine.job.what}`, run: () => engine.job?.cancel() }] : []),
       { label: '$(output) Show Engine Log', run: () => output.show(true) },
       { label: '$(info) Show Backend and Memory', run: () => vscode.commands.executeCommand('linger.showBackend') },
-      { label: '$(debug-restart) Restart Engine Process', detail: 'ends running jobs; the next command starts a new process', run: () => engine.restart('restarted by the user') },
+      {
+        label: '$(debug-restart) Restart Engine Process',
+        detail: 'ends running jobs; the next command starts a new process',
+        run: () => engine.restart('restarted by the user'),
+      },
     ];
     const pick = await vscode.window.showQuickPick(items, { title: 'Linger engine' });
     await pick?.run();
@@ -386,15 +469,21 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
 
   reg('linger.showGraph', async (arg?: unknown) => {
     // a Model view root, a checkpoint (item or { file }), or the last traced model
-    let root = (arg as ModelRoot | undefined)?.kind === 'root' ? arg as ModelRoot : undefined;
+    let root = (arg as ModelRoot | undefined)?.kind === 'root' ? (arg as ModelRoot) : undefined;
     const file = root ? undefined : fileOf(arg);
     if (file) root = await vscode.commands.executeCommand<ModelRoot | undefined>('linger.showModelTreeOfCheckpoint', { file });
     root ??= [...models.roots].reverse().find((r) => r.graph);
     if (!root?.graph) {
-      void vscode.window.showInformationMessage('Linger: no traced graph to show. Trace a model file, or choose a traced or fixed checkpoint.');
+      void vscode.window.showInformationMessage(
+        'Linger: no traced graph to show. Trace a model file, or choose a traced or fixed checkpoint.',
+      );
       return undefined;
     }
-    return graph.show({ title: root.file ? `${path.basename(root.file)} — ${root.tree.label}` : root.tree.label, graph: root.graph, modules: root.tree.modules });
+    return graph.show({
+      title: root.file ? `${path.basename(root.file)} — ${root.tree.label}` : root.tree.label,
+      graph: root.graph,
+      modules: root.tree.modules,
+    });
   });
   reg('linger.saveGraphSvg', async (arg?: { file?: string }) => {
     const svg = await graph.svg();
@@ -403,8 +492,11 @@ export function registerCommands(context: vscode.ExtensionContext, engine: Engin
       return undefined;
     }
     let target = arg?.file ? vscode.Uri.file(arg.file) : undefined;
-    target ??= await vscode.window.showSaveDialog({ filters: { SVG: ['svg'] }, title: 'Linger: save the graph as SVG',
-      defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, 'graph.svg') });
+    target ??= await vscode.window.showSaveDialog({
+      filters: { SVG: ['svg'] },
+      title: 'Linger: save the graph as SVG',
+      defaultUri: vscode.workspace.workspaceFolders?.[0] && vscode.Uri.joinPath(vscode.workspace.workspaceFolders[0].uri, 'graph.svg'),
+    });
     if (!target) return undefined;
     await vscode.workspace.fs.writeFile(target, Buffer.from(svg, 'utf8'));
     return target.fsPath;

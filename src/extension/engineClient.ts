@@ -4,7 +4,16 @@
 import { ChildProcess, fork } from 'node:child_process';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CancellationToken, createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection, RequestType, RequestType0, ResponseError } from 'vscode-jsonrpc/node';
+import {
+  CancellationToken,
+  createMessageConnection,
+  IPCMessageReader,
+  IPCMessageWriter,
+  MessageConnection,
+  RequestType,
+  RequestType0,
+  ResponseError,
+} from 'vscode-jsonrpc/node';
 import { JobProgress, LogNotification, ProgressNotification } from '../engine/host/protocol';
 
 type State = 'stopped' | 'starting' | 'ready' | 'busy' | 'crashed';
@@ -21,9 +30,14 @@ export class EngineClient implements vscode.Disposable {
   readonly onProgress = this.progressEmitter.event;
   /** the long jobs running now, oldest first (the status bar offers to cancel the newest) */
   private readonly jobs: { what: string; cancel: () => void }[] = [];
-  get job(): { what: string; cancel: () => void } | undefined { return this.jobs[this.jobs.length - 1]; }
+  get job(): { what: string; cancel: () => void } | undefined {
+    return this.jobs[this.jobs.length - 1];
+  }
 
-  constructor(private readonly extensionPath: string, private readonly output: vscode.OutputChannel) {
+  constructor(
+    private readonly extensionPath: string,
+    private readonly output: vscode.OutputChannel,
+  ) {
     this.status = vscode.window.createStatusBarItem('linger.engine', vscode.StatusBarAlignment.Left, 10);
     this.status.name = 'Linger Engine';
     this.status.command = 'linger.engineStatus';
@@ -36,23 +50,30 @@ export class EngineClient implements vscode.Disposable {
   async request<R>(type: RequestType0<R, void>, params: undefined, what: string, token?: CancellationToken): Promise<R>;
   /** by method name (protocol.ts), untyped */
   async request(type: string, params: unknown, what: string, token?: CancellationToken): Promise<unknown>;
-  async request(type: RequestType<unknown, unknown, void> | RequestType0<unknown, void> | string, params: unknown, what: string, token?: CancellationToken): Promise<unknown> {
+  async request(
+    type: RequestType<unknown, unknown, void> | RequestType0<unknown, void> | string,
+    params: unknown,
+    what: string,
+    token?: CancellationToken,
+  ): Promise<unknown> {
     const connection = this.ensure();
     this.pending++;
     this.setState('busy', what);
     const t0 = Date.now();
     try {
-      const r = typeof type === 'string'
-        ? await (params === undefined ? connection.sendRequest(type, token) : connection.sendRequest(type, params, token))
-        : params === undefined
-          ? await connection.sendRequest(type as RequestType0<unknown, void>, token)
-          : await connection.sendRequest(type as RequestType<unknown, unknown, void>, params, token);
+      const r =
+        typeof type === 'string'
+          ? await (params === undefined ? connection.sendRequest(type, token) : connection.sendRequest(type, params, token))
+          : params === undefined
+            ? await connection.sendRequest(type as RequestType0<unknown, void>, token)
+            : await connection.sendRequest(type as RequestType<unknown, unknown, void>, params, token);
       this.output.appendLine(`[engine] ${what}: ${Date.now() - t0} ms`);
       return r;
     } catch (e) {
       const stack = e instanceof ResponseError ? (e.data as { stack?: string } | undefined)?.stack : undefined;
       this.output.appendLine(`[engine] ${what} failed: ${(e as Error).message}${stack ? `\n${stack}` : ''}`);
-      if (connection !== this.connection && this.lastExit) throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`, { cause: e });
+      if (connection !== this.connection && this.lastExit)
+        throw new Error(`the engine process stopped (${this.lastExit}); the next command starts a new one`, { cause: e });
       throw e instanceof Error ? new Error(e.message) : e;
     } finally {
       this.pending--;
@@ -65,7 +86,13 @@ export class EngineClient implements vscode.Disposable {
    * engine stops at its next step; one that does not answer within `graceMs` after the cancel (a
    * model whose forward never returns) ends with the engine process, which restarts on next use.
    */
-  async cancellable<P, R>(type: RequestType<P, R, void>, params: P, what: string, token: vscode.CancellationToken, graceMs = 5000): Promise<R> {
+  async cancellable<P, R>(
+    type: RequestType<P, R, void>,
+    params: P,
+    what: string,
+    token: vscode.CancellationToken,
+    graceMs = 5000,
+  ): Promise<R> {
     // the same job twice at once (two demos would write the same checkpoints) is refused
     if (this.jobs.some((j) => j.what === what)) throw new Error(`${what} is already running; cancel it or wait for it to finish`);
     const source = new vscode.CancellationTokenSource();
@@ -94,7 +121,9 @@ export class EngineClient implements vscode.Disposable {
     }
   }
 
-  get pid(): number | undefined { return this.child?.pid; }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
 
   /** Ends the engine process (the next request starts a new one). */
   restart(reason: string): void {
@@ -155,7 +184,13 @@ export class EngineClient implements vscode.Disposable {
   }
 
   private render(what?: string): void {
-    const icon = { stopped: '$(circle-outline)', starting: '$(loading~spin)', ready: '$(pass)', busy: '$(loading~spin)', crashed: '$(error)' }[this.state];
+    const icon = {
+      stopped: '$(circle-outline)',
+      starting: '$(loading~spin)',
+      ready: '$(pass)',
+      busy: '$(loading~spin)',
+      crashed: '$(error)',
+    }[this.state];
     this.status.text = `${icon} Linger${this.job ? `: ${this.job.what}` : ''}`;
     this.status.tooltip = {
       stopped: 'Linger engine: not running (starts with the first command that needs it)',

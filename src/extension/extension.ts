@@ -38,19 +38,31 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   const checkpoints = new CheckpointsView(engine, output);
   const models = new ModelTreeView();
   const modelTreeView = vscode.window.createTreeView<ModelNode>('linger.model', { treeDataProvider: models, showCollapseAll: true });
-  const checkpointsTreeView = vscode.window.createTreeView<CheckpointNode>('linger.checkpoints', { treeDataProvider: checkpoints, showCollapseAll: true });
+  const checkpointsTreeView = vscode.window.createTreeView<CheckpointNode>('linger.checkpoints', {
+    treeDataProvider: checkpoints,
+    showCollapseAll: true,
+  });
   // a click on a module in the graph selects it in the Model view (the last root that has it)
   const graph = new GraphView(context.extensionUri, (modulePath) => {
     const node = models.find(modulePath);
     if (node) void modelTreeView.reveal(node, { select: true, focus: false, expand: true });
   });
-  context.subscriptions.push(graph, vscode.window.registerWebviewViewProvider('linger.graph', graph, { webviewOptions: { retainContextWhenHidden: true } }),
+  context.subscriptions.push(
+    graph,
+    vscode.window.registerWebviewViewProvider('linger.graph', graph, { webviewOptions: { retainContextWhenHidden: true } }),
     modelTreeView.onDidChangeSelection((e) => {
       const n = e.selection[0];
       if (n?.kind === 'module') graph.select(n.entry.path);
-    }));
+    }),
+  );
   checkpoints.setVisible(checkpointsTreeView.visible);
-  context.subscriptions.push(output, engine, checkpoints, models, modelTreeView, checkpointsTreeView,
+  context.subscriptions.push(
+    output,
+    engine,
+    checkpoints,
+    models,
+    modelTreeView,
+    checkpointsTreeView,
     checkpointsTreeView.onDidChangeVisibility((e) => checkpoints.setVisible(e.visible)),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('linger.checkpointsGlob')) {
@@ -58,7 +70,8 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
         void checkpoints.refresh();
       }
       if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
-    }));
+    }),
+  );
   registerCommands(context, engine, output, checkpoints, models, modelTreeView, graph);
   // notebooks: cells run in a kernel process per notebook; the views follow what they do
   const notebooks = new LingerNotebookController(context.extensionPath, output, {
@@ -66,7 +79,9 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       const roots = models.showKernelModel(e.before, e.after, nb.uri.path.split('/').pop() ?? 'notebook');
       if (modelTreeView.visible) void modelTreeView.reveal(roots[1], { expand: true, focus: false, select: false });
     },
-    onSaved: () => { void checkpoints.refresh(); },
+    onSaved: () => {
+      void checkpoints.refresh();
+    },
   });
   context.subscriptions.push(notebooks);
   registerNotebookCommands(context, notebooks);
@@ -75,23 +90,47 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   // (the values set are kept in `contextKeys` too: VS Code has no API to read a context key back, the tests read these)
   const contextKeys: Record<string, unknown> = {};
   const markModelFile = (e: vscode.TextEditor | undefined) => {
-    const isModel = !!e && /\.(ts|mts|js|mjs)$/.test(e.document.fileName) && /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
+    const isModel =
+      !!e &&
+      /\.(ts|mts|js|mjs)$/.test(e.document.fileName) &&
+      /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
     contextKeys['linger.isModelFile'] = isModel;
     void vscode.commands.executeCommand('setContext', 'linger.isModelFile', isModel);
   };
   markModelFile(vscode.window.activeTextEditor);
-  context.subscriptions.push(vscode.window.onDidChangeActiveTextEditor(markModelFile),
-    vscode.workspace.onDidSaveTextDocument((d) => { if (d === vscode.window.activeTextEditor?.document) markModelFile(vscode.window.activeTextEditor); }));
-  context.subscriptions.push(vscode.commands.registerCommand('linger.checkLoadOrder', async () => {
-    const r = await loadOrder.checkWorkspace();
-    const text = `Linger: ${r.files} file(s) checked — ${r.errors} error(s), ${r.warnings} warning(s) in the load order`;
-    if (r.errors || r.warnings) void vscode.window.showWarningMessage(text, 'Show Problems').then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
-    else void vscode.window.showInformationMessage(text);
-    return r;
-  }));
+  context.subscriptions.push(
+    vscode.window.onDidChangeActiveTextEditor(markModelFile),
+    vscode.workspace.onDidSaveTextDocument((d) => {
+      if (d === vscode.window.activeTextEditor?.document) markModelFile(vscode.window.activeTextEditor);
+    }),
+  );
+  context.subscriptions.push(
+    vscode.commands.registerCommand('linger.checkLoadOrder', async () => {
+      const r = await loadOrder.checkWorkspace();
+      const text = `Linger: ${r.files} file(s) checked — ${r.errors} error(s), ${r.warnings} warning(s) in the load order`;
+      if (r.errors || r.warnings)
+        void vscode.window
+          .showWarningMessage(text, 'Show Problems')
+          .then((c) => c && vscode.commands.executeCommand('workbench.actions.view.problems'));
+      else void vscode.window.showInformationMessage(text);
+      return r;
+    }),
+  );
   const activationMs = performance.now() - t0;
   output.appendLine(`[linger] activated in ${activationMs.toFixed(1)} ms`);
-  return { loadOrder, engine, checkpoints, models, graph, notebooks, views: { model: modelTreeView, checkpoints: checkpointsTreeView }, activationMs, contextKeys };
+  return {
+    loadOrder,
+    engine,
+    checkpoints,
+    models,
+    graph,
+    notebooks,
+    views: { model: modelTreeView, checkpoints: checkpointsTreeView },
+    activationMs,
+    contextKeys,
+  };
 }
 
-export function deactivate(): void { /* subscriptions are disposed by VS Code */ }
+export function deactivate(): void {
+  /* subscriptions are disposed by VS Code */
+}

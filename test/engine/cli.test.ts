@@ -7,8 +7,11 @@ import * as path from 'node:path';
 
 const root = path.join(__dirname, '..', '..');
 function linger(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'engine', 'cli.ts'), ...args],
-    { encoding: 'utf8', cwd: root, env: { ...process.env, ...env } });
+  return spawnSync(process.execPath, ['--import', 'tsx', path.join(root, 'src', 'engine', 'cli.ts'), ...args], {
+    encoding: 'utf8',
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
 }
 
 test('linger demo runs the two-stage path on a slice of Fashion-MNIST, writes a checkpoint per stage, reports JSON', () => {
@@ -17,16 +20,26 @@ test('linger demo runs the two-stage path on a slice of Fashion-MNIST, writes a 
     const r = linger(['demo', '--limit', '60', '--epochs', '1,1,1', '--checkpoints', dir, '--experiment', 'smoke', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const j = JSON.parse(r.stdout) as {
-      trainSamples: number; testSamples: number; floatAccuracy: number; fixedAccuracy: number;
-      stages: { stage: string; checkpoint: string }[]; quantReport: { path: string; sqnrDb: number }[];
+      trainSamples: number;
+      testSamples: number;
+      floatAccuracy: number;
+      fixedAccuracy: number;
+      stages: { stage: string; checkpoint: string }[];
+      quantReport: { path: string; sqnrDb: number }[];
     };
     assert.equal(j.trainSamples, 600);
     assert.equal(j.testSamples, 100);
-    assert.deepEqual(j.stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    assert.deepEqual(
+      j.stages.map((s) => s.stage),
+      ['float', 'traced', 'fixed'],
+    );
     for (const s of j.stages) assert.ok(fs.existsSync(s.checkpoint), s.checkpoint);
     assert.equal(j.stages[2].checkpoint, path.join(dir, 'smoke', 'fixed.safetensors'));
     assert.ok(j.fixedAccuracy > 0.3, `fixed accuracy ${j.fixedAccuracy} after 10 QAT steps is above chance`);
-    assert.deepEqual(j.quantReport.map((q) => q.path), ['conv1', 'conv2', 'fc1', 'fc2']);
+    assert.deepEqual(
+      j.quantReport.map((q) => q.path),
+      ['conv1', 'conv2', 'fc1', 'fc2'],
+    );
     assert.match(r.stderr, /backend: (wasm|cpu|tensorflow)/);
     assert.match(r.stderr, /float epoch 1\/1 100%/);
     assert.match(r.stderr, /QAT epoch 1\/1 100%/);
@@ -92,7 +105,10 @@ test('linger demo checks every option before any work: --bits 99, --epochs, --li
       [['--lr=-1'], /the learning rate must be a number > 0, got -1/],
       [['--experiment', '../escape'], /the experiment name must be letters, digits/],
       [['--checkpoints', file], /the checkpoints folder .*a-file is not a folder/],
-      [['--float-checkpoint', path.join(dir, 'missing.safetensors')], /the float checkpoint cannot be read: .*missing\.safetensors: no such file/],
+      [
+        ['--float-checkpoint', path.join(dir, 'missing.safetensors')],
+        /the float checkpoint cannot be read: .*missing\.safetensors: no such file/,
+      ],
     ];
     for (const [args, re] of cases) {
       const t0 = performance.now();
@@ -107,13 +123,18 @@ test('linger demo checks every option before any work: --bits 99, --epochs, --li
   }
 });
 
-test('two demo runs into one experiment folder: the second stops with an error naming the first; a dead run\'s lock is taken over', async () => {
+test("two demo runs into one experiment folder: the second stops with an error naming the first; a dead run's lock is taken over", async () => {
   const { lockExperiment } = await import('../../src/engine/services/demo');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-demo-lock-'));
   try {
     const exp = path.join(dir, 'demo');
     const release = lockExperiment(exp);
-    assert.throws(() => lockExperiment(exp), new RegExp(`${exp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run \\(pid ${process.pid}, started .*\\): wait for it to finish, or give this run its own --experiment NAME`));
+    assert.throws(
+      () => lockExperiment(exp),
+      new RegExp(
+        `${exp.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is in use by another run \\(pid ${process.pid}, started .*\\): wait for it to finish, or give this run its own --experiment NAME`,
+      ),
+    );
     // the same through the CLI, before any work
     const r = linger(['demo', '--checkpoints', dir, '--experiment', 'demo', '--limit', '1']);
     assert.equal(r.status, 1, r.stderr);

@@ -5,7 +5,11 @@ import { join } from 'node:path';
 import { nn, tensor, Tensor } from '../../src/engine/index';
 
 /** A tensor in a fixture: PyTorch's row-major values and shape (int64 marked). */
-export interface Fixture { shape: number[]; data: number[]; dtype?: 'int64' }
+export interface Fixture {
+  shape: number[];
+  data: number[];
+  dtype?: 'int64';
+}
 export type FixtureDict = Record<string, Fixture>;
 
 export const GOLDEN = join(__dirname, '..', 'fixtures', 'golden');
@@ -53,8 +57,10 @@ export function assertClose(actual: ArrayLike<number>, actualShape: number[], ex
   if (bad > 0) {
     const a = actual[worst];
     const b = Math.fround(expected.data[worst]);
-    assert.fail(`${what}: ${bad} of ${actual.length} values out of tolerance; worst at ${multiIndex(worst, expected.shape)}: ` +
-      `engine ${a}, PyTorch ${b} (|diff| ${Math.abs(a - b).toExponential(3)} > ${(RTOL * Math.max(1, Math.abs(b))).toExponential(3)})`);
+    assert.fail(
+      `${what}: ${bad} of ${actual.length} values out of tolerance; worst at ${multiIndex(worst, expected.shape)}: ` +
+        `engine ${a}, PyTorch ${b} (|diff| ${Math.abs(a - b).toExponential(3)} > ${(RTOL * Math.max(1, Math.abs(b))).toExponential(3)})`,
+    );
   }
 }
 
@@ -68,4 +74,3 @@ export function assertStateDict(model: nn.Module, expected: FixtureDict, what: s
     else assertClose(t.dataSync(), t.shape, e, `${what} ${k}`);
   }
 }
-

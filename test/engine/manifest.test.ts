@@ -60,9 +60,15 @@ function keysOf(when: string): string[] {
     const term = raw.replace(/[()!]/g, (c, i, s) => (c === '!' && s[i + 1] === '=' ? c : ' ')).trim();
     if (!term) continue;
     const inOp = term.match(/^(\S+)\s+(?:not\s+)?in\s+(\S+)$/);
-    if (inOp) { keys.push(inOp[1], inOp[2]); continue; }
+    if (inOp) {
+      keys.push(inOp[1], inOp[2]);
+      continue;
+    }
     const cmp = term.match(/^([^\s=!<>~]+)\s*(?:===|!==|==|!=|=~|<=|>=|<|>)\s*(.+)$/);
-    if (cmp) { keys.push(cmp[1]); continue; }
+    if (cmp) {
+      keys.push(cmp[1]);
+      continue;
+    }
     assert.match(term, /^[^\s=!<>~]+$/, `cannot read the term '${raw}' of '${when}'`);
     keys.push(term);
   }
@@ -72,21 +78,35 @@ function keysOf(when: string): string[] {
 test('keysOf reads when clauses as VS Code does', () => {
   assert.deepEqual(keysOf('linger.isModelFile && isWorkspaceTrusted'), ['linger.isModelFile', 'isWorkspaceTrusted']);
   assert.deepEqual(keysOf('!isWorkspaceTrusted'), ['isWorkspaceTrusted']);
-  assert.deepEqual(keysOf('view == linger.checkpoints && viewItem =~ /^linger\\.checkpoint/ && viewItem != linger.checkpoint.error'), ['view', 'viewItem', 'viewItem']);
-  assert.deepEqual(keysOf('!(editorReadonly || inDebugMode) && resourceFilename in supportedFolders'), ['editorReadonly', 'inDebugMode', 'resourceFilename', 'supportedFolders']);
+  assert.deepEqual(keysOf('view == linger.checkpoints && viewItem =~ /^linger\\.checkpoint/ && viewItem != linger.checkpoint.error'), [
+    'view',
+    'viewItem',
+    'viewItem',
+  ]);
+  assert.deepEqual(keysOf('!(editorReadonly || inDebugMode) && resourceFilename in supportedFolders'), [
+    'editorReadonly',
+    'inDebugMode',
+    'resourceFilename',
+    'supportedFolders',
+  ]);
   assert.deepEqual(keysOf('false'), []);
-  assert.deepEqual(keysOf("resourceScheme =~ /^untitled$|^file$/ && config.editor.tabSize >= 4"), ['resourceScheme', 'config.editor.tabSize']);
+  assert.deepEqual(keysOf('resourceScheme =~ /^untitled$|^file$/ && config.editor.tabSize >= 4'), [
+    'resourceScheme',
+    'config.editor.tabSize',
+  ]);
 });
 
 test('every when clause in package.json names a context key of VS Code 1.100 or of the extension', () => {
   const ours = ourKeys();
   assert.ok(ours.has('linger.isModelFile'), 'the extension sets linger.isModelFile');
-  assert.ok(vscodeKeys.has('isWorkspaceTrusted') && !vscodeKeys.has('workspaceTrusted'), 'the fixture is VS Code\'s list');
+  assert.ok(vscodeKeys.has('isWorkspaceTrusted') && !vscodeKeys.has('workspaceTrusted'), "the fixture is VS Code's list");
   const clauses = whenClauses();
   assert.ok(clauses.length > 20, `${clauses.length} when clauses found`);
-  const unknown = clauses.flatMap(({ where, when }) => keysOf(when)
-    .filter((k) => !vscodeKeys.has(k) && !ours.has(k) && !k.startsWith('config.'))
-    .map((k) => `${where}: '${k}' in '${when}'`));
+  const unknown = clauses.flatMap(({ where, when }) =>
+    keysOf(when)
+      .filter((k) => !vscodeKeys.has(k) && !ours.has(k) && !k.startsWith('config.'))
+      .map((k) => `${where}: '${k}' in '${when}'`),
+  );
   assert.deepEqual(unknown, [], 'context keys neither VS Code nor the extension defines');
   // the trust case of issue 20: the Model view's welcome and the editor-title Trace follow VS Code's key
   assert.ok(clauses.some((c) => c.where.startsWith('contributes.viewsWelcome') && c.when === 'isWorkspaceTrusted'));
@@ -97,16 +117,24 @@ test('the package names its declarations, and New Model File is in the palette a
   assert.equal(pkg.types, './dist/types/index.d.ts');
   const commands = (pkg.contributes.commands as { command: string }[]).map((c) => c.command);
   assert.ok(commands.includes('linger.newModelFile'));
-  const palette = (pkg.contributes.menus.commandPalette as { command: string; when?: string }[]).find((m) => m.command === 'linger.newModelFile');
+  const palette = (pkg.contributes.menus.commandPalette as { command: string; when?: string }[]).find(
+    (m) => m.command === 'linger.newModelFile',
+  );
   assert.ok(!palette || palette.when !== 'false', 'in the command palette');
-  assert.ok((pkg.contributes.menus['view/title'] as { command: string; when: string }[]).some((m) => m.command === 'linger.newModelFile' && m.when === 'view == linger.model'));
+  assert.ok(
+    (pkg.contributes.menus['view/title'] as { command: string; when: string }[]).some(
+      (m) => m.command === 'linger.newModelFile' && m.when === 'view == linger.model',
+    ),
+  );
 });
 
 test('a model file as New Model File writes it type-checks against the declarations the build ships', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-model-file-'));
   try {
     // the same declarations `npm run build` writes to dist/types (scripts/build.mjs), emitted here
-    const build = await import(pathToFileURL(path.join(root, 'scripts', 'build.mjs')).href) as { emitDeclarations(outDir: string): Promise<string[]> };
+    const build = (await import(pathToFileURL(path.join(root, 'scripts', 'build.mjs')).href)) as {
+      emitDeclarations(outDir: string): Promise<string[]>;
+    };
     const types = path.join(dir, 'ext', 'dist', 'types');
     assert.deepEqual(await build.emitDeclarations(types), []);
     const declarations = path.join(types, 'index.d.ts');
@@ -118,12 +146,21 @@ test('a model file as New Model File writes it type-checks against the declarati
     fs.writeFileSync(path.join(ws, 'tsconfig.json'), tsconfigText(declarations));
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(ws, 'tsconfig.json'), 'utf8')).compilerOptions, compilerOptionsFor(declarations));
     // as the editor's TypeScript reads it: the workspace's tsconfig.json
-    const config = ts.getParsedCommandLineOfConfigFile(path.join(ws, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(String(d.messageText)) });
+    const config = ts.getParsedCommandLineOfConfigFile(
+      path.join(ws, 'tsconfig.json'),
+      {},
+      { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(String(d.messageText)) },
+    );
     assert.ok(config);
     assert.deepEqual(config.errors, []);
-    assert.deepEqual(config.fileNames.map((f) => path.basename(f)), ['model.ts']);
+    assert.deepEqual(
+      config.fileNames.map((f) => path.basename(f)),
+      ['model.ts'],
+    );
     const program = ts.createProgram(config.fileNames, config.options);
-    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
+    const diagnostics = ts
+      .getPreEmitDiagnostics(program)
+      .map((d) => `${d.file ? path.basename(d.file.fileName) : ''}: TS${d.code} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`);
     assert.deepEqual(diagnostics, []);
 
     // `linger-studio` resolves to the declarations, and nn has the layers completions offer

@@ -8,7 +8,9 @@ import { ModelA, ModelB } from './seedModels';
 
 const reprs = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'reprs.json'), 'utf8')) as Record<string, string>;
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 describe('printing matches PyTorch (fixtures from scripts/golden/make_reprs.py)', () => {
   const cases: Record<string, () => nn.Module> = {
@@ -46,9 +48,19 @@ describe('printing matches PyTorch (fixtures from scripts/golden/make_reprs.py)'
 describe('module tree', () => {
   test('fields register in definition order; state-dict keys are PyTorch paths', () => {
     const m = new DemoCNN();
-    assert.deepEqual([...m.namedModules()].map(([p]) => p), ['', 'conv1', 'bn1', 'relu1', 'pool1', 'conv2', 'bn2', 'relu2', 'pool2', 'flatten', 'fc1', 'relu3', 'fc2']);
+    assert.deepEqual(
+      [...m.namedModules()].map(([p]) => p),
+      ['', 'conv1', 'bn1', 'relu1', 'pool1', 'conv2', 'bn2', 'relu2', 'pool2', 'flatten', 'fc1', 'relu3', 'fc2'],
+    );
     assert.deepEqual(Object.keys(m.stateDict()).slice(0, 8), [
-      'conv1.weight', 'conv1.bias', 'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var', 'bn1.num_batches_tracked', 'conv2.weight',
+      'conv1.weight',
+      'conv1.bias',
+      'bn1.weight',
+      'bn1.bias',
+      'bn1.running_mean',
+      'bn1.running_var',
+      'bn1.num_batches_tracked',
+      'conv2.weight',
     ]);
     assert.equal(m.parameters().length, 12);
     assert.equal(m.buffers().length, 6);
@@ -66,7 +78,7 @@ describe('module tree', () => {
     assert.ok(m.modules().every((x) => x.training));
   });
 
-  test('default initialization is seedable and in PyTorch\'s bounds', () => {
+  test("default initialization is seedable and in PyTorch's bounds", () => {
     manualSeed(7);
     const a = new nn.Linear(100, 10).weight.dataSync();
     manualSeed(7);
@@ -81,24 +93,32 @@ describe('module tree', () => {
 describe('wrong input shapes name the module path', () => {
   test("Model A with the seed's [1, 10, 10, 10] dummy input fails at 'fc'", () => {
     const m = new ModelA();
-    assert.throws(() => m(randn([1, 10, 10, 10])), (e: Error) => {
-      assert.match(e.message, /^Linear at 'fc': expected input \[\*, 645160\] \(in_features=645160\), got \[1, 29160\]$/);
-      return true;
-    });
+    assert.throws(
+      () => m(randn([1, 10, 10, 10])),
+      (e: Error) => {
+        assert.match(e.message, /^Linear at 'fc': expected input \[\*, 645160\] \(in_features=645160\), got \[1, 29160\]$/);
+        return true;
+      },
+    );
   });
   test('nested: the path of a conv inside a Sequential', () => {
     class Net extends nn.Module {
       features = new nn.Sequential(new nn.Conv2d(3, 4, 3), new nn.ReLU());
-      forward(x: Tensor): Tensor { return this.features(x); }
+      forward(x: Tensor): Tensor {
+        return this.features(x);
+      }
     }
-    assert.throws(() => new Net()(randn([2, 1, 8, 8])),
-      { message: "Conv2d at 'features.0': expected input [N, 3, *, *] (in_channels=3), got [2, 1, 8, 8]" });
+    assert.throws(() => new Net()(randn([2, 1, 8, 8])), {
+      message: "Conv2d at 'features.0': expected input [N, 3, *, *] (in_channels=3), got [2, 1, 8, 8]",
+    });
   });
   test('rank and spatial-size errors', () => {
-    assert.throws(() => new nn.BatchNorm2d(3)(randn([2, 3])), { message: 'BatchNorm2d at the root module: expected a 4-d input, got shape [2, 3]' });
+    assert.throws(() => new nn.BatchNorm2d(3)(randn([2, 3])), {
+      message: 'BatchNorm2d at the root module: expected a 4-d input, got shape [2, 3]',
+    });
     assert.throws(() => new nn.Conv2d(1, 1, 5)(randn([1, 1, 3, 3])), { message: /smaller than the \(dilated\) kernel 5×5/ });
   });
-  test("Model A runs on [1, 10, 50, 50] (254×254 after the transpose)", () => {
+  test('Model A runs on [1, 10, 50, 50] (254×254 after the transpose)', () => {
     const m = new ModelA();
     const y = m(randn([1, 10, 50, 50])) as Tensor;
     assert.deepEqual(y.shape, [1, 100]);
@@ -124,19 +144,31 @@ describe('loadStateDict', () => {
     delete sd['fc2.bias'];
     sd['fc1.weight'] = zeros([3, 3]);
     sd['extra.weight'] = zeros([1]);
-    assert.throws(() => m.loadStateDict(sd), (e: Error) => {
-      assert.match(e.message, /nothing was changed/);
-      assert.match(e.message, /missing keys: fc2\.bias/);
-      assert.match(e.message, /unexpected keys: extra\.weight/);
-      assert.match(e.message, /fc1\.weight: checkpoint has \[3, 3\], model has \[128, 1568\]/);
-      return true;
-    });
+    assert.throws(
+      () => m.loadStateDict(sd),
+      (e: Error) => {
+        assert.match(e.message, /nothing was changed/);
+        assert.match(e.message, /missing keys: fc2\.bias/);
+        assert.match(e.message, /unexpected keys: extra\.weight/);
+        assert.match(e.message, /fc1\.weight: checkpoint has \[3, 3\], model has \[128, 1568\]/);
+        return true;
+      },
+    );
     assert.deepEqual(m.stateDict()['conv1.weight'].dataSync(), before);
   });
 
   test('non-strict loads what matches and reports the rest', () => {
     const m = new nn.Linear(2, 2);
-    const r = m.loadStateDict({ weight: tensor([[1, 2], [3, 4]]), other: zeros([1]) }, { strict: false });
+    const r = m.loadStateDict(
+      {
+        weight: tensor([
+          [1, 2],
+          [3, 4],
+        ]),
+        other: zeros([1]),
+      },
+      { strict: false },
+    );
     assert.deepEqual(r, { missingKeys: ['bias'], unexpectedKeys: ['other'] });
     assert.deepEqual(Array.from(m.weight.dataSync()), [1, 2, 3, 4]);
   });
@@ -144,7 +176,10 @@ describe('loadStateDict', () => {
   test("PyTorch's int64 num_batches_tracked arrives as a number and is kept as int32", () => {
     const bn = new nn.BatchNorm2d(2);
     bn.loadStateDict({
-      weight: tensor([1, 1]), bias: tensor([0, 0]), running_mean: tensor([0.5, -0.5]), running_var: tensor([2, 3]),
+      weight: tensor([1, 1]),
+      bias: tensor([0, 0]),
+      running_mean: tensor([0.5, -0.5]),
+      running_var: tensor([2, 3]),
       num_batches_tracked: tensor([7], [], 'float32'),
     });
     assert.equal(bn.num_batches_tracked!.dtype, 'int32');

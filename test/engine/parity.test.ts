@@ -39,10 +39,19 @@ interface CnnSgdCase {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type ModuleClass = new (...args: any[]) => nn.Module;
 const MODULES: Record<string, ModuleClass> = {
-  Conv2d: nn.Conv2d, ConvTranspose2d: nn.ConvTranspose2d, Conv1d: nn.Conv1d,
-  BatchNorm2d: nn.BatchNorm2d, BatchNorm1d: nn.BatchNorm1d, Linear: nn.Linear,
-  ReLU: nn.ReLU, ReLU6: nn.ReLU6, Sigmoid: nn.Sigmoid, Tanh: nn.Tanh,
-  MaxPool2d: nn.MaxPool2d, AvgPool2d: nn.AvgPool2d, AdaptiveAvgPool2d: nn.AdaptiveAvgPool2d,
+  Conv2d: nn.Conv2d,
+  ConvTranspose2d: nn.ConvTranspose2d,
+  Conv1d: nn.Conv1d,
+  BatchNorm2d: nn.BatchNorm2d,
+  BatchNorm1d: nn.BatchNorm1d,
+  Linear: nn.Linear,
+  ReLU: nn.ReLU,
+  ReLU6: nn.ReLU6,
+  Sigmoid: nn.Sigmoid,
+  Tanh: nn.Tanh,
+  MaxPool2d: nn.MaxPool2d,
+  AvgPool2d: nn.AvgPool2d,
+  AdaptiveAvgPool2d: nn.AdaptiveAvgPool2d,
   Flatten: nn.Flatten,
 };
 const FUNCTIONAL: Record<string, (x: Tensor, c: LayerCase) => Tensor> = {
@@ -104,8 +113,13 @@ function checkLayerCase(c: LayerCase, perm: number[] | null): void {
       assertClose(t.dataSync(), t.shape, c.grads[what], `${where}: grad ${what}`);
     };
     gradOf(xp, 'x');
-    assert.deepEqual(params.map(([k]) => k).sort(), Object.keys(c.grads).filter((k) => k !== 'x').sort(),
-      `${where}: the engine's parameters differ from PyTorch's`);
+    assert.deepEqual(
+      params.map(([k]) => k).sort(),
+      Object.keys(c.grads)
+        .filter((k) => k !== 'x')
+        .sort(),
+      `${where}: the engine's parameters differ from PyTorch's`,
+    );
     for (const [k, p] of params) gradOf(p, k);
     if (c.state_after) assertStateDict(layer!, c.state_after, `${where}: after forward,`);
 

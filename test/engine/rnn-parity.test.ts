@@ -9,13 +9,27 @@ import { tf } from '../../src/engine/backend/tf';
 import { assertClose, Fixture, FixtureDict, loadCases, toStateDict } from './golden';
 
 interface RnnCase {
-  name: string; layer: 'LSTM' | 'GRU'; args: [number, number]; kwargs: Record<string, unknown>;
-  state: FixtureDict; x: Fixture; h0?: Fixture; c0?: Fixture;
-  g: Fixture; gh: Fixture; gc?: Fixture; y: Fixture; hn: Fixture; cn?: Fixture;
-  grads: FixtureDict; repr: string;
+  name: string;
+  layer: 'LSTM' | 'GRU';
+  args: [number, number];
+  kwargs: Record<string, unknown>;
+  state: FixtureDict;
+  x: Fixture;
+  h0?: Fixture;
+  c0?: Fixture;
+  g: Fixture;
+  gh: Fixture;
+  gc?: Fixture;
+  y: Fixture;
+  hn: Fixture;
+  cn?: Fixture;
+  grads: FixtureDict;
+  repr: string;
 }
 
-before(async () => { await initBackend(process.env.LINGER_BACKEND); });
+before(async () => {
+  await initBackend(process.env.LINGER_BACKEND);
+});
 
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, ch: string) => ch.toUpperCase());
 const fixed = (f: Fixture) => tf.tensor(Float32Array.from(f.data), f.shape);
@@ -26,15 +40,21 @@ for (const c of loadCases<RnnCase>('rnn')) {
     const layer = c.layer === 'LSTM' ? new nn.LSTM(c.args[0], c.args[1], opts) : new nn.GRU(c.args[0], c.args[1], opts);
     assert.equal(layer.toString(), c.repr, 'printed as PyTorch prints it');
     layer.loadStateDict(toStateDict(c.state), { strict: true });
-    assert.deepEqual(Object.keys(layer.stateDict()), Object.keys(c.state), 'PyTorch\'s keys, in its order');
+    assert.deepEqual(Object.keys(layer.stateDict()), Object.keys(c.state), "PyTorch's keys, in its order");
     // inputs as trainable variables, so their gradients come back too
     const x = new nn.Parameter(fixed(c.x));
     const h0 = c.h0 ? new nn.Parameter(fixed(c.h0)) : undefined;
     const c0 = c.c0 ? new nn.Parameter(fixed(c.c0)) : undefined;
     const params = layer.namedParameters();
-    const inputs: [string, nn.Parameter][] = [['x', x], ...(h0 ? [['h0', h0] as [string, nn.Parameter]] : []), ...(c0 ? [['c0', c0] as [string, nn.Parameter]] : [])];
+    const inputs: [string, nn.Parameter][] = [
+      ['x', x],
+      ...(h0 ? [['h0', h0] as [string, nn.Parameter]] : []),
+      ...(c0 ? [['c0', c0] as [string, nn.Parameter]] : []),
+    ];
     const out: Record<string, { data: Float32Array; shape: number[] }> = {};
-    const keep = (k: string, t: Tensor) => { out[k] = { data: t.dataSync() as Float32Array, shape: t.shape }; };
+    const keep = (k: string, t: Tensor) => {
+      out[k] = { data: t.dataSync() as Float32Array, shape: t.shape };
+    };
     const { grads } = tf.variableGrads(() => {
       let y: Tensor, hn: Tensor, cn: Tensor | undefined;
       if (layer instanceof nn.LSTM) [y, [hn, cn]] = layer(x, h0 && c0 ? [h0, c0] : undefined);
@@ -51,7 +71,12 @@ for (const c of loadCases<RnnCase>('rnn')) {
     assertClose(out.y.data, out.y.shape, c.y, 'output');
     assertClose(out.hn.data, out.hn.shape, c.hn, 'h_n');
     if (c.cn) assertClose(out.cn.data, out.cn.shape, c.cn, 'c_n');
-    assert.deepEqual(params.map(([k]) => k).sort(), Object.keys(c.grads).filter((k) => !['x', 'h0', 'c0'].includes(k)).sort());
+    assert.deepEqual(
+      params.map(([k]) => k).sort(),
+      Object.keys(c.grads)
+        .filter((k) => !['x', 'h0', 'c0'].includes(k))
+        .sort(),
+    );
     for (const [k, p] of [...inputs, ...params]) {
       const g = grads[p.variable.name];
       assert.ok(g, `no gradient for ${k}`);
@@ -63,20 +88,36 @@ for (const c of loadCases<RnnCase>('rnn')) {
 
 test('LSTM/GRU: wrong input or state shapes are errors that say what was expected', () => {
   const lstm = new nn.LSTM(5, 4, { batchFirst: true });
-  assert.throws(() => lstm(new Tensor(tf.zeros([2, 3, 6]))), /LSTM at the root module: expected input \[batch, seq, input_size\] or unbatched \[seq, input_size\] with input_size=5, got \[2, 3, 6\]/);
+  assert.throws(
+    () => lstm(new Tensor(tf.zeros([2, 3, 6]))),
+    /LSTM at the root module: expected input \[batch, seq, input_size\] or unbatched \[seq, input_size\] with input_size=5, got \[2, 3, 6\]/,
+  );
   const gru = new nn.GRU(5, 4, { numLayers: 2 });
-  assert.throws(() => gru(new Tensor(tf.zeros([3, 2, 5])), new Tensor(tf.zeros([1, 2, 4]))), /expected h_0 of shape \[2, 2, 4\], got \[1, 2, 4\]/);
+  assert.throws(
+    () => gru(new Tensor(tf.zeros([3, 2, 5])), new Tensor(tf.zeros([1, 2, 4]))),
+    /expected h_0 of shape \[2, 2, 4\], got \[1, 2, 4\]/,
+  );
 });
 
 interface SeqCase {
-  name: string; layer: 'LayerNorm' | 'Embedding' | 'F.bmm'; args: unknown[]; kwargs: Record<string, unknown>;
-  state: FixtureDict; x: Fixture; x2?: Fixture; g: Fixture; y: Fixture; grads: FixtureDict; repr: string;
+  name: string;
+  layer: 'LayerNorm' | 'Embedding' | 'F.bmm';
+  args: unknown[];
+  kwargs: Record<string, unknown>;
+  state: FixtureDict;
+  x: Fixture;
+  x2?: Fixture;
+  g: Fixture;
+  y: Fixture;
+  grads: FixtureDict;
+  repr: string;
 }
 
 for (const c of loadCases<SeqCase>('sequence')) {
   if (c.layer === 'F.bmm') {
     test('F.bmm bmm', () => {
-      const a = new nn.Parameter(fixed(c.x)), b = new nn.Parameter(fixed(c.x2!));
+      const a = new nn.Parameter(fixed(c.x)),
+        b = new nn.Parameter(fixed(c.x2!));
       let y!: { data: Float32Array; shape: number[] };
       const { grads } = tf.variableGrads(() => {
         const out = F.bmm(a, b);
@@ -91,9 +132,10 @@ for (const c of loadCases<SeqCase>('sequence')) {
   }
   test(`${c.layer} ${c.name}`, () => {
     const opts = Object.fromEntries(Object.entries(c.kwargs).map(([k, v]) => [camel(k), v]));
-    const layer = c.layer === 'LayerNorm'
-      ? new nn.LayerNorm(c.args[0] as number | number[], opts)
-      : new nn.Embedding(c.args[0] as number, c.args[1] as number, opts);
+    const layer =
+      c.layer === 'LayerNorm'
+        ? new nn.LayerNorm(c.args[0] as number | number[], opts)
+        : new nn.Embedding(c.args[0] as number, c.args[1] as number, opts);
     assert.equal(layer.toString(), c.repr, 'printed as PyTorch prints it');
     layer.loadStateDict(toStateDict(c.state), { strict: true });
     const isIdx = c.x.dtype === 'int64';

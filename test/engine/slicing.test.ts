@@ -9,13 +9,18 @@ import { tf } from '../../src/engine/backend/tf';
 import { exportOnnx } from '../../src/engine/onnx/index';
 import { diff, runSession, session, tempDir } from './onnx/ort';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('slicing');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('narrow and select', () => {
   test('values as PyTorch slices them; the gradient lands in the slice; out-of-range is an error naming the sizes', () => {
-    const x = tensor(Float32Array.from({ length: 24 }, (_, i) => i), [2, 3, 4]);
+    const x = tensor(
+      Float32Array.from({ length: 24 }, (_, i) => i),
+      [2, 3, 4],
+    );
     assert.deepEqual(Array.from(x.narrow(2, 1, 2).dataSync()), [1, 2, 5, 6, 9, 10, 13, 14, 17, 18, 21, 22]);
     assert.deepEqual(x.narrow(1, -1, 1).shape, [2, 1, 4]);
     const last = x.select(1, -1);
@@ -24,10 +29,20 @@ describe('narrow and select', () => {
     assert.deepEqual(Array.from(x.select(0, 1).select(0, 0).dataSync()), [12, 13, 14, 15]);
     // a permuted tensor slices in its logical order
     assert.deepEqual(Array.from(x.transpose(1, 2).select(2, 0).dataSync()), [0, 1, 2, 3, 12, 13, 14, 15]);
-    const p = new nn.Parameter(tf.variable(tf.tensor3d(Array.from({ length: 24 }, (_, i) => i / 10), [2, 3, 4])));
+    const p = new nn.Parameter(
+      tf.variable(
+        tf.tensor3d(
+          Array.from({ length: 24 }, (_, i) => i / 10),
+          [2, 3, 4],
+        ),
+      ),
+    );
     const g = tf.grad((v: tf.Tensor) => new Tensor(v).select(1, 2).sum().raw)(p.raw);
     const gd = Array.from(g.dataSync());
-    assert.deepEqual(gd, Array.from({ length: 24 }, (_, i) => (Math.floor(i / 4) % 3 === 2 ? 1 : 0)));
+    assert.deepEqual(
+      gd,
+      Array.from({ length: 24 }, (_, i) => (Math.floor(i / 4) % 3 === 2 ? 1 : 0)),
+    );
     assert.throws(() => x.narrow(1, 2, 2), /narrow: start 2 and length 2 are out of range for dimension 1 of size 3/);
     assert.throws(() => x.select(2, 4), /out of range for dimension 2 of size 4/);
   });

@@ -5,6 +5,10 @@ export function warningsDuring(fn: () => void): { code?: string; message: string
   process.emitWarning = ((msg: string | Error, opts?: { code?: string }) => {
     seen.push({ message: String(msg), code: typeof opts === 'object' ? opts?.code : undefined });
   }) as typeof process.emitWarning;
-  try { fn(); } finally { process.emitWarning = orig; }
+  try {
+    fn();
+  } finally {
+    process.emitWarning = orig;
+  }
   return seen;
 }

@@ -38,7 +38,8 @@ export class LineIndex {
     let hi = this.starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (this.starts[mid] <= o) lo = mid; else hi = mid - 1;
+      if (this.starts[mid] <= o) lo = mid;
+      else hi = mid - 1;
     }
     return { line: lo, col: o - this.starts[lo] };
   }
@@ -69,11 +70,18 @@ function notAnalysed(reason: string, at = 0): OffsetDiagnostic {
   return { code: NOT_ANALYSED, start: at, end: at, message: `could not analyse: ${reason}` };
 }
 
-const why = (e: unknown) => (e instanceof RangeError ? 'the code is nested too deeply' : `the analyzer failed (${String((e as Error)?.message ?? e).slice(0, 120)})`);
+const why = (e: unknown) =>
+  e instanceof RangeError ? 'the code is nested too deeply' : `the analyzer failed (${String((e as Error)?.message ?? e).slice(0, 120)})`;
 
 /** A notebook-level LINGER000 (cell -1: the notebook as a whole). */
 function notebookNotAnalysed(reason: string, cell = -1): NotebookDiagnostic {
-  return { code: NOT_ANALYSED, severity: SEVERITY[NOT_ANALYSED], message: `could not analyse: ${reason}`, cell, range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } } };
+  return {
+    code: NOT_ANALYSED,
+    severity: SEVERITY[NOT_ANALYSED],
+    message: `could not analyse: ${reason}`,
+    cell,
+    range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } },
+  };
 }
 
 export class LoadOrderAnalyzer {
@@ -96,10 +104,27 @@ export class LoadOrderAnalyzer {
         severity: SEVERITY[d.code],
         message: d.message,
         range: { start: lines.position(d.start), end: lines.position(d.end) },
-        ...(d.fix ? { fix: { title: d.fix.title, edits: d.fix.edits.map((e) => ({ range: { start: lines.position(e.start), end: lines.position(e.end) }, newText: e.newText })) } } : {}),
+        ...(d.fix
+          ? {
+              fix: {
+                title: d.fix.title,
+                edits: d.fix.edits.map((e) => ({
+                  range: { start: lines.position(e.start), end: lines.position(e.end) },
+                  newText: e.newText,
+                })),
+              },
+            }
+          : {}),
       }));
     } catch (e) {
-      return [{ code: NOT_ANALYSED, severity: SEVERITY[NOT_ANALYSED], message: notAnalysed(typeof source === 'string' ? why(e) : 'the input is not text').message, range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } } }];
+      return [
+        {
+          code: NOT_ANALYSED,
+          severity: SEVERITY[NOT_ANALYSED],
+          message: notAnalysed(typeof source === 'string' ? why(e) : 'the input is not text').message,
+          range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } },
+        },
+      ];
     }
   }
 
@@ -141,7 +166,9 @@ export class LoadOrderAnalyzer {
     } catch (e) {
       return [notebookNotAnalysed(why(e))];
     }
-    return [...bad, ...this.analyzeCells(cells, opts)].sort((a, b) => a.cell - b.cell || a.range.start.line - b.range.start.line || a.range.start.col - b.range.start.col);
+    return [...bad, ...this.analyzeCells(cells, opts)].sort(
+      (a, b) => a.cell - b.cell || a.range.start.line - b.range.start.line || a.range.start.col - b.range.start.col,
+    );
   }
 
   /** The findings of a text as offsets; `where(offset)` names a place in messages. */
@@ -151,7 +178,10 @@ export class LoadOrderAnalyzer {
     try {
       // NUL never occurs in source text: a binary file, or UTF-16 read as UTF-8
       const nul = text.indexOf('\0');
-      if (nul >= 0) return [notAnalysed(`this is not text: it holds a NUL character at offset ${nul} (a binary file, or UTF-16 text; save it as UTF-8)`)];
+      if (nul >= 0)
+        return [
+          notAnalysed(`this is not text: it holds a NUL character at offset ${nul} (a binary file, or UTF-16 text; save it as UTF-8)`),
+        ];
       // a lone CR ends a line for editors and Python, not for the grammars' scanners: same length, offsets stay
       if (text.includes('\r')) text = text.replace(/\r(?!\n)/g, '\n');
       const keywords = new KeywordIndex(text, language === 'python' ? pythonImportWords(text) : ecmaImportWords(text));
@@ -163,8 +193,10 @@ export class LoadOrderAnalyzer {
         if (ranges) {
           const lines = new LineIndex(text);
           includedRanges = ranges.map(([s, e]) => ({
-            startIndex: s, endIndex: e,
-            startPosition: toPoint(lines.position(s)), endPosition: toPoint(lines.position(e)),
+            startIndex: s,
+            endIndex: e,
+            startPosition: toPoint(lines.position(s)),
+            endPosition: toPoint(lines.position(e)),
           }));
         }
       }
@@ -212,7 +244,11 @@ export class LoadOrderAnalyzer {
           // keep what this scope found so far
           if (e instanceof RuleDeadlineError) {
             timedOut = true;
-            out.push(notAnalysed(`checking the rules took longer than ${opts.timeoutMs ?? 5000} ms (a very long flow); the diagnostics shown are the ones found before`));
+            out.push(
+              notAnalysed(
+                `checking the rules took longer than ${opts.timeoutMs ?? 5000} ms (a very long flow); the diagnostics shown are the ones found before`,
+              ),
+            );
           } else {
             out.push(notAnalysed(`${why(e)} while checking the rules`));
           }
@@ -221,7 +257,13 @@ export class LoadOrderAnalyzer {
           const d: OffsetDiagnostic = { code: f.code, start: f.span.start, end: f.span.end, message: f.message };
           if (f.load && f.lastTransform) {
             try {
-              const fix = loadMoveFix(text, f.load, f.lastTransform, `Move ${f.load.callee}() after ${f.lastTransform.callee} (${where(f.lastTransform.span.start)})`, eol);
+              const fix = loadMoveFix(
+                text,
+                f.load,
+                f.lastTransform,
+                `Move ${f.load.callee}() after ${f.lastTransform.callee} (${where(f.lastTransform.span.start)})`,
+                eol,
+              );
               if (fix) d.fix = fix;
             } catch {
               // no fix
@@ -247,14 +289,21 @@ function hiddenBySyntaxError(root: TsNode, keywords: KeywordIndex): { diagnostic
   for (const n of root.descendantsOfType('ERROR')) {
     if (!n || !keywords.mayHoldDiagnostic(n.startIndex, n.endIndex)) continue;
     const line = n.startPosition.row + 1;
-    return { diagnostic: notAnalysed(`a syntax error at line ${line} hides the code after it from the analysis (fix it, and the load order is checked again)`, n.startIndex), end: n.endIndex };
+    return {
+      diagnostic: notAnalysed(
+        `a syntax error at line ${line} hides the code after it from the analysis (fix it, and the load order is checked again)`,
+        n.startIndex,
+      ),
+      end: n.endIndex,
+    };
   }
   return undefined;
 }
 
 /** Why a parsed value is not a Jupyter notebook the analyzer can read, if it is not. */
 function notebookProblem(nb: unknown): string | undefined {
-  if (!nb || typeof nb !== 'object' || Array.isArray(nb)) return `this is not a Jupyter notebook: the top level is ${Array.isArray(nb) ? 'a JSON list' : nb === null ? 'null' : `a ${typeof nb}`}, not an object`;
+  if (!nb || typeof nb !== 'object' || Array.isArray(nb))
+    return `this is not a Jupyter notebook: the top level is ${Array.isArray(nb) ? 'a JSON list' : nb === null ? 'null' : `a ${typeof nb}`}, not an object`;
   if (!Array.isArray((nb as { cells?: unknown }).cells)) return 'this is not a Jupyter notebook: it has no list of cells';
   return undefined;
 }

@@ -103,13 +103,16 @@ import linger
     text += u;
     lines += u.split('\n').length - 1;
   }
-  return text + `
+  return (
+    text +
+    `
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", type=float, default=0.01)
     args = parser.parse_args()
-`;
+`
+  );
 }
 
 function median(xs: number[]): number {
@@ -119,8 +122,17 @@ function median(xs: number[]): number {
 }
 
 /** `ms`: median wall time; `cpuMs`: median CPU time of the process (less sensitive to other jobs on the machine). */
-export interface AnalyzerBench { lines: number; ms: number; cpuMs: number; diagnostics: number }
-export interface AnalyzerBenchOptions { runs?: number; warmup?: number; prefilter?: boolean }
+export interface AnalyzerBench {
+  lines: number;
+  ms: number;
+  cpuMs: number;
+  diagnostics: number;
+}
+export interface AnalyzerBenchOptions {
+  runs?: number;
+  warmup?: number;
+  prefilter?: boolean;
+}
 
 /** Median ms to analyze the 5,000-line script with an analyzer already created (synchronous). */
 export function measureAnalyzer(analyzer: LoadOrderAnalyzer, opts: AnalyzerBenchOptions = {}): AnalyzerBench {
@@ -154,7 +166,9 @@ if (/[\\/]analysis[\\/]bench\.ts$/.test(process.argv[1] ?? '')) {
   void (async () => {
     const r = await benchAnalyzer();
     const full = await benchAnalyzer({ prefilter: false });
-    process.stdout.write(`load-order analyzer: ${r.lines} lines of Python in ${r.ms.toFixed(1)} ms (median wall; CPU ${r.cpuMs.toFixed(1)} ms; ` +
-      `${r.diagnostics} diagnostics); without the prefilter ${full.ms.toFixed(1)} ms (CPU ${full.cpuMs.toFixed(1)} ms)\n`);
+    process.stdout.write(
+      `load-order analyzer: ${r.lines} lines of Python in ${r.ms.toFixed(1)} ms (median wall; CPU ${r.cpuMs.toFixed(1)} ms; ` +
+        `${r.diagnostics} diagnostics); without the prefilter ${full.ms.toFixed(1)} ms (CPU ${full.cpuMs.toFixed(1)} ms)\n`,
+    );
   })();
 }

@@ -19,10 +19,22 @@ export const SEVERITY: Readonly<Record<LoadOrderCode, Severity>> = {
   LINGER005: 'warning', // trace_layers after normalize_layers
 };
 
-export interface Position { line: number; col: number }
-export interface Range { start: Position; end: Position }
-export interface TextEdit { range: Range; newText: string }
-export interface QuickFix { title: string; edits: TextEdit[] }
+export interface Position {
+  line: number;
+  col: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
+export interface QuickFix {
+  title: string;
+  edits: TextEdit[];
+}
 
 export interface LoadOrderDiagnostic {
   code: LoadOrderCode;
@@ -37,8 +49,13 @@ export interface LoadOrderDiagnostic {
 export type SourceLanguage = 'python' | 'typescript' | 'tsx' | 'javascript';
 
 /** A notebook edit: the range is inside cell `cell` (index into the notebook's cells). */
-export interface CellTextEdit extends TextEdit { cell: number }
-export interface CellQuickFix { title: string; edits: CellTextEdit[] }
+export interface CellTextEdit extends TextEdit {
+  cell: number;
+}
+export interface CellQuickFix {
+  title: string;
+  edits: CellTextEdit[];
+}
 
 /**
  * A diagnostic of a notebook: `cell` indexes the notebook's cells (markdown cells included),

@@ -10,11 +10,45 @@ const DOTTED = /^(?:this|[A-Za-z_$][\w$]*)(?:\s*\??\.\s*#?[A-Za-z_$][\w$]*)+$/;
 /** The method name at the end of a callee's text. */
 const METHOD = /\.\s*([A-Za-z_$][\w$]*)$/;
 /** Wrappers that do not change which object an expression is. */
-const TRANSPARENT = new Set(['parenthesized_expression', 'non_null_expression', 'as_expression', 'satisfies_expression', 'type_assertion', 'await_expression']);
-const FUNCTIONS = new Set(['arrow_function', 'function_expression', 'function', 'generator_function', 'generator_function_declaration', 'function_declaration', 'method_definition']);
-const SKIP_STATEMENTS = new Set(['comment', 'empty_statement', 'interface_declaration', 'type_alias_declaration', 'enum_declaration',
-  'ambient_declaration', 'module', 'internal_module', 'debugger_statement', 'hash_bang_line', 'import_alias']);
-const PATTERNS = new Set(['object_pattern', 'array_pattern', 'pair_pattern', 'rest_pattern', 'assignment_pattern', 'shorthand_property_identifier_pattern', 'object_assignment_pattern']);
+const TRANSPARENT = new Set([
+  'parenthesized_expression',
+  'non_null_expression',
+  'as_expression',
+  'satisfies_expression',
+  'type_assertion',
+  'await_expression',
+]);
+const FUNCTIONS = new Set([
+  'arrow_function',
+  'function_expression',
+  'function',
+  'generator_function',
+  'generator_function_declaration',
+  'function_declaration',
+  'method_definition',
+]);
+const SKIP_STATEMENTS = new Set([
+  'comment',
+  'empty_statement',
+  'interface_declaration',
+  'type_alias_declaration',
+  'enum_declaration',
+  'ambient_declaration',
+  'module',
+  'internal_module',
+  'debugger_statement',
+  'hash_bang_line',
+  'import_alias',
+]);
+const PATTERNS = new Set([
+  'object_pattern',
+  'array_pattern',
+  'pair_pattern',
+  'rest_pattern',
+  'assignment_pattern',
+  'shorthand_property_identifier_pattern',
+  'object_assignment_pattern',
+]);
 
 /** Module specifiers taken as this engine: the package, its subpaths, and relative paths to the engine's source. */
 function isEngineModule(spec: string): boolean {
@@ -49,18 +83,26 @@ export class EcmaFrontEnd extends FrontEnd {
     const t = n.type;
     if (SKIP_STATEMENTS.has(t)) return;
     switch (t) {
-      case 'import_statement': this.importStatement(n); return;
+      case 'import_statement':
+        this.importStatement(n);
+        return;
       case 'export_statement': {
         const d = n.childForFieldName('declaration');
-        if (d) { this.statement(d, into, parent); return; }
+        if (d) {
+          this.statement(d, into, parent);
+          return;
+        }
         const v = n.childForFieldName('value');
         if (v) this.simple(n, into, parent, null);
         return;
       }
-      case 'function_declaration': case 'generator_function_declaration':
+      case 'function_declaration':
+      case 'generator_function_declaration':
         this.queueFunction(n);
         return;
-      case 'class_declaration': case 'abstract_class_declaration': case 'class':
+      case 'class_declaration':
+      case 'abstract_class_declaration':
+      case 'class':
         this.classBody(n);
         return;
       case 'statement_block': {
@@ -73,17 +115,40 @@ export class EcmaFrontEnd extends FrontEnd {
         this.body(n.childForFieldName('body'), it.body, it);
         return;
       }
-      case 'ERROR': this.statements(n, into, parent); return;
-      case 'if_statement': this.ifStatement(n, into, parent); return;
-      case 'switch_statement': this.switchStatement(n, into, parent); return;
-      case 'for_statement': case 'for_in_statement': case 'while_statement': case 'do_statement':
-        this.loop(n, into, parent); return;
-      case 'try_statement': this.tryStatement(n, into, parent); return;
-      case 'return_statement': case 'throw_statement': this.simple(n, into, parent, 'return'); return;
-      case 'break_statement': this.simple(n, into, parent, 'break'); return;
-      case 'continue_statement': this.simple(n, into, parent, 'continue'); return;
-      case 'lexical_declaration': case 'variable_declaration': this.declaration(n, into, parent); return;
-      default: this.simple(n, into, parent, null);
+      case 'ERROR':
+        this.statements(n, into, parent);
+        return;
+      case 'if_statement':
+        this.ifStatement(n, into, parent);
+        return;
+      case 'switch_statement':
+        this.switchStatement(n, into, parent);
+        return;
+      case 'for_statement':
+      case 'for_in_statement':
+      case 'while_statement':
+      case 'do_statement':
+        this.loop(n, into, parent);
+        return;
+      case 'try_statement':
+        this.tryStatement(n, into, parent);
+        return;
+      case 'return_statement':
+      case 'throw_statement':
+        this.simple(n, into, parent, 'return');
+        return;
+      case 'break_statement':
+        this.simple(n, into, parent, 'break');
+        return;
+      case 'continue_statement':
+        this.simple(n, into, parent, 'continue');
+        return;
+      case 'lexical_declaration':
+      case 'variable_declaration':
+        this.declaration(n, into, parent);
+        return;
+      default:
+        this.simple(n, into, parent, null);
     }
   }
 
@@ -99,7 +164,10 @@ export class EcmaFrontEnd extends FrontEnd {
     }
     const it = this.b.stmt(into, parent, spanOf(n));
     it.exit = exit;
-    if (deep) this.into(it, it.effects, () => { for (const c of n.namedChildren) if (c) this.value(c, true); });
+    if (deep)
+      this.into(it, it.effects, () => {
+        for (const c of n.namedChildren) if (c) this.value(c, true);
+      });
     else if (assign) this.into(it, it.effects, () => this.value(assign, false));
   }
 
@@ -133,7 +201,7 @@ export class EcmaFrontEnd extends FrontEnd {
     if (alt) {
       const blk = this.b.block();
       it.arms.push(blk);
-      const inner = alt.type === 'else_clause' ? alt.namedChildren.find((c) => c && c.type !== 'comment') ?? null : alt;
+      const inner = alt.type === 'else_clause' ? (alt.namedChildren.find((c) => c && c.type !== 'comment') ?? null) : alt;
       this.body(inner, blk, it);
       it.exhaustive = true;
     }
@@ -222,8 +290,14 @@ export class EcmaFrontEnd extends FrontEnd {
 
   /** Queues the functions inside an expression that is not otherwise evaluated. */
   private nested(n: Node): void {
-    if (FUNCTIONS.has(n.type)) { this.queueFunction(n); return; }
-    if (n.type === 'class') { this.classBody(n); return; }
+    if (FUNCTIONS.has(n.type)) {
+      this.queueFunction(n);
+      return;
+    }
+    if (n.type === 'class') {
+      this.classBody(n);
+      return;
+    }
     for (const c of n.namedChildren) if (c && this.relevant(c)) this.nested(c);
   }
 
@@ -253,7 +327,11 @@ export class EcmaFrontEnd extends FrontEnd {
 
   /** `linger` from any module is this engine's namespace; transform names only from the engine. */
   private importName(name: string, local: string, spec: string): void {
-    if (name === 'linger') { this.names.modules.add(local); this.keywords.add(local); return; }
+    if (name === 'linger') {
+      this.names.modules.add(local);
+      this.keywords.add(local);
+      return;
+    }
     if (!isEngineModule(spec) && !this.names.modules.has(spec)) return;
     if (Object.prototype.hasOwnProperty.call(TRANSFORM_KIND, name) || name === 'load') {
       this.names.functions.set(local, name);
@@ -269,7 +347,11 @@ export class EcmaFrontEnd extends FrontEnd {
   /** `const { linger } = require('linger-studio')`, `const L = require(...)`, `const { init } = linger`. */
   private importBinding(name: Node, value: Node): void {
     let v = value;
-    while (TRANSPARENT.has(v.type)) { const c = v.namedChild(0); if (!c) return; v = c; }
+    while (TRANSPARENT.has(v.type)) {
+      const c = v.namedChild(0);
+      if (!c) return;
+      v = c;
+    }
     let spec: string | null = null;
     if (v.type === 'call_expression') {
       const fn = v.childForFieldName('function');
@@ -277,7 +359,10 @@ export class EcmaFrontEnd extends FrontEnd {
       const first = args?.namedChild(0);
       if (fn && (this.src(fn) === 'require' || fn.type === 'import') && first?.type === 'string') spec = this.src(first).slice(1, -1);
       if (spec === null) return;
-      if (name.type === 'identifier') { if (isEngineModule(spec)) this.addPackage(this.src(name)); return; }
+      if (name.type === 'identifier') {
+        if (isEngineModule(spec)) this.addPackage(this.src(name));
+        return;
+      }
     } else if (v.type === 'identifier' && this.names.modules.has(this.src(v))) {
       spec = this.src(v); // destructuring the linger namespace: names are transforms
     } else if (v.type === 'member_expression') {
@@ -315,8 +400,12 @@ export class EcmaFrontEnd extends FrontEnd {
       if (DOTTED.test(s)) return s.replace(/[\s?]/g, '');
     }
     switch (t) {
-      case 'identifier': case 'property_identifier': case 'shorthand_property_identifier': return this.src(n);
-      case 'this': return 'this';
+      case 'identifier':
+      case 'property_identifier':
+      case 'shorthand_property_identifier':
+        return this.src(n);
+      case 'this':
+        return 'this';
       case 'member_expression': {
         const o = this.path(n.childForFieldName('object'));
         const p = n.childForFieldName('property');
@@ -332,13 +421,16 @@ export class EcmaFrontEnd extends FrontEnd {
     if (!n) return null;
     const t = n.type;
     switch (t) {
-      case 'identifier': case 'this': return this.path(n);
+      case 'identifier':
+      case 'this':
+        return this.path(n);
       case 'member_expression': {
         const p = this.path(n);
         if (p === null && deep) this.value(n.childForFieldName('object'), true);
         return p;
       }
-      case 'call_expression': return this.call(n, deep);
+      case 'call_expression':
+        return this.call(n, deep);
       case 'assignment_expression': {
         const v = this.value(n.childForFieldName('right'), deep);
         const left = n.childForFieldName('left');
@@ -348,17 +440,33 @@ export class EcmaFrontEnd extends FrontEnd {
       case 'augmented_assignment_expression':
         if (deep) this.value(n.childForFieldName('right'), true);
         return null;
-      case 'comment': case 'string': case 'template_string': case 'number': case 'regex': case 'true': case 'false':
-      case 'null': case 'undefined': case 'type_annotation': case 'type_arguments':
+      case 'comment':
+      case 'string':
+      case 'template_string':
+      case 'number':
+      case 'regex':
+      case 'true':
+      case 'false':
+      case 'null':
+      case 'undefined':
+      case 'type_annotation':
+      case 'type_arguments':
         return null;
       default:
         if (TRANSPARENT.has(t)) {
           let r: string | null = null;
-          for (const c of n.namedChildren) if (c && c.type !== 'comment' && !c.type.endsWith('type') && c.type !== 'type_identifier') r = this.value(c, deep);
+          for (const c of n.namedChildren)
+            if (c && c.type !== 'comment' && !c.type.endsWith('type') && c.type !== 'type_identifier') r = this.value(c, deep);
           return r;
         }
-        if (FUNCTIONS.has(t)) { if (deep) this.queueFunction(n); return null; }
-        if (t === 'class') { if (deep) this.classBody(n); return null; }
+        if (FUNCTIONS.has(t)) {
+          if (deep) this.queueFunction(n);
+          return null;
+        }
+        if (t === 'class') {
+          if (deep) this.classBody(n);
+          return null;
+        }
         if (deep) for (const c of n.namedChildren) if (c) this.value(c, true);
         return null;
     }
@@ -391,7 +499,11 @@ export class EcmaFrontEnd extends FrontEnd {
       let spread = false;
       for (const a of args.namedChildren) {
         if (!a || a.type === 'comment') continue;
-        if (a.type === 'spread_element') { this.value(a, true); spread = true; continue; }
+        if (a.type === 'spread_element') {
+          this.value(a, true);
+          spread = true;
+          continue;
+        }
         const v = this.value(a, true);
         if (!spread) positional.push(v);
       }
@@ -404,14 +516,21 @@ export class EcmaFrontEnd extends FrontEnd {
 
   private bindTarget(t: Node, v: string | null): void {
     const p = this.path(t);
-    if (p !== null) { this.bind(p, v); return; }
+    if (p !== null) {
+      this.bind(p, v);
+      return;
+    }
     if (PATTERNS.has(t.type)) {
       for (const c of t.namedChildren) {
         if (!c) continue;
         if (c.type === 'shorthand_property_identifier_pattern') this.bind(this.src(c), null);
-        else if (c.type === 'pair_pattern') { const val = c.childForFieldName('value'); if (val) this.bindTarget(val, null); }
-        else if (c.type === 'assignment_pattern' || c.type === 'object_assignment_pattern') { const l = c.childForFieldName('left'); if (l) this.bindTarget(l, null); }
-        else this.bindTarget(c, null);
+        else if (c.type === 'pair_pattern') {
+          const val = c.childForFieldName('value');
+          if (val) this.bindTarget(val, null);
+        } else if (c.type === 'assignment_pattern' || c.type === 'object_assignment_pattern') {
+          const l = c.childForFieldName('left');
+          if (l) this.bindTarget(l, null);
+        } else this.bindTarget(c, null);
       }
     }
   }

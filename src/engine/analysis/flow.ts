@@ -4,7 +4,10 @@
 // The Python and TypeScript/JavaScript front ends build it from tree-sitter trees.
 
 /** A range of the analysed text as UTF-16 offsets. */
-export interface Span { start: number; end: number }
+export interface Span {
+  start: number;
+  end: number;
+}
 
 export type TransformKind = 'trace' | 'normalize' | 'init';
 
@@ -31,11 +34,19 @@ export interface LoadEffect {
 }
 
 /** `target = source`: an alias when `source` is a path, a new object when null. */
-export interface BindEffect { type: 'bind'; target: string; source: string | null; at: number }
+export interface BindEffect {
+  type: 'bind';
+  target: string;
+  source: string | null;
+  at: number;
+}
 
 export type Effect = TransformEffect | LoadEffect | BindEffect;
 
-export interface Block { id: number; items: Item[] }
+export interface Block {
+  id: number;
+  items: Item[];
+}
 
 interface ItemBase {
   id: number;
@@ -51,21 +62,48 @@ interface ItemBase {
 export type Exit = 'return' | 'break' | 'continue' | null;
 
 /** A simple statement: effects in evaluation order; `exit` when it leaves the block. */
-export interface StmtItem extends ItemBase { k: 'stmt'; effects: Effect[]; exit: Exit }
+export interface StmtItem extends ItemBase {
+  k: 'stmt';
+  effects: Effect[];
+  exit: Exit;
+}
 /**
  * Mutually exclusive arms (if/elif/else, match, switch); not exhaustive = control may skip all;
  * breakable = a `break` in an arm leaves the branch (switch).
  */
-export interface BranchItem extends ItemBase { k: 'branch'; head: Effect[]; arms: Block[]; exhaustive: boolean; breakable: boolean }
+export interface BranchItem extends ItemBase {
+  k: 'branch';
+  head: Effect[];
+  arms: Block[];
+  exhaustive: boolean;
+  breakable: boolean;
+}
 /** for / while: the body may run zero or more times; `orelse` is Python's loop `else`. */
-export interface LoopItem extends ItemBase { k: 'loop'; head: Effect[]; body: Block; orelse: Block }
-export interface TryItem extends ItemBase { k: 'try'; body: Block; handlers: Block[]; orelse: Block; final: Block }
+export interface LoopItem extends ItemBase {
+  k: 'loop';
+  head: Effect[];
+  body: Block;
+  orelse: Block;
+}
+export interface TryItem extends ItemBase {
+  k: 'try';
+  body: Block;
+  handlers: Block[];
+  orelse: Block;
+  final: Block;
+}
 /** with, a braced block, a label: the body runs once, in order. */
-export interface SeqItem extends ItemBase { k: 'seq'; head: Effect[]; body: Block }
+export interface SeqItem extends ItemBase {
+  k: 'seq';
+  head: Effect[];
+  body: Block;
+}
 
 export type Item = StmtItem | BranchItem | LoopItem | TryItem | SeqItem;
 
-export interface Scope { body: Block }
+export interface Scope {
+  body: Block;
+}
 
 /** Builds items with their parent links; shared by both front ends. */
 export class FlowBuilder {
@@ -82,19 +120,51 @@ export class FlowBuilder {
   }
 
   branch(into: Block, parent: Item | null, span: Span): BranchItem {
-    const it: BranchItem = { k: 'branch', id: this.nextId++, span, parent, block: into.id, hasTransform: false, head: [], arms: [], exhaustive: false, breakable: false };
+    const it: BranchItem = {
+      k: 'branch',
+      id: this.nextId++,
+      span,
+      parent,
+      block: into.id,
+      hasTransform: false,
+      head: [],
+      arms: [],
+      exhaustive: false,
+      breakable: false,
+    };
     into.items.push(it);
     return it;
   }
 
   loop(into: Block, parent: Item | null, span: Span): LoopItem {
-    const it: LoopItem = { k: 'loop', id: this.nextId++, span, parent, block: into.id, hasTransform: false, head: [], body: this.block(), orelse: this.block() };
+    const it: LoopItem = {
+      k: 'loop',
+      id: this.nextId++,
+      span,
+      parent,
+      block: into.id,
+      hasTransform: false,
+      head: [],
+      body: this.block(),
+      orelse: this.block(),
+    };
     into.items.push(it);
     return it;
   }
 
   try(into: Block, parent: Item | null, span: Span): TryItem {
-    const it: TryItem = { k: 'try', id: this.nextId++, span, parent, block: into.id, hasTransform: false, body: this.block(), handlers: [], orelse: this.block(), final: this.block() };
+    const it: TryItem = {
+      k: 'try',
+      id: this.nextId++,
+      span,
+      parent,
+      block: into.id,
+      hasTransform: false,
+      body: this.block(),
+      handlers: [],
+      orelse: this.block(),
+      final: this.block(),
+    };
     into.items.push(it);
     return it;
   }

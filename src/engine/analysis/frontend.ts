@@ -6,15 +6,30 @@ import { FlowBuilder, markTransform, type Block, type Effect, type Item, type Sc
 
 /** linger's transforms, in both spellings (Python snake_case, this engine's camelCase). */
 export const TRANSFORM_KIND: Readonly<Record<string, TransformKind>> = {
-  trace_layers: 'trace', traceLayers: 'trace',
-  normalize_layers: 'normalize', normalizeLayers: 'normalize',
+  trace_layers: 'trace',
+  traceLayers: 'trace',
+  normalize_layers: 'normalize',
+  normalizeLayers: 'normalize',
   init: 'init',
 };
 export const LOAD_METHODS: ReadonlySet<string> = new Set(['load_state_dict', 'loadStateDict']);
 /** nn.Module methods that return the module itself, so `model = model.cuda()` keeps the model. */
 export const SELF_METHODS: ReadonlySet<string> = new Set([
-  'cuda', 'cpu', 'to', 'train', 'eval', 'float', 'half', 'double', 'bfloat16', 'type', 'requires_grad_',
-  'share_memory', 'apply', 'to_empty', 'requiresGrad_',
+  'cuda',
+  'cpu',
+  'to',
+  'train',
+  'eval',
+  'float',
+  'half',
+  'double',
+  'bfloat16',
+  'type',
+  'requires_grad_',
+  'share_memory',
+  'apply',
+  'to_empty',
+  'requiresGrad_',
 ]);
 
 /** Names bound to linger in the file (import aliases), collected as the front end meets them. */
@@ -64,7 +79,10 @@ export class KeywordIndex {
   private words = new Set<string>();
   private offsets: number[] = [];
 
-  constructor(private readonly text: string, initial: Iterable<string> = []) {
+  constructor(
+    private readonly text: string,
+    initial: Iterable<string> = [],
+  ) {
     for (const w of BASE_KEYWORDS) this.words.add(w);
     for (const w of initial) this.words.add(w);
     this.reindex();
@@ -74,7 +92,10 @@ export class KeywordIndex {
   add(...words: string[]): void {
     let changed = false;
     for (const w of words) {
-      if (w && /^[A-Za-z_$][\w$]*$/.test(w) && !this.words.has(w)) { this.words.add(w); changed = true; }
+      if (w && /^[A-Za-z_$][\w$]*$/.test(w) && !this.words.has(w)) {
+        this.words.add(w);
+        changed = true;
+      }
     }
     if (changed) this.reindex();
   }
@@ -100,7 +121,8 @@ export class KeywordIndex {
     let hi = o.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      if (o[mid] < start) lo = mid + 1; else hi = mid;
+      if (o[mid] < start) lo = mid + 1;
+      else hi = mid;
     }
     return lo;
   }
@@ -130,7 +152,10 @@ export abstract class FrontEnd {
   protected cur: Item | null = null;
   protected out: Effect[] | null = null;
 
-  constructor(protected readonly text: string, protected readonly keywords: KeywordIndex) {}
+  constructor(
+    protected readonly text: string,
+    protected readonly keywords: KeywordIndex,
+  ) {}
 
   protected src(n: Node): string {
     return this.text.slice(n.startIndex, n.endIndex);
@@ -194,7 +219,13 @@ export abstract class FrontEnd {
   }
 
   /** Handles a resolved call: a transform, a `linger.load`, a load method or a self-returning method. */
-  protected resolvedCall(call: Node, fpath: string, positional: Array<string | null>, keywords: Map<string, string | null>, calleeNode: Node): string | null {
+  protected resolvedCall(
+    call: Node,
+    fpath: string,
+    positional: Array<string | null>,
+    keywords: Map<string, string | null>,
+    calleeNode: Node,
+  ): string | null {
     const c = classifyCallee(fpath, this.names);
     if (c?.type === 'transform') {
       let model: string | null | undefined;

@@ -31,8 +31,11 @@ export function defaultWasmDir(): string {
   }
   const found = candidates.find((d) => fs.existsSync(path.join(d, 'tree-sitter.wasm')));
   if (!found) {
-    throw new Error(`linger analysis: tree-sitter.wasm not found (looked in ${candidates.join(', ')}); ` +
-      'install @vscode/tree-sitter-wasm or set LINGER_TREE_SITTER_DIR to a folder holding ' + WASM_FILES.join(', '));
+    throw new Error(
+      `linger analysis: tree-sitter.wasm not found (looked in ${candidates.join(', ')}); ` +
+        'install @vscode/tree-sitter-wasm or set LINGER_TREE_SITTER_DIR to a folder holding ' +
+        WASM_FILES.join(', '),
+    );
   }
   return found;
 }
@@ -54,7 +57,9 @@ export function loadGrammars(wasmDir: string = defaultWasmDir()): Promise<Gramma
         const wasm = path.join(dir, 'tree-sitter.wasm');
         if (!fs.existsSync(wasm)) throw new Error(`linger analysis: ${wasm} not found`);
         runtime = Parser.init({ locateFile: (file: string) => path.join(dir, file) });
-        runtime.catch(() => { runtime = undefined; });
+        runtime.catch(() => {
+          runtime = undefined;
+        });
       }
       await runtime;
       const parsers = {} as Record<SourceLanguage, Parser>;
@@ -75,10 +80,17 @@ export function loadGrammars(wasmDir: string = defaultWasmDir()): Promise<Gramma
 }
 
 const EXTENSION_LANGUAGE: Record<string, SourceLanguage> = {
-  '.py': 'python', '.pyw': 'python', '.pyi': 'python',
-  '.ts': 'typescript', '.mts': 'typescript', '.cts': 'typescript',
+  '.py': 'python',
+  '.pyw': 'python',
+  '.pyi': 'python',
+  '.ts': 'typescript',
+  '.mts': 'typescript',
+  '.cts': 'typescript',
   '.tsx': 'tsx',
-  '.js': 'javascript', '.mjs': 'javascript', '.cjs': 'javascript', '.jsx': 'javascript',
+  '.js': 'javascript',
+  '.mjs': 'javascript',
+  '.cjs': 'javascript',
+  '.jsx': 'javascript',
 };
 
 /** The language of a source file by its extension (`.ipynb` is not a source language: see analyzeNotebook). */
@@ -89,10 +101,20 @@ export function languageForPath(file: string): SourceLanguage | undefined {
 /** The language of a VS Code language id (`python`, `typescript`, `typescriptreact`, `javascript`, `javascriptreact`). */
 export function languageForId(languageId: string): SourceLanguage | undefined {
   switch (languageId.toLowerCase()) {
-    case 'python': return 'python';
-    case 'typescript': case 'ts': return 'typescript';
-    case 'typescriptreact': case 'tsx': return 'tsx';
-    case 'javascript': case 'js': case 'javascriptreact': case 'jsx': return 'javascript';
-    default: return undefined;
+    case 'python':
+      return 'python';
+    case 'typescript':
+    case 'ts':
+      return 'typescript';
+    case 'typescriptreact':
+    case 'tsx':
+      return 'tsx';
+    case 'javascript':
+    case 'js':
+    case 'javascriptreact':
+    case 'jsx':
+      return 'javascript';
+    default:
+      return undefined;
   }
 }

@@ -4,8 +4,17 @@ export { LoadOrderAnalyzer, LineIndex } from './analyzer';
 export type { AnalyzeOptions, OffsetDiagnostic } from './analyzer';
 export { NOT_ANALYSED, SEVERITY } from './diagnostic';
 export type {
-  CellQuickFix, CellTextEdit, LoadOrderCode, LoadOrderDiagnostic, NotebookDiagnostic, Position, QuickFix, Range, Severity,
-  SourceLanguage, TextEdit,
+  CellQuickFix,
+  CellTextEdit,
+  LoadOrderCode,
+  LoadOrderDiagnostic,
+  NotebookDiagnostic,
+  Position,
+  QuickFix,
+  Range,
+  Severity,
+  SourceLanguage,
+  TextEdit,
 } from './diagnostic';
 export { defaultWasmDir, languageForId, languageForPath, WASM_FILES } from './grammars';
 export { maskIPython, notebookCells } from './notebook';

@@ -8,10 +8,20 @@ import type { OffsetDiagnostic } from './analyzer';
 import type { OffsetEdit } from './quickFix';
 
 /** A notebook cell: its text and language (a VS Code language id such as `python`, `typescript`, or `markdown`). */
-export interface CellSource { text: string; language: string }
+export interface CellSource {
+  text: string;
+  language: string;
+}
 
-interface JupyterCell { cell_type?: string; source?: string | string[]; metadata?: { vscode?: { languageId?: string } } }
-interface JupyterNotebook { cells?: JupyterCell[]; metadata?: { kernelspec?: { language?: string }; language_info?: { name?: string } } }
+interface JupyterCell {
+  cell_type?: string;
+  source?: string | string[];
+  metadata?: { vscode?: { languageId?: string } };
+}
+interface JupyterNotebook {
+  cells?: JupyterCell[];
+  metadata?: { kernelspec?: { language?: string }; language_info?: { name?: string } };
+}
 
 /** The cells of a Jupyter notebook (nbformat 4): code cells in the kernel's language, others as markdown. */
 export function notebookCells(nb: unknown): CellSource[] {
@@ -36,7 +46,11 @@ export function maskIPython(text: string): string {
 
 type TextAnalysis = (text: string, language: SourceLanguage, where: (offset: number) => string) => OffsetDiagnostic[];
 
-interface Placed { cell: number; start: number; end: number }
+interface Placed {
+  cell: number;
+  start: number;
+  end: number;
+}
 
 function family(lang: SourceLanguage): 'python' | 'ecmascript' {
   return lang === 'python' ? 'python' : 'ecmascript';
@@ -55,8 +69,14 @@ export function analyzeCellGroups(cells: readonly CellSource[], analyze: TextAna
   });
   const out: NotebookDiagnostic[] = [];
   for (const [fam, members] of groups) {
-    const language: SourceLanguage = fam === 'python' ? 'python'
-      : members.some((m) => m.language === 'tsx') ? 'tsx' : members.some((m) => m.language === 'typescript') ? 'typescript' : 'javascript';
+    const language: SourceLanguage =
+      fam === 'python'
+        ? 'python'
+        : members.some((m) => m.language === 'tsx')
+          ? 'tsx'
+          : members.some((m) => m.language === 'typescript')
+            ? 'typescript'
+            : 'javascript';
     const placed: Placed[] = [];
     let text = '';
     for (const m of members) {
@@ -83,7 +103,10 @@ export function analyzeCellGroups(cells: readonly CellSource[], analyze: TextAna
     for (const d of analyze(text, language, where)) {
       const p = cellAt(d.start);
       const diag: NotebookDiagnostic = {
-        code: d.code, severity: SEVERITY[d.code], message: d.message, cell: p.cell,
+        code: d.code,
+        severity: SEVERITY[d.code],
+        message: d.message,
+        cell: p.cell,
         range: { start: posIn(p, d.start), end: posIn(p, Math.min(d.end, p.end)) },
       };
       if (d.fix) {
@@ -97,8 +120,13 @@ export function analyzeCellGroups(cells: readonly CellSource[], analyze: TextAna
 }
 
 /** An edit of the joined text as an edit of one cell, or null when it would cross cells. */
-function mapEdit(e: OffsetEdit, placed: Placed[], cellAt: (o: number) => Placed, posIn: (p: Placed, o: number) => Position,
-  cellText: (p: Placed) => string): CellTextEdit | null {
+function mapEdit(
+  e: OffsetEdit,
+  placed: Placed[],
+  cellAt: (o: number) => Placed,
+  posIn: (p: Placed, o: number) => Position,
+  cellText: (p: Placed) => string,
+): CellTextEdit | null {
   if (e.start === e.end) {
     // an insertion at the start of a cell that follows the joining line break goes at the end of the cell before
     const p = cellAt(e.start);
@@ -106,7 +134,11 @@ function mapEdit(e: OffsetEdit, placed: Placed[], cellAt: (o: number) => Placed,
     if (e.start === p.start && i > 0) {
       const prev = placed[i - 1];
       const eol = cellText(prev).includes('\r\n') ? '\r\n' : '\n';
-      return { cell: prev.cell, range: { start: posIn(prev, prev.end), end: posIn(prev, prev.end) }, newText: eol + e.newText.replace(/\r?\n$/, '') };
+      return {
+        cell: prev.cell,
+        range: { start: posIn(prev, prev.end), end: posIn(prev, prev.end) },
+        newText: eol + e.newText.replace(/\r?\n$/, ''),
+      };
     }
     return { cell: p.cell, range: { start: posIn(p, e.start), end: posIn(p, e.start) }, newText: e.newText };
   }

@@ -30,7 +30,11 @@ export function ecmaImportWords(text: string): string[] {
   return [...words];
 }
 
-interface Chunk { start: number; end: number; skippable: boolean }
+interface Chunk {
+  start: number;
+  end: number;
+  skippable: boolean;
+}
 
 const CONTINUATION = /(?:else|elif|except|finally)\b/y;
 const DEFINITION = /(?:def|class|async[ \t]+def)\b/y;
@@ -59,7 +63,10 @@ export function pythonChunks(text: string): Chunk[] {
             // decorators stay with the definition they decorate
             cur.decoratorOnly = isDecorator;
           } else {
-            if (cur) { cur.end = i; chunks.push(cur); }
+            if (cur) {
+              cur.end = i;
+              chunks.push(cur);
+            }
             cur = { start: i, end: n, skippable: isDef || isDecorator, decoratorOnly: isDecorator };
           }
         }
@@ -70,15 +77,34 @@ export function pythonChunks(text: string): Chunk[] {
     while (i < n) {
       const ch = text.charCodeAt(i);
       if (str !== null) {
-        if (ch === 92) { i += 2; continue; } // backslash escapes the next character
-        if (ch === 10) { i++; if (str.length === 1) str = null; break; } // a one-quote string ends at the line
-        if (ch === str.charCodeAt(0) && (str.length === 1 || text.startsWith(str, i))) { i += str.length; str = null; continue; }
+        if (ch === 92) {
+          i += 2;
+          continue;
+        } // backslash escapes the next character
+        if (ch === 10) {
+          i++;
+          if (str.length === 1) str = null;
+          break;
+        } // a one-quote string ends at the line
+        if (ch === str.charCodeAt(0) && (str.length === 1 || text.startsWith(str, i))) {
+          i += str.length;
+          str = null;
+          continue;
+        }
         i++;
         continue;
       }
-      if (ch === 10) { i++; break; }
-      if (ch === 35) { const e = text.indexOf('\n', i); i = e < 0 ? n : e; continue; } // #
-      if (ch === 34 || ch === 39) { // " '
+      if (ch === 10) {
+        i++;
+        break;
+      }
+      if (ch === 35) {
+        const e = text.indexOf('\n', i);
+        i = e < 0 ? n : e;
+        continue;
+      } // #
+      if (ch === 34 || ch === 39) {
+        // " '
         const q = text[i];
         str = text.startsWith(q + q + q, i) ? q + q + q : q;
         i += str.length;
@@ -93,7 +119,10 @@ export function pythonChunks(text: string): Chunk[] {
       i++;
     }
   }
-  if (cur) { cur.end = n; chunks.push(cur); }
+  if (cur) {
+    cur.end = n;
+    chunks.push(cur);
+  }
   if (chunks.length === 0 || chunks[0].start > 0) chunks.unshift({ start: 0, end: chunks[0]?.start ?? n, skippable: false });
   return chunks.map(({ start, end, skippable }) => ({ start, end, skippable }));
 }
@@ -107,7 +136,10 @@ export function pythonIncludedRanges(text: string, relevant: (start: number, end
   const ranges: Array<[number, number]> = [];
   let skipped = false;
   for (const c of chunks) {
-    if (c.skippable && !relevant(c.start, c.end)) { skipped = true; continue; }
+    if (c.skippable && !relevant(c.start, c.end)) {
+      skipped = true;
+      continue;
+    }
     const last = ranges[ranges.length - 1];
     if (last && last[1] === c.start) last[1] = c.end;
     else ranges.push([c.start, c.end]);

@@ -32,12 +32,21 @@ export class PythonFrontEnd extends FrontEnd {
 
   private statement(n: Node, into: Block, parent: Item | null): void {
     switch (n.type) {
-      case 'comment': case 'pass_statement': case 'global_statement': case 'nonlocal_statement':
-      case 'future_import_statement': case 'type_alias_statement':
+      case 'comment':
+      case 'pass_statement':
+      case 'global_statement':
+      case 'nonlocal_statement':
+      case 'future_import_statement':
+      case 'type_alias_statement':
         return;
-      case 'import_statement': this.importStatement(n); return;
-      case 'import_from_statement': this.importFrom(n); return;
-      case 'function_definition': case 'class_definition':
+      case 'import_statement':
+        this.importStatement(n);
+        return;
+      case 'import_from_statement':
+        this.importFrom(n);
+        return;
+      case 'function_definition':
+      case 'class_definition':
         this.queueScope(n.childForFieldName('body'), (body, blk) => this.block(body, blk, null));
         return;
       case 'decorated_definition': {
@@ -45,15 +54,36 @@ export class PythonFrontEnd extends FrontEnd {
         if (d) this.statement(d, into, parent);
         return;
       }
-      case 'block': case 'ERROR': this.block(n, into, parent); return;
-      case 'if_statement': this.ifStatement(n, into, parent); return;
-      case 'for_statement': case 'while_statement': this.loop(n, into, parent); return;
-      case 'try_statement': this.tryStatement(n, into, parent); return;
-      case 'with_statement': this.withStatement(n, into, parent); return;
-      case 'match_statement': this.matchStatement(n, into, parent); return;
-      case 'return_statement': case 'raise_statement': this.simple(n, into, parent, 'return'); return;
-      case 'break_statement': this.simple(n, into, parent, 'break'); return;
-      case 'continue_statement': this.simple(n, into, parent, 'continue'); return;
+      case 'block':
+      case 'ERROR':
+        this.block(n, into, parent);
+        return;
+      case 'if_statement':
+        this.ifStatement(n, into, parent);
+        return;
+      case 'for_statement':
+      case 'while_statement':
+        this.loop(n, into, parent);
+        return;
+      case 'try_statement':
+        this.tryStatement(n, into, parent);
+        return;
+      case 'with_statement':
+        this.withStatement(n, into, parent);
+        return;
+      case 'match_statement':
+        this.matchStatement(n, into, parent);
+        return;
+      case 'return_statement':
+      case 'raise_statement':
+        this.simple(n, into, parent, 'return');
+        return;
+      case 'break_statement':
+        this.simple(n, into, parent, 'break');
+        return;
+      case 'continue_statement':
+        this.simple(n, into, parent, 'continue');
+        return;
       case 'delete_statement': {
         const it = this.b.stmt(into, parent, spanOf(n));
         this.into(it, it.effects, () => {
@@ -61,7 +91,8 @@ export class PythonFrontEnd extends FrontEnd {
         });
         return;
       }
-      default: this.simple(n, into, parent, null);
+      default:
+        this.simple(n, into, parent, null);
     }
   }
 
@@ -79,7 +110,13 @@ export class PythonFrontEnd extends FrontEnd {
   }
 
   private walk(n: Node): void {
-    if (n.type === 'expression_statement' || n.type === 'return_statement' || n.type === 'raise_statement' || n.type === 'delete_statement' || n.type === 'ERROR') {
+    if (
+      n.type === 'expression_statement' ||
+      n.type === 'return_statement' ||
+      n.type === 'raise_statement' ||
+      n.type === 'delete_statement' ||
+      n.type === 'ERROR'
+    ) {
       for (const c of n.namedChildren) if (c) this.value(c, true);
     } else {
       this.value(n, true);
@@ -247,19 +284,23 @@ export class PythonFrontEnd extends FrontEnd {
   private value(n: Node | null, deep: boolean): string | null {
     if (!n) return null;
     switch (n.type) {
-      case 'identifier': return this.src(n);
+      case 'identifier':
+        return this.src(n);
       case 'attribute': {
         const p = this.path(n);
         if (p === null && deep) this.value(n.childForFieldName('object'), true);
         return p;
       }
-      case 'call': return this.call(n, deep);
-      case 'parenthesized_expression': case 'await': {
+      case 'call':
+        return this.call(n, deep);
+      case 'parenthesized_expression':
+      case 'await': {
         let r: string | null = null;
         for (const c of n.namedChildren) if (c && c.type !== 'comment') r = this.value(c, deep);
         return r;
       }
-      case 'assignment': return this.assignment(n, deep);
+      case 'assignment':
+        return this.assignment(n, deep);
       case 'augmented_assignment':
         if (deep) this.value(n.childForFieldName('right'), true);
         return null;
@@ -269,7 +310,13 @@ export class PythonFrontEnd extends FrontEnd {
         if (name) this.bind(name, v);
         return v;
       }
-      case 'comment': case 'string': case 'integer': case 'float': case 'true': case 'false': case 'none':
+      case 'comment':
+      case 'string':
+      case 'integer':
+      case 'float':
+      case 'true':
+      case 'false':
+      case 'none':
         return null;
       default:
         if (DEFERRED.has(n.type)) return null;
@@ -333,7 +380,10 @@ export class PythonFrontEnd extends FrontEnd {
       const left = cur.childForFieldName('left');
       if (left) targets.push(left);
       right = cur.childForFieldName('right');
-      if (right && right.type === 'assignment') { cur = right; continue; }
+      if (right && right.type === 'assignment') {
+        cur = right;
+        continue;
+      }
       break;
     }
     if (right && targets.length === 1 && SEQUENCE_TARGETS.has(targets[0].type) && SEQUENCE_TARGETS.has(right.type)) {
@@ -353,8 +403,16 @@ export class PythonFrontEnd extends FrontEnd {
 
   private bindTarget(t: Node, v: string | null): void {
     const p = this.path(t);
-    if (p !== null) { this.bind(p, v); return; }
-    if (SEQUENCE_TARGETS.has(t.type) || t.type === 'list_splat_pattern' || t.type === 'parenthesized_expression' || t.type === 'as_pattern_target') {
+    if (p !== null) {
+      this.bind(p, v);
+      return;
+    }
+    if (
+      SEQUENCE_TARGETS.has(t.type) ||
+      t.type === 'list_splat_pattern' ||
+      t.type === 'parenthesized_expression' ||
+      t.type === 'as_pattern_target'
+    ) {
       for (const c of t.namedChildren) if (c) this.bindTarget(c, null);
     }
   }

@@ -5,8 +5,15 @@
 // destination's indentation; a statement sharing its line with other code gets no fix.
 import type { Item, LoadEffect, TransformEffect } from './flow';
 
-export interface OffsetEdit { start: number; end: number; newText: string }
-export interface OffsetFix { title: string; edits: OffsetEdit[] }
+export interface OffsetEdit {
+  start: number;
+  end: number;
+  newText: string;
+}
+export interface OffsetFix {
+  title: string;
+  edits: OffsetEdit[];
+}
 
 function chain(item: Item): Item[] {
   const out: Item[] = [];

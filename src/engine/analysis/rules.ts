@@ -31,8 +31,15 @@ export class RuleDeadlineError extends Error {
   }
 }
 
-interface LoadRec { load: LoadEffect; prev: TransformEffect | null }
-interface Facts { transforms: TransformEffect[]; pending: LoadRec[]; seen: LoadEffect[] }
+interface LoadRec {
+  load: LoadEffect;
+  prev: TransformEffect | null;
+}
+interface Facts {
+  transforms: TransformEffect[];
+  pending: LoadRec[];
+  seen: LoadEffect[];
+}
 
 class State {
   dead = false;
@@ -42,7 +49,11 @@ class State {
   /** Facts objects this state may change in place; the others are shared with clones (copy on write). */
   private readonly owned = new Set<Facts>();
 
-  constructor(readonly vars: Map<string, string>, readonly facts: Map<string, Facts>, owned: Iterable<Facts> = []) {
+  constructor(
+    readonly vars: Map<string, string>,
+    readonly facts: Map<string, Facts>,
+    owned: Iterable<Facts> = [],
+  ) {
     for (const k of vars.keys()) if (k.includes('.')) this.dotted.add(k);
     for (const f of owned) this.owned.add(f);
   }
@@ -108,24 +119,48 @@ function relevantRoots(scope: Scope): Set<string> {
   const binds: Array<{ target: string; source: string }> = [];
   const effects = (es: Effect[]) => {
     for (const e of es) {
-      if (e.type === 'bind') { if (e.source !== null) binds.push({ target: rootOf(e.target), source: rootOf(e.source) }); }
-      else roots.add(rootOf(e.model));
+      if (e.type === 'bind') {
+        if (e.source !== null) binds.push({ target: rootOf(e.target), source: rootOf(e.source) });
+      } else roots.add(rootOf(e.model));
     }
   };
-  const block = (b: Block): void => { for (const it of b.items) item(it); };
+  const block = (b: Block): void => {
+    for (const it of b.items) item(it);
+  };
   const item = (it: Item): void => {
     switch (it.k) {
-      case 'stmt': effects(it.effects); break;
-      case 'seq': effects(it.head); block(it.body); break;
-      case 'branch': effects(it.head); it.arms.forEach(block); break;
-      case 'loop': effects(it.head); block(it.body); block(it.orelse); break;
-      case 'try': block(it.body); it.handlers.forEach(block); block(it.orelse); block(it.final); break;
+      case 'stmt':
+        effects(it.effects);
+        break;
+      case 'seq':
+        effects(it.head);
+        block(it.body);
+        break;
+      case 'branch':
+        effects(it.head);
+        it.arms.forEach(block);
+        break;
+      case 'loop':
+        effects(it.head);
+        block(it.body);
+        block(it.orelse);
+        break;
+      case 'try':
+        block(it.body);
+        it.handlers.forEach(block);
+        block(it.orelse);
+        block(it.final);
+        break;
     }
   };
   block(scope.body);
   for (let changed = true; changed;) {
     changed = false;
-    for (const b of binds) if (roots.has(b.target) && !roots.has(b.source)) { roots.add(b.source); changed = true; }
+    for (const b of binds)
+      if (roots.has(b.target) && !roots.has(b.source)) {
+        roots.add(b.source);
+        changed = true;
+      }
   }
   return roots;
 }
@@ -220,7 +255,11 @@ export class ScopeChecker {
 
   private merge(states: State[], at: number): State {
     const live = states.filter((x) => !x.dead);
-    if (live.length === 0) { const d = states[0] ?? State.empty(); d.dead = true; return d; }
+    if (live.length === 0) {
+      const d = states[0] ?? State.empty();
+      d.dead = true;
+      return d;
+    }
     if (live.length === 1) return live[0];
     const vars = new Map<string, string>();
     const conflicts = new Map<string, Set<string>>();
@@ -239,7 +278,10 @@ export class ScopeChecker {
     const acc = new Map<string, { transforms: Set<TransformEffect>; pending: Map<LoadEffect, LoadRec>; seen: Set<LoadEffect> }>();
     const add = (id: string, f: Facts) => {
       let g = acc.get(id);
-      if (!g) { g = { transforms: new Set(), pending: new Map(), seen: new Set() }; acc.set(id, g); }
+      if (!g) {
+        g = { transforms: new Set(), pending: new Map(), seen: new Set() };
+        acc.set(id, g);
+      }
       for (const t of f.transforms) g.transforms.add(t);
       for (const r of f.pending) if (!g.pending.has(r.load)) g.pending.set(r.load, r);
       for (const l of f.seen) g.seen.add(l);
@@ -252,7 +294,10 @@ export class ScopeChecker {
       const joined = `${k}@join${at}`;
       vars.set(k, joined);
       for (const id of ids) {
-        for (const st of live) { const f = st.facts.get(id); if (f) add(joined, f); }
+        for (const st of live) {
+          const f = st.facts.get(id);
+          if (f) add(joined, f);
+        }
       }
     }
     const facts = new Map<string, Facts>(shared);
@@ -294,7 +339,8 @@ export class ScopeChecker {
     for (const e of effects) {
       if (s.dead) return;
       // the rules cost more than linear time on pathological flows: they end at the parse's deadline
-      if (this.cx.deadline !== undefined && (++this.ticks & 255) === 0 && performance.now() > this.cx.deadline) throw new RuleDeadlineError();
+      if (this.cx.deadline !== undefined && (++this.ticks & 255) === 0 && performance.now() > this.cx.deadline)
+        throw new RuleDeadlineError();
       if (e.type === 'bind') this.bind(s, e.target, e.source, e.at);
       else if (e.type === 'transform') this.transform(s, e);
       else this.load(s, e);
@@ -303,9 +349,15 @@ export class ScopeChecker {
 
   private bind(s: State, target: string, source: string | null, at: number): void {
     if (source === target || !this.relevantRoots.has(rootOf(target))) return;
-    const id = source === null ? (s.vars.has(target) || this.lookup(s, target) !== undefined ? `${target}@${at}` : undefined) : this.resolve(s, source);
+    const id =
+      source === null
+        ? s.vars.has(target) || this.lookup(s, target) !== undefined
+          ? `${target}@${at}`
+          : undefined
+        : this.resolve(s, source);
     s.dropAttributes(target);
-    if (id === undefined) s.delete(target); // a fresh object under a name never used for a model
+    if (id === undefined)
+      s.delete(target); // a fresh object under a name never used for a model
     else s.set(target, id);
   }
 
@@ -352,7 +404,10 @@ export class ScopeChecker {
     if (load) {
       const other = this.findingOf.get(load);
       if (other) {
-        if (other.code === 'LINGER002' && code === 'LINGER001') { other.code = code; other.message = message; }
+        if (other.code === 'LINGER002' && code === 'LINGER001') {
+          other.code = code;
+          other.message = message;
+        }
         return;
       }
     }
@@ -379,29 +434,38 @@ export class ScopeChecker {
   }
 
   private betweenMessage(l: LoadEffect, prev: TransformEffect, next: TransformEffect): string {
-    return `${l.callee}() runs between ${prev.callee} (${this.at(prev)}) and ${next.callee} (${this.at(next)}) on the same model: ` +
-      `load the state dict after the last transform, ${this.lost()}`;
+    return (
+      `${l.callee}() runs between ${prev.callee} (${this.at(prev)}) and ${next.callee} (${this.at(next)}) on the same model: ` +
+      `load the state dict after the last transform, ${this.lost()}`
+    );
   }
 
   private beforeMessage(l: LoadEffect, next: TransformEffect): string {
-    return `${l.callee}() runs before ${next.callee} (${this.at(next)}) transforms the same model: load the state dict after the last transform ` +
-      `(a checkpoint of an earlier stage still loads into the transformed model), or the transforms replace the layers it was loaded into`;
+    return (
+      `${l.callee}() runs before ${next.callee} (${this.at(next)}) transforms the same model: load the state dict after the last transform ` +
+      `(a checkpoint of an earlier stage still loads into the transformed model), or the transforms replace the layers it was loaded into`
+    );
   }
 
   private twiceMessage(t: TransformEffect, first: TransformEffect): string {
-    const what = t.kind === 'trace'
-      ? 'trace_layers may run only once per model (linger traces one part of the network, once)'
-      : 'init may run only once per model (the layers are already fixed-point)';
+    const what =
+      t.kind === 'trace'
+        ? 'trace_layers may run only once per model (linger traces one part of the network, once)'
+        : 'init may run only once per model (the layers are already fixed-point)';
     return `${t.callee} is applied a second time to the same model (first at ${this.at(first)}): ${what}; remove this call`;
   }
 
   private afterInitMessage(t: TransformEffect, init: TransformEffect): string {
-    return `${t.callee} runs after ${init.callee} (${this.at(init)}) on the same model: ${init.callee} has already replaced the layers ` +
-      `with fixed-point ones, so ${this.canonical(t.kind)} must come before it; move this call above ${this.at(init)}`;
+    return (
+      `${t.callee} runs after ${init.callee} (${this.at(init)}) on the same model: ${init.callee} has already replaced the layers ` +
+      `with fixed-point ones, so ${this.canonical(t.kind)} must come before it; move this call above ${this.at(init)}`
+    );
   }
 
   private traceAfterNormalizeMessage(t: TransformEffect, norm: TransformEffect): string {
-    return `${t.callee} runs after ${norm.callee} (${this.at(norm)}) on the same model: call ${this.canonical('trace')} first, ` +
-      `before every other configuration, so fusion sees the original layers; move it above ${this.at(norm)}`;
+    return (
+      `${t.callee} runs after ${norm.callee} (${this.at(norm)}) on the same model: call ${this.canonical('trace')} first, ` +
+      `before every other configuration, so fusion sees the original layers; move it above ${this.at(norm)}`
+    );
   }
 }

@@ -6,8 +6,9 @@ import { currentShard } from './shard';
 type Pads = [[number, number], [number, number]];
 // tf.customGrad's typing takes (...inputs, save) as one union-typed rest parameter.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const customGrad = (f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }) =>
-  tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as (...xs: tf.Tensor[]) => tf.Tensor;
+const customGrad = (
+  f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] },
+) => tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as (...xs: tf.Tensor[]) => tf.Tensor;
 
 /** Identity forward, zero gradient (TF.js has no stop_gradient). */
 export function stopGradient(x: tf.Tensor): tf.Tensor {
@@ -49,11 +50,19 @@ export function padSpatial(x: tf.Tensor4D, pads: Pads): tf.Tensor4D {
   let y = x;
   if (t < 0 || b < 0 || l < 0 || r < 0) {
     const [n, h, w, c] = y.shape;
-    const ct = Math.max(0, -t), cb = Math.max(0, -b), cl = Math.max(0, -l), cr = Math.max(0, -r);
+    const ct = Math.max(0, -t),
+      cb = Math.max(0, -b),
+      cl = Math.max(0, -l),
+      cr = Math.max(0, -r);
     y = tf.slice(y, [0, ct, cl, 0], [n, h - ct - cb, w - cl - cr, c]);
   }
   if (t > 0 || b > 0 || l > 0 || r > 0) {
-    y = tf.pad(y, [[0, 0], [Math.max(0, t), Math.max(0, b)], [Math.max(0, l), Math.max(0, r)], [0, 0]]);
+    y = tf.pad(y, [
+      [0, 0],
+      [Math.max(0, t), Math.max(0, b)],
+      [Math.max(0, l), Math.max(0, r)],
+      [0, 0],
+    ]);
   }
   return y;
 }
@@ -63,7 +72,14 @@ export function zeroInsert(x: tf.Tensor4D, sh: number, sw: number): tf.Tensor4D 
   if (sh === 1 && sw === 1) return x;
   const [n, h, w, c] = x.shape;
   const x6 = tf.reshape(x, [n, h, 1, w, 1, c]);
-  const padded = tf.pad(x6, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const padded = tf.pad(x6, [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   const full = tf.reshape(padded, [n, h * sh, w * sw, c]);
   return tf.slice(full, [0, 0, 0, 0], [n, (h - 1) * sh + 1, (w - 1) * sw + 1, c]) as tf.Tensor4D;
 }
@@ -79,13 +95,39 @@ export interface ConvGeometry {
  * conv2d with explicit padding: non-negative pads go to the conv itself (XNNPACK pads on the
  * fly; a separate Pad op costs a copy), negative ones crop first.
  */
-function convPadded(x: tf.Tensor4D, w: tf.Tensor4D, pads: Pads, stride: [number, number] | number, dilation: [number, number] | number): tf.Tensor4D {
+function convPadded(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  pads: Pads,
+  stride: [number, number] | number,
+  dilation: [number, number] | number,
+): tf.Tensor4D {
   const [[t, b], [l, r]] = pads;
   if (t < 0 || b < 0 || l < 0 || r < 0) {
-    const cropped = padSpatial(x, [[Math.min(t, 0), Math.min(b, 0)], [Math.min(l, 0), Math.min(r, 0)]]);
-    return convPadded(cropped, w, [[Math.max(t, 0), Math.max(b, 0)], [Math.max(l, 0), Math.max(r, 0)]], stride, dilation);
+    const cropped = padSpatial(x, [
+      [Math.min(t, 0), Math.min(b, 0)],
+      [Math.min(l, 0), Math.min(r, 0)],
+    ]);
+    return convPadded(
+      cropped,
+      w,
+      [
+        [Math.max(t, 0), Math.max(b, 0)],
+        [Math.max(l, 0), Math.max(r, 0)],
+      ],
+      stride,
+      dilation,
+    );
   }
-  const pad = t === 0 && b === 0 && l === 0 && r === 0 ? 'valid' : [[0, 0], [t, b], [l, r], [0, 0]] as tf.backend_util.ExplicitPadding;
+  const pad =
+    t === 0 && b === 0 && l === 0 && r === 0
+      ? 'valid'
+      : ([
+          [0, 0],
+          [t, b],
+          [l, r],
+          [0, 0],
+        ] as tf.backend_util.ExplicitPadding);
   return tf.conv2d(x, w, stride, pad, 'NHWC', dilation);
 }
 
@@ -97,7 +139,13 @@ function convForward(x: tf.Tensor4D, w: tf.Tensor4D, g: ConvGeometry): tf.Tensor
 export function dilateKernel(w: tf.Tensor4D, dh: number, dw: number): tf.Tensor4D {
   const [kh, kw, ci, co] = w.shape;
   const w5 = tf.reshape(w, [kh, 1, kw, 1, ci * co]);
-  const padded = tf.pad(w5, [[0, 0], [0, dh - 1], [0, 0], [0, dw - 1], [0, 0]]);
+  const padded = tf.pad(w5, [
+    [0, 0],
+    [0, dh - 1],
+    [0, 0],
+    [0, dw - 1],
+    [0, 0],
+  ]);
   const full = tf.reshape(padded, [kh * dh, kw * dw, ci, co]);
   return tf.slice(full, [0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, ci, co]) as tf.Tensor4D;
 }
@@ -119,7 +167,16 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, xShape: number[], g: Con
   const padL = dw * (kw - 1) - pl;
   const padB = h + dh * (kh - 1) - ((ho - 1) * sh + 1) - padT;
   const padR = wid + dw * (kw - 1) - ((wo - 1) * sw + 1) - padL;
-  return convPadded(dz, wf, [[padT, padB], [padL, padR]], 1, g.dilation);
+  return convPadded(
+    dz,
+    wf,
+    [
+      [padT, padB],
+      [padL, padR],
+    ],
+    1,
+    g.dilation,
+  );
 }
 
 /**
@@ -225,15 +282,25 @@ export function maxPool2d(x: tf.Tensor4D, k: [number, number], s: [number, numbe
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        tf.tensor(maxPoolBackward(saved[0].dataSync() as Float32Array, saved[0].shape, dy.dataSync() as Float32Array, dy.shape, k, s), saved[0].shape, 'float32'),
+        tf.tensor(
+          maxPoolBackward(saved[0].dataSync() as Float32Array, saved[0].shape, dy.dataSync() as Float32Array, dy.shape, k, s),
+          saved[0].shape,
+          'float32',
+        ),
     };
   });
   return f(x) as tf.Tensor4D;
 }
 
 /** dL/dx of a valid NHWC max pool: each window's output gradient goes to its first maximum. */
-export function maxPoolBackward(x: Float32Array, xShape: number[], dy: Float32Array, dyShape: number[],
-  [kh, kw]: [number, number], [sh, sw]: [number, number]): Float32Array {
+export function maxPoolBackward(
+  x: Float32Array,
+  xShape: number[],
+  dy: Float32Array,
+  dyShape: number[],
+  [kh, kw]: [number, number],
+  [sh, sw]: [number, number],
+): Float32Array {
   const [n, h, w, c] = xShape;
   const [, ho, wo] = dyShape;
   const dx = new Float32Array(x.length);
@@ -283,8 +350,12 @@ export function channelSum(x: tf.Tensor): tf.Tensor1D {
  * Returns y and the batch mean and biased variance (for the running statistics; the caller
  * disposes them).
  */
-export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf.Tensor1D | null, eps: number):
-  { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+export function batchNormTrain(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D | null,
+  beta: tf.Tensor1D | null,
+  eps: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   const c = x.shape[x.rank - 1];
   // in a data-parallel step the statistics are the whole batch's (SyncBatchNorm): the per-channel
   // sums of every rank are added, in forward and in backward
@@ -329,7 +400,8 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D | null, beta: tf
         const dbeta = channelSum(dy);
         const dgamma = channelSum(tf.mul(dy, xh));
         // the whole batch's sums for dx; each rank's own for dγ, dβ (the gradient reduction adds them)
-        let sumDy: tf.Tensor = dbeta, sumDyXh: tf.Tensor = dgamma;
+        let sumDy: tf.Tensor = dbeta,
+          sumDyXh: tf.Tensor = dgamma;
         if (group) {
           const both = group.allReduce([...dbeta.dataSync(), ...dgamma.dataSync()]);
           sumDy = tf.tensor1d(Float32Array.from(both.subarray(0, c)));

@@ -41,7 +41,9 @@ export function initBackend(forced: string | undefined = process.env.LINGER_BACK
       if (name === 'wasm') installWasmSlice();
       return name;
     });
-    selected.catch(() => { selected = undefined; });
+    selected.catch(() => {
+      selected = undefined;
+    });
   }
   return selected;
 }
@@ -55,8 +57,10 @@ async function pick(forced: string | undefined): Promise<BackendName> {
       throw new Error(`LINGER_BACKEND=${forced}: unknown backend; use one of ${PREFERENCE.join(', ')}`);
     }
     if (!(await trySet(name as BackendName))) {
-      throw new Error(`LINGER_BACKEND=${forced}: that backend is not available on this machine` +
-        (name === 'tensorflow' ? ' (@tensorflow/tfjs-node did not install; it needs to download libtensorflow)' : ''));
+      throw new Error(
+        `LINGER_BACKEND=${forced}: that backend is not available on this machine` +
+          (name === 'tensorflow' ? ' (@tensorflow/tfjs-node did not install; it needs to download libtensorflow)' : ''),
+      );
     }
     return name as BackendName;
   }

@@ -20,7 +20,8 @@ function sliceInfo(x: Info, begin: number[], size: number[], backend: WasmBacken
   const n = tf.util.sizeFromShape(s);
   if (n === 0) return out;
   // views only after makeOutput: an allocation that grows the heap detaches earlier views
-  const xv = backend.typedArrayFromHeap(x), ov = backend.typedArrayFromHeap(out);
+  const xv = backend.typedArrayFromHeap(x),
+    ov = backend.typedArrayFromHeap(out);
   const strides = tf.util.computeStrides(x.shape);
   if (tf.slice_util.isSliceContinous(x.shape, b, s)) {
     const off = tf.slice_util.computeFlatOffset(b, strides);
@@ -47,7 +48,10 @@ const ours = new Set<tf.KernelFunc>();
 
 /** Whether the wasm backend's Slice, SplitV and Unpack are this file's. */
 export function wasmSliceInstalled(): boolean {
-  return ['Slice', 'SplitV', 'Unpack'].every((k) => { const f = tf.getKernel(k, 'wasm')?.kernelFunc; return !!f && ours.has(f); });
+  return ['Slice', 'SplitV', 'Unpack'].every((k) => {
+    const f = tf.getKernel(k, 'wasm')?.kernelFunc;
+    return !!f && ours.has(f);
+  });
 }
 
 /** Registers the heap-view Slice, SplitV and Unpack for the wasm backend (once per process). */

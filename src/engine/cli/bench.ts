@@ -19,22 +19,41 @@ import { DataParallel, defaultWorkers } from '../parallel/dataParallel';
 import { Tensor } from '../tensor';
 
 export interface BenchOptions {
-  steps: number; warmup: number; batch: number; torch: boolean; python: string;
+  steps: number;
+  warmup: number;
+  batch: number;
+  torch: boolean;
+  python: string;
   /** the N of "N workers / N threads" (default: one per core) */
   workers?: number;
   /** also time one real epoch of the demo's float training on N workers */
   demoEpoch?: boolean;
 }
 
-export interface BenchRow { name: string; ms: number; }
-export interface TorchTiming { version: string; ms: number; error?: string }
+export interface BenchRow {
+  name: string;
+  ms: number;
+}
+export interface TorchTiming {
+  version: string;
+  ms: number;
+  error?: string;
+}
 /** One training step's median ms: the engine on 1 and N threads, PyTorch on 1 and N threads. */
-export interface PeerTimes { engine1_ms: number; engineN_ms: number; torch1_ms: number | null; torchN_ms: number | null }
+export interface PeerTimes {
+  engine1_ms: number;
+  engineN_ms: number;
+  torch1_ms: number | null;
+  torchN_ms: number | null;
+}
 export interface BenchResult {
-  cpu: string; cores: number; backend: string;
+  cpu: string;
+  cores: number;
+  backend: string;
   /** N: engine workers and PyTorch threads of the *N columns */
   workers: number;
-  batch: number; steps: number;
+  batch: number;
+  steps: number;
   float: PeerTimes;
   /** the engine's fixed stage (QAT) against PyTorch's eager int8 QAT */
   fixed: PeerTimes;
@@ -67,16 +86,28 @@ function stageModel(stage: BenchStage): { model: DemoCNN; opt: SGD } {
   return { model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
 }
 
-interface BenchRun { step: (x: Tensor, y: Tensor) => void; before?: () => void }
-const plainRun = ({ model, opt }: { model: DemoCNN; opt: SGD }): BenchRun => ({ step: (x, y) => { opt.step(() => F.crossEntropy(model(x), y)); } });
+interface BenchRun {
+  step: (x: Tensor, y: Tensor) => void;
+  before?: () => void;
+}
+const plainRun = ({ model, opt }: { model: DemoCNN; opt: SGD }): BenchRun => ({
+  step: (x, y) => {
+    opt.step(() => F.crossEntropy(model(x), y));
+  },
+});
 
 /**
  * Median ms of a training step for each run, the runs taking turns in blocks of five steps, so a
  * busy machine slows them alike and the ratios stay meaningful (alternating every step thrashes
  * caches). `before` runs ahead of each of a run's blocks (e.g. a switch only that run sets).
  */
-function interleaved(o: { steps: number; warmup: number; batch: number }, runs: BenchRun[], x: Tensor, y: Tensor,
-  turn: { block: number; settle: number } = { block: 5, settle: 0 }): number[] {
+function interleaved(
+  o: { steps: number; warmup: number; batch: number },
+  runs: BenchRun[],
+  x: Tensor,
+  y: Tensor,
+  turn: { block: number; settle: number } = { block: 5, settle: 0 },
+): number[] {
   const times = runs.map(() => [] as number[]);
   // each turn: `settle` untimed steps (a thread that slept while the others ran is slow to start
   // again), then `block` timed ones
@@ -100,7 +131,14 @@ function interleaved(o: { steps: number; warmup: number; batch: number }, runs: 
 }
 
 function benchBatch(n: number): { x: Tensor; y: Tensor } {
-  return { x: rand([n, 1, 28, 28]), y: tensor(Int32Array.from({ length: n }, (_, i) => i % 10), [n], 'int32') };
+  return {
+    x: rand([n, 1, 28, 28]),
+    y: tensor(
+      Int32Array.from({ length: n }, (_, i) => i % 10),
+      [n],
+      'int32',
+    ),
+  };
 }
 
 /**
@@ -110,16 +148,36 @@ function benchBatch(n: number): { x: Tensor; y: Tensor } {
  * fixed each on 1 thread and on `workers` threads (data-parallel), the two taking turns (a pair
  * shares the machine's state better than six runs would).
  */
-export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number; workers: number }):
-  { one: Record<BenchStage, number>; pairs: Record<'float' | 'fixed', { one: number; many: number }> } {
+export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number; workers: number }): {
+  one: Record<BenchStage, number>;
+  pairs: Record<'float' | 'fixed', { one: number; many: number }>;
+} {
   const { x, y } = benchBatch(o.batch);
   try {
-    const ms = interleaved(o, BENCH_STAGES.map((s) => plainRun(stageModel(s))), x, y);
+    const ms = interleaved(
+      o,
+      BENCH_STAGES.map((s) => plainRun(stageModel(s))),
+      x,
+      y,
+    );
     const pair = (stage: BenchStage) => {
       const { model, opt } = stageModel(stage);
       const dp = DataParallel.start(model, opt, { workers: o.workers, sample: { x, y }, maxRows: o.batch });
       try {
-        const [one, many] = interleaved(o, [plainRun(stageModel(stage)), { step: (bx, by) => { dp.step(bx, by); } }], x, y, { block: 10, settle: 2 });
+        const [one, many] = interleaved(
+          o,
+          [
+            plainRun(stageModel(stage)),
+            {
+              step: (bx, by) => {
+                dp.step(bx, by);
+              },
+            },
+          ],
+          x,
+          y,
+          { block: 10, settle: 2 },
+        );
         return { one, many };
       } finally {
         dp.close();
@@ -141,10 +199,15 @@ export function timeTrainingSteps(o: { steps: number; warmup: number; batch: num
  */
 export function timeReleaseCost(o: { steps: number; warmup: number; batch: number }, stage: BenchStage): { on: number; off: number } {
   const { x, y } = benchBatch(o.batch);
-  const [on, off] = interleaved(o, [
-    { ...plainRun(stageModel(stage)), before: () => setReleasing(true) },
-    { ...plainRun(stageModel(stage)), before: () => setReleasing(false) },
-  ], x, y);
+  const [on, off] = interleaved(
+    o,
+    [
+      { ...plainRun(stageModel(stage)), before: () => setReleasing(true) },
+      { ...plainRun(stageModel(stage)), before: () => setReleasing(false) },
+    ],
+    x,
+    y,
+  );
   return { on, off };
 }
 
@@ -160,7 +223,11 @@ export function timeSequenceSteps(o: { steps: number; warmup: number; batch: num
       init(model);
     }
     const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
-    return { step: (bx: Tensor, by: Tensor) => { opt.step(() => F.crossEntropy(model(bx), by)); } };
+    return {
+      step: (bx: Tensor, by: Tensor) => {
+        opt.step(() => F.crossEntropy(model(bx), by));
+      },
+    };
   };
   try {
     const [float, fixed] = interleaved(o, [make(false), make(true)], x, y);
@@ -195,8 +262,25 @@ function torchPeerScript(): string {
 
 /** Runs the PyTorch peer on `threads` threads (the caller checked that torch imports). */
 export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat', model: 'cnn' | 'gru' = 'cnn'): TorchTiming {
-  const r = spawnSync(o.python, [torchPeerScript(), '--threads', String(threads), '--steps', String(o.steps), '--warmup', String(o.warmup),
-    '--batch', String(o.batch), '--mode', mode, '--model', model], { encoding: 'utf8' });
+  const r = spawnSync(
+    o.python,
+    [
+      torchPeerScript(),
+      '--threads',
+      String(threads),
+      '--steps',
+      String(o.steps),
+      '--warmup',
+      String(o.warmup),
+      '--batch',
+      String(o.batch),
+      '--mode',
+      mode,
+      '--model',
+      model,
+    ],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) return { version: '?', ms: NaN, error: (r.stderr || '').trim().split('\n').slice(-3).join(' ') };
   const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; median_ms: number };
   return { version: j.torch, ms: j.median_ms };
@@ -208,17 +292,27 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   const cpu = os.cpus()[0]?.model ?? 'unknown';
   const cores = os.cpus().length;
   log(`CPU: ${cpu} (${cores} cores)`);
-  log(`backend: ${backend}; engine on 1 thread and on ${workers} (data-parallel workers), PyTorch on 1 and ${workers} threads; ` +
-    `batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`);
+  log(
+    `backend: ${backend}; engine on 1 thread and on ${workers} (data-parallel workers), PyTorch on 1 and ${workers} threads; ` +
+      `batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`,
+  );
   const rows: BenchRow[] = [];
   const names: Record<BenchStage, string> = {
-    float: 'float step', traced: 'traced step (Conv+BN fused)', normalized: 'traced + normalized step', fixed: 'fixed-point QAT step',
+    float: 'float step',
+    traced: 'traced step (Conv+BN fused)',
+    normalized: 'traced + normalized step',
+    fixed: 'fixed-point QAT step',
   };
   // PyTorch runs before and after the engine; the faster of its two medians is the baseline
   const hasTorch = o.torch && spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
   if (o.torch && !hasTorch) log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
   const peer = (mode: 'float' | 'qat', threads: number) => (hasTorch ? timeTorchStep(o, threads, mode) : undefined);
-  const modes = [['float', 1], ['float', workers], ['qat', 1], ['qat', workers]] as const;
+  const modes = [
+    ['float', 1],
+    ['float', workers],
+    ['qat', 1],
+    ['qat', workers],
+  ] as const;
   const before = modes.map(([m, t]) => peer(m, t));
   const gruBefore = hasTorch ? timeTorchStep(o, 1, 'float', 'gru') : undefined;
 
@@ -230,7 +324,9 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   for (const stage of ['float', 'fixed'] as const) {
     const p = timed.pairs[stage];
     rows.push({ name: `${names[stage]}: 1 thread / ${workers} workers, taking turns`, ms: p.many });
-    log(`engine ${names[stage]}, 1 thread and ${workers} workers taking turns: ${p.one.toFixed(1)} ms → ${p.many.toFixed(1)} ms (${(p.one / p.many).toFixed(2)}× faster)`);
+    log(
+      `engine ${names[stage]}, 1 thread and ${workers} workers taking turns: ${p.one.toFixed(1)} ms → ${p.many.toFixed(1)} ms (${(p.one / p.many).toFixed(2)}× faster)`,
+    );
   }
   const ms = timed.one;
   const ratios: Record<string, number> = {
@@ -241,16 +337,20 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
     speedupFloat: timed.pairs.float.one / timed.pairs.float.many,
     speedupFixed: timed.pairs.fixed.one / timed.pairs.fixed.many,
   };
-  log(`fixed-point QAT step / float step (1 thread): ${ratios.fixedOverFloat.toFixed(2)}× (goal ≤ 1.25×); ` +
-    `normalized / float: ${ratios.normalizedOverFloat.toFixed(2)}× (goal ≤ 1.10×)`);
+  log(
+    `fixed-point QAT step / float step (1 thread): ${ratios.fixedOverFloat.toFixed(2)}× (goal ≤ 1.25×); ` +
+      `normalized / float: ${ratios.normalizedOverFloat.toFixed(2)}× (goal ≤ 1.10×)`,
+  );
   // a cost of a few percent needs more steps than the stage table: 40-step runs scattered ±5%
   const long = { ...o, steps: Math.max(o.steps, Math.min(150, 5 * o.steps)) };
   for (const stage of ['float', 'fixed'] as const) {
     const c = timeReleaseCost(long, stage);
     ratios[`releaseCost_${stage}`] = c.on / c.off - 1;
     rows.push({ name: `${names[stage]} without the release mechanism`, ms: c.off });
-    log(`memory release mechanism, ${stage} step: ${c.on.toFixed(1)} ms with, ${c.off.toFixed(1)} ms without → ` +
-      `${(ratios[`releaseCost_${stage}`] * 100).toFixed(1)}% (goal ≤ 2%)`);
+    log(
+      `memory release mechanism, ${stage} step: ${c.on.toFixed(1)} ms with, ${c.off.toFixed(1)} ms without → ` +
+        `${(ratios[`releaseCost_${stage}`] * 100).toFixed(1)}% (goal ≤ 2%)`,
+    );
   }
   const an = await benchAnalyzer();
   rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms });
@@ -259,12 +359,16 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   let demoEpoch: BenchResult['demoEpoch'];
   if (o.demoEpoch !== false) {
     demoEpoch = timeDemoEpoch(workers);
-    log(`demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`);
+    log(
+      `demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`,
+    );
   }
 
   const seq = timeSequenceSteps(o);
-  log(`sequence demo (DemoGRU, 28 steps), 1 thread: float ${seq.float.toFixed(1)} ms, fixed-point QAT (GRUInt) ${seq.fixed.toFixed(1)} ms ` +
-    `(${(seq.fixed / seq.float).toFixed(2)}× float)`);
+  log(
+    `sequence demo (DemoGRU, 28 steps), 1 thread: float ${seq.float.toFixed(1)} ms, fixed-point QAT (GRUInt) ${seq.fixed.toFixed(1)} ms ` +
+      `(${(seq.fixed / seq.float).toFixed(2)}× float)`,
+  );
 
   const best = (a?: TorchTiming, b?: TorchTiming) => (!a || a.error ? b : !b || b.error ? a : a.ms <= b.ms ? a : b);
   const torch = modes.map(([m, t], i) => best(before[i], peer(m, t)));
@@ -273,26 +377,41 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   if (gru?.error) log(`PyTorch GRU peer failed: ${gru.error}`);
   if (gruMs !== null) {
     ratios.sequenceFloatVsTorch1 = seq.float / gruMs;
-    log(`PyTorch sequence demo float step, 1 thread: ${gruMs.toFixed(1)} ms → engine/PyTorch ${ratios.sequenceFloatVsTorch1.toFixed(2)}× ` +
-      `(fixed-point QAT ${(seq.fixed / gruMs).toFixed(2)}× PyTorch's float step: PyTorch has no eager int8 QAT of nn.GRU)`);
+    log(
+      `PyTorch sequence demo float step, 1 thread: ${gruMs.toFixed(1)} ms → engine/PyTorch ${ratios.sequenceFloatVsTorch1.toFixed(2)}× ` +
+        `(fixed-point QAT ${(seq.fixed / gruMs).toFixed(2)}× PyTorch's float step: PyTorch has no eager int8 QAT of nn.GRU)`,
+    );
   }
   for (const [i, t] of torch.entries()) if (t?.error) log(`PyTorch ${modes[i][0]} peer on ${modes[i][1]} threads failed: ${t.error}`);
   const tms = (t?: TorchTiming) => (t && !t.error ? t.ms : null);
   const result: BenchResult = {
-    cpu, cores, backend, workers, batch: o.batch, steps: o.steps,
+    cpu,
+    cores,
+    backend,
+    workers,
+    batch: o.batch,
+    steps: o.steps,
     float: { engine1_ms: timed.pairs.float.one, engineN_ms: timed.pairs.float.many, torch1_ms: tms(torch[0]), torchN_ms: tms(torch[1]) },
     fixed: { engine1_ms: timed.pairs.fixed.one, engineN_ms: timed.pairs.fixed.many, torch1_ms: tms(torch[2]), torchN_ms: tms(torch[3]) },
-    stages: { ...ms }, rows, ratios, ...(demoEpoch ? { demoEpoch } : {}),
+    stages: { ...ms },
+    rows,
+    ratios,
+    ...(demoEpoch ? { demoEpoch } : {}),
     sequence: { float_ms: seq.float, fixed_ms: seq.fixed, torch_float_ms: gruMs },
   };
   const version = torch.find((t) => t && !t.error)?.version;
   if (version) result.torchVersion = version;
-  for (const [key, label, p] of [['float', 'float', result.float], ['fixed', 'fixed-point QAT vs eager int8 QAT', result.fixed]] as const) {
+  for (const [key, label, p] of [
+    ['float', 'float', result.float],
+    ['fixed', 'fixed-point QAT vs eager int8 QAT', result.fixed],
+  ] as const) {
     if (p.torch1_ms !== null) ratios[`${key}VsTorch1`] = p.engine1_ms / p.torch1_ms;
     if (p.torchN_ms !== null) ratios[`${key}VsTorchN`] = p.engineN_ms / p.torchN_ms;
     if (p.torch1_ms !== null || p.torchN_ms !== null) {
-      log(`PyTorch ${version} ${label}: 1 thread ${p.torch1_ms?.toFixed(1) ?? '—'} ms → engine/PyTorch ${ratios[`${key}VsTorch1`]?.toFixed(2) ?? '—'}×; ` +
-        `${workers} threads ${p.torchN_ms?.toFixed(1) ?? '—'} ms → engine (${workers} workers)/PyTorch ${ratios[`${key}VsTorchN`]?.toFixed(2) ?? '—'}×`);
+      log(
+        `PyTorch ${version} ${label}: 1 thread ${p.torch1_ms?.toFixed(1) ?? '—'} ms → engine/PyTorch ${ratios[`${key}VsTorch1`]?.toFixed(2) ?? '—'}×; ` +
+          `${workers} threads ${p.torchN_ms?.toFixed(1) ?? '—'} ms → engine (${workers} workers)/PyTorch ${ratios[`${key}VsTorchN`]?.toFixed(2) ?? '—'}×`,
+      );
     }
   }
   return result;

@@ -72,14 +72,29 @@ function segmentRegex(seg: string): RegExp {
     else if (c === '?') re += '[^/]';
     else if (c === '[') {
       const end = seg.indexOf(']', i + 1);
-      if (end < 0) { re += '\\['; continue; }
+      if (end < 0) {
+        re += '\\[';
+        continue;
+      }
       const body = seg.slice(i + 1, end).replace(/\\/g, '\\\\');
       re += `[${body.startsWith('!') ? '^' + body.slice(1) : body}]`;
       i = end;
     } else if (c === '{') {
       const end = seg.indexOf('}', i + 1);
-      if (end < 0) { re += '\\{'; continue; }
-      re += `(?:${seg.slice(i + 1, end).split(',').map((a) => a.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')).join('|')})`;
+      if (end < 0) {
+        re += '\\{';
+        continue;
+      }
+      re += `(?:${seg
+        .slice(i + 1, end)
+        .split(',')
+        .map((a) =>
+          a
+            .replace(/[.+^$()|\\]/g, '\\$&')
+            .replace(/\*/g, '[^/]*')
+            .replace(/\?/g, '[^/]'),
+        )
+        .join('|')})`;
       i = end;
     } else re += c.replace(/[.+^$()|\\\]}]/g, '\\$&');
   }
@@ -114,8 +129,11 @@ export function expandGlob(pattern: string): string[] {
       if (!re.test(e.name)) continue;
       const p = path.join(dir, e.name);
       if (e.isDirectory()) {
-        if (last) { const files: string[] = []; walkDir(p, files); files.forEach((f) => found.add(f)); }
-        else walk(p, idx + 1);
+        if (last) {
+          const files: string[] = [];
+          walkDir(p, files);
+          files.forEach((f) => found.add(f));
+        } else walk(p, idx + 1);
       } else if (last && e.isFile() && isCheckable(e.name)) {
         found.add(p);
       }
@@ -129,7 +147,12 @@ export function expandGlob(pattern: string): string[] {
 export function collectFiles(patterns: string[]): string[] {
   const files: string[] = [];
   const seen = new Set<string>();
-  const add = (f: string) => { if (!seen.has(path.resolve(f))) { seen.add(path.resolve(f)); files.push(f); } };
+  const add = (f: string) => {
+    if (!seen.has(path.resolve(f))) {
+      seen.add(path.resolve(f));
+      files.push(f);
+    }
+  };
   for (const p of patterns) {
     let stat: fs.Stats | undefined;
     try {
@@ -167,7 +190,8 @@ export function collectFiles(patterns: string[]): string[] {
  * (PEP 263); anything else that is not UTF-8 is a LINGER000 rather than text full of U+FFFD.
  */
 function decodeSource(bytes: Buffer, file: string): string | LoadOrderDiagnostic {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) return notText('it is UTF-16 text (save it as UTF-8)');
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff))
+    return notText('it is UTF-16 text (save it as UTF-8)');
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
@@ -177,22 +201,39 @@ function decodeSource(bytes: Buffer, file: string): string | LoadOrderDiagnostic
     for (let lo = 0, hi = bytes.length; lo < hi;) {
       // the first offset whose prefix does not decode: a binary search over a fatal decoder
       const mid = (lo + hi) >> 1;
-      try { new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid + 1)); lo = mid + 1; at = lo; } catch { hi = mid; at = lo; }
+      try {
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid + 1));
+        lo = mid + 1;
+        at = lo;
+      } catch {
+        hi = mid;
+        at = lo;
+      }
     }
     return notText(`it is not UTF-8 text (an invalid byte near offset ${at}: a binary file, or another encoding)`);
   }
 }
 
 function notText(reason: string): LoadOrderDiagnostic {
-  return { code: NOT_ANALYSED, severity: 'warning', message: `could not analyse: ${reason}`, range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } } };
+  return {
+    code: NOT_ANALYSED,
+    severity: 'warning',
+    message: `could not analyse: ${reason}`,
+    range: { start: { line: 0, col: 0 }, end: { line: 0, col: 0 } },
+  };
 }
 
 function toResult(file: string, d: LoadOrderDiagnostic | NotebookDiagnostic): CheckResult {
   const r: CheckResult = {
     file,
-    line: d.range.start.line + 1, column: d.range.start.col + 1,
-    endLine: d.range.end.line + 1, endColumn: d.range.end.col + 1,
-    code: d.code, severity: d.severity, message: d.message, range: d.range,
+    line: d.range.start.line + 1,
+    column: d.range.start.col + 1,
+    endLine: d.range.end.line + 1,
+    endColumn: d.range.end.col + 1,
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    range: d.range,
   };
   if ('cell' in d && d.cell >= 0) r.cell = d.cell; // -1: the notebook as a whole
   if (d.fix) r.fix = d.fix;
@@ -209,23 +250,37 @@ export async function runCheck(args: string[], out: (s: string) => void): Promis
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args, allowPositionals: true, strict: true,
+      args,
+      allowPositionals: true,
+      strict: true,
       options: { format: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     }));
   } catch (e) {
     out(`linger check: ${(e as Error).message}\n\n${CHECK_USAGE}`);
     return 2;
   }
-  if (values.help) { out(CHECK_USAGE); return 0; }
+  if (values.help) {
+    out(CHECK_USAGE);
+    return 0;
+  }
   const format = values.format ?? 'text';
-  if (format !== 'text' && format !== 'json') { out(`linger check: --format must be text or json, got '${format}'\n\n${CHECK_USAGE}`); return 2; }
-  if (positionals.length === 0) { out(`linger check: no files given\n\n${CHECK_USAGE}`); return 2; }
+  if (format !== 'text' && format !== 'json') {
+    out(`linger check: --format must be text or json, got '${format}'\n\n${CHECK_USAGE}`);
+    return 2;
+  }
+  if (positionals.length === 0) {
+    out(`linger check: no files given\n\n${CHECK_USAGE}`);
+    return 2;
+  }
 
   let files: string[];
   try {
     files = collectFiles(positionals);
   } catch (e) {
-    if (e instanceof CheckUsageError) { out(`linger check: ${e.message}`); return 2; }
+    if (e instanceof CheckUsageError) {
+      out(`linger check: ${e.message}`);
+      return 2;
+    }
     throw e;
   }
 
@@ -248,11 +303,16 @@ export async function runCheck(args: string[], out: (s: string) => void): Promis
       continue;
     }
     const text = decodeSource(bytes, file);
-    if (typeof text !== 'string') { results.push(toResult(file, text)); continue; }
+    if (typeof text !== 'string') {
+      results.push(toResult(file, text));
+      continue;
+    }
     const lang = languageForPath(file);
     const diags: Array<LoadOrderDiagnostic | NotebookDiagnostic> = file.toLowerCase().endsWith('.ipynb')
       ? analyzer.analyzeNotebook(text)
-      : lang ? analyzer.analyze(text, lang) : [];
+      : lang
+        ? analyzer.analyze(text, lang)
+        : [];
     results.push(...diags.map((d) => toResult(file, d)));
   }
 
@@ -263,8 +323,10 @@ export async function runCheck(args: string[], out: (s: string) => void): Promis
   } else {
     for (const r of results) out(formatResult(r));
     const warnings = results.filter((r) => r.severity !== 'error' && r.code !== NOT_ANALYSED).length;
-    out(`${files.length} file${files.length === 1 ? '' : 's'} checked: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}` +
-      (notAnalysed ? `, ${notAnalysed} not analysed` : ''));
+    out(
+      `${files.length} file${files.length === 1 ? '' : 's'} checked: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}` +
+        (notAnalysed ? `, ${notAnalysed} not analysed` : ''),
+    );
   }
   if (unreadable || notAnalysed > 0) return 2;
   return errors > 0 ? 1 : 0;

@@ -31,9 +31,14 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
-      args, allowPositionals: true, strict: true,
+      args,
+      allowPositionals: true,
+      strict: true,
       options: {
-        checkpoint: { type: 'string', short: 'c' }, dialect: { type: 'string' }, output: { type: 'string', short: 'o' }, batch: { type: 'string' },
+        checkpoint: { type: 'string', short: 'c' },
+        dialect: { type: 'string' },
+        output: { type: 'string', short: 'o' },
+        batch: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -41,13 +46,20 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
     err(`linger export: ${(e as Error).message}\n\n${EXPORT_USAGE}`);
     return 2;
   }
-  if (values.help) { out(EXPORT_USAGE); return 0; }
-  const usage = (m: string) => { err(`linger export: ${m}\n\n${EXPORT_USAGE}`); return 2; };
+  if (values.help) {
+    out(EXPORT_USAGE);
+    return 0;
+  }
+  const usage = (m: string) => {
+    err(`linger export: ${m}\n\n${EXPORT_USAGE}`);
+    return 2;
+  };
   if (positionals.length > 1 || (positionals.length === 0 && !values.checkpoint)) {
     return usage(`expected one model file (or none with a --checkpoint of a built-in model), got ${positionals.length}`);
   }
   const batch = values.batch === undefined ? undefined : Number(values.batch);
-  if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) return usage(`--batch expects a positive integer, got '${values.batch}'`);
+  if (batch !== undefined && (!Number.isInteger(batch) || batch < 1))
+    return usage(`--batch expects a positive integer, got '${values.batch}'`);
   if (!values.output) return usage('the output file is missing (-o out.onnx)');
   const dialect = values.dialect ?? 'qdq';
   if (dialect !== 'qdq' && dialect !== 'thinker') return usage(`--dialect must be qdq or thinker, got '${dialect}'`);
@@ -59,17 +71,26 @@ export async function runExport(args: string[], out: (s: string) => void, err: (
     p.model.eval();
     let example = p.example();
     if (batch !== undefined && example.shape[0] !== batch) {
-      if (example.dtype !== 'float32') throw new ExportError(`--batch: the example input holds ${example.dtype} values (indices); export its own batch or change exampleInput()`);
+      if (example.dtype !== 'float32')
+        throw new ExportError(
+          `--batch: the example input holds ${example.dtype} values (indices); export its own batch or change exampleInput()`,
+        );
       example = randn([batch, ...example.shape.slice(1)]);
     }
-    const written = await exportOnnx(p.model, example, path.resolve(values.output), { dialect, onWarning: (w) => err(`linger export: warning: ${w}`) });
+    const written = await exportOnnx(p.model, example, path.resolve(values.output), {
+      dialect,
+      onWarning: (w) => err(`linger export: warning: ${w}`),
+    });
     const stage = p.model.stage();
     const what = positionals[0] ? path.basename(positionals[0]) : p.model.typeName();
-    out(`exported ${what} (${stage} stage${values.checkpoint ? `, ${values.checkpoint}` : ''}, dialect ${dialect}, batch ${example.shape[0]}) to ${written}`);
+    out(
+      `exported ${what} (${stage} stage${values.checkpoint ? `, ${values.checkpoint}` : ''}, dialect ${dialect}, batch ${example.shape[0]}) to ${written}`,
+    );
     return 0;
   } catch (e) {
     // the expected failures carry their own context; anything else comes from running the user's model
-    const known = e instanceof ExportError || e instanceof ModelFileError || e instanceof CheckpointFormatError || e instanceof OnnxExportError;
+    const known =
+      e instanceof ExportError || e instanceof ModelFileError || e instanceof CheckpointFormatError || e instanceof OnnxExportError;
     err(`linger export: ${known ? '' : `${positionals[0] ?? values.checkpoint}: `}${e instanceof Error ? e.message : String(e)}`);
     if (!known && process.env.LINGER_DEBUG && e instanceof Error) err(e.stack ?? '');
     return 1;

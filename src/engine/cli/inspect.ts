@@ -17,12 +17,20 @@ export async function runInspect(args: string[], out: (s: string) => void, err: 
   let values: { json?: boolean; help?: boolean };
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args,
+      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    }));
   } catch (e) {
     err(`linger inspect: ${(e as Error).message}\n\n${INSPECT_USAGE}`);
     return 2;
   }
-  if (values.help) { out(INSPECT_USAGE); return 0; }
+  if (values.help) {
+    out(INSPECT_USAGE);
+    return 0;
+  }
   if (positionals.length !== 1) {
     err(`linger inspect: expected one checkpoint file, got ${positionals.length}\n\n${INSPECT_USAGE}`);
     return 2;

@@ -22,15 +22,35 @@ import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import {
-  CheckpointSummary, CheckpointSummaryRequest, CompareRequest, DemoParams, DemoSummary, ExportOnnxRequest, ExportParams, ExportResult, Info,
-  ImportOnnxRequest, ImportResult, InspectRequest, LogNotification, ProgressNotification, RunDemoRequest, TraceModelFileRequest, TraceResult,
+  CheckpointSummary,
+  CheckpointSummaryRequest,
+  CompareRequest,
+  DemoParams,
+  DemoSummary,
+  ExportOnnxRequest,
+  ExportParams,
+  ExportResult,
+  Info,
+  ImportOnnxRequest,
+  ImportResult,
+  InspectRequest,
+  LogNotification,
+  ProgressNotification,
+  RunDemoRequest,
+  TraceModelFileRequest,
+  TraceResult,
 } from './protocol';
 import { JobCancelledError, JobHooks, runDemoJob } from './jobs';
 
 /** Errors a user can act on travel as their message alone; anything else keeps its stack for the log. */
 function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
-  const expected = e instanceof CheckpointFormatError || e instanceof ModelFileError || e instanceof ExportError || e instanceof OnnxExportError ||
-    e instanceof JobCancelledError || e instanceof OnnxImportError;
+  const expected =
+    e instanceof CheckpointFormatError ||
+    e instanceof ModelFileError ||
+    e instanceof ExportError ||
+    e instanceof OnnxExportError ||
+    e instanceof JobCancelledError ||
+    e instanceof OnnxImportError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
@@ -50,10 +70,21 @@ export function checkpointSummary(file: string): CheckpointSummary {
   const m = info.metadata;
   const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
   return {
-    file, size: info.fileSize, linger: m.format !== '', stage: m.stage, created: m.created || undefined, metrics: m.metrics,
-    parent: m.parent, model: m.model || undefined, version: m.version || undefined, tensors: info.tensors.length,
-    parameters: info.tensors.reduce((a, e) => a + count(e.shape), 0), optimizer: info.optimizerType,
-    moduleTree: m.moduleTree, transforms: m.transforms, ...(m.graph ? { graph: m.graph as Graph } : {}),
+    file,
+    size: info.fileSize,
+    linger: m.format !== '',
+    stage: m.stage,
+    created: m.created || undefined,
+    metrics: m.metrics,
+    parent: m.parent,
+    model: m.model || undefined,
+    version: m.version || undefined,
+    tensors: info.tensors.length,
+    parameters: info.tensors.reduce((a, e) => a + count(e.shape), 0),
+    optimizer: info.optimizerType,
+    moduleTree: m.moduleTree,
+    transforms: m.transforms,
+    ...(m.graph ? { graph: m.graph as Graph } : {}),
   };
 }
 
@@ -77,11 +108,18 @@ export async function traceModelFile(file: string, traceOptions: TraceOptions = 
   const mf = await loadModelFile(file);
   const model = mf.createModel();
   const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-  tf.tidy(() => { traceLayers(model, model, exampleOf(mf), traceOptions); });
+  tf.tidy(() => {
+    traceLayers(model, model, exampleOf(mf), traceOptions);
+  });
   const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
   return {
-    file: mf.file, inputShape: mf.inputShape, before, after,
-    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)), graph: graphOf(model), ms: performance.now() - t0,
+    file: mf.file,
+    inputShape: mf.inputShape,
+    before,
+    after,
+    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)),
+    graph: graphOf(model),
+    ms: performance.now() - t0,
   };
 }
 
@@ -91,9 +129,16 @@ export async function importOnnxModel(file: string, trace = false, traceOptions:
   const t0 = performance.now();
   const model = (await importOnnx(file)) as OnnxModel;
   const inputShape = [...model.inputShape];
-  const before = { label: trace ? 'Before traceLayers' : path.basename(file), stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  const before = {
+    label: trace ? 'Before traceLayers' : path.basename(file),
+    stage: model.stage(),
+    modules: moduleTree(model),
+    text: String(model),
+  };
   if (!trace) return { file, inputShape, before, ms: performance.now() - t0 };
-  tf.tidy(() => { traceLayers(model, model, randn(inputShape), traceOptions); });
+  tf.tidy(() => {
+    traceLayers(model, model, randn(inputShape), traceOptions);
+  });
   const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
   return { file, inputShape, before, after, graph: graphOf(model), ms: performance.now() - t0 };
 }
@@ -116,18 +161,39 @@ export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   const file = await exportOnnx(model, example, out, { dialect: p.dialect, onWarning: (w) => warnings.push(w) });
   // an int32 example (indices) is verified on itself; a float one on random values of its shape
   const verification = await verifyOnnx(model, file, p.dialect, prepared.inputShape, 4, example.dtype === 'int32' ? example : undefined);
-  return { file, stage, bytes: fs.statSync(file).size, verification, notes: [...prepared.notes, ...warnings.map((w) => `warning: ${w}`)], ms: performance.now() - t0 };
+  return {
+    file,
+    stage,
+    bytes: fs.statSync(file).size,
+    verification,
+    notes: [...prepared.notes, ...warnings.map((w) => `warning: ${w}`)],
+    ms: performance.now() - t0,
+  };
 }
 
 /** The CLI demo's schedule and settings, run as a job (a worker thread), reporting through hooks. */
 export async function runDemoAsJob(p: DemoParams, hooks: JobHooks): Promise<DemoSummary> {
-  const r = await runDemoJob({
-    epochs: p.epochs ?? [2, 1, 1], dataset: 'fashion-mnist', batchSize: p.batchSize ?? 64, lr: 0.05, seed: p.seed ?? 0,
-    limit: p.limit, bits: 8, straight: false, experiment: p.experiment, checkpointDir: p.checkpointDir, json: false,
-  }, hooks);
+  const r = await runDemoJob(
+    {
+      epochs: p.epochs ?? [2, 1, 1],
+      dataset: 'fashion-mnist',
+      batchSize: p.batchSize ?? 64,
+      lr: 0.05,
+      seed: p.seed ?? 0,
+      limit: p.limit,
+      bits: 8,
+      straight: false,
+      experiment: p.experiment,
+      checkpointDir: p.checkpointDir,
+      json: false,
+    },
+    hooks,
+  );
   return {
     stages: r.stages.map((s) => ({ stage: s.stage, accuracy: s.accuracy, checkpoint: s.checkpoint })),
-    floatAccuracy: r.floatAccuracy, fixedAccuracy: r.fixedAccuracy, seconds: r.seconds,
+    floatAccuracy: r.floatAccuracy,
+    fixedAccuracy: r.fixedAccuracy,
+    seconds: r.seconds,
   };
 }
 
@@ -139,20 +205,43 @@ if (require.main === module && process.send) {
     return { backend: backendName(), pid: process.pid, memory: { tensors: m.tensors, bytes: m.bytes, wasmHeapBytes: m.wasmHeapBytes } };
   });
   connection.onRequest(Info, (token) => info(undefined, token));
-  connection.onRequest(CheckpointSummaryRequest, handled(({ file }) => checkpointSummary(file)));
-  connection.onRequest(InspectRequest, handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })));
-  connection.onRequest(TraceModelFileRequest, handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)));
-  connection.onRequest(ExportOnnxRequest, handled((p) => exportAndVerify(p)));
-  connection.onRequest(ImportOnnxRequest, handled(({ file, trace, traceOptions }) => importOnnxModel(file, trace, traceOptions)));
-  connection.onRequest(RunDemoRequest, handled((p, token) => runDemoAsJob(p, {
-    onProgress: (x) => void connection.sendNotification(ProgressNotification, { job: 'demo', ...x }),
-    onLog: (line) => void connection.sendNotification(LogNotification, { line }),
-    cancelled: new Promise<void>((resolve) => token?.onCancellationRequested(() => resolve())),
-  })));
-  connection.onRequest(CompareRequest, handled(async ({ a, b }) => {
-    await initBackend();
-    return compareCheckpoints(a, b);
-  }));
+  connection.onRequest(
+    CheckpointSummaryRequest,
+    handled(({ file }) => checkpointSummary(file)),
+  );
+  connection.onRequest(
+    InspectRequest,
+    handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })),
+  );
+  connection.onRequest(
+    TraceModelFileRequest,
+    handled(({ file, traceOptions }) => traceModelFile(file, traceOptions)),
+  );
+  connection.onRequest(
+    ExportOnnxRequest,
+    handled((p) => exportAndVerify(p)),
+  );
+  connection.onRequest(
+    ImportOnnxRequest,
+    handled(({ file, trace, traceOptions }) => importOnnxModel(file, trace, traceOptions)),
+  );
+  connection.onRequest(
+    RunDemoRequest,
+    handled((p, token) =>
+      runDemoAsJob(p, {
+        onProgress: (x) => void connection.sendNotification(ProgressNotification, { job: 'demo', ...x }),
+        onLog: (line) => void connection.sendNotification(LogNotification, { line }),
+        cancelled: new Promise<void>((resolve) => token?.onCancellationRequested(() => resolve())),
+      }),
+    ),
+  );
+  connection.onRequest(
+    CompareRequest,
+    handled(async ({ a, b }) => {
+      await initBackend();
+      return compareCheckpoints(a, b);
+    }),
+  );
   connection.listen();
   // the extension going away (or closing the channel) ends this process
   process.on('disconnect', () => process.exit(0));

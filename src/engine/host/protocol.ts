@@ -58,7 +58,9 @@ export interface TraceResult {
 export const Info = new RequestType0<EngineInfo, void>('linger/info');
 export const CheckpointSummaryRequest = new RequestType<{ file: string }, CheckpointSummary, void>('linger/checkpointSummary');
 export const InspectRequest = new RequestType<{ file: string }, { text: string }, void>('linger/inspect');
-export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>('linger/traceModelFile');
+export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>(
+  'linger/traceModelFile',
+);
 
 export interface ExportParams {
   /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */
@@ -116,7 +118,13 @@ export interface DemoSummary {
   seconds: number;
 }
 /** A job's progress (sent while it runs): `step` of `steps` in `phase`. */
-export interface JobProgress { job: string; phase: string; step: number; steps: number; detail?: string }
+export interface JobProgress {
+  job: string;
+  phase: string;
+  step: number;
+  steps: number;
+  detail?: string;
+}
 
 export const RunDemoRequest = new RequestType<DemoParams, DemoSummary, void>('linger/runDemo');
 export const ProgressNotification = new NotificationType<JobProgress>('linger/progress');
@@ -132,4 +140,6 @@ export interface ImportResult {
   graph?: Graph;
   ms: number;
 }
-export const ImportOnnxRequest = new RequestType<{ file: string; trace?: boolean; traceOptions?: TraceOptions }, ImportResult, void>('linger/importOnnx');
+export const ImportOnnxRequest = new RequestType<{ file: string; trace?: boolean; traceOptions?: TraceOptions }, ImportResult, void>(
+  'linger/importOnnx',
+);

@@ -10,5 +10,8 @@ export function startThread(bundle: string, source: string, workerData: unknown,
   const options = { workerData, stdout: true, stderr: true, ...opts };
   if (fs.existsSync(bundled)) return new Worker(bundled, options);
   // resolved here: the worker's eval code resolves from the current directory, which may be anywhere
-  return new Worker(`require(${JSON.stringify(require.resolve(['tsx', 'cjs'].join('/')))}); require(${JSON.stringify(source)});`, { ...options, eval: true });
+  return new Worker(`require(${JSON.stringify(require.resolve(['tsx', 'cjs'].join('/')))}); require(${JSON.stringify(source)});`, {
+    ...options,
+    eval: true,
+  });
 }

@@ -13,7 +13,12 @@ import { transformSync, TransformFailure } from 'esbuild';
 
 /** A cell that does not compile: the message and where, in the cell's own lines (1-based). */
 export class CellSyntaxError extends Error {
-  constructor(message: string, readonly line: number, readonly column: number, readonly lineText: string) {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly column: number,
+    readonly lineText: string,
+  ) {
     super(message);
     this.name = 'SyntaxError';
   }
@@ -29,7 +34,10 @@ export interface CompiledCell {
 }
 
 /** A chunk of the output: copied from the transpiled code at `from`, or inserted (from = -1). */
-interface Chunk { text: string; from: number }
+interface Chunk {
+  text: string;
+  from: number;
+}
 
 type Node = acorn.Node & Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -39,7 +47,11 @@ export function compileCell(source: string, filename: string): CompiledCell {
   let js: string, map: string;
   try {
     const r = transformSync(source, {
-      loader: 'ts', format: 'esm', target: 'es2022', sourcemap: 'external', sourcefile: filename,
+      loader: 'ts',
+      format: 'esm',
+      target: 'es2022',
+      sourcemap: 'external',
+      sourcefile: filename,
       // keep every import that is not `import type` (a later cell may use what this one imports)
       tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
       logLevel: 'silent',
@@ -58,14 +70,24 @@ export function compileCell(source: string, filename: string): CompiledCell {
     // esbuild accepted it, so this is rare (e.g. syntax esbuild passes through): report it in cell terms
     const pos = (e as { pos?: number }).pos ?? 0;
     const mapped = originalOf(map, js, pos);
-    throw new CellSyntaxError((e as Error).message.replace(/ \(\d+:\d+\)$/, ''), mapped?.line ?? 1, mapped?.column ?? 1, source.split('\n')[(mapped?.line ?? 1) - 1] ?? '');
+    throw new CellSyntaxError(
+      (e as Error).message.replace(/ \(\d+:\d+\)$/, ''),
+      mapped?.line ?? 1,
+      mapped?.column ?? 1,
+      source.split('\n')[(mapped?.line ?? 1) - 1] ?? '',
+    );
   }
 
   const chunks: Chunk[] = [];
   let at = 0;
-  const copy = (to: number) => { if (to > at) chunks.push({ text: js.slice(at, to), from: at }); at = Math.max(at, to); };
+  const copy = (to: number) => {
+    if (to > at) chunks.push({ text: js.slice(at, to), from: at });
+    at = Math.max(at, to);
+  };
   const insert = (text: string) => chunks.push({ text, from: -1 });
-  const skipTo = (to: number) => { at = to; };
+  const skipTo = (to: number) => {
+    at = to;
+  };
   const declared = new Set<string>();
   const hoisted: string[] = [];
 
@@ -80,14 +102,24 @@ export function compileCell(source: string, filename: string): CompiledCell {
           for (const n of patternNames(d.id)) declared.add(n);
           const isObjectPattern = d.id.type === 'ObjectPattern';
           if (k === 0) skipTo(d.start);
-          else { copy(decls[k - 1].end); skipTo(d.start); insert('; '); }
+          else {
+            copy(decls[k - 1].end);
+            skipTo(d.start);
+            insert('; ');
+          }
           if (d.init) {
             if (isObjectPattern) insert('(');
             copy(d.end);
             if (isObjectPattern) insert(')');
           } else {
             // `let x;` is x = undefined; `var x;` keeps a value x already has, as JavaScript does
-            if (stmt.kind !== 'var') { copy(d.end); insert(' = undefined'); } else { insert('void 0'); skipTo(d.end); }
+            if (stmt.kind !== 'var') {
+              copy(d.end);
+              insert(' = undefined');
+            } else {
+              insert('void 0');
+              skipTo(d.end);
+            }
           }
         });
         copy(stmt.end);
@@ -110,7 +142,10 @@ export function compileCell(source: string, filename: string): CompiledCell {
         skipTo(stmt.end);
         const spec = JSON.stringify(stmt.source.value);
         const specs = stmt.specifiers as Node[];
-        if (specs.length === 0) { insert(`await ${IMPORT}(${spec});`); break; }
+        if (specs.length === 0) {
+          insert(`await ${IMPORT}(${spec});`);
+          break;
+        }
         const parts = [`const __m = await ${IMPORT}(${spec});`];
         for (const s of specs) {
           declared.add(s.local.name);
@@ -125,8 +160,12 @@ export function compileCell(source: string, filename: string): CompiledCell {
       case 'ExportDefaultDeclaration':
       case 'ExportAllDeclaration': {
         const p = firstExport(source, filename) ?? originalOf(map, js, stmt.start);
-        throw new CellSyntaxError('a notebook cell cannot export: its declarations are already visible to later cells', p?.line ?? 1, p?.column ?? 1,
-          source.split('\n')[(p?.line ?? 1) - 1] ?? '');
+        throw new CellSyntaxError(
+          'a notebook cell cannot export: its declarations are already visible to later cells',
+          p?.line ?? 1,
+          p?.column ?? 1,
+          source.split('\n')[(p?.line ?? 1) - 1] ?? '',
+        );
       }
       case 'ExpressionStatement':
         if (last && !stmt.directive) {
@@ -146,14 +185,18 @@ export function compileCell(source: string, filename: string): CompiledCell {
   // Globals first exist as undefined (strict mode cannot assign an undeclared name); functions are
   // published on entry, as their hoisting makes them callable from the cell's first line.
   const names = [...declared];
-  const prelude = `'use strict'; (async () => { ${names.map((n) => `if (!Object.prototype.hasOwnProperty.call(globalThis, ${JSON.stringify(n)})) globalThis[${JSON.stringify(n)}] = undefined;`).join(' ')}` +
+  const prelude =
+    `'use strict'; (async () => { ${names.map((n) => `if (!Object.prototype.hasOwnProperty.call(globalThis, ${JSON.stringify(n)})) globalThis[${JSON.stringify(n)}] = undefined;`).join(' ')}` +
     `${hoisted.map((n) => ` globalThis[${JSON.stringify(n)}] = ${n};`).join('')} `;
   const all: Chunk[] = [{ text: prelude, from: -1 }, ...chunks, { text: '\n})()', from: -1 }];
   const code = all.map((c) => c.text).join('');
   // where each chunk starts in `code`
   const starts: number[] = [];
   let off = 0;
-  for (const c of all) { starts.push(off); off += c.text.length; }
+  for (const c of all) {
+    starts.push(off);
+    off += c.text.length;
+  }
   const lineStarts = [0];
   for (let i = 0; i < code.length; i++) if (code[i] === '\n') lineStarts.push(i + 1);
 
@@ -184,7 +227,11 @@ export function compileCell(source: string, filename: string): CompiledCell {
 function firstExport(source: string, filename: string): { line: number; column: number } | undefined {
   try {
     const r = transformSync(source, {
-      loader: 'ts', target: 'es2022', sourcemap: 'external', sourcefile: filename, logLevel: 'silent',
+      loader: 'ts',
+      target: 'es2022',
+      sourcemap: 'external',
+      sourcefile: filename,
+      logLevel: 'silent',
       tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true, useDefineForClassFields: true } },
     });
     const program = acorn.parse(r.code, { ecmaVersion: 'latest', sourceType: 'module', allowAwaitOutsideFunction: true }) as Node;
@@ -203,20 +250,34 @@ function firstExport(source: string, filename: string): { line: number; column: 
 /** The names a binding pattern declares. */
 function patternNames(p: Node): string[] {
   switch (p.type) {
-    case 'Identifier': return [p.name];
-    case 'ObjectPattern': return (p.properties as Node[]).flatMap((q) => patternNames(q.type === 'RestElement' ? q.argument : q.value));
-    case 'ArrayPattern': return (p.elements as (Node | null)[]).flatMap((q) => (q ? patternNames(q) : []));
-    case 'RestElement': return patternNames(p.argument);
-    case 'AssignmentPattern': return patternNames(p.left);
-    default: return [];
+    case 'Identifier':
+      return [p.name];
+    case 'ObjectPattern':
+      return (p.properties as Node[]).flatMap((q) => patternNames(q.type === 'RestElement' ? q.argument : q.value));
+    case 'ArrayPattern':
+      return (p.elements as (Node | null)[]).flatMap((q) => (q ? patternNames(q) : []));
+    case 'RestElement':
+      return patternNames(p.argument);
+    case 'AssignmentPattern':
+      return patternNames(p.left);
+    default:
+      return [];
   }
 }
 
 /** An offset of the transpiled code → the cell's 1-based line and column (through esbuild's map). */
 function originalOf(map: string, js: string, pos: number): { line: number; column: number } | undefined {
-  let line = 0, lineStart = 0;
-  for (let i = 0; i < pos && i < js.length; i++) if (js[i] === '\n') { line++; lineStart = i + 1; }
+  let line = 0,
+    lineStart = 0;
+  for (let i = 0; i < pos && i < js.length; i++)
+    if (js[i] === '\n') {
+      line++;
+      lineStart = i + 1;
+    }
   const e = new SourceMap(JSON.parse(map)).findEntry(line, pos - lineStart) as { originalLine?: number; originalColumn?: number };
   if (e?.originalLine === undefined) return undefined;
-  return { line: e.originalLine + 1, column: (e.originalColumn ?? 0) + 1 + (pos - lineStart - ((e as { generatedColumn?: number }).generatedColumn ?? pos - lineStart)) };
+  return {
+    line: e.originalLine + 1,
+    column: (e.originalColumn ?? 0) + 1 + (pos - lineStart - ((e as { generatedColumn?: number }).generatedColumn ?? pos - lineStart)),
+  };
 }

@@ -34,14 +34,22 @@ function clip(s: string): string {
 }
 
 function isQuantReport(v: unknown): v is QuantReportRow[] {
-  return Array.isArray(v) && v.length > 0 && v.every((r) => r && typeof r === 'object' && 'path' in r && 'type' in r && 'scaleO' in r && 'bits' in r);
+  return (
+    Array.isArray(v) &&
+    v.length > 0 &&
+    v.every((r) => r && typeof r === 'object' && 'path' in r && 'type' in r && 'scaleO' in r && 'bits' in r)
+  );
 }
 
 /** { name: number[] } with at least one non-empty series: metric series, drawn as lines. */
 function isSeries(v: unknown): v is Record<string, number[]> {
   if (!v || typeof v !== 'object' || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return false;
   const vals = Object.values(v);
-  return vals.length > 0 && vals.every((a) => Array.isArray(a) && a.every((x) => typeof x === 'number')) && vals.some((a) => (a as number[]).length > 1);
+  return (
+    vals.length > 0 &&
+    vals.every((a) => Array.isArray(a) && a.every((x) => typeof x === 'number')) &&
+    vals.some((a) => (a as number[]).length > 1)
+  );
 }
 
 const MAX_POINTS = 400;
@@ -54,7 +62,8 @@ export function seriesChart(series: Record<string, number[]>, opts: { x?: string
     if (ys.length <= MAX_POINTS) return ys.map((y, i) => [i + 1, y]);
     const per = ys.length / MAX_POINTS;
     return Array.from({ length: MAX_POINTS }, (_, k) => {
-      const a = Math.floor(k * per), b = Math.floor((k + 1) * per);
+      const a = Math.floor(k * per),
+        b = Math.floor((k + 1) * per);
       let sum = 0;
       for (let i = a; i < b; i++) sum += ys[i];
       return [(a + b + 1) / 2, sum / (b - a)];
@@ -64,12 +73,18 @@ export function seriesChart(series: Record<string, number[]>, opts: { x?: string
   return new Chart({
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     ...(opts.title ? { title: opts.title } : {}),
-    width: 480, height: 220,
+    width: 480,
+    height: 220,
     data: { values },
     mark: { type: 'line', point: values.length <= 40 },
     encoding: {
       x: { field: x, type: 'quantitative' },
-      y: { field: 'value', type: 'quantitative', title: Object.keys(series).length === 1 ? Object.keys(series)[0] : 'value', scale: { zero: false } },
+      y: {
+        field: 'value',
+        type: 'quantitative',
+        title: Object.keys(series).length === 1 ? Object.keys(series)[0] : 'value',
+        scale: { zero: false },
+      },
       color: { field: 'series', type: 'nominal', title: null, ...(Object.keys(series).length === 1 ? { legend: null } : {}) },
     },
   });
@@ -95,7 +110,10 @@ export function tensorSummary(t: Tensor): string {
 /** Nested values as PyTorch prints them: 4 decimals, aligned, brackets per dimension. */
 function formatValues(v: unknown, integer: boolean): string {
   const flat: number[] = [];
-  const walk = (x: unknown): void => { if (Array.isArray(x)) x.forEach(walk); else flat.push(x as number); };
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach(walk);
+    else flat.push(x as number);
+  };
   walk(v);
   const fmt = (x: number) => (integer ? String(x) : x.toFixed(4));
   const width = Math.max(...flat.map((x) => fmt(x).length));
@@ -116,25 +134,49 @@ export function moduleHtml(m: Module): string {
     const name = e.path ? e.path.slice(e.path.lastIndexOf('.') + 1) : '(model)';
     const flags = [
       ...(e.aheadRelu ? ['ahead ReLU'] : []),
-      ...(e.normalize ? [`normalize ${[['data', e.normalize.data], ['weight', e.normalize.weight], ['bias', e.normalize.bias]].filter(([, v]) => v !== null).map(([k, v]) => `${k} ±${v}`).join(', ')}`] : []),
+      ...(e.normalize
+        ? [
+            `normalize ${[
+              ['data', e.normalize.data],
+              ['weight', e.normalize.weight],
+              ['bias', e.normalize.bias],
+            ]
+              .filter(([, v]) => v !== null)
+              .map(([k, v]) => `${k} ±${v}`)
+              .join(', ')}`,
+          ]
+        : []),
       ...(e.bits ? [`int${e.bits.data}/${e.bits.parameter}/${e.bits.out}`] : []),
     ];
-    return `<tr><td style="text-align:left;padding-left:${0.5 + depth * 1.2}em;white-space:nowrap"><code>${escapeHtml(name)}</code></td><td style="text-align:left"><code>${escapeHtml(e.type)}${e.repr && e.repr.length <= 90 && !e.repr.includes('\n') ? `(${escapeHtml(e.repr)})` : ''}</code></td>` +
-      `<td style="text-align:left">${escapeHtml(flags.join(' · '))}</td><td style="text-align:right">${e.parameters ? e.parameters.toLocaleString('en-US') : ''}</td></tr>`;
+    return (
+      `<tr><td style="text-align:left;padding-left:${0.5 + depth * 1.2}em;white-space:nowrap"><code>${escapeHtml(name)}</code></td><td style="text-align:left"><code>${escapeHtml(e.type)}${e.repr && e.repr.length <= 90 && !e.repr.includes('\n') ? `(${escapeHtml(e.repr)})` : ''}</code></td>` +
+      `<td style="text-align:left">${escapeHtml(flags.join(' · '))}</td><td style="text-align:right">${e.parameters ? e.parameters.toLocaleString('en-US') : ''}</td></tr>`
+    );
   });
   const total = m.parameters().reduce((a, p) => a + p.size, 0);
-  return `<table><thead><tr><th style="text-align:left">module</th><th style="text-align:left">type</th><th style="text-align:left">linger</th><th>parameters</th></tr></thead>` +
-    `<tbody>${rows.join('')}</tbody><tfoot><tr><td colspan="3" style="text-align:left">${escapeHtml(m.typeName())} · ${m.stage()} stage</td><td style="text-align:right">${total.toLocaleString('en-US')}</td></tr></tfoot></table>`;
+  return (
+    `<table><thead><tr><th style="text-align:left">module</th><th style="text-align:left">type</th><th style="text-align:left">linger</th><th>parameters</th></tr></thead>` +
+    `<tbody>${rows.join('')}</tbody><tfoot><tr><td colspan="3" style="text-align:left">${escapeHtml(m.typeName())} · ${m.stage()} stage</td><td style="text-align:right">${total.toLocaleString('en-US')}</td></tr></tfoot></table>`
+  );
 }
 
 function quantReportHtml(rows: QuantReportRow[]): string {
   const cols = Object.keys(rows[0]) as (keyof QuantReportRow)[];
-  const cell = (v: unknown): string => typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4))
-    : Array.isArray(v) ? `[${v.map(cell).join(', ')}]`
-      : v && typeof v === 'object' ? Object.values(v).map(cell).join('/')
-        : escapeHtml(String(v ?? ''));
-  return `<table><thead><tr>${cols.map((c) => `<th>${escapeHtml(String(c))}</th>`).join('')}</tr></thead><tbody>` +
-    rows.map((r) => `<tr>${cols.map((c) => `<td>${cell(r[c])}</td>`).join('')}</tr>`).join('') + '</tbody></table>';
+  const cell = (v: unknown): string =>
+    typeof v === 'number'
+      ? Number.isInteger(v)
+        ? String(v)
+        : v.toPrecision(4)
+      : Array.isArray(v)
+        ? `[${v.map(cell).join(', ')}]`
+        : v && typeof v === 'object'
+          ? Object.values(v).map(cell).join('/')
+          : escapeHtml(String(v ?? ''));
+  return (
+    `<table><thead><tr>${cols.map((c) => `<th>${escapeHtml(String(c))}</th>`).join('')}</tr></thead><tbody>` +
+    rows.map((r) => `<tr>${cols.map((c) => `<td>${cell(r[c])}</td>`).join('')}</tr>`).join('') +
+    '</tbody></table>'
+  );
 }
 
 /** The MIME bundle for a value (display(value) and a cell's result). */

@@ -10,14 +10,30 @@ export type NbOutput =
   | { output_type: 'execute_result'; data: MimeBundle; metadata: Record<string, unknown>; execution_count: number | null }
   | { output_type: 'error'; ename: string; evalue: string; traceback: string[] };
 
-export interface ModelSnapshot { label: string; stage: 'float' | 'traced' | 'fixed'; modules: ModuleTreeEntry[]; text: string }
+export interface ModelSnapshot {
+  label: string;
+  stage: 'float' | 'traced' | 'fixed';
+  modules: ModuleTreeEntry[];
+  text: string;
+}
 
 /** What a cell did that the editor's views follow. */
 export type KernelEvent =
-  | { kind: 'model'; name: string; transform: 'traceLayers' | 'normalizeLayers' | 'init' | 'loadStateDict'; before: ModelSnapshot; after: ModelSnapshot }
+  | {
+      kind: 'model';
+      name: string;
+      transform: 'traceLayers' | 'normalizeLayers' | 'init' | 'loadStateDict';
+      before: ModelSnapshot;
+      after: ModelSnapshot;
+    }
   | { kind: 'saved'; file: string; stage: string };
 
-export interface ModuleVariable { name: string; type: string; stage: string; parameters: number }
+export interface ModuleVariable {
+  name: string;
+  type: string;
+  stage: string;
+  parameters: number;
+}
 
 export type ToKernel =
   | { type: 'execute'; exec: number; source: string; cell: string; executionCount: number }

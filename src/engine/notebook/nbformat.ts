@@ -89,11 +89,14 @@ export function parseNotebook(text: string, file = 'notebook', dropped: string[]
     }
     throw new NotebookFormatError(`${file} is not valid JSON${where}: ${msg.replace(/^.*?JSON[^:]*: ?/, '')}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new NotebookFormatError(`${file} is not a Jupyter notebook: the top level is not a JSON object`);
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new NotebookFormatError(`${file} is not a Jupyter notebook: the top level is not a JSON object`);
   const nb = raw as Record<string, unknown>;
   if (nb.nbformat !== 4) {
     const v = nb.nbformat === undefined ? 'it has no nbformat field' : `it is nbformat ${JSON.stringify(nb.nbformat)}`;
-    throw new NotebookFormatError(`${file} is not a Jupyter notebook Linger can read: ${v} (nbformat 4 is supported; Jupyter's \`jupyter nbconvert --to notebook\` upgrades older files)`);
+    throw new NotebookFormatError(
+      `${file} is not a Jupyter notebook Linger can read: ${v} (nbformat 4 is supported; Jupyter's \`jupyter nbconvert --to notebook\` upgrades older files)`,
+    );
   }
   if (!Array.isArray(nb.cells)) throw new NotebookFormatError(`${file} is not a Jupyter notebook: it has no list of cells`);
   for (const k of Object.keys(nb)) if (!['nbformat', 'nbformat_minor', 'metadata', 'cells'].includes(k)) dropped.push(k);
@@ -102,12 +105,18 @@ export function parseNotebook(text: string, file = 'notebook', dropped: string[]
     if (!c || typeof c !== 'object') throw new NotebookFormatError(`${file}: cell ${i + 1} is not an object`);
     const cell = c as Record<string, unknown>;
     const type = cell.cell_type;
-    if (type !== 'code' && type !== 'markdown' && type !== 'raw') throw new NotebookFormatError(`${file}: cell ${i + 1} has an unknown cell_type ${JSON.stringify(type)}`);
+    if (type !== 'code' && type !== 'markdown' && type !== 'raw')
+      throw new NotebookFormatError(`${file}: cell ${i + 1} has an unknown cell_type ${JSON.stringify(type)}`);
     for (const k of Object.keys(cell)) if (!CELL_KEYS.has(k)) dropped.push(`cells[${i}].${k}`);
     // nbformat's multiline string: a string or a list of strings; anything else would be emptied or joined into code nobody wrote
     const src = cell.source;
     if (src !== undefined && typeof src !== 'string' && !(Array.isArray(src) && src.every((x) => typeof x === 'string'))) {
-      const what = src === null ? 'null' : Array.isArray(src) ? 'a list holding values that are not strings' : `${typeof src === 'object' ? 'an' : 'a'} ${typeof src}`;
+      const what =
+        src === null
+          ? 'null'
+          : Array.isArray(src)
+            ? 'a list holding values that are not strings'
+            : `${typeof src === 'object' ? 'an' : 'a'} ${typeof src}`;
       throw new NotebookFormatError(`${file}: cell ${i + 1} (${type}) has a source that is not a string or a list of strings (${what})`);
     }
     let id = typeof cell.id === 'string' && /^[a-zA-Z0-9-_]{1,64}$/.test(cell.id) && !ids.has(cell.id) ? cell.id : newCellId();
@@ -122,7 +131,12 @@ export function parseNotebook(text: string, file = 'notebook', dropped: string[]
     }
     return out;
   });
-  return { nbformat: 4, nbformat_minor: typeof nb.nbformat_minor === 'number' ? nb.nbformat_minor : 0, metadata: isObject(nb.metadata) ? nb.metadata : {}, cells };
+  return {
+    nbformat: 4,
+    nbformat_minor: typeof nb.nbformat_minor === 'number' ? nb.nbformat_minor : 0,
+    metadata: isObject(nb.metadata) ? nb.metadata : {},
+    cells,
+  };
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -138,10 +152,24 @@ function readData(d: unknown): Record<string, unknown> {
 
 function readOutput(o: Record<string, unknown>): NbOutput {
   switch (o.output_type) {
-    case 'stream': return { output_type: 'stream', name: o.name === 'stderr' ? 'stderr' : 'stdout', text: joined(o.text) };
-    case 'execute_result': return { output_type: 'execute_result', data: readData(o.data), metadata: isObject(o.metadata) ? o.metadata : {}, execution_count: typeof o.execution_count === 'number' ? o.execution_count : null };
-    case 'error': return { output_type: 'error', ename: String(o.ename ?? 'Error'), evalue: String(o.evalue ?? ''), traceback: Array.isArray(o.traceback) ? o.traceback.map(String) : [] };
-    default: return { output_type: 'display_data', data: readData(o.data), metadata: isObject(o.metadata) ? o.metadata : {} };
+    case 'stream':
+      return { output_type: 'stream', name: o.name === 'stderr' ? 'stderr' : 'stdout', text: joined(o.text) };
+    case 'execute_result':
+      return {
+        output_type: 'execute_result',
+        data: readData(o.data),
+        metadata: isObject(o.metadata) ? o.metadata : {},
+        execution_count: typeof o.execution_count === 'number' ? o.execution_count : null,
+      };
+    case 'error':
+      return {
+        output_type: 'error',
+        ename: String(o.ename ?? 'Error'),
+        evalue: String(o.evalue ?? ''),
+        traceback: Array.isArray(o.traceback) ? o.traceback.map(String) : [],
+      };
+    default:
+      return { output_type: 'display_data', data: readData(o.data), metadata: isObject(o.metadata) ? o.metadata : {} };
   }
 }
 
@@ -158,11 +186,15 @@ function writeData(d: Record<string, unknown>): Record<string, unknown> {
 
 function writeOutput(o: NbOutput): Record<string, unknown> {
   switch (o.output_type) {
-    case 'stream': return { output_type: 'stream', name: o.name, text: lines(o.text) };
-    case 'error': return { output_type: 'error', ename: o.ename, evalue: o.evalue, traceback: o.traceback };
-    case 'execute_result': return { output_type: 'execute_result', data: writeData(o.data), metadata: o.metadata ?? {}, execution_count: o.execution_count };
+    case 'stream':
+      return { output_type: 'stream', name: o.name, text: lines(o.text) };
+    case 'error':
+      return { output_type: 'error', ename: o.ename, evalue: o.evalue, traceback: o.traceback };
+    case 'execute_result':
+      return { output_type: 'execute_result', data: writeData(o.data), metadata: o.metadata ?? {}, execution_count: o.execution_count };
     // an update_display_data never reaches a file: its display_data was replaced in place
-    default: return { output_type: 'display_data', data: writeData(o.data), metadata: o.metadata ?? {} };
+    default:
+      return { output_type: 'display_data', data: writeData(o.data), metadata: o.metadata ?? {} };
   }
 }
 

@@ -23,7 +23,13 @@ export interface RunOptions {
   kernel?: 'linger';
 }
 
-export interface CellFailure { cell: number; executionCount: number; ename: string; evalue: string; traceback: string[] }
+export interface CellFailure {
+  cell: number;
+  executionCount: number;
+  ename: string;
+  evalue: string;
+  traceback: string[];
+}
 
 export interface RunResult {
   output: string;
@@ -46,9 +52,14 @@ export async function runNotebook(file: string, opts: RunOptions = {}): Promise<
   const dropped: string[] = [];
   const nb = parseNotebook(decodeNotebook(bytes, file), file, dropped);
   const foreign = foreignKernel(nb);
-  if (foreign && opts.kernel !== 'linger') throw new NotebookFormatError(`${file} is not a Linger notebook: ${foreign} (run it with its own kernel, or pass --kernel linger to run its cells as TypeScript)`);
+  if (foreign && opts.kernel !== 'linger')
+    throw new NotebookFormatError(
+      `${file} is not a Linger notebook: ${foreign} (run it with its own kernel, or pass --kernel linger to run its cells as TypeScript)`,
+    );
   if (dropped.length) log(`note: keys outside nbformat 4.5 are not written back: ${dropped.join(', ')}`);
-  const output = opts.inplace ? file : opts.output ?? path.join(path.dirname(file), `${path.basename(file).replace(/\.ipynb$/i, '')}.out.ipynb`);
+  const output = opts.inplace
+    ? file
+    : (opts.output ?? path.join(path.dirname(file), `${path.basename(file).replace(/\.ipynb$/i, '')}.out.ipynb`));
   const dir = path.dirname(path.resolve(file));
   // cells resolve relative paths from the notebook's folder, as Jupyter does
   const cwd = process.cwd();
@@ -62,7 +73,11 @@ export async function runNotebook(file: string, opts: RunOptions = {}): Promise<
   try {
     await session.start();
     const code = nb.cells.map((c, i) => [c, i] as const).filter(([c]) => c.cell_type === 'code');
-    for (const c of nb.cells) if (c.cell_type === 'code') { c.outputs = []; c.execution_count = null; }
+    for (const c of nb.cells)
+      if (c.cell_type === 'code') {
+        c.outputs = [];
+        c.execution_count = null;
+      }
     for (const [cell, index] of code) {
       if (!cell.source.trim()) continue;
       const outputs: NbOutput[] = [];
@@ -77,7 +92,13 @@ export async function runNotebook(file: string, opts: RunOptions = {}): Promise<
       ran++;
       if (r.status === 'error') {
         const err = outputs.find((o) => o.output_type === 'error') as Extract<NbOutput, { output_type: 'error' }> | undefined;
-        errors.push({ cell: index + 1, executionCount: r.executionCount, ename: r.ename ?? err?.ename ?? 'Error', evalue: r.evalue ?? err?.evalue ?? '', traceback: err?.traceback ?? [] });
+        errors.push({
+          cell: index + 1,
+          executionCount: r.executionCount,
+          ename: r.ename ?? err?.ename ?? 'Error',
+          evalue: r.evalue ?? err?.evalue ?? '',
+          traceback: err?.traceback ?? [],
+        });
         if (!opts.allowErrors) break;
       }
       write();

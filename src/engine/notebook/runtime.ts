@@ -24,14 +24,23 @@ const notebookDir: string = workerData?.notebookDir ?? process.cwd();
 setInterruptBuffer(workerData?.interrupt as SharedArrayBuffer | undefined);
 
 let exec = -1;
-const emit = (output: NbOutput) => { if (exec >= 0) post({ type: 'output', exec, output }); };
+const emit = (output: NbOutput) => {
+  if (exec >= 0) post({ type: 'output', exec, output });
+};
 const event = (e: KernelEvent) => post({ type: 'event', event: e });
 
 // ---- console and stdio: streamed to the running cell --------------------------------------------
-const stream = (name: 'stdout' | 'stderr') => (...args: unknown[]) => emit({ output_type: 'stream', name, text: `${formatWithOptions({ colors: false, depth: 4 }, ...args)}\n` });
-const out = stream('stdout'), err = stream('stderr');
+const stream =
+  (name: 'stdout' | 'stderr') =>
+  (...args: unknown[]) =>
+    emit({ output_type: 'stream', name, text: `${formatWithOptions({ colors: false, depth: 4 }, ...args)}\n` });
+const out = stream('stdout'),
+  err = stream('stderr');
 Object.assign(console, { log: out, info: out, debug: out, dir: out, table: out, trace: err, warn: err, error: err });
-for (const [name, s] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
+for (const [name, s] of [
+  ['stdout', process.stdout],
+  ['stderr', process.stderr],
+] as const) {
   s.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
     emit({ output_type: 'stream', name, text: typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8') });
     const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
@@ -63,14 +72,24 @@ function nameOf(m: Module): string {
 function snapshot(m: Module, label: string): ModelSnapshot {
   return { label, stage: m.stage(), modules: moduleTree(m), text: String(m) };
 }
-function transformed<A extends unknown[]>(transform: 'traceLayers' | 'normalizeLayers' | 'init', fn: (m: Module, ...a: A) => Module, modelArg = 0) {
+function transformed<A extends unknown[]>(
+  transform: 'traceLayers' | 'normalizeLayers' | 'init',
+  fn: (m: Module, ...a: A) => Module,
+  modelArg = 0,
+) {
   return (...args: A & unknown[]): Module => {
     const m = args[modelArg] as Module;
     const before = m instanceof Module ? snapshot(m, '') : undefined;
     const r = (fn as (...a: unknown[]) => Module)(...args);
     if (before && m instanceof Module) {
       const name = nameOf(m);
-      event({ kind: 'model', name, transform, before: { ...before, label: `${name} before ${transform}` }, after: snapshot(m, `${name} after ${transform}`) });
+      event({
+        kind: 'model',
+        name,
+        transform,
+        before: { ...before, label: `${name} before ${transform}` },
+        after: snapshot(m, `${name} after ${transform}`),
+      });
     }
     return r;
   };
@@ -87,7 +106,10 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
   const progress = display('fit: starting…');
   let chartHandle: DisplayHandle | undefined;
   const losses: number[] = [];
-  let lastText = 0, lastChart = Date.now(), steps = 0, line = '';
+  let lastText = 0,
+    lastChart = Date.now(),
+    steps = 0,
+    line = '';
   const drawChart = () => {
     if (losses.length < 2) return;
     const c = seriesChart({ loss: losses }, { title: 'training loss' });
@@ -101,7 +123,10 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
     const r = api.fit(model, loader, opt, {
       ...opts,
       workers: opts.workers ?? 0,
-      onNote: (s) => { opts.onNote?.(s); display(`fit: ${s}`); },
+      onNote: (s) => {
+        opts.onNote?.(s);
+        display(`fit: ${s}`);
+      },
       onStep: (p) => {
         opts.onStep?.(p);
         steps++;
@@ -109,11 +134,19 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
         const now = Date.now();
         const left = ((p.epochs - p.epoch) * p.steps + (p.steps - p.step)) * p.msPerStep;
         line = `epoch ${p.epoch}/${p.epochs} · step ${p.step}/${p.steps} · loss ${p.loss.toFixed(4)} (epoch mean ${p.meanLoss.toFixed(4)}) · lr ${+p.lr.toPrecision(4)} · ${p.msPerStep.toFixed(1)} ms/step · ETA ${clock(left)}`;
-        if (now - lastText >= 300) { progress.update(line); lastText = now; }
-        if (now - lastChart >= 3000) { drawChart(); lastChart = now; }
+        if (now - lastText >= 300) {
+          progress.update(line);
+          lastText = now;
+        }
+        if (now - lastChart >= 3000) {
+          drawChart();
+          lastChart = now;
+        }
       },
     });
-    progress.update(`fit: ${r.length} epoch${r.length === 1 ? '' : 's'}, ${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${threads} thread${threads === 1 ? '' : 's'} · mean loss per epoch ${r.map((l) => l.toFixed(4)).join(', ')}`);
+    progress.update(
+      `fit: ${r.length} epoch${r.length === 1 ? '' : 's'}, ${steps} steps in ${((Date.now() - t0) / 1000).toFixed(1)} s on ${threads} thread${threads === 1 ? '' : 's'} · mean loss per epoch ${r.map((l) => l.toFixed(4)).join(', ')}`,
+    );
     return r;
   } catch (e) {
     progress.update(`${line || 'fit'} · ${e instanceof InterruptedError ? 'interrupted' : 'stopped by an error'} after ${steps} steps`);
@@ -124,17 +157,26 @@ function notebookFit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fi
 }
 
 /** evaluate with a live batch count, then the accuracy. */
-function notebookEvaluate(model: Module, loader: DataLoader, opts: { maxBatches?: number; onBatch?: (i: number, n: number) => void } = {}): EvalResult {
+function notebookEvaluate(
+  model: Module,
+  loader: DataLoader,
+  opts: { maxBatches?: number; onBatch?: (i: number, n: number) => void } = {},
+): EvalResult {
   const h = display('evaluating…');
   let last = 0;
   const r = api.evaluate(model, loader, {
     ...opts,
     onBatch: (i, n) => {
       opts.onBatch?.(i, n);
-      if (Date.now() - last >= 300) { h.update(`evaluating… batch ${i}/${n}`); last = Date.now(); }
+      if (Date.now() - last >= 300) {
+        h.update(`evaluating… batch ${i}/${n}`);
+        last = Date.now();
+      }
     },
   });
-  h.update(`accuracy ${(r.accuracy * 100).toFixed(2)}% · loss ${r.loss.toFixed(4)} · ${r.count.toLocaleString('en-US')} samples (${model.stage()} stage)`);
+  h.update(
+    `accuracy ${(r.accuracy * 100).toFixed(2)}% · loss ${r.loss.toFixed(4)} · ${r.count.toLocaleString('en-US')} samples (${model.stage()} stage)`,
+  );
   return r;
 }
 
@@ -145,8 +187,12 @@ async function notebookSave(...args: Parameters<typeof api.linger.save>): Promis
   const stage = args[0] instanceof Module ? args[0].stage() : api.stageOfDict(args[0]);
   const rel = path.relative(notebookDir, file);
   emit({
-    output_type: 'display_data', metadata: {},
-    data: { 'text/plain': `saved the ${stage}-stage checkpoint ${file}`, 'text/html': `saved the ${stage}-stage checkpoint <a href="${encodeURI(rel.split(path.sep).join('/'))}"><code>${rel.replace(/[&<>"]/g, '')}</code></a>` },
+    output_type: 'display_data',
+    metadata: {},
+    data: {
+      'text/plain': `saved the ${stage}-stage checkpoint ${file}`,
+      'text/html': `saved the ${stage}-stage checkpoint <a href="${encodeURI(rel.split(path.sep).join('/'))}"><code>${rel.replace(/[&<>"]/g, '')}</code></a>`,
+    },
   });
   event({ kind: 'saved', file, stage });
   return file;
@@ -161,7 +207,15 @@ const linger = {
 };
 
 /** What cells see: the public API (with the notebook's fit/evaluate/linger), display and chart. */
-const apiForCells: Record<string, unknown> = { ...api, linger, fit: notebookFit, evaluate: notebookEvaluate, display, chart, DisplayHandle };
+const apiForCells: Record<string, unknown> = {
+  ...api,
+  linger,
+  fit: notebookFit,
+  evaluate: notebookEvaluate,
+  display,
+  chart,
+  DisplayHandle,
+};
 const requireFromNotebook = createRequire(path.join(notebookDir, 'notebook.js'));
 Object.assign(globalThis, apiForCells, {
   require: requireFromNotebook,
@@ -184,7 +238,16 @@ let interruptAwait: (() => void) | undefined;
 /** Jupyter's traceback: the error, then where in the cells (their own lines), engine frames elided. */
 function traceback(e: unknown): { ename: string; evalue: string; traceback: string[] } {
   if (e instanceof CellSyntaxError) {
-    return { ename: 'SyntaxError', evalue: e.message, traceback: [`SyntaxError: ${e.message}`, `  at line ${e.line}, column ${e.column}`, `    ${e.lineText}`, `    ${' '.repeat(Math.max(0, e.column - 1))}^`] };
+    return {
+      ename: 'SyntaxError',
+      evalue: e.message,
+      traceback: [
+        `SyntaxError: ${e.message}`,
+        `  at line ${e.line}, column ${e.column}`,
+        `    ${e.lineText}`,
+        `    ${' '.repeat(Math.max(0, e.column - 1))}^`,
+      ],
+    };
   }
   const err = e instanceof Error ? e : new Error(typeof e === 'string' ? e : formatWithOptions({}, e));
   const lines = [`${err.name}: ${err.message}`];
@@ -195,7 +258,8 @@ function traceback(e: unknown): { ename: string; evalue: string; traceback: stri
     if (!m || !cell) continue;
     const pos = cell.mapPosition(Number(m[3]), Number(m[4]));
     if (!pos) continue;
-    const fn = m[1] && !/^(async )?(eval|<anonymous>)$/.test(m[1]) && !m[1].startsWith('Object.') ? ` in ${m[1].replace(/^async /, '')}` : '';
+    const fn =
+      m[1] && !/^(async )?(eval|<anonymous>)$/.test(m[1]) && !m[1].startsWith('Object.') ? ` in ${m[1].replace(/^async /, '')}` : '';
     lines.push(`  at ${m[2]}, line ${pos.line}, column ${pos.column}${fn}`);
     if (!shownSource) {
       const src = (cell as CompiledCell & { source?: string }).source?.split('\n')[pos.line - 1];
@@ -213,10 +277,13 @@ async function execute(m: Extract<ToKernel, { type: 'execute' }>): Promise<void>
   try {
     const cell = Object.assign(compileCell(m.source, m.cell), { source: m.source });
     compiled.set(m.cell, cell);
-    const interrupted = new Promise<never>((_, reject) => { interruptAwait = () => reject(new InterruptedError('an await')); });
+    const interrupted = new Promise<never>((_, reject) => {
+      interruptAwait = () => reject(new InterruptedError('an await'));
+    });
     interrupted.catch(() => undefined);
     const value = await Promise.race([vm.runInThisContext(cell.code, { filename: m.cell }) as Promise<unknown>, interrupted]);
-    if (value !== undefined && !(value instanceof DisplayHandle)) emit({ output_type: 'execute_result', data: mimeBundle(value), metadata: {}, execution_count: m.executionCount });
+    if (value !== undefined && !(value instanceof DisplayHandle))
+      emit({ output_type: 'execute_result', data: mimeBundle(value), metadata: {}, execution_count: m.executionCount });
     post({ type: 'done', exec: m.exec, status: 'ok' });
   } catch (e) {
     const tb = traceback(e);
@@ -231,14 +298,25 @@ async function execute(m: Extract<ToKernel, { type: 'execute' }>): Promise<void>
 async function request(m: Extract<ToKernel, { type: 'request' }>): Promise<unknown> {
   const modules = () => Object.entries(globalThis).filter(([, v]) => v instanceof Module) as [string, Module][];
   if (m.method === 'listModules') {
-    return modules().map(([name, v]) => ({ name, type: v.typeName(), stage: v.stage(), parameters: v.parameters().reduce((a, p) => a + p.size, 0) }));
+    return modules().map(([name, v]) => ({
+      name,
+      type: v.typeName(),
+      stage: v.stage(),
+      parameters: v.parameters().reduce((a, p) => a + p.size, 0),
+    }));
   }
   const target = modules().find(([n]) => n === m.name)?.[1];
   if (!target) throw new Error(`the kernel has no model named ${m.name}`);
   const sd = await api.linger.load(path.resolve(notebookDir, m.file));
   const before = snapshot(target, `${m.name} before loading`);
   const r = target.loadStateDict(sd);
-  event({ kind: 'model', name: m.name, transform: 'loadStateDict', before, after: snapshot(target, `${m.name} (loaded ${path.basename(m.file)})`) });
+  event({
+    kind: 'model',
+    name: m.name,
+    transform: 'loadStateDict',
+    before,
+    after: snapshot(target, `${m.name} (loaded ${path.basename(m.file)})`),
+  });
   return { stage: target.stage(), file: m.file, ...r };
 }
 
@@ -263,7 +341,10 @@ catchBackgroundErrors();
 
 let queue = Promise.resolve();
 port.on('message', (m: ToKernel) => {
-  if (m.type === 'interrupt') { interruptAwait?.(); return; }
+  if (m.type === 'interrupt') {
+    interruptAwait?.();
+    return;
+  }
   queue = queue.then(async () => {
     if (m.type === 'execute') return execute(m);
     try {

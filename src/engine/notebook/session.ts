@@ -32,7 +32,11 @@ export interface SessionOptions {
 }
 
 /** Memory as the process sees it when a cell is stuck: what the message about it is based on. */
-export interface MemorySnapshot { rss: number; total: number; free: number }
+export interface MemorySnapshot {
+  rss: number;
+  total: number;
+  free: number;
+}
 
 const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
 
@@ -41,14 +45,21 @@ const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
  * most of the machine's memory or the machine has almost none left (a cell allocating without
  * end thrashes there, inside the engine), otherwise code that never reaches a step.
  */
-export function stuckCellMessage(graceMs: number, m: MemorySnapshot = { rss: process.memoryUsage().rss, total: os.totalmem(), free: os.freemem() }): string {
+export function stuckCellMessage(
+  graceMs: number,
+  m: MemorySnapshot = { rss: process.memoryUsage().rss, total: os.totalmem(), free: os.freemem() },
+): string {
   const secs = (graceMs / 1000).toFixed(0);
   if (m.rss > 0.8 * m.total || m.free < 0.05 * m.total) {
-    return `the cell ran out of memory: the kernel holds ${gib(m.rss)} of the machine's ${gib(m.total)} (${gib(m.free)} free) and did not ` +
-      `answer the interrupt within ${secs} s, so the kernel was restarted: every variable was lost (keep fewer tensors alive, or use smaller ones)`;
+    return (
+      `the cell ran out of memory: the kernel holds ${gib(m.rss)} of the machine's ${gib(m.total)} (${gib(m.free)} free) and did not ` +
+      `answer the interrupt within ${secs} s, so the kernel was restarted: every variable was lost (keep fewer tensors alive, or use smaller ones)`
+    );
   }
-  return `the cell did not reach an interruptible step within ${secs} s of the interrupt (a module call, an optimizer step or a DataLoader batch; ` +
-    'a loop that never reaches one, like `while (true) {}`), so the kernel was restarted: every variable was lost';
+  return (
+    `the cell did not reach an interruptible step within ${secs} s of the interrupt (a module call, an optimizer step or a DataLoader batch; ` +
+    'a loop that never reaches one, like `while (true) {}`), so the kernel was restarted: every variable was lost'
+  );
 }
 
 interface Running {
@@ -117,19 +128,30 @@ export class KernelSession {
   start(): Promise<string> {
     if (this.ready) return this.ready;
     this.interruptFlag = new SharedArrayBuffer(4);
-    const w = startThread('kernelWorker.js', path.join(__dirname, 'runtime.ts'), { notebookDir: this.opts.notebookDir, interrupt: this.interruptFlag },
-      this.opts.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.heapLimitMb } } : {});
+    const w = startThread(
+      'kernelWorker.js',
+      path.join(__dirname, 'runtime.ts'),
+      { notebookDir: this.opts.notebookDir, interrupt: this.interruptFlag },
+      this.opts.heapLimitMb ? { resourceLimits: { maxOldGenerationSizeMb: this.opts.heapLimitMb } } : {},
+    );
     this.worker = w;
     w.stdout.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
     w.stderr.on('data', (d: Buffer) => this.opts.onLog?.(d.toString()));
     this.ready = new Promise<string>((resolve, reject) => {
       w.on('message', (m: FromKernel) => {
-        if (m.type === 'ready') { this.backend = m.backend; resolve(m.backend); } else this.receive(m);
+        if (m.type === 'ready') {
+          this.backend = m.backend;
+          resolve(m.backend);
+        } else this.receive(m);
       });
       w.on('error', (e) => {
         if ((e as NodeJS.ErrnoException).code === 'ERR_WORKER_OUT_OF_MEMORY') {
           // V8 ended the thread at its heap limit: say so, not "the kernel thread ended (exit code 1)"
-          if (this.worker === w) this.died('the kernel ran out of memory', 'the cell ran out of memory (the kernel\'s JavaScript heap is full), so the kernel was restarted: every variable was lost (keep fewer objects alive, or use smaller ones)');
+          if (this.worker === w)
+            this.died(
+              'the kernel ran out of memory',
+              "the cell ran out of memory (the kernel's JavaScript heap is full), so the kernel was restarted: every variable was lost (keep fewer objects alive, or use smaller ones)",
+            );
         } else {
           this.opts.onLog?.(`kernel thread error: ${e.stack ?? e.message}`);
         }
@@ -163,7 +185,8 @@ export class KernelSession {
     } else if (m.type === 'response') {
       const p = this.pending.get(m.id);
       this.pending.delete(m.id);
-      if (m.error !== undefined) p?.reject(new Error(m.error)); else p?.resolve(m.result);
+      if (m.error !== undefined) p?.reject(new Error(m.error));
+      else p?.resolve(m.result);
     }
   }
 
@@ -214,7 +237,9 @@ export class KernelSession {
   }
 
   /** True while a cell runs. */
-  get busy(): boolean { return !!this.running; }
+  get busy(): boolean {
+    return !!this.running;
+  }
 
   /**
    * Stops the running cell at its next step (InterruptedError in the cell; variables kept). A cell
@@ -257,7 +282,11 @@ export class KernelSession {
 
   /** Loads a checkpoint into one of those, under the stage rule (a refusal changes nothing). */
   loadCheckpoint(name: string, file: string): Promise<{ stage: string; missingKeys: string[]; unexpectedKeys: string[] }> {
-    return this.call({ method: 'loadCheckpoint', name, file }) as Promise<{ stage: string; missingKeys: string[]; unexpectedKeys: string[] }>;
+    return this.call({ method: 'loadCheckpoint', name, file }) as Promise<{
+      stage: string;
+      missingKeys: string[];
+      unexpectedKeys: string[];
+    }>;
   }
 
   private async call(m: { method: 'listModules' } | { method: 'loadCheckpoint'; name: string; file: string }): Promise<unknown> {

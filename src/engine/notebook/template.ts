@@ -5,7 +5,14 @@
 import { LINGER_KERNELSPEC, LINGER_LANGUAGE_INFO, NbCell, newCellId, Notebook } from './nbformat';
 
 const md = (source: string): NbCell => ({ id: newCellId(), cell_type: 'markdown', source: source.trim(), metadata: {} });
-const code = (source: string): NbCell => ({ id: newCellId(), cell_type: 'code', source: source.trim(), metadata: {}, outputs: [], execution_count: null });
+const code = (source: string): NbCell => ({
+  id: newCellId(),
+  cell_type: 'code',
+  source: source.trim(),
+  metadata: {},
+  outputs: [],
+  execution_count: null,
+});
 
 export function experimentNotebook(opts: { quick?: boolean; experiment?: string } = {}): Notebook {
   const experiment = opts.experiment ?? 'experiment';
@@ -161,7 +168,9 @@ chart({
 `),
   ];
   return {
-    nbformat: 4, nbformat_minor: 5, cells,
+    nbformat: 4,
+    nbformat_minor: 5,
+    cells,
     metadata: { kernelspec: { ...LINGER_KERNELSPEC }, language_info: { ...LINGER_LANGUAGE_INFO } },
   };
 }

@@ -54,35 +54,53 @@ export function captureForExport(model: Module, input: Tensor, exportable: (m: M
   model.eval();
   let result: unknown;
   try {
-    result = withRecorder((op, ins, out, attrs) => {
-      // an add/cat that a fixed-stage model handed to its iqAdd/iqCat layer was recorded as that
-      // layer's call already (the layer ran inside the op)
-      if (producedByModule.has(out)) return;
-      calls.push({ kind: 'op', target: op, inputs: ins, outputs: [out], ...(attrs ? { attrs } : {}) });
-    }, () => withRetainedIntermediates(() => withModuleCallHook((m, args, run) => {
-      // a leaf the exporter does not know (a user's parameter-free module) is recorded op by op
-      if (!isLeaf(m) || !exportable(m)) return run();
-      const out = withoutRecording(run);
-      const ins = flattenTensors(args);
-      // a module that returns its input (Identity) still gets an output of its own
-      const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm, t.quantScale) : t));
-      // a module without children whose result a layer called inside it made (nn.Sigmoid handing
-      // its op to an IQSigmoid in the fixed stage) was recorded as that inner call already
-      if (m.children().length === 0 && outs.length && outs.every((t) => producedByModule.has(t))) return out;
-      const scales = { x: bufferValue(m, 'scale_x'), w: bufferValue(m, 'scale_w'), o: bufferValue(m, 'scale_o'), y: bufferValue(m, 'scale_y') };
-      // (the fixed stage's op layers become children at their first call)
-      if (!paths.has(m)) for (const [p, mm] of model.namedModules()) paths.set(mm, p);
-      calls.push({
-        kind: 'module', target: paths.get(m) ?? '?', module: m, inputs: ins, outputs: outs,
-        args: args.filter((a) => !(a instanceof Tensor) && !Array.isArray(a)),
-        ...(scales.x !== undefined || scales.o !== undefined ? { scales } : {}),
-      });
-      for (const t of outs) producedByModule.add(t);
-      // the module's own result structure (e.g. an LSTM's [y, [h, c]]) with the recorded tensors
-      let k = 0;
-      const rebuild = (v: unknown): unknown => (v instanceof Tensor ? outs[k++] : Array.isArray(v) ? v.map(rebuild) : v);
-      return rebuild(out);
-    }, () => model(input))));
+    result = withRecorder(
+      (op, ins, out, attrs) => {
+        // an add/cat that a fixed-stage model handed to its iqAdd/iqCat layer was recorded as that
+        // layer's call already (the layer ran inside the op)
+        if (producedByModule.has(out)) return;
+        calls.push({ kind: 'op', target: op, inputs: ins, outputs: [out], ...(attrs ? { attrs } : {}) });
+      },
+      () =>
+        withRetainedIntermediates(() =>
+          withModuleCallHook(
+            (m, args, run) => {
+              // a leaf the exporter does not know (a user's parameter-free module) is recorded op by op
+              if (!isLeaf(m) || !exportable(m)) return run();
+              const out = withoutRecording(run);
+              const ins = flattenTensors(args);
+              // a module that returns its input (Identity) still gets an output of its own
+              const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm, t.quantScale) : t));
+              // a module without children whose result a layer called inside it made (nn.Sigmoid handing
+              // its op to an IQSigmoid in the fixed stage) was recorded as that inner call already
+              if (m.children().length === 0 && outs.length && outs.every((t) => producedByModule.has(t))) return out;
+              const scales = {
+                x: bufferValue(m, 'scale_x'),
+                w: bufferValue(m, 'scale_w'),
+                o: bufferValue(m, 'scale_o'),
+                y: bufferValue(m, 'scale_y'),
+              };
+              // (the fixed stage's op layers become children at their first call)
+              if (!paths.has(m)) for (const [p, mm] of model.namedModules()) paths.set(mm, p);
+              calls.push({
+                kind: 'module',
+                target: paths.get(m) ?? '?',
+                module: m,
+                inputs: ins,
+                outputs: outs,
+                args: args.filter((a) => !(a instanceof Tensor) && !Array.isArray(a)),
+                ...(scales.x !== undefined || scales.o !== undefined ? { scales } : {}),
+              });
+              for (const t of outs) producedByModule.add(t);
+              // the module's own result structure (e.g. an LSTM's [y, [h, c]]) with the recorded tensors
+              let k = 0;
+              const rebuild = (v: unknown): unknown => (v instanceof Tensor ? outs[k++] : Array.isArray(v) ? v.map(rebuild) : v);
+              return rebuild(out);
+            },
+            () => model(input),
+          ),
+        ),
+    );
   } finally {
     for (const [m, t] of modes) m.training = t;
   }

@@ -14,7 +14,9 @@ export class GraphBuilder {
     this.used.add(name);
     return name;
   }
-  reserve(name: string): void { this.used.add(name); }
+  reserve(name: string): void {
+    this.used.add(name);
+  }
 
   initializer(base: string, dims: number[], dataType: number, values: ArrayLike<number>): string {
     const name = this.unique(base);
@@ -27,7 +29,16 @@ export class GraphBuilder {
     const key = `${dataType}:${Object.is(v, -0) ? '-0' : v}`;
     let name = this.scalars.get(key);
     if (!name) {
-      const tag = dataType === DT.FLOAT ? '' : dataType === DT.DOUBLE ? '_f64' : dataType === DT.INT32 ? '_i32' : dataType === DT.INT64 ? '_i64' : `_t${dataType}`;
+      const tag =
+        dataType === DT.FLOAT
+          ? ''
+          : dataType === DT.DOUBLE
+            ? '_f64'
+            : dataType === DT.INT32
+              ? '_i32'
+              : dataType === DT.INT64
+                ? '_i64'
+                : `_t${dataType}`;
       name = this.initializer(`const_${String(v).replace(/[^0-9a-zA-Z.+-]/g, '_')}${tag}`, [], dataType, [v]);
       this.scalars.set(key, name);
     }
@@ -35,7 +46,13 @@ export class GraphBuilder {
   }
 
   /** Adds a node named `name` (made unique); returns its output names. */
-  add(opType: string, inputs: string[], name: string, attrs: Record<string, AttrValue | undefined> = {}, opts: { outputs?: number; domain?: string } = {}): string[] {
+  add(
+    opType: string,
+    inputs: string[],
+    name: string,
+    attrs: Record<string, AttrValue | undefined> = {},
+    opts: { outputs?: number; domain?: string } = {},
+  ): string[] {
     const nodeName = this.unique(name);
     const outs = Array.from({ length: opts.outputs ?? 1 }, (_, i) => this.unique(`${nodeName}_output_${i}`));
     this.nodes.push(node(opType, inputs, outs, nodeName, attrs, opts.domain));

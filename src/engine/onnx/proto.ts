@@ -9,8 +9,23 @@ export { onnx };
 /** TensorProto.DataType values the engine reads or writes. */
 export const DT = { FLOAT: 1, UINT8: 2, INT8: 3, INT16: 5, INT32: 6, INT64: 7, BOOL: 9, FLOAT16: 10, DOUBLE: 11 } as const;
 export const DT_NAMES: Record<number, string> = {
-  0: 'UNDEFINED', 1: 'FLOAT', 2: 'UINT8', 3: 'INT8', 4: 'UINT16', 5: 'INT16', 6: 'INT32', 7: 'INT64', 8: 'STRING', 9: 'BOOL',
-  10: 'FLOAT16', 11: 'DOUBLE', 12: 'UINT32', 13: 'UINT64', 14: 'COMPLEX64', 15: 'COMPLEX128', 16: 'BFLOAT16',
+  0: 'UNDEFINED',
+  1: 'FLOAT',
+  2: 'UINT8',
+  3: 'INT8',
+  4: 'UINT16',
+  5: 'INT16',
+  6: 'INT32',
+  7: 'INT64',
+  8: 'STRING',
+  9: 'BOOL',
+  10: 'FLOAT16',
+  11: 'DOUBLE',
+  12: 'UINT32',
+  13: 'UINT64',
+  14: 'COMPLEX64',
+  15: 'COMPLEX128',
+  16: 'BFLOAT16',
 };
 /** AttributeProto.AttributeType values. */
 export const AT = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const;
@@ -32,9 +47,17 @@ export function attr(name: string, v: AttrValue): onnx.IAttributeProto {
   return { name, type: AT.TENSOR, t: v as onnx.ITensorProto };
 }
 
-export function node(opType: string, inputs: string[], outputs: string[], name: string, attrs: Record<string, AttrValue | undefined> = {},
-  domain?: string): onnx.INodeProto {
-  const attribute = Object.entries(attrs).filter((e): e is [string, AttrValue] => e[1] !== undefined).map(([k, v]) => attr(k, v));
+export function node(
+  opType: string,
+  inputs: string[],
+  outputs: string[],
+  name: string,
+  attrs: Record<string, AttrValue | undefined> = {},
+  domain?: string,
+): onnx.INodeProto {
+  const attribute = Object.entries(attrs)
+    .filter((e): e is [string, AttrValue] => e[1] !== undefined)
+    .map(([k, v]) => attr(k, v));
   return { opType, input: inputs, output: outputs, name, attribute, ...(domain ? { domain } : {}) };
 }
 
@@ -44,14 +67,29 @@ export function tensorProto(name: string, dims: number[], dataType: number, valu
   if (values.length !== n) throw new Error(`internal: tensor ${name} has ${values.length} values for dims [${dims.join(', ')}]`);
   let raw: Uint8Array;
   switch (dataType) {
-    case DT.FLOAT: raw = new Uint8Array(Float32Array.from(values).buffer); break;
-    case DT.DOUBLE: raw = new Uint8Array(Float64Array.from(values).buffer); break;
-    case DT.INT8: raw = new Uint8Array(Int8Array.from(values).buffer); break;
-    case DT.UINT8: raw = Uint8Array.from(values); break;
-    case DT.INT16: raw = new Uint8Array(Int16Array.from(values).buffer); break;
-    case DT.INT32: raw = new Uint8Array(Int32Array.from(values).buffer); break;
-    case DT.INT64: raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer); break;
-    default: throw new Error(`internal: cannot write ONNX data type ${DT_NAMES[dataType] ?? dataType}`);
+    case DT.FLOAT:
+      raw = new Uint8Array(Float32Array.from(values).buffer);
+      break;
+    case DT.DOUBLE:
+      raw = new Uint8Array(Float64Array.from(values).buffer);
+      break;
+    case DT.INT8:
+      raw = new Uint8Array(Int8Array.from(values).buffer);
+      break;
+    case DT.UINT8:
+      raw = Uint8Array.from(values);
+      break;
+    case DT.INT16:
+      raw = new Uint8Array(Int16Array.from(values).buffer);
+      break;
+    case DT.INT32:
+      raw = new Uint8Array(Int32Array.from(values).buffer);
+      break;
+    case DT.INT64:
+      raw = new Uint8Array(BigInt64Array.from(Array.from(values, (v) => BigInt(v))).buffer);
+      break;
+    default:
+      throw new Error(`internal: cannot write ONNX data type ${DT_NAMES[dataType] ?? dataType}`);
   }
   return { name, dims, dataType, rawData: raw };
 }
@@ -118,7 +156,8 @@ const MAX_ELEMENTS = 1 << 28;
 
 /** The values of a TensorProto (raw_data or the typed fields), validated against its dims. */
 export function readTensor(t: onnx.ITensorProto, what: string): TensorValue {
-  if (t.dataLocation === 1) throw new Error(`${what}: external tensor data is not supported (save the model with all tensors inside the file)`);
+  if (t.dataLocation === 1)
+    throw new Error(`${what}: external tensor data is not supported (save the model with all tensors inside the file)`);
   const dims = (t.dims ?? []).map((d, i) => {
     const v = toInt(d as LongLike, `${what} dim ${i}`);
     if (v < 0) throw new Error(`${what}: negative dimension ${v}`);
@@ -168,20 +207,36 @@ export function readTensor(t: onnx.ITensorProto, what: string): TensorValue {
         for (let i = 0; i < n; i++) {
           const v = dv.getBigInt64(i * 8, true);
           // shape arithmetic uses INT64_MAX/MIN as "to the end" in Slice; clamp those to ±2^53
-          out[i] = v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : v < BigInt(Number.MIN_SAFE_INTEGER) ? Number.MIN_SAFE_INTEGER : Number(v);
+          out[i] =
+            v > BigInt(Number.MAX_SAFE_INTEGER)
+              ? Number.MAX_SAFE_INTEGER
+              : v < BigInt(Number.MIN_SAFE_INTEGER)
+                ? Number.MIN_SAFE_INTEGER
+                : Number(v);
         }
         return { dims, dtype: 'int', data: out };
       }
       return { dims, dtype: 'int', data: Array.from(fromTyped(t.int64Data as LongLike[], 'int64_data'), (v) => clampLong(v)) };
     }
-    case DT.INT32: case DT.INT16: case DT.INT8: case DT.UINT8: case DT.BOOL: {
+    case DT.INT32:
+    case DT.INT16:
+    case DT.INT8:
+    case DT.UINT8:
+    case DT.BOOL: {
       const bytes = dt === DT.INT32 ? 4 : dt === DT.INT16 ? 2 : 1;
       need(bytes);
       if (raw) {
         const dv = view(bytes);
         const out: number[] = new Array(n);
         for (let i = 0; i < n; i++) {
-          out[i] = bytes === 4 ? dv.getInt32(i * 4, true) : bytes === 2 ? dv.getInt16(i * 2, true) : dt === DT.INT8 ? dv.getInt8(i) : dv.getUint8(i);
+          out[i] =
+            bytes === 4
+              ? dv.getInt32(i * 4, true)
+              : bytes === 2
+                ? dv.getInt16(i * 2, true)
+                : dt === DT.INT8
+                  ? dv.getInt8(i)
+                  : dv.getUint8(i);
         }
         return { dims, dtype: 'int', data: out };
       }
@@ -201,11 +256,18 @@ function clampLong(v: LongLike): number {
 /** Attributes of a node by name, with typed getters that name the node on a wrong type. */
 export class Attrs {
   private readonly map = new Map<string, onnx.IAttributeProto>();
-  constructor(n: onnx.INodeProto, private readonly where: string) {
+  constructor(
+    n: onnx.INodeProto,
+    private readonly where: string,
+  ) {
     for (const a of n.attribute ?? []) if (a.name) this.map.set(a.name, a);
   }
-  has(name: string): boolean { return this.map.has(name); }
-  names(): string[] { return [...this.map.keys()]; }
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+  names(): string[] {
+    return [...this.map.keys()];
+  }
   private get(name: string, type: number, typeName: string): onnx.IAttributeProto | undefined {
     const a = this.map.get(name);
     if (!a) return undefined;
@@ -232,7 +294,9 @@ export class Attrs {
   tensor(name: string): onnx.ITensorProto | undefined {
     return this.get(name, AT.TENSOR, 'a tensor')?.t ?? undefined;
   }
-  raw(name: string): onnx.IAttributeProto | undefined { return this.map.get(name); }
+  raw(name: string): onnx.IAttributeProto | undefined {
+    return this.map.get(name);
+  }
 }
 
 /** linger's custom ONNX domain for the chip toolchain, and the attribute every thinker op carries. */

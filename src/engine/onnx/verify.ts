@@ -30,7 +30,9 @@ function onnxruntime(): Ort {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('onnxruntime-node') as Ort;
   } catch (e) {
-    throw new Error(`onnxruntime-node is not installed, so the export cannot be verified (${(e as Error).message.split('\n')[0]})`, { cause: e });
+    throw new Error(`onnxruntime-node is not installed, so the export cannot be verified (${(e as Error).message.split('\n')[0]})`, {
+      cause: e,
+    });
   }
 }
 
@@ -39,7 +41,14 @@ function percent(f: number): string {
 }
 
 /** Runs the check; `model` is the exported one, in eval mode, `inputShape` NCHW with any batch. */
-export async function verifyOnnx(model: Module, file: string, dialect: OnnxDialect, inputShape: number[], batch = 4, input?: Tensor): Promise<OnnxVerification> {
+export async function verifyOnnx(
+  model: Module,
+  file: string,
+  dialect: OnnxDialect,
+  inputShape: number[],
+  batch = 4,
+  input?: Tensor,
+): Promise<OnnxVerification> {
   const stage = model.stage();
   const kind = stage === 'fixed' ? dialect : 'float';
   if (stage === 'fixed' && dialect === 'thinker') {
@@ -50,7 +59,10 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
     const ends = thinkerEnds(m.graph ?? {});
     const ok = domain && custom.length > 0 && ends;
     return {
-      dialect, method: 'structure', n: nodes.length, ok,
+      dialect,
+      method: 'structure',
+      n: nodes.length,
+      ok,
       summary: ok
         ? `thinker: structure checked (${nodes.length} nodes, ${custom.length} in linger's thinker domain; inputs enter it through Quant, outputs leave through Dequant); onnxruntime cannot run that domain`
         : `thinker: unexpected structure (${domain ? '' : 'no thinker opset; '}${custom.length} thinker nodes${ends ? '' : '; an input or output bypasses Quant … Dequant'})`,
@@ -70,13 +82,23 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
     model.train(wasTraining);
   }
   const session = await ort.InferenceSession.create(file);
-  const feed = x.dtype === 'int32' ? new ort.Tensor('int32', x.dataSync() as Int32Array, shape) : new ort.Tensor('float32', x.dataSync() as Float32Array, shape);
+  const feed =
+    x.dtype === 'int32'
+      ? new ort.Tensor('int32', x.dataSync() as Int32Array, shape)
+      : new ort.Tensor('float32', x.dataSync() as Float32Array, shape);
   const out = await session.run({ [session.inputNames[0]]: feed });
   const theirs = out[session.outputNames[0]].data as Float32Array;
   if (theirs.length !== mine.length) {
-    return { dialect: kind, method: 'onnxruntime', n: mine.length, ok: false, summary: `${kind}: onnxruntime gave ${theirs.length} outputs, the engine ${mine.length}` };
+    return {
+      dialect: kind,
+      method: 'onnxruntime',
+      n: mine.length,
+      ok: false,
+      summary: `${kind}: onnxruntime gave ${theirs.length} outputs, the engine ${mine.length}`,
+    };
   }
-  let maxAbs = 0, equal = 0;
+  let maxAbs = 0,
+    equal = 0;
   for (let i = 0; i < mine.length; i++) {
     if (mine[i] === theirs[i]) equal++;
     const d = Math.abs(mine[i] - theirs[i]);
@@ -85,14 +107,28 @@ export async function verifyOnnx(model: Module, file: string, dialect: OnnxDiale
   const equalFraction = equal / mine.length;
   if (kind === 'qdq') {
     return {
-      dialect: kind, method: 'onnxruntime', n: mine.length, maxAbs, equalFraction, ok: equalFraction === 1,
-      summary: `qdq: ${percent(equalFraction)} of ${mine.length} outputs bit-exact in onnxruntime` + (equalFraction === 1 ? '' : ` (max |Δ| ${maxAbs.toExponential(2)})`),
+      dialect: kind,
+      method: 'onnxruntime',
+      n: mine.length,
+      maxAbs,
+      equalFraction,
+      ok: equalFraction === 1,
+      summary:
+        `qdq: ${percent(equalFraction)} of ${mine.length} outputs bit-exact in onnxruntime` +
+        (equalFraction === 1 ? '' : ` (max |Δ| ${maxAbs.toExponential(2)})`),
     };
   }
   const ok = maxAbs <= 1e-4;
   return {
-    dialect: kind, method: 'onnxruntime', n: mine.length, maxAbs, equalFraction, ok,
-    summary: `${stage}: ${mine.length} outputs within ${maxAbs.toExponential(1)} of the engine in onnxruntime` + (ok ? ' (≤ 1e-4)' : ' — above the 1e-4 tolerance'),
+    dialect: kind,
+    method: 'onnxruntime',
+    n: mine.length,
+    maxAbs,
+    equalFraction,
+    ok,
+    summary:
+      `${stage}: ${mine.length} outputs within ${maxAbs.toExponential(1)} of the engine in onnxruntime` +
+      (ok ? ' (≤ 1e-4)' : ' — above the 1e-4 tolerance'),
   };
 }
 
@@ -114,7 +150,11 @@ function thinkerEnds(g: onnx.IGraphProto): boolean {
   const producer = (name: string) => nodes.find((n) => (n.output ?? []).includes(name));
   const enters = (name: string, depth = 0): boolean => {
     const cs = consumers(name);
-    return depth < 64 && cs.length > 0 && cs.every((n) => n.domain === 'thinker' || (LAYOUT.has(n.opType!) && (n.output ?? []).every((o) => enters(o, depth + 1))));
+    return (
+      depth < 64 &&
+      cs.length > 0 &&
+      cs.every((n) => n.domain === 'thinker' || (LAYOUT.has(n.opType!) && (n.output ?? []).every((o) => enters(o, depth + 1))))
+    );
   };
   const leaves = (name: string, depth = 0): boolean => {
     const n = producer(name);

@@ -97,8 +97,14 @@ export class DataParallel {
   /** Runs whose workers have not been stopped yet. */
   static open = 0;
 
-  private constructor(readonly model: Module, readonly opt: Optimizer, readonly size: number, private readonly bufs: StepBuffers,
-    groupBufs: GroupBuffers, private readonly lossFn: (out: Tensor, y: Tensor) => Tensor) {
+  private constructor(
+    readonly model: Module,
+    readonly opt: Optimizer,
+    readonly size: number,
+    private readonly bufs: StepBuffers,
+    groupBufs: GroupBuffers,
+    private readonly lossFn: (out: Tensor, y: Tensor) => Tensor,
+  ) {
     this.group = new ProcessGroup(0, size, groupBufs, { onAbort: (r) => this.workerError(r) });
     this.params = model.parameters();
     this.offsets = offsetsOf(this.params);
@@ -110,7 +116,11 @@ export class DataParallel {
    * Starts N−1 workers for `model` (which must have a recipe: whyNotParallel), sized for batches
    * like `sample`; returns when every replica is built and loaded (or throws the worker's error).
    */
-  static start(model: Module, opt: Optimizer, o: { workers: number; sample: { x: Tensor; y: Tensor }; maxRows: number; loss?: LossName }): DataParallel {
+  static start(
+    model: Module,
+    opt: Optimizer,
+    o: { workers: number; sample: { x: Tensor; y: Tensor }; maxRows: number; loss?: LossName },
+  ): DataParallel {
     const recipe = recipeOf(model);
     if (!recipe) throw new Error(whyNotParallel(model)!);
     const params = model.parameters();
@@ -140,11 +150,26 @@ export class DataParallel {
     const dp = new DataParallel(model, opt, n, bufs, groupBufs, lossFunction(lossName));
     DataParallel.open++;
     const sd = model.stateDict();
-    const state: WorkerInit['state'] = Object.entries(sd).map(([k, t]) => [k, { dtype: t.dtype as 'float32' | 'int32', shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array }]);
+    const state: WorkerInit['state'] = Object.entries(sd).map(([k, t]) => [
+      k,
+      { dtype: t.dtype as 'float32' | 'int32', shape: [...t.shape], data: t.dataSync() as Float32Array | Int32Array },
+    ]);
     const base = {
-      size: n, group: groupBufs, bufs, recipe, transforms: [...transformsOf(model)], moduleTree: moduleTree(model), stage: model.stage(),
-      dummy: { dtype: o.sample.x.dtype as 'float32' | 'int32', shape: [1, ...o.sample.x.shape.slice(1)], data: (o.sample.x.dataSync() as Float32Array | Int32Array).slice(0, rowX) },
-      state, trained, loss: lossName,
+      size: n,
+      group: groupBufs,
+      bufs,
+      recipe,
+      transforms: [...transformsOf(model)],
+      moduleTree: moduleTree(model),
+      stage: model.stage(),
+      dummy: {
+        dtype: o.sample.x.dtype as 'float32' | 'int32',
+        shape: [1, ...o.sample.x.shape.slice(1)],
+        data: (o.sample.x.dataSync() as Float32Array | Int32Array).slice(0, rowX),
+      },
+      state,
+      trained,
+      loss: lossName,
     };
     try {
       for (let r = 1; r < n; r++) {
@@ -214,9 +239,12 @@ export class DataParallel {
       const xs = shardTensor(this.bufs.x, h, 'x', start, end);
       const ys = shardTensor(this.bufs.y, h, 'y', start, end);
       try {
-        const loss = inShard({ group: this.group, start, end, total: n }, () => this.opt.step(
-          () => this.lossFn(this.model(xs) as Tensor, ys).mul((end - start) / n),
-          (grads, own) => this.reduce(grads, own)));
+        const loss = inShard({ group: this.group, start, end, total: n }, () =>
+          this.opt.step(
+            () => this.lossFn(this.model(xs) as Tensor, ys).mul((end - start) / n),
+            (grads, own) => this.reduce(grads, own),
+          ),
+        );
         this.writeParams();
         this.group.barrier();
         return loss;
@@ -252,13 +280,18 @@ export class DataParallel {
 
   private writeBatch(x: Tensor, y: Tensor): void {
     const h = this.header;
-    for (const [t, buf, rankAt, dimsAt, intAt] of [[x, this.bufs.x, H.xRank, H.xDims, H.xInt], [y, this.bufs.y, H.yRank, H.yDims, H.yInt]] as const) {
+    for (const [t, buf, rankAt, dimsAt, intAt] of [
+      [x, this.bufs.x, H.xRank, H.xDims, H.xInt],
+      [y, this.bufs.y, H.yRank, H.yDims, H.yInt],
+    ] as const) {
       const d = t.dataSync();
       if (d.length * 4 > buf.byteLength) {
         throw new Error(`data-parallel training: a batch of ${t.shape[0]} rows is larger than the first batch this run was sized for`);
       }
       h[rankAt] = t.rank;
-      t.shape.forEach((s, i) => { h[dimsAt + i] = s; });
+      t.shape.forEach((s, i) => {
+        h[dimsAt + i] = s;
+      });
       h[intAt] = t.dtype === 'int32' ? 1 : 0;
       (t.dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf)).set(d);
     }
@@ -301,7 +334,9 @@ export class DataParallel {
       this.header[H.cmd] = CMD.stop;
       try {
         this.group.barrier();
-      } catch { /* a worker already gone */ }
+      } catch {
+        /* a worker already gone */
+      }
     }
     for (const w of this.workers) void w.terminate();
     for (const p of this.ports) p.close();

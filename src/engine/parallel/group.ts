@@ -6,7 +6,10 @@
 
 /** A rank stopped the run (its error, or the coordinator's interrupt): every waiting rank throws this. */
 export class GroupAbortedError extends Error {
-  constructor(readonly byRank: number, detail: string) {
+  constructor(
+    readonly byRank: number,
+    detail: string,
+  ) {
     super(detail);
     this.name = 'GroupAbortedError';
   }
@@ -21,7 +24,10 @@ const CONTROL_WORDS = 16;
 /** Float64 values per rank and per half of the double-buffered scratch. */
 export const SCRATCH = 1 << 14;
 
-export interface GroupBuffers { control: SharedArrayBuffer; scratch: SharedArrayBuffer; }
+export interface GroupBuffers {
+  control: SharedArrayBuffer;
+  scratch: SharedArrayBuffer;
+}
 
 export function createGroupBuffers(size: number): GroupBuffers {
   return {
@@ -43,7 +49,12 @@ export class ProcessGroup {
   private calls = 0;
   private readonly stallMs: number;
 
-  constructor(readonly rank: number, readonly size: number, bufs: GroupBuffers, private readonly opts: GroupOptions = {}) {
+  constructor(
+    readonly rank: number,
+    readonly size: number,
+    bufs: GroupBuffers,
+    private readonly opts: GroupOptions = {},
+  ) {
     this.ctl = new Int32Array(bufs.control);
     this.scratch = new Float64Array(bufs.scratch);
     this.stallMs = opts.stallMs ?? 600_000;
@@ -56,7 +67,9 @@ export class ProcessGroup {
     Atomics.notify(this.ctl, COUNT);
   }
 
-  get aborted(): boolean { return Atomics.load(this.ctl, ABORT) !== 0; }
+  get aborted(): boolean {
+    return Atomics.load(this.ctl, ABORT) !== 0;
+  }
 
   private throwAborted(): never {
     const by = Atomics.load(this.ctl, ABORT) - 1;

@@ -11,10 +11,7 @@ import { DemoCNN } from '../train/demoCnn';
 import { DemoGRU } from '../train/demoGru';
 
 export type ModelRecipe =
-  | { kind: 'demo' }
-  | { kind: 'demo-gru' }
-  | { kind: 'file'; file: string }
-  | { kind: 'onnx'; file: string; inputShape?: number[] };
+  { kind: 'demo' } | { kind: 'demo-gru' } | { kind: 'file'; file: string } | { kind: 'onnx'; file: string; inputShape?: number[] };
 
 type Kind = ModelRecipe['kind'];
 type Builder<K extends Kind> = (r: Extract<ModelRecipe, { kind: K }>) => Module | Promise<Module>;

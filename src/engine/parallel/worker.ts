@@ -20,7 +20,7 @@ async function main(init: WorkerInit): Promise<void> {
     const model = await buildFromRecipe(init.recipe);
     const meta = { stage: init.stage, transforms: init.transforms, moduleTree: init.moduleTree } as unknown as CheckpointMetadata;
     const dummy = new Tensor(tf.tensor(init.dummy.data, init.dummy.shape, init.dummy.dtype));
-    if (init.transforms.length) applyCheckpointTransforms(model, meta, dummy, 'the coordinator\'s model');
+    if (init.transforms.length) applyCheckpointTransforms(model, meta, dummy, "the coordinator's model");
     const sd = Object.fromEntries(init.state.map(([k, v]) => [k, new Tensor(tf.tensor(v.data, v.shape, v.dtype))]));
     model.loadStateDict(sd);
     for (const t of Object.values(sd)) t.dispose();
@@ -28,7 +28,8 @@ async function main(init: WorkerInit): Promise<void> {
     const mine = new Map([...model.namedModules()].map(([p, m]) => [p, `${m.typeName()}(${m.extraRepr()})`]));
     for (const e of init.moduleTree) {
       const got = mine.get(e.path);
-      if (got !== `${e.type}(${e.repr})`) throw new Error(`the rebuilt model differs at '${e.path || '(root)'}': ${got ?? 'missing'} instead of ${e.type}(${e.repr})`);
+      if (got !== `${e.type}(${e.repr})`)
+        throw new Error(`the rebuilt model differs at '${e.path || '(root)'}': ${got ?? 'missing'} instead of ${e.type}(${e.repr})`);
     }
     run(init, group, model);
   } catch (e) {
@@ -55,7 +56,9 @@ function run(init: WorkerInit, group: ProcessGroup, model: import('../nn/module'
     const cmd = h[H.cmd];
     if (cmd === CMD.stop) return;
     if (cmd === CMD.state) {
-      const state = Object.fromEntries(Object.entries(model.stateDict()).map(([k, t]) => [k, { dtype: t.dtype, shape: [...t.shape], data: t.dataSync() }]));
+      const state = Object.fromEntries(
+        Object.entries(model.stateDict()).map(([k, t]) => [k, { dtype: t.dtype, shape: [...t.shape], data: t.dataSync() }]),
+      );
       init.port.postMessage({ state });
       group.barrier();
       continue;
@@ -81,8 +84,9 @@ function run(init: WorkerInit, group: ProcessGroup, model: import('../nn/module'
     const ys = shardTensor(bufs.y, h, 'y', start, end);
     try {
       tf.tidy(() => {
-        const { value, grads } = inShard({ group, start, end, total: n }, () => tf.variableGrads(
-          () => tf.reshape(lossFn(model(xs) as Tensor, ys).mul((end - start) / n).raw, []) as tf.Scalar, trainedVars));
+        const { value, grads } = inShard({ group, start, end, total: n }, () =>
+          tf.variableGrads(() => tf.reshape(lossFn(model(xs) as Tensor, ys).mul((end - start) / n).raw, []) as tf.Scalar, trainedVars),
+        );
         const slot = new Float32Array(bufs.grads, rank * total * 4, total);
         init.trained.forEach((i, k) => {
           const g = grads[trainedVars[k].name];

@@ -73,7 +73,11 @@ export function setIntActivations(a: IntActivations): void {
   if (a === current) return;
   current = a;
   tables = null;
-  if (tensors) { tensors.sigmoid.dispose(); tensors.tanh.dispose(); tensors = null; }
+  if (tensors) {
+    tensors.sigmoid.dispose();
+    tensors.tanh.dispose();
+    tensors = null;
+  }
 }
 export function intActivations(): IntActivations {
   return current;
@@ -85,8 +89,12 @@ export function intActivations(): IntActivations {
  */
 export function activationTables(): { sigmoid: Int32Array; tanh: Int32Array } {
   if (!tables) {
-    const s = new Int32Array(65536), t = new Int32Array(65536);
-    for (let i = 0; i < 65536; i++) { s[i] = current.sigmoid(i - 32768); t[i] = current.tanh(i - 32768); }
+    const s = new Int32Array(65536),
+      t = new Int32Array(65536);
+    for (let i = 0; i < 65536; i++) {
+      s[i] = current.sigmoid(i - 32768);
+      t[i] = current.tanh(i - 32768);
+    }
     tables = { sigmoid: s, tanh: t };
   }
   return tables;
@@ -102,7 +110,10 @@ function tableTensors(): { sigmoid: tf.Tensor1D; tanh: tf.Tensor1D } {
 
 function lookup(table: tf.Tensor1D, x11: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const i = tf.add(tf.minimum(tf.maximum(tf.cast(x11, 'int32'), tf.scalar(-32768, 'int32')), tf.scalar(32767, 'int32')), tf.scalar(32768, 'int32'));
+    const i = tf.add(
+      tf.minimum(tf.maximum(tf.cast(x11, 'int32'), tf.scalar(-32768, 'int32')), tf.scalar(32767, 'int32')),
+      tf.scalar(32768, 'int32'),
+    );
     return tf.gather(table, i);
   });
 }

@@ -47,7 +47,10 @@ export function maxAbs(x: tf.Tensor): number {
 }
 /** max(x, 0) as a number: the positive range only (ahead-ReLU outputs). */
 export function maxPositive(x: tf.Tensor): number {
-  return Math.max(0, tf.tidy(() => tf.max(x).dataSync()[0]));
+  return Math.max(
+    0,
+    tf.tidy(() => tf.max(x).dataSync()[0]),
+  );
 }
 
 /** The integer codes clamp(⌊x·s + 0.5⌋, −B−1, B), as float32 values (exact: |code| < 2^24). */

@@ -44,15 +44,36 @@ export interface DemoOptions {
   onProgress?: (p: DemoProgress) => void;
 }
 
-export interface DemoProgress { phase: string; step: number; steps: number; detail?: string }
+export interface DemoProgress {
+  phase: string;
+  step: number;
+  steps: number;
+  detail?: string;
+}
 
-export interface StageResult { stage: string; epochs: number; accuracy: number; loss: number; checkpoint?: string; msPerStep?: number }
+export interface StageResult {
+  stage: string;
+  epochs: number;
+  accuracy: number;
+  loss: number;
+  checkpoint?: string;
+  msPerStep?: number;
+}
 export interface DemoResult {
-  backend: string; dataset: string; trainSamples: number; testSamples: number; bits: number; straight: boolean;
-  stages: StageResult[]; floatAccuracy: number; floatStageAccuracy: number | null; fixedAccuracy: number | null;
+  backend: string;
+  dataset: string;
+  trainSamples: number;
+  testSamples: number;
+  bits: number;
+  straight: boolean;
+  stages: StageResult[];
+  floatAccuracy: number;
+  floatStageAccuracy: number | null;
+  fixedAccuracy: number | null;
   /** right after init and calibration, before any QAT step */
   fixedBeforeQatAccuracy: number;
-  quantReport: QuantReportRow[]; seconds: number;
+  quantReport: QuantReportRow[];
+  seconds: number;
 }
 
 /** Demo options that cannot work: said before any data is loaded or any step is trained. */
@@ -71,24 +92,33 @@ const whole = (v: unknown, lo: number, hi = Number.MAX_SAFE_INTEGER) => Number.i
  * that is one, and a float checkpoint that reads as one. Throws DemoOptionsError.
  */
 export function validateDemoOptions(o: DemoOptions): void {
-  const fail = (m: string): never => { throw new DemoOptionsError(m); };
-  if (!Array.isArray(o.epochs) || o.epochs.length !== 3 || !o.epochs.every((e) => whole(e, 0, 100_000))) fail(`epochs must be three whole numbers ≥ 0 (float, float stage, QAT), got ${JSON.stringify(o.epochs)}`);
+  const fail = (m: string): never => {
+    throw new DemoOptionsError(m);
+  };
+  if (!Array.isArray(o.epochs) || o.epochs.length !== 3 || !o.epochs.every((e) => whole(e, 0, 100_000)))
+    fail(`epochs must be three whole numbers ≥ 0 (float, float stage, QAT), got ${JSON.stringify(o.epochs)}`);
   // linger.init's own range, checked here so that no stage trains for an init that must fail
   if (!whole(o.bits, 2, 16)) fail(`bits must be a whole number from 2 to 16 (linger.init's range), got ${o.bits}`);
   if (!whole(o.batchSize, 1, 65_536)) fail(`the batch size must be a whole number from 1 to 65536, got ${o.batchSize}`);
   if (!(Number.isFinite(o.lr) && o.lr > 0)) fail(`the learning rate must be a number > 0, got ${o.lr}`);
   if (!Number.isSafeInteger(o.seed)) fail(`the seed must be a whole number, got ${o.seed}`);
   if (o.limit !== undefined && !whole(o.limit, 1)) fail(`the limit (images per class) must be a whole number ≥ 1, got ${o.limit}`);
-  if (o.workers !== undefined && !whole(o.workers, 0, 64)) fail(`workers must be a whole number from 1 to 64 (0: one per core), got ${o.workers}`);
-  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'mnist') fail(`the dataset must be fashion-mnist or mnist, got '${String(o.dataset)}'`);
+  if (o.workers !== undefined && !whole(o.workers, 0, 64))
+    fail(`workers must be a whole number from 1 to 64 (0: one per core), got ${o.workers}`);
+  if (o.dataset !== 'fashion-mnist' && o.dataset !== 'mnist')
+    fail(`the dataset must be fashion-mnist or mnist, got '${String(o.dataset)}'`);
   if (o.model !== undefined && o.model !== 'cnn' && o.model !== 'gru') fail(`the model must be cnn or gru, got '${String(o.model)}'`);
-  if (typeof o.experiment !== 'string' || !/^[\w][\w.-]*$/.test(o.experiment)) fail(`the experiment name must be letters, digits, '_', '-' or '.' (a folder inside the checkpoints folder), got '${String(o.experiment)}'`);
+  if (typeof o.experiment !== 'string' || !/^[\w][\w.-]*$/.test(o.experiment))
+    fail(
+      `the experiment name must be letters, digits, '_', '-' or '.' (a folder inside the checkpoints folder), got '${String(o.experiment)}'`,
+    );
   try {
     const st = fs.statSync(o.checkpointDir);
     if (!st.isDirectory()) fail(`the checkpoints folder ${o.checkpointDir} is not a folder`);
   } catch (e) {
     if (e instanceof DemoOptionsError) throw e;
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') fail(`the checkpoints folder ${o.checkpointDir} cannot be used: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+      fail(`the checkpoints folder ${o.checkpointDir} cannot be used: ${(e as Error).message}`);
   }
   if (o.floatCheckpoint !== undefined) {
     let stage: string;
@@ -101,7 +131,11 @@ export function validateDemoOptions(o: DemoOptions): void {
   }
 }
 
-interface LockFile { pid: number; host: string; started: string }
+interface LockFile {
+  pid: number;
+  host: string;
+  started: string;
+}
 
 /**
  * Takes the experiment folder for this run: a `.lock` file made exclusively, holding the pid.
@@ -116,26 +150,38 @@ export function lockExperiment(dir: string): () => void {
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = fs.openSync(file, 'wx', 0o644);
-      try { fs.writeSync(fd, JSON.stringify(mine)); } finally { fs.closeSync(fd); }
+      try {
+        fs.writeSync(fd, JSON.stringify(mine));
+      } finally {
+        fs.closeSync(fd);
+      }
       break;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw e;
       let held: Partial<LockFile> = {};
-      try { held = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockFile>; } catch { /* being written, or garbage: treated as held */ }
+      try {
+        held = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockFile>;
+      } catch {
+        /* being written, or garbage: treated as held */
+      }
       if (held.host === mine.host && typeof held.pid === 'number' && !alive(held.pid)) {
         fs.rmSync(file, { force: true }); // its run died: take the folder over
         continue;
       }
-      throw new DemoOptionsError(`${dir} is in use by another run (pid ${held.pid ?? '?'}${held.host && held.host !== mine.host ? ` on ${held.host}` : ''}` +
-        `${held.started ? `, started ${held.started}` : ''}): wait for it to finish, or give this run its own --experiment NAME (or --checkpoints DIR); ` +
-        `if no run is left, delete ${file}`);
+      throw new DemoOptionsError(
+        `${dir} is in use by another run (pid ${held.pid ?? '?'}${held.host && held.host !== mine.host ? ` on ${held.host}` : ''}` +
+          `${held.started ? `, started ${held.started}` : ''}): wait for it to finish, or give this run its own --experiment NAME (or --checkpoints DIR); ` +
+          `if no run is left, delete ${file}`,
+      );
     }
   }
   return () => {
     try {
       const held = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockFile>;
       if (held.pid === mine.pid && held.started === mine.started) fs.rmSync(file, { force: true });
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
   };
 }
 
@@ -196,8 +242,14 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
           bar = new ProgressBar(`${label} epoch ${epoch}/${epochs}`, loader.length);
         }
         ms = p.msPerStep;
-        o.onProgress?.({ phase: `${label} epoch ${epoch}/${epochs}`, step: p.step, steps: p.steps, detail: `loss ${p.meanLoss.toFixed(4)}` });
-        if (p.step % 5 === 0 || p.step === p.steps) bar!.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
+        o.onProgress?.({
+          phase: `${label} epoch ${epoch}/${epochs}`,
+          step: p.step,
+          steps: p.steps,
+          detail: `loss ${p.meanLoss.toFixed(4)}`,
+        });
+        if (p.step % 5 === 0 || p.step === p.steps)
+          bar!.update(p.step, `loss ${p.meanLoss.toFixed(4)} · ${p.msPerStep.toFixed(0)} ms/step`);
       },
       onEpochEnd: () => sched.step(),
     });
@@ -205,7 +257,12 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
   };
   const evalStage = async (stage: string, epochs: number, ms: number, parent?: string): Promise<StageResult> => {
     const bar = new ProgressBar(`evaluating ${stage}`, Math.ceil(ds.test.length / 256));
-    const r = evaluate(model, test(), { onBatch: (i, n) => { bar.update(i); o.onProgress?.({ phase: `evaluating ${stage}`, step: i, steps: n }); } });
+    const r = evaluate(model, test(), {
+      onBatch: (i, n) => {
+        bar.update(i);
+        o.onProgress?.({ phase: `evaluating ${stage}`, step: i, steps: n });
+      },
+    });
     log(`${stage} test accuracy: ${(r.accuracy * 100).toFixed(2)}% (loss ${r.loss.toFixed(4)})`);
     const file = path.join(dir, `${stage}.safetensors`);
     await save(model, file, { metrics: { accuracy: r.accuracy, loss: r.loss }, parent, inputShape });
@@ -255,13 +312,24 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
 
   const fmt = (v: number | null | undefined) => (v == null ? '   -  ' : `${(v * 100).toFixed(2)}%`);
   log('');
-  log(`float ${fmt(floatRes.accuracy)} → float stage ${fmt(stageRes?.accuracy)} → fixed point ${fmt(fixedRes.accuracy)}` +
-    (stageRes ? ` (fixed − float stage: ${((fixedRes.accuracy - stageRes.accuracy) * 100).toFixed(2)} points)` : ''));
+  log(
+    `float ${fmt(floatRes.accuracy)} → float stage ${fmt(stageRes?.accuracy)} → fixed point ${fmt(fixedRes.accuracy)}` +
+      (stageRes ? ` (fixed − float stage: ${((fixedRes.accuracy - stageRes.accuracy) * 100).toFixed(2)} points)` : ''),
+  );
   return {
-    backend, dataset: o.dataset, trainSamples: ds.train.length, testSamples: ds.test.length, bits: o.bits, straight: o.straight,
-    stages, floatAccuracy: floatRes.accuracy, floatStageAccuracy: stageRes?.accuracy ?? null, fixedAccuracy: fixedRes.accuracy,
+    backend,
+    dataset: o.dataset,
+    trainSamples: ds.train.length,
+    testSamples: ds.test.length,
+    bits: o.bits,
+    straight: o.straight,
+    stages,
+    floatAccuracy: floatRes.accuracy,
+    floatStageAccuracy: stageRes?.accuracy ?? null,
+    fixedAccuracy: fixedRes.accuracy,
     fixedBeforeQatAccuracy: cal.accuracy,
-    quantReport: report, seconds: (performance.now() - t0) / 1000,
+    quantReport: report,
+    seconds: (performance.now() - t0) / 1000,
   };
 }
 

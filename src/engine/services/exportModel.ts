@@ -53,8 +53,10 @@ export async function prepareModel(modelFile: string | ModelFile | undefined, ch
     const name = readCheckpointInfo(checkpointFile).metadata.model;
     const builtin = builtinModelFile(name);
     if (!builtin) {
-      throw new ExportError(`${path.basename(checkpointFile)} was saved from ${name ? `a ${name}` : 'a model'}: choose the model file that builds it ` +
-        `(built-in models need none: ${Object.keys(BUILTIN_MODELS).join(', ')})`);
+      throw new ExportError(
+        `${path.basename(checkpointFile)} was saved from ${name ? `a ${name}` : 'a model'}: choose the model file that builds it ` +
+          `(built-in models need none: ${Object.keys(BUILTIN_MODELS).join(', ')})`,
+      );
     }
     mf = builtin;
   } else {
@@ -75,13 +77,17 @@ export async function prepareModel(modelFile: string | ModelFile | undefined, ch
   try {
     model.loadStateDict(ck.stateDict);
   } catch (e) {
-    throw new ExportError(`the model of ${mf.file} (after ${replay.transforms.join(' → ') || 'no transforms'}) does not match ${checkpointFile}: ${(e as Error).message}`);
+    throw new ExportError(
+      `the model of ${mf.file} (after ${replay.transforms.join(' → ') || 'no transforms'}) does not match ${checkpointFile}: ${(e as Error).message}`,
+    );
   }
   if (ck.metadata.stage === 'fixed') {
     const empty = uncalibratedLayers(model);
     if (empty.length) {
-      throw new ExportError(`${checkpointFile}: the quantizer statistics are empty (running_o = 0) in ${empty.join(', ')}; ` +
-        'train in the fixed stage or run linger.calibrate(model, batches) before saving, then export');
+      throw new ExportError(
+        `${checkpointFile}: the quantizer statistics are empty (running_o = 0) in ${empty.join(', ')}; ` +
+          'train in the fixed stage or run linger.calibrate(model, batches) before saving, then export',
+      );
     }
   }
   return { model, inputShape: shape, example, checkpoint: ck, notes };

@@ -35,44 +35,78 @@ export interface InspectResult {
 function reader(r: RawTensor): (i: number) => number {
   const dv = new DataView(r.data.buffer, r.data.byteOffset, r.data.byteLength);
   switch (r.dtype) {
-    case 'F64': return (i) => dv.getFloat64(i * 8, true);
-    case 'F32': return (i) => dv.getFloat32(i * 4, true);
-    case 'F16': return (i) => half(dv.getUint16(i * 2, true));
-    case 'BF16': return (i) => new Float32Array(new Uint32Array([dv.getUint16(i * 2, true) << 16]).buffer)[0];
-    case 'I64': return (i) => Number(dv.getBigInt64(i * 8, true));
-    case 'I32': return (i) => dv.getInt32(i * 4, true);
-    case 'I16': return (i) => dv.getInt16(i * 2, true);
-    case 'I8': return (i) => dv.getInt8(i);
-    case 'U8': return (i) => dv.getUint8(i);
-    case 'BOOL': return (i) => (dv.getUint8(i) ? 1 : 0);
+    case 'F64':
+      return (i) => dv.getFloat64(i * 8, true);
+    case 'F32':
+      return (i) => dv.getFloat32(i * 4, true);
+    case 'F16':
+      return (i) => half(dv.getUint16(i * 2, true));
+    case 'BF16':
+      return (i) => new Float32Array(new Uint32Array([dv.getUint16(i * 2, true) << 16]).buffer)[0];
+    case 'I64':
+      return (i) => Number(dv.getBigInt64(i * 8, true));
+    case 'I32':
+      return (i) => dv.getInt32(i * 4, true);
+    case 'I16':
+      return (i) => dv.getInt16(i * 2, true);
+    case 'I8':
+      return (i) => dv.getInt8(i);
+    case 'U8':
+      return (i) => dv.getUint8(i);
+    case 'BOOL':
+      return (i) => (dv.getUint8(i) ? 1 : 0);
   }
 }
 function half(h: number): number {
-  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, f = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1,
+    e = (h >> 10) & 0x1f,
+    f = h & 0x3ff;
   return e === 0 ? s * f * 2 ** -24 : e === 31 ? (f ? NaN : s * Infinity) : s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 export function summarize(name: string, r: RawTensor): TensorSummary {
   const n = r.data.byteLength / DTYPE_SIZES[r.dtype];
   const at = reader(r);
-  let min = Infinity, max = -Infinity, sum = 0, nonFinite = 0;
+  let min = Infinity,
+    max = -Infinity,
+    sum = 0,
+    nonFinite = 0;
   for (let i = 0; i < n; i++) {
     const v = at(i);
-    if (!Number.isFinite(v)) { nonFinite++; continue; }
+    if (!Number.isFinite(v)) {
+      nonFinite++;
+      continue;
+    }
     if (v < min) min = v;
     if (v > max) max = v;
     sum += v;
   }
   const some = min <= max;
-  return { name, dtype: r.dtype, shape: r.shape, min: some ? min : null, max: some ? max : null, mean: some ? sum / (n - nonFinite) : null, nonFinite };
+  return {
+    name,
+    dtype: r.dtype,
+    shape: r.shape,
+    min: some ? min : null,
+    max: some ? max : null,
+    mean: some ? sum / (n - nonFinite) : null,
+    nonFinite,
+  };
 }
 
 /** Reads and summarizes a checkpoint (throws CheckpointFormatError on a bad file). */
 export function inspectCheckpoint(file: string): InspectResult {
   const f = readSafetensors(file);
   const names = [...f.tensors.keys()];
-  const meta = parseCheckpointMetadata(f.metadata, names.filter((n) => !n.startsWith(OPTIMIZER_PREFIX)), file);
-  const opt = parseOptimizerMetadata(f.metadata, names.filter((n) => n.startsWith(OPTIMIZER_PREFIX)).map((n) => n.slice(OPTIMIZER_PREFIX.length)), file);
+  const meta = parseCheckpointMetadata(
+    f.metadata,
+    names.filter((n) => !n.startsWith(OPTIMIZER_PREFIX)),
+    file,
+  );
+  const opt = parseOptimizerMetadata(
+    f.metadata,
+    names.filter((n) => n.startsWith(OPTIMIZER_PREFIX)).map((n) => n.slice(OPTIMIZER_PREFIX.length)),
+    file,
+  );
   const tensors: TensorSummary[] = [];
   const slots: TensorSummary[] = [];
   let values = 0;
@@ -87,9 +121,21 @@ export function inspectCheckpoint(file: string): InspectResult {
   const otherMetadata = Object.fromEntries(Object.entries(raw).filter(([k]) => !k.startsWith('linger.')));
   const optimizer = opt && { type: opt.type, paramGroups: opt.param_groups, tensors: slots };
   const nodes = (graph as { nodes?: unknown } | undefined)?.nodes;
-  const extra = { ...(Array.isArray(nodes) ? { graphNodes: nodes.length } : {}), ...(raw['linger.stage'] === undefined ? { stageInferred: true } : {}) };
+  const extra = {
+    ...(Array.isArray(nodes) ? { graphNodes: nodes.length } : {}),
+    ...(raw['linger.stage'] === undefined ? { stageInferred: true } : {}),
+  };
   const problem = parentProblem(file, meta);
-  return { file, fileSize: fs.statSync(file).size, metadata: { ...rest, ...extra }, otherMetadata, tensors, optimizer, values, ...(problem ? { parentProblem: problem } : {}) };
+  return {
+    file,
+    fileSize: fs.statSync(file).size,
+    metadata: { ...rest, ...extra },
+    otherMetadata,
+    tensors,
+    optimizer,
+    values,
+    ...(problem ? { parentProblem: problem } : {}),
+  };
 }
 
 function fmt(v: number | null): string {
@@ -101,7 +147,11 @@ function fmt(v: number | null): string {
 
 function table(head: string[], rows: string[][]): string[] {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
 }
 
@@ -113,7 +163,9 @@ function bytes(n: number): string {
 export function formatInspect(r: InspectResult): string {
   const m = r.metadata;
   const lines: string[] = [`${r.file} (${bytes(r.fileSize)})`];
-  const kv = (k: string, v: string | undefined) => { if (v) lines.push(`  ${k.padEnd(15)}${v}`); };
+  const kv = (k: string, v: string | undefined) => {
+    if (v) lines.push(`  ${k.padEnd(15)}${v}`);
+  };
   kv('format', m.format || '(plain safetensors: no linger metadata)');
   kv('stage', m.stage + (m.stageInferred ? ' (inferred from the tensor names)' : ''));
   kv('model', m.model);
@@ -121,25 +173,54 @@ export function formatInspect(r: InspectResult): string {
   kv('created', m.created);
   kv('structure hash', m.structureHash);
   kv('parent', m.parent && (r.parentProblem ? `${m.parent} — warning: ${r.parentProblem}` : m.parent));
-  kv('metrics', Object.keys(m.metrics).length ? Object.entries(m.metrics).map(([k, v]) => `${k}=${v}`).join(', ') : undefined);
+  kv(
+    'metrics',
+    Object.keys(m.metrics).length
+      ? Object.entries(m.metrics)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ')
+      : undefined,
+  );
   kv('input shape', m.inputShape && `[${m.inputShape.join(', ')}]${m.inputDtype ? ` (${m.inputDtype})` : ''}`);
   kv('transforms', m.transforms && (m.transforms.length ? m.transforms.join(' → ') : 'none'));
   kv('graph', m.graphNodes !== undefined ? `${m.graphNodes} nodes (traced)` : undefined);
   if (r.optimizer) {
     const g = (r.optimizer.paramGroups as Record<string, unknown>[] | undefined)?.[0] ?? {};
-    const settings = Object.entries(g).filter(([k]) => k !== 'params').map(([k, v]) => `${k}=${v}`).join(', ');
+    const settings = Object.entries(g)
+      .filter(([k]) => k !== 'params')
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ');
     kv('optimizer', `${r.optimizer.type} (${settings}); ${r.optimizer.tensors.length} state tensors`);
   }
   for (const [k, v] of Object.entries(r.otherMetadata)) kv(k, v.length > 100 ? `${v.slice(0, 97)}...` : v);
   lines.push(`  ${'state'.padEnd(15)}${r.values.toLocaleString('en-US')} values in ${r.tensors.length} tensors`);
   if (m.moduleTree?.length) {
     lines.push('', 'modules:');
-    lines.push(...table(['path', 'type', 'params', 'settings'], m.moduleTree.map((e) => [
-      e.path || '(root)', e.type + (e.aheadRelu ? ' (ahead ReLU)' : ''), String(e.parameters ?? ''), (e.repr ?? '').replace(/\s+/g, ' ').slice(0, 100),
-    ])).map((l) => `  ${l}`));
+    lines.push(
+      ...table(
+        ['path', 'type', 'params', 'settings'],
+        m.moduleTree.map((e) => [
+          e.path || '(root)',
+          e.type + (e.aheadRelu ? ' (ahead ReLU)' : ''),
+          String(e.parameters ?? ''),
+          (e.repr ?? '').replace(/\s+/g, ' ').slice(0, 100),
+        ]),
+      ).map((l) => `  ${l}`),
+    );
   }
   lines.push('', 'tensors:');
-  const row = (t: TensorSummary) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, fmt(t.min), fmt(t.max), fmt(t.mean) + (t.nonFinite ? `  (${t.nonFinite} NaN/inf)` : '')];
-  lines.push(...table(['name', 'dtype', 'shape', 'min', 'max', 'mean'], [...r.tensors, ...(r.optimizer?.tensors ?? [])].map(row)).map((l) => `  ${l}`));
+  const row = (t: TensorSummary) => [
+    t.name,
+    t.dtype,
+    `[${t.shape.join(', ')}]`,
+    fmt(t.min),
+    fmt(t.max),
+    fmt(t.mean) + (t.nonFinite ? `  (${t.nonFinite} NaN/inf)` : ''),
+  ];
+  lines.push(
+    ...table(['name', 'dtype', 'shape', 'min', 'max', 'mean'], [...r.tensors, ...(r.optimizer?.tensors ?? [])].map(row)).map(
+      (l) => `  ${l}`,
+    ),
+  );
   return lines.join('\n');
 }

@@ -9,7 +9,15 @@ import { Tensor } from '../tensor';
 import { graphOf } from '../linger/transforms';
 import { Optimizer, OptimizerState } from '../train/optim';
 import {
-  CheckpointFormatError, DTYPE_SIZES, duplicateJsonKey, RawTensor, ReadOptions, readSafetensors, readSafetensorsHeader, TensorEntry, writeSafetensors,
+  CheckpointFormatError,
+  DTYPE_SIZES,
+  duplicateJsonKey,
+  RawTensor,
+  ReadOptions,
+  readSafetensors,
+  readSafetensorsHeader,
+  TensorEntry,
+  writeSafetensors,
 } from './safetensors';
 import { readRegularFile } from './files';
 import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
@@ -21,10 +29,21 @@ export const OPTIMIZER_PREFIX = '__optimizer__/';
 
 /** The metadata keys (docs/contract.md#checkpoints; plus `linger.transforms`, the transforms applied, in order). */
 export const METADATA_KEYS = {
-  format: 'linger.format', stage: 'linger.stage', version: 'linger.version', model: 'linger.model',
-  structureHash: 'linger.structure_hash', created: 'linger.created', metrics: 'linger.metrics', parent: 'linger.parent',
-  moduleTree: 'linger.module_tree', graph: 'linger.graph', inputShape: 'linger.input_shape', inputDtype: 'linger.input_dtype', optimizer: 'linger.optimizer',
-  transforms: 'linger.transforms', parentHash: 'linger.parent_sha256',
+  format: 'linger.format',
+  stage: 'linger.stage',
+  version: 'linger.version',
+  model: 'linger.model',
+  structureHash: 'linger.structure_hash',
+  created: 'linger.created',
+  metrics: 'linger.metrics',
+  parent: 'linger.parent',
+  moduleTree: 'linger.module_tree',
+  graph: 'linger.graph',
+  inputShape: 'linger.input_shape',
+  inputDtype: 'linger.input_dtype',
+  optimizer: 'linger.optimizer',
+  transforms: 'linger.transforms',
+  parentHash: 'linger.parent_sha256',
 } as const;
 const K = METADATA_KEYS;
 
@@ -54,8 +73,17 @@ export interface ModuleTreeEntry {
 }
 
 export interface CheckpointMetadata {
-  format: string; stage: Stage; version: string; model: string; structureHash: string; created: string;
-  metrics: Record<string, number>; parent?: string; moduleTree?: ModuleTreeEntry[]; graph?: unknown; inputShape?: number[];
+  format: string;
+  stage: Stage;
+  version: string;
+  model: string;
+  structureHash: string;
+  created: string;
+  metrics: Record<string, number>;
+  parent?: string;
+  moduleTree?: ModuleTreeEntry[];
+  graph?: unknown;
+  inputShape?: number[];
   /** 'int32' for models that take indices (linger.input_dtype); absent: float32 */
   inputDtype?: 'int32';
   /** the linger transforms applied to the model before it was saved, in order */
@@ -76,12 +104,23 @@ export interface Checkpoint {
 export function moduleTree(model: Module): ModuleTreeEntry[] {
   return [...model.namedModules()].map(([path, m]) => {
     const f = m as unknown as {
-      aheadRelu?: boolean; normalizeData?: number | null; normalizeWeight?: number | null; normalizeBias?: number | null;
-      dataBits?: number; parameterBits?: number; outBits?: number;
+      aheadRelu?: boolean;
+      normalizeData?: number | null;
+      normalizeWeight?: number | null;
+      normalizeBias?: number | null;
+      dataBits?: number;
+      parameterBits?: number;
+      outBits?: number;
     };
-    const e: ModuleTreeEntry = { path, type: m.typeName(), repr: m.extraRepr(), parameters: m.ownParameters().reduce((a, [, p]) => a + p.size, 0) };
+    const e: ModuleTreeEntry = {
+      path,
+      type: m.typeName(),
+      repr: m.extraRepr(),
+      parameters: m.ownParameters().reduce((a, [, p]) => a + p.size, 0),
+    };
     if (f.aheadRelu) e.aheadRelu = true;
-    if ('normalizeData' in f) e.normalize = { data: f.normalizeData ?? null, weight: f.normalizeWeight ?? null, bias: f.normalizeBias ?? null };
+    if ('normalizeData' in f)
+      e.normalize = { data: f.normalizeData ?? null, weight: f.normalizeWeight ?? null, bias: f.normalizeBias ?? null };
     if (typeof f.dataBits === 'number') e.bits = { data: f.dataBits, parameter: f.parameterBits ?? 8, out: f.outBits ?? 8 };
     return e;
   });
@@ -122,7 +161,9 @@ export async function save(target: Module | Record<string, Tensor>, file: string
     if (k.startsWith(OPTIMIZER_PREFIX)) throw new Error(`linger.save: the state key '${k}' uses the prefix reserved for optimizer state`);
   }
   if (opts.inputShape !== undefined && !isShape(opts.inputShape)) {
-    throw new Error(`linger.save: inputShape must be a list of positive whole numbers (NCHW, batch first), got ${JSON.stringify(opts.inputShape)}`);
+    throw new Error(
+      `linger.save: inputShape must be a list of positive whole numbers (NCHW, batch first), got ${JSON.stringify(opts.inputShape)}`,
+    );
   }
   const tensors: [string, RawTensor][] = Object.entries(sd).map(([k, t]) => [k, toRaw(t)]);
   const metadata: Record<string, string> = {
@@ -185,7 +226,11 @@ function parseJsonEntry(raw: Record<string, string>, key: string, file: string):
     throw new CheckpointFormatError(file, `metadata ${key} is not valid JSON (${(e as Error).message})`);
   }
   const dup = duplicateJsonKey(raw[key]);
-  if (dup) throw new CheckpointFormatError(file, `metadata ${key} has the key '${dup.key.slice(0, 60)}' twice${dup.in ? ` in '${dup.in.slice(0, 60)}'` : ''} (a reader would silently keep the last)`);
+  if (dup)
+    throw new CheckpointFormatError(
+      file,
+      `metadata ${key} has the key '${dup.key.slice(0, 60)}' twice${dup.in ? ` in '${dup.in.slice(0, 60)}'` : ''} (a reader would silently keep the last)`,
+    );
   return v;
 }
 
@@ -214,12 +259,18 @@ function treeEntryProblem(e: unknown): string | undefined {
   // a field the writer never makes (one flipped bit: `oormalize`) would drop what it should have held: refuse it
   const odd = unknownField(e, TREE_FIELDS);
   if (odd !== undefined) return `unknown field '${odd.slice(0, 40)}' (known: ${[...TREE_FIELDS].join(', ')})`;
-  if (isObject(e.normalize) && unknownField(e.normalize, CLAMP_FIELDS) !== undefined) return `normalize has an unknown field '${unknownField(e.normalize, CLAMP_FIELDS)!.slice(0, 40)}'`;
-  if (isObject(e.bits) && unknownField(e.bits, BITS_FIELDS) !== undefined) return `bits has an unknown field '${unknownField(e.bits, BITS_FIELDS)!.slice(0, 40)}'`;
+  if (isObject(e.normalize) && unknownField(e.normalize, CLAMP_FIELDS) !== undefined)
+    return `normalize has an unknown field '${unknownField(e.normalize, CLAMP_FIELDS)!.slice(0, 40)}'`;
+  if (isObject(e.bits) && unknownField(e.bits, BITS_FIELDS) !== undefined)
+    return `bits has an unknown field '${unknownField(e.bits, BITS_FIELDS)!.slice(0, 40)}'`;
   if (e.repr !== undefined && typeof e.repr !== 'string') return 'repr must be a string';
-  if (e.parameters !== undefined && !(Number.isSafeInteger(e.parameters) && (e.parameters as number) >= 0)) return 'parameters must be a whole number';
+  if (e.parameters !== undefined && !(Number.isSafeInteger(e.parameters) && (e.parameters as number) >= 0))
+    return 'parameters must be a whole number';
   if (e.aheadRelu !== undefined && typeof e.aheadRelu !== 'boolean') return 'aheadRelu must be a boolean';
-  if (e.normalize !== undefined && !(isObject(e.normalize) && isClamp(e.normalize.data) && isClamp(e.normalize.weight) && isClamp(e.normalize.bias))) {
+  if (
+    e.normalize !== undefined &&
+    !(isObject(e.normalize) && isClamp(e.normalize.data) && isClamp(e.normalize.weight) && isClamp(e.normalize.bias))
+  ) {
     return 'normalize must be { data, weight, bias } numbers or null';
   }
   if (e.bits !== undefined && !(isObject(e.bits) && isBits(e.bits.data) && isBits(e.bits.parameter) && isBits(e.bits.out))) {
@@ -234,7 +285,9 @@ const TRANSFORMS: readonly TransformName[] = ['trace', 'normalize', 'init'];
  * (e.g. written from PyTorch) has none: its stage is inferred from the tensor names.
  */
 export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames: Iterable<string>, file: string): CheckpointMetadata {
-  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  const fail = (p: string): never => {
+    throw new CheckpointFormatError(file, p);
+  };
   const format = raw[K.format];
   if (format !== undefined && format !== FORMAT) {
     const m = /^linger-studio\/(\d+)$/.exec(format);
@@ -242,23 +295,31 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
     fail(`unknown checkpoint format '${format.slice(0, 60)}' (expected ${FORMAT})`);
   }
   const declared = raw[K.stage];
-  if (declared !== undefined && !STAGES.includes(declared as Stage)) fail(`unknown stage '${declared.slice(0, 60)}' in ${K.stage} (float, traced or fixed)`);
+  if (declared !== undefined && !STAGES.includes(declared as Stage))
+    fail(`unknown stage '${declared.slice(0, 60)}' in ${K.stage} (float, traced or fixed)`);
   const metrics = parseJsonEntry(raw, K.metrics, file) ?? {};
-  if (!isObject(metrics) || !Object.values(metrics).every((v) => typeof v === 'number' || v === null)) fail(`metadata ${K.metrics} is not an object of numbers`);
+  if (!isObject(metrics) || !Object.values(metrics).every((v) => typeof v === 'number' || v === null))
+    fail(`metadata ${K.metrics} is not an object of numbers`);
   // 1e999 parses as Infinity
-  for (const [k, v] of Object.entries(metrics as Record<string, unknown>)) if (typeof v === 'number' && !Number.isFinite(v)) fail(`metadata ${K.metrics}: '${k.slice(0, 40)}' is not a finite number`);
+  for (const [k, v] of Object.entries(metrics as Record<string, unknown>))
+    if (typeof v === 'number' && !Number.isFinite(v)) fail(`metadata ${K.metrics}: '${k.slice(0, 40)}' is not a finite number`);
   const tree = parseJsonEntry(raw, K.moduleTree, file);
   if (tree !== undefined) {
     if (!Array.isArray(tree)) fail(`metadata ${K.moduleTree} is not a list of modules ({ path, type, repr, parameters, ... })`);
     (tree as unknown[]).forEach((e, i) => {
       const p = treeEntryProblem(e);
-      if (p) fail(`metadata ${K.moduleTree}[${i}]${isObject(e) && typeof e.path === 'string' ? ` (module '${e.path.slice(0, 60) || '<root>'}')` : ''}: ${p}`);
+      if (p)
+        fail(
+          `metadata ${K.moduleTree}[${i}]${isObject(e) && typeof e.path === 'string' ? ` (module '${e.path.slice(0, 60) || '<root>'}')` : ''}: ${p}`,
+        );
     });
   }
   const inputShape = parseJsonEntry(raw, K.inputShape, file);
-  if (inputShape !== undefined && !isShape(inputShape)) fail(`metadata ${K.inputShape} is not a list of positive whole numbers: ${raw[K.inputShape].slice(0, 60)}`);
+  if (inputShape !== undefined && !isShape(inputShape))
+    fail(`metadata ${K.inputShape} is not a list of positive whole numbers: ${raw[K.inputShape].slice(0, 60)}`);
   const inputDtype = raw[K.inputDtype];
-  if (inputDtype !== undefined && inputDtype !== 'int32') fail(`metadata ${K.inputDtype} must be int32 when present, got ${inputDtype.slice(0, 20)}`);
+  if (inputDtype !== undefined && inputDtype !== 'int32')
+    fail(`metadata ${K.inputDtype} must be int32 when present, got ${inputDtype.slice(0, 20)}`);
   const transforms = parseJsonEntry(raw, K.transforms, file);
   if (transforms !== undefined && (!Array.isArray(transforms) || !transforms.every((t) => TRANSFORMS.includes(t)))) {
     fail(`metadata ${K.transforms} is not a list of transforms (trace, normalize, init)`);
@@ -267,13 +328,28 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
   if (graph !== undefined && !isObject(graph)) fail(`metadata ${K.graph} is not an object`);
   const parentHash = raw[K.parentHash];
   if (parentHash !== undefined && !/^[0-9a-f]{64}$/.test(parentHash)) fail(`metadata ${K.parentHash} is not a sha256 (64 hex digits)`);
-  const contradiction = stageContradiction(declared as Stage | undefined, [...tensorNames], tree as ModuleTreeEntry[] | undefined, transforms as TransformName[] | undefined);
+  const contradiction = stageContradiction(
+    declared as Stage | undefined,
+    [...tensorNames],
+    tree as ModuleTreeEntry[] | undefined,
+    transforms as TransformName[] | undefined,
+  );
   if (contradiction) fail(`the metadata contradicts the tensors: ${contradiction}`);
   return {
-    format: format ?? '', stage: (declared as Stage | undefined) ?? stageOfKeys(tensorNames), version: raw[K.version] ?? '',
-    model: raw[K.model] ?? '', structureHash: raw[K.structureHash] ?? '', created: raw[K.created] ?? '',
-    metrics: metrics as Record<string, number>, parent: raw[K.parent], moduleTree: tree as ModuleTreeEntry[] | undefined,
-    graph, inputShape: inputShape as number[] | undefined, ...(inputDtype ? { inputDtype: 'int32' as const } : {}), transforms: transforms as TransformName[] | undefined, raw,
+    format: format ?? '',
+    stage: (declared as Stage | undefined) ?? stageOfKeys(tensorNames),
+    version: raw[K.version] ?? '',
+    model: raw[K.model] ?? '',
+    structureHash: raw[K.structureHash] ?? '',
+    created: raw[K.created] ?? '',
+    metrics: metrics as Record<string, number>,
+    parent: raw[K.parent],
+    moduleTree: tree as ModuleTreeEntry[] | undefined,
+    graph,
+    inputShape: inputShape as number[] | undefined,
+    ...(inputDtype ? { inputDtype: 'int32' as const } : {}),
+    transforms: transforms as TransformName[] | undefined,
+    raw,
   };
 }
 
@@ -285,20 +361,30 @@ const QUANTIZER_KEY = /(^|\.)(running_[xwo]|scale_[xwo])$/;
  * fixed dict has quantizer buffers (running_x, scale_o, …) and a float or traced one has none;
  * a tree entry with fixed-point bits has its buffers among the tensors.
  */
-function stageContradiction(declared: Stage | undefined, names: string[], tree: ModuleTreeEntry[] | undefined, transforms: TransformName[] | undefined): string | undefined {
+function stageContradiction(
+  declared: Stage | undefined,
+  names: string[],
+  tree: ModuleTreeEntry[] | undefined,
+  transforms: TransformName[] | undefined,
+): string | undefined {
   const quantKey = names.find((n) => QUANTIZER_KEY.test(n));
-  if (declared && declared !== 'fixed' && quantKey) return `${K.stage} is ${declared}, but '${quantKey.slice(0, 80)}' is a fixed-point quantizer buffer (a fixed dict)`;
-  if (declared === 'fixed' && !quantKey && names.length > 0) return `${K.stage} is fixed, but no tensor is a quantizer buffer (running_x, scale_o, …): a float dict`;
+  if (declared && declared !== 'fixed' && quantKey)
+    return `${K.stage} is ${declared}, but '${quantKey.slice(0, 80)}' is a fixed-point quantizer buffer (a fixed dict)`;
+  if (declared === 'fixed' && !quantKey && names.length > 0)
+    return `${K.stage} is fixed, but no tensor is a quantizer buffer (running_x, scale_o, …): a float dict`;
   if (transforms) {
     const hasInit = transforms.includes('init');
-    if (declared && hasInit !== (declared === 'fixed')) return `${K.transforms} ${hasInit ? 'includes' : 'lacks'} init, but ${K.stage} is ${declared}`;
+    if (declared && hasInit !== (declared === 'fixed'))
+      return `${K.transforms} ${hasInit ? 'includes' : 'lacks'} init, but ${K.stage} is ${declared}`;
   }
   if (tree) {
     const prefixes = new Set(names.filter((n) => QUANTIZER_KEY.test(n)).map((n) => n.slice(0, Math.max(0, n.lastIndexOf('.')))));
     for (const e of tree) {
-      if (e.bits && !prefixes.has(e.path)) return `module '${e.path.slice(0, 60) || '<root>'}' has fixed-point bits in ${K.moduleTree}, but no quantizer buffers among the tensors`;
+      if (e.bits && !prefixes.has(e.path))
+        return `module '${e.path.slice(0, 60) || '<root>'}' has fixed-point bits in ${K.moduleTree}, but no quantizer buffers among the tensors`;
     }
-    if (declared === 'fixed' && quantKey && !tree.some((e) => e.bits)) return `${K.stage} is fixed, but no module of ${K.moduleTree} has fixed-point bits`;
+    if (declared === 'fixed' && quantKey && !tree.some((e) => e.bits))
+      return `${K.stage} is fixed, but no module of ${K.moduleTree} has fixed-point bits`;
   }
   return undefined;
 }
@@ -315,15 +401,22 @@ export function parentProblem(file: string, metadata: CheckpointMetadata): strin
   const candidates = [parent, path.join(path.dirname(file), path.basename(parent))];
   const found = candidates.map((c) => [c, fileHash(c)] as const).find(([, h]) => h !== undefined);
   if (!found) return `its parent ${parent} cannot be read`;
-  if (found[1] !== want) return `its parent ${found[0]} is not the file it was made from (its sha256 changed: another run wrote it, or it was edited)`;
+  if (found[1] !== want)
+    return `its parent ${found[0]} is not the file it was made from (its sha256 changed: another run wrote it, or it was edited)`;
   return undefined;
 }
 
-export interface OptimizerMetadata { type: string; param_groups: OptimizerState['param_groups']; state: Record<string, Record<string, number>> }
+export interface OptimizerMetadata {
+  type: string;
+  param_groups: OptimizerState['param_groups'];
+  state: Record<string, Record<string, number>>;
+}
 
 /** linger.optimizer checked for shape, and the slot tensors' names (without the prefix) checked against it. */
 export function parseOptimizerMetadata(raw: Record<string, string>, slotNames: string[], file: string): OptimizerMetadata | undefined {
-  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  const fail = (p: string): never => {
+    throw new CheckpointFormatError(file, p);
+  };
   const j = parseJsonEntry(raw, K.optimizer, file);
   if (j === undefined) {
     if (slotNames.length) fail(`optimizer tensors (${slotNames[0]}) without ${K.optimizer} metadata`);
@@ -349,11 +442,13 @@ export function parseOptimizerMetadata(raw: Record<string, string>, slotNames: s
   if (!isObject(o.state)) fail(`${what}: state is not an object`);
   for (const [i, e] of Object.entries(o.state as Record<string, unknown>)) {
     if (!/^\d+$/.test(i) || !count.has(Number(i))) fail(`${what}: state for parameter '${i}', which no param group lists`);
-    if (!isObject(e) || !Object.values(e).every((v) => typeof v === 'number' && Number.isFinite(v))) fail(`${what}: state of parameter ${i} is not an object of numbers`);
+    if (!isObject(e) || !Object.values(e).every((v) => typeof v === 'number' && Number.isFinite(v)))
+      fail(`${what}: state of parameter ${i} is not an object of numbers`);
   }
   for (const n of slotNames) {
     const m = /^(\d+)\/([A-Za-z_][A-Za-z0-9_]*)$/.exec(n);
-    if (!m || !count.has(Number(m[1]))) fail(`optimizer tensor '${OPTIMIZER_PREFIX}${n}' does not name a listed parameter and a slot (${OPTIMIZER_PREFIX}<index>/<slot>)`);
+    if (!m || !count.has(Number(m[1])))
+      fail(`optimizer tensor '${OPTIMIZER_PREFIX}${n}' does not name a listed parameter and a slot (${OPTIMIZER_PREFIX}<index>/<slot>)`);
   }
   return j as unknown as OptimizerMetadata;
 }
@@ -405,7 +500,8 @@ export function decodeTensor(name: string, r: RawTensor, file: string): { dtype:
       const out = new Int32Array(n);
       for (let i = 0; i < n; i++) {
         const v = dv.getBigInt64(i * 8, true);
-        if (v > 2147483647n || v < -2147483648n) throw new CheckpointFormatError(file, `tensor '${name}': int64 value ${v} does not fit the engine's int32`);
+        if (v > 2147483647n || v < -2147483648n)
+          throw new CheckpointFormatError(file, `tensor '${name}': int64 value ${v} does not fit the engine's int32`);
         out[i] = Number(v);
       }
       return { dtype: 'int32', values: out };
@@ -415,9 +511,12 @@ export function decodeTensor(name: string, r: RawTensor, file: string): { dtype:
       for (let i = 0; i < n; i++) out[i] = dv.getInt16(i * 2, true);
       return { dtype: 'int32', values: out };
     }
-    case 'I8': return { dtype: 'int32', values: Int32Array.from(new Int8Array(r.data.buffer, r.data.byteOffset, n)) };
-    case 'U8': return { dtype: 'int32', values: Int32Array.from(r.data) };
-    case 'BOOL': return { dtype: 'int32', values: Int32Array.from(r.data, (b) => (b ? 1 : 0)) };
+    case 'I8':
+      return { dtype: 'int32', values: Int32Array.from(new Int8Array(r.data.buffer, r.data.byteOffset, n)) };
+    case 'U8':
+      return { dtype: 'int32', values: Int32Array.from(r.data) };
+    case 'BOOL':
+      return { dtype: 'int32', values: Int32Array.from(r.data, (b) => (b ? 1 : 0)) };
   }
 }
 
@@ -436,8 +535,16 @@ export function readCheckpointInfo(file: string, opts: ReadOptions = {}): Checkp
   const h = readSafetensorsHeader(file, opts);
   const tensors = h.entries.filter((e) => !e.name.startsWith(OPTIMIZER_PREFIX));
   const optimizerTensors = h.entries.filter((e) => e.name.startsWith(OPTIMIZER_PREFIX));
-  const metadata = parseCheckpointMetadata(h.metadata, tensors.map((e) => e.name), file);
-  const opt = parseOptimizerMetadata(h.metadata, optimizerTensors.map((e) => e.name.slice(OPTIMIZER_PREFIX.length)), file);
+  const metadata = parseCheckpointMetadata(
+    h.metadata,
+    tensors.map((e) => e.name),
+    file,
+  );
+  const opt = parseOptimizerMetadata(
+    h.metadata,
+    optimizerTensors.map((e) => e.name.slice(OPTIMIZER_PREFIX.length)),
+    file,
+  );
   return { file, fileSize: h.fileSize, metadata, tensors, optimizerTensors, optimizerType: opt?.type };
 }
 

@@ -36,7 +36,8 @@ export async function compareCheckpoints(a: string, b: string): Promise<CompareR
       moved.push({ from: k, to: best.key, maxAbs: best.d });
     }
   }
-  const movedFrom = new Set(moved.map((m) => m.from)), movedTo = new Set(moved.map((m) => m.to));
+  const movedFrom = new Set(moved.map((m) => m.from)),
+    movedTo = new Set(moved.map((m) => m.to));
   const changed: CompareResult['changed'] = [];
   const reshaped: CompareResult['reshaped'] = [];
   for (const [k, x] of va) {
@@ -51,8 +52,15 @@ export async function compareCheckpoints(a: string, b: string): Promise<CompareR
   const names = [...new Set([...Object.keys(ca.metadata.metrics), ...Object.keys(cb.metadata.metrics)])];
   const metrics = names.map((name) => ({ name, a: ca.metadata.metrics[name], b: cb.metadata.metrics[name] }));
   const r: Omit<CompareResult, 'text'> = {
-    a, b, stages: [ca.metadata.stage, cb.metadata.stage],
-    added: onlyB.filter((k) => !movedTo.has(k)), removed: onlyA.filter((k) => !movedFrom.has(k)), moved, changed, reshaped, metrics,
+    a,
+    b,
+    stages: [ca.metadata.stage, cb.metadata.stage],
+    added: onlyB.filter((k) => !movedTo.has(k)),
+    removed: onlyA.filter((k) => !movedFrom.has(k)),
+    moved,
+    changed,
+    reshaped,
+    metrics,
   };
   return { ...r, text: formatComparison(r) };
 }
@@ -62,7 +70,8 @@ function num(v: number | undefined): string {
 }
 
 export function formatComparison(r: Omit<CompareResult, 'text'>): string {
-  const A = path.basename(r.a), B = path.basename(r.b);
+  const A = path.basename(r.a),
+    B = path.basename(r.b);
   const lines = [`A: ${r.a} (${r.stages[0]})`, `B: ${r.b} (${r.stages[1]})`, ''];
   if (r.metrics.length) {
     lines.push('metrics:');
@@ -78,11 +87,21 @@ export function formatComparison(r: Omit<CompareResult, 'text'>): string {
     lines.push('');
   };
   const delta = (d: number) => (d === 0 ? '0 (equal)' : d.toExponential(3));
-  section(`moved to another name (${A} → ${B}): max |Δ|`, r.moved.map((m) => `${m.from} → ${m.to}  ${delta(m.maxAbs)}`));
+  section(
+    `moved to another name (${A} → ${B}): max |Δ|`,
+    r.moved.map((m) => `${m.from} → ${m.to}  ${delta(m.maxAbs)}`),
+  );
   section(`only in ${B}`, r.added);
   section(`only in ${A}`, r.removed);
-  if (r.reshaped.length) section('in both, different shapes', r.reshaped.map((x) => `${x.key}: [${x.a.join(', ')}] → [${x.b.join(', ')}]`));
+  if (r.reshaped.length)
+    section(
+      'in both, different shapes',
+      r.reshaped.map((x) => `${x.key}: [${x.a.join(', ')}] → [${x.b.join(', ')}]`),
+    );
   const w = Math.max(3, ...r.changed.map((c) => c.key.length));
-  section('in both: max |Δ|', [...r.changed].sort((x, y) => y.maxAbs - x.maxAbs).map((c) => `${c.key.padEnd(w)}  ${delta(c.maxAbs)}`));
+  section(
+    'in both: max |Δ|',
+    [...r.changed].sort((x, y) => y.maxAbs - x.maxAbs).map((c) => `${c.key.padEnd(w)}  ${delta(c.maxAbs)}`),
+  );
   return lines.join('\n').trimEnd() + '\n';
 }

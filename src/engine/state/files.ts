@@ -6,7 +6,10 @@ import * as fs from 'node:fs';
 
 /** A path that is not a regular file we can read: `problem` says what it is instead. */
 export class NotARegularFileError extends Error {
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super(`${file}: ${problem}`);
     this.name = 'NotARegularFileError';
   }
@@ -23,9 +26,13 @@ function kindOf(st: fs.Stats): string | undefined {
 }
 
 const ERRNO: Readonly<Record<string, string>> = {
-  ENOENT: 'no such file', EACCES: 'permission denied', EPERM: 'permission denied',
-  ELOOP: 'a symbolic link loop (too many levels of links)', ENOTDIR: 'a part of the path is not a directory',
-  ENAMETOOLONG: 'the name is too long', EISDIR: 'a directory',
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ELOOP: 'a symbolic link loop (too many levels of links)',
+  ENOTDIR: 'a part of the path is not a directory',
+  ENAMETOOLONG: 'the name is too long',
+  EISDIR: 'a directory',
 };
 
 /** A file-system error as a short phrase ("permission denied"). */

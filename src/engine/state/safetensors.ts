@@ -9,14 +9,38 @@ import { ioProblem as fileProblem, NotARegularFileError, openRegularFile } from 
 
 export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 /** Bytes per element of each dtype this reader understands. */
-export const DTYPE_SIZES: Readonly<Record<SafetensorsDType, number>> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+export const DTYPE_SIZES: Readonly<Record<SafetensorsDType, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 const DTYPES = Object.keys(DTYPE_SIZES) as SafetensorsDType[];
 
-export interface RawTensor { dtype: SafetensorsDType; shape: number[]; data: Uint8Array }
-export interface SafetensorsFile { tensors: Map<string, RawTensor>; metadata: Record<string, string> }
+export interface RawTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: Uint8Array;
+}
+export interface SafetensorsFile {
+  tensors: Map<string, RawTensor>;
+  metadata: Record<string, string>;
+}
 
 /** One tensor as the header describes it: offsets are relative to the start of the data. */
-export interface TensorEntry { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number }
+export interface TensorEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 export interface SafetensorsHeader {
   entries: TensorEntry[];
   metadata: Record<string, string>;
@@ -28,7 +52,10 @@ export interface SafetensorsHeader {
 
 /** A corrupt, truncated or unsupported file, naming the file and the problem. */
 export class CheckpointFormatError extends Error {
-  constructor(readonly file: string, readonly problem: string) {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
     super(`${file}: ${problem}`);
     this.name = 'CheckpointFormatError';
   }
@@ -45,7 +72,9 @@ export const MAX_RANK = 32;
  * trailing bytes: the format's rule). Allocates nothing beyond the parsed JSON.
  */
 export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffer>'): SafetensorsHeader {
-  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  const fail = (p: string): never => {
+    throw new CheckpointFormatError(file, p);
+  };
   let header: unknown;
   let text = '';
   try {
@@ -56,7 +85,8 @@ export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffe
   }
   // JSON.parse keeps the last of two equal keys: a second '__metadata__' or tensor entry would be read silently
   const dup = duplicateJsonKey(text);
-  if (dup !== undefined) fail(`the header has the key ${short(dup.key)} twice${dup.in ? ` in ${short(dup.in)}` : ''} (a reader would silently keep the last)`);
+  if (dup !== undefined)
+    fail(`the header has the key ${short(dup.key)} twice${dup.in ? ` in ${short(dup.in)}` : ''} (a reader would silently keep the last)`);
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
   const metaPairs: [string, string][] = [];
   const entries: TensorEntry[] = [];
@@ -92,9 +122,11 @@ export function parseHeader(json: Uint8Array, dataLength: number, file = '<buffe
     let bytes = dims.includes(0) ? 0 : DTYPE_SIZES[dtype];
     for (const d of dims) {
       bytes *= d;
-      if (bytes > dataLength) fail(`${what}: shape [${dims.join(', ')}] of ${dtype} needs more bytes than the file's ${dataLength} data bytes`);
+      if (bytes > dataLength)
+        fail(`${what}: shape [${dims.join(', ')}] of ${dtype} needs more bytes than the file's ${dataLength} data bytes`);
     }
-    if (end - begin !== bytes) fail(`${what}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${dims.join(', ')}] of ${dtype} needs ${bytes}`);
+    if (end - begin !== bytes)
+      fail(`${what}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${dims.join(', ')}] of ${dtype} needs ${bytes}`);
     entries.push({ name, dtype, shape: dims.slice(), begin, end });
   }
   // the tensors must tile the data: sorted by offsets, each begins where the previous ended
@@ -120,11 +152,20 @@ export function duplicateJsonKey(text: string): { key: string; in?: string } | u
   let lastKey: string | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (c === 0x7b) { frames.push({ keys: new Set(), expectKey: true, name: lastKey }); lastKey = undefined; }
-    else if (c === 0x5b) { frames.push({ keys: null, expectKey: false }); lastKey = undefined; }
-    else if (c === 0x7d || c === 0x5d) { frames.pop(); lastKey = undefined; }
-    else if (c === 0x2c) { const top = frames[frames.length - 1]; if (top?.keys) top.expectKey = true; lastKey = undefined; }
-    else if (c === 0x22) {
+    if (c === 0x7b) {
+      frames.push({ keys: new Set(), expectKey: true, name: lastKey });
+      lastKey = undefined;
+    } else if (c === 0x5b) {
+      frames.push({ keys: null, expectKey: false });
+      lastKey = undefined;
+    } else if (c === 0x7d || c === 0x5d) {
+      frames.pop();
+      lastKey = undefined;
+    } else if (c === 0x2c) {
+      const top = frames[frames.length - 1];
+      if (top?.keys) top.expectKey = true;
+      lastKey = undefined;
+    } else if (c === 0x22) {
       let j = i + 1;
       while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
       const top = frames[frames.length - 1];
@@ -152,7 +193,8 @@ function short(v: unknown): string {
 function headerLength(first8: Uint8Array, total: number, file: string): number {
   if (total < 8) throw new CheckpointFormatError(file, `not a safetensors file: ${total} bytes, the 8-byte header length is missing`);
   const big = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (big > BigInt(MAX_HEADER)) throw new CheckpointFormatError(file, `header length ${big} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file, or corrupt)`);
+  if (big > BigInt(MAX_HEADER))
+    throw new CheckpointFormatError(file, `header length ${big} exceeds the ${MAX_HEADER}-byte limit (not a safetensors file, or corrupt)`);
   const n = Number(big);
   if (n < 2) throw new CheckpointFormatError(file, `header length ${n} is too short for a JSON object`);
   if (8 + n > total) throw new CheckpointFormatError(file, `truncated: the header says ${n} bytes, only ${total - 8} follow`);
@@ -193,7 +235,11 @@ function readExactly(fd: number, into: Uint8Array, position: number, file: strin
 }
 
 /** Opens a file and reads + validates its header; `withData` then reads the data into one buffer. */
-function openAndRead<T>(file: string, opts: ReadOptions, withData: ((fd: number, h: SafetensorsHeader) => T) | null): { header: SafetensorsHeader; size: number; result?: T } {
+function openAndRead<T>(
+  file: string,
+  opts: ReadOptions,
+  withData: ((fd: number, h: SafetensorsHeader) => T) | null,
+): { header: SafetensorsHeader; size: number; result?: T } {
   const allocate = opts.allocate ?? ((n: number) => Buffer.allocUnsafe(n));
   let fd: number;
   let size: number;
@@ -249,12 +295,21 @@ export function safetensorsChunks(tensors: readonly (readonly [string, RawTensor
   let offset = 0;
   const seen = new Set<string>();
   for (const [name, t] of tensors) {
-    if (name === '__metadata__' || seen.has(name)) throw new Error(`safetensors: tensor name '${name}' is ${seen.has(name) ? 'used twice' : 'reserved'}`);
+    if (name === '__metadata__' || seen.has(name))
+      throw new Error(`safetensors: tensor name '${name}' is ${seen.has(name) ? 'used twice' : 'reserved'}`);
     seen.add(name);
     const n = t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZES[t.dtype];
-    if (n !== t.data.byteLength) throw new Error(`safetensors: tensor '${name}' has ${t.data.byteLength} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${n}`);
+    if (n !== t.data.byteLength)
+      throw new Error(
+        `safetensors: tensor '${name}' has ${t.data.byteLength} bytes, shape [${t.shape.join(', ')}] of ${t.dtype} needs ${n}`,
+      );
     // own property even for names like '__proto__'
-    Object.defineProperty(header, name, { value: { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] }, enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(header, name, {
+      value: { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] },
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
     offset += n;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
@@ -329,6 +384,12 @@ export function writeFileAtomic(file: string, data: Uint8Array | readonly Uint8A
   }
   try {
     const dfd = fs.openSync(dir, 'r');
-    try { fs.fsyncSync(dfd); } finally { fs.closeSync(dfd); }
-  } catch { /* some file systems cannot fsync a directory; the rename is done */ }
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
+  } catch {
+    /* some file systems cannot fsync a directory; the rename is done */
+  }
 }

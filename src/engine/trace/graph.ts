@@ -61,11 +61,22 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
   };
   // the non-leaf modules running: an op belongs to the innermost one
   const owners: Module[] = [];
-  const addNode = (kind: 'module' | 'op', target: string, type: string, ins: (Tensor | number)[], outs: Tensor[], attrs?: Record<string, unknown>) => {
+  const addNode = (
+    kind: 'module' | 'op',
+    target: string,
+    type: string,
+    ins: (Tensor | number)[],
+    outs: Tensor[],
+    attrs?: Record<string, unknown>,
+  ) => {
     const id = nodes.length;
     const owner = kind === 'op' && owners.length ? paths.get(owners[owners.length - 1]) : undefined;
     nodes.push({
-      id, kind, target, type, inputs: ins.map(refOf),
+      id,
+      kind,
+      target,
+      type,
+      inputs: ins.map(refOf),
       inputShapes: ins.map((t) => (typeof t === 'number' ? [] : t.shape)),
       outputShapes: outs.map((t) => t.shape),
       ...(attrs && Object.keys(attrs).length ? { attrs: plainAttrs(attrs) } : {}),
@@ -79,23 +90,29 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
   let outputs: TensorRef[] = [];
   try {
     tf.tidy(() => {
-      const result = withRecorder((op, ins, out, attrs) => addNode('op', op, op, ins, [out], attrs), () =>
-        withModuleCallHook((m, args, run) => {
-          if (!isLeaf(m)) {
-            owners.push(m);
-            try {
-              return run();
-            } finally {
-              owners.pop();
-            }
-          }
-          const out = withoutRecording(run);
-          const ins = flattenTensors(args);
-          // a module that returns its input (Identity) still gets an output of its own
-          const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm) : t));
-          addNode('module', paths.get(m) ?? '?', m.typeName(), ins, outs);
-          return Array.isArray(out) ? outs : outs[0];
-        }, () => target(...inputs)));
+      const result = withRecorder(
+        (op, ins, out, attrs) => addNode('op', op, op, ins, [out], attrs),
+        () =>
+          withModuleCallHook(
+            (m, args, run) => {
+              if (!isLeaf(m)) {
+                owners.push(m);
+                try {
+                  return run();
+                } finally {
+                  owners.pop();
+                }
+              }
+              const out = withoutRecording(run);
+              const ins = flattenTensors(args);
+              // a module that returns its input (Identity) still gets an output of its own
+              const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm) : t));
+              addNode('module', paths.get(m) ?? '?', m.typeName(), ins, outs);
+              return Array.isArray(out) ? outs : outs[0];
+            },
+            () => target(...inputs),
+          ),
+      );
       outputs = flattenTensors(result).map((t) => producer.get(t) ?? { input: -1 });
     });
   } finally {

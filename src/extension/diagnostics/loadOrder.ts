@@ -4,7 +4,13 @@
 // first line (docs/analysis.md), so an empty Problems view always means "checked, nothing found".
 import * as vscode from 'vscode';
 import {
-  CellQuickFix, languageForId, LoadOrderAnalyzer, LoadOrderDiagnostic, NotebookDiagnostic, QuickFix, Range,
+  CellQuickFix,
+  languageForId,
+  LoadOrderAnalyzer,
+  LoadOrderDiagnostic,
+  NotebookDiagnostic,
+  QuickFix,
+  Range,
 } from '../../engine/analysis';
 
 const SOURCE = 'linger';
@@ -20,7 +26,11 @@ class LingerDiagnostic extends vscode.Diagnostic {
 const toRange = (r: Range) => new vscode.Range(r.start.line, r.start.col, r.end.line, r.end.col);
 
 function toDiagnostic(d: LoadOrderDiagnostic | NotebookDiagnostic, fix?: vscode.WorkspaceEdit, title?: string): LingerDiagnostic {
-  const v = new LingerDiagnostic(toRange(d.range), d.message, d.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
+  const v = new LingerDiagnostic(
+    toRange(d.range),
+    d.message,
+    d.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning,
+  );
   v.source = SOURCE;
   v.code = d.code;
   v.fix = fix;
@@ -61,12 +71,17 @@ export class LoadOrderDiagnostics implements vscode.CodeActionProvider, vscode.D
       this,
       vscode.workspace.onDidOpenTextDocument((d) => this.schedule(d, 0)),
       vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document, DEBOUNCE_MS)),
-      vscode.workspace.onDidCloseTextDocument((d) => { if (d.uri.scheme !== 'vscode-notebook-cell') this.collection.delete(d.uri); }),
+      vscode.workspace.onDidCloseTextDocument((d) => {
+        if (d.uri.scheme !== 'vscode-notebook-cell') this.collection.delete(d.uri);
+      }),
       vscode.workspace.onDidOpenNotebookDocument((n) => this.scheduleNotebook(n, 0)),
       vscode.workspace.onDidChangeNotebookDocument((e) => this.scheduleNotebook(e.notebook, DEBOUNCE_MS)),
       vscode.workspace.onDidCloseNotebookDocument((n) => n.getCells().forEach((c) => this.collection.delete(c.document.uri))),
-      vscode.languages.registerCodeActionsProvider([...LANGUAGES].map((language) => ({ language })), this,
-        { providedCodeActionKinds: LoadOrderDiagnostics.providedCodeActionKinds }),
+      vscode.languages.registerCodeActionsProvider(
+        [...LANGUAGES].map((language) => ({ language })),
+        this,
+        { providedCodeActionKinds: LoadOrderDiagnostics.providedCodeActionKinds },
+      ),
     );
     for (const d of vscode.workspace.textDocuments) this.schedule(d, 0);
     for (const n of vscode.workspace.notebookDocuments) this.scheduleNotebook(n, 0);
@@ -74,10 +89,13 @@ export class LoadOrderDiagnostics implements vscode.CodeActionProvider, vscode.D
 
   private debounce(key: string, ms: number, run: () => Promise<unknown>): void {
     clearTimeout(this.timers.get(key));
-    this.timers.set(key, setTimeout(() => {
-      this.timers.delete(key);
-      run().catch((e: unknown) => this.output.appendLine(`load-order analysis failed: ${String(e)}`));
-    }, ms));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        run().catch((e: unknown) => this.output.appendLine(`load-order analysis failed: ${String(e)}`));
+      }, ms),
+    );
   }
 
   private schedule(doc: vscode.TextDocument, ms: number): void {
@@ -109,10 +127,12 @@ export class LoadOrderDiagnostics implements vscode.CodeActionProvider, vscode.D
   async analyzeNotebook(nb: vscode.NotebookDocument): Promise<number> {
     const a = await this.getAnalyzer();
     const cells = nb.getCells();
-    const found = a.analyzeCells(cells.map((c) => ({
-      text: c.kind === vscode.NotebookCellKind.Code ? c.document.getText() : '',
-      language: c.kind === vscode.NotebookCellKind.Code ? c.document.languageId : 'markdown',
-    })));
+    const found = a.analyzeCells(
+      cells.map((c) => ({
+        text: c.kind === vscode.NotebookCellKind.Code ? c.document.getText() : '',
+        language: c.kind === vscode.NotebookCellKind.Code ? c.document.languageId : 'markdown',
+      })),
+    );
     for (const c of cells) this.collection.delete(c.document.uri);
     const byCell = new Map<number, LingerDiagnostic[]>();
     for (const d of found) {
@@ -128,33 +148,40 @@ export class LoadOrderDiagnostics implements vscode.CodeActionProvider, vscode.D
   }
 
   provideCodeActions(doc: vscode.TextDocument, _range: vscode.Range, ctx: vscode.CodeActionContext): vscode.CodeAction[] {
-    return ctx.diagnostics.filter((d): d is LingerDiagnostic => d instanceof LingerDiagnostic && d.source === SOURCE && !!d.fix).map((d) => {
-      const action = new vscode.CodeAction(d.fixTitle ?? 'Move the load after the last transform', vscode.CodeActionKind.QuickFix);
-      action.edit = d.fix;
-      action.diagnostics = [d];
-      action.isPreferred = true;
-      return action;
-    });
+    return ctx.diagnostics
+      .filter((d): d is LingerDiagnostic => d instanceof LingerDiagnostic && d.source === SOURCE && !!d.fix)
+      .map((d) => {
+        const action = new vscode.CodeAction(d.fixTitle ?? 'Move the load after the last transform', vscode.CodeActionKind.QuickFix);
+        action.edit = d.fix;
+        action.diagnostics = [d];
+        action.isPreferred = true;
+        return action;
+      });
   }
 
   /** "Linger: Check Load Order in Workspace": analyzes every script and notebook, returns the counts. */
   async checkWorkspace(): Promise<{ files: number; errors: number; warnings: number }> {
     const uris = await vscode.workspace.findFiles('**/*.{py,ts,tsx,js,ipynb}', '**/{node_modules,.git,dist,out}/**');
-    let errors = 0, warnings = 0;
-    const count = (ds: readonly vscode.Diagnostic[]) => ds.forEach((d) => (d.severity === vscode.DiagnosticSeverity.Error ? errors++ : warnings++));
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Linger: checking load order', cancellable: true }, async (progress, token) => {
-      for (const uri of uris) {
-        if (token.isCancellationRequested) break;
-        progress.report({ message: vscode.workspace.asRelativePath(uri), increment: 100 / Math.max(1, uris.length) });
-        if (uri.path.endsWith('.ipynb')) {
-          const nb = await vscode.workspace.openNotebookDocument(uri);
-          await this.analyzeNotebook(nb);
-          nb.getCells().forEach((c) => count(this.collection.get(c.document.uri) ?? []));
-        } else {
-          count(await this.analyzeDocument(await vscode.workspace.openTextDocument(uri)));
+    let errors = 0,
+      warnings = 0;
+    const count = (ds: readonly vscode.Diagnostic[]) =>
+      ds.forEach((d) => (d.severity === vscode.DiagnosticSeverity.Error ? errors++ : warnings++));
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Linger: checking load order', cancellable: true },
+      async (progress, token) => {
+        for (const uri of uris) {
+          if (token.isCancellationRequested) break;
+          progress.report({ message: vscode.workspace.asRelativePath(uri), increment: 100 / Math.max(1, uris.length) });
+          if (uri.path.endsWith('.ipynb')) {
+            const nb = await vscode.workspace.openNotebookDocument(uri);
+            await this.analyzeNotebook(nb);
+            nb.getCells().forEach((c) => count(this.collection.get(c.document.uri) ?? []));
+          } else {
+            count(await this.analyzeDocument(await vscode.workspace.openTextDocument(uri)));
+          }
         }
-      }
-    });
+      },
+    );
     return { files: uris.length, errors, warnings };
   }
 

@@ -31,7 +31,11 @@ export function registerNotebookCommands(context: vscode.ExtensionContext, contr
     let uri = target instanceof vscode.Uri ? target : undefined;
     if (!uri) {
       if (folder) uri = vscode.Uri.file(freeName(folder));
-      else uri = await vscode.window.showSaveDialog({ filters: { 'Jupyter notebook': ['ipynb'] }, defaultUri: vscode.Uri.file('experiment.ipynb') });
+      else
+        uri = await vscode.window.showSaveDialog({
+          filters: { 'Jupyter notebook': ['ipynb'] },
+          defaultUri: vscode.Uri.file('experiment.ipynb'),
+        });
     }
     if (!uri) return undefined;
     const experiment = path.basename(uri.fsPath, '.ipynb');
@@ -50,7 +54,9 @@ export function registerNotebookCommands(context: vscode.ExtensionContext, contr
       void vscode.window.showInformationMessage('Linger: no Linger kernel is running for this notebook');
       return false;
     }
-    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Restarting the Linger kernel…' }, () => controller.restart(nb));
+    await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Restarting the Linger kernel…' }, () =>
+      controller.restart(nb),
+    );
     void vscode.window.setStatusBarMessage('Linger kernel restarted: every variable was cleared', 4000);
     return true;
   });
@@ -60,7 +66,9 @@ export function registerNotebookCommands(context: vscode.ExtensionContext, contr
     const nb = targetNotebook(controller);
     const kernel = nb && controller.kernelOf(nb);
     if (!nb || !kernel?.running) {
-      void vscode.window.showWarningMessage('Linger: open a notebook and run a cell with the Linger (TypeScript) kernel first: the checkpoint loads into one of its models');
+      void vscode.window.showWarningMessage(
+        'Linger: open a notebook and run a cell with the Linger (TypeScript) kernel first: the checkpoint loads into one of its models',
+      );
       return undefined;
     }
     try {
@@ -70,14 +78,27 @@ export function registerNotebookCommands(context: vscode.ExtensionContext, contr
         return undefined;
       }
       const stage = node.summary.stage;
-      const name = pick ?? (await vscode.window.showQuickPick(models.map((m) => ({
-        label: m.name, description: `${m.type} · ${m.stage} stage · ${m.parameters.toLocaleString('en-US')} parameters`,
-        detail: m.stage === stage ? undefined : `the checkpoint is ${stage}-stage`,
-      })), { title: `Load ${path.basename(node.uri.fsPath)} (${stage} stage) into…`, placeHolder: 'a model of the notebook\'s kernel' }))?.label;
+      const name =
+        pick ??
+        (
+          await vscode.window.showQuickPick(
+            models.map((m) => ({
+              label: m.name,
+              description: `${m.type} · ${m.stage} stage · ${m.parameters.toLocaleString('en-US')} parameters`,
+              detail: m.stage === stage ? undefined : `the checkpoint is ${stage}-stage`,
+            })),
+            { title: `Load ${path.basename(node.uri.fsPath)} (${stage} stage) into…`, placeHolder: "a model of the notebook's kernel" },
+          )
+        )?.label;
       if (!name) return undefined;
       const r = await kernel.loadCheckpoint(name, node.uri.fsPath);
-      const extra = [...(r.missingKeys.length ? [`${r.missingKeys.length} missing`] : []), ...(r.unexpectedKeys.length ? [`${r.unexpectedKeys.length} unexpected`] : [])];
-      void vscode.window.showInformationMessage(`Linger: loaded ${path.basename(node.uri.fsPath)} into ${name} (${r.stage} stage)${extra.length ? `; keys: ${extra.join(', ')}` : ''}`);
+      const extra = [
+        ...(r.missingKeys.length ? [`${r.missingKeys.length} missing`] : []),
+        ...(r.unexpectedKeys.length ? [`${r.unexpectedKeys.length} unexpected`] : []),
+      ];
+      void vscode.window.showInformationMessage(
+        `Linger: loaded ${path.basename(node.uri.fsPath)} into ${name} (${r.stage} stage)${extra.length ? `; keys: ${extra.join(', ')}` : ''}`,
+      );
       return r;
     } catch (e) {
       void vscode.window.showErrorMessage(`Linger: ${(e as Error).message} — nothing was changed`);

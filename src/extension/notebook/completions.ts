@@ -7,13 +7,27 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isLingerNotebook } from './controller';
 
-interface ApiEntry { name: string; kind: string; signature: string; doc?: string }
-interface ApiIndex { globals: ApiEntry[]; members: Record<string, ApiEntry[]> }
+interface ApiEntry {
+  name: string;
+  kind: string;
+  signature: string;
+  doc?: string;
+}
+interface ApiIndex {
+  globals: ApiEntry[];
+  members: Record<string, ApiEntry[]>;
+}
 
 const KIND: Record<string, vscode.CompletionItemKind> = {
-  class: vscode.CompletionItemKind.Class, function: vscode.CompletionItemKind.Function, method: vscode.CompletionItemKind.Method,
-  namespace: vscode.CompletionItemKind.Module, interface: vscode.CompletionItemKind.Interface, type: vscode.CompletionItemKind.TypeParameter,
-  enum: vscode.CompletionItemKind.Enum, variable: vscode.CompletionItemKind.Variable, property: vscode.CompletionItemKind.Property,
+  class: vscode.CompletionItemKind.Class,
+  function: vscode.CompletionItemKind.Function,
+  method: vscode.CompletionItemKind.Method,
+  namespace: vscode.CompletionItemKind.Module,
+  interface: vscode.CompletionItemKind.Interface,
+  type: vscode.CompletionItemKind.TypeParameter,
+  enum: vscode.CompletionItemKind.Enum,
+  variable: vscode.CompletionItemKind.Variable,
+  property: vscode.CompletionItemKind.Property,
 };
 
 function markdown(e: ApiEntry, qualifier?: string): vscode.MarkdownString {
@@ -26,7 +40,10 @@ function markdown(e: ApiEntry, qualifier?: string): vscode.MarkdownString {
 
 export class NotebookApiProvider implements vscode.CompletionItemProvider, vscode.HoverProvider {
   private index: ApiIndex | undefined;
-  constructor(private readonly extensionPath: string, private readonly hasKernel: (nb: vscode.NotebookDocument) => boolean) {}
+  constructor(
+    private readonly extensionPath: string,
+    private readonly hasKernel: (nb: vscode.NotebookDocument) => boolean,
+  ) {}
 
   private api(): ApiIndex {
     this.index ??= JSON.parse(fs.readFileSync(path.join(this.extensionPath, 'dist', 'notebook-api.json'), 'utf8')) as ApiIndex;
@@ -59,7 +76,10 @@ export class NotebookApiProvider implements vscode.CompletionItemProvider, vscod
     }
     const range = new vscode.Range(pos.translate(0, -typed.length), pos);
     return entries.map((e) => {
-      const item = new vscode.CompletionItem({ label: e.name, description: qualifier ? `linger-studio · ${qualifier}` : 'linger-studio' }, KIND[e.kind] ?? vscode.CompletionItemKind.Variable);
+      const item = new vscode.CompletionItem(
+        { label: e.name, description: qualifier ? `linger-studio · ${qualifier}` : 'linger-studio' },
+        KIND[e.kind] ?? vscode.CompletionItemKind.Variable,
+      );
       item.detail = e.signature.split('\n')[0];
       item.documentation = markdown(e, qualifier);
       item.range = range;
@@ -85,7 +105,10 @@ export class NotebookApiProvider implements vscode.CompletionItemProvider, vscod
   }
 }
 
-export function registerNotebookApi(context: vscode.ExtensionContext, hasKernel: (nb: vscode.NotebookDocument) => boolean): NotebookApiProvider {
+export function registerNotebookApi(
+  context: vscode.ExtensionContext,
+  hasKernel: (nb: vscode.NotebookDocument) => boolean,
+): NotebookApiProvider {
   const provider = new NotebookApiProvider(context.extensionPath, hasKernel);
   const selector: vscode.DocumentSelector = [
     { notebookType: 'jupyter-notebook', language: 'typescript' },

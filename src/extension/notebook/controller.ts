@@ -26,9 +26,11 @@ export function isLingerNotebook(nb: vscode.NotebookDocument): boolean {
 const TEXT_MIMES = /^(text\/|image\/svg\+xml$)/;
 
 function items(data: Json): vscode.NotebookCellOutputItem[] {
-  return Object.entries(data).map(([mime, v]) => (typeof v === 'string' && TEXT_MIMES.test(mime)
-    ? vscode.NotebookCellOutputItem.text(v, mime)
-    : vscode.NotebookCellOutputItem.json(v, mime)));
+  return Object.entries(data).map(([mime, v]) =>
+    typeof v === 'string' && TEXT_MIMES.test(mime)
+      ? vscode.NotebookCellOutputItem.text(v, mime)
+      : vscode.NotebookCellOutputItem.json(v, mime),
+  );
 }
 
 /** One cell's run: Jupyter outputs → the cell's outputs, streams appended, displays replaced in place. */
@@ -54,8 +56,10 @@ class CellRun {
     }
     this.lastStream = undefined;
     if (o.output_type === 'error') {
-      const output = new vscode.NotebookCellOutput([vscode.NotebookCellOutputItem.error({ name: o.ename, message: o.evalue, stack: o.traceback.join('\n') })],
-        { outputType: 'error', originalError: { ename: o.ename, evalue: o.evalue, traceback: o.traceback } });
+      const output = new vscode.NotebookCellOutput(
+        [vscode.NotebookCellOutputItem.error({ name: o.ename, message: o.evalue, stack: o.traceback.join('\n') })],
+        { outputType: 'error', originalError: { ename: o.ename, evalue: o.evalue, traceback: o.traceback } },
+      );
       return ex.appendOutput(output);
     }
     if (o.output_type === 'update_display_data') {
@@ -63,15 +67,18 @@ class CellRun {
       if (target) return ex.replaceOutputItems(items(o.data), target);
       return;
     }
-    const meta: Json = o.output_type === 'execute_result'
-      ? { outputType: 'execute_result', executionCount: o.execution_count, metadata: o.metadata ?? {} }
-      : { outputType: 'display_data', metadata: o.metadata ?? {} };
+    const meta: Json =
+      o.output_type === 'execute_result'
+        ? { outputType: 'execute_result', executionCount: o.execution_count, metadata: o.metadata ?? {} }
+        : { outputType: 'display_data', metadata: o.metadata ?? {} };
     const output = new vscode.NotebookCellOutput(items(o.data), meta);
     if (o.output_type === 'display_data' && o.transient) this.displays.set(o.transient.display_id, output);
     return ex.appendOutput(output);
   }
 
-  flush(): Thenable<void> { return this.chain; }
+  flush(): Thenable<void> {
+    return this.chain;
+  }
 }
 
 export interface KernelEvents {
@@ -91,7 +98,11 @@ export class LingerNotebookController implements vscode.Disposable {
   /** the notebook whose kernel last ran a cell (for "Load into Notebook Model" from a view) */
   lastNotebook: vscode.NotebookDocument | undefined;
 
-  constructor(private readonly extensionPath: string, private readonly output: vscode.OutputChannel, private readonly events: KernelEvents) {
+  constructor(
+    private readonly extensionPath: string,
+    private readonly output: vscode.OutputChannel,
+    private readonly events: KernelEvents,
+  ) {
     const c = vscode.notebooks.createNotebookController(CONTROLLER_ID, 'jupyter-notebook', 'Linger (TypeScript)');
     c.supportedLanguages = ['typescript', 'javascript'];
     c.supportsExecutionOrder = true;
@@ -101,10 +112,15 @@ export class LingerNotebookController implements vscode.Disposable {
     c.interruptHandler = (nb) => this.interrupt(nb);
     this.controller = c;
     for (const nb of vscode.workspace.notebookDocuments) this.prefer(nb);
-    this.disposables.push(c,
+    this.disposables.push(
+      c,
       vscode.workspace.onDidOpenNotebookDocument((nb) => this.prefer(nb)),
       vscode.workspace.onDidCloseNotebookDocument((nb) => this.shutdown(nb)),
-      c.onDidChangeSelectedNotebooks(({ notebook, selected }) => { if (selected) void this.markAsLinger(notebook); else this.shutdown(notebook); }));
+      c.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
+        if (selected) void this.markAsLinger(notebook);
+        else this.shutdown(notebook);
+      }),
+    );
   }
 
   /** Notebooks made for Linger (kernelspec "linger") offer this controller first. */
@@ -130,9 +146,11 @@ export class LingerNotebookController implements vscode.Disposable {
     const key = nb.uri.toString();
     let k = this.kernels.get(key);
     if (!k) {
-      const cwd = nb.uri.scheme === 'file' ? path.dirname(nb.uri.fsPath) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.tmpdir();
+      const cwd =
+        nb.uri.scheme === 'file' ? path.dirname(nb.uri.fsPath) : (vscode.workspace.workspaceFolders?.[0]?.uri.fsPath ?? os.tmpdir());
       k = new KernelProcess(this.extensionPath, cwd, path.basename(nb.uri.path), this.output, (e) => {
-        if (e.kind === 'model') this.events.onModel(e, nb); else this.events.onSaved(e, nb);
+        if (e.kind === 'model') this.events.onModel(e, nb);
+        else this.events.onSaved(e, nb);
       });
       this.kernels.set(key, k);
     }
@@ -144,8 +162,15 @@ export class LingerNotebookController implements vscode.Disposable {
     const request = (this.requests.get(key) ?? 0) + 1;
     this.requests.set(key, request);
     // pending until their turn: the executions exist now, so the cells show as queued
-    const executions = cells.filter((c) => c.kind === vscode.NotebookCellKind.Code).map((cell) => this.controller.createNotebookCellExecution(cell));
-    const skip = (from: number) => { for (const ex of executions.slice(from)) { ex.start(); ex.end(undefined); } };
+    const executions = cells
+      .filter((c) => c.kind === vscode.NotebookCellKind.Code)
+      .map((cell) => this.controller.createNotebookCellExecution(cell));
+    const skip = (from: number) => {
+      for (const ex of executions.slice(from)) {
+        ex.start();
+        ex.end(undefined);
+      }
+    };
     const go = async () => {
       for (let i = 0; i < executions.length; i++) {
         // as in Jupyter (stop on error), a failing or interrupted cell cancels every cell queued
@@ -159,7 +184,10 @@ export class LingerNotebookController implements vscode.Disposable {
       }
     };
     const p = (this.queues.get(key) ?? Promise.resolve()).then(go, go);
-    this.queues.set(key, p.catch(() => undefined));
+    this.queues.set(
+      key,
+      p.catch(() => undefined),
+    );
     return p;
   }
 
@@ -173,12 +201,18 @@ export class LingerNotebookController implements vscode.Disposable {
       return false;
     };
     if (!vscode.workspace.isTrusted) {
-      return fail('UntrustedWorkspace', 'running notebook cells executes code: trust this workspace first (Workspaces: Manage Workspace Trust)');
+      return fail(
+        'UntrustedWorkspace',
+        'running notebook cells executes code: trust this workspace first (Workspaces: Manage Workspace Trust)',
+      );
     }
     this.lastNotebook = nb;
     const kernel = this.ensureKernel(nb);
     const source = ex.cell.document.getText();
-    if (!source.trim()) { ex.end(true, Date.now()); return true; }
+    if (!source.trim()) {
+      ex.end(true, Date.now());
+      return true;
+    }
     try {
       const r = await kernel.execute(source, `Cell [${ex.cell.index + 1}]`, (o) => void run.apply(o));
       await run.flush();
@@ -188,7 +222,10 @@ export class LingerNotebookController implements vscode.Disposable {
     } catch (e) {
       await run.flush();
       if (e instanceof KernelDiedError) {
-        return fail('KernelDied', `the kernel process ended unexpectedly (${e.why}); every variable was lost, and the next cell starts a fresh kernel`);
+        return fail(
+          'KernelDied',
+          `the kernel process ended unexpectedly (${e.why}); every variable was lost, and the next cell starts a fresh kernel`,
+        );
       }
       return fail('KernelError', (e as Error).message);
     }

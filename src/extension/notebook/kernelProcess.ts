@@ -6,8 +6,15 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createMessageConnection, IPCMessageReader, IPCMessageWriter, MessageConnection } from 'vscode-jsonrpc/node';
 import {
-  EventNotification, ExecuteRequest, InterruptRequest, KernelLogNotification, ListModulesRequest, LoadCheckpointRequest, OutputNotification,
-  RestartRequest, StartRequest,
+  EventNotification,
+  ExecuteRequest,
+  InterruptRequest,
+  KernelLogNotification,
+  ListModulesRequest,
+  LoadCheckpointRequest,
+  OutputNotification,
+  RestartRequest,
+  StartRequest,
 } from '../../engine/notebook/kernelProtocol';
 import type { KernelEvent, ModuleVariable, NbOutput } from '../../engine/notebook/messages';
 import type { ExecuteResult } from '../../engine/notebook/session';
@@ -28,15 +35,21 @@ export class KernelProcess implements vscode.Disposable {
     private readonly onEvent: (e: KernelEvent) => void,
   ) {}
 
-  get pid(): number | undefined { return this.child?.pid; }
-  get running(): boolean { return !!this.child && !this.exited; }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+  get running(): boolean {
+    return !!this.child && !this.exited;
+  }
 
   private ensure(): MessageConnection {
     if (this.connection && this.child && !this.exited) return this.connection;
     const script = path.join(this.extensionPath, 'dist', 'kernel.js');
     const backend = vscode.workspace.getConfiguration('linger').get<string>('backend', 'auto');
     const child = fork(script, [], {
-      cwd: this.cwd, execArgv: [], stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      cwd: this.cwd,
+      execArgv: [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...(backend && backend !== 'auto' ? { LINGER_BACKEND: backend } : {}) },
     });
     this.exited = undefined;
@@ -78,7 +91,13 @@ export class KernelProcess implements vscode.Disposable {
       if (e instanceof KernelDiedError) throw e;
       // the IPC channel closes a moment before the process's exit is reported: a request the
       // connection rejected because of that is the crash
-      const why = await Promise.race([died.then(() => undefined, (d: KernelDiedError) => d.why), new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
+      const why = await Promise.race([
+        died.then(
+          () => undefined,
+          (d: KernelDiedError) => d.why,
+        ),
+        new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000)),
+      ]);
       throw why ? new KernelDiedError(why) : e;
     } finally {
       const i = this.exitListeners.indexOf(listener!);

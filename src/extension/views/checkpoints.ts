@@ -10,7 +10,7 @@ import { EngineClient } from '../engineClient';
 
 const STAGES = ['float', 'traced', 'fixed'] as const;
 const POLL_MS = 3000;
-type Stage = typeof STAGES[number];
+type Stage = (typeof STAGES)[number];
 const STAGE_LABEL: Record<Stage, string> = { float: 'float', traced: 'traced (float stage)', fixed: 'fixed point' };
 const STAGE_ICON: Record<Stage, string> = { float: 'pulse', traced: 'type-hierarchy', fixed: 'symbol-numeric' };
 
@@ -20,7 +20,12 @@ export type CheckpointNode =
   | { kind: 'checkpoint'; uri: vscode.Uri; summary: CheckpointSummary }
   | { kind: 'error'; uri: vscode.Uri; message: string };
 
-interface Entry { uri: vscode.Uri; mtime: number; size: number; result: CheckpointSummary | { error: string } }
+interface Entry {
+  uri: vscode.Uri;
+  mtime: number;
+  size: number;
+  result: CheckpointSummary | { error: string };
+}
 
 /** Text from files (names, metadata) as literal Markdown: nothing in it formats, links or loads. */
 export function escapeMarkdown(s: string): string {
@@ -31,7 +36,9 @@ export function formatSize(n: number): string {
   return n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KB` : `${(n / 1024 ** 2).toFixed(1)} MB`;
 }
 function metricsText(m: Record<string, number>): string {
-  return Object.entries(m).map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`).join(' ');
+  return Object.entries(m)
+    .map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toFixed(4)}`)
+    .join(' ');
 }
 function timeText(iso?: string): string {
   if (!iso) return '';
@@ -49,7 +56,10 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   private scan: Promise<void> | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly engine: EngineClient, private readonly output: vscode.OutputChannel) {
+  constructor(
+    private readonly engine: EngineClient,
+    private readonly output: vscode.OutputChannel,
+  ) {
     this.watch();
   }
 
@@ -80,7 +90,9 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   /** Coalesces bursts of file events (a save writes a temp file, then renames it). */
   refreshSoon(): void {
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    this.refreshTimer = setTimeout(() => { void this.refresh(); }, 150);
+    this.refreshTimer = setTimeout(() => {
+      void this.refresh();
+    }, 150);
   }
 
   async refresh(): Promise<void> {
@@ -92,7 +104,10 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
 
   /** Which files, at which versions, the view shows. */
   private signature(): string {
-    return [...this.entries.values()].map((e) => `${e.uri.fsPath}@${e.mtime}:${e.size}`).sort().join('|');
+    return [...this.entries.values()]
+      .map((e) => `${e.uri.fsPath}@${e.mtime}:${e.size}`)
+      .sort()
+      .join('|');
   }
 
   /**
@@ -101,7 +116,10 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
    * folders, a folder created with its files at once).
    */
   setVisible(visible: boolean): void {
-    if (visible && !this.poll) this.poll = setInterval(() => { void this.refresh(); }, POLL_MS);
+    if (visible && !this.poll)
+      this.poll = setInterval(() => {
+        void this.refresh();
+      }, POLL_MS);
     if (!visible && this.poll) {
       clearInterval(this.poll);
       this.poll = undefined;
@@ -128,27 +146,29 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
     const generation = ++this.generation;
     const uris = await vscode.workspace.findFiles(this.glob(), '**/node_modules/**');
     const next = new Map<string, Entry>();
-    await Promise.all(uris.map(async (uri) => {
-      let stat: vscode.FileStat;
-      try {
-        stat = await vscode.workspace.fs.stat(uri);
-      } catch {
-        return; // deleted meanwhile
-      }
-      const old = this.entries.get(uri.fsPath);
-      // a read that failed is tried again (the engine may have been restarting), a good one is kept
-      if (old && old.mtime === stat.mtime && old.size === stat.size && !('error' in old.result)) {
-        next.set(uri.fsPath, old);
-        return;
-      }
-      let result: Entry['result'];
-      try {
-        result = await this.engine.request(CheckpointSummaryRequest, { file: uri.fsPath }, `read ${path.basename(uri.fsPath)}`);
-      } catch (e) {
-        result = { error: (e as Error).message };
-      }
-      next.set(uri.fsPath, { uri, mtime: stat.mtime, size: stat.size, result });
-    }));
+    await Promise.all(
+      uris.map(async (uri) => {
+        let stat: vscode.FileStat;
+        try {
+          stat = await vscode.workspace.fs.stat(uri);
+        } catch {
+          return; // deleted meanwhile
+        }
+        const old = this.entries.get(uri.fsPath);
+        // a read that failed is tried again (the engine may have been restarting), a good one is kept
+        if (old && old.mtime === stat.mtime && old.size === stat.size && !('error' in old.result)) {
+          next.set(uri.fsPath, old);
+          return;
+        }
+        let result: Entry['result'];
+        try {
+          result = await this.engine.request(CheckpointSummaryRequest, { file: uri.fsPath }, `read ${path.basename(uri.fsPath)}`);
+        } catch (e) {
+          result = { error: (e as Error).message };
+        }
+        next.set(uri.fsPath, { uri, mtime: stat.mtime, size: stat.size, result });
+      }),
+    );
     if (generation !== this.generation) return;
     this.entries = next;
     const broken = [...next.values()].filter((e) => 'error' in e.result).length;
@@ -156,7 +176,9 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   }
 
   private leaf(e: Entry): CheckpointNode {
-    return 'error' in e.result ? { kind: 'error', uri: e.uri, message: e.result.error } : { kind: 'checkpoint', uri: e.uri, summary: e.result };
+    return 'error' in e.result
+      ? { kind: 'error', uri: e.uri, message: e.result.error }
+      : { kind: 'checkpoint', uri: e.uri, summary: e.result };
   }
 
   private experimentOf(uri: vscode.Uri): string {
@@ -177,8 +199,10 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
       return [...stages.map((stage): CheckpointNode => ({ kind: 'stage', dir: node.dir, stage })), ...broken];
     }
     if (node.kind === 'stage') {
-      return all.filter((e) => this.experimentOf(e.uri) === node.dir && !('error' in e.result) && e.result.stage === node.stage)
-        .sort((a, b) => a.uri.fsPath.localeCompare(b.uri.fsPath)).map((e) => this.leaf(e));
+      return all
+        .filter((e) => this.experimentOf(e.uri) === node.dir && !('error' in e.result) && e.result.stage === node.stage)
+        .sort((a, b) => a.uri.fsPath.localeCompare(b.uri.fsPath))
+        .map((e) => this.leaf(e));
     }
     return [];
   }
@@ -186,10 +210,14 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   getParent(node: CheckpointNode): CheckpointNode | undefined {
     const experiment = (dir: string): CheckpointNode => ({ kind: 'experiment', dir, label: vscode.workspace.asRelativePath(dir, true) });
     switch (node.kind) {
-      case 'experiment': return undefined;
-      case 'stage': return experiment(node.dir);
-      case 'error': return experiment(this.experimentOf(node.uri));
-      case 'checkpoint': return { kind: 'stage', dir: this.experimentOf(node.uri), stage: node.summary.stage };
+      case 'experiment':
+        return undefined;
+      case 'stage':
+        return experiment(node.dir);
+      case 'error':
+        return experiment(this.experimentOf(node.uri));
+      case 'checkpoint':
+        return { kind: 'stage', dir: this.experimentOf(node.uri), stage: node.summary.stage };
     }
   }
 
@@ -214,7 +242,9 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
       case 'error': {
         const item = new vscode.TreeItem(path.basename(node.uri.fsPath), vscode.TreeItemCollapsibleState.None);
         item.description = 'cannot be read';
-        item.tooltip = new vscode.MarkdownString(`**${escapeMarkdown(path.basename(node.uri.fsPath))}** is not a valid checkpoint:\n\n${escapeMarkdown(node.message)}`);
+        item.tooltip = new vscode.MarkdownString(
+          `**${escapeMarkdown(path.basename(node.uri.fsPath))}** is not a valid checkpoint:\n\n${escapeMarkdown(node.message)}`,
+        );
         item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
         item.resourceUri = node.uri;
         item.contextValue = 'linger.checkpoint.error';
@@ -227,11 +257,19 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
         const parts = [s.linger ? metricsText(s.metrics) : 'no linger metadata', formatSize(s.size), timeText(s.created)].filter(Boolean);
         item.description = parts.join(' · ');
         const md = new vscode.MarkdownString();
-        md.appendMarkdown(`**${escapeMarkdown(path.basename(node.uri.fsPath))}** — ${s.linger ? `${s.stage} stage` : 'plain safetensors (no linger metadata; stage inferred from the tensor names)'}\n\n`);
+        md.appendMarkdown(
+          `**${escapeMarkdown(path.basename(node.uri.fsPath))}** — ${s.linger ? `${s.stage} stage` : 'plain safetensors (no linger metadata; stage inferred from the tensor names)'}\n\n`,
+        );
         const rows: [string, string | undefined][] = [
-          ['model', s.model], ['created', timeText(s.created)], ['metrics', metricsText(s.metrics) || undefined], ['parent', s.parent],
-          ['size', formatSize(s.size)], ['tensors', `${s.tensors} (${s.parameters.toLocaleString('en-US')} values)`],
-          ['transforms', s.transforms?.length ? s.transforms.join(' → ') : undefined], ['optimizer', s.optimizer], ['version', s.version],
+          ['model', s.model],
+          ['created', timeText(s.created)],
+          ['metrics', metricsText(s.metrics) || undefined],
+          ['parent', s.parent],
+          ['size', formatSize(s.size)],
+          ['tensors', `${s.tensors} (${s.parameters.toLocaleString('en-US')} values)`],
+          ['transforms', s.transforms?.length ? s.transforms.join(' → ') : undefined],
+          ['optimizer', s.optimizer],
+          ['version', s.version],
         ];
         for (const [k, v] of rows) if (v) md.appendMarkdown(`- ${k}: ${escapeMarkdown(v)}\n`);
         item.tooltip = md;

@@ -7,7 +7,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { GraphPayload } from '../../webview/graph/model';
 
-export interface RenderStats { nodes: number; edges: number; fused: number; ahead: number; error?: string }
+export interface RenderStats {
+  nodes: number;
+  edges: number;
+  fused: number;
+  ahead: number;
+  error?: string;
+}
 
 export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable {
   private view: vscode.WebviewView | undefined;
@@ -19,7 +25,10 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   private svgWaiter: ((svg: string) => void) | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly extensionUri: vscode.Uri, private readonly onSelect: (path: string) => void) {}
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly onSelect: (path: string) => void,
+  ) {}
 
   resolveWebviewView(view: vscode.WebviewView): void {
     this.view = view;
@@ -27,16 +36,27 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
     view.webview.options = { enableScripts: true, localResourceRoots: [dist] };
     view.webview.html = this.html(view.webview);
     for (const d of this.disposables.splice(0)) d.dispose(); // a view resolved again (moved, reopened)
-    this.disposables.push(view.webview.onDidReceiveMessage((m: { type: string; path?: string; svg?: string } & Partial<RenderStats>) => {
-      if (m.type === 'ready' && this.payload) void view.webview.postMessage({ type: 'show', payload: this.payload });
-      else if (m.type === 'rendered') {
-        this.lastRendered = { nodes: m.nodes ?? 0, edges: m.edges ?? 0, fused: m.fused ?? 0, ahead: m.ahead ?? 0, ...(m.error ? { error: m.error } : {}) };
-        if (m.error) void vscode.window.showErrorMessage(`Linger: the graph cannot be drawn: ${m.error}`);
-        this.rendered.fire(this.lastRendered);
-      } else if (m.type === 'select' && m.path !== undefined) this.onSelect(m.path);
-      else if (m.type === 'save') void vscode.commands.executeCommand('linger.saveGraphSvg');
-      else if (m.type === 'svg' && m.svg) this.svgWaiter?.(m.svg);
-    }), view.onDidDispose(() => { this.view = undefined; }));
+    this.disposables.push(
+      view.webview.onDidReceiveMessage((m: { type: string; path?: string; svg?: string } & Partial<RenderStats>) => {
+        if (m.type === 'ready' && this.payload) void view.webview.postMessage({ type: 'show', payload: this.payload });
+        else if (m.type === 'rendered') {
+          this.lastRendered = {
+            nodes: m.nodes ?? 0,
+            edges: m.edges ?? 0,
+            fused: m.fused ?? 0,
+            ahead: m.ahead ?? 0,
+            ...(m.error ? { error: m.error } : {}),
+          };
+          if (m.error) void vscode.window.showErrorMessage(`Linger: the graph cannot be drawn: ${m.error}`);
+          this.rendered.fire(this.lastRendered);
+        } else if (m.type === 'select' && m.path !== undefined) this.onSelect(m.path);
+        else if (m.type === 'save') void vscode.commands.executeCommand('linger.saveGraphSvg');
+        else if (m.type === 'svg' && m.svg) this.svgWaiter?.(m.svg);
+      }),
+      view.onDidDispose(() => {
+        this.view = undefined;
+      }),
+    );
   }
 
   /**
@@ -46,7 +66,10 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   async show(payload: GraphPayload): Promise<RenderStats | undefined> {
     this.payload = payload;
     const drawn = new Promise<RenderStats | undefined>((resolve) => {
-      const timer = setTimeout(() => { sub.dispose(); resolve(undefined); }, 15_000);
+      const timer = setTimeout(() => {
+        sub.dispose();
+        resolve(undefined);
+      }, 15_000);
       const sub = this.onDidRender((s) => {
         clearTimeout(timer);
         sub.dispose();
@@ -73,7 +96,10 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   async svg(): Promise<string | undefined> {
     if (!this.view || !this.payload) return undefined;
     return new Promise<string | undefined>((resolve) => {
-      const timer = setTimeout(() => { this.svgWaiter = undefined; resolve(undefined); }, 5000);
+      const timer = setTimeout(() => {
+        this.svgWaiter = undefined;
+        resolve(undefined);
+      }, 5000);
       this.svgWaiter = (svg) => {
         clearTimeout(timer);
         this.svgWaiter = undefined;
@@ -83,7 +109,9 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
     });
   }
 
-  get hasGraph(): boolean { return !!this.payload; }
+  get hasGraph(): boolean {
+    return !!this.payload;
+  }
 
   private html(webview: vscode.Webview): string {
     const nonce = randomBytes(16).toString('base64');

@@ -20,7 +20,12 @@ export interface ModelRoot {
   /** the notebook whose kernel holds this model (a live model) */
   kernel?: string;
 }
-export interface ModuleNode { kind: 'module'; root: ModelRoot; entry: ModuleTreeEntry; replaced?: string }
+export interface ModuleNode {
+  kind: 'module';
+  root: ModelRoot;
+  entry: ModuleTreeEntry;
+  replaced?: string;
+}
 export type ModelNode = ModelRoot | ModuleNode;
 
 /** A module's icon by what it is. */
@@ -43,7 +48,13 @@ function flags(e: ModuleTreeEntry): string[] {
   if (e.aheadRelu) out.push('ahead ReLU');
   if (e.normalize) {
     const n = e.normalize;
-    const set = [['data', n.data], ['weight', n.weight], ['bias', n.bias]].filter(([, v]) => v !== null).map(([k, v]) => `${k} ±${v}`);
+    const set = [
+      ['data', n.data],
+      ['weight', n.weight],
+      ['bias', n.bias],
+    ]
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => `${k} ±${v}`);
     if (set.length) out.push(`normalize ${set.join(', ')}`);
   }
   if (e.bits) out.push(`int${e.bits.data}/${e.bits.parameter}/${e.bits.out}`);
@@ -84,12 +95,21 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     const parent = node.kind === 'root' ? '' : node.entry.path;
     const before = new Map((root.previous?.modules ?? []).map((e) => [e.path, e.type]));
     return root.tree.modules
-      .filter((e) => e.path !== '' && (parent === '' ? !e.path.includes('.') : e.path.startsWith(`${parent}.`) && !e.path.slice(parent.length + 1).includes('.')))
+      .filter(
+        (e) =>
+          e.path !== '' &&
+          (parent === '' ? !e.path.includes('.') : e.path.startsWith(`${parent}.`) && !e.path.slice(parent.length + 1).includes('.')),
+      )
       .map((entry) => {
         const was = before.get(entry.path);
         // a module whose class changed at its path (Conv2d → NormalizeConvBN2d); the pair moved
         // inside a fused module is not a replacement
-        return { kind: 'module', root, entry, ...(root.previous && was !== undefined && was !== entry.type ? { replaced: was } : {}) } as ModuleNode;
+        return {
+          kind: 'module',
+          root,
+          entry,
+          ...(root.previous && was !== undefined && was !== entry.type ? { replaced: was } : {}),
+        } as ModuleNode;
       });
   }
 
@@ -133,20 +153,32 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     }
     const e = node.entry;
     const leaf = !this.hasChildren(node.root, e.path);
-    const item = new vscode.TreeItem(lastName(e.path), leaf ? vscode.TreeItemCollapsibleState.None : vscode.TreeItemCollapsibleState.Expanded);
+    const item = new vscode.TreeItem(
+      lastName(e.path),
+      leaf ? vscode.TreeItemCollapsibleState.None : vscode.TreeItemCollapsibleState.Expanded,
+    );
     // settings as PyTorch prints them, when they fit on a line (the tooltip has them all); an Int
     // layer's bits are in its flags (int8/8/8), so its printout's bits are left out here
     const repr = e.bits ? e.repr?.replace(/,data_bits=\d+,parameter_bits=\d+,o_bits=\d+(,ahead_relu:(True|False))?/, '') : e.repr;
     const head = `${e.type}${repr && !repr.includes('\n') && repr.length <= 72 ? `(${repr})` : ''}`;
-    const extra = [...(node.replaced ? [`was ${node.replaced}`] : []), ...flags(e), ...(e.parameters ? [`${e.parameters.toLocaleString('en-US')} params`] : [])];
+    const extra = [
+      ...(node.replaced ? [`was ${node.replaced}`] : []),
+      ...flags(e),
+      ...(e.parameters ? [`${e.parameters.toLocaleString('en-US')} params`] : []),
+    ];
     item.description = [head, ...extra].join(' · ');
     const md = new vscode.MarkdownString();
-    md.appendMarkdown(`**${escapeMarkdown(e.path)}**: ${escapeMarkdown(e.type)}${node.replaced ? ` — replaced ${escapeMarkdown(node.replaced)} (traceLayers)` : ''}\n\n`);
+    md.appendMarkdown(
+      `**${escapeMarkdown(e.path)}**: ${escapeMarkdown(e.type)}${node.replaced ? ` — replaced ${escapeMarkdown(node.replaced)} (traceLayers)` : ''}\n\n`,
+    );
     if (e.repr) md.appendCodeblock(`${e.type}(${e.repr})`, 'text');
     for (const f of flags(e)) md.appendMarkdown(`- ${escapeMarkdown(f)}\n`);
     md.appendMarkdown(`- ${e.parameters.toLocaleString('en-US')} parameters (own)\n`);
     item.tooltip = md;
-    item.iconPath = new vscode.ThemeIcon(iconOf(e.type), node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined);
+    item.iconPath = new vscode.ThemeIcon(
+      iconOf(e.type),
+      node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined,
+    );
     item.contextValue = node.root.file ? 'linger.module.source' : 'linger.module';
     item.id = `mod:${node.root.tree.label}:${node.root.file ?? node.root.kernel ?? ''}:${e.path}`;
     const line = node.root.definitions?.[e.path];

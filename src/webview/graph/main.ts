@@ -15,7 +15,11 @@ const title = document.getElementById('title')!;
 let view = { x: 0, y: 0, k: 1 };
 let size = { w: 1, h: 1 };
 
-function el<K extends keyof SVGElementTagNameMap>(tag: K, attrs: Record<string, string | number>, parent: Element): SVGElementTagNameMap[K] {
+function el<K extends keyof SVGElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string | number>,
+  parent: Element,
+): SVGElementTagNameMap[K] {
   const e = document.createElementNS(SVG, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   parent.appendChild(e);
@@ -40,7 +44,11 @@ function initialView(): void {
   fit();
   if (view.k >= READABLE) return;
   const r = root.getBoundingClientRect();
-  view = { k: READABLE, x: rankdir === 'LR' ? 12 : (r.width - size.w * READABLE) / 2, y: rankdir === 'LR' ? (r.height - size.h * READABLE) / 2 : 12 };
+  view = {
+    k: READABLE,
+    x: rankdir === 'LR' ? 12 : (r.width - size.w * READABLE) / 2,
+    y: rankdir === 'LR' ? (r.height - size.h * READABLE) / 2 : 12,
+  };
   apply();
 }
 const READABLE = 0.75;
@@ -76,13 +84,25 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
   g.edges.forEach((e, i) => {
     const pts = layout.edge({ v: e.from, w: e.to, name: `e${i}` }).points;
     const d = pts.map((p: { x: number; y: number }, j: number) => `${j ? 'L' : 'M'}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(' ');
-    const path = el('path', { class: e.ahead ? 'edge ahead' : 'edge', d, 'marker-end': e.ahead ? 'url(#arrow-ahead)' : 'url(#arrow)' }, edgeLayer);
+    const path = el(
+      'path',
+      { class: e.ahead ? 'edge ahead' : 'edge', d, 'marker-end': e.ahead ? 'url(#arrow-ahead)' : 'url(#arrow)' },
+      edgeLayer,
+    );
     if (e.shape) el('title', {}, path).textContent = e.shape;
   });
   const nodeLayer = el('g', { class: 'nodes' }, viewport);
   for (const n of g.nodes) {
     const b = layout.node(n.id);
-    const grp = el('g', { class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}`, transform: `translate(${b.x - b.width / 2},${b.y - b.height / 2})`, tabindex: n.path ? 0 : -1 }, nodeLayer);
+    const grp = el(
+      'g',
+      {
+        class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}`,
+        transform: `translate(${b.x - b.width / 2},${b.y - b.height / 2})`,
+        tabindex: n.path ? 0 : -1,
+      },
+      nodeLayer,
+    );
     if (n.path) grp.setAttribute('data-path', n.path);
     el('rect', { width: b.width, height: b.height, rx: n.kind === 'op' ? 14 : 4 }, grp);
     const t1 = el('text', { class: 'label', x: b.width / 2, y: n.sub ? 17 : 18 }, grp);
@@ -108,24 +128,38 @@ function select(target: EventTarget | null): void {
 }
 
 root.addEventListener('click', (e) => select(e.target));
-root.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') select(e.target); });
-root.addEventListener('wheel', (e) => {
-  e.preventDefault();
-  const r = root.getBoundingClientRect();
-  const k = Math.min(4, Math.max(0.05, view.k * Math.exp(-e.deltaY * 0.0015)));
-  const mx = e.clientX - r.left, my = e.clientY - r.top;
-  view = { k, x: mx - ((mx - view.x) * k) / view.k, y: my - ((my - view.y) * k) / view.k };
-  apply(true);
-}, { passive: false });
+root.addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' || e.key === ' ') select(e.target);
+});
+root.addEventListener(
+  'wheel',
+  (e) => {
+    e.preventDefault();
+    const r = root.getBoundingClientRect();
+    const k = Math.min(4, Math.max(0.05, view.k * Math.exp(-e.deltaY * 0.0015)));
+    const mx = e.clientX - r.left,
+      my = e.clientY - r.top;
+    view = { k, x: mx - ((mx - view.x) * k) / view.k, y: my - ((my - view.y) * k) / view.k };
+    apply(true);
+  },
+  { passive: false },
+);
 let drag: { x: number; y: number; vx: number; vy: number } | undefined;
-root.addEventListener('pointerdown', (e) => { drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y }; });
+root.addEventListener('pointerdown', (e) => {
+  drag = { x: e.clientX, y: e.clientY, vx: view.x, vy: view.y };
+});
 window.addEventListener('pointermove', (e) => {
   if (!drag) return;
   view = { ...view, x: drag.vx + e.clientX - drag.x, y: drag.vy + e.clientY - drag.y };
   apply(true);
 });
-window.addEventListener('pointerup', () => { drag = undefined; });
-const zoomBy = (f: number) => { view = { ...view, k: Math.min(4, Math.max(0.05, view.k * f)) }; apply(true); };
+window.addEventListener('pointerup', () => {
+  drag = undefined;
+});
+const zoomBy = (f: number) => {
+  view = { ...view, k: Math.min(4, Math.max(0.05, view.k * f)) };
+  apply(true);
+};
 document.getElementById('fit')!.addEventListener('click', fit);
 document.getElementById('zoom-in')!.addEventListener('click', () => zoomBy(1.25));
 document.getElementById('zoom-out')!.addEventListener('click', () => zoomBy(0.8));
@@ -152,8 +186,10 @@ function standaloneSvg(): string {
   const css = getComputedStyle(document.body);
   const style = document.createElementNS(SVG, 'style');
   const v = (name: string) => css.getPropertyValue(name).trim() || 'currentColor';
-  style.textContent = (document.getElementById('graph-style')?.textContent ?? '')
-    .replace(/var\((--[\w-]+)(?:,[^)]*)?\)/g, (_, name: string) => v(name));
+  style.textContent = (document.getElementById('graph-style')?.textContent ?? '').replace(
+    /var\((--[\w-]+)(?:,[^)]*)?\)/g,
+    (_, name: string) => v(name),
+  );
   clone.insertBefore(style, clone.firstChild);
   return new XMLSerializer().serializeToString(clone);
 }
@@ -171,7 +207,14 @@ window.addEventListener('message', (e: MessageEvent) => {
       vscode.postMessage({ type: 'rendered', ...stats });
     } catch (err) {
       current = undefined;
-      vscode.postMessage({ type: 'rendered', nodes: 0, edges: 0, fused: 0, ahead: 0, error: err instanceof Error ? err.message : String(err) });
+      vscode.postMessage({
+        type: 'rendered',
+        nodes: 0,
+        edges: 0,
+        fused: 0,
+        ahead: 0,
+        error: err instanceof Error ? err.message : String(err),
+      });
     }
   } else if (m.type === 'svg') {
     vscode.postMessage({ type: 'svg', svg: standaloneSvg() });

@@ -4,12 +4,37 @@
 import type { Graph } from '../../engine/trace/graph';
 import type { ModuleTreeEntry } from '../../engine/state/checkpoint';
 
-export interface GraphPayload { title: string; graph: Graph; modules: ModuleTreeEntry[] }
+export interface GraphPayload {
+  title: string;
+  graph: Graph;
+  modules: ModuleTreeEntry[];
+}
 
-export interface DrawNode { id: string; label: string; sub: string; kind: 'input' | 'output' | 'module' | 'op'; path?: string; fused?: string; ahead?: boolean }
-export interface DrawEdge { from: string; to: string; ahead: boolean; shape?: string }
-export interface DrawCluster { id: string; label: string; members: string[] }
-export interface DrawGraph { nodes: DrawNode[]; edges: DrawEdge[]; clusters: DrawCluster[] }
+export interface DrawNode {
+  id: string;
+  label: string;
+  sub: string;
+  kind: 'input' | 'output' | 'module' | 'op';
+  path?: string;
+  fused?: string;
+  ahead?: boolean;
+}
+export interface DrawEdge {
+  from: string;
+  to: string;
+  ahead: boolean;
+  shape?: string;
+}
+export interface DrawCluster {
+  id: string;
+  label: string;
+  members: string[];
+}
+export interface DrawGraph {
+  nodes: DrawNode[];
+  edges: DrawEdge[];
+  clusters: DrawCluster[];
+}
 
 export function toDrawGraph(p: GraphPayload): DrawGraph {
   const after = new Map(p.modules.map((e) => [e.path, e]));
@@ -23,9 +48,12 @@ export function toDrawGraph(p: GraphPayload): DrawGraph {
     const m = n.kind === 'module' ? after.get(n.target) : undefined;
     const type = m?.type ?? n.type;
     nodes.push({
-      id: `n${n.id}`, kind: n.kind, label: n.kind === 'module' ? n.target : n.type,
+      id: `n${n.id}`,
+      kind: n.kind,
+      label: n.kind === 'module' ? n.target : n.type,
       sub: n.kind === 'module' ? (type === n.type ? type : `${n.type} → ${type}`) : `[${(n.outputShapes[0] ?? []).join(', ')}]`,
-      ...(n.kind === 'module' ? { path: n.target } : {}), ...(m?.aheadRelu ? { ahead: true } : {}),
+      ...(n.kind === 'module' ? { path: n.target } : {}),
+      ...(m?.aheadRelu ? { ahead: true } : {}),
     });
     n.inputs.forEach((ref, i) => {
       const from = idOf(ref);
@@ -42,7 +70,10 @@ export function toDrawGraph(p: GraphPayload): DrawGraph {
   const fusedTail = new Map<string, DrawNode>(); // the BN of a fused pair → its conv
   for (const n of nodes) {
     if (!n.path || !/^NormalizeConv.*BN/.test(after.get(n.path)?.type ?? '')) continue;
-    const bn = edges.filter((e) => e.from === n.id).map((e) => byId.get(e.to)).find((t) => t?.path && after.get(t.path)?.type === 'EmptyBatchNorm');
+    const bn = edges
+      .filter((e) => e.from === n.id)
+      .map((e) => byId.get(e.to))
+      .find((t) => t?.path && after.get(t.path)?.type === 'EmptyBatchNorm');
     const members = [n.id, ...(bn ? [bn.id] : [])];
     for (const id of members) byId.get(id)!.fused = `c${n.id}`;
     if (bn) fusedTail.set(bn.id, n);
@@ -50,7 +81,8 @@ export function toDrawGraph(p: GraphPayload): DrawGraph {
   }
   // ahead-ReLU: the edge into the ReLU that consumes a marked layer (for a fused pair, from its BN)
   for (const e of edges) {
-    const a = byId.get(e.from), b = byId.get(e.to);
+    const a = byId.get(e.from),
+      b = byId.get(e.to);
     const marked = a?.ahead || fusedTail.get(e.from)?.ahead;
     if (marked && b && /relu/i.test(b.sub + b.label)) e.ahead = true;
   }

@@ -10,7 +10,9 @@ test('benchAnalyzer analyses a 5,000-line Python linger script', async (t) => {
   assert.ok(r.lines >= 5000, `${r.lines} lines`);
   assert.ok(Number.isFinite(r.ms) && r.ms > 0);
   assert.ok(r.diagnostics > 50, `${r.diagnostics} diagnostics`);
-  t.diagnostic(`${r.lines} lines in ${r.ms.toFixed(1)} ms (median of 3 runs after 1 warm-up; node --import tsx src/engine/analysis/bench.ts runs the full benchmark)`);
+  t.diagnostic(
+    `${r.lines} lines in ${r.ms.toFixed(1)} ms (median of 3 runs after 1 warm-up; node --import tsx src/engine/analysis/bench.ts runs the full benchmark)`,
+  );
 });
 
 test('on the benchmark script, skipping keyword-free functions changes nothing', async () => {

@@ -22,7 +22,8 @@ async function check(...args: string[]): Promise<{ code: number; out: string }> 
   return { code, out: lines.join('\n') };
 }
 
-const BAD = 'import linger\nmodel = MyNet()\nmodel = linger.trace_layers(model, model, x)\nmodel.load_state_dict(sd)\nmodel = linger.init(model)\n';
+const BAD =
+  'import linger\nmodel = MyNet()\nmodel = linger.trace_layers(model, model, x)\nmodel.load_state_dict(sd)\nmodel = linger.init(model)\n';
 const WARN = 'import linger\nmodel = MyNet()\nmodel.load_state_dict(sd)\nmodel = linger.init(model)\n';
 const GOOD = 'import linger\nmodel = linger.init(MyNet())\nmodel.load_state_dict(sd)\n';
 
@@ -32,8 +33,11 @@ test('an error prints file:line:col: error LINGER001: message and exits 1', asyn
   const r = await check(file);
   assert.equal(r.code, 1);
   const [first, summary] = r.out.split('\n');
-  assert.equal(first, `${file}:4:1: error LINGER001: model.load_state_dict() runs between linger.trace_layers (line 3) and linger.init (line 5) ` +
-    'on the same model: load the state dict after the last transform, or the next transform rebuilds the layers and the loaded weights are lost');
+  assert.equal(
+    first,
+    `${file}:4:1: error LINGER001: model.load_state_dict() runs between linger.trace_layers (line 3) and linger.init (line 5) ` +
+      'on the same model: load the state dict after the last transform, or the next transform rebuilds the layers and the loaded weights are lost',
+  );
   assert.equal(summary, '1 file checked: 1 error, 0 warnings');
 });
 
@@ -62,31 +66,52 @@ test('--format json prints an array with 1-based positions, ranges and fixes', a
 });
 
 test('directories recurse into source files and notebooks; node_modules and dot-folders are skipped', async () => {
-  const nb = JSON.stringify({ cells: [{ cell_type: 'markdown', source: '# x' }, { cell_type: 'code', source: BAD }], metadata: {} });
+  const nb = JSON.stringify({
+    cells: [
+      { cell_type: 'markdown', source: '# x' },
+      { cell_type: 'code', source: BAD },
+    ],
+    metadata: {},
+  });
   const dir = tmpTree({
-    'a/train.py': BAD, 'a/b/quant.ts': 'import { linger } from "linger-studio";\nlinger.init(m);\nlinger.init(m);\n',
-    'a/nb.ipynb': nb, 'a/readme.md': BAD, 'a/node_modules/x/bad.py': BAD, 'a/.venv/bad.py': BAD,
+    'a/train.py': BAD,
+    'a/b/quant.ts': 'import { linger } from "linger-studio";\nlinger.init(m);\nlinger.init(m);\n',
+    'a/nb.ipynb': nb,
+    'a/readme.md': BAD,
+    'a/node_modules/x/bad.py': BAD,
+    'a/.venv/bad.py': BAD,
   });
   const r = await check(path.join(dir, 'a'));
   assert.equal(r.code, 1);
   const lines = r.out.split('\n');
-  assert.deepEqual(lines.map((l) => l.replace(dir + path.sep, '').replace(/: .*/, '')).sort(), [
-    '3 files checked',
-    path.join('a', 'b', 'quant.ts:3:1'),
-    path.join('a', 'nb.ipynb:cell2:4:1'),
-    path.join('a', 'train.py:4:1'),
-  ].sort());
+  assert.deepEqual(
+    lines.map((l) => l.replace(dir + path.sep, '').replace(/: .*/, '')).sort(),
+    ['3 files checked', path.join('a', 'b', 'quant.ts:3:1'), path.join('a', 'nb.ipynb:cell2:4:1'), path.join('a', 'train.py:4:1')].sort(),
+  );
   assert.match(r.out, /quant\.ts:3:1: error LINGER004: linger\.init is applied a second time to the same model \(first at line 2\)/);
   assert.match(r.out, /nb\.ipynb:cell2:4:1: error LINGER001: .*\(cell 2, line 3\) and linger\.init \(cell 2, line 5\)/);
 });
 
 test('globs: *, **, ?, {a,b}, relative and absolute', async () => {
   const dir = tmpTree({ 'x/one.py': BAD, 'x/two.py': GOOD, 'x/deep/three.py': WARN, 'x/deep/four.ts': GOOD, 'x/.hidden.py': BAD });
-  assert.deepEqual(expandGlob(path.join(dir, 'x', '*.py')).map((f) => path.basename(f)), ['one.py', 'two.py']);
-  assert.deepEqual(expandGlob(path.join(dir, 'x', '**', '*.py')).map((f) => path.relative(dir, f)).sort(),
-    [path.join('x', 'deep', 'three.py'), path.join('x', 'one.py'), path.join('x', 'two.py')]);
-  assert.deepEqual(expandGlob(path.join(dir, 'x', '**', 't?o.{py,ts}')).map((f) => path.basename(f)), ['two.py']);
-  assert.deepEqual(expandGlob(path.join(dir, 'x', 'deep', '*.[pt][ys]')).map((f) => path.basename(f)), ['four.ts', 'three.py']);
+  assert.deepEqual(
+    expandGlob(path.join(dir, 'x', '*.py')).map((f) => path.basename(f)),
+    ['one.py', 'two.py'],
+  );
+  assert.deepEqual(
+    expandGlob(path.join(dir, 'x', '**', '*.py'))
+      .map((f) => path.relative(dir, f))
+      .sort(),
+    [path.join('x', 'deep', 'three.py'), path.join('x', 'one.py'), path.join('x', 'two.py')],
+  );
+  assert.deepEqual(
+    expandGlob(path.join(dir, 'x', '**', 't?o.{py,ts}')).map((f) => path.basename(f)),
+    ['two.py'],
+  );
+  assert.deepEqual(
+    expandGlob(path.join(dir, 'x', 'deep', '*.[pt][ys]')).map((f) => path.basename(f)),
+    ['four.ts', 'three.py'],
+  );
   const cwd = process.cwd();
   process.chdir(dir);
   try {
@@ -130,7 +155,9 @@ test('the whole fixture corpus through the CLI: errors exit 1, JSON lists every 
   const r = await check('--format', 'json', path.join(FIXTURES, '*.{py,ts,mts,tsx,js,ipynb}'));
   assert.equal(r.code, 1);
   const results = JSON.parse(r.out) as CheckResult[];
-  const annotated = fs.readdirSync(FIXTURES).filter((n) => /\.(py|ts|mts|tsx|js|ipynb)$/.test(n))
+  const annotated = fs
+    .readdirSync(FIXTURES)
+    .filter((n) => /\.(py|ts|mts|tsx|js|ipynb)$/.test(n))
     .reduce((n, f) => n + (fs.readFileSync(path.join(FIXTURES, f), 'utf8').match(/expect: LINGER\d{3}/g) ?? []).length, 0);
   assert.equal(results.length, annotated);
 });

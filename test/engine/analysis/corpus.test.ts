@@ -6,7 +6,9 @@ import { actual, corpusFiles, expected } from './corpus';
 
 const files = corpusFiles();
 let analyzer: LoadOrderAnalyzer;
-before(async () => { analyzer = await LoadOrderAnalyzer.create(); });
+before(async () => {
+  analyzer = await LoadOrderAnalyzer.create();
+});
 
 test('the corpus has at least 40 scripts in Python and TypeScript, the seed snippets and notebooks', () => {
   assert.ok(files.length >= 40, `${files.length} fixtures`);
@@ -15,8 +17,18 @@ test('the corpus has at least 40 scripts in Python and TypeScript, the seed snip
   assert.ok(count('python') >= 25, `python: ${count('python')}`);
   assert.ok(count('typescript') + count('tsx') + count('javascript') >= 12, 'typescript/javascript');
   assert.ok(count('notebook') >= 2, 'notebooks');
-  for (const seed of ['seed_1_verbatim.py', 'seed_2_verbatim.py', 'seed_2_not_ok.py', 'seed_3_verbatim.py', 'seed_3_not_ok_first.py', 'seed_3_not_ok_second.py']) {
-    assert.ok(files.some((f) => f.name === seed), seed);
+  for (const seed of [
+    'seed_1_verbatim.py',
+    'seed_2_verbatim.py',
+    'seed_2_not_ok.py',
+    'seed_3_verbatim.py',
+    'seed_3_not_ok_first.py',
+    'seed_3_not_ok_second.py',
+  ]) {
+    assert.ok(
+      files.some((f) => f.name === seed),
+      seed,
+    );
   }
 });
 
@@ -30,7 +42,8 @@ describe('corpus: expected diagnostics, at the right line, and nothing else', ()
 
 test('the seed snippets: verbatim nothing, each NOT OK line uncommented LINGER001 (SPEC §9)', () => {
   const byName = new Map(files.map((f) => [f.name, f]));
-  for (const n of ['seed_1_verbatim.py', 'seed_2_verbatim.py', 'seed_3_verbatim.py']) assert.deepEqual(actual(analyzer, byName.get(n)!), [], n);
+  for (const n of ['seed_1_verbatim.py', 'seed_2_verbatim.py', 'seed_3_verbatim.py'])
+    assert.deepEqual(actual(analyzer, byName.get(n)!), [], n);
   assert.deepEqual(actual(analyzer, byName.get('seed_2_not_ok.py')!), ['4:LINGER001']);
   assert.deepEqual(actual(analyzer, byName.get('seed_3_not_ok_first.py')!), ['4:LINGER001']);
   assert.deepEqual(actual(analyzer, byName.get('seed_3_not_ok_second.py')!), ['6:LINGER001']);

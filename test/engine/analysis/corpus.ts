@@ -7,10 +7,16 @@ import { LoadOrderAnalyzer, languageForPath, notebookCells } from '../../../src/
 export const FIXTURES = path.join(__dirname, '..', '..', 'fixtures', 'loadorder');
 const EXPECT = /expect:\s*(LINGER\d{3}(?:\s*,\s*LINGER\d{3})*)/;
 
-export interface CorpusFile { name: string; file: string; text: string; notebook: boolean }
+export interface CorpusFile {
+  name: string;
+  file: string;
+  text: string;
+  notebook: boolean;
+}
 
 export function corpusFiles(dir = FIXTURES): CorpusFile[] {
-  return fs.readdirSync(dir)
+  return fs
+    .readdirSync(dir)
     .filter((n) => n.endsWith('.ipynb') || languageForPath(n) !== undefined)
     .sort()
     .map((name) => {
@@ -31,12 +37,20 @@ function annotations(text: string, prefix = ''): string[] {
 
 export function expected(f: CorpusFile): string[] {
   if (!f.notebook) return annotations(f.text).sort();
-  return notebookCells(JSON.parse(f.text)).flatMap((c, i) => annotations(c.text, `cell${i}:`)).sort();
+  return notebookCells(JSON.parse(f.text))
+    .flatMap((c, i) => annotations(c.text, `cell${i}:`))
+    .sort();
 }
 
 export function actual(analyzer: LoadOrderAnalyzer, f: CorpusFile, opts: { prefilter?: boolean } = {}): string[] {
   if (f.notebook) {
-    return analyzer.analyzeNotebook(f.text, opts).map((d) => `cell${d.cell}:${d.range.start.line + 1}:${d.code}`).sort();
+    return analyzer
+      .analyzeNotebook(f.text, opts)
+      .map((d) => `cell${d.cell}:${d.range.start.line + 1}:${d.code}`)
+      .sort();
   }
-  return analyzer.analyze(f.text, languageForPath(f.name)!, opts).map((d) => `${d.range.start.line + 1}:${d.code}`).sort();
+  return analyzer
+    .analyze(f.text, languageForPath(f.name)!, opts)
+    .map((d) => `${d.range.start.line + 1}:${d.code}`)
+    .sort();
 }

@@ -5,11 +5,19 @@
 // throws, nothing hangs.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoadOrderAnalyzer, languageForPath, SEVERITY, type LoadOrderDiagnostic, type NotebookDiagnostic } from '../../../src/engine/analysis';
+import {
+  LoadOrderAnalyzer,
+  languageForPath,
+  SEVERITY,
+  type LoadOrderDiagnostic,
+  type NotebookDiagnostic,
+} from '../../../src/engine/analysis';
 import { corpusFiles } from './corpus';
 
 let analyzer: LoadOrderAnalyzer;
-before(async () => { analyzer = await LoadOrderAnalyzer.create(); });
+before(async () => {
+  analyzer = await LoadOrderAnalyzer.create();
+});
 
 /** A small seeded generator (mulberry32), so a failure names a case that can be replayed. */
 function rng(seed: number): () => number {
@@ -23,7 +31,24 @@ function rng(seed: number): () => number {
   };
 }
 
-const INSERTS = ['\0', '\r', '(', ')', '"""', "'", '\\', '{', '}', '\n    ', 'linger.init(model)\n', 'model.load_state_dict(sd)\n', '\uFFFD', '#', '%%bash\n', '\t'];
+const INSERTS = [
+  '\0',
+  '\r',
+  '(',
+  ')',
+  '"""',
+  "'",
+  '\\',
+  '{',
+  '}',
+  '\n    ',
+  'linger.init(model)\n',
+  'model.load_state_dict(sd)\n',
+  '\uFFFD',
+  '#',
+  '%%bash\n',
+  '\t',
+];
 
 function mutate(text: string, r: () => number): string {
   let t = text;
@@ -59,7 +84,9 @@ test('fuzz: mutated scripts and notebooks end in diagnostics or a LINGER000, wit
     const what = `case ${cases} (${f.name})`;
     const t0 = performance.now();
     const diags: Array<LoadOrderDiagnostic | NotebookDiagnostic> = f.notebook
-      ? analyzer.analyzeNotebook(r() < 0.2 ? JSON.stringify(JSON.parse(f.text).cells.map(() => r() < 0.5 ? null : 3)) : text, { timeoutMs: 500 })
+      ? analyzer.analyzeNotebook(r() < 0.2 ? JSON.stringify(JSON.parse(f.text).cells.map(() => (r() < 0.5 ? null : 3))) : text, {
+          timeoutMs: 500,
+        })
       : analyzer.analyze(text, languageForPath(f.name)!, { timeoutMs: 500 });
     assert.ok(performance.now() - t0 < 2500, `${what}: ${(performance.now() - t0).toFixed(0)} ms`);
     for (const d of diags) wellFormed(d, what);

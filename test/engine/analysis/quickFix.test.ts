@@ -8,9 +8,14 @@ import { FIXTURES } from './corpus';
 
 const dir = path.join(FIXTURES, 'quickfix');
 let analyzer: LoadOrderAnalyzer;
-before(async () => { analyzer = await LoadOrderAnalyzer.create(); });
+before(async () => {
+  analyzer = await LoadOrderAnalyzer.create();
+});
 
-for (const name of fs.readdirSync(dir).filter((n) => n.includes('.before.')).sort()) {
+for (const name of fs
+  .readdirSync(dir)
+  .filter((n) => n.includes('.before.'))
+  .sort()) {
   test(`quick fix: ${name} → ${name.replace('.before.', '.after.')}`, () => {
     const text = fs.readFileSync(path.join(dir, name), 'utf8');
     const want = fs.readFileSync(path.join(dir, name.replace('.before.', '.after.')), 'utf8');
@@ -23,16 +28,21 @@ for (const name of fs.readdirSync(dir).filter((n) => n.includes('.before.')).sor
     const fixed = applyEdits(text, fix.edits);
     assert.equal(fixed, want);
     // the fixed file is clean
-    assert.deepEqual(analyzer.analyze(fixed, lang).map((d) => d.code), []);
+    assert.deepEqual(
+      analyzer.analyze(fixed, lang).map((d) => d.code),
+      [],
+    );
   });
 }
 
 test('no fix when the load shares its line with other code, or moving it would move a transform', () => {
-  const sameLine = 'import linger\nmodel = linger.trace_layers(model, model, x)\nprint(1); model.load_state_dict(sd)\nmodel = linger.init(model)\n';
+  const sameLine =
+    'import linger\nmodel = linger.trace_layers(model, model, x)\nprint(1); model.load_state_dict(sd)\nmodel = linger.init(model)\n';
   const [d1] = analyzer.analyze(sameLine, 'python');
   assert.equal(d1.code, 'LINGER001');
   assert.equal(d1.fix, undefined);
-  const withTransform = 'import linger\nmodel = linger.trace_layers(model, model, x)\nif a:\n    model.load_state_dict(sd)\n    model = linger.normalize_layers(model)\nmodel = linger.init(model)\n';
+  const withTransform =
+    'import linger\nmodel = linger.trace_layers(model, model, x)\nif a:\n    model.load_state_dict(sd)\n    model = linger.normalize_layers(model)\nmodel = linger.init(model)\n';
   const [d2] = analyzer.analyze(withTransform, 'python');
   assert.equal(d2.code, 'LINGER001');
   assert.equal(d2.range.start.line, 3);

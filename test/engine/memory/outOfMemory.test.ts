@@ -4,7 +4,9 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { collectGarbage, DemoCNN, initBackend, memory, OutOfMemoryError, randn, Tensor, zeros } from '../../../src/engine/index';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 test('allocations beyond the heap throw OutOfMemoryError naming the sizes; afterwards the engine works', (t) => {
   if (memory().backend !== 'wasm') return t.skip('the wasm backend is the one with a bounded heap');
@@ -12,8 +14,14 @@ test('allocations beyond the heap throw OutOfMemoryError naming the sizes; after
   const before = (m(randn([2, 1, 28, 28])) as Tensor).dataSync();
 
   // one request larger than any wasm32 heap
-  assert.throws(() => zeros([2 ** 31]), (e: unknown) => e instanceof OutOfMemoryError &&
-    /^out of memory: could not allocate 8\.0 GiB for a tensor \(.* in use by \d+ tensors, wasm heap .* of at most 4 GiB\); use a smaller batch/.test(e.message));
+  assert.throws(
+    () => zeros([2 ** 31]),
+    (e: unknown) =>
+      e instanceof OutOfMemoryError &&
+      /^out of memory: could not allocate 8\.0 GiB for a tensor \(.* in use by \d+ tensors, wasm heap .* of at most 4 GiB\); use a smaller batch/.test(
+        e.message,
+      ),
+  );
 
   // many held tensors until the heap is full (in a function of its own, so that nothing on this
   // frame still points at them afterwards)

@@ -26,7 +26,9 @@ test('the README engine example runs as written and leaks nothing', { timeout: 1
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-readme-'));
   const engine = pathToFileURL(path.join(root, 'src/engine/index.ts')).href;
   // the package name resolves to this checkout's source; after the example, what is still alive
-  const program = example.replace(/from 'linger-studio';/, `from '${engine}';`) + `
+  const program =
+    example.replace(/from 'linger-studio';/, `from '${engine}';`) +
+    `
 import { memory as __memory, collectGarbage as __collect } from '${engine}';
 __collect();
 // the model's state and what the optimizer holds (its parameters — init replaced some of the model's — and momentum slots)
@@ -44,11 +46,18 @@ console.log('README-MEMORY ' + JSON.stringify({ ...__memory(), state: __state, s
   const accuracy = Number(lines[0]);
   assert.ok(accuracy > 0.8 && accuracy <= 1, `evaluate() printed an accuracy after one epoch: ${lines[0]}`);
   assert.ok(fs.statSync(path.join(dir, 'checkpoints/exp1/fixed.safetensors')).size > 100_000, 'the checkpoint was written');
-  const mem = JSON.parse(lines.find((l) => l.startsWith('README-MEMORY '))!.slice('README-MEMORY '.length)) as
-    { tensors: number; bytes: number; state: number; slots: number; collections: number };
+  const mem = JSON.parse(lines.find((l) => l.startsWith('README-MEMORY '))!.slice('README-MEMORY '.length)) as {
+    tensors: number;
+    bytes: number;
+    state: number;
+    slots: number;
+    collections: number;
+  };
   // alive at the end: the model's state (parameters and buffers), the optimizer's parameters and slots
-  t.diagnostic(`accuracy ${accuracy}; ${mem.tensors} tensors (${mem.state} of model and optimizer state, ${mem.slots} momentum slots), ` +
-    `${(mem.bytes / 2 ** 20).toFixed(2)} MiB, ${mem.collections} collections; ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+  t.diagnostic(
+    `accuracy ${accuracy}; ${mem.tensors} tensors (${mem.state} of model and optimizer state, ${mem.slots} momentum slots), ` +
+      `${(mem.bytes / 2 ** 20).toFixed(2)} MiB, ${mem.collections} collections; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+  );
   assert.ok(mem.tensors <= mem.state + mem.slots + 4, `${mem.tensors} tensors alive, expected about ${mem.state + mem.slots}`);
   fs.rmSync(dir, { recursive: true, force: true });
 });

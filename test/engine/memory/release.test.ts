@@ -5,11 +5,27 @@ import assert from 'node:assert/strict';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import {
-  collectGarbage, data, DemoCNN, F, initBackend, linger, manualSeed, memory, nn, optim, rand, randn, tensor, Tensor, tidy,
+  collectGarbage,
+  data,
+  DemoCNN,
+  F,
+  initBackend,
+  linger,
+  manualSeed,
+  memory,
+  nn,
+  optim,
+  rand,
+  randn,
+  tensor,
+  Tensor,
+  tidy,
 } from '../../../src/engine/index';
 import { tf } from '../../../src/engine/backend/tf';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const live = () => tf.memory().numTensors;
 const bytes = () => tf.memory().numBytes;
@@ -27,7 +43,12 @@ function stages(): [string, () => nn.Module][] {
     }
     return m;
   };
-  return [['float', make(0)], ['traced', make(1)], ['normalized', make(2)], ['fixed', make(3)]];
+  return [
+    ['float', make(0)],
+    ['traced', make(1)],
+    ['normalized', make(2)],
+    ['fixed', make(3)],
+  ];
 }
 
 describe('a module call keeps only what it returns', () => {
@@ -61,10 +82,17 @@ describe('a module call keeps only what it returns', () => {
       return Object.keys(a).filter((k) => a[k].some((v, i) => v !== b[k][i]));
     };
     const float = changedBy(stages()[0][1]());
-    assert.deepEqual(float.filter((k) => k.includes('running') || k.includes('num_batches')).sort(),
-      ['bn1.num_batches_tracked', 'bn1.running_mean', 'bn1.running_var', 'bn2.num_batches_tracked', 'bn2.running_mean', 'bn2.running_var']);
+    assert.deepEqual(float.filter((k) => k.includes('running') || k.includes('num_batches')).sort(), [
+      'bn1.num_batches_tracked',
+      'bn1.running_mean',
+      'bn1.running_var',
+      'bn2.num_batches_tracked',
+      'bn2.running_mean',
+      'bn2.running_var',
+    ]);
     const fixed = changedBy(stages()[3][1]());
-    for (const k of ['conv1.running_x', 'conv1.running_o', 'fc2.running_o']) assert.ok(fixed.includes(k), `${k} updated: ${fixed.join(', ')}`);
+    for (const k of ['conv1.running_x', 'conv1.running_o', 'fc2.running_o'])
+      assert.ok(fixed.includes(k), `${k} updated: ${fixed.join(', ')}`);
   });
 
   test('nested modules, a sub-module called directly, and results in arrays and objects', () => {
@@ -82,7 +110,7 @@ describe('a module call keeps only what it returns', () => {
     collectGarbage();
     let before = live();
     const r = m(x) as { h: Tensor; outs: Tensor[] };
-    assert.equal(live() - before, 3, 'h, o and the sum: the product h·2 and the inner layers\' tensors are released');
+    assert.equal(live() - before, 3, "h, o and the sum: the product h·2 and the inner layers' tensors are released");
     assert.deepEqual([r.h.shape, r.outs[0].shape, r.outs[1].shape], [[5, 4], [5, 4], []]);
     assert.ok(Number.isFinite(r.outs[1].item()));
     before = live();
@@ -125,7 +153,11 @@ describe('a module call keeps only what it returns', () => {
       const opt = new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 });
       manualSeed(3);
       const x = rand([16, 1, 28, 28]);
-      const y = tensor(Int32Array.from({ length: 16 }, (_, i) => i % 10), [16], 'int32');
+      const y = tensor(
+        Int32Array.from({ length: 16 }, (_, i) => i % 10),
+        [16],
+        'int32',
+      );
       const first = opt.step(() => F.crossEntropy(m(x) as Tensor, y));
       let last = first;
       for (let i = 0; i < 8; i++) last = opt.step(() => F.crossEntropy(m(x) as Tensor, y));
@@ -159,7 +191,9 @@ describe('dropped tensors are released', () => {
     const m = new DemoCNN().eval();
     collectGarbage();
     const t0 = live();
-    (() => { for (let i = 0; i < 20; i++) m(randn([4, 1, 28, 28])); })();
+    (() => {
+      for (let i = 0; i < 20; i++) m(randn([4, 1, 28, 28]));
+    })();
     assert.ok(live() >= t0 + 20, 'inputs and outputs are alive before anything is collected');
     gc();
     await new Promise((r) => setImmediate(r));
@@ -210,14 +244,19 @@ describe('dropped tensors are released', () => {
     opt.step(() => F.crossEntropy(keep(rand([4, 1, 28, 28])) as Tensor, tensor([1, 2, 3, 4], [4], 'int32')));
     collectGarbage();
     const t0 = live();
-    (() => { new DemoCNN(); new DemoCNN(); })();
+    (() => {
+      new DemoCNN();
+      new DemoCNN();
+    })();
     assert.ok(live() > t0);
     collectGarbage();
     assert.equal(live(), t0, 'the two dropped models are gone');
     const state = opt.stateDict();
     const slots = Object.values(state.state).length;
     assert.equal(slots, keep.parameters().length);
-    (() => { opt.stateDict(); })();
+    (() => {
+      opt.stateDict();
+    })();
     collectGarbage();
     assert.equal(live(), t0, 'views of the optimizer slots do not release the slots');
     // the optimizer still steps (its slots are intact)
@@ -232,7 +271,9 @@ describe('long runs hold memory flat', () => {
     const model = new DemoCNN();
     const opt = new optim.SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
     const { train } = data.fashionMnist({ limitPerClass: 200 });
-    const counts: number[] = [], byteCounts: number[] = [], natural: number[] = [];
+    const counts: number[] = [],
+      byteCounts: number[] = [],
+      natural: number[] = [];
     // the floor (what is alive right after a full collection) at the end of warm-up and later
     const floors = new Map<number, number>();
     const checkpoints = new Set([200, 600, 999]);
@@ -253,10 +294,13 @@ describe('long runs hold memory flat', () => {
     }
     const warm = 200;
     const slope = (floors.get(999)! - floors.get(200)!) / (999 - 200);
-    const peak = Math.max(...counts.slice(warm)), low = Math.min(...counts.slice(warm));
-    t.diagnostic(`floors ${[...floors].map(([s, n]) => `${n} at step ${s}`).join(', ')}: slope ${slope.toFixed(4)} tensors/step; ` +
-      `full collections at safe points at steps [${natural.join(', ')}] (V8's own collections release the rest); between ${low} and ${peak} tensors, ` +
-      `${(Math.max(...byteCounts.slice(warm)) / 2 ** 20).toFixed(1)} MiB at most`);
+    const peak = Math.max(...counts.slice(warm)),
+      low = Math.min(...counts.slice(warm));
+    t.diagnostic(
+      `floors ${[...floors].map(([s, n]) => `${n} at step ${s}`).join(', ')}: slope ${slope.toFixed(4)} tensors/step; ` +
+        `full collections at safe points at steps [${natural.join(', ')}] (V8's own collections release the rest); between ${low} and ${peak} tensors, ` +
+        `${(Math.max(...byteCounts.slice(warm)) / 2 ** 20).toFixed(1)} MiB at most`,
+    );
     assert.equal(slope, 0, `the floor moved by ${slope} tensors/step`);
     assert.ok(peak - low <= 1100, `bounded between collections: ${low}..${peak}`);
   });

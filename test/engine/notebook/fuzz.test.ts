@@ -23,8 +23,12 @@ const VALUES: unknown[] = [null, 0, 42, -1.5, true, '', 'x', [], [1, 2], ['a', 3
 function mutateJson(nb: Record<string, unknown>, r: () => number): Record<string, unknown> {
   const copy = JSON.parse(JSON.stringify(nb)) as { cells: Array<Record<string, unknown>>; [k: string]: unknown };
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
-  const target: Record<string, unknown> = r() < 0.15 ? copy : pick(copy.cells) ?? copy;
-  const key = pick(target === copy ? ['cells', 'metadata', 'nbformat', 'nbformat_minor'] : ['source', 'cell_type', 'outputs', 'metadata', 'id', 'execution_count']);
+  const target: Record<string, unknown> = r() < 0.15 ? copy : (pick(copy.cells) ?? copy);
+  const key = pick(
+    target === copy
+      ? ['cells', 'metadata', 'nbformat', 'nbformat_minor']
+      : ['source', 'cell_type', 'outputs', 'metadata', 'id', 'execution_count'],
+  );
   if (r() < 0.2) delete target[key];
   else target[key] = pick(VALUES);
   return copy;

@@ -16,12 +16,17 @@ import { runRun } from '../../../src/engine/cli/run';
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'linger-nb21-'));
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-const nbJson = (cells: unknown[], metadata: Record<string, unknown> = {}) => JSON.stringify({ cells, metadata, nbformat: 4, nbformat_minor: 5 });
+const nbJson = (cells: unknown[], metadata: Record<string, unknown> = {}) =>
+  JSON.stringify({ cells, metadata, nbformat: 4, nbformat_minor: 5 });
 
 async function cli(...args: string[]): Promise<{ code: number; err: string; out: string }> {
   const err: string[] = [];
   const out: string[] = [];
-  const code = await runRun(args, (s) => out.push(s), (s) => err.push(s));
+  const code = await runRun(
+    args,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
   return { code, err: err.join('\n'), out: out.join('\n') };
 }
 
@@ -35,10 +40,25 @@ test('a code cell whose source is a number, null or a list of non-strings is an 
   const dir = tempDir();
   try {
     for (const [source, re] of cases) {
-      assert.throws(() => parseNotebook(nbJson([{ cell_type: 'markdown', source: '# x' }, { cell_type: 'code', source }]), 'nb.ipynb'),
-        (e: unknown) => e instanceof NotebookFormatError && re.test(e.message));
+      assert.throws(
+        () =>
+          parseNotebook(
+            nbJson([
+              { cell_type: 'markdown', source: '# x' },
+              { cell_type: 'code', source },
+            ]),
+            'nb.ipynb',
+          ),
+        (e: unknown) => e instanceof NotebookFormatError && re.test(e.message),
+      );
       const file = path.join(dir, 'bad.ipynb');
-      fs.writeFileSync(file, nbJson([{ cell_type: 'markdown', source: '# x' }, { cell_type: 'code', source, outputs: [], metadata: {}, execution_count: null }]));
+      fs.writeFileSync(
+        file,
+        nbJson([
+          { cell_type: 'markdown', source: '# x' },
+          { cell_type: 'code', source, outputs: [], metadata: {}, execution_count: null },
+        ]),
+      );
       const before = sha256(file);
       const r = await cli(file);
       assert.equal(r.code, 1);
@@ -48,19 +68,34 @@ test('a code cell whose source is a number, null or a list of non-strings is an 
       assert.ok(!fs.existsSync(path.join(dir, 'bad.out.ipynb')), 'nothing was written');
     }
     // what nbformat allows still reads: a list of strings, a string, no source at all
-    assert.equal(parseNotebook(nbJson([{ cell_type: 'code', source: ['a\n', 'b'] }, { cell_type: 'code', source: 'c' }, { cell_type: 'code' }])).cells.map((c) => c.source).join('|'), 'a\nb|c|');
+    assert.equal(
+      parseNotebook(nbJson([{ cell_type: 'code', source: ['a\n', 'b'] }, { cell_type: 'code', source: 'c' }, { cell_type: 'code' }]))
+        .cells.map((c) => c.source)
+        .join('|'),
+      'a\nb|c|',
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
 test('invalid UTF-8 is an error, not U+FFFD in the code', async () => {
-  assert.throws(() => decodeNotebook(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d]), 'x.ipynb'), /x\.ipynb is not UTF-8 text \(an invalid byte at or after offset 2\)/);
+  assert.throws(
+    () => decodeNotebook(Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x7d]), 'x.ipynb'),
+    /x\.ipynb is not UTF-8 text \(an invalid byte at or after offset 2\)/,
+  );
   assert.equal(decodeNotebook(Buffer.from('{"a": "é"}')), '{"a": "é"}');
   const dir = tempDir();
   try {
     const file = path.join(dir, 'latin.ipynb');
-    fs.writeFileSync(file, Buffer.concat([Buffer.from(nbJson([{ cell_type: 'code', source: 'const s = "caf' }]).slice(0, -20)), Buffer.from([0xe9]), Buffer.from('"}]}')]));
+    fs.writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from(nbJson([{ cell_type: 'code', source: 'const s = "caf' }]).slice(0, -20)),
+        Buffer.from([0xe9]),
+        Buffer.from('"}]}'),
+      ]),
+    );
     const r = await cli(file);
     assert.equal(r.code, 1);
     assert.match(r.err, /is not UTF-8 text/);
@@ -113,13 +148,21 @@ test('a FIFO, a folder or a symlink loop named *.ipynb: its own message, nothing
 
 test('out of memory in a cell is reported as such', async () => {
   // a stuck cell while the machine is out of memory is named out of memory, not "never reaches a step"
-  assert.match(stuckCellMessage(3000, { rss: 7.5 * 2 ** 30, total: 8 * 2 ** 30, free: 0.1 * 2 ** 30 }), /^the cell ran out of memory: the kernel holds 7\.5 GiB of the machine's 8\.0 GiB/);
-  assert.match(stuckCellMessage(3000, { rss: 2 ** 30, total: 8 * 2 ** 30, free: 4 * 2 ** 30 }), /^the cell did not reach an interruptible step within 3 s/);
+  assert.match(
+    stuckCellMessage(3000, { rss: 7.5 * 2 ** 30, total: 8 * 2 ** 30, free: 0.1 * 2 ** 30 }),
+    /^the cell ran out of memory: the kernel holds 7\.5 GiB of the machine's 8\.0 GiB/,
+  );
+  assert.match(
+    stuckCellMessage(3000, { rss: 2 ** 30, total: 8 * 2 ** 30, free: 4 * 2 ** 30 }),
+    /^the cell did not reach an interruptible step within 3 s/,
+  );
   // a cell that fills the kernel's heap: the thread ends, and the cell says why
   const s = new KernelSession({ notebookDir: os.tmpdir(), heapLimitMb: 64 });
   try {
     const outputs: Array<{ output_type: string; evalue?: string }> = [];
-    const r = await s.execute('const keep: number[][] = [];\nfor (;;) keep.push(new Array(1e5).fill(Math.random()));', { onOutput: (o) => outputs.push(o) });
+    const r = await s.execute('const keep: number[][] = [];\nfor (;;) keep.push(new Array(1e5).fill(Math.random()));', {
+      onOutput: (o) => outputs.push(o),
+    });
     assert.equal(r.status, 'error');
     assert.equal(r.restarted, true);
     assert.match(r.evalue ?? '', /the cell ran out of memory \(the kernel's JavaScript heap is full\)/);

@@ -18,7 +18,11 @@ const root = path.join(__dirname, '..', '..', '..');
 const TSX = pathToFileURL(require.resolve('tsx')).href;
 
 function linger(args: string[], cwd: string) {
-  return spawnSync(process.execPath, ['--import', TSX, path.join(root, 'src', 'engine', 'cli.ts'), ...args], { encoding: 'utf8', cwd, timeout: 170_000 });
+  return spawnSync(process.execPath, ['--import', TSX, path.join(root, 'src', 'engine', 'cli.ts'), ...args], {
+    encoding: 'utf8',
+    cwd,
+    timeout: 170_000,
+  });
 }
 
 const sha256 = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -26,18 +30,45 @@ const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'linger-run-'));
 
 /** Validates a notebook file against nbformat's own schema (Jupyter's python3-nbformat). */
 function assertValidNbformat(file: string): void {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import json,sys,nbformat; nbformat.validate(json.load(open(sys.argv[1]))); print("valid")', file], { encoding: 'utf8' });
+  const r = spawnSync(
+    '/usr/bin/python3',
+    ['-c', 'import json,sys,nbformat; nbformat.validate(json.load(open(sys.argv[1]))); print("valid")', file],
+    { encoding: 'utf8' },
+  );
   if (r.error || /No module named .?nbformat/.test(r.stderr ?? '')) {
-    assert.fail(`cannot validate notebooks: /usr/bin/python3 with the nbformat module is needed (install python3-nbformat: apt-get install python3-nbformat): ${r.error?.message ?? r.stderr}`);
+    assert.fail(
+      `cannot validate notebooks: /usr/bin/python3 with the nbformat module is needed (install python3-nbformat: apt-get install python3-nbformat): ${r.error?.message ?? r.stderr}`,
+    );
   }
   assert.equal(r.status, 0, `${file} is not valid nbformat:\n${r.stderr}`);
   assert.equal(r.stdout.trim(), 'valid');
 }
 
 // the shape written files have (multi-line strings as lists of lines)
-interface FileOutput { output_type: string; name?: string; text?: string[]; data?: Record<string, unknown>; ename?: string; evalue?: string; traceback?: string[]; execution_count?: number | null }
-interface FileCell { id: string; cell_type: string; source: string[]; metadata: Record<string, unknown>; outputs?: FileOutput[]; execution_count?: number | null }
-interface FileNotebook { nbformat: number; nbformat_minor: number; metadata: Record<string, unknown>; cells: FileCell[] }
+interface FileOutput {
+  output_type: string;
+  name?: string;
+  text?: string[];
+  data?: Record<string, unknown>;
+  ename?: string;
+  evalue?: string;
+  traceback?: string[];
+  execution_count?: number | null;
+}
+interface FileCell {
+  id: string;
+  cell_type: string;
+  source: string[];
+  metadata: Record<string, unknown>;
+  outputs?: FileOutput[];
+  execution_count?: number | null;
+}
+interface FileNotebook {
+  nbformat: number;
+  nbformat_minor: number;
+  metadata: Record<string, unknown>;
+  cells: FileCell[];
+}
 const readNb = (file: string) => JSON.parse(fs.readFileSync(file, 'utf8')) as FileNotebook;
 const str = (v: unknown) => (Array.isArray(v) ? v.join('') : String(v ?? ''));
 const src = (c: FileCell) => c.source.join('');
@@ -72,11 +103,17 @@ test('linger new-notebook --quick, then linger run: every stage, a valid nbforma
     const code = nb.cells.filter((c) => c.cell_type === 'code');
     assert.equal(code.length, Number(ran[1]));
     assert.ok(code.length >= 8, `${code.length} code cells`);
-    assert.deepEqual(code.map((c) => c.execution_count), code.map((_, i) => i + 1));
+    assert.deepEqual(
+      code.map((c) => c.execution_count),
+      code.map((_, i) => i + 1),
+    );
     for (const c of nb.cells.filter((x) => x.cell_type === 'markdown')) assert.ok(!('outputs' in c) && !('execution_count' in c));
     assert.ok(!code.some((c) => c.outputs!.some((o) => o.output_type === 'error')), 'no cell failed');
     // the ids and sources are the input's
-    assert.deepEqual(nb.cells.map((c) => [c.id, src(c)]), readNb(input).cells.map((c) => [c.id, src(c)]));
+    assert.deepEqual(
+      nb.cells.map((c) => [c.id, src(c)]),
+      readNb(input).cells.map((c) => [c.id, src(c)]),
+    );
 
     const outputs = code.flatMap((c) => c.outputs!);
     const all = JSON.stringify(outputs);
@@ -96,17 +133,28 @@ test('linger new-notebook --quick, then linger run: every stage, a valid nbforma
 
     // live fit output, folded to its summary, with the loss chart as SVG
     const texts = outputs.map((o) => str(o.data?.['text/plain']));
-    assert.ok(texts.some((t) => /^fit: 1 epoch, \d+ steps in [\d.]+ s on 2 threads · mean loss per epoch [\d.]+$/.test(t)), texts.join('\n'));
-    assert.ok(outputs.some((o) => /^<svg/.test(str(o.data?.['image/svg+xml'])) && str(o.data?.['text/plain']) === '<chart: training loss>'));
+    assert.ok(
+      texts.some((t) => /^fit: 1 epoch, \d+ steps in [\d.]+ s on 2 threads · mean loss per epoch [\d.]+$/.test(t)),
+      texts.join('\n'),
+    );
+    assert.ok(
+      outputs.some((o) => /^<svg/.test(str(o.data?.['image/svg+xml'])) && str(o.data?.['text/plain']) === '<chart: training loss>'),
+    );
     for (const stage of ['float', 'traced', 'fixed']) {
-      assert.ok(texts.some((t) => new RegExp(`^accuracy \\d+\\.\\d\\d% · loss [\\d.]+ · [\\d,]+ samples \\(${stage} stage\\)$`).test(t)), `${stage}: ${texts.join('\n')}`);
+      assert.ok(
+        texts.some((t) => new RegExp(`^accuracy \\d+\\.\\d\\d% · loss [\\d.]+ · [\\d,]+ samples \\(${stage} stage\\)$`).test(t)),
+        `${stage}: ${texts.join('\n')}`,
+      );
     }
     // the quant report
     const report = code.find((c) => src(c).includes('linger.quantReport'))!.outputs!.find((o) => o.output_type === 'execute_result')!;
     assert.match(str(report.data!['text/html']), /^<table><thead><tr><th[^>]*>path<\/th>/);
     assert.match(str(report.data!['text/plain']), /^layer +type +bits x\/w\/o/);
     // onnxruntime agrees bit for bit
-    assert.ok(outputs.some((o) => o.output_type === 'stream' && /^qdq: 100% of \d+ outputs bit-exact in onnxruntime$/m.test(str(o.text))), all.slice(-2000));
+    assert.ok(
+      outputs.some((o) => o.output_type === 'stream' && /^qdq: 100% of \d+ outputs bit-exact in onnxruntime$/m.test(str(o.text))),
+      all.slice(-2000),
+    );
     // the accuracy chart, the last cell's result
     const last = code[code.length - 1].outputs!.find((o) => o.output_type === 'execute_result')!;
     assert.match(str(last.data!['image/svg+xml']), /^<svg[\s\S]*<\/svg>\n?$/);
@@ -125,16 +173,33 @@ test('linger new-notebook --quick, then linger run: every stage, a valid nbforma
 
 /** A hand-written nbformat 4.2 notebook: sources as lists, no cell ids, a key of another tool. */
 function badNotebook(): string {
-  return JSON.stringify({
-    nbformat: 4, nbformat_minor: 2,
-    metadata: { custom_tool: { a: 1 }, kernelspec: { name: 'linger', display_name: 'Linger (TypeScript)', language: 'typescript' } },
-    cells: [
-      { cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: ['const first = "one";\n', 'console.log(first)'] },
-      { cell_type: 'code', metadata: { tags: ['fails'] }, execution_count: 7, outputs: [{ output_type: 'stream', name: 'stdout', text: ['stale\n'] }], source: ['const a = 1;\n', "throw new Error('broken on purpose');"] },
-      { cell_type: 'markdown', metadata: {}, source: ['# after the error'] },
-      { cell_type: 'code', metadata: {}, execution_count: 8, outputs: [{ output_type: 'stream', name: 'stdout', text: ['stale too\n'] }], source: ["console.log('third ran', a, first)"] },
-    ],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      nbformat: 4,
+      nbformat_minor: 2,
+      metadata: { custom_tool: { a: 1 }, kernelspec: { name: 'linger', display_name: 'Linger (TypeScript)', language: 'typescript' } },
+      cells: [
+        { cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: ['const first = "one";\n', 'console.log(first)'] },
+        {
+          cell_type: 'code',
+          metadata: { tags: ['fails'] },
+          execution_count: 7,
+          outputs: [{ output_type: 'stream', name: 'stdout', text: ['stale\n'] }],
+          source: ['const a = 1;\n', "throw new Error('broken on purpose');"],
+        },
+        { cell_type: 'markdown', metadata: {}, source: ['# after the error'] },
+        {
+          cell_type: 'code',
+          metadata: {},
+          execution_count: 8,
+          outputs: [{ output_type: 'stream', name: 'stdout', text: ['stale too\n'] }],
+          source: ["console.log('third ran', a, first)"],
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 test('a failing cell stops the run (exit 1) and is written with its error; --allow-errors goes on; --inplace rewrites the input', () => {
@@ -159,9 +224,20 @@ test('a failing cell stops the run (exit 1) and is written with its error; --all
     assert.equal(nb.nbformat_minor, 5);
     assert.deepEqual(nb.metadata.custom_tool, { a: 1 }, 'metadata of other tools is kept');
     const ids = nb.cells.map((c) => c.id);
-    assert.ok(ids.every((id) => /^[a-zA-Z0-9-_]{1,64}$/.test(id)), ids.join());
+    assert.ok(
+      ids.every((id) => /^[a-zA-Z0-9-_]{1,64}$/.test(id)),
+      ids.join(),
+    );
     assert.equal(new Set(ids).size, 4, 'cell ids were generated, unique');
-    assert.deepEqual(nb.cells.map((c) => c.source), [['const first = "one";\n', 'console.log(first)'], ['const a = 1;\n', "throw new Error('broken on purpose');"], ['# after the error'], ["console.log('third ran', a, first)"]]);
+    assert.deepEqual(
+      nb.cells.map((c) => c.source),
+      [
+        ['const first = "one";\n', 'console.log(first)'],
+        ['const a = 1;\n', "throw new Error('broken on purpose');"],
+        ['# after the error'],
+        ["console.log('third ran', a, first)"],
+      ],
+    );
     const [c1, c2, , c4] = nb.cells;
     assert.deepEqual(c1.outputs, [{ output_type: 'stream', name: 'stdout', text: ['one\n'] }]);
     assert.equal(c1.execution_count, 1);
@@ -172,7 +248,10 @@ test('a failing cell stops the run (exit 1) and is written with its error; --all
     assert.equal(err.output_type, 'error');
     assert.equal(err.ename, 'Error');
     assert.equal(err.evalue, 'broken on purpose');
-    assert.match(err.traceback!.join('\n'), /^Error: broken on purpose\n {2}at Cell \[2\], line 2, column \d+\n {4}throw new Error\('broken on purpose'\);/);
+    assert.match(
+      err.traceback!.join('\n'),
+      /^Error: broken on purpose\n {2}at Cell \[2\], line 2, column \d+\n {4}throw new Error\('broken on purpose'\);/,
+    );
     // the cell after the error did not run: its stale outputs are cleared
     assert.deepEqual(c4.outputs, []);
     assert.equal(c4.execution_count, null);
@@ -209,9 +288,21 @@ test('malformed notebooks are refused with the reason, and left byte for byte as
   try {
     const cases: [string, string, RegExp][] = [
       ['truncated.ipynb', '{"cells": [', /^linger run: truncated\.ipynb is not valid JSON.* \(the file was not changed\)$/m],
-      ['array.ipynb', '[{"cell_type": "code"}]', /^linger run: array\.ipynb is not a Jupyter notebook: the top level is not a JSON object \(the file was not changed\)$/m],
-      ['v3.ipynb', JSON.stringify({ nbformat: 3, nbformat_minor: 0, metadata: {}, worksheets: [{ cells: [] }] }), /^linger run: v3\.ipynb is not a Jupyter notebook Linger can read: it is nbformat 3 \(nbformat 4 is supported;/m],
-      ['nocells.ipynb', JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {} }), /is not a Jupyter notebook: it has no list of cells/],
+      [
+        'array.ipynb',
+        '[{"cell_type": "code"}]',
+        /^linger run: array\.ipynb is not a Jupyter notebook: the top level is not a JSON object \(the file was not changed\)$/m,
+      ],
+      [
+        'v3.ipynb',
+        JSON.stringify({ nbformat: 3, nbformat_minor: 0, metadata: {}, worksheets: [{ cells: [] }] }),
+        /^linger run: v3\.ipynb is not a Jupyter notebook Linger can read: it is nbformat 3 \(nbformat 4 is supported;/m,
+      ],
+      [
+        'nocells.ipynb',
+        JSON.stringify({ nbformat: 4, nbformat_minor: 5, metadata: {} }),
+        /is not a Jupyter notebook: it has no list of cells/,
+      ],
     ];
     for (const [name, content] of cases) fs.writeFileSync(path.join(dir, name), content);
     const sums = cases.map(([name]) => sha256(path.join(dir, name)));
@@ -235,14 +326,23 @@ test('--timeout interrupts a cell that trains forever', () => {
   const dir = tempDir();
   try {
     const nb: Notebook = {
-      nbformat: 4, nbformat_minor: 5, metadata: {},
+      nbformat: 4,
+      nbformat_minor: 5,
+      metadata: {},
       cells: [
-        { id: 'loop', cell_type: 'code', metadata: {}, outputs: [], execution_count: null, source: [
-          'const m = new nn.Linear(4, 2);',
-          'const opt = new optim.SGD(m.parameters(), { lr: 0.01 });',
-          'let steps = 0;',
-          'while (true) { opt.step(() => m(randn([8, 4])).pow(2).mean()); steps++; }',
-        ].join('\n') },
+        {
+          id: 'loop',
+          cell_type: 'code',
+          metadata: {},
+          outputs: [],
+          execution_count: null,
+          source: [
+            'const m = new nn.Linear(4, 2);',
+            'const opt = new optim.SGD(m.parameters(), { lr: 0.01 });',
+            'let steps = 0;',
+            'while (true) { opt.step(() => m(randn([8, 4])).pow(2).mean()); steps++; }',
+          ].join('\n'),
+        },
         { id: 'after', cell_type: 'code', metadata: {}, outputs: [], execution_count: null, source: 'steps' },
       ],
     };
@@ -261,18 +361,40 @@ test('--timeout interrupts a cell that trains forever', () => {
   }
 });
 
-test('nbformat: lenient reading, Jupyter\'s layout in writing', () => {
+test("nbformat: lenient reading, Jupyter's layout in writing", () => {
   const dropped: string[] = [];
   const text = JSON.stringify({
-    nbformat: 4, nbformat_minor: 4, metadata: { custom_tool: { a: 1 } }, extra_top: true,
+    nbformat: 4,
+    nbformat_minor: 4,
+    metadata: { custom_tool: { a: 1 } },
+    extra_top: true,
     cells: [
-      { cell_type: 'markdown', id: 'same', metadata: {}, source: ['# Title\n', '\n', 'text'], outputs: [{ output_type: 'stream', name: 'stdout', text: 'x' }], attachments: { 'a.png': { 'image/png': 'AAAA' } } },
-      { cell_type: 'code', id: 'same', metadata: { collapsed: true }, source: 'const x = 1;\nx\n', execution_count: 3, unknown_key: 1,
+      {
+        cell_type: 'markdown',
+        id: 'same',
+        metadata: {},
+        source: ['# Title\n', '\n', 'text'],
+        outputs: [{ output_type: 'stream', name: 'stdout', text: 'x' }],
+        attachments: { 'a.png': { 'image/png': 'AAAA' } },
+      },
+      {
+        cell_type: 'code',
+        id: 'same',
+        metadata: { collapsed: true },
+        source: 'const x = 1;\nx\n',
+        execution_count: 3,
+        unknown_key: 1,
         outputs: [
           { output_type: 'stream', name: 'stderr', text: ['a\n', 'b\n'] },
-          { output_type: 'execute_result', execution_count: 3, metadata: {}, data: { 'text/plain': ['1'], 'image/svg+xml': ['<svg>\n', '</svg>'], 'application/json': { k: ['v'] } } },
+          {
+            output_type: 'execute_result',
+            execution_count: 3,
+            metadata: {},
+            data: { 'text/plain': ['1'], 'image/svg+xml': ['<svg>\n', '</svg>'], 'application/json': { k: ['v'] } },
+          },
           { output_type: 'error', ename: 'E', evalue: 'v', traceback: ['E: v'] },
-        ] },
+        ],
+      },
       { cell_type: 'raw', metadata: {}, source: [] },
       { cell_type: 'code', id: 'bad id!', metadata: {}, source: ['y'] },
     ],
@@ -294,7 +416,12 @@ test('nbformat: lenient reading, Jupyter\'s layout in writing', () => {
   assert.deepEqual(code.metadata, { collapsed: true });
   assert.deepEqual(code.outputs, [
     { output_type: 'stream', name: 'stderr', text: 'a\nb\n' },
-    { output_type: 'execute_result', execution_count: 3, metadata: {}, data: { 'text/plain': '1', 'image/svg+xml': '<svg>\n</svg>', 'application/json': { k: ['v'] } } },
+    {
+      output_type: 'execute_result',
+      execution_count: 3,
+      metadata: {},
+      data: { 'text/plain': '1', 'image/svg+xml': '<svg>\n</svg>', 'application/json': { k: ['v'] } },
+    },
     { output_type: 'error', ename: 'E', evalue: 'v', traceback: ['E: v'] },
   ]);
   assert.equal(raw.source, '');
@@ -316,7 +443,12 @@ test('nbformat: lenient reading, Jupyter\'s layout in writing', () => {
   assert.deepEqual(file.cells[2].source, []);
   assert.deepEqual(file.cells[1].outputs, [
     { output_type: 'stream', name: 'stderr', text: ['a\n', 'b\n'] },
-    { output_type: 'execute_result', data: { 'text/plain': ['1'], 'image/svg+xml': ['<svg>\n', '</svg>'], 'application/json': { k: ['v'] } }, metadata: {}, execution_count: 3 },
+    {
+      output_type: 'execute_result',
+      data: { 'text/plain': ['1'], 'image/svg+xml': ['<svg>\n', '</svg>'], 'application/json': { k: ['v'] } },
+      metadata: {},
+      execution_count: 3,
+    },
     { output_type: 'error', ename: 'E', evalue: 'v', traceback: ['E: v'] },
   ]);
   // round trip: reading what was written gives the same notebook (at minor 5)
@@ -330,8 +462,14 @@ test('nbformat: lenient reading, Jupyter\'s layout in writing', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  assert.throws(() => parseNotebook('{"cells": [', 'x.ipynb'), (e: Error) => e instanceof NotebookFormatError && /^x\.ipynb is not valid JSON/.test(e.message));
-  assert.throws(() => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "widget"}]}', 'x.ipynb'), /x\.ipynb: cell 1 has an unknown cell_type "widget"/);
+  assert.throws(
+    () => parseNotebook('{"cells": [', 'x.ipynb'),
+    (e: Error) => e instanceof NotebookFormatError && /^x\.ipynb is not valid JSON/.test(e.message),
+  );
+  assert.throws(
+    () => parseNotebook('{"nbformat": 4, "cells": [{"cell_type": "widget"}]}', 'x.ipynb'),
+    /x\.ipynb: cell 1 has an unknown cell_type "widget"/,
+  );
   assert.throws(() => parseNotebook('{"cells": []}', 'x.ipynb'), /it has no nbformat field/);
   assert.equal(parseNotebook('\uFEFF{"nbformat": 4, "cells": []}').cells.length, 0, 'a byte-order mark is allowed');
 });

@@ -7,12 +7,30 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { tf } from '../../../src/engine/backend/tf';
-import { data, DemoCNN, DemoGRU, F, fit, initBackend, InterruptedError, linger, manualSeed, nn, optim, rand, randn, tensor, Tensor } from '../../../src/engine/index';
+import {
+  data,
+  DemoCNN,
+  DemoGRU,
+  F,
+  fit,
+  initBackend,
+  InterruptedError,
+  linger,
+  manualSeed,
+  nn,
+  optim,
+  rand,
+  randn,
+  tensor,
+  Tensor,
+} from '../../../src/engine/index';
 import { setInterruptBuffer, requestInterrupt } from '../../../src/engine/interrupt';
 import { loadModelFile } from '../../../src/engine/modelFile';
 import { DataParallel } from '../../../src/engine/parallel/dataParallel';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-parallel-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -33,13 +51,23 @@ function stageModel(stage: Stage): DemoCNN {
 function batch(n: number, seed: number): { x: Tensor; y: Tensor } {
   manualSeed(seed);
   const x = rand([n, 1, 28, 28]).dataSync() as Float32Array;
-  x.subarray((n >> 1) * 784).forEach((v, i, a) => { a[i] = 3 * v; });
-  return { x: tensor(x, [n, 1, 28, 28]), y: tensor(Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10), [n], 'int32') };
+  x.subarray((n >> 1) * 784).forEach((v, i, a) => {
+    a[i] = 3 * v;
+  });
+  return {
+    x: tensor(x, [n, 1, 28, 28]),
+    y: tensor(
+      Int32Array.from({ length: n }, (_, i) => (i * 7 + seed) % 10),
+      [n],
+      'int32',
+    ),
+  };
 }
 
 /** ‖a − b‖∞ / ‖b‖∞ (0 when both are 0). */
 function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0, m = 0;
+  let d = 0,
+    m = 0;
   for (let i = 0; i < b.length; i++) {
     d = Math.max(d, Math.abs(a[i] - b[i]));
     m = Math.max(m, Math.abs(b[i]));
@@ -74,10 +102,17 @@ function oneStepOnTwoThreads(a: nn.Module, b: nn.Module, x: Tensor, y: Tensor, l
     const top = Math.max(...[...oa.grads.values()].map((g) => relDiff(g, new Float32Array(g.length))));
     for (const [i, g] of oa.grads) {
       const other = ob.grads.get(i)!;
-      let d = 0, m = 0;
-      for (let k = 0; k < g.length; k++) { d = Math.max(d, Math.abs(other[k] - g[k])); m = Math.max(m, Math.abs(g[k])); }
+      let d = 0,
+        m = 0;
+      for (let k = 0; k < g.length; k++) {
+        d = Math.max(d, Math.abs(other[k] - g[k]));
+        m = Math.max(m, Math.abs(g[k]));
+      }
       const r = d / (m < 1e-4 * top ? top : m);
-      assert.ok(r <= 1e-5, `${label}: gradient of parameter ${i} differs by ${r.toExponential(2)} (relative; its max |g| ${m.toExponential(2)})`);
+      assert.ok(
+        r <= 1e-5,
+        `${label}: gradient of parameter ${i} differs by ${r.toExponential(2)} (relative; its max |g| ${m.toExponential(2)})`,
+      );
     }
     then();
   } finally {
@@ -91,13 +126,16 @@ const isBnStat = (k: string) => /running_(mean|var)$/.test(k);
 describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
   for (const stage of STAGES) {
     test(`${stage}: one step gives the same gradients, BN statistics and quantizer scales`, () => {
-      const a = stageModel(stage), b = stageModel(stage);
+      const a = stageModel(stage),
+        b = stageModel(stage);
       const { x, y } = batch(32, 1);
       // a conv bias before BN has a gradient of exactly 0 in exact arithmetic (BN removes the
       // mean): both runs return rounding noise, compared relative to the model's largest gradient
       oneStepOnTwoThreads(a, b, x, y, stage, () => {
-        const sa = a.stateDict(), sb = b.stateDict();
-        let bn = 0, scales = 0;
+        const sa = a.stateDict(),
+          sb = b.stateDict();
+        let bn = 0,
+          scales = 0;
         for (const k of Object.keys(sa)) {
           if (isBnStat(k)) {
             bn++;
@@ -121,17 +159,27 @@ describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
         const n = 20 * 32;
         const x = rand([n, 1, 28, 28]).dataSync() as Float32Array;
         // a few bright images: a batch's halves often differ in their maximum
-        for (let i = 0; i < n; i += 29) x.subarray(i * 784, (i + 1) * 784).forEach((v, j, a) => { a[j] = 3 * v; });
-        return data.fromArrays(x, Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), [1, 28, 28]);
+        for (let i = 0; i < n; i += 29)
+          x.subarray(i * 784, (i + 1) * 784).forEach((v, j, a) => {
+            a[j] = 3 * v;
+          });
+        return data.fromArrays(
+          x,
+          Int32Array.from({ length: n }, (_, i) => (i * 3) % 10),
+          [1, 28, 28],
+        );
       })();
       const train = (m: DemoCNN, workers: number) => {
         const opt = new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 });
         return fit(m, new data.DataLoader(ds, { batchSize: 32, shuffle: true, seed: 3 }), opt, { workers });
       };
-      const a = stageModel(stage), b = stageModel(stage);
-      const la = train(a, 1), lb = train(b, 2);
+      const a = stageModel(stage),
+        b = stageModel(stage);
+      const la = train(a, 1),
+        lb = train(b, 2);
       assert.ok(Math.abs(la[0] - lb[0]) <= 1e-4 * la[0], `mean loss ${la[0]} vs ${lb[0]}`);
-      const sa = a.stateDict(), sb = b.stateDict();
+      const sa = a.stateDict(),
+        sb = b.stateDict();
       for (const k of Object.keys(sa)) {
         const r = relDiff(sb[k].dataSync(), sa[k].dataSync());
         assert.ok(r <= 1e-4, `${stage}: ${k} differs by ${r.toExponential(2)} after 20 steps`);
@@ -152,8 +200,11 @@ describe('data-parallel training: N = 1 vs N = 2 from the same seed', () => {
         if (stage === 'fixed') {
           // the integer eval of the replica's state is the coordinator's, bit for bit
           const c = stageModel('fixed');
-          c.loadStateDict(Object.fromEntries(Object.entries(replica).map(([k, v]) => [k, new Tensor(tf.tensor(v.data, v.shape, v.dtype as 'float32'))])));
-          b.eval(); c.eval();
+          c.loadStateDict(
+            Object.fromEntries(Object.entries(replica).map(([k, v]) => [k, new Tensor(tf.tensor(v.data, v.shape, v.dtype as 'float32'))])),
+          );
+          b.eval();
+          c.eval();
           const probe = batch(16, 4).x;
           assert.deepEqual(Array.from(c(probe).dataSync()), Array.from(b(probe).dataSync()));
           assert.ok(Object.keys(replica).some(isQuantBuffer));
@@ -178,10 +229,12 @@ describe('data-parallel training of the sequence demo (DemoGRU): N = 1 vs N = 2'
   };
   for (const stage of ['float', 'fixed'] as const) {
     test(`${stage}: one step gives the same gradients and the same GRUInt scales; 6 steps of fit agree within 1e-4`, () => {
-      const a = gruModel(stage), b = gruModel(stage);
+      const a = gruModel(stage),
+        b = gruModel(stage);
       const { x, y } = batch(16, 1);
       oneStepOnTwoThreads(a, b, x, y, stage, () => {
-        const sa = a.stateDict(), sb = b.stateDict();
+        const sa = a.stateDict(),
+          sb = b.stateDict();
         const gruKeys = Object.keys(sa).filter((k) => /^gru\.(scale|running)_/.test(k));
         assert.equal(gruKeys.length > 0, stage === 'fixed');
         for (const k of gruKeys) assert.equal(sb[k].item(), sa[k].item(), `${stage}: ${k}`);
@@ -190,15 +243,30 @@ describe('data-parallel training of the sequence demo (DemoGRU): N = 1 vs N = 2'
         manualSeed(5);
         const n = 6 * 16;
         const xs = rand([n, 1, 28, 28]).dataSync() as Float32Array;
-        for (let i = 0; i < n; i += 7) xs.subarray(i * 784, (i + 1) * 784).forEach((v, j, arr) => { arr[j] = 3 * v; });
-        return data.fromArrays(xs, Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), [1, 28, 28]);
+        for (let i = 0; i < n; i += 7)
+          xs.subarray(i * 784, (i + 1) * 784).forEach((v, j, arr) => {
+            arr[j] = 3 * v;
+          });
+        return data.fromArrays(
+          xs,
+          Int32Array.from({ length: n }, (_, i) => (i * 3) % 10),
+          [1, 28, 28],
+        );
       })();
-      const c = gruModel(stage), d = gruModel(stage);
+      const c = gruModel(stage),
+        d = gruModel(stage);
       const train = (m: DemoGRU, workers: number) =>
-        fit(m, new data.DataLoader(ds, { batchSize: 16, shuffle: true, seed: 3 }), new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 }), { workers });
-      const lc = train(c, 1), ld = train(d, 2);
+        fit(
+          m,
+          new data.DataLoader(ds, { batchSize: 16, shuffle: true, seed: 3 }),
+          new optim.SGD(m.parameters(), { lr: 0.01, momentum: 0.9 }),
+          { workers },
+        );
+      const lc = train(c, 1),
+        ld = train(d, 2);
       assert.ok(Math.abs(lc[0] - ld[0]) <= 1e-4 * lc[0], `mean loss ${lc[0]} vs ${ld[0]}`);
-      const sc = c.stateDict(), sd = d.stateDict();
+      const sc = c.stateDict(),
+        sd = d.stateDict();
       for (const k of Object.keys(sc)) {
         const r = relDiff(sd[k].dataSync(), sc[k].dataSync());
         assert.ok(r <= 1e-4, `${stage}: ${k} differs by ${r.toExponential(2)} after 6 steps`);
@@ -229,7 +297,11 @@ export function createModel() { return new Mlp(); }
   const mlpData = () => {
     manualSeed(11);
     const n = 96;
-    return data.fromArrays(rand([n, 16]).dataSync() as Float32Array, Int32Array.from({ length: n }, (_, i) => i % 4), [16]);
+    return data.fromArrays(
+      rand([n, 16]).dataSync() as Float32Array,
+      Int32Array.from({ length: n }, (_, i) => i % 4),
+      [16],
+    );
   };
 
   test('a model file with BatchNorm1d and Dropout: the same masks and statistics on 2 threads as on 1', async () => {
@@ -242,7 +314,8 @@ export function createModel() { return new Mlp(); }
       fit(m, new data.DataLoader(mlpData(), { batchSize: 24, shuffle: true, seed: 1 }), opt, { workers, epochs: 2 });
       return m.stateDict();
     };
-    const one = run(1), two = run(2);
+    const one = run(1),
+      two = run(2);
     for (const k of Object.keys(one)) {
       const r = relDiff(two[k].dataSync(), one[k].dataSync());
       assert.ok(r <= 1e-4, `${k} differs by ${r.toExponential(2)}`);
@@ -251,7 +324,9 @@ export function createModel() { return new Mlp(); }
 
   test('a standalone BatchNorm quantized to BatchNormInt: the same statistics and weights on 2 threads as on 1', async () => {
     const file2 = path.join(dir, 'bnint.ts');
-    fs.writeFileSync(file2, `import { nn, Tensor } from 'linger-studio';
+    fs.writeFileSync(
+      file2,
+      `import { nn, Tensor } from 'linger-studio';
 export class Net extends nn.Module {
   conv = new nn.Conv2d(1, 4, 3, { padding: 1 });
   relu = new nn.ReLU();
@@ -262,13 +337,20 @@ export class Net extends nn.Module {
 }
 export const inputShape = [1, 1, 8, 8];
 export function createModel() { return new Net(); }
-`);
+`,
+    );
     const mf = await loadModelFile(file2);
     manualSeed(4);
     const n = 64;
     const x = rand([n, 1, 8, 8]).dataSync() as Float32Array;
-    x.subarray(32 * 64).forEach((v, i, a) => { a[i] = 3 * v; });
-    const ds = data.fromArrays(x, Int32Array.from({ length: n }, (_, i) => i % 4), [1, 8, 8]);
+    x.subarray(32 * 64).forEach((v, i, a) => {
+      a[i] = 3 * v;
+    });
+    const ds = data.fromArrays(
+      x,
+      Int32Array.from({ length: n }, (_, i) => i % 4),
+      [1, 8, 8],
+    );
     const run = (workers: number) => {
       manualSeed(2);
       const m = mf.createModel();
@@ -276,11 +358,15 @@ export function createModel() { return new Net(); }
       linger.normalizeLayers(m);
       linger.init(m);
       assert.equal(m.getSubmodule('bn').typeName(), 'BatchNormInt');
-      fit(m, new data.DataLoader(ds, { batchSize: 64 }), new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 }), { workers, epochs: 1 });
+      fit(m, new data.DataLoader(ds, { batchSize: 64 }), new optim.SGD(m.parameters(), { lr: 0.05, momentum: 0.9 }), {
+        workers,
+        epochs: 1,
+      });
       return m.stateDict();
     };
     // one step (one batch of 64): parameters and statistics as one thread computes them
-    const one = run(1), two = run(2);
+    const one = run(1),
+      two = run(2);
     for (const k of Object.keys(one)) {
       const r = relDiff(two[k].dataSync(), one[k].dataSync());
       assert.ok(r <= 1e-5, `${k} differs by ${r.toExponential(2)}`);
@@ -290,11 +376,16 @@ export function createModel() { return new Net(); }
   test('a model a worker cannot build trains on one thread and says so', () => {
     class Local extends nn.Module {
       fc = new nn.Linear(16, 4);
-      forward(x: Tensor): Tensor { return this.fc(x); }
+      forward(x: Tensor): Tensor {
+        return this.fc(x);
+      }
     }
     const m = new Local();
     const notes: string[] = [];
-    const losses = fit(m, new data.DataLoader(mlpData(), { batchSize: 24 }), new optim.SGD(m.parameters(), { lr: 0.1 }), { workers: 2, onNote: (s) => notes.push(s) });
+    const losses = fit(m, new data.DataLoader(mlpData(), { batchSize: 24 }), new optim.SGD(m.parameters(), { lr: 0.1 }), {
+      workers: 2,
+      onNote: (s) => notes.push(s),
+    });
     assert.equal(losses.length, 1);
     assert.match(notes.join('\n'), /Local was not made by a model file.*one thread/);
   });
@@ -320,9 +411,16 @@ export function createModel() { return new Net(); }
     setInterruptBuffer(flag);
     try {
       let steps = 0;
-      assert.throws(() => fit(m, new data.DataLoader(mlpData(), { batchSize: 8 }), new optim.SGD(m.parameters(), { lr: 0.1 }), {
-        workers: 2, onStep: () => { if (++steps === 3) requestInterrupt(flag); },
-      }), InterruptedError);
+      assert.throws(
+        () =>
+          fit(m, new data.DataLoader(mlpData(), { batchSize: 8 }), new optim.SGD(m.parameters(), { lr: 0.1 }), {
+            workers: 2,
+            onStep: () => {
+              if (++steps === 3) requestInterrupt(flag);
+            },
+          }),
+        InterruptedError,
+      );
       assert.equal(steps, 3);
       assert.equal(DataParallel.open, 0, 'every worker stopped');
     } finally {

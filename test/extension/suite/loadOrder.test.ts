@@ -32,7 +32,11 @@ suite('load-order diagnostics', () => {
     const uri = workspaceUri('loadorder/quantize.py');
     const doc = await vscode.workspace.openTextDocument(uri);
     await vscode.window.showTextDocument(doc);
-    const ds = await until(() => lingerDiagnostics(uri), (d) => d.length > 0, 'a linger diagnostic');
+    const ds = await until(
+      () => lingerDiagnostics(uri),
+      (d) => d.length > 0,
+      'a linger diagnostic',
+    );
     assert.deepEqual(summary(ds), ['LINGER001@7']);
     assert.equal(ds[0].severity, vscode.DiagnosticSeverity.Error);
     assert.match(ds[0].message, /load the state dict after the last transform/);
@@ -43,25 +47,43 @@ suite('load-order diagnostics', () => {
     assert.equal(fix.isPreferred, true, 'the move is the preferred fix');
     assert.equal(fix.kind?.value, vscode.CodeActionKind.QuickFix.value);
     assert.ok(await vscode.workspace.applyEdit(fix.edit));
-    await until(() => lingerDiagnostics(uri), (d) => d.length === 0, 'the diagnostic to disappear');
+    await until(
+      () => lingerDiagnostics(uri),
+      (d) => d.length === 0,
+      'the diagnostic to disappear',
+    );
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const expected = fs.readFileSync(path.join(ext.extensionPath, 'test', 'fixtures', 'loadorder', 'quickfix', 'in_function.after.py'), 'utf8');
+    const expected = fs.readFileSync(
+      path.join(ext.extensionPath, 'test', 'fixtures', 'loadorder', 'quickfix', 'in_function.after.py'),
+      'utf8',
+    );
     assert.equal(doc.getText(), expected);
   });
 
   test('diagnostics follow edits as you type (debounced)', async () => {
-    const doc = await vscode.workspace.openTextDocument({ language: 'python', content: 'import linger\nmodel = Net()\nmodel = linger.init(model)\n' });
+    const doc = await vscode.workspace.openTextDocument({
+      language: 'python',
+      content: 'import linger\nmodel = Net()\nmodel = linger.init(model)\n',
+    });
     await vscode.window.showTextDocument(doc);
     const editor = vscode.window.activeTextEditor!;
     await editor.edit((e) => e.insert(new vscode.Position(3, 0), 'model = linger.trace_layers(model, model, x)\n'));
-    const ds = await until(() => lingerDiagnostics(doc.uri), (d) => d.length > 0, 'LINGER003 after typing');
+    const ds = await until(
+      () => lingerDiagnostics(doc.uri),
+      (d) => d.length > 0,
+      'LINGER003 after typing',
+    );
     assert.deepEqual(summary(ds), ['LINGER003@4']);
   });
 
   test('a TypeScript script using the engine', async () => {
     const uri = workspaceUri('loadorder/train.ts');
     await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(uri));
-    const ds = await until(() => lingerDiagnostics(uri), (d) => d.length > 0, 'a diagnostic in train.ts');
+    const ds = await until(
+      () => lingerDiagnostics(uri),
+      (d) => d.length > 0,
+      'a diagnostic in train.ts',
+    );
     assert.deepEqual(summary(ds), ['LINGER001@8']);
   });
 
@@ -69,7 +91,11 @@ suite('load-order diagnostics', () => {
     const nb = await vscode.workspace.openNotebookDocument(workspaceUri('loadorder/experiment.ipynb'));
     await vscode.window.showNotebookDocument(nb);
     const cell = nb.cellAt(3);
-    const ds = await until(() => lingerDiagnostics(cell.document.uri), (d) => d.length > 0, 'a diagnostic on cell 4');
+    const ds = await until(
+      () => lingerDiagnostics(cell.document.uri),
+      (d) => d.length > 0,
+      'a diagnostic on cell 4',
+    );
     assert.deepEqual(summary(ds), ['LINGER001@2']);
     for (const i of [1, 2, 5, 6]) assert.deepEqual(lingerDiagnostics(nb.cellAt(i).document.uri), [], `cell ${i + 1} is clean`);
   });

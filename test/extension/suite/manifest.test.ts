@@ -15,7 +15,9 @@ import { suite, suiteSetup, test } from 'mocha';
 import * as vscode from 'vscode';
 import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
 
-interface Api { contextKeys: Record<string, unknown> }
+interface Api {
+  contextKeys: Record<string, unknown>;
+}
 interface Manifest {
   contributes: {
     viewsWelcome: { view: string; contents: string; when?: string }[];
@@ -34,19 +36,24 @@ let ws: vscode.Uri;
  */
 function evaluate(when: string | undefined, context: Record<string, unknown>): boolean {
   if (when === undefined) return true;
-  return when.split('||').some((any) => any.split('&&').every((raw) => {
-    let term = raw.trim();
-    let negate = false;
-    while (term.startsWith('!') && !term.startsWith('!=')) { negate = !negate; term = term.slice(1).trim(); }
-    const cmp = term.match(/^([\w.]+)\s*(==|!=)\s*([^\s]+)$/);
-    let v: boolean;
-    if (cmp) v = (String(context[cmp[1]]) === cmp[3]) === (cmp[2] === '==');
-    else {
-      assert.match(term, /^[\w.]+$/, `the test cannot evaluate '${raw}' of '${when}'`);
-      v = term === 'true' ? true : term === 'false' ? false : !!context[term];
-    }
-    return negate ? !v : v;
-  }));
+  return when.split('||').some((any) =>
+    any.split('&&').every((raw) => {
+      let term = raw.trim();
+      let negate = false;
+      while (term.startsWith('!') && !term.startsWith('!=')) {
+        negate = !negate;
+        term = term.slice(1).trim();
+      }
+      const cmp = term.match(/^([\w.]+)\s*(==|!=)\s*([^\s]+)$/);
+      let v: boolean;
+      if (cmp) v = (String(context[cmp[1]]) === cmp[3]) === (cmp[2] === '==');
+      else {
+        assert.match(term, /^[\w.]+$/, `the test cannot evaluate '${raw}' of '${when}'`);
+        v = term === 'true' ? true : term === 'false' ? false : !!context[term];
+      }
+      return negate ? !v : v;
+    }),
+  );
 }
 
 async function screenshot(name: string): Promise<void> {
@@ -97,7 +104,10 @@ suite('trusted workspace', () => {
     const shown = manifest.contributes.menus['editor/title'].filter((m) => evaluate(m.when, context)).map((m) => m.command);
     assert.deepEqual(shown, ['linger.traceModelFile']);
     // and not in an untrusted workspace, nor on a file that is no model file
-    assert.deepEqual(manifest.contributes.menus['editor/title'].filter((m) => evaluate(m.when, { ...context, isWorkspaceTrusted: false })), []);
+    assert.deepEqual(
+      manifest.contributes.menus['editor/title'].filter((m) => evaluate(m.when, { ...context, isWorkspaceTrusted: false })),
+      [],
+    );
     await vscode.window.showTextDocument(vscode.Uri.joinPath(ws, 'train.py'), { preview: false });
     await waitFor('linger.isModelFile false on train.py', () => api.contextKeys['linger.isModelFile'] === false, 20_000);
     await vscode.window.showTextDocument(file, { preview: false });
@@ -114,7 +124,10 @@ suite('New Model File', () => {
     const config = vscode.Uri.joinPath(ws, 'tsconfig.json');
     assert.ok(!fs.existsSync(file.fsPath) && !fs.existsSync(config.fsPath), 'the workspace starts without them');
     try {
-      const r = await vscode.commands.executeCommand<{ file: string; config?: string; existingConfig?: string; declarations: string }>('linger.newModelFile', { name });
+      const r = await vscode.commands.executeCommand<{ file: string; config?: string; existingConfig?: string; declarations: string }>(
+        'linger.newModelFile',
+        { name },
+      );
       assert.ok(r);
       assert.equal(r.file, file.fsPath);
       assert.equal(r.config, config.fsPath);
@@ -138,7 +151,9 @@ suite('New Model File', () => {
       await screenshot('new-model-file');
 
       // a second one leaves the (now existing) tsconfig.json alone
-      const r2 = await vscode.commands.executeCommand<{ file: string; config?: string; existingConfig?: string }>('linger.newModelFile', { name: 'otherModel.ts' });
+      const r2 = await vscode.commands.executeCommand<{ file: string; config?: string; existingConfig?: string }>('linger.newModelFile', {
+        name: 'otherModel.ts',
+      });
       assert.equal(r2.config, undefined);
       assert.equal(r2.existingConfig, 'tsconfig.json');
       assert.deepEqual(JSON.parse(fs.readFileSync(config.fsPath, 'utf8')), tsconfig);

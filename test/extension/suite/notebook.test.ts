@@ -10,9 +10,20 @@ import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
 
-
-interface ModelRoot { kind: 'root'; kernel?: string; previous?: unknown; tree: { label: string; stage: string; modules: { path: string; type: string }[] } }
-interface CheckpointNode { kind: string; dir?: string; label?: string; stage?: string; uri?: vscode.Uri; summary?: { stage: string } }
+interface ModelRoot {
+  kind: 'root';
+  kernel?: string;
+  previous?: unknown;
+  tree: { label: string; stage: string; modules: { path: string; type: string }[] };
+}
+interface CheckpointNode {
+  kind: string;
+  dir?: string;
+  label?: string;
+  stage?: string;
+  uri?: vscode.Uri;
+  summary?: { stage: string };
+}
 interface Api {
   models: { roots: ModelRoot[] };
   checkpoints: { getChildren(n?: CheckpointNode): Promise<CheckpointNode[]>; refresh(): Promise<void> };
@@ -45,28 +56,41 @@ const cellWith = (needle: string) => {
 /** Appends a code cell and returns it. */
 async function addCell(source: string): Promise<vscode.NotebookCell> {
   const edit = new vscode.WorkspaceEdit();
-  edit.set(nb.uri, [vscode.NotebookEdit.insertCells(nb.cellCount, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, source, 'typescript')])]);
+  edit.set(nb.uri, [
+    vscode.NotebookEdit.insertCells(nb.cellCount, [new vscode.NotebookCellData(vscode.NotebookCellKind.Code, source, 'typescript')]),
+  ]);
   assert.ok(await vscode.workspace.applyEdit(edit));
   return nb.cellAt(nb.cellCount - 1);
 }
 /** Starts a cell (the command itself resolves only when the cell has run: not awaited). */
 async function start(cell: vscode.NotebookCell): Promise<void> {
-  void vscode.commands.executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
+  void vscode.commands
+    .executeCommand('notebook.cell.execute', { ranges: [{ start: cell.index, end: cell.index + 1 }], document: nb.uri })
     .then(undefined, (e: Error) => console.log(`    notebook.cell.execute failed: ${e.message}`));
   await sleep(100);
 }
 /** Waits for a cell's run to end (success true/false), or its execution order to pass `after`. */
 async function finished(cell: vscode.NotebookCell, timeoutMs = 120_000): Promise<boolean> {
-  return waitFor(`cell ${cell.index + 1} to finish`, () => {
-    const s = nb.cellAt(cell.index).executionSummary;
-    return s?.success === undefined || s.timing?.endTime === undefined ? undefined : { ok: s.success };
-  }, timeoutMs).then((r) => r.ok);
+  return waitFor(
+    `cell ${cell.index + 1} to finish`,
+    () => {
+      const s = nb.cellAt(cell.index).executionSummary;
+      return s?.success === undefined || s.timing?.endTime === undefined ? undefined : { ok: s.success };
+    },
+    timeoutMs,
+  ).then((r) => r.ok);
 }
 async function runCell(source: string, timeoutMs?: number): Promise<{ cell: vscode.NotebookCell; ok: boolean; text: string }> {
   const cell = await addCell(source);
   await start(cell);
   const ok = await finished(cell, timeoutMs);
-  return { cell, ok, text: outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n') };
+  return {
+    cell,
+    ok,
+    text: outputsOf(nb.cellAt(cell.index))
+      .map((o) => o.text)
+      .join('\n'),
+  };
 }
 
 suiteSetup(async function () {
@@ -80,7 +104,8 @@ suite('notebook workflow', () => {
   // the suites share one workspace: leave it as it was (the Checkpoints view's tests start empty)
   suiteTeardown(async function () {
     this.timeout(60_000);
-    for (const f of ['experiment.ipynb', 'checkpoints/experiment', 'headless']) fs.rmSync(path.join(ws, f), { recursive: true, force: true });
+    for (const f of ['experiment.ipynb', 'checkpoints/experiment', 'headless'])
+      fs.rmSync(path.join(ws, f), { recursive: true, force: true });
     await api.checkpoints.refresh();
   });
 
@@ -92,13 +117,27 @@ suite('notebook workflow', () => {
     assert.equal(json.nbformat, 4);
     assert.equal(json.nbformat_minor, 5);
     assert.equal(json.metadata.kernelspec.name, 'linger');
-    nb = await waitFor('the notebook editor', () => (vscode.window.activeNotebookEditor?.notebook.uri.fsPath === uri.fsPath ? vscode.window.activeNotebookEditor.notebook : undefined));
-    assert.ok(nb.getCells().some((c) => c.kind === vscode.NotebookCellKind.Markup && c.document.getText().includes('fused in forward and unfused in backward')));
-    assert.ok(codeCells().every((c) => c.document.languageId === 'typescript'), 'code cells are TypeScript');
+    nb = await waitFor('the notebook editor', () =>
+      vscode.window.activeNotebookEditor?.notebook.uri.fsPath === uri.fsPath ? vscode.window.activeNotebookEditor.notebook : undefined,
+    );
+    assert.ok(
+      nb
+        .getCells()
+        .some(
+          (c) => c.kind === vscode.NotebookCellKind.Markup && c.document.getText().includes('fused in forward and unfused in backward'),
+        ),
+    );
+    assert.ok(
+      codeCells().every((c) => c.document.languageId === 'typescript'),
+      'code cells are TypeScript',
+    );
     assert.match(cellWith('const QUICK').document.getText(), /const QUICK = true;/);
     // the load-order analyzer reads these cells too: the template loads nothing in the wrong place
     await sleep(1500);
-    const lingerDiagnostics = nb.getCells().flatMap((c) => vscode.languages.getDiagnostics(c.document.uri)).filter((d) => String(d.code).startsWith('LINGER'));
+    const lingerDiagnostics = nb
+      .getCells()
+      .flatMap((c) => vscode.languages.getDiagnostics(c.document.uri))
+      .filter((d) => String(d.code).startsWith('LINGER'));
     assert.deepEqual(lingerDiagnostics, []);
   });
 
@@ -110,7 +149,10 @@ suite('notebook workflow', () => {
     const sub = vscode.workspace.onDidChangeNotebookDocument((e) => {
       for (const c of e.cellChanges) {
         if (c.cell.index !== fitCell.index || !c.outputs) continue;
-        for (const o of outputsOf(c.cell)) { const m = /step (\d+)\/\d+/.exec(o.text); if (m) seen.add(m[1]); }
+        for (const o of outputsOf(c.cell)) {
+          const m = /step (\d+)\/\d+/.exec(o.text);
+          if (m) seen.add(m[1]);
+        }
       }
     });
     const t0 = Date.now();
@@ -118,35 +160,78 @@ suite('notebook workflow', () => {
     const last = codeCells()[codeCells().length - 1];
     const ok = await finished(last, 400_000);
     sub.dispose();
-    console.log(`    the template ran in ${((Date.now() - t0) / 1000).toFixed(1)} s; the fit progress line showed ${seen.size} different steps`);
+    console.log(
+      `    the template ran in ${((Date.now() - t0) / 1000).toFixed(1)} s; the fit progress line showed ${seen.size} different steps`,
+    );
     for (const c of codeCells()) {
-      assert.equal(nb.cellAt(c.index).executionSummary?.success, true, `cell ${c.index + 1} succeeded: ${outputsOf(nb.cellAt(c.index)).map((o) => o.text).join('\n').slice(0, 2000)}`);
+      assert.equal(
+        nb.cellAt(c.index).executionSummary?.success,
+        true,
+        `cell ${c.index + 1} succeeded: ${outputsOf(nb.cellAt(c.index))
+          .map((o) => o.text)
+          .join('\n')
+          .slice(0, 2000)}`,
+      );
     }
     assert.ok(ok);
     assert.ok(seen.size >= 2, `the progress output was updated in place during fit (saw steps ${[...seen].join(', ')})`);
     const fitOut = outputsOf(nb.cellAt(fitCell.index));
-    assert.ok(fitOut.some((o) => /^fit: 1 epoch, 80 steps/.test(o.text)), 'the final fit line');
-    assert.ok(fitOut.some((o) => o.mime === 'image/svg+xml' && o.text.startsWith('<svg')), 'a loss chart');
-    assert.ok(fitOut.some((o) => /accuracy \d+\.\d\d%/.test(o.text)), 'evaluate shows the accuracy');
-    assert.ok(fitOut.some((o) => /saved the float-stage checkpoint .*float\.safetensors/.test(o.text)), 'the save prints the checkpoint');
+    assert.ok(
+      fitOut.some((o) => /^fit: 1 epoch, 80 steps/.test(o.text)),
+      'the final fit line',
+    );
+    assert.ok(
+      fitOut.some((o) => o.mime === 'image/svg+xml' && o.text.startsWith('<svg')),
+      'a loss chart',
+    );
+    assert.ok(
+      fitOut.some((o) => /accuracy \d+\.\d\d%/.test(o.text)),
+      'evaluate shows the accuracy',
+    );
+    assert.ok(
+      fitOut.some((o) => /saved the float-stage checkpoint .*float\.safetensors/.test(o.text)),
+      'the save prints the checkpoint',
+    );
     const traceOut = outputsOf(nb.cellAt(cellWith('linger.traceLayers').index));
     const html = traceOut.filter((o) => o.mime === 'text/html');
     assert.equal(html.length, 2, 'the tree before (display) and after (result)');
     assert.doesNotMatch(html[0].text, /NormalizeConvBN2d/);
     assert.match(html[1].text, /NormalizeConvBN2d/);
-    assert.ok(outputsOf(nb.cellAt(cellWith('linger.quantReport').index)).some((o) => o.mime === 'text/html' && /<table>/.test(o.text) && /Conv2dInt/.test(o.text)));
-    assert.match(outputsOf(nb.cellAt(cellWith('verifyOnnx').index)).map((o) => o.text).join(''), /qdq: 100% of \d+ outputs bit-exact in onnxruntime/);
+    assert.ok(
+      outputsOf(nb.cellAt(cellWith('linger.quantReport').index)).some(
+        (o) => o.mime === 'text/html' && /<table>/.test(o.text) && /Conv2dInt/.test(o.text),
+      ),
+    );
+    assert.match(
+      outputsOf(nb.cellAt(cellWith('verifyOnnx').index))
+        .map((o) => o.text)
+        .join(''),
+      /qdq: 100% of \d+ outputs bit-exact in onnxruntime/,
+    );
     const chart = outputsOf(nb.cellAt(last.index));
-    assert.ok(chart.some((o) => o.mime === 'image/svg+xml' && /fixed, before QAT/.test(o.text)), 'the accuracy chart across stages');
+    assert.ok(
+      chart.some((o) => o.mime === 'image/svg+xml' && /fixed, before QAT/.test(o.text)),
+      'the accuracy chart across stages',
+    );
     // execution order as Jupyter counts it
-    assert.deepEqual(codeCells().map((c) => nb.cellAt(c.index).executionSummary?.executionOrder), codeCells().map((_, i) => i + 1));
+    assert.deepEqual(
+      codeCells().map((c) => nb.cellAt(c.index).executionSummary?.executionOrder),
+      codeCells().map((_, i) => i + 1),
+    );
 
     // the Checkpoints view: the new experiment with its three stages
     await api.checkpoints.refresh();
-    const experiment = await waitFor('the experiment in the Checkpoints view', async () =>
-      (await api.checkpoints.getChildren()).find((n) => n.kind === 'experiment' && n.dir === path.join(ws, 'checkpoints', 'experiment')), 30_000);
+    const experiment = await waitFor(
+      'the experiment in the Checkpoints view',
+      async () =>
+        (await api.checkpoints.getChildren()).find((n) => n.kind === 'experiment' && n.dir === path.join(ws, 'checkpoints', 'experiment')),
+      30_000,
+    );
     const stages = await api.checkpoints.getChildren(experiment);
-    assert.deepEqual(stages.filter((s) => s.kind === 'stage').map((s) => s.stage), ['float', 'traced', 'fixed']);
+    assert.deepEqual(
+      stages.filter((s) => s.kind === 'stage').map((s) => s.stage),
+      ['float', 'traced', 'fixed'],
+    );
     // the Model view: the kernel's live model, before and after the last transform (init)
     const roots = api.models.roots;
     assert.equal(roots.length, 2);
@@ -159,8 +244,12 @@ suite('notebook workflow', () => {
     // pictures: the top of the notebook, the trace cell, the training cell's live output and chart, the report and chart
     const editor = vscode.window.activeNotebookEditor!;
     await vscode.commands.executeCommand('workbench.action.closeSidebar');
-    for (const [name, needle] of [['notebook-float-training', 'const model = new DemoCNN()'], ['notebook-trace', 'linger.traceLayers'],
-      ['notebook-report', 'linger.quantReport'], ['notebook-accuracy-chart', "title: 'test accuracy by stage'"]] as const) {
+    for (const [name, needle] of [
+      ['notebook-float-training', 'const model = new DemoCNN()'],
+      ['notebook-trace', 'linger.traceLayers'],
+      ['notebook-report', 'linger.quantReport'],
+      ['notebook-accuracy-chart', "title: 'test accuracy by stage'"],
+    ] as const) {
       const c = cellWith(needle);
       editor.revealRange(new vscode.NotebookRange(c.index, c.index + 1), vscode.NotebookEditorRevealType.AtTop);
       await screenshot(name);
@@ -171,9 +260,15 @@ suite('notebook workflow', () => {
 
   test('interrupting a long fit stops it at the next step; a later cell still sees the model', async function () {
     this.timeout(120_000);
-    const cell = await addCell('fit(model, new data.DataLoader(trainSet, { batchSize: 64 }), new optim.SGD(model.parameters(), { lr: 0.001 }), { epochs: 100 })');
+    const cell = await addCell(
+      'fit(model, new data.DataLoader(trainSet, { batchSize: 64 }), new optim.SGD(model.parameters(), { lr: 0.001 }), { epochs: 100 })',
+    );
     await start(cell);
-    await waitFor('the long fit to be training', () => outputsOf(nb.cellAt(cell.index)).some((o) => /step \d+\/\d+/.test(o.text)) || undefined, 60_000);
+    await waitFor(
+      'the long fit to be training',
+      () => outputsOf(nb.cellAt(cell.index)).some((o) => /step \d+\/\d+/.test(o.text)) || undefined,
+      60_000,
+    );
     // a cell started while the fit runs waits its turn; the interrupt cancels it, as Jupyter does
     const queued = await addCell('const ranAfterInterrupt = true;');
     await start(queued);
@@ -182,7 +277,9 @@ suite('notebook workflow', () => {
     const ok = await finished(cell, 15_000);
     console.log(`    interrupt → cell ended in ${Date.now() - t0} ms`);
     assert.equal(ok, false);
-    const text = outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n');
+    const text = outputsOf(nb.cellAt(cell.index))
+      .map((o) => o.text)
+      .join('\n');
     assert.match(text, /InterruptedError/);
     assert.match(text, /interrupted after \d+ steps/, 'the progress line says where it stopped');
     // (this cell queues behind the cancelled one)
@@ -210,7 +307,9 @@ suite('notebook workflow', () => {
     await sleep(1500);
     void vscode.commands.executeCommand('notebook.cancelExecution', nb.uri);
     assert.equal(await finished(cell, 20_000), false);
-    const text = outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n');
+    const text = outputsOf(nb.cellAt(cell.index))
+      .map((o) => o.text)
+      .join('\n');
     assert.match(text, /KernelRestarted/);
     assert.match(text, /every variable was lost/);
     const r = await runCell('typeof kept');
@@ -227,7 +326,12 @@ suite('notebook workflow', () => {
     assert.ok(kernel.pid, 'the kernel process runs');
     kernel.kill('SIGKILL');
     assert.equal(await finished(cell, 20_000), false);
-    assert.match(outputsOf(nb.cellAt(cell.index)).map((o) => o.text).join('\n'), /kernel process ended unexpectedly \(signal SIGKILL\)/);
+    assert.match(
+      outputsOf(nb.cellAt(cell.index))
+        .map((o) => o.text)
+        .join('\n'),
+      /kernel process ended unexpectedly \(signal SIGKILL\)/,
+    );
     const r = await runCell('typeof before + " " + (1 + 1)');
     assert.ok(r.ok);
     assert.match(r.text, /undefined 2/);
@@ -238,12 +342,19 @@ suite('notebook workflow', () => {
     const r = await runCell('const net = new DemoCNN();\nconst w0 = net.conv1.weight.sum().item();');
     assert.ok(r.ok, r.text);
     const dir = path.join(ws, 'checkpoints', 'experiment');
-    const node = (stage: string): CheckpointNode => ({ kind: 'checkpoint', uri: vscode.Uri.file(path.join(dir, `${stage}.safetensors`)), summary: { stage } });
+    const node = (stage: string): CheckpointNode => ({
+      kind: 'checkpoint',
+      uri: vscode.Uri.file(path.join(dir, `${stage}.safetensors`)),
+      summary: { stage },
+    });
     const refused = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('fixed'), 'net')) as { error?: string };
     assert.match(refused.error ?? '', /cannot load a fixed-stage state dict into a float-stage model/);
     const same = await runCell('net.conv1.weight.sum().item() === w0');
     assert.match(same.text, /true/);
-    const loaded = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('float'), 'net')) as { stage?: string; missingKeys?: string[] };
+    const loaded = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('float'), 'net')) as {
+      stage?: string;
+      missingKeys?: string[];
+    };
     assert.equal(loaded.stage, 'float');
     assert.deepEqual(loaded.missingKeys, []);
     const changed = await runCell('net.conv1.weight.sum().item() === w0');
@@ -254,7 +365,11 @@ suite('notebook workflow', () => {
     this.timeout(30_000);
     const cell = await addCell('linger.tra\nfit\nDemo');
     const labels = async (line: number, character: number) => {
-      const list = (await vscode.commands.executeCommand('vscode.executeCompletionItemProvider', cell.document.uri, new vscode.Position(line, character))) as vscode.CompletionList;
+      const list = (await vscode.commands.executeCommand(
+        'vscode.executeCompletionItemProvider',
+        cell.document.uri,
+        new vscode.Position(line, character),
+      )) as vscode.CompletionList;
       return list.items;
     };
     const members = await labels(0, 10);
@@ -262,8 +377,15 @@ suite('notebook workflow', () => {
     assert.ok(trace, 'linger.traceLayers is offered after `linger.`');
     assert.match(String(trace.detail), /traceLayers\(root: Module, target: Module, dummyInput/);
     const globals = await labels(2, 4);
-    assert.ok(globals.some((i) => (typeof i.label === 'string' ? i.label : i.label.label) === 'DemoCNN'), 'DemoCNN is offered');
-    const hovers = (await vscode.commands.executeCommand('vscode.executeHoverProvider', cell.document.uri, new vscode.Position(1, 1))) as vscode.Hover[];
+    assert.ok(
+      globals.some((i) => (typeof i.label === 'string' ? i.label : i.label.label) === 'DemoCNN'),
+      'DemoCNN is offered',
+    );
+    const hovers = (await vscode.commands.executeCommand(
+      'vscode.executeHoverProvider',
+      cell.document.uri,
+      new vscode.Position(1, 1),
+    )) as vscode.Hover[];
     const text = hovers.flatMap((h) => h.contents.map((c) => (typeof c === 'string' ? c : 'value' in c ? c.value : ''))).join('\n');
     assert.match(text, /fit\(model: Module, loader: DataLoader, opt: Optimizer/);
     assert.match(text, /Trains `model` on every batch/);
@@ -274,18 +396,29 @@ suite('notebook workflow', () => {
     const dir = path.join(ws, 'headless');
     fs.mkdirSync(dir, { recursive: true });
     const cli = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'dist', 'cli.js');
-    const sh = (args: string[]) => new Promise<string>((resolve, reject) => execFile(process.execPath, [cli, ...args], { cwd: dir, timeout: 170_000 },
-      (e, out, err) => (e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out))));
+    const sh = (args: string[]) =>
+      new Promise<string>((resolve, reject) =>
+        execFile(process.execPath, [cli, ...args], { cwd: dir, timeout: 170_000 }, (e, out, err) =>
+          e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out),
+        ),
+      );
     await sh(['new-notebook', 'run.ipynb']);
     assert.match(await sh(['run', 'run.ipynb']), /wrote .*run\.out\.ipynb/);
     const out = await vscode.workspace.openNotebookDocument(vscode.Uri.file(path.join(dir, 'run.out.ipynb')));
     await vscode.window.showNotebookDocument(out);
     const code = out.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code);
-    assert.ok(code.every((c) => typeof c.executionSummary?.executionOrder === 'number'), 'execution counts were read back');
+    assert.ok(
+      code.every((c) => typeof c.executionSummary?.executionOrder === 'number'),
+      'execution counts were read back',
+    );
     const mimes = new Set(code.flatMap((c) => c.outputs.flatMap((o) => o.items.map((i) => i.mime))));
-    for (const m of ['image/svg+xml', 'text/html', 'text/plain', 'application/vnd.code.notebook.stdout']) assert.ok(mimes.has(m), `an output of type ${m}`);
+    for (const m of ['image/svg+xml', 'text/html', 'text/plain', 'application/vnd.code.notebook.stdout'])
+      assert.ok(mimes.has(m), `an output of type ${m}`);
     const last = code[code.length - 1];
-    (vscode.window.activeNotebookEditor!).revealRange(new vscode.NotebookRange(last.index, last.index + 1), vscode.NotebookEditorRevealType.AtTop);
+    vscode.window.activeNotebookEditor!.revealRange(
+      new vscode.NotebookRange(last.index, last.index + 1),
+      vscode.NotebookEditorRevealType.AtTop,
+    );
     await screenshot('notebook-headless-output');
   });
 });

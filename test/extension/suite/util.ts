@@ -8,7 +8,11 @@ export function sleep(ms: number): Promise<void> {
 }
 
 /** Polls `fn` until it gives something other than undefined or false; a failure bound, not a threshold. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await fn();

@@ -10,17 +10,38 @@ import { suite, suiteSetup, test } from 'mocha';
 import * as vscode from 'vscode';
 import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
 
-
 // what the extension's activate() returns (src/extension/extension.ts), as far as the tests use it
-interface ModuleEntry { path: string; type: string; aheadRelu?: boolean }
-interface ModelRoot { kind: 'root'; tree: { label: string; stage: string; modules: ModuleEntry[]; text?: string } }
-interface ModuleNode { kind: 'module'; entry: ModuleEntry; replaced?: string }
-interface CheckpointNode { kind: string; dir?: string; stage?: string; uri?: vscode.Uri; message?: string; summary?: { stage: string; linger: boolean; metrics: Record<string, number> } }
+interface ModuleEntry {
+  path: string;
+  type: string;
+  aheadRelu?: boolean;
+}
+interface ModelRoot {
+  kind: 'root';
+  tree: { label: string; stage: string; modules: ModuleEntry[]; text?: string };
+}
+interface ModuleNode {
+  kind: 'module';
+  entry: ModuleEntry;
+  replaced?: string;
+}
+interface CheckpointNode {
+  kind: string;
+  dir?: string;
+  stage?: string;
+  uri?: vscode.Uri;
+  message?: string;
+  summary?: { stage: string; linger: boolean; metrics: Record<string, number> };
+}
 interface Api {
   activationMs: number;
   engine: { pid: number | undefined; request(method: string, p: unknown, what: string): Promise<unknown> };
   models: { roots: ModelRoot[]; getChildren(n?: unknown): (ModelRoot | ModuleNode)[]; getTreeItem(n: unknown): vscode.TreeItem };
-  checkpoints: { getChildren(n?: CheckpointNode): Promise<CheckpointNode[]>; getTreeItem(n: CheckpointNode): vscode.TreeItem; refresh(): Promise<void> };
+  checkpoints: {
+    getChildren(n?: CheckpointNode): Promise<CheckpointNode[]>;
+    getTreeItem(n: CheckpointNode): vscode.TreeItem;
+    refresh(): Promise<void>;
+  };
   views: { model: vscode.TreeView<unknown>; checkpoints: vscode.TreeView<CheckpointNode> };
 }
 
@@ -44,7 +65,11 @@ async function screenshot(name: string): Promise<void> {
   await sleep(1500);
 }
 function run(file: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => execFile(process.execPath, [file, ...args], { timeout: 300_000 }, (e, out, err) => (e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out))));
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [file, ...args], { timeout: 300_000 }, (e, out, err) =>
+      e ? reject(new Error(`${e.message}\n${err}`)) : resolve(out),
+    ),
+  );
 }
 const children = (n?: unknown) => api.models.getChildren(n);
 const moduleChildren = (root: ModelRoot) => children(root) as ModuleNode[];
@@ -81,17 +106,28 @@ suite('Model view', () => {
   test("Model A: before and after traceLayers; Copy as Text is exactly the seed's printout", async function () {
     this.timeout(120_000);
     const file = path.join(ws, 'models', 'modelA.ts');
-    const r = await vscode.commands.executeCommand<{ after: { text: string } }>('linger.traceModelFile', { file, traceOptions: { fuseBn: true } });
+    const r = await vscode.commands.executeCommand<{ after: { text: string } }>('linger.traceModelFile', {
+      file,
+      traceOptions: { fuseBn: true },
+    });
     assert.ok(r, 'the trace returned its result');
     const [before, after] = api.models.roots;
     assert.deepEqual([before.tree.label, after.tree.label], ['Before traceLayers', 'After traceLayers']);
-    assert.deepEqual(moduleChildren(before).map((n) => `${n.entry.path}:${n.entry.type}`), ['transpose:ConvTranspose2d', 'conv:Conv2d', 'bn:BatchNorm2d', 'fc:Linear']);
+    assert.deepEqual(
+      moduleChildren(before).map((n) => `${n.entry.path}:${n.entry.type}`),
+      ['transpose:ConvTranspose2d', 'conv:Conv2d', 'bn:BatchNorm2d', 'fc:Linear'],
+    );
     const afterNodes = moduleChildren(after);
-    assert.deepEqual(afterNodes.map((n) => `${n.entry.path}:${n.entry.type}${n.replaced ? ` (was ${n.replaced})` : ''}`),
-      ['transpose:ConvTranspose2d', 'conv:NormalizeConvBN2d (was Conv2d)', 'bn:EmptyBatchNorm (was BatchNorm2d)', 'fc:Linear']);
+    assert.deepEqual(
+      afterNodes.map((n) => `${n.entry.path}:${n.entry.type}${n.replaced ? ` (was ${n.replaced})` : ''}`),
+      ['transpose:ConvTranspose2d', 'conv:NormalizeConvBN2d (was Conv2d)', 'bn:EmptyBatchNorm (was BatchNorm2d)', 'fc:Linear'],
+    );
     const convItem = api.models.getTreeItem(afterNodes[1]);
     assert.match(String(convItem.description), /^NormalizeConvBN2d · was Conv2d/);
-    assert.deepEqual((children(afterNodes[1]) as ModuleNode[]).map((n) => n.entry.path), ['conv.conv', 'conv.bn']);
+    assert.deepEqual(
+      (children(afterNodes[1]) as ModuleNode[]).map((n) => n.entry.path),
+      ['conv.conv', 'conv.bn'],
+    );
     const text = await vscode.commands.executeCommand<string>('linger.copyModelText', after);
     // SPEC §3.3's printout (the same fixture as the engine's test)
     assert.equal(text, fs.readFileSync(path.join(extensionPath, 'test', 'fixtures', 'seed', 'modelA-traced.txt'), 'utf8').trimEnd());
@@ -113,7 +149,10 @@ suite('Model view', () => {
       this.timeout(60_000);
       await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions });
       const after = api.models.roots[1];
-      assert.deepEqual(after.tree.modules.filter((e) => e.aheadRelu).map((e) => e.path), flagged);
+      assert.deepEqual(
+        after.tree.modules.filter((e) => e.aheadRelu).map((e) => e.path),
+        flagged,
+      );
       const item = api.models.getTreeItem(moduleChildren(after).find((n) => n.entry.path === flagged[1])!);
       assert.match(String(item.description), /ahead ReLU/);
     });
@@ -147,7 +186,7 @@ suite('Model view', () => {
     await screenshot('model-view');
   });
 
-  test('Graph view: Model B\'s traced graph drawn by dagre, fused pairs and ahead-ReLU edges marked; a click selects the module; Save as SVG', async function () {
+  test("Graph view: Model B's traced graph drawn by dagre, fused pairs and ahead-ReLU edges marked; a click selects the module; Save as SVG", async function () {
     this.timeout(60_000);
     await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions: {} });
     const stats = await vscode.commands.executeCommand<{ nodes: number; edges: number; fused: number; ahead: number }>('linger.showGraph');
@@ -157,10 +196,14 @@ suite('Model view', () => {
     // a click on conv1's node selects conv1 in the Model view
     const graph = (api as unknown as { graph: { activate(p: string): void } }).graph;
     graph.activate('conv1');
-    const picked = await waitFor('the Model view selection', () => {
-      const sel = api.views.model.selection[0] as ModuleNode | undefined;
-      return sel?.kind === 'module' ? sel : undefined;
-    }, 10_000);
+    const picked = await waitFor(
+      'the Model view selection',
+      () => {
+        const sel = api.views.model.selection[0] as ModuleNode | undefined;
+        return sel?.kind === 'module' ? sel : undefined;
+      },
+      10_000,
+    );
     assert.equal(picked.entry.path, 'conv1');
     const svgFile = path.join(ws, 'graph-modelB.svg');
     assert.equal(await vscode.commands.executeCommand('linger.saveGraphSvg', { file: svgFile }), svgFile);
@@ -188,7 +231,10 @@ suite('Model view', () => {
   test('Export ONNX… (Model File): the float model, verified in onnxruntime', async function () {
     this.timeout(60_000);
     const file = path.join(ws, 'models', 'modelB.ts');
-    const r = await vscode.commands.executeCommand<{ file: string; stage: string; verification: { ok: boolean; summary: string } }>('linger.exportModelFileOnnx', { file });
+    const r = await vscode.commands.executeCommand<{ file: string; stage: string; verification: { ok: boolean; summary: string } }>(
+      'linger.exportModelFileOnnx',
+      { file },
+    );
     assert.equal(r.file, path.join(ws, 'models', 'modelB.onnx'));
     assert.equal(r.stage, 'float');
     assert.ok(r.verification.ok, r.verification.summary);
@@ -197,8 +243,14 @@ suite('Model view', () => {
 
   test('a model file that does not compile is an error naming the file and line; the engine serves on', async function () {
     this.timeout(30_000);
-    await assert.rejects(api.engine.request('linger/traceModelFile', { file: path.join(ws, 'models', 'broken.ts') }, 'trace broken.ts'), /broken\.ts:5/);
-    assert.equal(await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'broken.ts'), traceOptions: {} }), undefined);
+    await assert.rejects(
+      api.engine.request('linger/traceModelFile', { file: path.join(ws, 'models', 'broken.ts') }, 'trace broken.ts'),
+      /broken\.ts:5/,
+    );
+    assert.equal(
+      await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'broken.ts'), traceOptions: {} }),
+      undefined,
+    );
     assert.ok(await vscode.commands.executeCommand<string>('linger.showBackend'));
   });
 });
@@ -206,17 +258,32 @@ suite('Model view', () => {
 suite('Checkpoints view', () => {
   const dir = () => path.join(ws, 'checkpoints');
 
-  test('empty at first; the demo\'s three checkpoints appear under their experiment and stages as they are written', async function () {
+  test("empty at first; the demo's three checkpoints appear under their experiment and stages as they are written", async function () {
     this.timeout(300_000);
     assert.deepEqual(await api.checkpoints.getChildren(), [], 'no checkpoints yet: the welcome content shows');
     await vscode.commands.executeCommand('linger.checkpoints.focus');
-    await run(path.join(extensionPath, 'dist', 'cli.js'), ['demo', '--limit', '6', '--epochs', '1,1,1', '--checkpoints', dir(), '--experiment', 'smoke']);
-    const experiment = await waitFor('the experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('smoke')));
+    await run(path.join(extensionPath, 'dist', 'cli.js'), [
+      'demo',
+      '--limit',
+      '6',
+      '--epochs',
+      '1,1,1',
+      '--checkpoints',
+      dir(),
+      '--experiment',
+      'smoke',
+    ]);
+    const experiment = await waitFor('the experiment', async () =>
+      (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('smoke')),
+    );
     const stages = await waitFor('three stages', async () => {
       const s = await api.checkpoints.getChildren(experiment);
       return s.length === 3 ? s : undefined;
     });
-    assert.deepEqual(stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    assert.deepEqual(
+      stages.map((s) => s.stage),
+      ['float', 'traced', 'fixed'],
+    );
     for (const s of stages) {
       const [c] = await api.checkpoints.getChildren(s);
       assert.equal(c.summary!.stage, s.stage, 'the stage comes from the metadata');
@@ -226,7 +293,7 @@ suite('Checkpoints view', () => {
     }
   });
 
-  test('a truncated file is an error item with the engine\'s message; a plain safetensors file has no linger metadata', async function () {
+  test("a truncated file is an error item with the engine's message; a plain safetensors file has no linger metadata", async function () {
     this.timeout(60_000);
     const good = path.join(dir(), 'smoke', 'fixed.safetensors');
     const broken = path.join(dir(), 'broken');
@@ -238,7 +305,9 @@ suite('Checkpoints view', () => {
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(header.length));
     fs.writeFileSync(path.join(broken, 'plain.safetensors'), Buffer.concat([len, header, Buffer.from(new Float32Array([1, 2]).buffer)]));
-    const exp = await waitFor('the broken experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('broken')));
+    const exp = await waitFor('the broken experiment', async () =>
+      (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('broken')),
+    );
     const kids = await waitFor('both files', async () => {
       const k = await api.checkpoints.getChildren(exp);
       return k.length === 2 ? k : undefined;
@@ -263,19 +332,32 @@ suite('Checkpoints view', () => {
     await screenshot('inspect');
     const root = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file });
     assert.equal(root.tree.stage, 'fixed');
-    assert.deepEqual(moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`).slice(0, 2), ['conv1:Conv2dInt', 'bn1:EmptyBatchNorm']);
+    assert.deepEqual(
+      moduleChildren(root)
+        .map((n) => `${n.entry.path}:${n.entry.type}`)
+        .slice(0, 2),
+      ['conv1:Conv2dInt', 'bn1:EmptyBatchNorm'],
+    );
   });
 
   test('Export ONNX: float and qdq verified in onnxruntime, thinker by its structure; the built-in DemoCNN needs no model file', async function () {
     this.timeout(120_000);
     type Exported = { file: string; stage: string; verification: { ok: boolean; summary: string; method: string } };
-    const q = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'fixed.safetensors'), dialect: 'qdq' });
+    const q = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', {
+      file: path.join(dir(), 'smoke', 'fixed.safetensors'),
+      dialect: 'qdq',
+    });
     assert.equal(q.verification.summary, 'qdq: 100% of 40 outputs bit-exact in onnxruntime');
     assert.ok(fs.statSync(path.join(dir(), 'smoke', 'fixed.qdq.onnx')).size > 10_000);
-    const t = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'fixed.safetensors'), dialect: 'thinker' });
+    const t = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', {
+      file: path.join(dir(), 'smoke', 'fixed.safetensors'),
+      dialect: 'thinker',
+    });
     assert.equal(t.verification.method, 'structure');
     assert.ok(t.verification.ok, t.verification.summary);
-    const f = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: path.join(dir(), 'smoke', 'traced.safetensors') });
+    const f = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', {
+      file: path.join(dir(), 'smoke', 'traced.safetensors'),
+    });
     assert.equal(f.stage, 'traced');
     assert.match(f.verification.summary, /^traced: 40 outputs within [\d.e-]+ of the engine in onnxruntime \(≤ 1e-4\)$/);
     assert.ok(f.verification.ok);
@@ -283,16 +365,35 @@ suite('Checkpoints view', () => {
 
   test('the sequence demo (GRU): its model file traces, its fixed checkpoint shows GRUInt, and exports bit-exact (qdq) and as thinker without a model file', async function () {
     this.timeout(300_000);
-    const r = await vscode.commands.executeCommand<unknown>('linger.traceModelFile', { file: path.join(extensionPath, 'examples', 'sequence_gru.ts'), traceOptions: {} });
+    const r = await vscode.commands.executeCommand<unknown>('linger.traceModelFile', {
+      file: path.join(extensionPath, 'examples', 'sequence_gru.ts'),
+      traceOptions: {},
+    });
     assert.ok(r, 'the trace returned its result');
-    assert.deepEqual(moduleChildren(api.models.roots[1]).map((n) => `${n.entry.path}:${n.entry.type}`),
-      ['conv:NormalizeConvBN1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear']);
-    await run(path.join(extensionPath, 'dist', 'cli.js'), ['demo', '--model', 'gru', '--limit', '6', '--epochs', '1,1,1', '--checkpoints', dir(), '--experiment', 'gru']);
+    assert.deepEqual(
+      moduleChildren(api.models.roots[1]).map((n) => `${n.entry.path}:${n.entry.type}`),
+      ['conv:NormalizeConvBN1d', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRU', 'fc:Linear'],
+    );
+    await run(path.join(extensionPath, 'dist', 'cli.js'), [
+      'demo',
+      '--model',
+      'gru',
+      '--limit',
+      '6',
+      '--epochs',
+      '1,1,1',
+      '--checkpoints',
+      dir(),
+      '--experiment',
+      'gru',
+    ]);
     const fixed = path.join(dir(), 'gru', 'fixed.safetensors');
     const root = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file: fixed });
     assert.equal(root.tree.stage, 'fixed');
-    assert.deepEqual(moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`),
-      ['conv:Conv1dInt', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRUInt', 'fc:LinearInt']);
+    assert.deepEqual(
+      moduleChildren(root).map((n) => `${n.entry.path}:${n.entry.type}`),
+      ['conv:Conv1dInt', 'bn:EmptyBatchNorm', 'relu:ReLU', 'gru:GRUInt', 'fc:LinearInt'],
+    );
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await vscode.commands.executeCommand('linger.model.focus');
     await api.views.model.reveal(root, { expand: true });
@@ -307,14 +408,25 @@ suite('Checkpoints view', () => {
 
   test('Compare with…: keys moved across stages, per-tensor max |Δ|, metric deltas', async function () {
     this.timeout(60_000);
-    type Compared = { moved: { from: string; to: string; maxAbs: number }[]; added: string[]; changed: { key: string; maxAbs: number }[]; metrics: { name: string }[]; text: string };
-    const r = await vscode.commands.executeCommand<Compared>('linger.compareCheckpoints',
-      { file: path.join(dir(), 'smoke', 'float.safetensors'), with: path.join(dir(), 'smoke', 'traced.safetensors') });
+    type Compared = {
+      moved: { from: string; to: string; maxAbs: number }[];
+      added: string[];
+      changed: { key: string; maxAbs: number }[];
+      metrics: { name: string }[];
+      text: string;
+    };
+    const r = await vscode.commands.executeCommand<Compared>('linger.compareCheckpoints', {
+      file: path.join(dir(), 'smoke', 'float.safetensors'),
+      with: path.join(dir(), 'smoke', 'traced.safetensors'),
+    });
     const w = r.moved.find((m) => m.from === 'conv1.weight');
     assert.equal(w?.to, 'conv1.conv.weight', JSON.stringify(r.moved));
     assert.ok(w!.maxAbs > 0, 'the float-stage epoch trained it');
     assert.ok(r.changed.length > 0);
-    assert.deepEqual(r.metrics.map((m) => m.name), ['accuracy', 'loss']);
+    assert.deepEqual(
+      r.metrics.map((m) => m.name),
+      ['accuracy', 'loss'],
+    );
     assert.equal(vscode.window.activeTextEditor?.document.getText(), r.text, 'the comparison opens as a document');
     await screenshot('compare');
   });
@@ -343,11 +455,20 @@ suite('jobs', () => {
     this.timeout(300_000);
     const phases = new Set<string>();
     const sub = (api.engine as unknown as { onProgress: vscode.Event<{ phase: string }> }).onProgress((p) => phases.add(p.phase));
-    const r = await vscode.commands.executeCommand<{ stages: { stage: string; checkpoint: string }[] }>('linger.runDemo', { epochs: [1, 0, 1], limit: 6, experiment: 'ext-demo' });
+    const r = await vscode.commands.executeCommand<{ stages: { stage: string; checkpoint: string }[] }>('linger.runDemo', {
+      epochs: [1, 0, 1],
+      limit: 6,
+      experiment: 'ext-demo',
+    });
     sub.dispose();
-    assert.deepEqual(r.stages.map((s) => s.stage), ['float', 'traced', 'fixed']);
+    assert.deepEqual(
+      r.stages.map((s) => s.stage),
+      ['float', 'traced', 'fixed'],
+    );
     assert.ok(phases.has('float epoch 1/1') && phases.has('QAT epoch 1/1'), [...phases].join(', '));
-    const exp = await waitFor('the demo\'s experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('ext-demo')));
+    const exp = await waitFor("the demo's experiment", async () =>
+      (await api.checkpoints.getChildren()).find((n) => n.dir?.endsWith('ext-demo')),
+    );
     assert.equal((await api.checkpoints.getChildren(exp)).length, 3);
   });
 
@@ -355,7 +476,9 @@ suite('jobs', () => {
     this.timeout(300_000);
     const pid = api.engine.pid;
     let started!: () => void;
-    const running = new Promise<void>((r) => { started = r; });
+    const running = new Promise<void>((r) => {
+      started = r;
+    });
     const sub = (api.engine as unknown as { onProgress: vscode.Event<{ phase: string }> }).onProgress(() => started());
     const job = vscode.commands.executeCommand('linger.runDemo', { epochs: [2, 1, 1], limit: 300, experiment: 'ext-cancelled' });
     await running;
@@ -384,8 +507,13 @@ suite('getting started', () => {
   test('the walkthrough opens with its four steps', async function () {
     this.timeout(30_000);
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-    const walkthroughs = (ext.packageJSON as { contributes: { walkthroughs: { id: string; steps: { id: string; media: { markdown: string } }[] }[] } }).contributes.walkthroughs;
-    assert.deepEqual(walkthroughs[0].steps.map((s) => s.id), ['demo', 'trace', 'checkpoints', 'loadorder']);
+    const walkthroughs = (
+      ext.packageJSON as { contributes: { walkthroughs: { id: string; steps: { id: string; media: { markdown: string } }[] }[] } }
+    ).contributes.walkthroughs;
+    assert.deepEqual(
+      walkthroughs[0].steps.map((s) => s.id),
+      ['demo', 'trace', 'checkpoints', 'loadorder'],
+    );
     for (const s of walkthroughs[0].steps) assert.ok(fs.existsSync(path.join(extensionPath, s.media.markdown)), s.media.markdown);
     await vscode.commands.executeCommand('workbench.action.openWalkthrough', `${EXTENSION_ID}#linger.gettingStarted`, false);
     await screenshot('walkthrough');

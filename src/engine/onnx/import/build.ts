@@ -19,19 +19,42 @@ const RESERVED = new Set<string>();
 for (let p: object | null = Module.prototype; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
   for (const k of Object.getOwnPropertyNames(p)) RESERVED.add(k);
 }
-for (const k of ['training', 'program', 'constants', 'inputName', 'outputNames', 'inputShape', 'opset', 'file', 'pending', 'constructor', '__proto__', 'prototype']) RESERVED.add(k);
+for (const k of [
+  'training',
+  'program',
+  'constants',
+  'inputName',
+  'outputNames',
+  'inputShape',
+  'opset',
+  'file',
+  'pending',
+  'constructor',
+  '__proto__',
+  'prototype',
+])
+  RESERVED.add(k);
 
 export function buildModel(g: Graph, { steps, layerPaths, modulePaths, rnnPlans }: Plan): OnnxModel {
   const model = new OnnxModel();
   // graph outputs that are the input or constants still need a step to appear in env
   hidden(model, {
-    program: steps, constants: new Map(g.consts), inputName: g.inputName, outputNames: g.outputNames,
-    inputShape: g.inputShape, opset: g.opset, file: g.file, pending: new Map<string, Module>(),
+    program: steps,
+    constants: new Map(g.consts),
+    inputName: g.inputName,
+    outputNames: g.outputNames,
+    inputShape: g.inputShape,
+    opset: g.opset,
+    file: g.file,
+    pending: new Map<string, Module>(),
   });
   // constants that feed tensor ops become engine tensors once, here (not inside the build's tidy)
   for (const s of steps) {
     if (s.kind !== 'op' || !opDef(s.node.op)?.tensorConsts) continue;
-    for (const i of s.node.inputs) { const c = i ? g.consts.get(i) : undefined; if (c && c.data.length > 1) keepConstTensor(c); }
+    for (const i of s.node.inputs) {
+      const c = i ? g.consts.get(i) : undefined;
+      if (c && c.data.length > 1) keepConstTensor(c);
+    }
   }
   const ctx: BuildContext = { opset: g.opset, constant: (name) => g.consts.get(name)! };
   const creators = new Map<string, (x: Tensor) => Module>();
@@ -65,7 +88,7 @@ export function buildModel(g: Graph, { steps, layerPaths, modulePaths, rnnPlans 
       runStep(model, s, env);
       for (const o of s.outputs) {
         const v = env.get(o);
-        if (v && !isConst(v) && v.size > (1 << 26)) throw new Error(`${s.node.what}: its output [${v.shape.join(', ')}] is too large`);
+        if (v && !isConst(v) && v.size > 1 << 26) throw new Error(`${s.node.what}: its output [${v.shape.join(', ')}] is too large`);
       }
     }
     for (const o of g.outputNames) if (!env.has(o)) throw new Error(`graph output '${o}' was not computed`);
@@ -91,10 +114,14 @@ function attach(model: OnnxModel, order: string[], mods: Map<string, Module>, in
   const hasParams = (p: string) => mods.get(p)!.ownParameters().length > 0;
   const byInit = order.every((p, i) => !hasParams(p) || named[i] !== null);
   const key = new Map<string, number>();
-  let last = -1, step = 0;
+  let last = -1,
+    step = 0;
   order.forEach((p, i) => {
-    if (byInit && named[i] !== null) { last = named[i]!; step = 0; key.set(p, last); }
-    else key.set(p, byInit ? last + (++step) * 1e-6 : i);
+    if (byInit && named[i] !== null) {
+      last = named[i]!;
+      step = 0;
+      key.set(p, last);
+    } else key.set(p, byInit ? last + ++step * 1e-6 : i);
   });
   // a container's key is its first descendant's
   const nodeKey = (p: string) => Math.min(...order.filter((q) => q === p || q.startsWith(p + '.')).map((q) => key.get(q)!));
@@ -130,7 +157,12 @@ function attach(model: OnnxModel, order: string[], mods: Map<string, Module>, in
     let name = safeName(parent, leaf);
     if ((parent as unknown as Record<string, unknown>)[name] instanceof Module) name = `${name}_${Object.keys(parent).length}`;
     (parent as unknown as Record<string, Module>)[name] = mods.get(p)!;
-    const parentFinal = parentPath ? parentPath.split('.').map((_, i, arr) => safe.get(arr.slice(0, i + 1).join('.'))!).join('.') : '';
+    const parentFinal = parentPath
+      ? parentPath
+          .split('.')
+          .map((_, i, arr) => safe.get(arr.slice(0, i + 1).join('.'))!)
+          .join('.')
+      : '';
     finalPath.set(p, parentFinal ? `${parentFinal}.${name}` : name);
   }
   for (const s of model.program) if (s.path !== undefined) s.path = finalPath.get(s.path) ?? s.path;

@@ -38,7 +38,10 @@ export function scalarOf(v: ConstValue, what: string): number {
 export function strides(dims: readonly number[]): number[] {
   const s = new Array<number>(dims.length);
   let acc = 1;
-  for (let i = dims.length - 1; i >= 0; i--) { s[i] = acc; acc *= dims[i]; }
+  for (let i = dims.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= dims[i];
+  }
   return s;
 }
 export function normAxis(a: number, rank: number, what: string): number {
@@ -61,7 +64,8 @@ export function broadcastDims(a: readonly number[], b: readonly number[], what: 
   const r = Math.max(a.length, b.length);
   const out = new Array<number>(r);
   for (let i = 0; i < r; i++) {
-    const x = a[a.length - r + i] ?? 1, y = b[b.length - r + i] ?? 1;
+    const x = a[a.length - r + i] ?? 1,
+      y = b[b.length - r + i] ?? 1;
     if (x !== y && x !== 1 && y !== 1) throw new Error(`${what}: shapes [${a.join(', ')}] and [${b.join(', ')}] do not broadcast`);
     out[i] = x === 1 ? y : x;
   }
@@ -69,7 +73,8 @@ export function broadcastDims(a: readonly number[], b: readonly number[], what: 
 }
 
 export function broadcastIndex(outDims: number[], inDims: number[]): (i: number) => number {
-  const os = strides(outDims), is = strides(inDims);
+  const os = strides(outDims),
+    is = strides(inDims);
   const off = outDims.length - inDims.length;
   return (i) => {
     let j = 0;
@@ -84,7 +89,8 @@ export function broadcastIndex(outDims: number[], inDims: number[]): (i: number)
 
 export function binary(a: ConstValue, b: ConstValue, f: (x: number, y: number) => number, what: string, intDiv = false): ConstValue {
   const dims = broadcastDims(a.dims, b.dims, what);
-  const ia = broadcastIndex(dims, a.dims), ib = broadcastIndex(dims, b.dims);
+  const ia = broadcastIndex(dims, a.dims),
+    ib = broadcastIndex(dims, b.dims);
   const dtype = a.dtype === 'int' && b.dtype === 'int' ? 'int' : 'float';
   return fillConst(dims, dtype, (i) => {
     const v = f(a.data[ia(i)], b.data[ib(i)]);
@@ -95,9 +101,11 @@ export function binary(a: ConstValue, b: ConstValue, f: (x: number, y: number) =
 
 export function transpose(v: ConstValue, perm: number[]): ConstValue {
   const r = v.dims.length;
-  if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => p < 0 || p >= r)) throw new Error(`Transpose: perm [${perm.join(', ')}] does not fit rank ${r}`);
+  if (perm.length !== r || new Set(perm).size !== r || perm.some((p) => p < 0 || p >= r))
+    throw new Error(`Transpose: perm [${perm.join(', ')}] does not fit rank ${r}`);
   const dims = perm.map((p) => v.dims[p]);
-  const is = strides(v.dims), os = strides(dims);
+  const is = strides(v.dims),
+    os = strides(dims);
   return fillConst(dims, v.dtype, (i) => {
     let j = 0;
     for (let d = 0; d < r; d++) j += (Math.floor(i / os[d]) % dims[d]) * is[perm[d]];
@@ -124,7 +132,8 @@ export function reshapeTarget(inDims: readonly number[], shape: number[], allowZ
 /** Shape's output for input dims `dims`: the [start, end) range of them (opset 15's attributes). */
 export function shapeValue(dims: readonly number[], attrs: { int(name: string, dflt: number): number }): ConstValue {
   const r = dims.length;
-  let start = attrs.int('start', 0), end = attrs.int('end', r);
+  let start = attrs.int('start', 0),
+    end = attrs.int('end', r);
   if (start < 0) start += r;
   if (end < 0) end += r;
   start = Math.max(0, Math.min(r, start));

@@ -26,7 +26,9 @@ export interface Step {
 
 /** A container for module paths (layer1, layer1.0, …) of an imported model. */
 export class OnnxScope extends Module {
-  forward(): never { throw new Error('an imported model runs from its root (this is a container of its layers)'); }
+  forward(): never {
+    throw new Error('an imported model runs from its root (this is a container of its layers)');
+  }
 }
 
 /** An imported ONNX model: layers as children, the graph as its forward. */
@@ -79,11 +81,16 @@ export function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>)
     if (step.kind === 'alias') outs = [get(0)!];
     else if (step.kind === 'rnn') {
       const r = step.rnn!;
-      const vals = runRecurrent(model.resolve(step.path!), r, (name) => {
-        const v = env.get(name);
-        if (v === undefined) throw new Error(`${n.what}: input '${name}' has no value`);
-        return v;
-      }, n.what);
+      const vals = runRecurrent(
+        model.resolve(step.path!),
+        r,
+        (name) => {
+          const v = env.get(name);
+          if (v === undefined) throw new Error(`${n.what}: input '${name}' has no value`);
+          return v;
+        },
+        n.what,
+      );
       for (const [k, v] of vals) env.set(k, v);
       return;
     } else if (step.kind === 'shape') {
@@ -91,12 +98,16 @@ export function runStep(model: OnnxModel, step: Step, env: Map<string, RtValue>)
       const x = env.get(sh.input);
       if (x === undefined || isConst(x)) throw new Error(`${n.what}: input '${sh.input}' has no value`);
       outs = recurrentShape(n, x, sh.batchFirst, sh.width);
-    }
-    else if (step.kind === 'layer') {
+    } else if (step.kind === 'layer') {
       const x = get(0);
       if (x === undefined) throw new Error(`${n.what}: no input`);
       outs = [model.resolve(step.path!)(isConst(x) ? constTensor(x) : x) as Tensor];
-    } else outs = execOp(n, n.inputs.map((_, i) => get(i)), model.opset);
+    } else
+      outs = execOp(
+        n,
+        n.inputs.map((_, i) => get(i)),
+        model.opset,
+      );
     step.outputs.forEach((name, i) => {
       if (name && outs[i] !== undefined) env.set(name, outs[i]);
     });

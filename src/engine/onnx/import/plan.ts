@@ -29,16 +29,24 @@ export function planGraph(g: Graph): Plan {
   const absorbed = new Set<NodeInfo>();
   const aliased = new Set<NodeInfo>();
   const ctx: PlanContext = {
-    consts: g.consts, consumers, opset: g.opset,
+    consts: g.consts,
+    consumers,
+    opset: g.opset,
     isConst: (name) => !!name && g.consts.has(name),
     isOutput: (v) => g.outputNames.includes(v),
-    absorb: (n, alias = false) => { absorbed.add(n); if (alias) aliased.add(n); },
+    absorb: (n, alias = false) => {
+      absorbed.add(n);
+      if (alias) aliased.add(n);
+    },
   };
   const steps: Step[] = [];
 
   // LSTM/GRU: a chain of nodes (one per layer) and its glue become one module call
   const rnnPathSet = new Set<string>();
-  const rnnPlans = planRecurrent({ nodes: g.nodes, consts: g.consts, consumers, outputNames: g.outputNames, paramNames: g.paramNames, opset: g.opset }, rnnPathSet);
+  const rnnPlans = planRecurrent(
+    { nodes: g.nodes, consts: g.consts, consumers, outputNames: g.outputNames, paramNames: g.paramNames, opset: g.opset },
+    rnnPathSet,
+  );
   const rnnRole = new Map<NodeInfo, { plan: RecurrentPlan; width?: number }>();
   for (const p of rnnPlans) {
     for (const n of [...p.nodes, ...p.absorbed]) rnnRole.set(n, { plan: p });
@@ -49,8 +57,9 @@ export function planGraph(g: Graph): Plan {
   const layerNodes: NodeInfo[] = [];
   for (const n of g.nodes) {
     const d = opDef(n.op)!;
-    if (d.layer) { if (d.layer.accepts(n, ctx)) layerNodes.push(n); }
-    else d.plan?.(n, ctx);
+    if (d.layer) {
+      if (d.layer.accepts(n, ctx)) layerNodes.push(n);
+    } else d.plan?.(n, ctx);
   }
 
   const layerPath = layerPathsOf(layerNodes, rnnPathSet);
@@ -61,9 +70,16 @@ export function planGraph(g: Graph): Plan {
     const rr = rnnRole.get(n);
     if (rr) {
       const r = rr.plan.run;
-      if (rr.width !== undefined) steps.push({ node: n, kind: 'shape', shape: { input: r.input, batchFirst: r.batchFirst, width: rr.width }, outputs: n.outputs });
+      if (rr.width !== undefined)
+        steps.push({ node: n, kind: 'shape', shape: { input: r.input, batchFirst: r.batchFirst, width: rr.width }, outputs: n.outputs });
       else if (n === rr.plan.nodes[rr.plan.nodes.length - 1]) {
-        steps.push({ node: rr.plan.nodes[0], kind: 'rnn', path: rr.plan.path, rnn: r, outputs: [r.y?.name ?? '', ...r.yh, ...r.yc].filter(Boolean) });
+        steps.push({
+          node: rr.plan.nodes[0],
+          kind: 'rnn',
+          path: rr.plan.path,
+          rnn: r,
+          outputs: [r.y?.name ?? '', ...r.yh, ...r.yc].filter(Boolean),
+        });
       }
       continue;
     }
@@ -97,9 +113,15 @@ function layerPathsOf(layerNodes: NodeInfo[], rnnPaths: Set<string>): Map<NodeIn
     const layer = opDef(n.op)!.layer!;
     const key = n.inputs[1];
     const known = byWeight.get(key);
-    if (known !== undefined) { layerPath.set(n, known); continue; }
+    if (known !== undefined) {
+      layerPath.set(n, known);
+      continue;
+    }
     let p: string | null = null;
-    for (const i of layer.params(n)) { p = pathOfParamName(i); if (p) break; }
+    for (const i of layer.params(n)) {
+      p = pathOfParamName(i);
+      if (p) break;
+    }
     if (p === null && n.scope) p = n.scope;
     if (p === null || p === '' || used.has(p)) {
       const base = p || layer.stem || 'layer';
@@ -116,7 +138,13 @@ function layerPathsOf(layerNodes: NodeInfo[], rnnPaths: Set<string>): Map<NodeIn
 }
 
 /** Parameter-free module ops: a scope that holds only this one kind of op (same attributes), and nothing below it. */
-function moduleOpPaths(g: Graph, ctx: PlanContext, absorbed: Set<NodeInfo>, layerNodes: NodeInfo[], claimed: Set<string>): Map<string, NodeInfo[]> {
+function moduleOpPaths(
+  g: Graph,
+  ctx: PlanContext,
+  absorbed: Set<NodeInfo>,
+  layerNodes: NodeInfo[],
+  claimed: Set<string>,
+): Map<string, NodeInfo[]> {
   const groups = new Map<string, NodeInfo[]>();
   for (const n of g.nodes) {
     if (!opDef(n.op)!.module || absorbed.has(n) || layerNodes.includes(n) || !n.scope) continue;
@@ -148,14 +176,22 @@ function moduleOpPaths(g: Graph, ctx: PlanContext, absorbed: Set<NodeInfo>, laye
 }
 
 function sameAttrs(a: NodeInfo, b: NodeInfo): boolean {
-  const norm = (n: NodeInfo) => JSON.stringify(n.attrs.names().sort().map((k) => [k, n.attrs.raw(k)]));
+  const norm = (n: NodeInfo) =>
+    JSON.stringify(
+      n.attrs
+        .names()
+        .sort()
+        .map((k) => [k, n.attrs.raw(k)]),
+    );
   return norm(a) === norm(b);
 }
 
 /** Steps in an order where every value is computed before it is read (graph order where it already is). */
 function sortSteps(steps: Step[]): Step[] {
   const producer = new Map<string, number>();
-  steps.forEach((s, i) => { for (const o of s.outputs) if (o) producer.set(o, i); });
+  steps.forEach((s, i) => {
+    for (const o of s.outputs) if (o) producer.set(o, i);
+  });
   const deps = steps.map(() => 0);
   const users = steps.map(() => [] as number[]);
   steps.forEach((s, i) => {
@@ -179,4 +215,3 @@ function sortSteps(steps: Step[]): Step[] {
   if (out.length !== steps.length) throw new Error('internal: the recurrent layers make a cycle in the graph');
   return out;
 }
-

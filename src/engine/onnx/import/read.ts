@@ -34,7 +34,10 @@ const MAX_FILE_INPUT = 1 << 22;
 /** PyTorch's node name `/layer1/layer1.0/conv1/Conv` → module path `layer1.0.conv1` (null: no scope). */
 export function scopeOfNodeName(name: string): string | null {
   if (!name.startsWith('/')) return null;
-  const comps = name.split('/').slice(1, -1).filter((c) => c.length > 0);
+  const comps = name
+    .split('/')
+    .slice(1, -1)
+    .filter((c) => c.length > 0);
   if (!comps.length) return '';
   const parts: string[] = [];
   let prev = '';
@@ -49,8 +52,15 @@ export function scopeOfNodeName(name: string): string | null {
 export function readGraph(bytes: Uint8Array, file: string, opts: ImportOptions): Graph {
   const model = decode(bytes);
   const g: Graph = {
-    file, opset: opsetOf(model), consts: new Map(), paramNames: new Set(), initOrder: new Map(),
-    nodes: [], inputName: '', inputShape: [], outputNames: [],
+    file,
+    opset: opsetOf(model),
+    consts: new Map(),
+    paramNames: new Set(),
+    initOrder: new Map(),
+    nodes: [],
+    inputName: '',
+    inputShape: [],
+    outputNames: [],
   };
   readParts(g, model.graph!, opts);
   sortNodes(g);
@@ -91,20 +101,34 @@ function readParts(self: Graph, g: onnx.IGraphProto, opts: ImportOptions): void 
   });
   const inputs = (g.input ?? []).filter((i) => i.name && !self.consts.has(i.name));
   if (inputs.length !== 1) {
-    throw new Error(`the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ') || 'none'}); importOnnx reads models with one input`);
+    throw new Error(
+      `the model has ${inputs.length} inputs (${inputs.map((i) => i.name).join(', ') || 'none'}); importOnnx reads models with one input`,
+    );
   }
   const inp = inputs[0];
   self.inputName = inp.name!;
   const tt = inp.type?.tensorType;
-  if (tt && tt.elemType && tt.elemType !== 1) throw new Error(`input '${self.inputName}' is ${DT_NAMES[tt.elemType] ?? tt.elemType}; only float inputs are supported`);
-  const fileDims = (tt?.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && toInt(d.dimValue as number, 'input dim') > 0 ? toInt(d.dimValue as number, 'input dim') : null));
+  if (tt && tt.elemType && tt.elemType !== 1)
+    throw new Error(`input '${self.inputName}' is ${DT_NAMES[tt.elemType] ?? tt.elemType}; only float inputs are supported`);
+  const fileDims = (tt?.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && toInt(d.dimValue as number, 'input dim') > 0
+      ? toInt(d.dimValue as number, 'input dim')
+      : null,
+  );
   let shape: number[];
   if (opts.inputShape) {
     shape = opts.inputShape;
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 1)) throw new Error(`inputShape [${String(shape)}] must be positive integers`);
-    if (fileDims.length && fileDims.length !== shape.length) throw new Error(`inputShape [${shape.join(', ')}] has rank ${shape.length}, the model's input '${self.inputName}' rank ${fileDims.length}`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 1))
+      throw new Error(`inputShape [${String(shape)}] must be positive integers`);
+    if (fileDims.length && fileDims.length !== shape.length)
+      throw new Error(
+        `inputShape [${shape.join(', ')}] has rank ${shape.length}, the model's input '${self.inputName}' rank ${fileDims.length}`,
+      );
     fileDims.forEach((d, i) => {
-      if (d !== null && i > 0 && d !== shape[i]) throw new Error(`inputShape [${shape.join(', ')}] differs from the model's input [${fileDims.map((v) => v ?? '?').join(', ')}] at dim ${i}`);
+      if (d !== null && i > 0 && d !== shape[i])
+        throw new Error(
+          `inputShape [${shape.join(', ')}] differs from the model's input [${fileDims.map((v) => v ?? '?').join(', ')}] at dim ${i}`,
+        );
     });
   } else {
     if (!fileDims.length) throw new Error(`the input '${self.inputName}' has no shape in the file; pass { inputShape }`);
@@ -115,7 +139,8 @@ function readParts(self: Graph, g: onnx.IGraphProto, opts: ImportOptions): void 
     });
   }
   // the file's own shape is trusted less than the caller's: a damaged dim must not allocate gigabytes
-  if (sizeOf(shape) > (opts.inputShape ? MAX_INPUT : MAX_FILE_INPUT)) throw new Error(`input shape [${shape.join(', ')}] is too large to build the model with; pass a smaller { inputShape }`);
+  if (sizeOf(shape) > (opts.inputShape ? MAX_INPUT : MAX_FILE_INPUT))
+    throw new Error(`input shape [${shape.join(', ')}] is too large to build the model with; pass a smaller { inputShape }`);
   self.inputShape = [...shape];
   self.outputNames = (g.output ?? []).map((o) => o.name ?? '');
   if (!self.outputNames.length || self.outputNames.some((n) => !n)) throw new Error('the graph has no (named) outputs');
@@ -128,11 +153,22 @@ function readParts(self: Graph, g: onnx.IGraphProto, opts: ImportOptions): void 
     const what = `node '${name}' (${n.domain && n.domain !== 'ai.onnx' ? `${n.domain}::` : ''}${op || '?'})`;
     if (!op) throw new Error(`${what}: no op type`);
     if (n.domain && n.domain !== 'ai.onnx') {
-      throw new Error(`${what}: ops of the '${n.domain}' domain are not supported; importOnnx reads float models exported by PyTorch` +
-        (n.domain === 'thinker' ? ' (thinker ops are fixed-point: import the float model instead)' : ''));
+      throw new Error(
+        `${what}: ops of the '${n.domain}' domain are not supported; importOnnx reads float models exported by PyTorch` +
+          (n.domain === 'thinker' ? ' (thinker ops are fixed-point: import the float model instead)' : ''),
+      );
     }
     if (!opDef(op)) throw new Error(`${what}: unsupported op '${op}'`);
-    return { index, op, name, inputs: n.input ?? [], outputs: n.output ?? [], attrs: new Attrs(n, what), what, scope: n.name ? scopeOfNodeName(n.name) : null };
+    return {
+      index,
+      op,
+      name,
+      inputs: n.input ?? [],
+      outputs: n.output ?? [],
+      attrs: new Attrs(n, what),
+      what,
+      scope: n.name ? scopeOfNodeName(n.name) : null,
+    };
   });
 }
 
@@ -182,8 +218,17 @@ function foldStatic(self: Graph): void {
     const d = opDef(n.op)!;
     const folds = d.fold && (d.foldsAtImport ? d.foldsAtImport(n, isConst) : n.inputs.every((i) => !i || isConst(i)));
     if (folds) {
-      const outs = d.fold!(foldCall(n, n.inputs.map((i) => (i ? self.consts.get(i) : undefined)), self.opset, true));
-      n.outputs.forEach((o, k) => { if (o && outs[k]) self.consts.set(o, outs[k]); });
+      const outs = d.fold!(
+        foldCall(
+          n,
+          n.inputs.map((i) => (i ? self.consts.get(i) : undefined)),
+          self.opset,
+          true,
+        ),
+      );
+      n.outputs.forEach((o, k) => {
+        if (o && outs[k]) self.consts.set(o, outs[k]);
+      });
       continue;
     }
     rest.push(n);

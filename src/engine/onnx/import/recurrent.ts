@@ -72,14 +72,17 @@ function checkNode(n: NodeInfo, consts: Map<string, ConstValue>): { cell: string
   const { attrs, what } = n;
   const G = cc.gates;
   const dir = attrs.string('direction', 'forward');
-  if (dir !== 'forward' && dir !== 'bidirectional') throw new Error(`${what}: direction '${dir}' is not supported (PyTorch exports 'forward' or 'bidirectional')`);
+  if (dir !== 'forward' && dir !== 'bidirectional')
+    throw new Error(`${what}: direction '${dir}' is not supported (PyTorch exports 'forward' or 'bidirectional')`);
   const D = dir === 'bidirectional' ? 2 : 1;
-  for (const a of ['clip', 'activation_alpha', 'activation_beta']) if (attrs.has(a)) throw new Error(`${what}: the '${a}' attribute is not supported (PyTorch's ${cell} has none)`);
+  for (const a of ['clip', 'activation_alpha', 'activation_beta'])
+    if (attrs.has(a)) throw new Error(`${what}: the '${a}' attribute is not supported (PyTorch's ${cell} has none)`);
   if (attrs.has('activations')) {
     const raw = attrs.raw('activations')!;
     const acts = (raw.strings ?? []).map((s) => new TextDecoder().decode(s));
     const want = [...cc.activations, ...(D === 2 ? cc.activations : [])];
-    if (acts.join() !== want.join()) throw new Error(`${what}: activations [${acts.join(', ')}] are not supported (only PyTorch's [${want.join(', ')}])`);
+    if (acts.join() !== want.join())
+      throw new Error(`${what}: activations [${acts.join(', ')}] are not supported (only PyTorch's [${want.join(', ')}])`);
   }
   if (attrs.int('layout', 0) !== 0) throw new Error(`${what}: layout=1 (batch-major) is not supported (PyTorch exports layout 0)`);
   cc.checkAttrs(n);
@@ -91,16 +94,19 @@ function checkNode(n: NodeInfo, consts: Map<string, ConstValue>): { cell: string
     if (!v) throw new Error(`${what}: ${label} must be a constant (initializer)`);
     return v;
   };
-  const W = c(1, 'W'), R = c(2, 'R');
+  const W = c(1, 'W'),
+    R = c(2, 'R');
   const H = attrs.int('hidden_size', R.dims[2] ?? 0);
   if (!Number.isInteger(H) || H < 1 || H > 65536) throw new Error(`${what}: hidden_size ${H} is out of range`);
   if (W.dims.length !== 3 || W.dims[0] !== D || W.dims[1] !== G * H || W.dims[2] < 1) {
     throw new Error(`${what}: W has shape [${W.dims.join(', ')}], expected [${D}, ${G * H}, input_size]`);
   }
-  if (R.dims.join() !== [D, G * H, H].join()) throw new Error(`${what}: R has shape [${R.dims.join(', ')}], expected [${D}, ${G * H}, ${H}]`);
+  if (R.dims.join() !== [D, G * H, H].join())
+    throw new Error(`${what}: R has shape [${R.dims.join(', ')}], expected [${D}, ${G * H}, ${H}]`);
   if (n.inputs[3]) {
     const B = c(3, 'B');
-    if (B.dims.join() !== [D, 2 * G * H].join()) throw new Error(`${what}: B has shape [${B.dims.join(', ')}], expected [${D}, ${2 * G * H}]`);
+    if (B.dims.join() !== [D, 2 * G * H].join())
+      throw new Error(`${what}: B has shape [${B.dims.join(', ')}], expected [${D}, ${2 * G * H}]`);
   }
   return { cell, D, H, inF: W.dims[2] };
 }
@@ -119,7 +125,12 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
   };
   const shapeUsers = (v: string) => usersOf(v).filter((u) => u.op === 'Shape');
   const perm = (n: NodeInfo) => (n.attrs.ints('perm') ?? []).join();
-  const squeezeAxes = (n: NodeInfo) => (opset >= 13 ? (n.inputs[1] && consts.has(n.inputs[1]) ? intsOf(consts.get(n.inputs[1])!, 'axes') : null) : n.attrs.ints('axes') ?? null);
+  const squeezeAxes = (n: NodeInfo) =>
+    opset >= 13
+      ? n.inputs[1] && consts.has(n.inputs[1])
+        ? intsOf(consts.get(n.inputs[1])!, 'axes')
+        : null
+      : (n.attrs.ints('axes') ?? null);
   const reshapeOk = (n: NodeInfo, width: number) => {
     const s = n.inputs[1] ? consts.get(n.inputs[1]) : undefined;
     if (!s || n.attrs.int('allowzero', 0) !== 0) return false;
@@ -160,12 +171,16 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
       linked = true;
       break;
     }
-    if (!linked) { chainOf.set(n, chains.length); chains.push({ nodes: [n], glue: [], shapes: [] }); }
+    if (!linked) {
+      chainOf.set(n, chains.length);
+      chains.push({ nodes: [n], glue: [], shapes: [] });
+    }
   }
 
   const plans: RecurrentPlan[] = [];
   for (const ch of chains) {
-    const first = ch.nodes[0], last = ch.nodes[ch.nodes.length - 1];
+    const first = ch.nodes[0],
+      last = ch.nodes[ch.nodes.length - 1];
     const { cell, D, H, inF } = info.get(first)!;
     const absorbed = [...ch.glue];
     const shapes = [...ch.shapes];
@@ -192,9 +207,15 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
         if (batchFirst) {
           const tb = soleUser(end.outputs[0]);
           ok = !!tb && tb.op === 'Transpose' && perm(tb) === '1,0,2' && tb.scope === first.scope && !shapeUsers(end.outputs[0]).length;
-          if (ok) { chain.push(tb!); end = tb!; }
+          if (ok) {
+            chain.push(tb!);
+            end = tb!;
+          }
         }
-        if (ok) { absorbed.push(...chain); y = { name: end.outputs[0], native: false }; }
+        if (ok) {
+          absorbed.push(...chain);
+          y = { name: end.outputs[0], native: false };
+        }
       }
     }
     // the module path: the node's scope, else the initializers' names (weight_ih_l0), else made up
@@ -204,7 +225,10 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
       for (const name of ctx.paramNames) {
         const m = /^(.+)\.weight_ih_l0$/.exec(name);
         const v = consts.get(name);
-        if (m && !name.includes('::') && v && v.dims.join() === [G * H, inF].join() && !usedPaths.has(m[1])) { path = m[1]; break; }
+        if (m && !name.includes('::') && v && v.dims.join() === [G * H, inF].join() && !usedPaths.has(m[1])) {
+          path = m[1];
+          break;
+        }
       }
     }
     if (!path) path = cell.toLowerCase();
@@ -215,9 +239,21 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
     }
     usedPaths.add(path);
     plans.push({
-      path, nodes: ch.nodes, absorbed, shapes, inputSize: inF, bias: !!first.inputs[3],
+      path,
+      nodes: ch.nodes,
+      absorbed,
+      shapes,
+      inputSize: inF,
+      bias: !!first.inputs[3],
       run: {
-        cell, cellState: cellOf(first).cellState, layers: ch.nodes.length, directions: D, hidden: H, batchFirst, input, y,
+        cell,
+        cellState: cellOf(first).cellState,
+        layers: ch.nodes.length,
+        directions: D,
+        hidden: H,
+        batchFirst,
+        input,
+        y,
         h0: ch.nodes.map((n) => n.inputs[5] ?? ''),
         c0: cellOf(first).cellState ? ch.nodes.map((n) => n.inputs[6] ?? '') : [],
         yh: ch.nodes.map((n) => n.outputs[1] ?? ''),
@@ -225,7 +261,8 @@ export function planRecurrent(ctx: PlanContext, usedPaths: Set<string>): Recurre
       },
     });
     // every layer after the first needs the same bias choice (one module has one `bias` flag)
-    for (const n of ch.nodes) if (!!n.inputs[3] !== !!first.inputs[3]) throw new Error(`${n.what}: layers of one ${cell} differ in having a bias`);
+    for (const n of ch.nodes)
+      if (!!n.inputs[3] !== !!first.inputs[3]) throw new Error(`${n.what}: layers of one ${cell} differ in having a bias`);
   }
   return plans;
 }
@@ -236,7 +273,8 @@ export function makeRecurrent(p: RecurrentPlan, consts: Map<string, ConstValue>)
   const opts = { numLayers: layers, bidirectional: D === 2, batchFirst, bias: p.bias };
   const cc = cellOf(p.nodes[0]);
   const m = cc.make(p.inputSize, H, opts);
-  const G = cc.gates, order = cc.order;
+  const G = cc.gates,
+    order = cc.order;
   const params = m as unknown as Record<string, Parameter>;
   /** direction d's [G·H, cols] block of an ONNX [D, G·H, cols] tensor, rows in PyTorch's order */
   const unorder = (v: ConstValue, d: number, cols: number, offset = 0): Float32Array => {
@@ -251,7 +289,9 @@ export function makeRecurrent(p: RecurrentPlan, consts: Map<string, ConstValue>)
     return out;
   };
   p.nodes.forEach((n, l) => {
-    const W = consts.get(n.inputs[1])!, R = consts.get(n.inputs[2])!, B = n.inputs[3] ? consts.get(n.inputs[3])! : null;
+    const W = consts.get(n.inputs[1])!,
+      R = consts.get(n.inputs[2])!,
+      B = n.inputs[3] ? consts.get(n.inputs[3])! : null;
     const inF = W.dims[2];
     if (inF !== (l === 0 ? p.inputSize : D * H)) throw new Error(`${n.what}: input size ${inF} does not fit layer ${l} of the ${cell}`);
     for (let d = 0; d < D; d++) {
@@ -272,7 +312,8 @@ export function runRecurrent(m: Module, r: RecurrentRun, get: (name: string) => 
   const x = asTensor(get(r.input), what);
   if (x.rank !== 3) throw new Error(`${what}: expected a 3-d sequence, got [${x.shape.join(', ')}]`);
   const B = x.shape[r.batchFirst ? 0 : 1];
-  const D = r.directions, H = r.hidden;
+  const D = r.directions,
+    H = r.hidden;
   const zeros = () => new Tensor(tf.zeros([D, B, H]));
   const state = (names: string[]): Tensor | undefined => {
     const vs = names.map((n) => (n ? get(n) : undefined));
@@ -280,9 +321,12 @@ export function runRecurrent(m: Module, r: RecurrentRun, get: (name: string) => 
     const parts = vs.map((v) => (v === undefined ? zeros() : asTensor(v, what)));
     return parts.length === 1 ? parts[0] : F.cat(parts, 0);
   };
-  let out: Tensor, hn: Tensor, cn: Tensor | null = null;
+  let out: Tensor,
+    hn: Tensor,
+    cn: Tensor | null = null;
   if (r.cellState) {
-    const h0 = state(r.h0), c0 = state(r.c0);
+    const h0 = state(r.h0),
+      c0 = state(r.c0);
     const full = () => new Tensor(tf.zeros([r.layers * D, B, H]));
     const res = m(x, h0 || c0 ? [h0 ?? full(), c0 ?? full()] : undefined) as [Tensor, [Tensor, Tensor]];
     [out, [hn, cn]] = res;
@@ -299,8 +343,13 @@ export function runRecurrent(m: Module, r: RecurrentRun, get: (name: string) => 
     }
   }
   const layerOf = (s: Tensor, l: number) => new Tensor(tf.slice(s.logical(), [l * D, 0, 0], [D, B, H]));
-  r.yh.forEach((n, l) => { if (n) vals.set(n, layerOf(hn, l)); });
-  if (cn) r.yc.forEach((n, l) => { if (n) vals.set(n, layerOf(cn!, l)); });
+  r.yh.forEach((n, l) => {
+    if (n) vals.set(n, layerOf(hn, l));
+  });
+  if (cn)
+    r.yc.forEach((n, l) => {
+      if (n) vals.set(n, layerOf(cn!, l));
+    });
   return vals;
 }
 

@@ -150,7 +150,10 @@ export function opDef(op: string): OpDef | undefined {
 
 export function foldCall(n: NodeInfo, ins: (ConstValue | undefined)[], opset: number, atImport: boolean): FoldCall {
   return {
-    n, ins, opset, atImport,
+    n,
+    ins,
+    opset,
+    atImport,
     need: (i) => {
       const v = ins[i];
       if (!v) throw new Error(`${n.what}: input ${i} is missing`);
@@ -163,13 +166,16 @@ export function foldCall(n: NodeInfo, ins: (ConstValue | undefined)[], opset: nu
 export function execOp(n: NodeInfo, ins: (RtValue | undefined)[], opset: number): RtValue[] {
   const { op, what } = n;
   const d = DEFS.get(op);
-  if (d?.fold && ins.every((v) => v === undefined || isConst(v))) return d.fold(foldCall(n, ins as (ConstValue | undefined)[], opset, false));
+  if (d?.fold && ins.every((v) => v === undefined || isConst(v)))
+    return d.fold(foldCall(n, ins as (ConstValue | undefined)[], opset, false));
   if (!d?.run) {
     if (d?.fold) throw new Error(`${what}: ${op} on a computed tensor is not supported (only on shapes and constants)`);
     throw new Error(`${what}: unsupported op '${op}'`);
   }
   return d.run({
-    n, ins, opset,
+    n,
+    ins,
+    opset,
     x: () => asTensor(ins[0], what),
     operand: (v, other) => {
       if (v === undefined) throw new Error(`${what}: an input is missing`);

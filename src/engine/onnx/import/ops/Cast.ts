@@ -7,7 +7,8 @@ def({
   op: 'Cast',
   run: ({ n, x }) => {
     const to = n.attrs.int('to', 1);
-    if (to !== 1 && to !== 11 && to !== 10) throw new Error(`${n.what}: casting a tensor to ${DT_NAMES[to] ?? to} is not supported (float models only)`);
+    if (to !== 1 && to !== 11 && to !== 10)
+      throw new Error(`${n.what}: casting a tensor to ${DT_NAMES[to] ?? to} is not supported (float models only)`);
     return [x()];
   },
   fold: ({ n, need }) => {
@@ -15,7 +16,20 @@ def({
     const to = n.attrs.int('to', 1);
     const float = to === 1 || to === 10 || to === 11 || to === 16;
     if (float) return [constValue(x.dims, 'float', Float32Array.from(x.data))];
-    if (to === 9) return [constValue(x.dims, 'int', Array.from(x.data, (v) => (v !== 0 ? 1 : 0)))];
-    return [constValue(x.dims, 'int', Array.from(x.data, (v) => Math.trunc(v)))];
+    if (to === 9)
+      return [
+        constValue(
+          x.dims,
+          'int',
+          Array.from(x.data, (v) => (v !== 0 ? 1 : 0)),
+        ),
+      ];
+    return [
+      constValue(
+        x.dims,
+        'int',
+        Array.from(x.data, (v) => Math.trunc(v)),
+      ),
+    ];
   },
 });

@@ -17,7 +17,8 @@ def({
 function isRelu6(n: NodeInfo, ctx: PlanContext): boolean {
   if (ctx.opset < 11) return n.attrs.float('min', NaN) === 0 && n.attrs.float('max', NaN) === 6;
   const v = (i: number) => (n.inputs[i] && ctx.consts.has(n.inputs[i]) ? ctx.consts.get(n.inputs[i])!.data : null);
-  const lo = v(1), hi = v(2);
+  const lo = v(1),
+    hi = v(2);
   return !!lo && !!hi && lo.length === 1 && hi.length === 1 && lo[0] === 0 && hi[0] === 6;
 }
 

@@ -15,8 +15,10 @@ def({
       v = constValue(r.dims, r.dtype, r.data);
     } else if (a.has('value_float')) v = constValue([], 'float', Float32Array.of(a.float('value_float', 0)));
     else if (a.has('value_int')) v = constValue([], 'int', [a.int('value_int', 0)]);
-    else if (a.has('value_ints')) { const l = a.ints('value_ints')!; v = constValue([l.length], 'int', l); }
-    else if (a.has('value_floats')) {
+    else if (a.has('value_ints')) {
+      const l = a.ints('value_ints')!;
+      v = constValue([l.length], 'int', l);
+    } else if (a.has('value_floats')) {
       const raw = a.raw('value_floats')!;
       const l = raw.floats ?? [];
       v = constValue([l.length], 'float', Float32Array.from(l));

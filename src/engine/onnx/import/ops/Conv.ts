@@ -21,10 +21,11 @@ def({
       const hasBias = b !== undefined;
       const [outC, inG] = w.dims;
       if (outC % group !== 0) throw new Error(`${what}: ${outC} output channels do not split into ${group} groups`);
-      if (x.shape[0] * outC * sizeOf(x.shape.slice(2)) > (1 << 26)) throw new Error(`${what}: its output would be too large`);
-      const m = sp === 1
-        ? new Conv1d(inG * group, outC, k[0], { stride: s[0], padding: padding[0], dilation: d[0], groups: group, bias: hasBias })
-        : new Conv2d(inG * group, outC, [k[0], k[1]], { stride: s, padding, dilation: d, groups: group, bias: hasBias });
+      if (x.shape[0] * outC * sizeOf(x.shape.slice(2)) > 1 << 26) throw new Error(`${what}: its output would be too large`);
+      const m =
+        sp === 1
+          ? new Conv1d(inG * group, outC, k[0], { stride: s[0], padding: padding[0], dilation: d[0], groups: group, bias: hasBias })
+          : new Conv2d(inG * group, outC, [k[0], k[1]], { stride: s, padding, dilation: d, groups: group, bias: hasBias });
       assignParam(what, m.weight, w, w.dims, 'the weight');
       assignParam(what, m.bias, b, [outC], 'the bias');
       return m;

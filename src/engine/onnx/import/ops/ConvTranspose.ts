@@ -23,9 +23,17 @@ def({
       const [inC, outG] = w.dims;
       if (inC % group !== 0) throw new Error(`${what}: ${inC} input channels do not split into ${group} groups`);
       const [, , h, wd] = x.shape;
-      const out = [0, 1].map((i) => (([h, wd][i] - 1) * s[i] - 2 * padding[i] + d[i] * (k[i] - 1) + op[i] + 1));
-      if (out.some((v) => v < 1) || x.shape[0] * outG * group * out[0] * out[1] > (1 << 26)) throw new Error(`${what}: output size ${out.join('×')} is invalid or too large`);
-      const m = new ConvTranspose2d(inC, outG * group, [k[0], k[1]], { stride: s, padding, dilation: d, groups: group, outputPadding: op, bias: b !== undefined });
+      const out = [0, 1].map((i) => ([h, wd][i] - 1) * s[i] - 2 * padding[i] + d[i] * (k[i] - 1) + op[i] + 1);
+      if (out.some((v) => v < 1) || x.shape[0] * outG * group * out[0] * out[1] > 1 << 26)
+        throw new Error(`${what}: output size ${out.join('×')} is invalid or too large`);
+      const m = new ConvTranspose2d(inC, outG * group, [k[0], k[1]], {
+        stride: s,
+        padding,
+        dilation: d,
+        groups: group,
+        outputPadding: op,
+        bias: b !== undefined,
+      });
       assignParam(what, m.weight, w, w.dims, 'the weight');
       assignParam(what, m.bias, b, [outG * group], 'the bias');
       return m;

@@ -11,7 +11,8 @@ def({
     activations: ['Sigmoid', 'Tanh'],
     cellState: false,
     checkAttrs: (n) => {
-      if (n.attrs.int('linear_before_reset', 0) !== 1) throw new Error(`${n.what}: linear_before_reset=0 is not supported (PyTorch's GRU is linear_before_reset=1)`);
+      if (n.attrs.int('linear_before_reset', 0) !== 1)
+        throw new Error(`${n.what}: linear_before_reset=0 is not supported (PyTorch's GRU is linear_before_reset=1)`);
     },
     checkInputs: (n) => {
       if (n.inputs.length > 6) throw new Error(`${n.what}: a GRU takes at most 6 inputs, got ${n.inputs.length}`);

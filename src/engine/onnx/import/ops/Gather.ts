@@ -29,7 +29,8 @@ def({
   },
   fold: ({ n, need }) => {
     const { what, attrs } = n;
-    const data = need(0), idx = need(1);
+    const data = need(0),
+      idx = need(1);
     const axis = normAxis(attrs.int('axis', 0), data.dims.length, what);
     const n0 = data.dims[axis];
     const ids = intsOf(idx, `${what} indices`).map((i) => {
@@ -38,7 +39,8 @@ def({
       return j;
     });
     const dims = [...data.dims.slice(0, axis), ...idx.dims, ...data.dims.slice(axis + 1)];
-    const outer = sizeOf(data.dims.slice(0, axis)), inner = sizeOf(data.dims.slice(axis + 1));
+    const outer = sizeOf(data.dims.slice(0, axis)),
+      inner = sizeOf(data.dims.slice(axis + 1));
     const out: number[] = [];
     for (let o = 0; o < outer; o++) for (const j of ids) for (let k = 0; k < inner; k++) out.push(data.data[(o * n0 + j) * inner + k]);
     return [constValue(dims, data.dtype, data.dtype === 'float' ? Float32Array.from(out) : out)];

@@ -17,21 +17,47 @@ def({
       const { what, attrs } = n;
       const w = ctx.constant(n.inputs[1]);
       if (w.dims.length !== 2) throw new Error(`${what}: the weight must be 2-d, got [${w.dims.join(', ')}]`);
-      const alpha = attrs.float('alpha', 1), beta = attrs.float('beta', 1);
+      const alpha = attrs.float('alpha', 1),
+        beta = attrs.float('beta', 1);
       const transB = attrs.int('transB', 0) === 1;
       const [outF, inF] = transB ? w.dims : [w.dims[1], w.dims[0]];
       const wv = transB ? w : transpose(w, [1, 0]);
       const b = n.inputs[2] ? ctx.constant(n.inputs[2]) : undefined;
-      if (b && b.data.length !== outF && b.data.length !== 1) throw new Error(`${what}: bias of ${b.data.length} values for ${outF} outputs`);
+      if (b && b.data.length !== outF && b.data.length !== 1)
+        throw new Error(`${what}: bias of ${b.data.length} values for ${outF} outputs`);
       const m = new Linear(inF, outF, { bias: !!b });
-      assignParam(what, m.weight, alpha === 1 ? wv : constValue(wv.dims, 'float', Float32Array.from(wv.data, (v) => v * alpha)), [outF, inF], 'the weight');
-      if (b) assignParam(what, m.bias, constValue([outF], 'float', Float32Array.from({ length: outF }, (_, i) => beta * b.data[b.data.length === 1 ? 0 : i])), [outF], 'the bias');
+      assignParam(
+        what,
+        m.weight,
+        alpha === 1
+          ? wv
+          : constValue(
+              wv.dims,
+              'float',
+              Float32Array.from(wv.data, (v) => v * alpha),
+            ),
+        [outF, inF],
+        'the weight',
+      );
+      if (b)
+        assignParam(
+          what,
+          m.bias,
+          constValue(
+            [outF],
+            'float',
+            Float32Array.from({ length: outF }, (_, i) => beta * b.data[b.data.length === 1 ? 0 : i]),
+          ),
+          [outF],
+          'the bias',
+        );
       return m;
     },
   },
   run: ({ n, ins, x }) => {
     const { attrs, what } = n;
-    const alpha = attrs.float('alpha', 1), beta = attrs.float('beta', 1);
+    const alpha = attrs.float('alpha', 1),
+      beta = attrs.float('beta', 1);
     let a = x();
     let b = asTensor(ins[1], what);
     if (attrs.int('transA', 0)) a = a.transpose(0, 1);

@@ -19,6 +19,7 @@ def({
     return [F.maxPool2d(x(), p.kernel, p.stride, p.padding, p.ceil)];
   },
   checkPlanned: (n, ctx) => {
-    if (n.outputs[1] && (ctx.consumers.get(n.outputs[1])?.length || ctx.isOutput(n.outputs[1]))) throw new Error(`${n.what}: MaxPool's indices output is not supported`);
+    if (n.outputs[1] && (ctx.consumers.get(n.outputs[1])?.length || ctx.isOutput(n.outputs[1])))
+      throw new Error(`${n.what}: MaxPool's indices output is not supported`);
   },
 });

@@ -6,7 +6,9 @@ def({
   op: 'Range',
   fold: ({ n, need }) => {
     const { what } = n;
-    const start = scalarOf(need(0), `${what} start`), limit = scalarOf(need(1), `${what} limit`), delta = scalarOf(need(2), `${what} delta`);
+    const start = scalarOf(need(0), `${what} start`),
+      limit = scalarOf(need(1), `${what} limit`),
+      delta = scalarOf(need(2), `${what} delta`);
     if (delta === 0) throw new Error(`${what}: delta 0`);
     const count = Math.max(0, Math.ceil((limit - start) / delta));
     checkSize(count, what);

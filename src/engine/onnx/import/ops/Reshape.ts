@@ -12,7 +12,7 @@ def({
   },
   fold: ({ n, opset, need }) => {
     const x = need(0);
-    const shape = opset >= 5 ? intsOf(need(1), `${n.what} shape`) : n.attrs.ints('shape') ?? [];
+    const shape = opset >= 5 ? intsOf(need(1), `${n.what} shape`) : (n.attrs.ints('shape') ?? []);
     return [constValue(reshapeTarget(x.dims, shape, n.attrs.int('allowzero', 0) === 1, n.what), x.dtype, x.data)];
   },
 });

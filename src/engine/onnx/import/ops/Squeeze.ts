@@ -17,7 +17,13 @@ def({
 function squeeze({ n, ins, opset, need }: FoldCall) {
   const x = need(0);
   const given = opset >= 13 ? (ins[1] ? intsOf(ins[1], `${n.what} axes`) : undefined) : n.attrs.ints('axes');
-  const axes = given ? given.map((a) => normAxis(a, x.dims.length, n.what)) : x.dims.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
+  const axes = given
+    ? given.map((a) => normAxis(a, x.dims.length, n.what))
+    : x.dims.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0);
   for (const a of axes) if (x.dims[a] !== 1) throw new Error(`${n.what}: cannot squeeze axis ${a} of size ${x.dims[a]}`);
-  return constValue(x.dims.filter((_, i) => !axes.includes(i)), x.dtype, x.data);
+  return constValue(
+    x.dims.filter((_, i) => !axes.includes(i)),
+    x.dtype,
+    x.data,
+  );
 }

@@ -16,7 +16,7 @@ def({
 
 function unsqueeze({ n, opset, need }: FoldCall) {
   const x = need(0);
-  const axes = opset >= 13 ? intsOf(need(1), `${n.what} axes`) : n.attrs.ints('axes') ?? [];
+  const axes = opset >= 13 ? intsOf(need(1), `${n.what} axes`) : (n.attrs.ints('axes') ?? []);
   const r = x.dims.length + axes.length;
   const norm = axes.map((a) => normAxis(a, r, n.what)).sort((a, b) => a - b);
   const dims = [...x.dims];

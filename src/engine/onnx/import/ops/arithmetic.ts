@@ -15,7 +15,8 @@ function arithmetic(op: string, method: 'add' | 'sub' | 'mul' | 'div', f: (a: nu
     op,
     tensorConsts: true,
     run: ({ n, ins, operand }: OpCall) => {
-      const a = ins[0], b = ins[1];
+      const a = ins[0],
+        b = ins[1];
       if (a !== undefined && !isConst(a)) return [a[method](operand(b, a))];
       const bt = asTensor(b, n.what);
       const at = asTensor(a, n.what);

@@ -16,7 +16,8 @@ function reduce(op: string, method: 'mean' | 'sum' | 'max' | 'min', axesInputFro
     run: ({ n, ins, opset, x }: OpCall) => {
       const { what, attrs } = n;
       const t = x();
-      const axes = opset >= axesInputFrom ? (ins[1] ? intsOf(asConst(ins[1], `${what} axes`), `${what} axes`) : undefined) : attrs.ints('axes');
+      const axes =
+        opset >= axesInputFrom ? (ins[1] ? intsOf(asConst(ins[1], `${what} axes`), `${what} axes`) : undefined) : attrs.ints('axes');
       const keep = attrs.int('keepdims', 1) === 1;
       const dims = axes && axes.length ? axes : t.shape.map((_, i) => i);
       return [t[method](dims, keep)];

@@ -18,11 +18,13 @@ function unary(op: string, method: Method | null, f?: (v: number) => number, flo
   return {
     op,
     ...(method ? { run: ({ x }: OpCall) => [x()[method]()] } : {}),
-    ...(f ? {
-      fold: ({ need }: FoldCall) => {
-        const x = need(0);
-        return [fillConst(x.dims, floatOut ? 'float' : x.dtype, (i) => f(x.data[i]))];
-      },
-    } : {}),
+    ...(f
+      ? {
+          fold: ({ need }: FoldCall) => {
+            const x = need(0);
+            return [fillConst(x.dims, floatOut ? 'float' : x.dtype, (i) => f(x.data[i]))];
+          },
+        }
+      : {}),
   };
 }
