@@ -32,8 +32,16 @@ const t0 = Date.now();
 
 const say = (s) => console.log(`conformance: ${s}`);
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', stdio: opts.quiet ? 'pipe' : 'inherit', env: { ...process.env, ...(opts.env ?? {}) } });
-  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}${opts.quiet ? `:\n${(r.stdout ?? '') + (r.stderr ?? '')}`.slice(-3000) : ''}`);
+  const r = spawnSync(cmd, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: opts.quiet ? 'pipe' : 'inherit',
+    env: { ...process.env, ...(opts.env ?? {}) },
+  });
+  if (r.status !== 0 && !opts.allowFail)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status}${opts.quiet ? `:\n${(r.stdout ?? '') + (r.stderr ?? '')}`.slice(-3000) : ''}`,
+    );
   return r;
 }
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -56,7 +64,9 @@ function thinker() {
   if (!fs.existsSync(path.join(tools, 'build.sh'))) return skipped.push(`thinker: no build.sh/run_thinker.py in ${tools} (THINKER_TOOLS)`);
   const missing = ['cmake', 'make', 'cc'].filter((c) => !has(c));
   if (missing.length || !pyHas('onnx, numpy, sympy, cffi')) {
-    return skipped.push(`thinker: needs cmake build-essential python3-onnx python3-numpy python3-sympy python3-cffi (missing: ${[...missing, ...(pyHas('onnx, numpy, sympy, cffi') ? [] : ['python modules'])].join(', ')})`);
+    return skipped.push(
+      `thinker: needs cmake build-essential python3-onnx python3-numpy python3-sympy python3-cffi (missing: ${[...missing, ...(pyHas('onnx, numpy, sympy, cffi') ? [] : ['python modules'])].join(', ')})`,
+    );
   }
   const build = path.join(work, 'thinker-build');
   say(`building thinker v1.1.0 in ${build}`);
@@ -66,9 +76,11 @@ function thinker() {
   say('exporting the thinker cases');
   run(process.execPath, ['--import', 'tsx', 'scripts/conformance/thinker_export.ts', cases, '--inputs', '4'], { quiet: true });
   demoCheckpoints(cases);
-  say('packing with tpacker and running on thinker\'s executor');
+  say("packing with tpacker and running on thinker's executor");
   const out = path.join(work, 'verdicts.json');
-  run(PY, [path.join(ROOT, 'scripts', 'conformance', 'thinker_run.py'), cases, '--build', build, '--tools', tools, '--out', out], { allowFail: true });
+  run(PY, [path.join(ROOT, 'scripts', 'conformance', 'thinker_run.py'), cases, '--build', build, '--tools', tools, '--out', out], {
+    allowFail: true,
+  });
   const live = JSON.parse(fs.readFileSync(out, 'utf8'));
   const file = path.join(FIX, 'verdicts.json');
   if (update) {
@@ -78,10 +90,20 @@ function thinker() {
   const committed = JSON.parse(fs.readFileSync(file, 'utf8'));
   for (const [name, v] of Object.entries(live.cases)) {
     const c = committed.cases[name];
-    const key = (x) => JSON.stringify(x && { packs: x.packs, passed: x.passed, failed: x.failed, refused: !!x.exportError, ...(name.endsWith('_cli') ? {} : { graphHash: x.graphHash }) });
+    const key = (x) =>
+      JSON.stringify(
+        x && {
+          packs: x.packs,
+          passed: x.passed,
+          failed: x.failed,
+          refused: !!x.exportError,
+          ...(name.endsWith('_cli') ? {} : { graphHash: x.graphHash }),
+        },
+      );
     if (!c) failures.push(`thinker ${name}: not in the committed verdicts (npm run conformance -- --update)`);
     else if (key(v) !== key(c)) failures.push(`thinker ${name}: live ${key(v)} vs committed ${key(c)}`);
-    if (name.endsWith('_cli') && !(v.packs && v.failed === 0)) failures.push(`thinker ${name}: the CLI's export is not bit-exact on thinker (${v.error ?? v.firstDifference})`);
+    if (name.endsWith('_cli') && !(v.packs && v.failed === 0))
+      failures.push(`thinker ${name}: the CLI's export is not bit-exact on thinker (${v.error ?? v.firstDifference})`);
   }
 }
 
@@ -92,14 +114,42 @@ function demoCheckpoints(cases) {
     const exp = `demo-${model}`;
     say(`training a tiny Demo${model.toUpperCase()} checkpoint (linger demo --epochs 0,0,1 --limit 60)`);
     fs.rmSync(path.join(ck, exp), { recursive: true, force: true });
-    run(process.execPath, ['--import', 'tsx', 'src/engine/cli.ts', 'demo', '--model', model, '--epochs', '0,0,1', '--limit', '60', '--workers', '1',
-      '--checkpoints', ck, '--experiment', exp], { quiet: true });
+    run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/engine/cli.ts',
+        'demo',
+        '--model',
+        model,
+        '--epochs',
+        '0,0,1',
+        '--limit',
+        '60',
+        '--workers',
+        '1',
+        '--checkpoints',
+        ck,
+        '--experiment',
+        exp,
+      ],
+      { quiet: true },
+    );
     const fixed = path.join(ck, exp, 'fixed.safetensors');
     const name = `demo_${model}_cli`;
     const dir = path.join(cases, name);
     fs.mkdirSync(dir, { recursive: true });
-    run(process.execPath, ['--import', 'tsx', 'src/engine/cli.ts', 'export', '--checkpoint', fixed, '--dialect', 'thinker', '-o', path.join(dir, 'model.onnx')], { quiet: true });
-    run(process.execPath, ['--import', 'tsx', 'scripts/conformance/thinker_export.ts', cases, '--checkpoint', fixed, '--name', name, '--images', '200'], { quiet: true });
+    run(
+      process.execPath,
+      ['--import', 'tsx', 'src/engine/cli.ts', 'export', '--checkpoint', fixed, '--dialect', 'thinker', '-o', path.join(dir, 'model.onnx')],
+      { quiet: true },
+    );
+    run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/conformance/thinker_export.ts', cases, '--checkpoint', fixed, '--name', name, '--images', '200'],
+      { quiet: true },
+    );
   }
 }
 
@@ -107,15 +157,21 @@ function linger() {
   const src = tree('LINGER_SRC', 'linger-v1.1.1.tar.gz', 'linger-v1.1.1');
   const compat = process.env.LINGER_COMPAT ?? path.join(REF, 'linger');
   if (!src) return skipped.push(`linger: no ${path.join(REF, 'linger-v1.1.1.tar.gz')} and no LINGER_SRC`);
-  if (!pyHas('torch, onnx, numpy, prettytable')) return skipped.push('linger: needs python3-torch python3-onnx python3-numpy python3-prettytable');
-  if (!fs.existsSync(path.join(compat, 'linger_compat.py'))) return skipped.push(`linger: no linger_compat.py in ${compat} (LINGER_COMPAT)`);
+  if (!pyHas('torch, onnx, numpy, prettytable'))
+    return skipped.push('linger: needs python3-torch python3-onnx python3-numpy python3-prettytable');
+  if (!fs.existsSync(path.join(compat, 'linger_compat.py')))
+    return skipped.push(`linger: no linger_compat.py in ${compat} (LINGER_COMPAT)`);
   const env = { LINGER_SRC: src, LINGER_COMPAT: compat };
   say("real linger 1.1.1: its thinker export's attributes for the small models");
   const out = path.join(work, 'linger_attrs.json');
-  run(PY, [path.join(ROOT, 'scripts', 'conformance', 'thinker_linger_attrs.py'), update ? path.join(FIX, 'linger_attrs.json') : out], { env, quiet: true });
+  run(PY, [path.join(ROOT, 'scripts', 'conformance', 'thinker_linger_attrs.py'), update ? path.join(FIX, 'linger_attrs.json') : out], {
+    env,
+    quiet: true,
+  });
   if (!update) {
     const strip = (f) => JSON.stringify(JSON.parse(fs.readFileSync(f, 'utf8')).cases);
-    if (strip(out) !== strip(path.join(FIX, 'linger_attrs.json'))) failures.push("linger: linger.onnx.export's attributes differ from test/fixtures/conformance/thinker/linger_attrs.json");
+    if (strip(out) !== strip(path.join(FIX, 'linger_attrs.json')))
+      failures.push("linger: linger.onnx.export's attributes differ from test/fixtures/conformance/thinker/linger_attrs.json");
   }
   const live = path.join(ROOT, 'scripts', 'conformance', 'live_linger.py');
   if (fs.existsSync(live)) {

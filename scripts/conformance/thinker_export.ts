@@ -24,7 +24,13 @@ export function testImages(n: number): Tensor[] {
   const per = Math.ceil(n / 10);
   const out: Tensor[] = [];
   for (let c = 0; c < 10; c++) {
-    for (const r of fashionMnistJsonRows(c).slice(6000, 6000 + per)) out.push(tensor(Float32Array.from(r, (v) => v / 255), [1, 1, 28, 28]));
+    for (const r of fashionMnistJsonRows(c).slice(6000, 6000 + per))
+      out.push(
+        tensor(
+          Float32Array.from(r, (v) => v / 255),
+          [1, 1, 28, 28],
+        ),
+      );
   }
   return out.slice(0, n);
 }
@@ -40,7 +46,8 @@ function writeRun(dir: string, m: nn.Module, inputs: Tensor[]): void {
 
 async function main(): Promise<void> {
   const out = process.argv[2];
-  if (!out || out.startsWith('--')) throw new Error('usage: thinker_export.ts <out dir> [--inputs N] [--only a,b] | --checkpoint FILE --name NAME [--images N]');
+  if (!out || out.startsWith('--'))
+    throw new Error('usage: thinker_export.ts <out dir> [--inputs N] [--only a,b] | --checkpoint FILE --name NAME [--images N]');
   await initBackend();
   const ckpt = arg('checkpoint');
   if (ckpt) {
@@ -51,7 +58,10 @@ async function main(): Promise<void> {
     const p = await prepareModel(undefined, ckpt);
     p.model.eval();
     writeRun(dir, p.model, testImages(Number(arg('images') ?? 200)));
-    fs.writeFileSync(path.join(dir, 'case.json'), JSON.stringify({ name, checkpoint: ckpt, about: `${p.model.typeName()} checkpoint, exported by linger export` }) + '\n');
+    fs.writeFileSync(
+      path.join(dir, 'case.json'),
+      JSON.stringify({ name, checkpoint: ckpt, about: `${p.model.typeName()} checkpoint, exported by linger export` }) + '\n',
+    );
     return;
   }
   const only = arg('only')?.split(',');

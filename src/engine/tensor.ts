@@ -39,12 +39,24 @@ export class Tensor {
     const s = this.raw.shape;
     return this.perm ? this.perm.map((p) => s[p]) : s.slice();
   }
-  get dtype(): DType { return this.raw.dtype as DType; }
-  get rank(): number { return this.raw.rank; }
-  get size(): number { return this.raw.size; }
-  dim(): number { return this.raw.rank; }
-  numel(): number { return this.raw.size; }
-  get isDisposed(): boolean { return this.raw.isDisposed; }
+  get dtype(): DType {
+    return this.raw.dtype as DType;
+  }
+  get rank(): number {
+    return this.raw.rank;
+  }
+  get size(): number {
+    return this.raw.size;
+  }
+  dim(): number {
+    return this.raw.rank;
+  }
+  numel(): number {
+    return this.raw.size;
+  }
+  get isDisposed(): boolean {
+    return this.raw.isDisposed;
+  }
 
   /** The TF.js tensor in logical (PyTorch) order; a transpose only when the layout differs. */
   logical(): tf.Tensor {
@@ -62,7 +74,10 @@ export class Tensor {
     const t = inv.map((i) => cur[i]);
     if (isIdentity(t)) return this.raw;
     if (movesOnlyUnitAxes(this.raw.shape, t)) {
-      return tf.reshape(this.raw, t.map((i) => this.raw.shape[i]));
+      return tf.reshape(
+        this.raw,
+        t.map((i) => this.raw.shape[i]),
+      );
     }
     return tf.transpose(this.raw, t);
   }
@@ -113,28 +128,67 @@ export class Tensor {
   add(o: Tensor | number): Tensor {
     return record('add', [this, o], () => (typeof o !== 'number' && quantizedOpHook?.('add', [this, o])) || binary(this, o, tf.add));
   }
-  sub(o: Tensor | number): Tensor { return record('sub', [this, o], () => binary(this, o, tf.sub)); }
+  sub(o: Tensor | number): Tensor {
+    return record('sub', [this, o], () => binary(this, o, tf.sub));
+  }
   mul(o: Tensor | number): Tensor {
-    return record('mul', [this, o], () => (typeof o === 'number' ? quantizedOpHook?.('mul', [this], undefined, { scalar: o }) : quantizedOpHook?.('mul', [this, o])) ||
-      binary(this, o, tf.mul));
+    return record(
+      'mul',
+      [this, o],
+      () =>
+        (typeof o === 'number' ? quantizedOpHook?.('mul', [this], undefined, { scalar: o }) : quantizedOpHook?.('mul', [this, o])) ||
+        binary(this, o, tf.mul),
+    );
   }
-  div(o: Tensor | number): Tensor { return record('div', [this, o], () => binary(this, o, tf.div)); }
-  neg(): Tensor { return record('neg', [this], () => unary(this, tf.neg)); }
-  abs(): Tensor { return record('abs', [this], () => unary(this, tf.abs)); }
-  exp(): Tensor { return record('exp', [this], () => unary(this, tf.exp)); }
-  log(): Tensor { return record('log', [this], () => unary(this, tf.log)); }
-  sqrt(): Tensor { return record('sqrt', [this], () => unary(this, tf.sqrt)); }
-  relu(): Tensor { return record('relu', [this], () => new Tensor(tf.relu(this.raw), this.perm, this.quantScale)); }
-  sigmoid(): Tensor { return record('sigmoid', [this], () => quantizedOpHook?.('sigmoid', [this]) || unary(this, tf.sigmoid)); }
-  tanh(): Tensor { return record('tanh', [this], () => quantizedOpHook?.('tanh', [this]) || unary(this, tf.tanh)); }
+  div(o: Tensor | number): Tensor {
+    return record('div', [this, o], () => binary(this, o, tf.div));
+  }
+  neg(): Tensor {
+    return record('neg', [this], () => unary(this, tf.neg));
+  }
+  abs(): Tensor {
+    return record('abs', [this], () => unary(this, tf.abs));
+  }
+  exp(): Tensor {
+    return record('exp', [this], () => unary(this, tf.exp));
+  }
+  log(): Tensor {
+    return record('log', [this], () => unary(this, tf.log));
+  }
+  sqrt(): Tensor {
+    return record('sqrt', [this], () => unary(this, tf.sqrt));
+  }
+  relu(): Tensor {
+    return record('relu', [this], () => new Tensor(tf.relu(this.raw), this.perm, this.quantScale));
+  }
+  sigmoid(): Tensor {
+    return record('sigmoid', [this], () => quantizedOpHook?.('sigmoid', [this]) || unary(this, tf.sigmoid));
+  }
+  tanh(): Tensor {
+    return record('tanh', [this], () => quantizedOpHook?.('tanh', [this]) || unary(this, tf.tanh));
+  }
   clamp(min: number | null, max: number | null): Tensor {
-    return record('clamp', [this], () => quantizedOpHook?.('clamp', [this], undefined, { min, max }) ||
-      unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)), { min, max });
+    return record(
+      'clamp',
+      [this],
+      () =>
+        quantizedOpHook?.('clamp', [this], undefined, { min, max }) ||
+        unary(this, (t) => tf.clipByValue(t, min ?? -Infinity, max ?? Infinity)),
+      { min, max },
+    );
   }
-  pow(e: number): Tensor { return record('pow', [this], () => unary(this, (t) => tf.pow(t, e)), { exponent: e }); }
-  float(): Tensor { return this.dtype === 'float32' ? this : new Tensor(tf.cast(this.raw, 'float32'), this.perm); }
-  int(): Tensor { return this.dtype === 'int32' ? this : new Tensor(tf.cast(this.raw, 'int32'), this.perm); }
-  eq(o: Tensor | number): Tensor { return binary(this, o, tf.equal); }
+  pow(e: number): Tensor {
+    return record('pow', [this], () => unary(this, (t) => tf.pow(t, e)), { exponent: e });
+  }
+  float(): Tensor {
+    return this.dtype === 'float32' ? this : new Tensor(tf.cast(this.raw, 'float32'), this.perm);
+  }
+  int(): Tensor {
+    return this.dtype === 'int32' ? this : new Tensor(tf.cast(this.raw, 'int32'), this.perm);
+  }
+  eq(o: Tensor | number): Tensor {
+    return binary(this, o, tf.equal);
+  }
   /** Index of the maximum along a dimension (int32), like torch.argmax. */
   argmax(dim: number): Tensor {
     const d = normAxis(dim, this.rank);
@@ -144,7 +198,12 @@ export class Tensor {
 
   // ---- reductions ----------------------------------------------------------------------------
   sum(dim?: number | number[], keepdim = false): Tensor {
-    return record('sum', [this], () => quantizedOpHook?.('sum', [this], undefined, { dim, keepdim }) || reduce(this, dim, keepdim, tf.sum), { dim, keepdim });
+    return record(
+      'sum',
+      [this],
+      () => quantizedOpHook?.('sum', [this], undefined, { dim, keepdim }) || reduce(this, dim, keepdim, tf.sum),
+      { dim, keepdim },
+    );
   }
   mean(dim?: number | number[], keepdim = false): Tensor {
     return record('mean', [this], () => reduce(this, dim, keepdim, tf.mean), { dim, keepdim });
@@ -159,10 +218,15 @@ export class Tensor {
   // ---- shape ---------------------------------------------------------------------------------
   /** torch.reshape / view: `-1` infers one dimension. Works on the logical (row-major) order. */
   reshape(shape: number[]): Tensor {
-    return record('reshape', [this], () => {
-      const target = inferShape(shape, this.size, this.shape);
-      return new Tensor(tf.reshape(this.logical(), target), null, this.quantScale);
-    }, { shape: [...shape] });
+    return record(
+      'reshape',
+      [this],
+      () => {
+        const target = inferShape(shape, this.size, this.shape);
+        return new Tensor(tf.reshape(this.logical(), target), null, this.quantScale);
+      },
+      { shape: [...shape] },
+    );
   }
   view(...shape: (number | number[])[]): Tensor {
     return this.reshape(shape.flat());
@@ -179,7 +243,11 @@ export class Tensor {
         throw new Error(`permute: dims [${d.join(', ')}] are not a permutation of ${this.rank} axes`);
       }
       const cur = this.perm ?? identity(this.rank);
-      return new Tensor(this.raw, d.map((i) => cur[i]), this.quantScale);
+      return new Tensor(
+        this.raw,
+        d.map((i) => cur[i]),
+        this.quantScale,
+      );
     });
   }
   transpose(dim0: number, dim1: number): Tensor {
@@ -189,7 +257,9 @@ export class Tensor {
     [d[a], d[b]] = [d[b], d[a]];
     return this.permute(d);
   }
-  get T(): Tensor { return this.permute(identity(this.rank).reverse()); }
+  get T(): Tensor {
+    return this.permute(identity(this.rank).reverse());
+  }
   squeeze(dim?: number): Tensor {
     const s = this.shape;
     const keep = s.filter((v, i) => (dim === undefined ? v !== 1 : i !== normAxis(dim, s.length) || v !== 1));
@@ -208,11 +278,16 @@ export class Tensor {
     if (!Number.isInteger(from) || !Number.isInteger(length) || from < 0 || length < 0 || from + length > s[d]) {
       throw new Error(`narrow: start ${start} and length ${length} are out of range for dimension ${dim} of size ${s[d]}`);
     }
-    return record('narrow', [this], () => {
-      const begin = s.map((_, i) => (i === d ? from : 0));
-      const size = s.map((v, i) => (i === d ? length : v));
-      return new Tensor(tf.slice(this.logical(), begin, size), null, this.quantScale);
-    }, { dim: d, start: from, length });
+    return record(
+      'narrow',
+      [this],
+      () => {
+        const begin = s.map((_, i) => (i === d ? from : 0));
+        const size = s.map((v, i) => (i === d ? length : v));
+        return new Tensor(tf.slice(this.logical(), begin, size), null, this.quantScale);
+      },
+      { dim: d, start: from, length },
+    );
   }
   /** torch.select, `x[:, i]`: entry `index` of `dim` (negative counts from the end), that dimension removed. */
   select(dim: number, index: number): Tensor {
@@ -221,8 +296,12 @@ export class Tensor {
   matmul(o: Tensor): Tensor {
     return record('matmul', [this, o], () => new Tensor(tf.matMul(this.logical(), o.logical())));
   }
-  clone(): Tensor { return new Tensor(tf.clone(this.raw), this.perm, this.quantScale); }
-  detach(): Tensor { return new Tensor(stopGradient(this.raw), this.perm, this.quantScale); }
+  clone(): Tensor {
+    return new Tensor(tf.clone(this.raw), this.perm, this.quantScale);
+  }
+  detach(): Tensor {
+    return new Tensor(stopGradient(this.raw), this.perm, this.quantScale);
+  }
 }
 
 // ---- layout arithmetic ---------------------------------------------------------------------
@@ -234,7 +313,9 @@ export function isIdentity(p: readonly number[]): boolean {
 }
 export function inverse(p: readonly number[]): number[] {
   const r = new Array<number>(p.length);
-  p.forEach((v, i) => { r[v] = i; });
+  p.forEach((v, i) => {
+    r[v] = i;
+  });
   return r;
 }
 function sameperm(a: readonly number[] | null, b: readonly number[] | null): boolean {
@@ -272,8 +353,12 @@ function reduceLayout(t: Tensor, dims: number[], keepdim: boolean): { axes: numb
   return { axes, perm: kept.map((p) => sorted.indexOf(p)) };
 }
 
-function reduce(t: Tensor, dim: number | number[] | undefined, keepdim: boolean,
-  fn: (x: tf.Tensor, axis: number[], keep: boolean) => tf.Tensor): Tensor {
+function reduce(
+  t: Tensor,
+  dim: number | number[] | undefined,
+  keepdim: boolean,
+  fn: (x: tf.Tensor, axis: number[], keep: boolean) => tf.Tensor,
+): Tensor {
   if (dim === undefined) return new Tensor(fn(t.raw, identity(t.rank), false));
   const dims = (Array.isArray(dim) ? dim : [dim]).map((d) => normAxis(d, t.rank));
   const { axes, perm } = reduceLayout(t, dims, keepdim);
@@ -302,7 +387,14 @@ function binary(a: Tensor, b: Tensor | number, fn: (x: tf.Tensor, y: tf.Tensor |
  * operand, sum's dims, clamp's bounds; undefined computes the op in float.
  */
 export type QuantizedOpName = string;
-export interface QuantizedOpAttrs { scalar?: number; dim?: number | number[]; keepdim?: boolean; min?: number | null; max?: number | null; [k: string]: unknown }
+export interface QuantizedOpAttrs {
+  scalar?: number;
+  dim?: number | number[];
+  keepdim?: boolean;
+  min?: number | null;
+  max?: number | null;
+  [k: string]: unknown;
+}
 export type QuantizedOpHook = (op: QuantizedOpName, args: Tensor[], dim?: number, attrs?: QuantizedOpAttrs) => Tensor | undefined;
 let quantizedOpHook: QuantizedOpHook | null = null;
 export function withQuantizedOps<T>(hook: QuantizedOpHook, fn: () => T): T {

@@ -375,7 +375,7 @@ export class PythonFrontEnd extends FrontEnd {
     // a = b = value: targets left to right, one value
     const targets: Node[] = [];
     let cur: Node = n;
-    let right: Node | null = null;
+    let right: Node | null;
     for (;;) {
       const left = cur.childForFieldName('left');
       if (left) targets.push(left);

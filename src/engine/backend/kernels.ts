@@ -5,8 +5,8 @@ import { currentShard } from './shard';
 
 type Pads = [[number, number], [number, number]];
 // tf.customGrad's typing takes (...inputs, save) as one union-typed rest parameter.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const customGrad = (
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   f: (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor | tf.Tensor[] },
 ) => tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as (...xs: tf.Tensor[]) => tf.Tensor;
 

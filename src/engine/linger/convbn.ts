@@ -21,7 +21,10 @@ import { clampSym, NormalizeSettings, settingsRepr } from './normalize';
  * conv is skipped.
  * In eval: the running statistics fold into W', b' and one conv runs. Then clampData.
  */
-export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends BatchNormNd = BatchNormNd> extends Module implements NormalizeSettings {
+export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends BatchNormNd = BatchNormNd>
+  extends Module
+  implements NormalizeSettings
+{
   conv: C;
   bn: B;
   normalizeData: number | null = null;
@@ -44,7 +47,9 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
   }
   declare origin?: { path: string; bnPath: string };
   /** The tracer records this as one node; its children are an implementation detail. */
-  get traceAsLeaf(): boolean { return true; }
+  get traceAsLeaf(): boolean {
+    return true;
+  }
 
   /** W·s with s [out] applied to each output channel of this conv's physical weight. */
   abstract scaleWeight(w: tf.Tensor, s: tf.Tensor): tf.Tensor;
@@ -94,15 +99,18 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
       layout = channelsLast(c.rank);
       const cr = c.physical(layout);
       const count = wholeBatchCount(cr.size / cr.shape[cr.rank - 1]);
-      if (count <= 1) throw new Error(`${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
+      if (count <= 1)
+        throw new Error(
+          `${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`,
+        );
       const r = K.batchNormTrain(cr, this.bn.weight!.raw as tf.Tensor1D, this.bn.bias!.raw as tf.Tensor1D, this.bn.eps);
       try {
         this.bn.updateRunningStats(r.mean, r.variance, count);
         y = this.clampsBite(r.mean, r.variance)
           ? K.straightThrough(r.y, () => {
-            const { w, b } = this.fold(r.mean, r.variance);
-            return this.conv.convWith(x, w, b).physical(layout);
-          })
+              const { w, b } = this.fold(r.mean, r.variance);
+              return this.conv.convWith(x, w, b).physical(layout);
+            })
           : r.y;
       } finally {
         r.mean.dispose();
@@ -121,7 +129,9 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
   migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
     if (from !== 'float' || !this.origin) return;
     const own = this.origin.path + '.';
-    const root = prefix.endsWith(own) ? prefix.slice(0, prefix.length - own.length) : prefix.slice(0, prefix.lastIndexOf('.', prefix.length - 2) + 1);
+    const root = prefix.endsWith(own)
+      ? prefix.slice(0, prefix.length - own.length)
+      : prefix.slice(0, prefix.lastIndexOf('.', prefix.length - 2) + 1);
     const move = (a: string, b: string) => {
       const v = sd.get(a);
       if (v && !sd.has(b)) {
@@ -136,16 +146,24 @@ export abstract class NormalizeConvBNBase<C extends ConvNd = ConvNd, B extends B
     }
   }
 
-  extraRepr(): string { return settingsRepr(this); }
-  moduleStage(): Stage { return 'traced'; }
+  extraRepr(): string {
+    return settingsRepr(this);
+  }
+  moduleStage(): Stage {
+    return 'traced';
+  }
 }
 
 export class NormalizeConvBN2d extends NormalizeConvBNBase<Conv2d, BatchNorm2d> {
-  scaleWeight(w: tf.Tensor, s: tf.Tensor): tf.Tensor { return tf.mul(w, s); } // HWIO: out is last
+  scaleWeight(w: tf.Tensor, s: tf.Tensor): tf.Tensor {
+    return tf.mul(w, s);
+  } // HWIO: out is last
 }
 
 export class NormalizeConvBN1d extends NormalizeConvBNBase<Conv1d, BatchNorm1d> {
-  scaleWeight(w: tf.Tensor, s: tf.Tensor): tf.Tensor { return tf.mul(w, s); } // [k, in, out]
+  scaleWeight(w: tf.Tensor, s: tf.Tensor): tf.Tensor {
+    return tf.mul(w, s);
+  } // [k, in, out]
 }
 
 export class NormalizeConvTransposeBN2d extends NormalizeConvBNBase<ConvTranspose2d, BatchNorm2d> {
@@ -166,8 +184,12 @@ export class NormalizeConvTransposeBN2d extends NormalizeConvBNBase<ConvTranspos
  */
 export class EmptyBatchNorm extends Module {
   _linger_ignore_parameter = new Buffer(tf.zeros([1]));
-  forward(x: Tensor): Tensor { return x; }
-  moduleStage(): Stage { return 'traced'; }
+  forward(x: Tensor): Tensor {
+    return x;
+  }
+  moduleStage(): Stage {
+    return 'traced';
+  }
   migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
     super.migrateState(sd, prefix, from);
     sd.set(`${prefix}_linger_ignore_parameter`, new Tensor(tf.zeros([1])));

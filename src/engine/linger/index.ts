@@ -5,7 +5,21 @@ export type { Graph, GraphNode, TensorRef } from '../trace/graph';
 export { stageOfDict } from '../state/stateDict';
 export { init, disableQuant, quantModule, calibrate, quantReport, formatQuantReport } from './init';
 export type { InitOptions, QuantReportRow, Batches } from './init';
-export { NotCalibratedError, LayerNormInt, EmbeddingInt, BmmInt, GRUInt, LSTMInt, IQMul, IQSum, IQSigmoid, IQTanh, IQClamp, ReLU6Int, channelShuffle } from './ops';
+export {
+  NotCalibratedError,
+  LayerNormInt,
+  EmbeddingInt,
+  BmmInt,
+  GRUInt,
+  LSTMInt,
+  IQMul,
+  IQSum,
+  IQSigmoid,
+  IQTanh,
+  IQClamp,
+  ReLU6Int,
+  channelShuffle,
+} from './ops';
 export { save, load, loadCheckpoint, readCheckpointInfo, moduleTree, structureHash } from '../state/checkpoint';
 export type { SaveOptions, Checkpoint, CheckpointMetadata, CheckpointInfo, ModuleTreeEntry } from '../state/checkpoint';
 export { applyCheckpointTransforms } from '../state/replay';

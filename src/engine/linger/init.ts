@@ -11,7 +11,17 @@ import { aheadReluOf } from './normalize';
 import './ops';
 import { IntOrigin, QuantBits } from './ops/base';
 import {
-  functionFlags, intOpOf, isFloatOnly, isIntLayer, opLayerName, opLists, optInNames, QuantReportRow, replacementOf, tensorOp, tensorOpOfNode,
+  functionFlags,
+  intOpOf,
+  isFloatOnly,
+  isIntLayer,
+  opLayerName,
+  opLists,
+  optInNames,
+  QuantReportRow,
+  replacementOf,
+  tensorOp,
+  tensorOpOfNode,
 } from './ops/registry';
 import { WeightedOps } from './ops/weighted/layer';
 import { checkTransformOrder, graphOf } from './transforms';
@@ -51,7 +61,8 @@ export function disableQuant(m: Module): Module {
 /** linger.quant_module: per-layer bits for init (call before init). */
 export function quantModule(m: Module, bits: Partial<QuantBits>): Module {
   for (const [k, v] of Object.entries(bits)) {
-    if (v !== undefined && (!Number.isInteger(v) || v < 2 || v > 16)) throw new Error(`linger.quantModule: ${k} must be an integer from 2 to 16, got ${v}`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 2 || v > 16))
+      throw new Error(`linger.quantModule: ${k} must be an integer from 2 to 16, got ${v}`);
   }
   LAYER_BITS.set(m, { ...LAYER_BITS.get(m), ...bits });
   return m;
@@ -108,8 +119,10 @@ export function init(model: Module, opts: InitOptions = {}): Module {
     model.setSubmodule(path, q);
   }
   if (float.length) {
-    process.emitWarning(`linger.init: no fixed-point version of ${float.join(', ')}; left in float (its input is dequantized)`,
-      { code: 'LINGER_FLOAT_LEFT', type: 'LingerWarning' });
+    process.emitWarning(`linger.init: no fixed-point version of ${float.join(', ')}; left in float (its input is dequantized)`, {
+      code: 'LINGER_FLOAT_LEFT',
+      type: 'LingerWarning',
+    });
   }
   installQuantizedOps(model, graph, defaults, functions);
   recordTransform(model, 'init');
@@ -151,8 +164,10 @@ let warnedOldOpLists = false;
  */
 function installQuantizedOps(model: Module, graph: Graph | undefined, bits: QuantBits, functions: Set<string>): void {
   if (!graph) {
-    process.emitWarning('linger.init: the model was not traced, so element-wise ops (add, cat, mul, sum, sigmoid, tanh, clamp) stay in float; call linger.traceLayers first or pass { dummyInput } to init',
-      { code: 'LINGER_NOT_TRACED', type: 'LingerWarning' });
+    process.emitWarning(
+      'linger.init: the model was not traced, so element-wise ops (add, cat, mul, sum, sigmoid, tanh, clamp) stay in float; call linger.traceLayers first or pass { dummyInput } to init',
+      { code: 'LINGER_NOT_TRACED', type: 'LingerWarning' },
+    );
   }
   const enabled = (flag: string | undefined) => flag === undefined || functions.has(flag);
   const lists = opLists().filter((l) => enabled(l.flag));
@@ -226,7 +241,9 @@ function installQuantizedOps(model: Module, graph: Graph | undefined, bits: Quan
     }
     if (renamed && !warnedOldOpLists) {
       warnedOldOpLists = true;
-      console.warn(`linger: this state dict keeps the op layers in root lists (${renamed}), an earlier layout of ours; they are read under linger's names`);
+      console.warn(
+        `linger: this state dict keeps the op layers in root lists (${renamed}), an earlier layout of ours; they are read under linger's names`,
+      );
     }
     const keys = [...sd.keys()];
     const added: OpSlot[] = [];
@@ -272,7 +289,9 @@ export function calibrate(model: Module, batches: Batches, opts: { maxBatches?: 
         break;
       }
       const x = b instanceof Tensor ? b : b.x;
-      tf.tidy(() => { model(x); });
+      tf.tidy(() => {
+        model(x);
+      });
       // a DataLoader's batches belong to whoever iterates it: release them
       if (batches instanceof DataLoader && !(b instanceof Tensor)) disposeBatch(b as Batch);
       n++;
@@ -300,36 +319,45 @@ export function quantReport(model: Module, batch: Tensor): QuantReportRow[] {
   model.eval();
   try {
     tf.tidy(() => {
-      withModuleCallHook((m, args, run) => {
-        const out = run();
-        if (!isIntLayer(m)) return out;
-        const buf = (k: string) => ((m as unknown as Record<string, Tensor | undefined>)[k])?.raw.dataSync()[0] ?? NaN;
-        const own = intOpOf(m)?.report;
-        if (own) {
-          rows.push(own(m, paths.get(m) ?? '?', args, out));
+      withModuleCallHook(
+        (m, args, run) => {
+          const out = run();
+          if (!isIntLayer(m)) return out;
+          const buf = (k: string) => (m as unknown as Record<string, Tensor | undefined>)[k]?.raw.dataSync()[0] ?? NaN;
+          const own = intOpOf(m)?.report;
+          if (own) {
+            rows.push(own(m, paths.get(m) ?? '?', args, out));
+            return out;
+          }
+          const y = out as Tensor;
+          const w = m as unknown as Partial<WeightedOps>;
+          let sqnr: number | null = null;
+          if (w.applyWith && w.weight) {
+            const x = args[0] as Tensor;
+            const ref = w.applyWith(x, w.weight.raw, w.bias?.raw ?? null);
+            // with ahead-ReLU only the positive range is meant to survive: compare after the ReLU
+            const yf = m.aheadRelu ? tf.relu(ref.physical(y.perm)) : ref.physical(y.perm);
+            const yq = m.aheadRelu ? tf.relu(y.raw) : y.raw;
+            const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
+            const signal = tf.sum(tf.square(yf)).dataSync()[0];
+            sqnr = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+          }
+          rows.push({
+            path: paths.get(m) ?? '?',
+            type: m.typeName(),
+            bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits },
+            aheadRelu: m.aheadRelu,
+            scaleX: buf('scale_x'),
+            scaleW: w.weight ? buf('scale_w') : null,
+            scaleO: buf('scale_o'),
+            weightRange: w.weight ? range(w.weight.raw) : null,
+            biasRange: w.bias ? range(w.bias.raw) : null,
+            sqnrDb: sqnr,
+          });
           return out;
-        }
-        const y = out as Tensor;
-        const w = m as unknown as Partial<WeightedOps>;
-        let sqnr: number | null = null;
-        if (w.applyWith && w.weight) {
-          const x = args[0] as Tensor;
-          const ref = w.applyWith(x, w.weight.raw, w.bias?.raw ?? null);
-          // with ahead-ReLU only the positive range is meant to survive: compare after the ReLU
-          const yf = m.aheadRelu ? tf.relu(ref.physical(y.perm)) : ref.physical(y.perm);
-          const yq = m.aheadRelu ? tf.relu(y.raw) : y.raw;
-          const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
-          const signal = tf.sum(tf.square(yf)).dataSync()[0];
-          sqnr = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
-        }
-        rows.push({
-          path: paths.get(m) ?? '?', type: m.typeName(),
-          bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits }, aheadRelu: m.aheadRelu,
-          scaleX: buf('scale_x'), scaleW: w.weight ? buf('scale_w') : null, scaleO: buf('scale_o'),
-          weightRange: w.weight ? range(w.weight.raw) : null, biasRange: w.bias ? range(w.bias.raw) : null, sqnrDb: sqnr,
-        });
-        return out;
-      }, () => model(batch));
+        },
+        () => model(batch),
+      );
     });
   } finally {
     for (const [m, t] of wasTraining) m.training = t;
@@ -343,11 +371,21 @@ export function formatQuantReport(rows: QuantReportRow[]): string {
   const rng = (r: [number, number] | null) => (r ? `[${r[0].toFixed(3)}, ${r[1].toFixed(3)}]` : '-');
   const head = ['layer', 'type', 'bits x/w/o', 'scale_x', 'scale_w', 'scale_o', 'weight range', 'bias range', 'SQNR dB'];
   const body = rows.map((r) => [
-    r.path, r.type + (r.aheadRelu ? ' (ahead ReLU)' : ''), `${r.bits.dataBits}/${r.bits.parameterBits}/${r.bits.outBits}`,
-    log2(r.scaleX), log2(r.scaleW), log2(r.scaleO), rng(r.weightRange), rng(r.biasRange),
+    r.path,
+    r.type + (r.aheadRelu ? ' (ahead ReLU)' : ''),
+    `${r.bits.dataBits}/${r.bits.parameterBits}/${r.bits.outBits}`,
+    log2(r.scaleX),
+    log2(r.scaleW),
+    log2(r.scaleO),
+    rng(r.weightRange),
+    rng(r.biasRange),
     r.sqnrDb === null ? '-' : Number.isFinite(r.sqnrDb) ? r.sqnrDb.toFixed(1) : '∞',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }

@@ -94,11 +94,23 @@ function normalized<TBase extends LayerClass>(Base: TBase) {
     normalizeWeight: number | null = null;
     normalizeBias: number | null = null;
     aheadRelu = false;
-    effectiveWeight(): tf.Tensor | null { const w = super.effectiveWeight(); return w && clampSym(w, this.normalizeWeight); }
-    effectiveBias(): tf.Tensor | null { const b = super.effectiveBias(); return b && clampSym(b, this.normalizeBias); }
-    finishOutput(y: Tensor): Tensor { return new Tensor(clampSym(y.raw, this.normalizeData), y.perm); }
-    extraRepr(): string { return `${super.extraRepr()},${settingsRepr(this)}`; }
-    moduleStage(): Stage { return 'traced'; }
+    effectiveWeight(): tf.Tensor | null {
+      const w = super.effectiveWeight();
+      return w && clampSym(w, this.normalizeWeight);
+    }
+    effectiveBias(): tf.Tensor | null {
+      const b = super.effectiveBias();
+      return b && clampSym(b, this.normalizeBias);
+    }
+    finishOutput(y: Tensor): Tensor {
+      return new Tensor(clampSym(y.raw, this.normalizeData), y.perm);
+    }
+    extraRepr(): string {
+      return `${super.extraRepr()},${settingsRepr(this)}`;
+    }
+    moduleStage(): Stage {
+      return 'traced';
+    }
   }
   return Normalized;
 }
@@ -113,15 +125,35 @@ function replace<T extends Module & NormalizeSettings>(make: () => T, old: Modul
 
 export class NormalizeConv2d extends normalized(Conv2d) {
   static from(c: Conv2d, s: NormalizeSettings): NormalizeConv2d {
-    return replace(() => new NormalizeConv2d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }), c, s);
+    return replace(
+      () =>
+        new NormalizeConv2d(c.inChannels, c.outChannels, c.kernelSize, {
+          stride: c.stride,
+          padding: c.padding,
+          dilation: c.dilation,
+          groups: c.groups,
+          bias: c.bias !== null,
+        }),
+      c,
+      s,
+    );
   }
 }
 
 export class NormalizeConv1d extends normalized(Conv1d) {
   static from(c: Conv1d, s: NormalizeSettings): NormalizeConv1d {
-    return replace(() => new NormalizeConv1d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, bias: c.bias !== null }), c, s);
+    return replace(
+      () =>
+        new NormalizeConv1d(c.inChannels, c.outChannels, c.kernelSize, {
+          stride: c.stride,
+          padding: c.padding,
+          dilation: c.dilation,
+          groups: c.groups,
+          bias: c.bias !== null,
+        }),
+      c,
+      s,
+    );
   }
 }
 
@@ -131,8 +163,19 @@ export class NormalizeConvTranspose2d extends normalized(ConvTranspose2d) {
     return `${ConvTranspose2d.prototype.extraRepr.call(this)},${settingsRepr(this).replace(/,ahead_relu:\w+$/, '')}`;
   }
   static from(c: ConvTranspose2d, s: NormalizeSettings): NormalizeConvTranspose2d {
-    return replace(() => new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize,
-      { stride: c.stride, padding: c.padding, dilation: c.dilation, groups: c.groups, outputPadding: c.outputPadding, bias: c.bias !== null }), c, s);
+    return replace(
+      () =>
+        new NormalizeConvTranspose2d(c.inChannels, c.outChannels, c.kernelSize, {
+          stride: c.stride,
+          padding: c.padding,
+          dilation: c.dilation,
+          groups: c.groups,
+          outputPadding: c.outputPadding,
+          bias: c.bias !== null,
+        }),
+      c,
+      s,
+    );
   }
 }
 
@@ -148,8 +191,17 @@ export class NormalizeBatchNorm2d extends normalized(BatchNorm2d) {
     return settingsRepr(this);
   }
   static from(b: BatchNorm2d, s: NormalizeSettings): NormalizeBatchNorm2d {
-    return replace(() => new NormalizeBatchNorm2d(b.numFeatures,
-      { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }), b, s);
+    return replace(
+      () =>
+        new NormalizeBatchNorm2d(b.numFeatures, {
+          eps: b.eps,
+          momentum: b.momentum,
+          affine: b.affine,
+          trackRunningStats: b.trackRunningStats,
+        }),
+      b,
+      s,
+    );
   }
 }
 
@@ -176,4 +228,10 @@ export function isNormalizable(m: Module): boolean {
   return NORMALIZE_TABLE.lookup(m) !== undefined;
 }
 /** The class names of the Normalize* layers (how a module tree shows normalized layers). */
-export const NORMALIZED_TYPE_NAMES: readonly string[] = [NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d].map((c) => c.name);
+export const NORMALIZED_TYPE_NAMES: readonly string[] = [
+  NormalizeConv2d,
+  NormalizeConv1d,
+  NormalizeConvTranspose2d,
+  NormalizeLinear,
+  NormalizeBatchNorm2d,
+].map((c) => c.name);

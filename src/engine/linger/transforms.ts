@@ -23,18 +23,25 @@ export function checkTransformOrder(root: Module, t: TransformName): void {
     throw new Error(`${name}: the model is already initialized for fixed point; init runs once, as the last transform`);
   }
   if (t !== 'init' && done.includes('init')) {
-    throw new Error(`${name} after linger.init: the model is already fixed-point; apply ${name} before init (traceLayers → normalizeLayers → init)`);
+    throw new Error(
+      `${name} after linger.init: the model is already fixed-point; apply ${name} before init (traceLayers → normalizeLayers → init)`,
+    );
   }
   if (t === 'trace' && done.includes('trace')) {
     throw new Error(`${name}: the model is already traced; trace once, before any other transform (traceLayers → normalizeLayers → init)`);
   }
   if (t === 'trace' && done.includes('normalize')) {
-    process.emitWarning(`${name} after linger.normalizeLayers: put traceLayers first, before all other configuration (traceLayers → normalizeLayers → init)`,
-      { code: LINGER_STAGE_ORDER, type: 'LingerWarning' });
+    process.emitWarning(
+      `${name} after linger.normalizeLayers: put traceLayers first, before all other configuration (traceLayers → normalizeLayers → init)`,
+      { code: LINGER_STAGE_ORDER, type: 'LingerWarning' },
+    );
   }
   if (lastLoadAt(root) !== undefined) {
-    process.emitWarning(`${name} after loadStateDict(): load the state dict after the last transform. This engine carries the loaded weights over, ` +
-      'but Python linger rebuilds the layers and would lose them', { code: LINGER_LOAD_ORDER, type: 'LingerWarning' });
+    process.emitWarning(
+      `${name} after loadStateDict(): load the state dict after the last transform. This engine carries the loaded weights over, ` +
+        'but Python linger rebuilds the layers and would lose them',
+      { code: LINGER_LOAD_ORDER, type: 'LingerWarning' },
+    );
   }
 }
 
@@ -59,7 +66,10 @@ interface Fusion {
 const FUSIONS = new ClassTable<Fusion>();
 FUSIONS.set(Conv2d, { bn: BatchNorm2d, fuse: (c, b, w) => new NormalizeConvBN2d(c as Conv2d, b as BatchNorm2d, w) });
 FUSIONS.set(Conv1d, { bn: BatchNorm1d, fuse: (c, b, w) => new NormalizeConvBN1d(c as Conv1d, b as BatchNorm1d, w) });
-FUSIONS.set(ConvTranspose2d, { bn: BatchNorm2d, fuse: (c, b, w) => new NormalizeConvTransposeBN2d(c as ConvTranspose2d, b as BatchNorm2d, w) });
+FUSIONS.set(ConvTranspose2d, {
+  bn: BatchNorm2d,
+  fuse: (c, b, w) => new NormalizeConvTransposeBN2d(c as ConvTranspose2d, b as BatchNorm2d, w),
+});
 
 /** Which ahead-ReLU option (TraceOptions) a layer followed by a ReLU falls under. */
 const AHEAD_KIND = new ClassTable<'conv' | 'bn' | 'linear'>();

@@ -25,7 +25,10 @@ export abstract class BatchNormNd extends Module {
   readonly affine: boolean;
   readonly trackRunningStats: boolean;
 
-  constructor(readonly numFeatures: number, opts: BatchNormOptions = {}) {
+  constructor(
+    readonly numFeatures: number,
+    opts: BatchNormOptions = {},
+  ) {
     super();
     this.eps = opts.eps ?? 1e-5;
     this.momentum = opts.momentum === undefined ? 0.1 : opts.momentum;
@@ -33,16 +36,24 @@ export abstract class BatchNormNd extends Module {
     const track = (this.trackRunningStats = opts.trackRunningStats ?? true);
     this.weight = affine ? parameterFrom(new Float32Array(numFeatures).fill(1), [numFeatures]) : null;
     this.bias = affine ? parameterFrom(new Float32Array(numFeatures), [numFeatures]) : null;
-    this.running_mean = track ? parameterFrom(new Float32Array(numFeatures), [numFeatures], null, 'float32', false) as Buffer : null;
-    this.running_var = track ? parameterFrom(new Float32Array(numFeatures).fill(1), [numFeatures], null, 'float32', false) as Buffer : null;
-    this.num_batches_tracked = track ? parameterFrom(new Int32Array(1), [], null, 'int32', false) as Buffer : null;
+    this.running_mean = track ? (parameterFrom(new Float32Array(numFeatures), [numFeatures], null, 'float32', false) as Buffer) : null;
+    this.running_var = track
+      ? (parameterFrom(new Float32Array(numFeatures).fill(1), [numFeatures], null, 'float32', false) as Buffer)
+      : null;
+    this.num_batches_tracked = track ? (parameterFrom(new Int32Array(1), [], null, 'int32', false) as Buffer) : null;
   }
 
   abstract checkInput(x: Tensor): void;
   /** γ and β as the forward uses them (normalize layers clamp them). */
-  effectiveWeight(): tf.Tensor | null { return this.weight?.raw ?? null; }
-  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
-  finishOutput(y: Tensor): Tensor { return y; }
+  effectiveWeight(): tf.Tensor | null {
+    return this.weight?.raw ?? null;
+  }
+  effectiveBias(): tf.Tensor | null {
+    return this.bias?.raw ?? null;
+  }
+  finishOutput(y: Tensor): Tensor {
+    return y;
+  }
 
   /** Whether this call normalizes with the batch's statistics (PyTorch's rule). */
   useBatchStats(): boolean {
@@ -59,7 +70,7 @@ export abstract class BatchNormNd extends Module {
     const nbt = this.num_batches_tracked!;
     tf.tidy(() => {
       nbt.raw.assign(tf.add(nbt.raw, tf.scalar(1, 'int32')));
-      const m = this.momentum === null ? 1 / (nbt.raw.dataSync()[0]) : this.momentum;
+      const m = this.momentum === null ? 1 / nbt.raw.dataSync()[0] : this.momentum;
       const v = unbiased && count > 1 ? tf.mul(biasedVar, count / (count - 1)) : biasedVar;
       this.running_mean!.raw.assign(tf.add(tf.mul(this.running_mean!.raw, 1 - m), tf.mul(mean, m)));
       this.running_var!.raw.assign(tf.add(tf.mul(this.running_var!.raw, 1 - m), tf.mul(v, m)));
@@ -73,7 +84,9 @@ export abstract class BatchNormNd extends Module {
     if (this.useBatchStats()) {
       const count = wholeBatchCount(xr.size / xr.shape[xr.rank - 1]);
       if (count <= 1 && this.training) {
-        throw new Error(`${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`);
+        throw new Error(
+          `${this.typeName()}: expected more than 1 value per channel when training, got input shape [${x.shape.join(', ')}]`,
+        );
       }
       const r = K.batchNormTrain(xr, this.effectiveWeight() as tf.Tensor1D | null, this.effectiveBias() as tf.Tensor1D | null, this.eps);
       try {

@@ -9,11 +9,17 @@ export class Sequential extends Module {
     if (modules.length === 1 && !(modules[0] instanceof Module)) {
       for (const [k, m] of Object.entries(modules[0] as Record<string, Module>)) self[k] = m;
     } else {
-      (modules as Module[]).forEach((m, i) => { self[String(i)] = m; });
+      (modules as Module[]).forEach((m, i) => {
+        self[String(i)] = m;
+      });
     }
   }
-  get length(): number { return this.children().length; }
-  at(i: number): Module { return this.children().at(i)!; }
+  get length(): number {
+    return this.children().length;
+  }
+  at(i: number): Module {
+    return this.children().at(i)!;
+  }
   forward(x: Tensor): Tensor {
     let y = x;
     for (const m of this.children()) y = m(y);
@@ -27,12 +33,20 @@ export class ModuleList extends Module {
     super();
     modules.forEach((m) => this.append(m));
   }
-  get length(): number { return this.children().length; }
-  at(i: number): Module { return this.children().at(i)!; }
+  get length(): number {
+    return this.children().length;
+  }
+  at(i: number): Module {
+    return this.children().at(i)!;
+  }
   append(m: Module): this {
     (this as unknown as Record<string, Module>)[String(this.length)] = m;
     return this;
   }
-  [Symbol.iterator](): Iterator<Module> { return this.children()[Symbol.iterator](); }
-  forward(): never { throw new Error('ModuleList is not callable; iterate over it in your forward'); }
+  [Symbol.iterator](): Iterator<Module> {
+    return this.children()[Symbol.iterator]();
+  }
+  forward(): never {
+    throw new Error('ModuleList is not callable; iterate over it in your forward');
+  }
 }

@@ -24,13 +24,24 @@ export function defaultInitBound(fanIn: number): number {
 
 /** Explicit [[top, bottom], [left, right]] padding for a conv (PyTorch's 'same' puts the odd pixel last). */
 export function explicitPads(padding: Padding2d | Pair, k: Pair, d: Pair): [[number, number], [number, number]] {
-  if (padding === 'valid') return [[0, 0], [0, 0]];
+  if (padding === 'valid')
+    return [
+      [0, 0],
+      [0, 0],
+    ];
   if (padding === 'same') {
-    const th = d[0] * (k[0] - 1), tw = d[1] * (k[1] - 1);
-    return [[Math.floor(th / 2), th - Math.floor(th / 2)], [Math.floor(tw / 2), tw - Math.floor(tw / 2)]];
+    const th = d[0] * (k[0] - 1),
+      tw = d[1] * (k[1] - 1);
+    return [
+      [Math.floor(th / 2), th - Math.floor(th / 2)],
+      [Math.floor(tw / 2), tw - Math.floor(tw / 2)],
+    ];
   }
   const [ph, pw] = pair(padding, 'padding');
-  return [[ph, ph], [pw, pw]];
+  return [
+    [ph, ph],
+    [pw, pw],
+  ];
 }
 
 /**
@@ -45,7 +56,10 @@ export function conv2dHWIO(x: Tensor, w: tf.Tensor4D, b: tf.Tensor | null, geom:
   } else {
     const xs = tf.split(xr, groups, 3) as tf.Tensor4D[];
     const ws = tf.split(w, groups, 3) as tf.Tensor4D[];
-    y = tf.concat(xs.map((xi, i) => K.conv2d(xi, ws[i], geom)), 3) as tf.Tensor4D;
+    y = tf.concat(
+      xs.map((xi, i) => K.conv2d(xi, ws[i], geom)),
+      3,
+    ) as tf.Tensor4D;
   }
   if (b) y = tf.add(y, b) as tf.Tensor4D;
   return new Tensor(y, NHWC);
@@ -66,15 +80,23 @@ export abstract class ConvNd extends Module {
   abstract checkInput(x: Tensor): void;
   abstract convWith(x: Tensor, w: tf.Tensor, b: tf.Tensor | null): Tensor;
   /** The weight and bias the forward uses (normalize layers clamp them). */
-  effectiveWeight(): tf.Tensor { return this.weight.raw; }
-  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
+  effectiveWeight(): tf.Tensor {
+    return this.weight.raw;
+  }
+  effectiveBias(): tf.Tensor | null {
+    return this.bias?.raw ?? null;
+  }
   /** A last step on the output (normalize layers clamp it). */
-  finishOutput(y: Tensor): Tensor { return y; }
+  finishOutput(y: Tensor): Tensor {
+    return y;
+  }
 
   protected checkChannels(inChannels: number, outChannels: number, groups: number): void {
     if (!Number.isInteger(groups) || groups < 1) throw new Error(`${this.typeName()}: groups must be a positive integer`);
-    if (inChannels % groups !== 0) throw new Error(`${this.typeName()}: in_channels (${inChannels}) must be divisible by groups (${groups})`);
-    if (outChannels % groups !== 0) throw new Error(`${this.typeName()}: out_channels (${outChannels}) must be divisible by groups (${groups})`);
+    if (inChannels % groups !== 0)
+      throw new Error(`${this.typeName()}: in_channels (${inChannels}) must be divisible by groups (${groups})`);
+    if (outChannels % groups !== 0)
+      throw new Error(`${this.typeName()}: out_channels (${outChannels}) must be divisible by groups (${groups})`);
   }
 }
 
@@ -119,7 +141,10 @@ export class Conv2d extends ConvNd {
     const oh = convOutSize(h, this.kernelSize[0], this.stride[0], this.dilation[0], g.pads[0][0] + g.pads[0][1]);
     const ow = convOutSize(w, this.kernelSize[1], this.stride[1], this.dilation[1], g.pads[1][0] + g.pads[1][1]);
     if (oh < 1 || ow < 1) {
-      throw new ShapeError(this, `input of spatial size ${h}×${w} is smaller than the (dilated) kernel ${this.kernelSize.join('×')} after padding`);
+      throw new ShapeError(
+        this,
+        `input of spatial size ${h}×${w} is smaller than the (dilated) kernel ${this.kernelSize.join('×')} after padding`,
+      );
     }
   }
 
@@ -170,7 +195,11 @@ export class Conv1d extends ConvNd {
   }
 
   geometry(): K.ConvGeometry {
-    const pads = explicitPads(typeof this.padding === 'string' ? this.padding : [0, this.padding], [1, this.kernelSize], [1, this.dilation]);
+    const pads = explicitPads(
+      typeof this.padding === 'string' ? this.padding : [0, this.padding],
+      [1, this.kernelSize],
+      [1, this.dilation],
+    );
     return { stride: [1, this.stride], dilation: [1, this.dilation], pads: [[0, 0], pads[1]] };
   }
 
@@ -253,7 +282,8 @@ export class ConvTranspose2d extends ConvNd {
 
   /** Output spatial size (PyTorch's formula). */
   outSize(h: number, w: number): Pair {
-    const f = (i: number, v: number) => (v - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + this.outputPadding[i] + 1;
+    const f = (i: number, v: number) =>
+      (v - 1) * this.stride[i] - 2 * this.padding[i] + this.dilation[i] * (this.kernelSize[i] - 1) + this.outputPadding[i] + 1;
     return [f(0, h), f(1, w)];
   }
 
@@ -286,7 +316,11 @@ export class ConvTranspose2d extends ConvNd {
 }
 
 export interface TransposeGeometry {
-  kernelSize: Pair; stride: Pair; padding: Pair; dilation: Pair; outputPadding: Pair;
+  kernelSize: Pair;
+  stride: Pair;
+  padding: Pair;
+  dilation: Pair;
+  outputPadding: Pair;
 }
 
 /** conv_transpose2d with a PyTorch-layout weight [in, out/g, kH, kW]; returns NHWC. */
@@ -294,7 +328,10 @@ export function convTranspose2dRaw(x: Tensor, w: tf.Tensor, b: tf.Tensor | null,
   const xr = x.physical(NHWC) as tf.Tensor4D;
   const z = K.zeroInsert(xr, g.stride[0], g.stride[1]);
   const edge = (i: number) => g.dilation[i] * (g.kernelSize[i] - 1) - g.padding[i];
-  const pads: [[number, number], [number, number]] = [[edge(0), edge(0) + g.outputPadding[0]], [edge(1), edge(1) + g.outputPadding[1]]];
+  const pads: [[number, number], [number, number]] = [
+    [edge(0), edge(0) + g.outputPadding[0]],
+    [edge(1), edge(1) + g.outputPadding[1]],
+  ];
   const geom: K.ConvGeometry = { stride: [1, 1], dilation: g.dilation, pads };
   const wk = tf.reverse(tf.transpose(w, [2, 3, 0, 1]), [0, 1]) as tf.Tensor4D; // [kh, kw, in, out/g]
   const zt = new Tensor(z, NHWC);

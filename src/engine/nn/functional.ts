@@ -31,29 +31,46 @@ export const dropout = (x: Tensor, p = 0.5, training = true): Tensor => dropoutR
 /** torch.cat: along a logical dim; tensors sharing a layout concatenate without a transpose. */
 export function cat(xs: Tensor[], dim = 0): Tensor {
   if (xs.length === 0) throw new Error('cat: expected a non-empty list of tensors');
-  return record('cat', xs, () => {
-    const q = quantizedOp('cat', xs, dim);
-    if (q) return q;
-    const r = xs[0].rank;
-    const d = normAxis(dim, r);
-    const s0 = xs[0].shape;
-    for (const x of xs) {
-      const s = x.shape;
-      if (s.length !== r || s.some((v, i) => i !== d && v !== s0[i])) {
-        throw new Error(`cat: sizes of tensors must match except in dimension ${d}: [${s0.join(', ')}] vs [${s.join(', ')}]`);
+  return record(
+    'cat',
+    xs,
+    () => {
+      const q = quantizedOp('cat', xs, dim);
+      if (q) return q;
+      const r = xs[0].rank;
+      const d = normAxis(dim, r);
+      const s0 = xs[0].shape;
+      for (const x of xs) {
+        const s = x.shape;
+        if (s.length !== r || s.some((v, i) => i !== d && v !== s0[i])) {
+          throw new Error(`cat: sizes of tensors must match except in dimension ${d}: [${s0.join(', ')}] vs [${s.join(', ')}]`);
+        }
       }
-    }
-    const perm = xs[0].perm;
-    if (xs.every((x) => (x.perm ?? identity(r)).join() === (perm ?? identity(r)).join())) {
-      return new Tensor(tf.concat(xs.map((x) => x.raw), perm ? perm[d] : d), perm);
-    }
-    return new Tensor(tf.concat(xs.map((x) => x.logical()), d));
-  }, { dim });
+      const perm = xs[0].perm;
+      if (xs.every((x) => (x.perm ?? identity(r)).join() === (perm ?? identity(r)).join())) {
+        return new Tensor(
+          tf.concat(
+            xs.map((x) => x.raw),
+            perm ? perm[d] : d,
+          ),
+          perm,
+        );
+      }
+      return new Tensor(
+        tf.concat(
+          xs.map((x) => x.logical()),
+          d,
+        ),
+      );
+    },
+    { dim },
+  );
 }
 
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   return record('linear', bias ? [x, weight, bias] : [x, weight], () =>
-    linearRaw(x, weight.physical([1, 0]) as tf.Tensor2D, (bias?.logical() ?? null) as tf.Tensor1D | null));
+    linearRaw(x, weight.physical([1, 0]) as tf.Tensor2D, (bias?.logical() ?? null) as tf.Tensor1D | null),
+  );
 }
 
 export interface Conv2dFnOptions {
@@ -65,37 +82,88 @@ export interface Conv2dFnOptions {
 
 /** torch.nn.functional.conv2d (never fused by traceLayers: it is not a module). */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dFnOptions = {}): Tensor {
-  return record('conv2d', bias ? [x, weight, bias] : [x, weight], () => {
-    const [, , kh, kw] = weight.shape;
-    const k: Pair = [kh, kw];
-    const d = pair(opts.dilation ?? 1, 'dilation');
-    const p = opts.padding ?? 0;
-    const pads = explicitPads(typeof p === 'string' ? p : pair(p, 'padding'), k, d);
-    return conv2dHWIO(x, weight.physical(HWIO) as tf.Tensor4D, bias?.logical() ?? null,
-      { stride: pair(opts.stride ?? 1, 'stride'), dilation: d, pads }, opts.groups ?? 1);
-  }, { ...opts });
+  return record(
+    'conv2d',
+    bias ? [x, weight, bias] : [x, weight],
+    () => {
+      const [, , kh, kw] = weight.shape;
+      const k: Pair = [kh, kw];
+      const d = pair(opts.dilation ?? 1, 'dilation');
+      const p = opts.padding ?? 0;
+      const pads = explicitPads(typeof p === 'string' ? p : pair(p, 'padding'), k, d);
+      return conv2dHWIO(
+        x,
+        weight.physical(HWIO) as tf.Tensor4D,
+        bias?.logical() ?? null,
+        { stride: pair(opts.stride ?? 1, 'stride'), dilation: d, pads },
+        opts.groups ?? 1,
+      );
+    },
+    { ...opts },
+  );
 }
 
-export function convTranspose2d(x: Tensor, weight: Tensor, bias: Tensor | null = null,
-  opts: { stride?: number | number[]; padding?: number | number[]; outputPadding?: number | number[]; groups?: number; dilation?: number | number[] } = {}): Tensor {
-  return record('conv_transpose2d', bias ? [x, weight, bias] : [x, weight], () => {
-    const [, , kh, kw] = weight.shape;
-    return convTranspose2dRaw(x, weight.logical(), bias?.logical() ?? null, {
-      kernelSize: [kh, kw], stride: pair(opts.stride ?? 1, 'stride'), padding: pair(opts.padding ?? 0, 'padding'),
-      dilation: pair(opts.dilation ?? 1, 'dilation'), outputPadding: pair(opts.outputPadding ?? 0, 'output_padding'),
-    }, opts.groups ?? 1);
-  }, { ...opts });
+export function convTranspose2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  opts: {
+    stride?: number | number[];
+    padding?: number | number[];
+    outputPadding?: number | number[];
+    groups?: number;
+    dilation?: number | number[];
+  } = {},
+): Tensor {
+  return record(
+    'conv_transpose2d',
+    bias ? [x, weight, bias] : [x, weight],
+    () => {
+      const [, , kh, kw] = weight.shape;
+      return convTranspose2dRaw(
+        x,
+        weight.logical(),
+        bias?.logical() ?? null,
+        {
+          kernelSize: [kh, kw],
+          stride: pair(opts.stride ?? 1, 'stride'),
+          padding: pair(opts.padding ?? 0, 'padding'),
+          dilation: pair(opts.dilation ?? 1, 'dilation'),
+          outputPadding: pair(opts.outputPadding ?? 0, 'output_padding'),
+        },
+        opts.groups ?? 1,
+      );
+    },
+    { ...opts },
+  );
 }
 
-export function maxPool2d(x: Tensor, kernelSize: number | [number, number], stride?: number | [number, number] | null,
-  padding: number | [number, number] = 0, ceilMode = false): Tensor {
-  return record('max_pool2d', [x], () => maxPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding'), ceilMode),
-    { kernelSize, stride: stride ?? kernelSize, padding, ceilMode });
+export function maxPool2d(
+  x: Tensor,
+  kernelSize: number | [number, number],
+  stride?: number | [number, number] | null,
+  padding: number | [number, number] = 0,
+  ceilMode = false,
+): Tensor {
+  return record(
+    'max_pool2d',
+    [x],
+    () => maxPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding'), ceilMode),
+    { kernelSize, stride: stride ?? kernelSize, padding, ceilMode },
+  );
 }
-export function avgPool2d(x: Tensor, kernelSize: number | [number, number], stride?: number | [number, number] | null,
-  padding: number | [number, number] = 0): Tensor {
-  return record('avg_pool2d', [x], () => avgPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding')),
-    { kernelSize, stride: stride ?? kernelSize, padding });
+export function avgPool2d(
+  x: Tensor,
+  kernelSize: number | [number, number],
+  stride?: number | [number, number] | null,
+  padding: number | [number, number] = 0,
+): Tensor {
+  return record(
+    'avg_pool2d',
+    [x],
+    () => avgPool2dRaw(x, null, pair(kernelSize, 'kernel_size'), pair(stride ?? kernelSize, 'stride'), pair(padding, 'padding')),
+    { kernelSize, stride: stride ?? kernelSize, padding },
+  );
 }
 export function adaptiveAvgPool2d(x: Tensor, outputSize: number | [number, number]): Tensor {
   return record('adaptive_avg_pool2d', [x], () => adaptiveAvgPool2dRaw(x, pair(outputSize, 'output_size')), { outputSize });

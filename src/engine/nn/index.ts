@@ -15,4 +15,16 @@ export { Sequential, ModuleList } from './container';
 // linger's layers (docs/contract.md#layers)
 export { NormalizeConvBN2d, NormalizeConvBN1d, NormalizeConvTransposeBN2d, EmptyBatchNorm } from '../linger/convbn';
 export { NormalizeConv2d, NormalizeConv1d, NormalizeConvTranspose2d, NormalizeLinear, NormalizeBatchNorm2d } from '../linger/normalize';
-export { Conv2dInt, Conv1dInt, ConvTranspose2dInt, LinearInt, BatchNormInt, AvgPool2dInt, IQAdd, IQCat, LayerNormInt, EmbeddingInt, BmmInt } from '../linger/ops';
+export {
+  Conv2dInt,
+  Conv1dInt,
+  ConvTranspose2dInt,
+  LinearInt,
+  BatchNormInt,
+  AvgPool2dInt,
+  IQAdd,
+  IQCat,
+  LayerNormInt,
+  EmbeddingInt,
+  BmmInt,
+} from '../linger/ops';

@@ -20,7 +20,11 @@ export class Linear extends Module {
   weight: Parameter;
   bias: Parameter | null;
 
-  constructor(readonly inFeatures: number, readonly outFeatures: number, opts: { bias?: boolean } = {}) {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    opts: { bias?: boolean } = {},
+  ) {
     super();
     const bound = defaultInitBound(inFeatures);
     this.weight = parameterFrom(initUniform(inFeatures * outFeatures, bound), [outFeatures, inFeatures], IO);
@@ -39,9 +43,15 @@ export class Linear extends Module {
     return this.finishOutput(linearRaw(x, this.effectiveWeight() as tf.Tensor2D, this.effectiveBias() as tf.Tensor1D | null));
   }
   /** The weight ([in, out] physical) and bias the forward uses (normalize layers clamp them). */
-  effectiveWeight(): tf.Tensor { return this.weight.raw; }
-  effectiveBias(): tf.Tensor | null { return this.bias?.raw ?? null; }
-  finishOutput(y: Tensor): Tensor { return y; }
+  effectiveWeight(): tf.Tensor {
+    return this.weight.raw;
+  }
+  effectiveBias(): tf.Tensor | null {
+    return this.bias?.raw ?? null;
+  }
+  finishOutput(y: Tensor): Tensor {
+    return y;
+  }
 
   extraRepr(): string {
     return `in_features=${this.inFeatures}, out_features=${this.outFeatures}, bias=${pyBool(this.bias !== null)}`;

@@ -17,7 +17,9 @@ export class Parameter extends Tensor {
     // the variable is released with its Parameter (and the views of it), like PyTorch's
     track(this, this.raw, true);
   }
-  get variable(): tf.Variable { return this.raw; }
+  get variable(): tf.Variable {
+    return this.raw;
+  }
   /** Replaces the value (logical order), keeping the layout and the Variable. */
   assignLogical(t: Tensor): void {
     if (t.shape.join() !== this.shape.join()) {
@@ -61,7 +63,9 @@ export class ModuleError extends Error {
 
 /** A wrong input shape, naming the module path and expected vs actual shape. */
 export class ShapeError extends ModuleError {
-  constructor(module: Module, detail: string) { super(module, detail, 'ShapeError'); }
+  constructor(module: Module, detail: string) {
+    super(module, detail, 'ShapeError');
+  }
 }
 
 /** A per-module wrapper around its calls (the fixed stage sets one on the root, for iqAdd/iqCat). */
@@ -203,9 +207,13 @@ export abstract class Module {
   }
 
   /** The class name PyTorch would print. */
-  typeName(): string { return this.constructor.name; }
+  typeName(): string {
+    return this.constructor.name;
+  }
   /** PyTorch's extra_repr. */
-  extraRepr(): string { return ''; }
+  extraRepr(): string {
+    return '';
+  }
 
   // ---- registration by field -------------------------------------------------------------------
   private ownEntries(): [string, unknown][] {
@@ -214,7 +222,9 @@ export abstract class Module {
   namedChildren(): [string, Module][] {
     return this.ownEntries().filter((e): e is [string, Module] => e[1] instanceof Module);
   }
-  children(): Module[] { return this.namedChildren().map((e) => e[1]); }
+  children(): Module[] {
+    return this.namedChildren().map((e) => e[1]);
+  }
   /** Own parameters (not buffers), in definition order. */
   ownParameters(): [string, Parameter][] {
     return this.ownEntries().filter((e): e is [string, Parameter] => e[1] instanceof Parameter && !(e[1] instanceof Buffer));
@@ -237,7 +247,9 @@ export abstract class Module {
     }
     yield* walk(this, prefix);
   }
-  modules(): Module[] { return [...this.namedModules()].map((e) => e[1]); }
+  modules(): Module[] {
+    return [...this.namedModules()].map((e) => e[1]);
+  }
   namedParameters(): [string, Parameter][] {
     const out: [string, Parameter][] = [];
     const seen = new Set<Parameter>();
@@ -250,7 +262,9 @@ export abstract class Module {
     }
     return out;
   }
-  parameters(): Parameter[] { return this.namedParameters().map((e) => e[1]); }
+  parameters(): Parameter[] {
+    return this.namedParameters().map((e) => e[1]);
+  }
   namedBuffers(): [string, Buffer][] {
     const out: [string, Buffer][] = [];
     for (const [p, m] of this.namedModules()) {
@@ -258,7 +272,9 @@ export abstract class Module {
     }
     return out;
   }
-  buffers(): Buffer[] { return this.namedBuffers().map((e) => e[1]); }
+  buffers(): Buffer[] {
+    return this.namedBuffers().map((e) => e[1]);
+  }
 
   /** The module at a dotted path ('' is this module). */
   getSubmodule(path: string): Module {
@@ -284,7 +300,9 @@ export abstract class Module {
     for (const m of this.modules()) m.training = mode;
     return this;
   }
-  eval(): this { return this.train(false); }
+  eval(): this {
+    return this.train(false);
+  }
 
   // ---- state dicts -------------------------------------------------------------------------------
   /** The stage of this model's state: 'float' until a linger transform changes it. */
@@ -298,7 +316,9 @@ export abstract class Module {
     return best;
   }
   /** The stage this module's own layout belongs to (linger layers override). */
-  moduleStage(): Stage { return 'float'; }
+  moduleStage(): Stage {
+    return 'float';
+  }
 
   /**
    * PyTorch's state_dict: each module's parameters, then its buffers, then its children's, keyed
@@ -319,7 +339,9 @@ export abstract class Module {
    * Hook for layers whose keys differ between stages (PyTorch's _load_from_state_dict): rewrite
    * incoming entries under `prefix` into this module's layout. Returns nothing; edits `sd`.
    */
-  migrateState(_sd: Map<string, Tensor>, _prefix: string, _from: Stage): void { /* same keys */ }
+  migrateState(_sd: Map<string, Tensor>, _prefix: string, _from: Stage): void {
+    /* same keys */
+  }
 
   /**
    * Loads a state dict. strict (default): every missing key, unexpected key and shape mismatch is
@@ -330,8 +352,10 @@ export abstract class Module {
     const from = stageOfDict(sd);
     const to = this.stage();
     if (stageRank(from) > stageRank(to)) {
-      throw new Error(`cannot load a ${from}-stage state dict into a ${to}-stage model: a state dict loads into the same or a later stage only` +
-        ` (apply the transforms that produced it first, e.g. ${from === 'fixed' ? 'linger.init' : 'linger.traceLayers'}, then load)`);
+      throw new Error(
+        `cannot load a ${from}-stage state dict into a ${to}-stage model: a state dict loads into the same or a later stage only` +
+          ` (apply the transforms that produced it first, e.g. ${from === 'fixed' ? 'linger.init' : 'linger.traceLayers'}, then load)`,
+      );
     }
     const incoming = new Map<string, Tensor>(Object.entries(sd));
     const undo = (this as unknown as Record<symbol, BeforeLoad | undefined>)[BEFORE_LOAD]?.(incoming);
@@ -350,7 +374,6 @@ export abstract class Module {
   }
 
   private applyStateDict(incoming: Map<string, Tensor>, strict: boolean, from: Stage): { missingKeys: string[]; unexpectedKeys: string[] } {
-
     const own = this.stateDict();
     const optional = new Set(this.keysAddedAfter(from));
     const missing: string[] = [];
@@ -390,7 +413,9 @@ export abstract class Module {
     }
     return out;
   }
-  ownKeysAddedAfter(_from: Stage): string[] { return []; }
+  ownKeysAddedAfter(_from: Stage): string[] {
+    return [];
+  }
 
   // ---- printing ----------------------------------------------------------------------------------
   /** Exactly PyTorch's Module.__repr__. */
@@ -406,22 +431,33 @@ export abstract class Module {
     }
     return s + ')';
   }
-  [Symbol.for('nodejs.util.inspect.custom')](): string { return this.toString(); }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
 }
 
 /** The linger transforms applied to a root model, in order, and when a state dict was loaded. */
 export type TransformName = 'trace' | 'normalize' | 'init';
-interface LingerRecord { transforms: TransformName[]; loadedAfter?: number }
+interface LingerRecord {
+  transforms: TransformName[];
+  loadedAfter?: number;
+}
 const LINGER = Symbol.for('linger-studio.record');
 function lingerRecord(m: Module): LingerRecord {
   const host = m as unknown as Record<symbol, LingerRecord>;
   if (!host[LINGER]) Object.defineProperty(m, LINGER, { value: { transforms: [] }, enumerable: false });
   return host[LINGER];
 }
-export function transformsOf(m: Module): readonly TransformName[] { return lingerRecord(m).transforms; }
-export function recordTransform(m: Module, t: TransformName): void { lingerRecord(m).transforms.push(t); }
+export function transformsOf(m: Module): readonly TransformName[] {
+  return lingerRecord(m).transforms;
+}
+export function recordTransform(m: Module, t: TransformName): void {
+  lingerRecord(m).transforms.push(t);
+}
 /** How many transforms had been applied when loadStateDict last succeeded (undefined: never). */
-export function lastLoadAt(m: Module): number | undefined { return lingerRecord(m).loadedAfter; }
+export function lastLoadAt(m: Module): number | undefined {
+  return lingerRecord(m).loadedAfter;
+}
 
 function addIndent(s: string, n: number): string {
   const lines = s.split('\n');
@@ -431,8 +467,13 @@ function addIndent(s: string, n: number): string {
 }
 
 /** Makes a Parameter from logical-order values, stored in `perm` layout. */
-export function parameterFrom(values: Float32Array | Int32Array, logicalShape: number[], perm: readonly number[] | null = null,
-  dtype: DType = 'float32', trainable = true): Parameter {
+export function parameterFrom(
+  values: Float32Array | Int32Array,
+  logicalShape: number[],
+  perm: readonly number[] | null = null,
+  dtype: DType = 'float32',
+  trainable = true,
+): Parameter {
   const logical = tf.tensor(values, logicalShape, dtype);
   const phys = perm ? tf.transpose(logical, inversePerm(perm)) : logical;
   if (phys !== logical) logical.dispose();
@@ -440,6 +481,8 @@ export function parameterFrom(values: Float32Array | Int32Array, logicalShape: n
 }
 function inversePerm(p: readonly number[]): number[] {
   const r = new Array<number>(p.length);
-  p.forEach((v, i) => { r[v] = i; });
+  p.forEach((v, i) => {
+    r[v] = i;
+  });
   return r;
 }

@@ -34,15 +34,28 @@ export function maxPool2dRaw(x: Tensor, m: Module | null, k: Pair, s: Pair, p: P
   // pad with −∞ so that padding never wins, then a valid pool of exactly PyTorch's output size
   const extraH = Math.max(0, (oh - 1) * s[0] + k[0] - (h + 2 * p[0]));
   const extraW = Math.max(0, (ow - 1) * s[1] + k[1] - (w + 2 * p[1]));
-  const padded = p[0] || p[1] || extraH || extraW
-    ? tf.pad(xr, [[0, 0], [p[0], p[0] + extraH], [p[1], p[1] + extraW], [0, 0]], -Infinity) as tf.Tensor4D
-    : xr;
+  const padded =
+    p[0] || p[1] || extraH || extraW
+      ? (tf.pad(
+          xr,
+          [
+            [0, 0],
+            [p[0], p[0] + extraH],
+            [p[1], p[1] + extraW],
+            [0, 0],
+          ],
+          -Infinity,
+        ) as tf.Tensor4D)
+      : xr;
   return new Tensor(K.maxPool2d(padded, k, s), NHWC, x.quantScale); // the max of codes is a code
 }
 
 export class MaxPool2d extends Module {
   readonly stride: Size;
-  constructor(readonly kernelSize: Size, opts: PoolOptions = {}) {
+  constructor(
+    readonly kernelSize: Size,
+    opts: PoolOptions = {},
+  ) {
     super();
     this.stride = opts.stride ?? kernelSize;
     this.padding = opts.padding ?? 0;
@@ -59,7 +72,14 @@ export class MaxPool2d extends Module {
 
   forward(x: Tensor): Tensor {
     expectInput(this, x, 4);
-    return maxPool2dRaw(x, this, pair(this.kernelSize, 'kernel_size'), pair(this.stride, 'stride'), pair(this.padding, 'padding'), this.ceilMode);
+    return maxPool2dRaw(
+      x,
+      this,
+      pair(this.kernelSize, 'kernel_size'),
+      pair(this.stride, 'stride'),
+      pair(this.padding, 'padding'),
+      this.ceilMode,
+    );
   }
   extraRepr(): string {
     return `kernel_size=${pyIntOrTuple(this.kernelSize)}, stride=${pyIntOrTuple(this.stride)}, padding=${pyIntOrTuple(this.padding)}, dilation=${pyIntOrTuple(this.dilation)}, ceil_mode=${pyBool(this.ceilMode)}`;
@@ -74,14 +94,25 @@ export function avgPool2dRaw(x: Tensor, m: Module | null, k: Pair, s: Pair, p: P
     const msg = `input of spatial size ${h}×${w} is smaller than the pooling window ${k.join('×')}`;
     throw m ? new ShapeError(m, msg) : new Error(`avg_pool2d: ${msg}`);
   }
-  const padded = p[0] || p[1] ? tf.pad(xr, [[0, 0], [p[0], p[0]], [p[1], p[1]], [0, 0]]) as tf.Tensor4D : xr;
+  const padded =
+    p[0] || p[1]
+      ? (tf.pad(xr, [
+          [0, 0],
+          [p[0], p[0]],
+          [p[1], p[1]],
+          [0, 0],
+        ]) as tf.Tensor4D)
+      : xr;
   return new Tensor(tf.avgPool(padded, k, s, 'valid'), NHWC);
 }
 
 export class AvgPool2d extends Module {
   readonly stride: Size;
   readonly padding: Size;
-  constructor(readonly kernelSize: Size, opts: { stride?: Size | null; padding?: Size; ceilMode?: boolean; countIncludePad?: boolean } = {}) {
+  constructor(
+    readonly kernelSize: Size,
+    opts: { stride?: Size | null; padding?: Size; ceilMode?: boolean; countIncludePad?: boolean } = {},
+  ) {
     super();
     this.stride = opts.stride ?? kernelSize;
     this.padding = opts.padding ?? 0;
@@ -107,10 +138,12 @@ export function adaptiveAvgPool2dRaw(x: Tensor, out: Pair): Tensor {
   }
   const rows: tf.Tensor[] = [];
   for (let i = 0; i < oh; i++) {
-    const h0 = Math.floor((i * h) / oh), h1 = Math.ceil(((i + 1) * h) / oh);
+    const h0 = Math.floor((i * h) / oh),
+      h1 = Math.ceil(((i + 1) * h) / oh);
     const cols: tf.Tensor[] = [];
     for (let j = 0; j < ow; j++) {
-      const w0 = Math.floor((j * w) / ow), w1 = Math.ceil(((j + 1) * w) / ow);
+      const w0 = Math.floor((j * w) / ow),
+        w1 = Math.ceil(((j + 1) * w) / ow);
       cols.push(tf.mean(tf.slice(xr, [0, h0, w0, 0], [n, h1 - h0, w1 - w0, c]), [1, 2]));
     }
     rows.push(tf.stack(cols, 1));
@@ -119,10 +152,14 @@ export function adaptiveAvgPool2dRaw(x: Tensor, out: Pair): Tensor {
 }
 
 export class AdaptiveAvgPool2d extends Module {
-  constructor(readonly outputSize: Size) { super(); }
+  constructor(readonly outputSize: Size) {
+    super();
+  }
   forward(x: Tensor): Tensor {
     expectInput(this, x, 4);
     return adaptiveAvgPool2dRaw(x, pair(this.outputSize, 'output_size'));
   }
-  extraRepr(): string { return `output_size=${pyIntOrTuple(this.outputSize)}`; }
+  extraRepr(): string {
+    return `output_size=${pyIntOrTuple(this.outputSize)}`;
+  }
 }

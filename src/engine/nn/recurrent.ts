@@ -23,7 +23,12 @@ type Cell = 'LSTM' | 'GRU';
 const GATES: Record<Cell, number> = { LSTM: 4, GRU: 3 };
 
 /** What one direction of one layer computes from the input projection: its outputs and final state. */
-interface DirectionWeights { wih: tf.Tensor2D; whh: tf.Tensor2D; bih: tf.Tensor1D | null; bhh: tf.Tensor1D | null }
+interface DirectionWeights {
+  wih: tf.Tensor2D;
+  whh: tf.Tensor2D;
+  bih: tf.Tensor1D | null;
+  bhh: tf.Tensor1D | null;
+}
 
 abstract class RNNBase extends Module {
   readonly numLayers: number;
@@ -32,7 +37,12 @@ abstract class RNNBase extends Module {
   readonly dropout: number;
   readonly bidirectional: boolean;
 
-  constructor(cell: Cell, readonly inputSize: number, readonly hiddenSize: number, opts: RNNOptions = {}) {
+  constructor(
+    cell: Cell,
+    readonly inputSize: number,
+    readonly hiddenSize: number,
+    opts: RNNOptions = {},
+  ) {
     super();
     this.numLayers = opts.numLayers ?? 1;
     this.bias = opts.bias ?? true;
@@ -43,8 +53,10 @@ abstract class RNNBase extends Module {
     if (!Number.isInteger(inputSize) || inputSize < 1 || !Number.isInteger(hiddenSize) || hiddenSize < 1) {
       throw new Error(`${name}: inputSize and hiddenSize must be positive integers, got ${inputSize}, ${hiddenSize}`);
     }
-    if (!Number.isInteger(this.numLayers) || this.numLayers < 1) throw new Error(`${name}: numLayers must be a positive integer, got ${this.numLayers}`);
-    if (!(this.dropout >= 0 && this.dropout <= 1)) throw new Error(`${name}: dropout should be a number in range [0, 1], got ${this.dropout}`);
+    if (!Number.isInteger(this.numLayers) || this.numLayers < 1)
+      throw new Error(`${name}: numLayers must be a positive integer, got ${this.numLayers}`);
+    if (!(this.dropout >= 0 && this.dropout <= 1))
+      throw new Error(`${name}: dropout should be a number in range [0, 1], got ${this.dropout}`);
     const g = GATES[cell] * hiddenSize;
     const bound = 1 / Math.sqrt(hiddenSize);
     const self = this as unknown as Record<string, Parameter>;
@@ -62,12 +74,21 @@ abstract class RNNBase extends Module {
     }
   }
 
-  get directions(): number { return this.bidirectional ? 2 : 1; }
-  private suffixes(): string[] { return this.bidirectional ? ['', '_reverse'] : ['']; }
+  get directions(): number {
+    return this.bidirectional ? 2 : 1;
+  }
+  private suffixes(): string[] {
+    return this.bidirectional ? ['', '_reverse'] : [''];
+  }
 
   protected weightsOf(l: number, sfx: string): DirectionWeights {
     const p = (k: string) => (this as unknown as Record<string, Parameter | undefined>)[`${k}_l${l}${sfx}`]?.raw ?? null;
-    return { wih: p('weight_ih') as tf.Tensor2D, whh: p('weight_hh') as tf.Tensor2D, bih: p('bias_ih') as tf.Tensor1D | null, bhh: p('bias_hh') as tf.Tensor1D | null };
+    return {
+      wih: p('weight_ih') as tf.Tensor2D,
+      whh: p('weight_hh') as tf.Tensor2D,
+      bih: p('bias_ih') as tf.Tensor1D | null,
+      bhh: p('bias_hh') as tf.Tensor1D | null,
+    };
   }
 
   /** The input as [T, B, F] (and whether it was unbatched), checked. */
@@ -75,7 +96,10 @@ abstract class RNNBase extends Module {
     const s = x.shape;
     if ((s.length !== 2 && s.length !== 3) || s[s.length - 1] !== this.inputSize) {
       const want = this.batchFirst ? '[batch, seq, input_size]' : '[seq, batch, input_size]';
-      throw new ShapeError(this, `expected input ${want} or unbatched [seq, input_size] with input_size=${this.inputSize}, got [${s.join(', ')}]`);
+      throw new ShapeError(
+        this,
+        `expected input ${want} or unbatched [seq, input_size] with input_size=${this.inputSize}, got [${s.join(', ')}]`,
+      );
     }
     let v = x.logical();
     if (s.length === 2) return { xs: tf.expandDims(v, 1) as tf.Tensor3D, unbatched: true };
@@ -95,8 +119,11 @@ abstract class RNNBase extends Module {
   }
 
   /** Runs every layer and direction; `step` advances one time step of one direction. */
-  protected run(xs: tf.Tensor3D, states: tf.Tensor3D[],
-    step: (proj: tf.Tensor2D, st: tf.Tensor2D[], w: DirectionWeights) => tf.Tensor2D[]): { out: tf.Tensor3D; finals: tf.Tensor3D[] } {
+  protected run(
+    xs: tf.Tensor3D,
+    states: tf.Tensor3D[],
+    step: (proj: tf.Tensor2D, st: tf.Tensor2D[], w: DirectionWeights) => tf.Tensor2D[],
+  ): { out: tf.Tensor3D; finals: tf.Tensor3D[] } {
     const [T, B] = xs.shape;
     const finals: tf.Tensor2D[][] = states.map(() => []);
     let inp: tf.Tensor3D = xs;
@@ -121,7 +148,8 @@ abstract class RNNBase extends Module {
         outs.push(tf.stack(hs) as tf.Tensor3D);
       });
       inp = outs.length === 1 ? outs[0] : (tf.concat(outs, 2) as tf.Tensor3D);
-      if (this.dropout > 0 && this.training && l < this.numLayers - 1) inp = dropoutRaw(new Tensor(inp), this.dropout, true).raw as tf.Tensor3D;
+      if (this.dropout > 0 && this.training && l < this.numLayers - 1)
+        inp = dropoutRaw(new Tensor(inp), this.dropout, true).raw as tf.Tensor3D;
     }
     return { out: inp, finals: finals.map((f) => tf.stack(f) as tf.Tensor3D) };
   }

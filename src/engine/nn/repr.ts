@@ -18,7 +18,9 @@ export function pyFloat(x: number | null | undefined): string {
   return s.includes('.') || s.includes('e') ? s : `${s}.0`;
 }
 
-export function pyBool(b: boolean): string { return b ? 'True' : 'False'; }
+export function pyBool(b: boolean): string {
+  return b ? 'True' : 'False';
+}
 
 /** A Python tuple of ints: (3, 3) or (3,). */
 export function pyTuple(t: readonly number[]): string {

@@ -8,7 +8,10 @@ import { initNormal } from './init';
 import { Module, ModuleError, Parameter, parameterFrom, ShapeError } from './module';
 import { pyBool, pyFloat, pyTuple } from './repr';
 
-export interface LayerNormOptions { eps?: number; elementwiseAffine?: boolean }
+export interface LayerNormOptions {
+  eps?: number;
+  elementwiseAffine?: boolean;
+}
 
 /** torch.nn.LayerNorm: normalizes over the last len(normalizedShape) dims (biased variance), then ·γ + β. */
 export class LayerNorm extends Module {
@@ -53,7 +56,9 @@ export class LayerNorm extends Module {
   }
 }
 
-export interface EmbeddingOptions { paddingIdx?: number }
+export interface EmbeddingOptions {
+  paddingIdx?: number;
+}
 
 /**
  * torch.nn.Embedding: rows of weight [num, dim] picked by int32 indices of any shape → [..., dim].
@@ -63,14 +68,19 @@ export class Embedding extends Module {
   weight: Parameter;
   readonly paddingIdx: number | null;
 
-  constructor(readonly numEmbeddings: number, readonly embeddingDim: number, opts: EmbeddingOptions = {}) {
+  constructor(
+    readonly numEmbeddings: number,
+    readonly embeddingDim: number,
+    opts: EmbeddingOptions = {},
+  ) {
     super();
     if (!Number.isInteger(numEmbeddings) || numEmbeddings < 1 || !Number.isInteger(embeddingDim) || embeddingDim < 1) {
       throw new Error(`Embedding: numEmbeddings and embeddingDim must be positive integers, got ${numEmbeddings}, ${embeddingDim}`);
     }
     let p = opts.paddingIdx ?? null;
     if (p !== null) {
-      if (!Number.isInteger(p) || p >= numEmbeddings || p < -numEmbeddings) throw new Error('Embedding: paddingIdx must be within numEmbeddings');
+      if (!Number.isInteger(p) || p >= numEmbeddings || p < -numEmbeddings)
+        throw new Error('Embedding: paddingIdx must be within numEmbeddings');
       if (p < 0) p += numEmbeddings;
     }
     this.paddingIdx = p;
@@ -94,7 +104,9 @@ export class Embedding extends Module {
     for (const i of ids) {
       if (i < 0 || i >= this.numEmbeddings) throw new ModuleError(this, `index ${i} is out of range for ${this.numEmbeddings} embeddings`);
     }
-    const n = this.numEmbeddings, dim = this.embeddingDim, pad = this.paddingIdx;
+    const n = this.numEmbeddings,
+      dim = this.embeddingDim,
+      pad = this.paddingIdx;
     const gather = (v: tf.Tensor) => tf.gather(v, flat);
     let rows: tf.Tensor;
     if (!tapeActive()) rows = gather(w);

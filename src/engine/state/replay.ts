@@ -79,8 +79,11 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
   if (!tree && transforms.length) {
     notes.push(`${file} has no module tree: applying ${transforms.join(' → ')} with default settings`);
   }
-  if (!meta.transforms && transforms.length) notes.push(`${file} does not record its transforms; from its stage: ${transforms.join(' → ')}`);
-  const fail = (p: string): never => { throw new CheckpointFormatError(file, p); };
+  if (!meta.transforms && transforms.length)
+    notes.push(`${file} does not record its transforms; from its stage: ${transforms.join(' → ')}`);
+  const fail = (p: string): never => {
+    throw new CheckpointFormatError(file, p);
+  };
 
   for (const t of transforms) {
     if (t === 'trace') {
@@ -109,7 +112,8 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
           const v = e && normalizeOfEntry(e);
           if (!v || !('normalizeData' in m)) continue;
           for (const x of [v.data, v.weight, v.bias]) {
-            if (x !== null && !(typeof x === 'number' && x > 0 && Number.isFinite(x))) fail(`module '${p}': normalize value ${JSON.stringify(x)} is not a positive number or null`);
+            if (x !== null && !(typeof x === 'number' && x > 0 && Number.isFinite(x)))
+              fail(`module '${p}': normalize value ${JSON.stringify(x)} is not a positive number or null`);
           }
           Object.assign(m, { normalizeData: v.data, normalizeWeight: v.weight, normalizeBias: v.bias });
         }
@@ -123,15 +127,31 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
       if (tree) {
         // an op layer: linger's `…_linger_round_tensor_<op>_<i>` child, or our older root list's `<list>.<k>`
         const inList = (list: string) =>
-          tree.find((e) => opListOfLayerName(e.path.slice(e.path.lastIndexOf('.') + 1)) === list || (e.path.startsWith(`${list}.`) && /^\d+$/.test(e.path.slice(list.length + 1))));
+          tree.find(
+            (e) =>
+              opListOfLayerName(e.path.slice(e.path.lastIndexOf('.') + 1)) === list ||
+              (e.path.startsWith(`${list}.`) && /^\d+$/.test(e.path.slice(list.length + 1))),
+          );
         const lists = opLists();
-        const iqEntry = lists.filter((l) => !l.flag).map((l) => inList(l.list)).find((e) => e);
+        const iqEntry = lists
+          .filter((l) => !l.flag)
+          .map((l) => inList(l.list))
+          .find((e) => e);
         iq = !!iqEntry;
         for (const l of lists) if (l.flag && inList(l.list)) functions.push(l.flag);
         for (const d of intOps()) if (d.optIn && tree.some((e) => e.type === d.name)) quantModules.push(d.optIn);
         // (a layer with bits of its own, as LayerNormInt's parameter_bits of 16, is no default for the others)
-        const ownBits = new Set(intOps().filter((d) => d.ownBits).map((d) => d.name));
-        const first = (iqEntry && bitsOfEntry(iqEntry)) ?? tree.filter((e) => !ownBits.has(e.type)).map(bitsOfEntry).find((b) => b);
+        const ownBits = new Set(
+          intOps()
+            .filter((d) => d.ownBits)
+            .map((d) => d.name),
+        );
+        const first =
+          (iqEntry && bitsOfEntry(iqEntry)) ??
+          tree
+            .filter((e) => !ownBits.has(e.type))
+            .map(bitsOfEntry)
+            .find((b) => b);
         if (first) defaults = first;
         const asked = (m: Module) => {
           const optIn = replacementOf(m)?.def.optIn;
@@ -152,7 +172,12 @@ export function applyCheckpointTransforms(model: Module, meta: CheckpointMetadat
         }
       }
       try {
-        init(model, { ...defaults, ...(quantModules.length ? { quantModules } : {}), ...(functions.length ? { functions } : {}), ...((iq || functions.length) && !graphOf(model) ? { dummyInput } : {}) });
+        init(model, {
+          ...defaults,
+          ...(quantModules.length ? { quantModules } : {}),
+          ...(functions.length ? { functions } : {}),
+          ...((iq || functions.length) && !graphOf(model) ? { dummyInput } : {}),
+        });
       } catch (err) {
         if (/must be an integer/.test((err as Error).message)) fail((err as Error).message);
         throw err;

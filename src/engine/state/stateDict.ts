@@ -3,7 +3,9 @@ import { Tensor } from '../tensor';
 /** The three stages of the linger pipeline (docs/contract.md#stages): raw float, after trace/normalize, after init. */
 export type Stage = 'float' | 'traced' | 'fixed';
 export const STAGES: readonly Stage[] = ['float', 'traced', 'fixed'];
-export function stageRank(s: Stage): number { return STAGES.indexOf(s); }
+export function stageRank(s: Stage): number {
+  return STAGES.indexOf(s);
+}
 
 /**
  * A plain object from dotted key to Tensor, carrying its stage in a non-enumerable `stage`
@@ -16,7 +18,8 @@ export function makeStateDict(entries: Iterable<[string, Tensor]>, stage: Stage)
   // defined, not assigned: a key such as '__proto__' (from a file) stays an ordinary entry
   for (const [k, v] of entries) Object.defineProperty(sd, k, { value: v, enumerable: true, writable: true, configurable: true });
   // a tensor keyed 'stage' (a root-level parameter of that name) wins; the stage is then inferred
-  if (!Object.prototype.hasOwnProperty.call(sd, 'stage')) Object.defineProperty(sd, 'stage', { value: stage, enumerable: false, writable: false });
+  if (!Object.prototype.hasOwnProperty.call(sd, 'stage'))
+    Object.defineProperty(sd, 'stage', { value: stage, enumerable: false, writable: false });
   return sd as StateDict;
 }
 

@@ -102,7 +102,8 @@ export function buildNet(spec: Spec): Module {
         else if (op === 'add') env.set(out, a[0].add(a[1]));
         else if (op === 'mul') env.set(out, a[0].mul(a[1]));
         else if (op === 'cat') env.set(out, F.cat(a, attrs.dim as number));
-        else if (op === 'flatten') env.set(out, F.flatten(a[0], 1)); // the script's torch.flatten(x, 1)
+        else if (op === 'flatten')
+          env.set(out, F.flatten(a[0], 1)); // the script's torch.flatten(x, 1)
         else throw new Error(op);
       }
       return env.get('y')!;

@@ -17,22 +17,47 @@ import { onnx } from '../../../src/engine/onnx/proto';
 import { caseInputs, fixedCase, graphHash, THINKER_CASES } from './thinkerCases';
 
 const FIX = path.join(__dirname, '..', '..', 'fixtures', 'conformance', 'thinker');
-interface Verdict { packs: boolean | null; passed?: number; failed?: number; graphHash?: string; exportError?: string; outputs?: number[][]; error?: string }
-const verdicts = JSON.parse(fs.readFileSync(path.join(FIX, 'verdicts.json'), 'utf8')) as { thinker: string; cases: Record<string, Verdict> };
-interface LingerNode { op: string; domain: string; inputs: number; attributes: Record<string, unknown> }
-const lingerAttrs = JSON.parse(fs.readFileSync(path.join(FIX, 'linger_attrs.json'), 'utf8')) as { cases: Record<string, { nodes?: LingerNode[] }> };
+interface Verdict {
+  packs: boolean | null;
+  passed?: number;
+  failed?: number;
+  graphHash?: string;
+  exportError?: string;
+  outputs?: number[][];
+  error?: string;
+}
+const verdicts = JSON.parse(fs.readFileSync(path.join(FIX, 'verdicts.json'), 'utf8')) as {
+  thinker: string;
+  cases: Record<string, Verdict>;
+};
+interface LingerNode {
+  op: string;
+  domain: string;
+  inputs: number;
+  attributes: Record<string, unknown>;
+}
+const lingerAttrs = JSON.parse(fs.readFileSync(path.join(FIX, 'linger_attrs.json'), 'utf8')) as {
+  cases: Record<string, { nodes?: LingerNode[] }>;
+};
 
 /** Cases thinker v1.1.0 packs but does not compute as the engine does (docs/onnx.md records why). */
 const KNOWN_DIFFERENT = ['layernorm'];
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const f32 = (v: ArrayLike<number>) => Array.from(Float32Array.from(v));
 
 describe('thinker v1.1.0 conformance (committed verdicts of the real tpacker + executor)', () => {
   test('the fixture names thinker v1.1.0 and covers every case', () => {
     assert.match(verdicts.thinker, /v1\.1\.0 \(commit 020ee121\)/);
-    assert.deepEqual(Object.keys(verdicts.cases).filter((k) => !k.endsWith('_cli')).sort(), THINKER_CASES.map((c) => c.name).sort());
+    assert.deepEqual(
+      Object.keys(verdicts.cases)
+        .filter((k) => !k.endsWith('_cli'))
+        .sort(),
+      THINKER_CASES.map((c) => c.name).sort(),
+    );
   });
 
   for (const c of THINKER_CASES) {
@@ -47,12 +72,26 @@ describe('thinker v1.1.0 conformance (committed verdicts of the real tpacker + e
       }
       const warnings: string[] = [];
       const proto = buildOnnxModel(m, xs[0], { dialect: 'thinker', onWarning: (w) => warnings.push(w) });
-      assert.equal(graphHash(proto), v.graphHash, 'the export computes what the file thinker ran computes (else re-run npm run conformance -- --update)');
+      assert.equal(
+        graphHash(proto),
+        v.graphHash,
+        'the export computes what the file thinker ran computes (else re-run npm run conformance -- --update)',
+      );
       assert.equal(v.packs, true, `tpacker packs it: ${v.error ?? ''}`);
       const known = KNOWN_DIFFERENT.includes(c.name);
-      assert.equal(v.failed === 0, !known, known ? 'a known difference (docs/onnx.md): fixed now? update KNOWN_DIFFERENT and the docs' : `bit-exact on thinker (${v.passed} passed, ${v.failed} failed)`);
+      assert.equal(
+        v.failed === 0,
+        !known,
+        known
+          ? 'a known difference (docs/onnx.md): fixed now? update KNOWN_DIFFERENT and the docs'
+          : `bit-exact on thinker (${v.passed} passed, ${v.failed} failed)`,
+      );
       // a layer thinker computes differently is said, naming it; a bit-exact case has nothing to say
-      if (known) return assert.ok(warnings.length > 0 && warnings.every((w) => /at '[^']+': thinker v1\.1\.0 computes it/.test(w)), warnings.join('\n'));
+      if (known)
+        return assert.ok(
+          warnings.length > 0 && warnings.every((w) => /at '[^']+': thinker v1\.1\.0 computes it/.test(w)),
+          warnings.join('\n'),
+        );
       assert.deepEqual(warnings, []);
       xs.forEach((x, k) => {
         const got = f32(tidy(() => m(x) as Tensor).dataSync());
@@ -77,7 +116,8 @@ describe('thinker v1.1.0 conformance (committed verdicts of the real tpacker + e
         continue;
       }
       ours.forEach((n, i) => {
-        const a = JSON.stringify(n.attributes), b = JSON.stringify(theirs[i].attributes);
+        const a = JSON.stringify(n.attributes),
+          b = JSON.stringify(theirs[i].attributes);
         if (a !== b) differences.push(`${name}: node ${i} (${n.op}) ${a} vs linger's ${b}`);
       });
       compared++;
@@ -92,10 +132,16 @@ function describeNode(n: onnx.INodeProto): { op: string; attributes: Record<stri
   const attributes: Record<string, unknown> = {};
   for (const a of [...n.attribute!].sort((x, y) => (x.name! < y.name! ? -1 : 1))) {
     const t = a.type;
-    attributes[a.name!] = t === onnx.AttributeProto.AttributeType.FLOAT ? '<float>'
-      : t === onnx.AttributeProto.AttributeType.INT ? Number(a.i)
-        : t === onnx.AttributeProto.AttributeType.STRING ? new TextDecoder().decode(a.s!)
-          : t === onnx.AttributeProto.AttributeType.INTS ? a.ints!.map(Number) : '<other>';
+    attributes[a.name!] =
+      t === onnx.AttributeProto.AttributeType.FLOAT
+        ? '<float>'
+        : t === onnx.AttributeProto.AttributeType.INT
+          ? Number(a.i)
+          : t === onnx.AttributeProto.AttributeType.STRING
+            ? new TextDecoder().decode(a.s!)
+            : t === onnx.AttributeProto.AttributeType.INTS
+              ? a.ints!.map(Number)
+              : '<other>';
   }
   return { op: `${n.domain ? n.domain + '::' : ''}${n.opType}`, attributes };
 }

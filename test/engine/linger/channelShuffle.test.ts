@@ -7,7 +7,9 @@ import { initBackend, linger, manualSeed, nn, randn, tensor, Tensor } from '../.
 import { buildOnnxModel } from '../../../src/engine/onnx/index';
 import { checkOp } from './opChecker';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 /** conv → BN → ReLU → channel_shuffle(groups 2) → conv, so the shuffle sits between two Int layers. */
 class Shuffler extends nn.Module {
@@ -22,14 +24,17 @@ class Shuffler extends nn.Module {
 
 describe('linger.channelShuffle in float', () => {
   test('is view(n, g, c/g, h, w) → transpose(1, 2) → view(n, c, h, w)', () => {
-    const x = tensor(Array.from({ length: 2 * 6 * 2 * 1 }, (_, i) => i), [2, 6, 2, 1]);
+    const x = tensor(
+      Array.from({ length: 2 * 6 * 2 * 1 }, (_, i) => i),
+      [2, 6, 2, 1],
+    );
     const y = linger.channelShuffle(x, 2).dataSync();
     // channels [0 1 2 | 3 4 5] interleave to [0 3 1 4 2 5] in each batch row
     const want: number[] = [];
     for (let n = 0; n < 2; n++) for (const c of [0, 3, 1, 4, 2, 5]) for (let h = 0; h < 2; h++) want.push((n * 6 + c) * 2 + h);
     assert.deepEqual(Array.from(y), want);
   });
-  test('keeps a quantized tensor\'s scale and values', () => {
+  test("keeps a quantized tensor's scale and values", () => {
     const x = new Tensor(randn([1, 4, 3, 3]).raw, null, 16);
     const y = linger.channelShuffle(x, 2);
     assert.equal(y.quantScale, 16);
@@ -44,7 +49,7 @@ describe('linger.channelShuffle in float', () => {
     const ops = buildOnnxModel(m, randn([1, 2, 5, 5])).graph!.node!.map((n) => n.opType);
     assert.deepEqual(ops.slice(ops.indexOf('Relu') + 1, ops.indexOf('Relu') + 4), ['Reshape', 'Transpose', 'Reshape']);
   });
-  test('without init\'s `functions`, the thinker export keeps the layout ops on int8 codes', () => {
+  test("without init's `functions`, the thinker export keeps the layout ops on int8 codes", () => {
     manualSeed(2);
     const m = new Shuffler();
     linger.traceLayers(m, m, randn([1, 2, 5, 5]));

@@ -9,9 +9,16 @@ import { tf } from '../../../src/engine/backend/tf';
 import { evalScale, fakeQuant, floorLog2, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../src/engine/quant/qvalue';
 import { warningsDuring } from '../warnings';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
-const labels = (n: number) => tensor(Int32Array.from({ length: n }, (_, i) => (i * 3) % 10), [n], 'int32');
+const labels = (n: number) =>
+  tensor(
+    Int32Array.from({ length: n }, (_, i) => (i * 3) % 10),
+    [n],
+    'int32',
+  );
 /** A DemoCNN through the whole pipeline, trained a few QAT steps on random data. */
 function fixedDemo(seed: number, steps = 3): DemoCNN {
   manualSeed(seed);
@@ -40,7 +47,7 @@ describe('QValue scales and rounding (hand-computed)', () => {
     assert.equal(evalScale(1.5, 8), 64); // log2(84.7) = 6.40 → 6
     assert.equal(floorLog2(8), 3);
     assert.equal(floorLog2(7.999999), 2);
-    assert.equal(updatedRunning(0, 64, 8), Math.fround(0.1 * 127 / 64)); // float32, as linger's ScalerBuffer
+    assert.equal(updatedRunning(0, 64, 8), Math.fround((0.1 * 127) / 64)); // float32, as linger's ScalerBuffer
   });
 
   test('codes: floor(x·s + 0.5) rounds half up, clamps to [−B−1, B]', () => {
@@ -69,11 +76,32 @@ describe('init and the Int layers', () => {
   test('the pipeline replaces layers (fused convs fold their BN) and keeps a stable key layout', () => {
     const m = fixedDemo(1, 0);
     assert.deepEqual(Object.fromEntries([...m.namedModules()].filter(([p]) => p).map(([p, x]) => [p, x.typeName()])), {
-      conv1: 'Conv2dInt', bn1: 'EmptyBatchNorm', relu1: 'ReLU', pool1: 'MaxPool2d', conv2: 'Conv2dInt', bn2: 'EmptyBatchNorm', relu2: 'ReLU',
-      pool2: 'MaxPool2d', flatten: 'Flatten', fc1: 'LinearInt', relu3: 'ReLU', fc2: 'LinearInt',
+      conv1: 'Conv2dInt',
+      bn1: 'EmptyBatchNorm',
+      relu1: 'ReLU',
+      pool1: 'MaxPool2d',
+      conv2: 'Conv2dInt',
+      bn2: 'EmptyBatchNorm',
+      relu2: 'ReLU',
+      pool2: 'MaxPool2d',
+      flatten: 'Flatten',
+      fc1: 'LinearInt',
+      relu3: 'ReLU',
+      fc2: 'LinearInt',
     });
-    assert.deepEqual(Object.keys(m.stateDict()).filter((k) => k.startsWith('conv1.')),
-      ['conv1.weight', 'conv1.bias', 'conv1.running_x', 'conv1.running_w', 'conv1.running_o', 'conv1.scale_x', 'conv1.scale_w', 'conv1.scale_o']);
+    assert.deepEqual(
+      Object.keys(m.stateDict()).filter((k) => k.startsWith('conv1.')),
+      [
+        'conv1.weight',
+        'conv1.bias',
+        'conv1.running_x',
+        'conv1.running_w',
+        'conv1.running_o',
+        'conv1.scale_x',
+        'conv1.scale_w',
+        'conv1.scale_o',
+      ],
+    );
     assert.equal(m.stage(), 'fixed');
     assert.equal((m.conv1 as nn.Conv2dInt).aheadRelu, true);
     assert.equal((m.fc2 as nn.LinearInt).aheadRelu, false);
@@ -84,7 +112,8 @@ describe('init and the Int layers', () => {
     m.eval();
     assert.throws(() => m(rand([2, 1, 28, 28])), {
       name: 'NotCalibratedError',
-      message: "Conv2dInt at 'conv1': no data statistics yet (running_x = 0): train in the fixed stage or run linger.calibrate(model, batches) before eval or export",
+      message:
+        "Conv2dInt at 'conv1': no data statistics yet (running_x = 0): train in the fixed stage or run linger.calibrate(model, batches) before eval or export",
     });
     const before = m.stateDict()['conv1.weight'].dataSync().slice();
     assert.equal(linger.calibrate(m, [rand([8, 1, 28, 28]), rand([8, 1, 28, 28])]), 2);
@@ -112,7 +141,10 @@ describe('init and the Int layers', () => {
       return m;
     };
     // outputs: ch0 = a ∈ [0, 0.5], ch1 = b ∈ [0, 0.5], ch2 = −(a+b) ∈ [−1, 0]
-    const x = tensor(Float32Array.from({ length: 2 * 2 * 4 }, (_, i) => (i % 4) / 8), [2, 2, 2, 2]);
+    const x = tensor(
+      Float32Array.from({ length: 2 * 2 * 4 }, (_, i) => (i % 4) / 8),
+      [2, 2, 2, 2],
+    );
     const scales = [false, true].map((ahead) => {
       const m = make(ahead);
       // training leaves scale_o alone (linger): the output carries the scale
@@ -128,7 +160,9 @@ describe('init and the Int layers', () => {
       b = new nn.Linear(4, 4);
       c = new nn.Linear(4, 2);
       act = new nn.Softmax(1); // (an nn.Sigmoid has a fixed-point version now: iqSigmoid, see iqOps.test.ts)
-      forward(x: Tensor): Tensor { return this.act(this.c(this.b(this.a(x)))); }
+      forward(x: Tensor): Tensor {
+        return this.act(this.c(this.b(this.a(x))));
+      }
     }
     const m = new M();
     linger.disableQuant(m.b);
@@ -138,7 +172,10 @@ describe('init and the Int layers', () => {
     assert.equal(m.b.typeName(), 'Linear');
     assert.equal((m.c as nn.LinearInt).parameterBits, 4);
     assert.equal((m.c as nn.LinearInt).dataBits, 6);
-    assert.deepEqual(w.map((x) => x.code), ['LINGER_FLOAT_LEFT']);
+    assert.deepEqual(
+      w.map((x) => x.code),
+      ['LINGER_FLOAT_LEFT'],
+    );
     assert.match(w[0].message, /no fixed-point version of act \(Softmax\); left in float/);
     assert.throws(() => linger.quantModule(m.a, { outBits: 1 }), { message: /outBits must be an integer from 2 to 16, got 1/ });
   });
@@ -146,7 +183,8 @@ describe('init and the Int layers', () => {
 
 // ---- integer reference: plain JS integer arithmetic, written independently of the engine ----------
 const f32 = Math.fround;
-const code = (v: number, s: number, bits = 8) => Math.min(2 ** (bits - 1) - 1, Math.max(-(2 ** (bits - 1)), Math.floor(f32(f32(v * s) + 0.5))));
+const code = (v: number, s: number, bits = 8) =>
+  Math.min(2 ** (bits - 1) - 1, Math.max(-(2 ** (bits - 1)), Math.floor(f32(f32(v * s) + 0.5))));
 /** ⌊acc·2^k + 1/2⌋ clamped, for integer acc: the chip's rounding shift. */
 function shift(acc: number, k: number, bits = 8): number {
   const q = k >= 0 ? acc * 2 ** k : Math.floor((acc + 2 ** (-k - 1)) / 2 ** -k);
@@ -154,25 +192,58 @@ function shift(acc: number, k: number, bits = 8): number {
 }
 function scalesOf(m: nn.Module, p: string) {
   const sd = m.stateDict();
-  return { sx: sd[`${p}.scale_x`].item(), sw: sd[`${p}.scale_w`].item(), so: sd[`${p}.scale_o`].item(), w: sd[`${p}.weight`].dataSync(), b: sd[`${p}.bias`].dataSync() };
+  return {
+    sx: sd[`${p}.scale_x`].item(),
+    sw: sd[`${p}.scale_w`].item(),
+    so: sd[`${p}.scale_o`].item(),
+    w: sd[`${p}.weight`].dataSync(),
+    b: sd[`${p}.bias`].dataSync(),
+  };
 }
 /** conv2d 3×3, pad 1, stride 1 on codes [C][H][W] (NCHW, one image). */
-function convRef(q: number[][][], w: ArrayLike<number>, b: ArrayLike<number>, s: { sx: number; sw: number; so: number }, cout: number): number[][][] {
-  const cin = q.length, h = q[0].length, wd = q[0][0].length;
+function convRef(
+  q: number[][][],
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  s: { sx: number; sw: number; so: number },
+  cout: number,
+): number[][][] {
+  const cin = q.length,
+    h = q[0].length,
+    wd = q[0][0].length;
   const qw = Array.from(w, (v: number) => code(v, s.sw));
   const k = Math.log2(s.so) - Math.log2(s.sx) - Math.log2(s.sw);
-  return Array.from({ length: cout }, (_, o) => Array.from({ length: h }, (_, y) => Array.from({ length: wd }, (_, x) => {
-    let acc = Math.floor(f32(f32(b[o] * s.sx * s.sw) + 0.5));
-    for (let c = 0; c < cin; c++) for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
-      const yy = y + i - 1, xx = x + j - 1;
-      if (yy >= 0 && yy < h && xx >= 0 && xx < wd) acc += q[c][yy][xx] * qw[((o * cin + c) * 3 + i) * 3 + j];
-    }
-    return shift(acc, k);
-  })));
+  return Array.from({ length: cout }, (_, o) =>
+    Array.from({ length: h }, (_, y) =>
+      Array.from({ length: wd }, (_, x) => {
+        let acc = Math.floor(f32(f32(b[o] * s.sx * s.sw) + 0.5));
+        for (let c = 0; c < cin; c++)
+          for (let i = 0; i < 3; i++)
+            for (let j = 0; j < 3; j++) {
+              const yy = y + i - 1,
+                xx = x + j - 1;
+              if (yy >= 0 && yy < h && xx >= 0 && xx < wd) acc += q[c][yy][xx] * qw[((o * cin + c) * 3 + i) * 3 + j];
+            }
+        return shift(acc, k);
+      }),
+    ),
+  );
 }
-const reluPool = (q: number[][][]) => q.map((ch) => Array.from({ length: ch.length / 2 }, (_, y) => Array.from({ length: ch[0].length / 2 }, (_, x) =>
-  Math.max(0, ch[2 * y][2 * x], ch[2 * y][2 * x + 1], ch[2 * y + 1][2 * x], ch[2 * y + 1][2 * x + 1]))));
-function linearRef(q: number[], w: ArrayLike<number>, b: ArrayLike<number>, s: { sx: number; sw: number; so: number }, out: number): number[] {
+const reluPool = (q: number[][][]) =>
+  q.map((ch) =>
+    Array.from({ length: ch.length / 2 }, (_, y) =>
+      Array.from({ length: ch[0].length / 2 }, (_, x) =>
+        Math.max(0, ch[2 * y][2 * x], ch[2 * y][2 * x + 1], ch[2 * y + 1][2 * x], ch[2 * y + 1][2 * x + 1]),
+      ),
+    ),
+  );
+function linearRef(
+  q: number[],
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  s: { sx: number; sw: number; so: number },
+  out: number,
+): number[] {
   const k = Math.log2(s.so) - Math.log2(s.sx) - Math.log2(s.sw);
   return Array.from({ length: out }, (_, o) => {
     let acc = Math.floor(f32(f32(b[o] * s.sx * s.sw) + 0.5));
@@ -188,8 +259,11 @@ describe('eval is integer-exact', () => {
     const n = 3;
     const x = rand([n, 1, 28, 28]);
     const y = m(x) as Tensor;
-    const c1 = scalesOf(m, 'conv1'), c2 = scalesOf(m, 'conv2'), l1 = scalesOf(m, 'fc1'), l2 = scalesOf(m, 'fc2');
-    assert.equal(c2.sx, c1.so, 'conv2 takes conv1\'s codes with their scale (IQTensor)');
+    const c1 = scalesOf(m, 'conv1'),
+      c2 = scalesOf(m, 'conv2'),
+      l1 = scalesOf(m, 'fc1'),
+      l2 = scalesOf(m, 'fc2');
+    assert.equal(c2.sx, c1.so, "conv2 takes conv1's codes with their scale (IQTensor)");
     assert.equal(l1.sx, c2.so);
     assert.equal(y.quantScale, l2.so);
     const xs = x.dataSync();
@@ -212,7 +286,10 @@ describe('eval is integer-exact', () => {
     // weights at the largest code everywhere: Σ|q_w|·128 = 4096·127·128 ≈ 2^26
     const w = new Float32Array(3 * inF).map((_, i) => (i % 7 === 0 ? -1 : 1));
     lin.at(0).loadStateDict({ weight: tensor(w, [3, inF]), bias: tensor([0.5, -0.25, 0]) }, { strict: false });
-    const x = tensor(Float32Array.from({ length: 2 * inF }, (_, i) => ((i * 37) % 255) / 256 - 0.49), [2, inF]);
+    const x = tensor(
+      Float32Array.from({ length: 2 * inF }, (_, i) => ((i * 37) % 255) / 256 - 0.49),
+      [2, inF],
+    );
     linger.calibrate(lin, [x]);
     lin.eval();
     const y = lin(x) as Tensor;
@@ -221,7 +298,10 @@ describe('eval is integer-exact', () => {
     for (let r = 0; r < 2; r++) {
       const q = Array.from(xs.subarray(r * inF, (r + 1) * inF), (v) => code(v, s.sx));
       const want = linearRef(q, w, Float32Array.from([0.5, -0.25, 0]), s, 3);
-      assert.deepEqual(Array.from(y.dataSync().subarray(r * 3, r * 3 + 3), (v) => v * s.so), want);
+      assert.deepEqual(
+        Array.from(y.dataSync().subarray(r * 3, r * 3 + 3), (v) => v * s.so),
+        want,
+      );
     }
     assert.ok(4096 * 127 * 128 > 2 ** 24);
   });
@@ -251,28 +331,40 @@ describe('iqAdd on a residual block', () => {
     const opt = new optim.SGD(m.parameters(), { lr: 0.01 });
     for (let i = 0; i < 3; i++) opt.step(() => F.crossEntropy(m(rand([8, 3, 6, 6])) as Tensor, labels(8)));
     assert.match(m.toString(), /\n {2}\(_linger_round_tensor_iqadd__default_index_0\): iqAddLayer\(\)\n\)$/);
-    assert.deepEqual(Object.keys(m.stateDict()).filter((k) => k.startsWith('_linger_round_tensor_iqadd__default_index_0.')), ['_linger_round_tensor_iqadd__default_index_0.scale_o', '_linger_round_tensor_iqadd__default_index_0.running_o']);
+    assert.deepEqual(
+      Object.keys(m.stateDict()).filter((k) => k.startsWith('_linger_round_tensor_iqadd__default_index_0.')),
+      ['_linger_round_tensor_iqadd__default_index_0.scale_o', '_linger_round_tensor_iqadd__default_index_0.running_o'],
+    );
     m.eval();
     // capture the add's operands and result inside the IQAdd layer's call (keep(): they outlive the
     // root call, which keeps only what it returns)
     const add = m.getSubmodule('_linger_round_tensor_iqadd__default_index_0') as nn.IQAdd;
     let seen: { x: Tensor; y: Tensor; z: Tensor } | undefined;
     const orig = add.forward.bind(add);
-    add.forward = (x: Tensor, y: Tensor) => { const z = orig(x, y); seen = { x: x.keep(), y: y.keep(), z: z.keep() }; return z; };
+    add.forward = (x: Tensor, y: Tensor) => {
+      const z = orig(x, y);
+      seen = { x: x.keep(), y: y.keep(), z: z.keep() };
+      return z;
+    };
     const out = m(rand([2, 3, 6, 6])) as Tensor;
     assert.ok(seen && out.quantScale !== undefined);
     const { x, y, z } = seen;
-    const sx = x.quantScale!, sy = y.quantScale!, sz = z.quantScale!;
+    const sx = x.quantScale!,
+      sy = y.quantScale!,
+      sz = z.quantScale!;
     assert.equal(sz, Math.min(evalScale(add.stateDict().running_o.item(), 8), sx, sy));
-    const xv = x.dataSync(), yv = y.dataSync(), zv = z.dataSync();
+    const xv = x.dataSync(),
+      yv = y.dataSync(),
+      zv = z.dataSync();
     for (let i = 0; i < zv.length; i++) {
-      const qx = Math.round(xv[i] * sx), qy = Math.round(yv[i] * sy);
-      const want = Math.min(127, Math.max(-128, Math.floor(qx * sz / sx + 0.5) + Math.floor(qy * sz / sy + 0.5)));
+      const qx = Math.round(xv[i] * sx),
+        qy = Math.round(yv[i] * sy);
+      const want = Math.min(127, Math.max(-128, Math.floor((qx * sz) / sx + 0.5) + Math.floor((qy * sz) / sy + 0.5)));
       assert.equal(zv[i] * sz, want, `element ${i}`);
     }
   });
 
-  test('torch.flatten (F.flatten) of a quantized tensor is a plain tensor; Tensor.flatten keeps the scale (linger\'s IQTensor.flatten)', () => {
+  test("torch.flatten (F.flatten) of a quantized tensor is a plain tensor; Tensor.flatten keeps the scale (linger's IQTensor.flatten)", () => {
     const q = new Tensor(tf.tensor([0.5, -0.25, 1, 0], [1, 2, 2]), null, 4);
     assert.equal(q.flatten(1).quantScale, 4);
     assert.equal(new nn.Flatten().forward(q).quantScale, 4);
@@ -282,14 +374,21 @@ describe('iqAdd on a residual block', () => {
     assert.deepEqual(Array.from(f.dataSync()), [0.5, -0.25, 1, 0]);
   });
 
-  test('a dict of our older layout (the root list linger_iq, six buffers per IQAdd) loads strict under linger\'s names, said once', () => {
+  test("a dict of our older layout (the root list linger_iq, six buffers per IQAdd) loads strict under linger's names, said once", () => {
     manualSeed(12);
     const a = new Res();
     linger.traceLayers(a, a, randn([1, 3, 6, 6]));
     linger.init(a);
-    tidy(() => { a(rand([8, 3, 6, 6])); });
+    tidy(() => {
+      a(rand([8, 3, 6, 6]));
+    });
     const old: Record<string, Tensor> = {};
-    for (const [k, v] of Object.entries(a.stateDict())) old[k.startsWith('_linger_round_tensor_iqadd__default_index_0.') ? `linger_iq.0.${k.slice('_linger_round_tensor_iqadd__default_index_0.'.length)}` : k] = v as Tensor;
+    for (const [k, v] of Object.entries(a.stateDict()))
+      old[
+        k.startsWith('_linger_round_tensor_iqadd__default_index_0.')
+          ? `linger_iq.0.${k.slice('_linger_round_tensor_iqadd__default_index_0.'.length)}`
+          : k
+      ] = v as Tensor;
     for (const k of ['running_x', 'running_w', 'scale_x', 'scale_w']) old[`linger_iq.0.${k}`] = tensor([0], [1]);
     const load = () => {
       const b = new Res();
@@ -300,7 +399,9 @@ describe('iqAdd on a residual block', () => {
     };
     const warned: string[] = [];
     const warn = console.warn;
-    console.warn = (msg: string) => { warned.push(msg); };
+    console.warn = (msg: string) => {
+      warned.push(msg);
+    };
     let b: Res, c: Res;
     try {
       b = load();
@@ -309,10 +410,16 @@ describe('iqAdd on a residual block', () => {
       console.warn = warn;
     }
     assert.equal(warned.length, 1, 'said once');
-    assert.match(warned[0], /root lists \(linger_iq\.0\.\w+ → _linger_round_tensor_iqadd__default_index_0\.\w+\), an earlier layout of ours/);
+    assert.match(
+      warned[0],
+      /root lists \(linger_iq\.0\.\w+ → _linger_round_tensor_iqadd__default_index_0\.\w+\), an earlier layout of ours/,
+    );
     for (const x of [b, c]) {
       assert.deepEqual(Object.keys(x.stateDict()), Object.keys(a.stateDict()));
-      assert.equal(x.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item(), a.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item());
+      assert.equal(
+        x.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item(),
+        a.stateDict()['_linger_round_tensor_iqadd__default_index_0.running_o'].item(),
+      );
     }
     // a failed strict load leaves no op layer behind
     const d = new Res();
@@ -329,7 +436,9 @@ describe('state dicts across stages (SPEC §6)', () => {
   function trainedFloat(seed: number): DemoCNN {
     manualSeed(seed);
     const f = new DemoCNN();
-    tidy(() => { f(rand([16, 1, 28, 28])); }); // non-trivial BN running statistics
+    tidy(() => {
+      f(rand([16, 1, 28, 28]));
+    }); // non-trivial BN running statistics
     return f;
   }
   function fixedModel(): DemoCNN {
@@ -352,11 +461,13 @@ describe('state dicts across stages (SPEC §6)', () => {
     fromTraced.loadStateDict(traced.stateDict());
     // the fold, by hand: W' = W·γ/√(var+ε) per output channel
     const sd = f.stateDict();
-    const g = sd['bn1.weight'].dataSync(), v = sd['bn1.running_var'].dataSync(), w = sd['conv1.weight'].dataSync();
+    const g = sd['bn1.weight'].dataSync(),
+      v = sd['bn1.running_var'].dataSync(),
+      w = sd['conv1.weight'].dataSync();
     const folded = fromFloat.stateDict()['conv1.weight'].dataSync();
     for (let i = 0; i < w.length; i++) {
       const o = Math.floor(i / 9);
-      assert.ok(Math.abs(folded[i] - w[i] * g[o] / Math.sqrt(v[o] + 1e-5)) < 1e-6);
+      assert.ok(Math.abs(folded[i] - (w[i] * g[o]) / Math.sqrt(v[o] + 1e-5)) < 1e-6);
     }
     assert.deepEqual(fromTraced.stateDict()['conv2.bias'].dataSync(), fromFloat.stateDict()['conv2.bias'].dataSync());
     assert.equal(fromFloat.stateDict()['conv1.running_x'].item(), 0, 'quantizer statistics start empty');
@@ -365,7 +476,8 @@ describe('state dicts across stages (SPEC §6)', () => {
     fromFloat.eval();
     f.eval();
     const x = rand([8, 1, 28, 28]);
-    const a = (f(x) as Tensor).dataSync(), b = (fromFloat(x) as Tensor).dataSync();
+    const a = (f(x) as Tensor).dataSync(),
+      b = (fromFloat(x) as Tensor).dataSync();
     const err = Math.max(...Array.from(a, (u, i) => Math.abs(u - b[i])));
     assert.ok(err < 0.25, `max |float − fixed| = ${err}`);
   });
@@ -385,10 +497,14 @@ describe('state dicts across stages (SPEC §6)', () => {
       for (const k of ['conv1.weight', 'fc1.running_o', 'fc2.scale_o']) {
         assert.deepEqual(again.stateDict()[k].dataSync(), m.stateDict()[k].dataSync(), k);
       }
-      assert.throws(() => new DemoCNN().loadStateDict(ck.stateDict), { message: /cannot load a fixed-stage state dict into a float-stage model/ });
+      assert.throws(() => new DemoCNN().loadStateDict(ck.stateDict), {
+        message: /cannot load a fixed-stage state dict into a float-stage model/,
+      });
       const traced = new DemoCNN();
       linger.traceLayers(traced, traced, randn([1, 1, 28, 28]));
-      assert.throws(() => traced.loadStateDict(ck.stateDict), { message: /cannot load a fixed-stage state dict into a traced-stage model/ });
+      assert.throws(() => traced.loadStateDict(ck.stateDict), {
+        message: /cannot load a fixed-stage state dict into a traced-stage model/,
+      });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -399,9 +515,15 @@ describe('quantization report', () => {
   test('one row per Int layer with scales, ranges and SQNR', () => {
     const m = fixedDemo(23, 3);
     // the running statistics start at 0 and move 10% a batch: settle them first
-    linger.calibrate(m, Array.from({ length: 30 }, () => rand([8, 1, 28, 28])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 30 }, () => rand([8, 1, 28, 28])),
+    );
     const rows = linger.quantReport(m, rand([8, 1, 28, 28]));
-    assert.deepEqual(rows.map((r) => r.path), ['conv1', 'conv2', 'fc1', 'fc2']);
+    assert.deepEqual(
+      rows.map((r) => r.path),
+      ['conv1', 'conv2', 'fc1', 'fc2'],
+    );
     for (const r of rows) {
       assert.ok(Number.isInteger(Math.log2(r.scaleX)) && Number.isInteger(Math.log2(r.scaleO)), 'power-of-two scales');
       assert.ok(r.sqnrDb! > 10, `${r.path}: SQNR ${r.sqnrDb} dB`);

@@ -9,7 +9,9 @@ import { assertClose, FixtureDict, Fixture, loadCases, toStateDict, toTensor } f
 import { ModelA, ModelB } from '../seedModels';
 import { warningsDuring } from '../warnings';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 function aheadFlags(m: nn.Module): string[] {
   return [...m.namedModules()].filter(([, x]) => (x as { aheadRelu?: boolean }).aheadRelu === true).map(([p]) => p);
@@ -19,12 +21,15 @@ function typesOf(m: nn.Module): Record<string, string> {
 }
 
 describe("the seed's examples (SPEC §9)", () => {
-  test('Model A after traceLayers prints exactly the seed\'s text', () => {
+  test("Model A after traceLayers prints exactly the seed's text", () => {
     class Model extends ModelA {}
     const model = new Model();
     linger.traceLayers(model, model, randn([1, 10, 50, 50]), { fuseBn: true });
     // SPEC §3.3's printout (shared with the extension test of the Model view)
-    assert.equal(model.toString(), fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'seed', 'modelA-traced.txt'), 'utf8').trimEnd());
+    assert.equal(
+      model.toString(),
+      fs.readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'seed', 'modelA-traced.txt'), 'utf8').trimEnd(),
+    );
   });
 
   const table: [linger.TraceOptions, string[]][] = [
@@ -62,20 +67,32 @@ describe('conservative fusion (SPEC §3.1)', () => {
     }
     const m = new Res();
     linger.traceLayers(m, m, randn([2, 4, 6, 6]));
-    assert.deepEqual(typesOf(m), { conv: 'Conv2d', bn: 'BatchNorm2d', conv2: 'NormalizeConvBN2d', 'conv2.conv': 'Conv2d', 'conv2.bn': 'BatchNorm2d', bn2: 'EmptyBatchNorm' });
+    assert.deepEqual(typesOf(m), {
+      conv: 'Conv2d',
+      bn: 'BatchNorm2d',
+      conv2: 'NormalizeConvBN2d',
+      'conv2.conv': 'Conv2d',
+      'conv2.bn': 'BatchNorm2d',
+      bn2: 'EmptyBatchNorm',
+    });
   });
 
   test('conv → x − 1 → bn is not fused', () => {
     class M extends nn.Module {
       conv = new nn.Conv2d(3, 4, 3);
       bn = new nn.BatchNorm2d(4);
-      forward(x: Tensor): Tensor { return this.bn(this.conv(x).sub(1)); }
+      forward(x: Tensor): Tensor {
+        return this.bn(this.conv(x).sub(1));
+      }
     }
     const m = new M();
     linger.traceLayers(m, m, randn([1, 3, 6, 6]));
     assert.deepEqual(typesOf(m), { conv: 'Conv2d', bn: 'BatchNorm2d' });
     const g = linger.graphOf(m)!;
-    assert.deepEqual(g.nodes.map((n) => `${n.kind}:${n.target}`), ['module:conv', 'op:sub', 'module:bn']);
+    assert.deepEqual(
+      g.nodes.map((n) => `${n.kind}:${n.target}`),
+      ['module:conv', 'op:sub', 'module:bn'],
+    );
     assert.deepEqual(g.nodes[1].inputs, [{ node: 0, output: 0 }, { constant: 1 }]);
     assert.deepEqual(JSON.parse(JSON.stringify(g)), g, 'the graph is plain data');
   });
@@ -85,7 +102,9 @@ describe('conservative fusion (SPEC §3.1)', () => {
       conv = new nn.Conv2d(4, 4, 1);
       conv2 = new nn.Conv2d(4, 4, 1);
       bn = new nn.BatchNorm2d(4);
-      forward(x: Tensor): Tensor { return this.bn(this.conv2(this.bn(this.conv(x)))); }
+      forward(x: Tensor): Tensor {
+        return this.bn(this.conv2(this.bn(this.conv(x))));
+      }
     }
     const m = new Shared();
     linger.traceLayers(m, m, randn([2, 4, 3, 3]));
@@ -93,7 +112,9 @@ describe('conservative fusion (SPEC §3.1)', () => {
     class Twice extends nn.Module {
       conv = new nn.Conv2d(4, 4, 1);
       bn = new nn.BatchNorm2d(4);
-      forward(x: Tensor): Tensor { return this.bn(this.conv(this.conv(x))); }
+      forward(x: Tensor): Tensor {
+        return this.bn(this.conv(this.conv(x)));
+      }
     }
     const t = new Twice();
     linger.traceLayers(t, t, randn([2, 4, 3, 3]));
@@ -122,12 +143,16 @@ describe('conservative fusion (SPEC §3.1)', () => {
     class Block extends nn.Module {
       up = new nn.ConvTranspose2d(3, 4, 2, { stride: 2 });
       bn = new nn.BatchNorm2d(4);
-      forward(x: Tensor): Tensor { return this.bn(this.up(x)); }
+      forward(x: Tensor): Tensor {
+        return this.bn(this.up(x));
+      }
     }
     class Outer extends nn.Module {
       head = new nn.Sequential(new nn.Conv2d(3, 3, 1), new nn.BatchNorm2d(3));
       block = new Block();
-      forward(x: Tensor): Tensor { return this.block(this.head(x)); }
+      forward(x: Tensor): Tensor {
+        return this.block(this.head(x));
+      }
     }
     const m = new Outer();
     linger.traceLayers(m, m.block, randn([1, 3, 4, 4]));
@@ -150,7 +175,10 @@ describe('transform order and the load-order rule (SPEC §1, §6)', () => {
     const n = new ModelB();
     linger.normalizeLayers(n);
     const w = warningsDuring(() => linger.traceLayers(n, n, randn([1, 10, 5, 5])));
-    assert.deepEqual(w.map((x) => x.code), ['LINGER_STAGE_ORDER']);
+    assert.deepEqual(
+      w.map((x) => x.code),
+      ['LINGER_STAGE_ORDER'],
+    );
     assert.match(w[0].message, /put traceLayers first/);
   });
 
@@ -160,12 +188,18 @@ describe('transform order and the load-order rule (SPEC §1, §6)', () => {
     const m = new ModelB();
     m.loadStateDict(src.stateDict());
     const w = warningsDuring(() => linger.traceLayers(m, m, randn([1, 10, 5, 5])));
-    assert.deepEqual(w.map((x) => x.code), ['LINGER_LOAD_ORDER']);
+    assert.deepEqual(
+      w.map((x) => x.code),
+      ['LINGER_LOAD_ORDER'],
+    );
     assert.match(w[0].message, /load the state dict after the last transform/);
     assert.deepEqual((m.conv as unknown as nn.NormalizeConvBN2d).conv.weight.dataSync(), src.conv.weight.dataSync());
     const ok = new ModelB();
     linger.traceLayers(ok, ok, randn([1, 10, 5, 5]));
-    assert.deepEqual(warningsDuring(() => ok.loadStateDict(src.stateDict())), []);
+    assert.deepEqual(
+      warningsDuring(() => ok.loadStateDict(src.stateDict())),
+      [],
+    );
   });
 });
 
@@ -175,12 +209,21 @@ describe('state dicts across the float stage', () => {
     const float = new DemoCNN();
     // give the BNs non-trivial running statistics
     float.train();
-    tidy(() => { float(randn([16, 1, 28, 28])); });
+    tidy(() => {
+      float(randn([16, 1, 28, 28]));
+    });
     const traced = new DemoCNN();
     linger.traceLayers(traced, traced, randn([1, 1, 28, 28]));
     linger.normalizeLayers(traced, { normalizeWeightValue: null, normalizeBiasValue: null, normalizeOutputValue: null });
-    assert.deepEqual(Object.keys(traced.stateDict()).slice(0, 7),
-      ['conv1.conv.weight', 'conv1.conv.bias', 'conv1.bn.weight', 'conv1.bn.bias', 'conv1.bn.running_mean', 'conv1.bn.running_var', 'conv1.bn.num_batches_tracked']);
+    assert.deepEqual(Object.keys(traced.stateDict()).slice(0, 7), [
+      'conv1.conv.weight',
+      'conv1.conv.bias',
+      'conv1.bn.weight',
+      'conv1.bn.bias',
+      'conv1.bn.running_mean',
+      'conv1.bn.running_var',
+      'conv1.bn.num_batches_tracked',
+    ]);
     assert.equal(traced.stage(), 'traced');
     traced.loadStateDict(float.stateDict());
     float.eval();
@@ -199,7 +242,9 @@ describe('state dicts across the float stage', () => {
   test('a traced dict into a float model is refused, naming both stages', () => {
     const traced = new DemoCNN();
     linger.traceLayers(traced, traced, randn([1, 1, 28, 28]));
-    assert.throws(() => new DemoCNN().loadStateDict(traced.stateDict()), { message: /cannot load a traced-stage state dict into a float-stage model/ });
+    assert.throws(() => new DemoCNN().loadStateDict(traced.stateDict()), {
+      message: /cannot load a traced-stage state dict into a float-stage model/,
+    });
   });
 
   test('the transforms carry the weights: the same Parameter objects, so an optimizer made before keeps working', () => {
@@ -225,21 +270,39 @@ describe('normalizeLayers (SPEC §4.2)', () => {
     linger.traceLayers(m, m, randn([1, 10, 5, 5]), { fuseBn: false });
     linger.disableNormalize(m.fc);
     linger.normalizeLayers(m, { normalizeWeightValue: 8, normalizeBiasValue: null, normalizeOutputValue: 8 });
-    assert.equal(m.conv1.toString(),
-      'NormalizeConv2d(10, 10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1),normalize_data:8,normalize_weight:8,normalize_bias:None,ahead_relu:True)');
-    assert.equal(m.bn.toString(),
+    assert.equal(
+      m.conv1.toString(),
+      'NormalizeConv2d(10, 10, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1),normalize_data:8,normalize_weight:8,normalize_bias:None,ahead_relu:True)',
+    );
+    assert.equal(
+      m.bn.toString(),
       // linger 1.1.1's print: the clamps and mark only (docs/fixed-point.md#conformance-with-linger-111)
-      'NormalizeBatchNorm2d(normalize_data:8,normalize_weight:8,normalize_bias:None,ahead_relu:True)');
+      'NormalizeBatchNorm2d(normalize_data:8,normalize_weight:8,normalize_bias:None,ahead_relu:True)',
+    );
     assert.equal(m.fc.typeName(), 'Linear');
-    assert.throws(() => linger.normalizeLayers(new ModelB(), { normalizeWeightValue: -1 }), { message: /normalizeWeight must be a positive number or null, got -1/ });
+    assert.throws(() => linger.normalizeLayers(new ModelB(), { normalizeWeightValue: -1 }), {
+      message: /normalizeWeight must be a positive number or null, got -1/,
+    });
   });
 });
 
 // ---- numerics against PyTorch (scripts/golden/make_linger_fixtures.py) ---------------------------
 interface LingerCase {
-  name: string; kind: 'convbn' | 'normalize'; conv?: string; bn?: string; layer?: string;
-  args: number[]; kwargs: Record<string, unknown>; clamps: { weight: number | null; bias: number | null; data: number | null };
-  mode: 'train' | 'eval'; state: FixtureDict; x: Fixture; g: Fixture; y: Fixture; grads: FixtureDict; state_after?: FixtureDict;
+  name: string;
+  kind: 'convbn' | 'normalize';
+  conv?: string;
+  bn?: string;
+  layer?: string;
+  args: number[];
+  kwargs: Record<string, unknown>;
+  clamps: { weight: number | null; bias: number | null; data: number | null };
+  mode: 'train' | 'eval';
+  state: FixtureDict;
+  x: Fixture;
+  g: Fixture;
+  y: Fixture;
+  grads: FixtureDict;
+  state_after?: FixtureDict;
 }
 const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 const opts = (kw: Record<string, unknown>) => Object.fromEntries(Object.entries(kw).map(([k, v]) => [camel(k), v]));

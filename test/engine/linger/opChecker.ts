@@ -37,7 +37,10 @@ function fixed(c: OpCheck): nn.Module {
   const m = c.model();
   linger.traceLayers(m, m, c.input(0));
   linger.init(m, c.init ?? {});
-  linger.calibrate(m, [1, 2, 3, 4].map((s) => c.input(s)));
+  linger.calibrate(
+    m,
+    [1, 2, 3, 4].map((s) => c.input(s)),
+  );
   m.eval();
   return m;
 }
@@ -64,7 +67,10 @@ export function checkOp(c: OpCheck): void {
     const v = g.dataSync();
     g.dispose();
     assert.ok(v.every(Number.isFinite), 'finite gradients');
-    assert.ok(v.some((e) => e !== 0), 'some gradient reaches the input');
+    assert.ok(
+      v.some((e) => e !== 0),
+      'some gradient reaches the input',
+    );
   });
 
   test(`${c.name}: the qdq export computes the engine's eval in onnxruntime, bit for bit`, async () => {

@@ -13,7 +13,9 @@ import { readCheckpointInfo } from '../../../src/engine/state/checkpoint';
 import { onnx } from '../../../src/engine/onnx/proto';
 import { PIECEWISE_ACTIVATIONS } from '../../../src/engine/quant/intActivation';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 // ---- the reference: plain JS numbers, written from LINGER-OPS §1–2, not from the engine ---------
 const f32 = Math.fround;
@@ -22,22 +24,41 @@ const clampI = (v: number, bits: number) => Math.min(2 ** (bits - 1) - 1, Math.m
 const code = (v: number, s: number, bits = 8) => clampI(Math.floor(f32(f32(v * s) + 0.5)), bits);
 const evs = (r: number, bits: number) => 2 ** Math.round(Math.log2((2 ** (bits - 1) - 1) / r));
 /** toQ(acc, s, 11) */
-const toQ11 = (acc: number, s: number) => { const l = 11 - Math.log2(s); return l > 0 ? acc * 2 ** l : R(acc * 2 ** l); };
+const toQ11 = (acc: number, s: number) => {
+  const l = 11 - Math.log2(s);
+  return l > 0 ? acc * 2 ** l : R(acc * 2 ** l);
+};
 const SIG = (x: number) => PIECEWISE_ACTIVATIONS.sigmoid(x);
 const TANH = (x: number) => PIECEWISE_ACTIVATIONS.tanh(x);
 
-interface RefDir { wih: number[][]; whh: number[][]; bih: number[] | null; bhh: number[] | null }
+interface RefDir {
+  wih: number[][];
+  whh: number[][];
+  bih: number[] | null;
+  bhh: number[] | null;
+}
 /** A float GRU (seq-first x [T, B, F]) whose state term is z·h·k: its outputs, flat. */
-function floatGru(x: number[], [T, B, F]: number[], H: number, wih: number[], whh: number[], bih: number[], bhh: number[], k: number): number[] {
+function floatGru(
+  x: number[],
+  [T, B, F]: number[],
+  H: number,
+  wih: number[],
+  whh: number[],
+  bih: number[],
+  bhh: number[],
+  k: number,
+): number[] {
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
   let h = Array.from({ length: B }, () => new Array(H).fill(0));
   const out: number[] = [];
   for (let t = 0; t < T; t++) {
     h = h.map((hb, b) => {
-      const xi = (g: number) => bih[g] + Array.from({ length: F }, (_, f) => wih[g * F + f] * x[(t * B + b) * F + f]).reduce((p, q) => p + q, 0);
+      const xi = (g: number) =>
+        bih[g] + Array.from({ length: F }, (_, f) => wih[g * F + f] * x[(t * B + b) * F + f]).reduce((p, q) => p + q, 0);
       const hh = (g: number) => bhh[g] + hb.reduce((p, v, j) => p + whh[g * H + j] * v, 0);
       return hb.map((hv, j) => {
-        const r = sig(xi(j) + hh(j)), z = sig(xi(H + j) + hh(H + j));
+        const r = sig(xi(j) + hh(j)),
+          z = sig(xi(H + j) + hh(H + j));
         const n = Math.tanh(xi(2 * H + j) + r * hh(2 * H + j));
         return (1 - z) * n + z * hv * k;
       });
@@ -47,7 +68,13 @@ function floatGru(x: number[], [T, B, F]: number[], H: number, wih: number[], wh
   return out;
 }
 
-interface RefScales { si: number; sh: number; siw: number; shw: number; so: number }
+interface RefScales {
+  si: number;
+  sh: number;
+  siw: number;
+  shw: number;
+  so: number;
+}
 
 /** One direction over xs[t][b][f] (already in the direction's time order): each step's h. */
 function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefScales, H: number): number[][][] {
@@ -59,11 +86,13 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
   let c = Array.from({ length: B }, () => new Array(H).fill(0));
   const out: number[][][] = [];
   for (const xt of xs) {
-    const nh: number[][] = [], nc: number[][] = [];
+    const nh: number[][] = [],
+      nc: number[][] = [];
     for (let b = 0; b < B; b++) {
       const xq = xt[b].map((v) => code(v, s.si));
       const hq = h[b].map((v) => code(v, s.sh));
-      const gi: number[] = [], gh: number[] = [];
+      const gi: number[] = [],
+        gh: number[] = [];
       for (let g = 0; g < G * H; g++) {
         let ai = w.bih ? Math.floor(f32(f32(w.bih[g] * s.siw * s.si) + 0.5)) : 0;
         for (let f = 0; f < xq.length; f++) ai += xq[f] * qwi[g][f];
@@ -72,18 +101,23 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
         gi.push(toQ11(ai, s.si * s.siw));
         gh.push(toQ11(ah, s.sh * s.shw));
       }
-      const hr: number[] = [], cr: number[] = [];
+      const hr: number[] = [],
+        cr: number[] = [];
       for (let j = 0; j < H; j++) {
         let Hq: number;
         if (kind === 'GRU') {
-          const r = SIG(gi[j] + gh[j]), z = SIG(gi[H + j] + gh[H + j]);
+          const r = SIG(gi[j] + gh[j]),
+            z = SIG(gi[H + j] + gh[H + j]);
           const rh = R((r * gh[2 * H + j]) / 128);
           const n = TANH(gi[2 * H + j] + rh);
           const h7 = R((h[b][j] * s.so) / 2); // the chip halves the state's codes (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
           Hq = 128 * n + z * (h7 - n);
         } else {
           const g = (k: number) => Math.max(-32768, Math.min(32767, gi[k * H + j] + gh[k * H + j]));
-          const i = SIG(g(0)), fg = SIG(g(1)), gg = TANH(g(2)), o = SIG(g(3));
+          const i = SIG(g(0)),
+            fg = SIG(g(1)),
+            gg = TANH(g(2)),
+            o = SIG(g(3));
           const C = fg * R(128 * c[b][j]) + i * gg;
           cr.push(C / 16384);
           Hq = o * TANH(Math.max(-32768, Math.min(32767, R(C / 8))));
@@ -113,11 +147,23 @@ function refWeights(sd: Record<string, Tensor>, p: string, l: number, sfx: strin
 }
 function refScales(sd: Record<string, Tensor>, p: string, l: number, dataBits = 8, paramBits = 8, outBits = 8): RefScales {
   const r = (n: string) => sd[`${p}.running_${n}${l ? `_l${l}` : ''}`].item();
-  return { si: evs(r('i'), dataBits), sh: evs(r('h'), dataBits), siw: evs(r('iw'), paramBits), shw: evs(r('hw'), paramBits), so: evs(r('o'), outBits) };
+  return {
+    si: evs(r('i'), dataBits),
+    sh: evs(r('h'), dataBits),
+    siw: evs(r('iw'), paramBits),
+    shw: evs(r('hw'), paramBits),
+    so: evs(r('o'), outBits),
+  };
 }
 
 /** The whole layer: layers × directions, [T][B][F] in, [T][B][dirs·H] out. */
-function refLayer(kind: 'GRU' | 'LSTM', sd: Record<string, Tensor>, p: string, xs: number[][][], o: { layers: number; bidirectional: boolean; H: number }): number[][][] {
+function refLayer(
+  kind: 'GRU' | 'LSTM',
+  sd: Record<string, Tensor>,
+  p: string,
+  xs: number[][][],
+  o: { layers: number; bidirectional: boolean; H: number },
+): number[][][] {
   const G = kind === 'GRU' ? 3 : 4;
   let inp = xs;
   for (let l = 0; l < o.layers; l++) {
@@ -125,7 +171,10 @@ function refLayer(kind: 'GRU' | 'LSTM', sd: Record<string, Tensor>, p: string, x
     // a later layer's input is the earlier layer's output, carried at its scale
     if (l > 0) s.si = refScales(sd, p, l - 1).so;
     const fw = refDirection(kind, inp, refWeights(sd, p, l, '', G, o.H), s, o.H);
-    if (!o.bidirectional) { inp = fw; continue; }
+    if (!o.bidirectional) {
+      inp = fw;
+      continue;
+    }
     const bw = refDirection(kind, [...inp].reverse(), refWeights(sd, p, l, '_reverse', G, o.H), s, o.H).reverse();
     inp = fw.map((row, t) => row.map((v, b) => [...v, ...bw[t][b]]));
   }
@@ -141,7 +190,12 @@ const toNested = (t: Tensor): number[][][] => {
 class Seq extends nn.Module {
   rnn: nn.GRU | nn.LSTM;
   fc: nn.Linear;
-  constructor(readonly kind: 'GRU' | 'LSTM', F: number, readonly H: number, opts: { numLayers?: number; bidirectional?: boolean; batchFirst?: boolean }) {
+  constructor(
+    readonly kind: 'GRU' | 'LSTM',
+    F: number,
+    readonly H: number,
+    opts: { numLayers?: number; bidirectional?: boolean; batchFirst?: boolean },
+  ) {
     super();
     this.rnn = kind === 'GRU' ? new nn.GRU(F, H, opts) : new nn.LSTM(F, H, opts);
     this.fc = new nn.Linear(H * (opts.bidirectional ? 2 : 1), 3);
@@ -161,7 +215,16 @@ function trained(kind: 'GRU' | 'LSTM', opts: { numLayers?: number; bidirectional
   for (let i = 0; i < 30; i++) {
     const x = randn([4, 3, 6]).mul(1.5);
     const n = x.shape[0] * x.shape[1];
-    opt.step(() => F.crossEntropy(m(x), tensor(Int32Array.from({ length: n }, (_, k) => k % 3), [n], 'int32')));
+    opt.step(() =>
+      F.crossEntropy(
+        m(x),
+        tensor(
+          Int32Array.from({ length: n }, (_, k) => k % 3),
+          [n],
+          'int32',
+        ),
+      ),
+    );
   }
   m.eval();
   return m;
@@ -178,8 +241,18 @@ describe('GRUInt and LSTMInt', () => {
         const xs = toNested(opts.batchFirst ? x.transpose(0, 1) : x);
         const want = refLayer(kind, sd, 'rnn', xs, { layers: opts.numLayers ?? 1, bidirectional: !!opts.bidirectional, H: 5 });
         const got = toNested(opts.batchFirst ? out.transpose(0, 1) : out);
-        let equal = 0, total = 0, nonzero = 0;
-        got.forEach((row, t) => row.forEach((v, b) => v.forEach((y, j) => { total++; if (y === want[t][b][j]) equal++; if (y !== 0) nonzero++; })));
+        let equal = 0,
+          total = 0,
+          nonzero = 0;
+        got.forEach((row, t) =>
+          row.forEach((v, b) =>
+            v.forEach((y, j) => {
+              total++;
+              if (y === want[t][b][j]) equal++;
+              if (y !== 0) nonzero++;
+            }),
+          ),
+        );
         assert.equal(equal, total, `${equal}/${total} outputs equal`);
         assert.ok(nonzero > total / 2, 'the outputs are not trivially zero');
         // the output carries its scale (running_o of the last layer) to the next Int layer
@@ -188,11 +261,14 @@ describe('GRUInt and LSTMInt', () => {
         // h_n is the last step's h of each direction
         const h = (Array.isArray(hn) ? hn[0] : hn).dataSync();
         const dirs = opts.bidirectional ? 2 : 1;
-        const T = want.length, B = want[0].length, H = 5;
-        for (let b = 0; b < B; b++) for (let j = 0; j < H; j++) {
-          assert.equal(h[((L * dirs) * B + b) * H + j], want[T - 1][b][j]);
-          if (dirs === 2) assert.equal(h[((L * dirs + 1) * B + b) * H + j], want[0][b][H + j]);
-        }
+        const T = want.length,
+          B = want[0].length,
+          H = 5;
+        for (let b = 0; b < B; b++)
+          for (let j = 0; j < H; j++) {
+            assert.equal(h[(L * dirs * B + b) * H + j], want[T - 1][b][j]);
+            if (dirs === 2) assert.equal(h[((L * dirs + 1) * B + b) * H + j], want[0][b][H + j]);
+          }
       });
     }
   }
@@ -235,7 +311,11 @@ describe('GRUInt and LSTMInt', () => {
       const m = new Seq(kind, 6, 5, {});
       linger.init(m, { dummyInput: randn([3, 2, 6]) });
       const x = randn([6, 4, 6]);
-      const y = tensor(Int32Array.from({ length: 24 }, (_, k) => k % 3), [24], 'int32');
+      const y = tensor(
+        Int32Array.from({ length: 24 }, (_, k) => k % 3),
+        [24],
+        'int32',
+      );
       const before = Object.fromEntries(m.namedParameters().map(([k, p]) => [k, Array.from(p.dataSync())]));
       const opt = new optim.SGD(m.parameters(), { lr: 0.5 });
       const losses: number[] = [];
@@ -244,7 +324,10 @@ describe('GRUInt and LSTMInt', () => {
         const moved = Array.from(p.dataSync()).some((v, i) => v !== before[k][i]);
         assert.ok(moved, `${k} was updated`);
       }
-      assert.ok(losses[losses.length - 1] < losses[0], `${kind}: the loss went down (${losses[0].toFixed(3)} → ${losses[losses.length - 1].toFixed(3)})`);
+      assert.ok(
+        losses[losses.length - 1] < losses[0],
+        `${kind}: the loss went down (${losses[0].toFixed(3)} → ${losses[losses.length - 1].toFixed(3)})`,
+      );
       // training outputs lie on the output's int8 grid
       const out = (m.rnn(x) as [Tensor, unknown])[0];
       const s = out.quantScale!;
@@ -252,7 +335,7 @@ describe('GRUInt and LSTMInt', () => {
     }
   });
 
-  test('the fixed-point GRU stays close to the float GRU it came from, with the chip\'s state term', () => {
+  test("the fixed-point GRU stays close to the float GRU it came from, with the chip's state term", () => {
     manualSeed(11);
     const m = new Seq('GRU', 6, 5, {});
     const x = randn([8, 6, 6]);
@@ -261,13 +344,25 @@ describe('GRUInt and LSTMInt', () => {
     const w = (k: string) => Array.from(sd[`rnn.${k}`].dataSync());
     linger.init(m, { dummyInput: x });
     // calibration: running_i is an EMA from 0, so it needs a few dozen batches to settle
-    linger.calibrate(m, Array.from({ length: 40 }, () => x));
+    linger.calibrate(
+      m,
+      Array.from({ length: 40 }, () => x),
+    );
     m.eval();
     const got = Array.from((m.rnn(x) as [Tensor, Tensor])[0].dataSync());
     // thinker's GRUInt halves the int8 state's codes for z·h whatever their scale s_o: the float
     // GRU it approximates has z·h·s_o/256 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
     const so = m.stateDict()['rnn.scale_o'].dataSync()[0];
-    const ref = floatGru(Array.from(x.dataSync()), [8, 6, 6], 5, w('weight_ih_l0'), w('weight_hh_l0'), w('bias_ih_l0'), w('bias_hh_l0'), so / 256);
+    const ref = floatGru(
+      Array.from(x.dataSync()),
+      [8, 6, 6],
+      5,
+      w('weight_ih_l0'),
+      w('weight_hh_l0'),
+      w('bias_ih_l0'),
+      w('bias_hh_l0'),
+      so / 256,
+    );
     const err = Math.max(...got.map((v, i) => Math.abs(v - ref[i])));
     assert.ok(err < 0.08, `max |fixed − float| = ${err} (s_o ${so})`);
   });
@@ -275,8 +370,15 @@ describe('GRUInt and LSTMInt', () => {
   test("thinker export: one GRUInt/LSTMInt node per direction with linger's attributes, int8 weights, int32 biases", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-rnn-int-'));
     // thinker v1.1.0's tpacker drops a GRUInt's direction: a bidirectional GRU is refused (docs/onnx.md)
-    await assert.rejects(exportOnnx(trained('GRU', { bidirectional: true, batchFirst: true }), randn([2, 4, 6]), path.join(dir, 'bi.onnx'), { dialect: 'thinker' }),
-      { name: 'OnnxExportError', message: /GRUInt at 'rnn': thinker v1\.1\.0 cannot run this as exported: tpacker v1\.1\.0 packs no direction for GRUInt/ });
+    await assert.rejects(
+      exportOnnx(trained('GRU', { bidirectional: true, batchFirst: true }), randn([2, 4, 6]), path.join(dir, 'bi.onnx'), {
+        dialect: 'thinker',
+      }),
+      {
+        name: 'OnnxExportError',
+        message: /GRUInt at 'rnn': thinker v1\.1\.0 cannot run this as exported: tpacker v1\.1\.0 packs no direction for GRUInt/,
+      },
+    );
     for (const kind of ['GRU', 'LSTM'] as const) {
       const bi = kind === 'LSTM';
       const m = trained(kind, { bidirectional: bi, batchFirst: true });
@@ -287,9 +389,30 @@ describe('GRUInt and LSTMInt', () => {
       assert.equal(nodes.length, bi ? 2 : 1, 'a node per direction');
       const attrs = (n: onnx.INodeProto) => Object.fromEntries(n.attribute!.map((a) => [a.name!, a]));
       const names = Object.keys(attrs(nodes[0])).sort();
-      assert.deepEqual(names, ['batch_first', 'data_bits', 'dropout', 'go_forward', 'hidden_size', 'input_size', 'num_layers', 'o_bits',
-        'parameter_bits', 'platform_quant', 'scale_h', 'scale_hw', 'scale_i', 'scale_iw', 'scale_o'].sort());
-      assert.deepEqual(nodes.map((n) => Number(attrs(n).go_forward.i)), bi ? [1, 0] : [1]);
+      assert.deepEqual(
+        names,
+        [
+          'batch_first',
+          'data_bits',
+          'dropout',
+          'go_forward',
+          'hidden_size',
+          'input_size',
+          'num_layers',
+          'o_bits',
+          'parameter_bits',
+          'platform_quant',
+          'scale_h',
+          'scale_hw',
+          'scale_i',
+          'scale_iw',
+          'scale_o',
+        ].sort(),
+      );
+      assert.deepEqual(
+        nodes.map((n) => Number(attrs(n).go_forward.i)),
+        bi ? [1, 0] : [1],
+      );
       assert.ok(nodes.every((n) => n.domain === 'thinker'));
       assert.equal(nodes[0].output!.length, kind === 'LSTM' ? 3 : 2);
       const sd = m.stateDict();
@@ -298,12 +421,16 @@ describe('GRUInt and LSTMInt', () => {
       assert.equal(a.scale_iw.f, evs(sd['rnn.running_iw'].item(), 8));
       assert.equal(Number(a.batch_first.i), 1);
       const inits = new Map(g.initializer!.map((t) => [t.name!, t]));
-      const w = inits.get(nodes[0].input![1])!, b = inits.get(nodes[0].input![3])!;
+      const w = inits.get(nodes[0].input![1])!,
+        b = inits.get(nodes[0].input![3])!;
       assert.equal(w.dataType, onnx.TensorProto.DataType.INT8);
       assert.deepEqual(w.dims!.map(Number), [(kind === 'GRU' ? 3 : 4) * 5, 6]);
       assert.equal(b.dataType, onnx.TensorProto.DataType.INT32);
       // the directions are joined by thinker iqCat; the model starts with Quant and ends with Dequant
-      if (bi) assert.ok(g.node!.some((n) => n.opType === 'iqCat' && n.input!.includes(nodes[0].output![0]) && n.input!.includes(nodes[1].output![0])));
+      if (bi)
+        assert.ok(
+          g.node!.some((n) => n.opType === 'iqCat' && n.input!.includes(nodes[0].output![0]) && n.input!.includes(nodes[1].output![0])),
+        );
       assert.equal(g.node![0].opType, 'Quant');
       assert.equal(g.node![g.node!.length - 1].opType, 'Dequant');
     }
@@ -315,7 +442,9 @@ describe('GRUInt and LSTMInt', () => {
     class Two extends nn.Module {
       a = new nn.GRU(6, 5);
       b = new nn.LSTM(5, 4);
-      forward(x: Tensor): Tensor { return (this.b((this.a(x) as [Tensor, Tensor])[0]) as [Tensor, unknown])[0]; }
+      forward(x: Tensor): Tensor {
+        return (this.b((this.a(x) as [Tensor, Tensor])[0]) as [Tensor, unknown])[0];
+      }
     }
     manualSeed(6);
     const m = new Two();
@@ -333,7 +462,8 @@ describe('GRUInt and LSTMInt', () => {
     applyCheckpointTransforms(fresh, readCheckpointInfo(file).metadata, randn([3, 2, 6]), file);
     assert.equal(String(fresh), String(m));
     fresh.loadStateDict(await linger.load(file));
-    m.eval(); fresh.eval();
+    m.eval();
+    fresh.eval();
     const x = randn([3, 2, 6]);
     assert.deepEqual(Array.from((fresh(x) as Tensor).dataSync()), Array.from((m(x) as Tensor).dataSync()));
     fs.rmSync(dir, { recursive: true, force: true });

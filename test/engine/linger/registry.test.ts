@@ -8,7 +8,9 @@ import '../../../src/engine/linger/ops';
 import { functionFlags, intOpOf, intOps, isFloatOnly, opLists, optInNames, replacementOf } from '../../../src/engine/linger/ops/registry';
 import { withoutInit } from '../../../src/engine/nn/init';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 describe('the op registry', () => {
   test('a float layer finds the op that replaces it; an Int layer (which extends it) finds itself', () => {
@@ -45,6 +47,11 @@ describe('the op registry', () => {
   test("init's options and replay's lists come from the definitions", () => {
     assert.deepEqual(optInNames().sort(), ['Embedding', 'LayerNorm']);
     assert.deepEqual(functionFlags().sort(), ['bmm', 'channel_shuffle']);
-    assert.deepEqual(opLists().map((l) => l.list).sort(), ['linger_bmm', 'linger_iq']);
+    assert.deepEqual(
+      opLists()
+        .map((l) => l.list)
+        .sort(),
+      ['linger_bmm', 'linger_iq'],
+    );
   });
 });

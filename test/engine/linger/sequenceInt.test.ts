@@ -8,7 +8,9 @@ import * as path from 'node:path';
 import { F, initBackend, linger, manualSeed, nn, optim, randn, tensor, Tensor, tidy } from '../../../src/engine/index';
 import { tf } from '../../../src/engine/backend/tf';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 // ---- the reference: plain JS / BigInt integer arithmetic from LINGER-OPS' formulas -------------------
 const f32 = Math.fround;
@@ -26,12 +28,19 @@ function dyn(max: number, bits: number): number {
 /** evs: 2^round(log2(B/running)). */
 const evs = (r: number, bits: number) => 2 ** Math.round(Math.log2(B(bits) / r));
 const maxAbsOf = (v: ArrayLike<number>) => Array.from(v).reduce((a, x) => Math.max(a, Math.abs(x)), 0);
-const bigFloorDiv = (a: bigint, b: bigint) => { const q = a / b; return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q; };
+const bigFloorDiv = (a: bigint, b: bigint) => {
+  const q = a / b;
+  return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
+};
 /** ⌊√d⌋ by Newton's method on bigints. */
 function bigIsqrt(d: bigint): bigint {
   if (d < 2n) return d;
-  let x = d, y = (x + 1n) / 2n;
-  while (y < x) { x = y; y = (x + d / x) / 2n; }
+  let x = d,
+    y = (x + 1n) / 2n;
+  while (y < x) {
+    x = y;
+    y = (x + d / x) / 2n;
+  }
   return x;
 }
 const bigClamp = (v: bigint, lo: bigint, hi: bigint) => (v < lo ? lo : v > hi ? hi : v);
@@ -41,9 +50,18 @@ function shiftRef(acc: bigint, k: number, bits: number): number {
   return Number(bigClamp(q, BigInt(-B(bits) - 1), BigInt(B(bits))));
 }
 
-interface LnRef { out: number[]; maxD: bigint }
+interface LnRef {
+  out: number[];
+  maxD: bigint;
+}
 /** LayerNormInt eval on rows of N values x (already at scale sx), weights w, b; output codes at so. */
-function layerNormRef(x: ArrayLike<number>, n: number, w: ArrayLike<number>, b: ArrayLike<number>, s: { sx: number; so: number; eps: number; dataBits: number; outBits: number }): LnRef {
+function layerNormRef(
+  x: ArrayLike<number>,
+  n: number,
+  w: ArrayLike<number>,
+  b: ArrayLike<number>,
+  s: { sx: number; so: number; eps: number; dataBits: number; outBits: number },
+): LnRef {
   const sw = dyn(maxAbsOf(w), 16);
   const qw = Array.from(w, (v) => BigInt(code(v, sw, 16)));
   const qb = Array.from(b, (v) => bigClamp(BigInt(Math.floor(v * sw * 1024 + 0.5)), -(2n ** 31n), 2n ** 31n - 1n));
@@ -54,7 +72,8 @@ function layerNormRef(x: ArrayLike<number>, n: number, w: ArrayLike<number>, b: 
   let maxD = 0n;
   for (let r0 = 0; r0 < x.length; r0 += n) {
     const q = Array.from({ length: n }, (_, i) => BigInt(code(x[r0 + i], s.sx, s.dataBits)));
-    const s1 = q.reduce((a, v) => a + v, 0n), s2 = q.reduce((a, v) => a + v * v, 0n);
+    const s1 = q.reduce((a, v) => a + v, 0n),
+      s2 = q.reduce((a, v) => a + v * v, 0n);
     const D = N * s2 - s1 * s1 + E;
     if (D > maxD) maxD = D;
     const r = bigIsqrt(D);
@@ -69,26 +88,42 @@ function layerNormRef(x: ArrayLike<number>, n: number, w: ArrayLike<number>, b: 
 }
 
 /** Σ qx·qy per batch, then the rounding shift to o_bits. */
-function bmmRef(x: ArrayLike<number>, y: ArrayLike<number>, [b, n, m, p]: number[], s: { sx: number; sy: number; so: number; bits: number }, xCodes = false, yCodes = false): number[] {
+function bmmRef(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  [b, n, m, p]: number[],
+  s: { sx: number; sy: number; so: number; bits: number },
+  xCodes = false,
+  yCodes = false,
+): number[] {
   const qx = Array.from(x, (v) => (xCodes ? Math.round(v * s.sx) : code(v, s.sx, s.bits)));
   const qy = Array.from(y, (v) => (yCodes ? Math.round(v * s.sy) : code(v, s.sy, s.bits)));
   const k = Math.log2(s.so) - Math.log2(s.sx) - Math.log2(s.sy);
   const out: number[] = [];
-  for (let t = 0; t < b; t++) for (let i = 0; i < n; i++) for (let j = 0; j < p; j++) {
-    let acc = 0n;
-    for (let c = 0; c < m; c++) acc += BigInt(qx[(t * n + i) * m + c] * qy[(t * m + c) * p + j]);
-    out.push(shiftRef(acc, k, 8));
-  }
+  for (let t = 0; t < b; t++)
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < p; j++) {
+        let acc = 0n;
+        for (let c = 0; c < m; c++) acc += BigInt(qx[(t * n + i) * m + c] * qy[(t * m + c) * p + j]);
+        out.push(shiftRef(acc, k, 8));
+      }
   return out;
 }
 
 const buf = (m: nn.Module, k: string) => m.stateDict()[k].item();
-const ids = (shape: number[], n: number, seed = 7) => tensor(Int32Array.from({ length: shape.reduce((a, v) => a * v, 1) }, (_, i) => (i * seed + 3) % n), shape, 'int32');
+const ids = (shape: number[], n: number, seed = 7) =>
+  tensor(
+    Int32Array.from({ length: shape.reduce((a, v) => a * v, 1) }, (_, i) => (i * seed + 3) % n),
+    shape,
+    'int32',
+  );
 
 // ---- a small attention-like model ----------------------------------------------------------------
 class Inner extends nn.Module {
   proj = new nn.Linear(8, 8);
-  forward(h: Tensor): Tensor { return F.bmm(this.proj(h), h.permute([0, 2, 1])); }
+  forward(h: Tensor): Tensor {
+    return F.bmm(this.proj(h), h.permute([0, 2, 1]));
+  }
 }
 class Net extends nn.Module {
   emb = new nn.Embedding(20, 8, { paddingIdx: 0 });
@@ -123,7 +158,12 @@ describe('init: LayerNorm, Embedding and bmm only when asked', () => {
     assert.deepEqual(types(m), { emb: 'EmbeddingInt', ln: 'LayerNormInt', inner: 'Inner', 'inner.proj': 'LinearInt' });
     m(ids([2, 5], 20));
     assert.deepEqual(types(m), {
-      emb: 'EmbeddingInt', ln: 'LayerNormInt', inner: 'Inner', 'inner.proj': 'LinearInt', 'inner._linger_round_tensor_function_bmm_0': 'BmmInt', _linger_round_tensor_function_bmm_0: 'BmmInt',
+      emb: 'EmbeddingInt',
+      ln: 'LayerNormInt',
+      inner: 'Inner',
+      'inner.proj': 'LinearInt',
+      'inner._linger_round_tensor_function_bmm_0': 'BmmInt',
+      _linger_round_tensor_function_bmm_0: 'BmmInt',
     });
     assert.equal(m.stage(), 'fixed');
     assert.throws(() => linger.init(traced(), { quantModules: ['GRU' as 'LayerNorm'] }), { message: /quantModules: unknown type 'GRU'/ });
@@ -142,8 +182,13 @@ describe('init: LayerNorm, Embedding and bmm only when asked', () => {
     assert.equal(m.inner.proj.typeName(), 'LinearInt');
     // the inner bmm runs in float, the root's in BmmInt: the output carries BmmInt's scale
     linger.calibrate(m, [ids([2, 5], 20, 3), ids([2, 5], 20, 11)]);
-    assert.deepEqual(Object.entries(types(m)).filter(([, t]) => t === 'BmmInt').map(([p]) => p), ['_linger_round_tensor_function_bmm_0']);
-    assert.equal(((m as unknown as Record<string, nn.BmmInt>)['_linger_round_tensor_function_bmm_0']).dataBits, 5);
+    assert.deepEqual(
+      Object.entries(types(m))
+        .filter(([, t]) => t === 'BmmInt')
+        .map(([p]) => p),
+      ['_linger_round_tensor_function_bmm_0'],
+    );
+    assert.equal((m as unknown as Record<string, nn.BmmInt>)['_linger_round_tensor_function_bmm_0'].dataBits, 5);
     m.eval();
     const y = m(ids([2, 5], 20)) as Tensor;
     assert.equal(y.quantScale, buf(m, '_linger_round_tensor_function_bmm_0.scale_o'));
@@ -151,19 +196,44 @@ describe('init: LayerNorm, Embedding and bmm only when asked', () => {
 });
 
 describe('keys, printing, loads', () => {
-  test('state-dict keys are linger\'s buffer names; printing is the layer\'s repr then its bits', () => {
+  test("state-dict keys are linger's buffer names; printing is the layer's repr then its bits", () => {
     const m = traced();
     linger.init(m, asked);
     m(ids([2, 5], 20));
     const keys = Object.keys(m.stateDict());
-    assert.deepEqual(keys.filter((k) => k.startsWith('ln.')), ['ln.weight', 'ln.bias', 'ln.running_x', 'ln.running_normal', 'ln.running_w', 'ln.running_o',
-      'ln.scale_x', 'ln.scale_normal', 'ln.scale_w', 'ln.scale_o']);
-    assert.deepEqual(keys.filter((k) => k.startsWith('emb.')), ['emb.weight', 'emb.running_x', 'emb.running_w', 'emb.running_o', 'emb.scale_x', 'emb.scale_w', 'emb.scale_o']);
-    assert.deepEqual(keys.filter((k) => k.startsWith('inner._linger_round_tensor_function_bmm_0.')), ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'].map((k) => `inner._linger_round_tensor_function_bmm_0.${k}`));
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith('ln.')),
+      [
+        'ln.weight',
+        'ln.bias',
+        'ln.running_x',
+        'ln.running_normal',
+        'ln.running_w',
+        'ln.running_o',
+        'ln.scale_x',
+        'ln.scale_normal',
+        'ln.scale_w',
+        'ln.scale_o',
+      ],
+    );
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith('emb.')),
+      ['emb.weight', 'emb.running_x', 'emb.running_w', 'emb.running_o', 'emb.scale_x', 'emb.scale_w', 'emb.scale_o'],
+    );
+    assert.deepEqual(
+      keys.filter((k) => k.startsWith('inner._linger_round_tensor_function_bmm_0.')),
+      ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', 'scale_o'].map((k) => `inner._linger_round_tensor_function_bmm_0.${k}`),
+    );
     assert.equal(buf(m, 'ln.scale_normal'), 1024);
     // linger 1.1.1's LayerNormInt.extra_repr (docs/fixed-point.md#conformance-with-linger-111)
-    assert.equal(m.ln.toString(), 'LayerNormInt((8,), eps=1e-05, elementwise_affine=True ,clamp_data:None,clamp_weight:None,clamp_bias:None,ahead_relu:False,data_bits:8, parameter_bits:16, o_bits:8)');
-    assert.equal(m.emb.toString(), 'EmbeddingInt(20, 8, padding_idx=0,clamp_data:None,clamp_weight:None,clamp_bias:None,data_bits:8,parameter_bits:8,o_bits:8)');
+    assert.equal(
+      m.ln.toString(),
+      'LayerNormInt((8,), eps=1e-05, elementwise_affine=True ,clamp_data:None,clamp_weight:None,clamp_bias:None,ahead_relu:False,data_bits:8, parameter_bits:16, o_bits:8)',
+    );
+    assert.equal(
+      m.emb.toString(),
+      'EmbeddingInt(20, 8, padding_idx=0,clamp_data:None,clamp_weight:None,clamp_bias:None,data_bits:8,parameter_bits:8,o_bits:8)',
+    );
     assert.equal(m.getSubmodule('inner._linger_round_tensor_function_bmm_0').toString(), 'BmmInt(data_bits=8,o_bits=8)');
   });
 
@@ -171,11 +241,16 @@ describe('keys, printing, loads', () => {
     const a = traced(2);
     linger.init(a, asked);
     const opt = new optim.SGD(a.parameters(), { lr: 0.05 });
-    for (let i = 0; i < 3; i++) opt.step(() => { const y = a(ids([4, 5], 20, 3 + 2 * i)) as Tensor; return y.mul(y).mean(); });
+    for (let i = 0; i < 3; i++)
+      opt.step(() => {
+        const y = a(ids([4, 5], 20, 3 + 2 * i)) as Tensor;
+        return y.mul(y).mean();
+      });
     const b = traced(3);
     linger.init(b, asked);
     b.loadStateDict(a.stateDict());
-    a.eval(); b.eval();
+    a.eval();
+    b.eval();
     const x = ids([3, 5], 20, 9);
     assert.deepEqual((b(x) as Tensor).dataSync(), (a(x) as Tensor).dataSync());
     // a float dict: same parameter keys, quantizer statistics start empty
@@ -211,7 +286,8 @@ test('a checkpoint replays init with them (module tree) and its dict loads stric
     b.loadStateDict(ck.stateDict);
     // the op layers become children as the dict's keys say
     assert.deepEqual(types(b), types(a));
-    a.eval(); b.eval();
+    a.eval();
+    b.eval();
     const x = ids([3, 5], 20, 9);
     assert.deepEqual((b(x) as Tensor).dataSync(), (a(x) as Tensor).dataSync());
   } finally {
@@ -220,10 +296,13 @@ test('a checkpoint replays init with them (module tree) and its dict loads stric
 });
 
 describe('training: fake quantization, straight-through gradients', () => {
-  test('LayerNormInt: values on the output grid, statistics updated, gradients close to float LayerNorm\'s', () => {
+  test("LayerNormInt: values on the output grid, statistics updated, gradients close to float LayerNorm's", () => {
     manualSeed(5);
     const fl = new nn.LayerNorm(16);
-    fl.loadStateDict({ weight: tensor(Float32Array.from({ length: 16 }, (_, i) => 0.5 + i / 16)), bias: tensor(Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 20)) });
+    fl.loadStateDict({
+      weight: tensor(Float32Array.from({ length: 16 }, (_, i) => 0.5 + i / 16)),
+      bias: tensor(Float32Array.from({ length: 16 }, (_, i) => (i - 8) / 20)),
+    });
     const q = new nn.Sequential(new nn.LayerNorm(16));
     q.at(0).loadStateDict(fl.stateDict());
     linger.init(q, { quantModules: ['LayerNorm'] });
@@ -241,17 +320,27 @@ describe('training: fake quantization, straight-through gradients', () => {
       }, [x.variable, ...params]);
       return { y, gx: grads[x.variable.name].dataSync(), gw: grads[params[0].name].dataSync(), gb: grads[params[1].name].dataSync() };
     };
-    const a = run(fl), b = run(ln);
+    const a = run(fl),
+      b = run(ln);
     const so = buf(ln, 'scale_o');
-    assert.ok(Array.from(b.y).every((v) => Number.isInteger(v * so)), 'outputs are codes / s_o');
+    assert.ok(
+      Array.from(b.y).every((v) => Number.isInteger(v * so)),
+      'outputs are codes / s_o',
+    );
     const err = Math.max(...Array.from(a.y, (v, i) => Math.abs(v - b.y[i])));
     assert.ok(err < 4 / so, `|float − fake-quant| = ${err}`);
-    assert.equal(buf(ln, 'running_x'), f32(0.1 * 127 / dyn(maxAbsOf(xv), 8)));
-    assert.equal(buf(ln, 'running_w'), f32(0.1 * 32767 / dyn(1.5 - 1 / 16, 16)));
+    assert.equal(buf(ln, 'running_x'), f32((0.1 * 127) / dyn(maxAbsOf(xv), 8)));
+    assert.equal(buf(ln, 'running_w'), f32((0.1 * 32767) / dyn(1.5 - 1 / 16, 16)));
     assert.ok(buf(ln, 'running_o') > 0);
     const cos = (u: ArrayLike<number>, v: ArrayLike<number>) => {
-      let d = 0, nu = 0, nv = 0;
-      for (let i = 0; i < u.length; i++) { d += u[i] * v[i]; nu += u[i] * u[i]; nv += v[i] * v[i]; }
+      let d = 0,
+        nu = 0,
+        nv = 0;
+      for (let i = 0; i < u.length; i++) {
+        d += u[i] * v[i];
+        nu += u[i] * u[i];
+        nv += v[i] * v[i];
+      }
       return d / Math.sqrt(nu * nv);
     };
     assert.ok(cos(a.gx, b.gx) > 0.98, `grad x cosine ${cos(a.gx, b.gx)}`);
@@ -267,7 +356,10 @@ describe('training: fake quantization, straight-through gradients', () => {
     const w = e.weight.dataSync();
     const sw = dyn(maxAbsOf(w), 8);
     const idx = tensor([0, 1, 4, 4, 1, 2], [2, 3], 'int32');
-    const g = tf.tensor(Float32Array.from({ length: 18 }, (_, i) => i + 1), [2, 3, 3]);
+    const g = tf.tensor(
+      Float32Array.from({ length: 18 }, (_, i) => i + 1),
+      [2, 3, 3],
+    );
     let y!: Tensor;
     const { grads } = tf.variableGrads(() => {
       y = (e(idx) as Tensor).keep();
@@ -275,43 +367,63 @@ describe('training: fake quantization, straight-through gradients', () => {
     }, [e.weight.variable]);
     assert.equal(y.quantScale, sw);
     const rows = [0, 1, 4, 4, 1, 2];
-    assert.deepEqual(Array.from(y.dataSync()), rows.flatMap((r) => [0, 1, 2].map((j) => code(w[r * 3 + j], sw) / sw)));
+    assert.deepEqual(
+      Array.from(y.dataSync()),
+      rows.flatMap((r) => [0, 1, 2].map((j) => code(w[r * 3 + j], sw) / sw)),
+    );
     const gw = grads[e.weight.variable.name].dataSync();
     const want = new Float32Array(18);
-    rows.forEach((r, k) => { if (r !== 1) for (let j = 0; j < 3; j++) want[r * 3 + j] += k * 3 + j + 1; });
+    rows.forEach((r, k) => {
+      if (r !== 1) for (let j = 0; j < 3; j++) want[r * 3 + j] += k * 3 + j + 1;
+    });
     assert.deepEqual(Array.from(gw), Array.from(want));
-    assert.equal(buf(e, 'running_w'), f32(0.1 * 127 / sw));
+    assert.equal(buf(e, 'running_w'), f32((0.1 * 127) / sw));
     assert.equal(buf(e, 'running_o'), buf(e, 'running_w'), 'linger copies running_w to running_o');
   });
 
   test('BmmInt: both operands fake-quantized; gradients straight through to both', () => {
     manualSeed(7);
     const bm = new nn.BmmInt({ dataBits: 8, parameterBits: 8, outBits: 8 });
-    const xa = new nn.Parameter(tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1)), ya = new nn.Parameter(tf.randomNormal([2, 4, 5], 0, 1, 'float32', 2));
+    const xa = new nn.Parameter(tf.randomNormal([2, 3, 4], 0, 1, 'float32', 1)),
+      ya = new nn.Parameter(tf.randomNormal([2, 4, 5], 0, 1, 'float32', 2));
     const g = tf.randomNormal([2, 3, 5], 0, 1, 'float32', 4);
     let z!: Float32Array, zf!: Float32Array;
-    const q = tf.variableGrads(() => { const o = bm(xa, ya) as Tensor; z = o.dataSync() as Float32Array; return tf.sum(tf.mul(o.logical(), g)) as tf.Scalar; }, [xa.variable, ya.variable]);
-    const f = tf.variableGrads(() => { const o = F.bmm(xa, ya); zf = o.dataSync() as Float32Array; return tf.sum(tf.mul(o.logical(), g)) as tf.Scalar; }, [xa.variable, ya.variable]);
-    const so = buf(bm, 'scale_o'), sx = buf(bm, 'scale_x'), sy = buf(bm, 'scale_y');
+    const q = tf.variableGrads(() => {
+      const o = bm(xa, ya) as Tensor;
+      z = o.dataSync() as Float32Array;
+      return tf.sum(tf.mul(o.logical(), g)) as tf.Scalar;
+    }, [xa.variable, ya.variable]);
+    const f = tf.variableGrads(() => {
+      const o = F.bmm(xa, ya);
+      zf = o.dataSync() as Float32Array;
+      return tf.sum(tf.mul(o.logical(), g)) as tf.Scalar;
+    }, [xa.variable, ya.variable]);
+    const so = buf(bm, 'scale_o'),
+      sx = buf(bm, 'scale_x'),
+      sy = buf(bm, 'scale_y');
     assert.equal(sx, dyn(maxAbsOf(xa.dataSync()), 8));
     assert.equal(sy, dyn(maxAbsOf(ya.dataSync()), 8));
     // the output scale comes from the batch of bmm(fq(x), fq(y))
-    const fx = Array.from(xa.dataSync(), (v) => code(v, sx) / sx), fy = Array.from(ya.dataSync(), (v) => code(v, sy) / sy);
+    const fx = Array.from(xa.dataSync(), (v) => code(v, sx) / sx),
+      fy = Array.from(ya.dataSync(), (v) => code(v, sy) / sy);
     let zmax = 0;
-    for (let t = 0; t < 2; t++) for (let i = 0; i < 3; i++) for (let j = 0; j < 5; j++) {
-      let acc = 0;
-      for (let c = 0; c < 4; c++) acc += fx[(t * 3 + i) * 4 + c] * fy[(t * 4 + c) * 5 + j];
-      zmax = Math.max(zmax, Math.abs(acc));
-    }
+    for (let t = 0; t < 2; t++)
+      for (let i = 0; i < 3; i++)
+        for (let j = 0; j < 5; j++) {
+          let acc = 0;
+          for (let c = 0; c < 4; c++) acc += fx[(t * 3 + i) * 4 + c] * fy[(t * 4 + c) * 5 + j];
+          zmax = Math.max(zmax, Math.abs(acc));
+        }
     assert.equal(so, dyn(zmax, 8));
     assert.ok(Array.from(z).every((v) => Number.isInteger(v * so)));
     assert.ok(Math.max(...Array.from(z, (v, i) => Math.abs(v - zf[i]))) < 0.1, 'close to the float bmm');
     for (const v of [xa, ya]) {
-      const a = q.grads[v.variable.name].dataSync(), b = f.grads[v.variable.name].dataSync();
+      const a = q.grads[v.variable.name].dataSync(),
+        b = f.grads[v.variable.name].dataSync();
       assert.ok(Math.max(...Array.from(a, (u, i) => Math.abs(u - b[i]))) < 0.2, 'gradient close to float');
       assert.ok(Array.from(a).some((u) => u !== 0));
     }
-    assert.equal(buf(bm, 'running_x'), f32(0.1 * 127 / sx));
+    assert.equal(buf(bm, 'running_x'), f32((0.1 * 127) / sx));
   });
 });
 
@@ -321,13 +433,18 @@ describe('eval is integer-exact (independent reference)', () => {
     const n = 1024;
     const m = new nn.Sequential(new nn.LayerNorm([16, 64], { eps: 1e-3 }));
     linger.init(m, { quantModules: ['LayerNorm'] });
-    const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1.7), b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3) * 0.4);
+    const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 1.7),
+      b = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3) * 0.4);
     m.at(0).loadStateDict({ weight: tensor(w, [16, 64]), bias: tensor(b, [16, 64]) }, { strict: false });
-    linger.calibrate(m, Array.from({ length: 20 }, () => randn([3, 16, 64])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 20 }, () => randn([3, 16, 64])),
+    );
     m.eval();
     const x = randn([3, 16, 64]).mul(2);
     const y = m(x) as Tensor;
-    const sx = evs(buf(m, '0.running_x'), 8), so = evs(buf(m, '0.running_o'), 8);
+    const sx = evs(buf(m, '0.running_x'), 8),
+      so = evs(buf(m, '0.running_o'), 8);
     assert.equal(buf(m, '0.scale_x'), sx);
     assert.equal(y.quantScale, so);
     const ref = layerNormRef(x.dataSync(), n, w, b, { sx, so, eps: 1e-3, dataBits: 8, outBits: 8 });
@@ -342,16 +459,21 @@ describe('eval is integer-exact (independent reference)', () => {
     const m = new nn.Sequential(new nn.LayerNorm(n));
     linger.quantModule(m.at(0), { dataBits: 16, outBits: 16 });
     linger.init(m, { quantModules: ['LayerNorm'] });
-    const w = Float32Array.from({ length: n }, (_, i) => 1 + ((i * 13) % 7) / 10), b = Float32Array.from({ length: n }, (_, i) => ((i * 5) % 9) / 50 - 0.08);
+    const w = Float32Array.from({ length: n }, (_, i) => 1 + ((i * 13) % 7) / 10),
+      b = Float32Array.from({ length: n }, (_, i) => ((i * 5) % 9) / 50 - 0.08);
     m.at(0).loadStateDict({ weight: tensor(w), bias: tensor(b) }, { strict: false });
     const xv = Float32Array.from({ length: 2 * n }, (_, i) => Math.sin(i * 0.37) * (i < n ? 3 : 0.5) + ((i * 7919) % 101) / 300);
     linger.calibrate(m, [tensor(xv, [2, n])]);
     m.eval();
     const y = m(tensor(xv, [2, n])) as Tensor;
-    const sx = evs(buf(m, '0.running_x'), 16), so = evs(buf(m, '0.running_o'), 16);
+    const sx = evs(buf(m, '0.running_x'), 16),
+      so = evs(buf(m, '0.running_o'), 16);
     const ref = layerNormRef(xv, n, w, b, { sx, so, eps: 1e-5, dataBits: 16, outBits: 16 });
     assert.ok(ref.maxD > 2n ** 53n, `D = ${ref.maxD}`);
-    assert.deepEqual(Array.from(y.dataSync(), (v) => v * so), ref.out);
+    assert.deepEqual(
+      Array.from(y.dataSync(), (v) => v * so),
+      ref.out,
+    );
   });
 
   test('EmbeddingInt: codes of the current weight at its scale', () => {
@@ -376,23 +498,42 @@ describe('eval is integer-exact (independent reference)', () => {
   test('BmmInt: float operands quantized at the eval scales; an inner dimension past the 2^24 bound stays exact', () => {
     const bm = new nn.BmmInt({ dataBits: 8, parameterBits: 8, outBits: 8 });
     const shape = [2, 3, 2048, 4];
-    const mk = (s: number[], seed: number) => tensor(Float32Array.from({ length: s.reduce((a, v) => a * v, 1) }, (_, i) => (((i * seed) % 255) - 127) / 100), s);
-    const x = mk([2, 3, 2048], 37), y = mk([2, 2048, 4], 91);
-    tidy(() => { bm(x, y); }); // training: statistics
+    const mk = (s: number[], seed: number) =>
+      tensor(
+        Float32Array.from({ length: s.reduce((a, v) => a * v, 1) }, (_, i) => (((i * seed) % 255) - 127) / 100),
+        s,
+      );
+    const x = mk([2, 3, 2048], 37),
+      y = mk([2, 2048, 4], 91);
+    tidy(() => {
+      bm(x, y);
+    }); // training: statistics
     bm.eval();
     const z = bm(x, y) as Tensor;
-    const sx = evs(buf(bm, 'running_x'), 8), sy = evs(buf(bm, 'running_y'), 8), so = evs(buf(bm, 'running_o'), 8);
+    const sx = evs(buf(bm, 'running_x'), 8),
+      sy = evs(buf(bm, 'running_y'), 8),
+      so = evs(buf(bm, 'running_o'), 8);
     assert.ok(2048 * 127 * 127 > 2 ** 24);
     assert.equal(z.quantScale, so);
-    assert.deepEqual(Array.from(z.dataSync(), (v) => v * so), bmmRef(x.dataSync(), y.dataSync(), shape, { sx, sy, so, bits: 8 }));
+    assert.deepEqual(
+      Array.from(z.dataSync(), (v) => v * so),
+      bmmRef(x.dataSync(), y.dataSync(), shape, { sx, sy, so, bits: 8 }),
+    );
   });
 
   test('the whole model (Embedding → LayerNorm → Linear, bmm) equals the reference chain', () => {
     const m = traced(10);
     linger.init(m, asked);
     const opt = new optim.SGD(m.parameters(), { lr: 0.05 });
-    for (let i = 0; i < 4; i++) opt.step(() => { const y = m(ids([4, 5], 20, 3 + 2 * i)) as Tensor; return y.mul(y).mean(); });
-    linger.calibrate(m, Array.from({ length: 10 }, (_, i) => ids([4, 5], 20, 3 + i)));
+    for (let i = 0; i < 4; i++)
+      opt.step(() => {
+        const y = m(ids([4, 5], 20, 3 + 2 * i)) as Tensor;
+        return y.mul(y).mean();
+      });
+    linger.calibrate(
+      m,
+      Array.from({ length: 10 }, (_, i) => ids([4, 5], 20, 3 + i)),
+    );
     m.eval();
     const idx = ids([2, 5], 20, 13);
     const out = m(idx) as Tensor;
@@ -407,22 +548,33 @@ describe('eval is integer-exact (independent reference)', () => {
     assert.equal(sd['ln.scale_x'].item(), se);
     const h = layerNormRef(e, 8, v('ln.weight'), v('ln.bias'), { sx: se, so, eps: 1e-5, dataBits: 8, outBits: 8 }).out.map((q) => q / so);
     // proj: LinearInt on h's codes
-    const pw = v('inner.proj.weight'), pb = v('inner.proj.bias');
-    const spw = dyn(maxAbsOf(pw), 8), spo = sd['inner.proj.scale_o'].item();
+    const pw = v('inner.proj.weight'),
+      pb = v('inner.proj.bias');
+    const spw = dyn(maxAbsOf(pw), 8),
+      spo = sd['inner.proj.scale_o'].item();
     assert.equal(sd['inner.proj.scale_x'].item(), so);
     const proj: number[] = [];
-    for (let r = 0; r < 10; r++) for (let o = 0; o < 8; o++) {
-      let acc = BigInt(Math.floor(f32(f32(pb[o] * so * spw) + 0.5)));
-      for (let i = 0; i < 8; i++) acc += BigInt(Math.round(h[r * 8 + i] * so) * code(pw[o * 8 + i], spw));
-      proj.push(shiftRef(acc, Math.log2(spo) - Math.log2(so) - Math.log2(spw), 8) / spo);
-    }
+    for (let r = 0; r < 10; r++)
+      for (let o = 0; o < 8; o++) {
+        let acc = BigInt(Math.floor(f32(f32(pb[o] * so * spw) + 0.5)));
+        for (let i = 0; i < 8; i++) acc += BigInt(Math.round(h[r * 8 + i] * so) * code(pw[o * 8 + i], spw));
+        proj.push(shiftRef(acc, Math.log2(spo) - Math.log2(so) - Math.log2(spw), 8) / spo);
+      }
     // bmm 0: proj [2,5,8] × hᵀ [2,8,5]; bmm 1: a [2,5,5] × h [2,5,8]
-    const hT = Array.from({ length: 2 * 8 * 5 }, (_, i) => { const t = Math.floor(i / 40), c = Math.floor((i % 40) / 5), j = i % 5; return h[(t * 5 + j) * 8 + c]; });
+    const hT = Array.from({ length: 2 * 8 * 5 }, (_, i) => {
+      const t = Math.floor(i / 40),
+        c = Math.floor((i % 40) / 5),
+        j = i % 5;
+      return h[(t * 5 + j) * 8 + c];
+    });
     const s0 = { sx: spo, sy: so, so: sd['inner._linger_round_tensor_function_bmm_0.scale_o'].item(), bits: 8 };
     const a = bmmRef(proj, hT, [2, 5, 8, 5], s0, true, true).map((q) => q / s0.so);
     const s1 = { sx: s0.so, sy: so, so: sd['_linger_round_tensor_function_bmm_0.scale_o'].item(), bits: 8 };
     const want = bmmRef(a, h, [2, 5, 5, 8], s1, true, true);
     assert.equal(out.quantScale, s1.so);
-    assert.deepEqual(Array.from(out.dataSync(), (q) => q * s1.so), want);
+    assert.deepEqual(
+      Array.from(out.dataSync(), (q) => q * s1.so),
+      want,
+    );
   });
 });

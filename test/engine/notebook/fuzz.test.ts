@@ -17,7 +17,7 @@ function rng(seed: number): () => number {
   };
 }
 
-const VALUES: unknown[] = [null, 0, 42, -1.5, true, '', 'x', [], [1, 2], ['a', 3], {}, { a: 1 }, '\uFFFD', 1e999];
+const VALUES: unknown[] = [null, 0, 42, -1.5, true, '', 'x', [], [1, 2], ['a', 3], {}, { a: 1 }, '\uFFFD', Number.POSITIVE_INFINITY];
 
 /** A JSON-level mutation: one field of one cell (or of the notebook) replaced, removed or retyped. */
 function mutateJson(nb: Record<string, unknown>, r: () => number): Record<string, unknown> {

@@ -332,7 +332,7 @@ describe('errors', () => {
       .filter((o) => o.output_type === 'stream' && o.name === 'stderr')
       .map((o) => (o as { text: string }).text)
       .join('');
-    assert.match(stderr, /Error: thrown by a timer\n  at Cell \[\d+\], line 2, column 26/);
+    assert.match(stderr, /Error: thrown by a timer\n {2}at Cell \[\d+\], line 2, column 26/);
     assert.match(stderr, /Error: nobody awaited this/);
     assert.equal(next.result.executionCount, started.result.executionCount + 1, 'no restart');
   });

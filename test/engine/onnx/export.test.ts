@@ -12,7 +12,9 @@ import * as ort from 'onnxruntime-node';
 import { diff, runSession, session, tempDir } from './ort';
 import { ModelB } from '../seedModels';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('export');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
@@ -20,7 +22,11 @@ const LEVELS = ['disabled', 'basic', 'extended', 'all'] as const;
 function quiet<T>(fn: () => T): T {
   const orig = process.emitWarning;
   process.emitWarning = (() => undefined) as typeof process.emitWarning;
-  try { return fn(); } finally { process.emitWarning = orig; }
+  try {
+    return fn();
+  } finally {
+    process.emitWarning = orig;
+  }
 }
 function evalOut(m: nn.Module, x: Tensor): Float32Array {
   m.eval();
@@ -43,12 +49,19 @@ async function assertFixedParity(m: nn.Module, dummy: Tensor, xs: Tensor[], name
     const s = await session(file, level);
     for (const x of xs) {
       const d = diff(evalOut(m, x), await runSession(s, x));
-      assert.equal(d.equalFraction, 1, `${name} (${level ?? 'default options'}): ${(d.equalFraction * 100).toFixed(3)}% equal, max diff ${d.maxAbs}`);
+      assert.equal(
+        d.equalFraction,
+        1,
+        `${name} (${level ?? 'default options'}): ${(d.equalFraction * 100).toFixed(3)}% equal, max diff ${d.maxAbs}`,
+      );
     }
   }
 }
 function calibrated<T extends nn.Module>(m: T, shape: number[], batches = 3): T {
-  linger.calibrate(m, Array.from({ length: batches }, () => randn(shape)));
+  linger.calibrate(
+    m,
+    Array.from({ length: batches }, () => randn(shape)),
+  );
   return m;
 }
 
@@ -100,7 +113,14 @@ class Functional extends nn.Module {
     let y = F.conv2d(x, this.conv.weight, this.conv.bias, { padding: 1, stride: 2 });
     y = y.clamp(-0.5, 0.5).pow(2).add(y.sigmoid());
     const m = y.mean([2, 3]);
-    return F.linear(m, this.fc.weight, this.fc.bias).matmul(tensor([[1, 2], [0, 1]])).sum(1, true);
+    return F.linear(m, this.fc.weight, this.fc.bias)
+      .matmul(
+        tensor([
+          [1, 2],
+          [0, 1],
+        ]),
+      )
+      .sum(1, true);
   }
 }
 
@@ -109,7 +129,9 @@ class Conv1dNet extends nn.Module {
   bn = new nn.BatchNorm1d(6);
   relu = new nn.ReLU();
   fc = new nn.Linear(60, 5);
-  forward(x: Tensor): Tensor { return this.fc(this.relu(this.bn(this.conv(x))).flatten(1)); }
+  forward(x: Tensor): Tensor {
+    return this.fc(this.relu(this.bn(this.conv(x))).flatten(1));
+  }
 }
 
 describe('float and traced stages: within 1e-4 of the engine in onnxruntime', () => {
@@ -130,7 +152,7 @@ describe('float and traced stages: within 1e-4 of the engine in onnxruntime', ()
     assert.deepEqual(g.input![0].type!.tensorType!.shape!.dim![0].dimParam, 'batch');
   });
 
-  test('a residual model, the seed\'s Model B, grouped/transposed convs, functional ops, Conv1d', async () => {
+  test("a residual model, the seed's Model B, grouped/transposed convs, functional ops, Conv1d", async () => {
     manualSeed(12);
     const r = calibrated(new ResidualNet(), [8, 1, 14, 14]);
     await assertFloatParity(r, randn([2, 1, 14, 14]), randn([3, 1, 14, 14]), 'residual-float');
@@ -162,7 +184,8 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
       let i = 0;
       for (const b of loader) {
         opt.step(() => F.crossEntropy(m(b.x), b.y));
-        b.x.dispose(); b.y.dispose();
+        b.x.dispose();
+        b.y.dispose();
         if (++i >= n) break;
       }
     };
@@ -177,7 +200,12 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     const s = await session(file); // onnxruntime's default session options
     const others = await Promise.all((['disabled', 'all'] as const).map((l) => session(file, l)));
     m.eval();
-    let equal = 0, total = 0, equalOthers = 0, totalOthers = 0, correct = 0, batch = 0;
+    let equal = 0,
+      total = 0,
+      equalOthers = 0,
+      totalOthers = 0,
+      correct = 0,
+      batch = 0;
     for (const b of new data.DataLoader(testSet, { batchSize: 1000 })) {
       const want = evalOut(m, b.x);
       const got = await runSession(s, b.x);
@@ -197,13 +225,16 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
         const row = got.subarray(i * 10, i * 10 + 10);
         if (row.indexOf(Math.max(...row)) === labels[i]) correct++;
       }
-      b.x.dispose(); b.y.dispose();
+      b.x.dispose();
+      b.y.dispose();
     }
     assert.equal(total, 10000 * 10);
     assert.equal(equal, total, `default options: ${equal}/${total} output elements equal`);
     assert.equal(equalOthers, totalOthers, `optimizations disabled / all: ${equalOthers}/${totalOthers} output elements equal`);
     assert.ok(correct / 10000 > 0.5, `the exported fixed model classifies (accuracy ${correct / 10000})`);
-    t.diagnostic(`equal output elements: ${equal}/${total} (default options), ${equalOthers}/${totalOthers} (disabled + all, first 2,000 images); onnxruntime accuracy ${(correct / 100).toFixed(2)}%`);
+    t.diagnostic(
+      `equal output elements: ${equal}/${total} (default options), ${equalOthers}/${totalOthers} (disabled + all, first 2,000 images); onnxruntime accuracy ${(correct / 100).toFixed(2)}%`,
+    );
   });
 
   test('a residual model with iqAdd, iqCat and an average pool (traced, normalized, fixed)', async () => {
@@ -223,7 +254,9 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
       conv = new nn.Conv2d(1, 4, 3, { padding: 1 });
       relu = new nn.ReLU();
       fc = new nn.Linear(4 * 6 * 6, 5);
-      forward(x: Tensor): Tensor { return this.fc(F.flatten(this.relu(this.conv(x)), 1)); }
+      forward(x: Tensor): Tensor {
+        return this.fc(F.flatten(this.relu(this.conv(x)), 1));
+      }
     }
     manualSeed(24);
     const m = new Flat();
@@ -235,7 +268,7 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     await assertFixedParity(m, randn([1, 1, 6, 6]), [randn([6, 1, 6, 6]), rand([6, 1, 6, 6], -3, 3)], 'flatten-fixed');
   });
 
-  test("Model B (a float op between Int layers), BatchNormInt, Conv1dInt, grouped and transposed Int convs", async () => {
+  test('Model B (a float op between Int layers), BatchNormInt, Conv1dInt, grouped and transposed Int convs', async () => {
     manualSeed(23);
     const b = new ModelB();
     linger.traceLayers(b, b, randn([1, 10, 5, 5]));
@@ -243,7 +276,12 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     calibrated(b, [4, 10, 5, 5]);
     await assertFixedParity(b, randn([1, 10, 5, 5]), [randn([5, 10, 5, 5])], 'modelb-fixed');
 
-    const bn = new nn.Sequential(new nn.Conv2d(3, 6, 3, { groups: 3 }), new nn.ReLU(), new nn.BatchNorm2d(6), new nn.ConvTranspose2d(6, 4, 2, { stride: 2, groups: 2 }));
+    const bn = new nn.Sequential(
+      new nn.Conv2d(3, 6, 3, { groups: 3 }),
+      new nn.ReLU(),
+      new nn.BatchNorm2d(6),
+      new nn.ConvTranspose2d(6, 4, 2, { stride: 2, groups: 2 }),
+    );
     linger.traceLayers(bn, bn, randn([1, 3, 8, 8]), { fuseBn: false });
     quiet(() => linger.init(bn));
     calibrated(bn, [4, 3, 8, 8]);
@@ -281,7 +319,10 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     linger.init(m);
     calibrated(m, [8, 1, 28, 28]);
     const model = buildOnnxModel(m, randn([1, 1, 28, 28]));
-    assert.deepEqual(model.opsetImport!.map((o) => o.domain), ['']);
+    assert.deepEqual(
+      model.opsetImport!.map((o) => o.domain),
+      [''],
+    );
     const ops = new Set(model.graph!.node!.map((n) => n.opType));
     assert.ok(!ops.has('QuantizeLinear') && !ops.has('DequantizeLinear'));
     assert.ok(model.graph!.node!.every((n) => !n.domain));
@@ -300,7 +341,10 @@ describe("fixed stage, 'qdq' dialect: bit for bit with the engine's integer eval
     const count = (f: string, op: string) => onnx.ModelProto.decode(fs.readFileSync(f)).graph!.node!.filter((n) => n.opType === op).length;
     for (const op of ['Floor', 'Round']) assert.equal(count(optimized, op), count(file, op), `${op} nodes survive`);
     const after = onnx.ModelProto.decode(fs.readFileSync(optimized)).graph!.node!.map((n) => n.opType ?? '');
-    assert.ok(!after.some((o) => /QLinear|QuantizeLinear|DequantizeLinear|Integer/.test(o)), `no quantized kernels: ${[...new Set(after)].join(', ')}`);
+    assert.ok(
+      !after.some((o) => /QLinear|QuantizeLinear|DequantizeLinear|Integer/.test(o)),
+      `no quantized kernels: ${[...new Set(after)].join(', ')}`,
+    );
   });
 });
 
@@ -331,8 +375,20 @@ describe("fixed stage, 'thinker' dialect", () => {
     assert.equal(Number(q.data_bits.i), 8);
     assert.equal(new TextDecoder().decode(q.platform_quant.s!), 'luna_quant');
     const seq = nodes.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`);
-    assert.deepEqual(seq, ['thinker::Quant', 'thinker::Conv2dInt', 'Relu', 'MaxPool', 'thinker::Conv2dInt', 'Relu', 'MaxPool', 'Flatten',
-      'thinker::LinearInt', 'Relu', 'thinker::LinearInt', 'thinker::Dequant']);
+    assert.deepEqual(seq, [
+      'thinker::Quant',
+      'thinker::Conv2dInt',
+      'Relu',
+      'MaxPool',
+      'thinker::Conv2dInt',
+      'Relu',
+      'MaxPool',
+      'Flatten',
+      'thinker::LinearInt',
+      'Relu',
+      'thinker::LinearInt',
+      'thinker::Dequant',
+    ]);
     const inits = new Map(g.initializer!.map((t) => [t.name!, t]));
     for (const n of nodes.filter((x) => x.opType === 'Conv2dInt' || x.opType === 'LinearInt')) {
       const a = attrs(n);
@@ -342,7 +398,8 @@ describe("fixed stage, 'thinker' dialect", () => {
       // linger writes castor_mode on Conv2dInt only
       if (n.opType === 'Conv2dInt') assert.equal(new TextDecoder().decode(a.castor_mode.s!), 'luna');
       else assert.equal(a.castor_mode, undefined, `${n.name} has no castor_mode`);
-      const w = inits.get(n.input![1])!, b = inits.get(n.input![2])!;
+      const w = inits.get(n.input![1])!,
+        b = inits.get(n.input![2])!;
       assert.equal(w.dataType, 3, 'int8 weight');
       assert.equal(b.dataType, 6, 'int32 bias');
       if (n.opType === 'Conv2dInt') {
@@ -353,14 +410,25 @@ describe("fixed stage, 'thinker' dialect", () => {
       }
       // the weight codes are the engine's: |q| ≤ 127 and scale_w from the recorded buffer
       const codes = new Int8Array(w.rawData!.buffer, w.rawData!.byteOffset, w.rawData!.length);
-      assert.ok(codes.some((v) => Math.abs(v) > 32), 'weights use the int8 range');
+      assert.ok(
+        codes.some((v) => Math.abs(v) > 32),
+        'weights use the int8 range',
+      );
     }
     const fc2 = attrs(nodes.find((n) => n.name === '/fc2/LinearInt')!);
     assert.equal(fc2.scale_o.f, (m.fc2 as nn.LinearInt).scale_o.item());
-    assert.equal(attrs(last).scale_o.f, fc2.scale_o.f, 'Dequant at the output carries the last layer\'s output scale as scale_o (linger\'s name)');
+    assert.equal(
+      attrs(last).scale_o.f,
+      fc2.scale_o.f,
+      "Dequant at the output carries the last layer's output scale as scale_o (linger's name)",
+    );
     assert.equal(attrs(last).scale_x, undefined);
     // static shapes: tpacker packs no symbolic dimension
-    for (const v of [...g.input!, ...g.output!]) assert.ok(v.type!.tensorType!.shape!.dim!.every((d) => d.dimValue !== undefined && !d.dimParam), `${v.name} is static`);
+    for (const v of [...g.input!, ...g.output!])
+      assert.ok(
+        v.type!.tensorType!.shape!.dim!.every((d) => d.dimValue !== undefined && !d.dimParam),
+        `${v.name} is static`,
+      );
   });
 });
 
@@ -368,18 +436,34 @@ describe('export errors', () => {
   test('clear messages', async () => {
     manualSeed(41);
     const m = new DemoCNN();
-    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx'), { opset: 11 }), { name: 'OnnxExportError', message: /opset 11 is not supported \(13 to 21\)/ });
-    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx'), { dialect: 'thinker' }), { name: 'OnnxExportError', message: /thinker' dialect describes fixed-point layers; run linger.init/ });
+    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx'), { opset: 11 }), {
+      name: 'OnnxExportError',
+      message: /opset 11 is not supported \(13 to 21\)/,
+    });
+    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx'), { dialect: 'thinker' }), {
+      name: 'OnnxExportError',
+      message: /thinker' dialect describes fixed-point layers; run linger.init/,
+    });
     linger.traceLayers(m, m, randn([1, 1, 28, 28]));
     linger.init(m);
-    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx')), { name: 'NotCalibratedError', message: /Conv2dInt at 'conv1': no data statistics yet/ });
+    await assert.rejects(exportOnnx(m, randn([1, 1, 28, 28]), path.join(dir, 'x.onnx')), {
+      name: 'NotCalibratedError',
+      message: /Conv2dInt at 'conv1': no data statistics yet/,
+    });
     class Odd extends nn.Module {
-      forward(x: Tensor): Tensor { return x.argmax(1).float(); }
+      forward(x: Tensor): Tensor {
+        return x.argmax(1).float();
+      }
     }
-    assert.throws(() => buildOnnxModel(new Odd(), randn([4, 5])), { name: 'OnnxExportError', message: /output 0 of the model is computed by an op this engine does not record/ });
+    assert.throws(() => buildOnnxModel(new Odd(), randn([4, 5])), {
+      name: 'OnnxExportError',
+      message: /output 0 of the model is computed by an op this engine does not record/,
+    });
     class WithConstant extends nn.Module {
       fc = new nn.Linear(3, 2);
-      forward(x: Tensor): Tensor { return this.fc(x).add(tensor([1, 2])); }
+      forward(x: Tensor): Tensor {
+        return this.fc(x).add(tensor([1, 2]));
+      }
     }
     assert.doesNotThrow(() => buildOnnxModel(new WithConstant(), randn([2, 3])), 'a constant made in forward is fine');
     assert.ok(!fs.readdirSync(dir).some((f) => f.endsWith('.tmp')), 'no temp file left behind');

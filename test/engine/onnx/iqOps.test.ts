@@ -11,7 +11,9 @@ import { onnx } from '../../../src/engine/onnx/proto';
 import { IQClamp, IQMul } from '../../../src/engine/linger/index';
 import { diff, runSession, session, tempDir } from './ort';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('iqops');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -28,7 +30,10 @@ class Gate extends nn.Module {
     const a = this.r6(this.bn(this.conv(x)));
     const g = this.gate(a);
     let y = a.mul(this.act(g)).add(this.th(g).mul(0.3));
-    y = F.tanh(y).mul(y.sigmoid()).mul(-1.7).clamp(0, 127 / 32);
+    y = F.tanh(y)
+      .mul(y.sigmoid())
+      .mul(-1.7)
+      .clamp(0, 127 / 32);
     const s = y.sum([2, 3]);
     const u = y.sum(1).sum(-1, true).flatten(1);
     return this.head(s.mul(0.25).add(u.mul(s.sum(1, true))));
@@ -41,7 +46,10 @@ function fixedGate(seed: number): Gate {
   linger.traceLayers(m, m, randn([1, 3, 8, 8]));
   linger.normalizeLayers(m);
   linger.init(m);
-  linger.calibrate(m, Array.from({ length: 12 }, () => randn([8, 3, 8, 8])));
+  linger.calibrate(
+    m,
+    Array.from({ length: 12 }, () => randn([8, 3, 8, 8])),
+  );
   return m;
 }
 
@@ -49,17 +57,29 @@ describe("iq ops, 'qdq' dialect", () => {
   test('bit for bit with the engine in onnxruntime: default options and every optimization level', async (t) => {
     const m = fixedGate(1);
     const types = m.modules().map((x) => x.typeName());
-    for (const ty of ['ReLU6Int', 'iqMulLayer', 'iqSigmoidLayer', 'iqTanhLayer', 'iqClampLayer', 'iqSumLayer']) assert.ok(types.includes(ty), `the model has ${ty}`);
+    for (const ty of ['ReLU6Int', 'iqMulLayer', 'iqSigmoidLayer', 'iqTanhLayer', 'iqClampLayer', 'iqSumLayer'])
+      assert.ok(types.includes(ty), `the model has ${ty}`);
     const file = path.join(dir, 'gate-qdq.onnx');
     await exportOnnx(m, randn([1, 3, 8, 8]), file);
     const model = onnx.ModelProto.decode(fs.readFileSync(file));
-    assert.deepEqual(model.opsetImport!.map((o) => o.domain), ['']);
+    assert.deepEqual(
+      model.opsetImport!.map((o) => o.domain),
+      [''],
+    );
     const ops = model.graph!.node!.map((n) => n.opType!);
     assert.equal(ops.filter((o) => o === 'Gather').length, 4, 'sigmoid/tanh as a table lookup (4 calls)');
-    assert.equal(model.graph!.initializer!.filter((i) => /^linger_(sigmoid|tanh)_q11_to_q7/.test(i.name!)).length, 2, 'one table per activation, shared');
-    assert.ok(!ops.some((o) => /QuantizeLinear|DequantizeLinear|Sigmoid|Tanh/.test(o)), `no float activations or QDQ nodes: ${[...new Set(ops)].join(', ')}`);
+    assert.equal(
+      model.graph!.initializer!.filter((i) => /^linger_(sigmoid|tanh)_q11_to_q7/.test(i.name!)).length,
+      2,
+      'one table per activation, shared',
+    );
+    assert.ok(
+      !ops.some((o) => /QuantizeLinear|DequantizeLinear|Sigmoid|Tanh/.test(o)),
+      `no float activations or QDQ nodes: ${[...new Set(ops)].join(', ')}`,
+    );
     m.eval();
-    let equal = 0, total = 0;
+    let equal = 0,
+      total = 0;
     for (const level of [undefined, 'disabled', 'basic', 'extended', 'all'] as const) {
       const s = await session(file, level);
       for (const x of [randn([64, 3, 8, 8]), rand([32, 3, 8, 8], -3, 3), randn([1, 3, 8, 8]).mul(0.1)]) {
@@ -67,7 +87,11 @@ describe("iq ops, 'qdq' dialect", () => {
         const d = diff(want, await runSession(s, x));
         equal += d.equalFraction * d.n;
         total += d.n;
-        assert.equal(d.equalFraction, 1, `${level ?? 'default options'}: ${(d.equalFraction * 100).toFixed(2)}% equal, max diff ${d.maxAbs}`);
+        assert.equal(
+          d.equalFraction,
+          1,
+          `${level ?? 'default options'}: ${(d.equalFraction * 100).toFixed(2)}% equal, max diff ${d.maxAbs}`,
+        );
         assert.ok(new Set(Array.from(want)).size > 3, 'outputs are not constant');
       }
     }
@@ -78,21 +102,34 @@ describe("iq ops, 'qdq' dialect", () => {
     class Small extends nn.Module {
       a = new nn.Linear(6, 6);
       b = new nn.Linear(6, 6);
-      forward(x: Tensor): Tensor { return this.a(x).mul(this.b(x)).clamp(-8, 127 / 16); }
+      forward(x: Tensor): Tensor {
+        return this.a(x)
+          .mul(this.b(x))
+          .clamp(-8, 127 / 16);
+      }
     }
     manualSeed(3);
     const m = new Small();
     linger.init(m, { dummyInput: randn([2, 6]) });
-    linger.calibrate(m, Array.from({ length: 8 }, () => randn([16, 6])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 8 }, () => randn([16, 6])),
+    );
     // linger's names: the root's iq calls in order (docs/fixed-point.md#conformance-with-linger-111)
-    const [mul, cl] = [m.getSubmodule('_linger_round_tensor_iqmul__default_index_0') as IQMul, m.getSubmodule('_linger_round_tensor_iqclamp_1') as IQClamp];
+    const [mul, cl] = [
+      m.getSubmodule('_linger_round_tensor_iqmul__default_index_0') as IQMul,
+      m.getSubmodule('_linger_round_tensor_iqclamp_1') as IQClamp,
+    ];
     // a product statistic far below max|x|·max|y|: s_z = 2^round(log2(127/0.001)) = 2^17 > s_x·s_y
     mul.loadStateDict({ running_o: tensor([0.001]).reshape([]) }, { strict: false });
     m.eval();
     const x = randn([9, 6]);
-    tidy(() => { m(x); });
+    tidy(() => {
+      m(x);
+    });
     const sz = mul.stateDict().scale_o.item();
-    const sx = (m.a as nn.LinearInt).stateDict().scale_o.item(), sy = (m.b as nn.LinearInt).stateDict().scale_o.item();
+    const sx = (m.a as nn.LinearInt).stateDict().scale_o.item(),
+      sy = (m.b as nn.LinearInt).stateDict().scale_o.item();
     assert.ok(sx * sy < sz, `the adjusted case: ${sx}·${sy} < ${sz}`);
     assert.equal(cl.min, -8);
     const file = path.join(dir, 'small-qdq.onnx');
@@ -128,7 +165,10 @@ describe("iq ops, 'thinker' dialect", () => {
     linger.traceLayers(m, m, randn([1, 3, 8, 8]));
     linger.normalizeLayers(m);
     linger.init(m);
-    linger.calibrate(m, Array.from({ length: 12 }, () => randn([8, 3, 8, 8])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 12 }, () => randn([8, 3, 8, 8])),
+    );
     const g = buildOnnxModel(m, randn([1, 3, 8, 8]), { dialect: 'thinker' }).graph!;
     const nodes = g.node!;
     const attrs = (n: onnx.INodeProto) => Object.fromEntries(n.attribute!.map((a) => [a.name!, a]));
@@ -168,17 +208,26 @@ describe("iq ops, 'thinker' dialect", () => {
 
   test('what thinker v1.1.0 cannot run is refused, naming the layer: ReLU6Int (a Clip), iqClamp, iqSum', () => {
     // the Gate's first such layer is its ReLU6
-    assert.throws(() => buildOnnxModel(fixedGate(2), randn([1, 3, 8, 8]), { dialect: 'thinker' }),
-      { name: 'OnnxExportError', message: /ReLU6Int at 'r6': thinker v1\.1\.0 cannot run this as exported: .*act_type 3/ });
+    assert.throws(() => buildOnnxModel(fixedGate(2), randn([1, 3, 8, 8]), { dialect: 'thinker' }), {
+      name: 'OnnxExportError',
+      message: /ReLU6Int at 'r6': thinker v1\.1\.0 cannot run this as exported: .*act_type 3/,
+    });
     class Clamped extends nn.Module {
       conv = new nn.Conv2d(1, 2, 3);
-      forward(x: Tensor): Tensor { return this.conv(x).clamp(0, 127 / 32); }
+      forward(x: Tensor): Tensor {
+        return this.conv(x).clamp(0, 127 / 32);
+      }
     }
     class Summed extends nn.Module {
       conv = new nn.Conv2d(1, 2, 3);
-      forward(x: Tensor): Tensor { return this.conv(x).sum(1); }
+      forward(x: Tensor): Tensor {
+        return this.conv(x).sum(1);
+      }
     }
-    for (const [M, msg] of [[Clamped, /iqClampLayer at '_linger_round_tensor_iqclamp_0': .*no iqClamp operator/], [Summed, /iqSumLayer at '_linger_round_tensor_iqsum__default_index_0': .*iqBinaryOperator/]] as const) {
+    for (const [M, msg] of [
+      [Clamped, /iqClampLayer at '_linger_round_tensor_iqclamp_0': .*no iqClamp operator/],
+      [Summed, /iqSumLayer at '_linger_round_tensor_iqsum__default_index_0': .*iqBinaryOperator/],
+    ] as const) {
       const m = new M();
       linger.traceLayers(m, m, randn([1, 1, 5, 5]));
       linger.init(m);

@@ -20,10 +20,15 @@ export async function runSession(s: ort.InferenceSession, x: Tensor | { data: Fl
   return r[s.outputNames[0]].data as Float32Array;
 }
 
-export interface Diff { maxAbs: number; equalFraction: number; n: number }
+export interface Diff {
+  maxAbs: number;
+  equalFraction: number;
+  n: number;
+}
 export function diff(a: ArrayLike<number>, b: ArrayLike<number>): Diff {
   if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
-  let maxAbs = 0, eq = 0;
+  let maxAbs = 0,
+    eq = 0;
   for (let i = 0; i < a.length; i++) {
     if (Object.is(a[i], b[i]) || a[i] === b[i]) eq++;
     const d = Math.abs(a[i] - b[i]);

@@ -9,17 +9,26 @@ import { initBackend, linger, manualSeed, nn, randn, Tensor } from '../../../src
 import { buildOnnxModel } from '../../../src/engine/onnx/export';
 import { diff, tempDir } from './ort';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('rnn');
 
 /** Wraps a recurrent layer so that the exported graph has its outputs flat: y, h_n(, c_n). */
 class Wrap extends nn.Module {
-  constructor(readonly rnn: nn.LSTM | nn.GRU, readonly withState: boolean) { super(); }
+  constructor(
+    readonly rnn: nn.LSTM | nn.GRU,
+    readonly withState: boolean,
+  ) {
+    super();
+  }
   forward(x: Tensor): Tensor[] {
     const n = this.rnn.numLayers * this.rnn.directions;
     const b = x.shape[this.rnn.batchFirst ? 0 : 1];
     if (this.rnn instanceof nn.LSTM) {
-      const [y, [h, c]] = this.withState ? this.rnn(x, [randnLike([n, b, this.rnn.hiddenSize], 1), randnLike([n, b, this.rnn.hiddenSize], 2)]) : this.rnn(x);
+      const [y, [h, c]] = this.withState
+        ? this.rnn(x, [randnLike([n, b, this.rnn.hiddenSize], 1), randnLike([n, b, this.rnn.hiddenSize], 2)])
+        : this.rnn(x);
       return [y, h, c];
     }
     const [y, h] = this.withState ? this.rnn(x, randnLike([n, b, this.rnn.hiddenSize], 3)) : this.rnn(x);
@@ -32,7 +41,12 @@ function randnLike(shape: number[], seed: number): Tensor {
 }
 
 /** Exports with `x` as the dummy input and compares every output on `run` (default: x itself). */
-async function check(m: nn.Module, x: Tensor, name: string, o: { dynamicBatch?: boolean; run?: Tensor; opset?: number; op?: string } = {}): Promise<void> {
+async function check(
+  m: nn.Module,
+  x: Tensor,
+  name: string,
+  o: { dynamicBatch?: boolean; run?: Tensor; opset?: number; op?: string } = {},
+): Promise<void> {
   m.eval();
   const file = path.join(dir, `${name}.onnx`);
   const { encodeModel, writeFileAtomic } = await import('../../../src/engine/onnx/proto');

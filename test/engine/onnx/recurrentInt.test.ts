@@ -9,7 +9,9 @@ import { DemoGRU, F, initBackend, linger, manualSeed, nn, optim, rand, randn, te
 import { exportOnnx } from '../../../src/engine/onnx/index';
 import { diff, OptLevel, runSession, session, tempDir } from './ort';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('rnn-int');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -18,7 +20,11 @@ type Opts = { numLayers?: number; bidirectional?: boolean; batchFirst?: boolean 
 class Front extends nn.Module {
   conv = new nn.Conv1d(4, 6, 3, { padding: 1 });
   rnn: nn.GRU | nn.LSTM;
-  constructor(kind: 'GRU' | 'LSTM', opts: Opts, readonly which: 0 | 1 | 2) {
+  constructor(
+    kind: 'GRU' | 'LSTM',
+    opts: Opts,
+    readonly which: 0 | 1 | 2,
+  ) {
     super();
     this.rnn = kind === 'GRU' ? new nn.GRU(6, 5, opts) : new nn.LSTM(6, 5, opts);
   }
@@ -62,7 +68,11 @@ describe('GRUInt / LSTMInt: qdq export equals the engine bit for bit in onnxrunt
           for (const level of LEVELS) {
             const got = await runSession(await session(file, level), x);
             const d = diff(got, want);
-            assert.equal(d.equalFraction, 1, `${kind} ${JSON.stringify(opts)} result ${which} at ${level ?? 'default'}: ${(d.equalFraction * d.n).toFixed(0)}/${d.n} equal, max |Δ| ${d.maxAbs}`);
+            assert.equal(
+              d.equalFraction,
+              1,
+              `${kind} ${JSON.stringify(opts)} result ${which} at ${level ?? 'default'}: ${(d.equalFraction * d.n).toFixed(0)}/${d.n} equal, max |Δ| ${d.maxAbs}`,
+            );
           }
         }
       });
@@ -75,7 +85,10 @@ describe('GRUInt / LSTMInt: qdq export equals the engine bit for bit in onnxrunt
     linger.traceLayers(m, m, randn([1, 1, 28, 28]));
     linger.normalizeLayers(m);
     linger.init(m);
-    linger.calibrate(m, Array.from({ length: 20 }, () => rand([8, 1, 28, 28])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 20 }, () => rand([8, 1, 28, 28])),
+    );
     m.eval();
     const file = path.join(dir, 'demo-gru.onnx');
     await exportOnnx(m, rand([1, 1, 28, 28]), file);

@@ -11,15 +11,25 @@ import { exportOnnx } from '../../../src/engine/onnx/index';
 import { onnx } from '../../../src/engine/onnx/proto';
 import { diff, session, tempDir } from './ort';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 const dir = tempDir('seqint');
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const LEVELS = [undefined, 'disabled', 'basic', 'extended', 'all'] as const;
 
-const ids = (shape: number[], n: number, seed = 7) => tensor(Int32Array.from({ length: shape.reduce((a, v) => a * v, 1) }, (_, i) => (i * seed + 3) % n), shape, 'int32');
+const ids = (shape: number[], n: number, seed = 7) =>
+  tensor(
+    Int32Array.from({ length: shape.reduce((a, v) => a * v, 1) }, (_, i) => (i * seed + 3) % n),
+    shape,
+    'int32',
+  );
 
 async function run(s: ort.InferenceSession, x: Tensor): Promise<Float32Array> {
-  const feed = x.dtype === 'int32' ? new ort.Tensor('int32', x.dataSync() as Int32Array, x.shape) : new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape);
+  const feed =
+    x.dtype === 'int32'
+      ? new ort.Tensor('int32', x.dataSync() as Int32Array, x.shape)
+      : new ort.Tensor('float32', x.dataSync() as Float32Array, x.shape);
   const r = await s.run({ [s.inputNames[0]]: feed });
   return r[s.outputNames[0]].data as Float32Array;
 }
@@ -28,7 +38,8 @@ async function qdqParity(m: nn.Module, dummy: Tensor, xs: Tensor[], name: string
   const file = path.join(dir, `${name}.onnx`);
   await exportOnnx(m, dummy, file);
   m.eval();
-  let equal = 0, total = 0;
+  let equal = 0,
+    total = 0;
   for (const level of LEVELS) {
     const s = await session(file, level);
     for (const x of xs) {
@@ -36,23 +47,33 @@ async function qdqParity(m: nn.Module, dummy: Tensor, xs: Tensor[], name: string
       const d = diff(want, await run(s, x));
       equal += Math.round(d.equalFraction * d.n);
       total += d.n;
-      assert.equal(d.equalFraction, 1, `${name} (${level ?? 'default options'}): ${(d.equalFraction * 100).toFixed(3)}% equal, max diff ${d.maxAbs}`);
+      assert.equal(
+        d.equalFraction,
+        1,
+        `${name} (${level ?? 'default options'}): ${(d.equalFraction * 100).toFixed(3)}% equal, max diff ${d.maxAbs}`,
+      );
     }
   }
   console.log(`# ${name}: ${equal}/${total} equal`);
   return { equal, total };
 }
-const opTypes = (file: string) => onnx.ModelProto.decode(fs.readFileSync(file)).graph!.node!.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`);
+const opTypes = (file: string) =>
+  onnx.ModelProto.decode(fs.readFileSync(file)).graph!.node!.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`);
 
 class Inner extends nn.Module {
   proj = new nn.Linear(8, 8);
-  forward(h: Tensor): Tensor { return F.bmm(this.proj(h), h.permute([0, 2, 1])); }
+  forward(h: Tensor): Tensor {
+    return F.bmm(this.proj(h), h.permute([0, 2, 1]));
+  }
 }
 class Net extends nn.Module {
   emb = new nn.Embedding(20, 8, { paddingIdx: 0 });
   ln = new nn.LayerNorm(8);
   inner = new Inner();
-  forward(idx: Tensor): Tensor { const h = this.ln(this.emb(idx)); return F.bmm(this.inner(h), h); }
+  forward(idx: Tensor): Tensor {
+    const h = this.ln(this.emb(idx));
+    return F.bmm(this.inner(h), h);
+  }
 }
 function trainedNet(seed: number): Net {
   manualSeed(seed);
@@ -60,8 +81,15 @@ function trainedNet(seed: number): Net {
   linger.traceLayers(m, m, ids([2, 5], 20));
   linger.init(m, { quantModules: ['LayerNorm', 'Embedding'], bmm: true });
   const opt = new optim.SGD(m.parameters(), { lr: 0.05 });
-  for (let i = 0; i < 3; i++) opt.step(() => { const y = m(ids([4, 5], 20, 3 + 2 * i)) as Tensor; return y.mul(y).mean(); });
-  linger.calibrate(m, Array.from({ length: 10 }, (_, i) => ids([4, 5], 20, 3 + i)));
+  for (let i = 0; i < 3; i++)
+    opt.step(() => {
+      const y = m(ids([4, 5], 20, 3 + 2 * i)) as Tensor;
+      return y.mul(y).mean();
+    });
+  linger.calibrate(
+    m,
+    Array.from({ length: 10 }, (_, i) => ids([4, 5], 20, 3 + i)),
+  );
   return m;
 }
 
@@ -69,13 +97,21 @@ function trainedNet(seed: number): Net {
 class LnNet extends nn.Module {
   fc = new nn.Linear(64, 64);
   ln: nn.Module;
-  constructor(shape: number[]) { super(); this.ln = new nn.LayerNorm(shape); }
-  forward(x: Tensor): Tensor { return this.ln(this.fc(x)); }
+  constructor(shape: number[]) {
+    super();
+    this.ln = new nn.LayerNorm(shape);
+  }
+  forward(x: Tensor): Tensor {
+    return this.ln(this.fc(x));
+  }
 }
 /** Float input [b, 3, 2048]: x·xᵀ with an inner dimension past the 2^24 bound (MatMulInteger). */
 class Gram extends nn.Module {
   id = new nn.Identity(); // a child: a module without children is a leaf, whose ops the graph does not record
-  forward(x: Tensor): Tensor { const y = this.id(x); return F.bmm(y, y.permute([0, 2, 1])); }
+  forward(x: Tensor): Tensor {
+    const y = this.id(x);
+    return F.bmm(y, y.permute([0, 2, 1]));
+  }
 }
 
 describe("fixed stage, 'qdq' dialect: bit-exact in onnxruntime", () => {
@@ -95,7 +131,10 @@ describe("fixed stage, 'qdq' dialect: bit-exact in onnxruntime", () => {
     const m = new LnNet([16, 64]);
     linger.traceLayers(m, m, randn([1, 16, 64]));
     linger.init(m, { quantModules: ['LayerNorm'] });
-    linger.calibrate(m, Array.from({ length: 5 }, () => randn([4, 16, 64]).mul(3)));
+    linger.calibrate(
+      m,
+      Array.from({ length: 5 }, () => randn([4, 16, 64]).mul(3)),
+    );
     const r = await qdqParity(m, randn([1, 16, 64]), [randn([3, 16, 64]).mul(3), randn([2, 16, 64])], 'layernorm-1024');
     assert.equal(r.equal, r.total);
   });
@@ -132,8 +171,18 @@ describe("fixed stage, 'thinker' dialect", () => {
     await exportOnnx(m, ids([2, 5], 20), file, { dialect: 'thinker' });
     const g = onnx.ModelProto.decode(fs.readFileSync(file)).graph!;
     const nodes = g.node!;
-    assert.deepEqual(nodes.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`),
-      ['thinker::Gather', 'thinker::LayerNormInt', 'thinker::LinearInt', 'Transpose', 'thinker::BmmInt', 'thinker::BmmInt', 'thinker::Dequant']);
+    assert.deepEqual(
+      nodes.map((n) => `${n.domain ? n.domain + '::' : ''}${n.opType}`),
+      [
+        'thinker::Gather',
+        'thinker::LayerNormInt',
+        'thinker::LinearInt',
+        'Transpose',
+        'thinker::BmmInt',
+        'thinker::BmmInt',
+        'thinker::Dequant',
+      ],
+    );
     const attrs = (n: onnx.INodeProto) => Object.fromEntries(n.attribute!.map((a) => [a.name!, a]));
     const inits = new Map(g.initializer!.map((t) => [t.name!, t]));
     const sd = m.stateDict();
@@ -151,14 +200,20 @@ describe("fixed stage, 'thinker' dialect", () => {
     const la = attrs(ln);
     assert.deepEqual(Object.keys(la).sort(), ['data_bits', 'o_bits', 'parameter_bits', 'platform_quant', 'scale_o', 'scale_w', 'scale_x']);
     assert.deepEqual([Number(la.data_bits.i), Number(la.parameter_bits.i), Number(la.o_bits.i)], [8, 16, 8]);
-    assert.deepEqual([la.scale_x.f, la.scale_w.f, la.scale_o.f], [sd['ln.scale_x'].item(), sd['ln.scale_w'].item(), sd['ln.scale_o'].item()]);
+    assert.deepEqual(
+      [la.scale_x.f, la.scale_w.f, la.scale_o.f],
+      [sd['ln.scale_x'].item(), sd['ln.scale_w'].item(), sd['ln.scale_o'].item()],
+    );
     assert.equal(str(la.platform_quant), 'luna_quant');
     assert.equal(ln.input![0], gather.output![0], 'the Gather codes feed LayerNormInt without a Quant');
     assert.equal(inits.get(ln.input![1])!.dataType, 5, 'int16 weight');
     assert.equal(inits.get(ln.input![2])!.dataType, 6, 'int32 bias');
 
     // linger's names: the inner module's bmm, then the root's
-    for (const [i, k] of [[4, 'inner._linger_round_tensor_function_bmm_0'], [5, '_linger_round_tensor_function_bmm_0']] as const) {
+    for (const [i, k] of [
+      [4, 'inner._linger_round_tensor_function_bmm_0'],
+      [5, '_linger_round_tensor_function_bmm_0'],
+    ] as const) {
       const a = attrs(nodes[i]);
       assert.deepEqual(Object.keys(a).sort(), ['data_bits', 'o_bits', 'platform_quant', 'scale_o', 'scale_x', 'scale_y']);
       assert.equal(a.scale_y.f, sd[`${k}.scale_y`].item());

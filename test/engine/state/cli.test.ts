@@ -13,22 +13,32 @@ import { prepareModel } from '../../../src/engine/services/exportModel';
 import { ROOT, STATE_FIXTURES, trainedDemo } from './stateFixtures';
 import { onnx } from '../../../src/engine/onnx/proto';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-cli-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 
 async function run(fn: (a: string[], o: (s: string) => void, e: (s: string) => void) => Promise<number>, args: string[]) {
-  const out: string[] = [], err: string[] = [];
-  const code = await fn(args, (s) => out.push(s), (s) => err.push(s));
+  const out: string[] = [],
+    err: string[] = [];
+  const code = await fn(
+    args,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
   return { code, out: out.join('\n'), err: err.join('\n') };
 }
 
 const MODEL_FILE = path.join(dir, 'democnn.ts');
-fs.writeFileSync(MODEL_FILE, `import { DemoCNN } from 'linger-studio';
+fs.writeFileSync(
+  MODEL_FILE,
+  `import { DemoCNN } from 'linger-studio';
 export const inputShape = [1, 1, 28, 28];
 export function createModel() { return new DemoCNN(); }
-`);
+`,
+);
 
 /** A DemoCNN at a stage, trained a little (fixed: calibrated), optionally with non-default settings. */
 function demoAt(stage: Stage, seed: number, custom = false): DemoCNN {
@@ -44,7 +54,10 @@ function demoAt(stage: Stage, seed: number, custom = false): DemoCNN {
     }
     linger.init(m);
     manualSeed(seed);
-    linger.calibrate(m, Array.from({ length: 4 }, () => rand([8, 1, 28, 28])));
+    linger.calibrate(
+      m,
+      Array.from({ length: 4 }, () => rand([8, 1, 28, 28])),
+    );
   }
   return m;
 }
@@ -62,14 +75,24 @@ describe('linger inspect', () => {
     const file = await linger.save(m, path.join(dir, 'fixed.safetensors'), { metrics: { accuracy: 0.9 }, parent: 'float.safetensors' });
     const r = await run(runInspect, [file]);
     assert.equal(r.code, 0, r.err);
-    for (const line of [/^\s+format\s+linger-studio\/1$/m, /^\s+stage\s+fixed$/m, /^\s+model\s+DemoCNN$/m, /^\s+metrics\s+accuracy=0\.9$/m,
-      /^\s+parent\s+float\.safetensors$/m, /^\s+input shape\s+\[1, 1, 28, 28\]$/m, /^\s+transforms\s+trace → normalize → init$/m,
-      /^\s+graph\s+12 nodes \(traced\)$/m, /^\s+conv1\s+Conv2dInt \(ahead ReLU\)\s+160\s+1, 16, kernel_size=\(3, 3\)/m,
-      /^\s+name\s+dtype\s+shape\s+min\s+max\s+mean$/m, /^\s+conv1\.scale_o\s+F32\s+\[1\]\s+(\d+)\s+\1\s+\1$/m]) {
+    for (const line of [
+      /^\s+format\s+linger-studio\/1$/m,
+      /^\s+stage\s+fixed$/m,
+      /^\s+model\s+DemoCNN$/m,
+      /^\s+metrics\s+accuracy=0\.9$/m,
+      /^\s+parent\s+float\.safetensors$/m,
+      /^\s+input shape\s+\[1, 1, 28, 28\]$/m,
+      /^\s+transforms\s+trace → normalize → init$/m,
+      /^\s+graph\s+12 nodes \(traced\)$/m,
+      /^\s+conv1\s+Conv2dInt \(ahead ReLU\)\s+160\s+1, 16, kernel_size=\(3, 3\)/m,
+      /^\s+name\s+dtype\s+shape\s+min\s+max\s+mean$/m,
+      /^\s+conv1\.scale_o\s+F32\s+\[1\]\s+(\d+)\s+\1\s+\1$/m,
+    ]) {
       assert.match(r.out, line);
     }
     const w = Array.from(m.stateDict()['fc1.weight'].dataSync());
-    const min = w.reduce((a, b) => Math.min(a, b)), max = w.reduce((a, b) => Math.max(a, b));
+    const min = w.reduce((a, b) => Math.min(a, b)),
+      max = w.reduce((a, b) => Math.max(a, b));
     const row = r.out.split('\n').find((l) => /^\s+fc1\.weight\s/.test(l))!;
     const [, , shape, lo, hi] = row.trim().split(/\s{2,}/);
     assert.equal(shape, '[128, 1568]');
@@ -111,7 +134,12 @@ describe('linger inspect', () => {
     fs.writeFileSync(bad, good.subarray(0, good.length - 10));
     const r = await run(runInspect, [bad]);
     assert.equal(r.code, 1);
-    assert.match(r.err, new RegExp(`^linger inspect: ${bad.replace(/[.]/g, '\\.')}: tensor 'fc2\\.bias': data_offsets \\[\\d+, \\d+\\] run past the \\d+ data bytes \\(truncated file\\?\\)$`));
+    assert.match(
+      r.err,
+      new RegExp(
+        `^linger inspect: ${bad.replace(/[.]/g, '\\.')}: tensor 'fc2\\.bias': data_offsets \\[\\d+, \\d+\\] run past the \\d+ data bytes \\(truncated file\\?\\)$`,
+      ),
+    );
     assert.equal(r.out, '');
     const none = await run(runInspect, []);
     assert.equal(none.code, 2);
@@ -188,12 +216,18 @@ describe('linger export', () => {
     const empty = await linger.save(raw, path.join(dir, 'uncalibrated.safetensors'));
     const r = await run(runExport, [MODEL_FILE, '--checkpoint', empty, '-o', out]);
     assert.equal(r.code, 1);
-    assert.match(r.err, /uncalibrated\.safetensors: the quantizer statistics are empty \(running_o = 0\) in conv1, conv2, fc1, fc2; train in the fixed stage or run linger\.calibrate\(model, batches\) before saving, then export$/);
+    assert.match(
+      r.err,
+      /uncalibrated\.safetensors: the quantizer statistics are empty \(running_o = 0\) in conv1, conv2, fc1, fc2; train in the fixed stage or run linger\.calibrate\(model, batches\) before saving, then export$/,
+    );
     // a checkpoint of another model
     const other = await linger.save(new nn.Sequential(new nn.Linear(3, 3)), path.join(dir, 'other.safetensors'));
     const mismatch = await run(runExport, [MODEL_FILE, '-c', other, '-o', out]);
     assert.equal(mismatch.code, 1);
-    assert.match(mismatch.err, /the model of .*democnn\.ts \(after no transforms\) does not match .*other\.safetensors: error loading state dict into DemoCNN \(nothing was changed\):\n\s+missing keys: conv1\.weight/);
+    assert.match(
+      mismatch.err,
+      /the model of .*democnn\.ts \(after no transforms\) does not match .*other\.safetensors: error loading state dict into DemoCNN \(nothing was changed\):\n\s+missing keys: conv1\.weight/,
+    );
     // a corrupt checkpoint
     const bad = path.join(dir, 'corrupt.safetensors');
     fs.writeFileSync(bad, 'not a checkpoint at all');
@@ -204,14 +238,25 @@ describe('linger export', () => {
   });
 
   const exporterPresent = fs.existsSync(path.join(ROOT, 'src', 'engine', 'onnx', 'export', 'index.ts'));
-  for (const [stage, dialect] of [['float', 'qdq'], ['traced', 'qdq'], ['fixed', 'qdq'], ['fixed', 'thinker']] as [Stage, string][]) {
+  for (const [stage, dialect] of [
+    ['float', 'qdq'],
+    ['traced', 'qdq'],
+    ['fixed', 'qdq'],
+    ['fixed', 'thinker'],
+  ] as [Stage, string][]) {
     test(`exports a ${stage} checkpoint (${dialect})`, async (t) => {
-      if (!exporterPresent) { t.skip('src/engine/onnx/export.ts does not exist yet: ONNX export is built separately'); return; }
+      if (!exporterPresent) {
+        t.skip('src/engine/onnx/export.ts does not exist yet: ONNX export is built separately');
+        return;
+      }
       const ck = await linger.save(demoAt(stage, 20), path.join(dir, `${stage}-x.safetensors`));
       const out = path.join(dir, `${stage}-${dialect}.onnx`);
       const r = await run(runExport, [MODEL_FILE, '--checkpoint', ck, '--dialect', dialect, '-o', out]);
       assert.equal(r.code, 0, r.err);
-      assert.match(r.out, new RegExp(`^exported democnn\\.ts \\(${stage} stage, .*, dialect ${dialect}, batch 1\\) to ${out.replace(/[.]/g, '\\.')}$`));
+      assert.match(
+        r.out,
+        new RegExp(`^exported democnn\\.ts \\(${stage} stage, .*, dialect ${dialect}, batch 1\\) to ${out.replace(/[.]/g, '\\.')}$`),
+      );
       assert.ok(fs.statSync(out).size > 1000);
     });
   }
@@ -222,14 +267,24 @@ describe('linger export', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /^exported DemoCNN \(fixed stage, .*, dialect thinker, batch 3\) to /);
     const g = onnx.ModelProto.decode(fs.readFileSync(out)).graph!;
-    assert.deepEqual(g.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue)), [3, 1, 28, 28], 'static: tpacker packs no symbolic batch');
+    assert.deepEqual(
+      g.input![0].type!.tensorType!.shape!.dim!.map((d) => Number(d.dimValue)),
+      [3, 1, 28, 28],
+      'static: tpacker packs no symbolic batch',
+    );
     const other = await linger.save(new nn.Sequential(new nn.Linear(3, 3)), path.join(dir, 'other-builtin.safetensors'));
     const e = await run(runExport, ['--checkpoint', other, '-o', out]);
     assert.equal(e.code, 1);
-    assert.match(e.err, /other-builtin\.safetensors was saved from a Sequential: choose the model file that builds it \(built-in models need none: DemoCNN, DemoGRU\)/);
+    assert.match(
+      e.err,
+      /other-builtin\.safetensors was saved from a Sequential: choose the model file that builds it \(built-in models need none: DemoCNN, DemoGRU\)/,
+    );
   });
   test('exports the float model of a model file without a checkpoint', async (t) => {
-    if (!exporterPresent) { t.skip('src/engine/onnx/export.ts does not exist yet'); return; }
+    if (!exporterPresent) {
+      t.skip('src/engine/onnx/export.ts does not exist yet');
+      return;
+    }
     const out = path.join(dir, 'plain.onnx');
     const r = await run(runExport, [MODEL_FILE, '-o', out]);
     assert.equal(r.code, 0, r.err);

@@ -14,7 +14,9 @@ import { readCheckpointInfo } from '../../../src/engine/state/checkpoint';
 import { CheckpointFormatError } from '../../../src/engine/state/safetensors';
 import { STATE_FIXTURES, TINY_INPUT, TinyNet } from './stateFixtures';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 /** mulberry32: a small seeded generator, so every case can be replayed from its name. */
 function prng(seed: number): () => number {
@@ -28,7 +30,11 @@ function prng(seed: number): () => number {
   };
 }
 
-interface Parsed { hlen: number; header: Record<string, unknown>; data: Buffer }
+interface Parsed {
+  hlen: number;
+  header: Record<string, unknown>;
+  data: Buffer;
+}
 function split(buf: Buffer): Parsed {
   const hlen = Number(buf.readBigUInt64LE(0));
   return { hlen, header: JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')) as Record<string, unknown>, data: buf.subarray(8 + hlen) };
@@ -43,7 +49,11 @@ function join(headerText: string, data: Uint8Array, hlen?: bigint): Buffer {
 const text = (h: Record<string, unknown>) => JSON.stringify(h);
 
 type Expect = 'error' | 'any';
-interface Case { name: string; bytes: Buffer; expect: Expect }
+interface Case {
+  name: string;
+  bytes: Buffer;
+  expect: Expect;
+}
 
 function tensorNames(h: Record<string, unknown>): string[] {
   return Object.keys(h).filter((k) => k !== '__metadata__');
@@ -83,51 +93,161 @@ function mutations(base: string, buf: Buffer, seed: number, scale: number): Case
     add(`flip${n}@${['length', 'header', 'data'][region]}#${i}`, b);
   }
   // header lengths: off by a little, huge, at and beyond the limit
-  const lens = [0n, 1n, 2n, 7n, BigInt(hlen - 1), BigInt(hlen + 1), BigInt(hlen + 8), BigInt(buf.length - 8), BigInt(buf.length),
-    2n ** 31n, 2n ** 32n + BigInt(hlen), 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, 100n * 1024n * 1024n, 100n * 1024n * 1024n + 1n];
+  const lens = [
+    0n,
+    1n,
+    2n,
+    7n,
+    BigInt(hlen - 1),
+    BigInt(hlen + 1),
+    BigInt(hlen + 8),
+    BigInt(buf.length - 8),
+    BigInt(buf.length),
+    2n ** 31n,
+    2n ** 32n + BigInt(hlen),
+    2n ** 53n,
+    2n ** 63n,
+    2n ** 64n - 1n,
+    100n * 1024n * 1024n,
+    100n * 1024n * 1024n + 1n,
+  ];
   for (const l of lens) {
     const b = Buffer.from(buf);
     b.writeBigUInt64LE(l);
     add(`hlen=${l}`, b, l === BigInt(hlen) ? 'any' : 'error');
   }
   // offsets: out of range, reversed, fractional, negative, wrong type, overlapping another tensor
-  const badOffsets: unknown[] = [[-1, 4], [0, data.length + 1], [data.length, data.length + 4], [8, 0], [0.5, 4.5], ['0', '4'], [0], [0, 4, 8],
-    null, 'x', {}, [2 ** 53, 2 ** 53 + 4], [0, 2 ** 64], [1e308, 1e308]];
+  const badOffsets: unknown[] = [
+    [-1, 4],
+    [0, data.length + 1],
+    [data.length, data.length + 4],
+    [8, 0],
+    [0.5, 4.5],
+    ['0', '4'],
+    [0],
+    [0, 4, 8],
+    null,
+    'x',
+    {},
+    [2 ** 53, 2 ** 53 + 4],
+    [0, 2 ** 64],
+    [1e308, 1e308],
+  ];
   for (const [i, o] of badOffsets.entries()) {
     const n = pick(names);
-    withHeader(`offsets(${n})=${JSON.stringify(o)}`, (h) => { entry(h, n).data_offsets = o; }, 'error');
-    if (i < 6) withHeader(`offsets-missing(${n})#${i}`, (h) => { delete (entry(h, n) as Record<string, unknown>).data_offsets; }, 'error');
+    withHeader(
+      `offsets(${n})=${JSON.stringify(o)}`,
+      (h) => {
+        entry(h, n).data_offsets = o;
+      },
+      'error',
+    );
+    if (i < 6)
+      withHeader(
+        `offsets-missing(${n})#${i}`,
+        (h) => {
+          delete (entry(h, n) as Record<string, unknown>).data_offsets;
+        },
+        'error',
+      );
   }
   for (let i = 0; i < 30 * scale && names.length > 1; i++) {
-    const a = pick(names), b = pick(names.filter((x) => x !== a));
-    withHeader(`overlap(${a}<-${b})#${i}`, (h) => { entry(h, a).data_offsets = entry(h, b).data_offsets; });
-    withHeader(`shift(${a})#${i}`, (h) => {
-      const [s, e] = entry(h, a).data_offsets as number[];
-      const d = 1 + int(8);
-      entry(h, a).data_offsets = [s + d, e + d];
-    }, 'error');
+    const a = pick(names),
+      b = pick(names.filter((x) => x !== a));
+    withHeader(`overlap(${a}<-${b})#${i}`, (h) => {
+      entry(h, a).data_offsets = entry(h, b).data_offsets;
+    });
+    withHeader(
+      `shift(${a})#${i}`,
+      (h) => {
+        const [s, e] = entry(h, a).data_offsets as number[];
+        const d = 1 + int(8);
+        entry(h, a).data_offsets = [s + d, e + d];
+      },
+      'error',
+    );
   }
   // dtypes: unknown, wrong types, and same-size swaps (which can leave a valid file)
-  const dtypes: unknown[] = ['F8', 'float32', 'f32', '', 'C64', 'U16', 'U32', 'U64', 'BF8', 123, null, {}, ['F32'], 'F32 ', 'I64', 'F64', 'F16', 'BF16', 'I32', 'I16', 'I8', 'U8', 'BOOL'];
+  const dtypes: unknown[] = [
+    'F8',
+    'float32',
+    'f32',
+    '',
+    'C64',
+    'U16',
+    'U32',
+    'U64',
+    'BF8',
+    123,
+    null,
+    {},
+    ['F32'],
+    'F32 ',
+    'I64',
+    'F64',
+    'F16',
+    'BF16',
+    'I32',
+    'I16',
+    'I8',
+    'U8',
+    'BOOL',
+  ];
   for (const d of dtypes) {
     const n = pick(names);
-    withHeader(`dtype(${n})=${JSON.stringify(d)}`, (h) => { entry(h, n).dtype = d; });
+    withHeader(`dtype(${n})=${JSON.stringify(d)}`, (h) => {
+      entry(h, n).dtype = d;
+    });
   }
   // shapes
-  const shapes: unknown[] = [[-1], [1.5], ['a'], [2 ** 53], [2 ** 31, 2 ** 31], [], Array(40).fill(1), null, 'x', [0], [1, 2, 3, 4, 5, 6, 7, 8, 9], [2 ** 60, 0]];
+  const shapes: unknown[] = [
+    [-1],
+    [1.5],
+    ['a'],
+    [2 ** 53],
+    [2 ** 31, 2 ** 31],
+    [],
+    Array(40).fill(1),
+    null,
+    'x',
+    [0],
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    [2 ** 60, 0],
+  ];
   for (const s of shapes) {
     const n = pick(names);
-    withHeader(`shape(${n})=${JSON.stringify(s).slice(0, 30)}`, (h) => { entry(h, n).shape = s; });
+    withHeader(`shape(${n})=${JSON.stringify(s).slice(0, 30)}`, (h) => {
+      entry(h, n).shape = s;
+    });
   }
   for (const n of names.slice(0, 4)) {
-    withHeader(`shape-doubled(${n})`, (h) => { entry(h, n).shape = [...(entry(h, n).shape as number[]), 2]; }, 'error');
+    withHeader(
+      `shape-doubled(${n})`,
+      (h) => {
+        entry(h, n).shape = [...(entry(h, n).shape as number[]), 2];
+      },
+      'error',
+    );
   }
   // entries: wrong kinds, removed, renamed to special names
   for (const v of [null, 1, 'x', [], true]) {
     const n = pick(names);
-    withHeader(`entry(${n})=${JSON.stringify(v)}`, (h) => { h[n] = v; }, 'error');
+    withHeader(
+      `entry(${n})=${JSON.stringify(v)}`,
+      (h) => {
+        h[n] = v;
+      },
+      'error',
+    );
   }
-  for (const n of names.slice(0, 6)) withHeader(`remove(${n})`, (h) => { delete h[n]; }, 'error');
+  for (const n of names.slice(0, 6))
+    withHeader(
+      `remove(${n})`,
+      (h) => {
+        delete h[n];
+      },
+      'error',
+    );
   for (const special of ['__proto__', 'stage', '', 'constructor', '__optimizer__/x/y', '__optimizer__/0/', 'a'.repeat(10000)]) {
     const n = pick(names);
     withHeader(`rename(${n}->${special.slice(0, 20)})`, (h) => {
@@ -138,13 +258,31 @@ function mutations(base: string, buf: Buffer, seed: number, scale: number): Case
   }
   // metadata
   const metas: [string, unknown][] = [
-    ['__metadata__', null], ['__metadata__', []], ['__metadata__', { a: 1 }], ['__metadata__', { a: null }], ['__metadata__', 'x'],
-    ['linger.stage', 'frozen'], ['linger.stage', ''], ['linger.format', 'linger-studio/2'], ['linger.format', 'other'],
-    ['linger.metrics', '[1]'], ['linger.metrics', '{"a": "b"}'], ['linger.metrics', '{'], ['linger.module_tree', '{}'],
-    ['linger.module_tree', '[{"path": 1}]'], ['linger.module_tree', '[{"path":"a","type":"B","bits":{"data":99}}]'],
-    ['linger.module_tree', '[{"path":"a","type":"B","normalize":{"data":"x"}}]'], ['linger.input_shape', '[0]'], ['linger.input_shape', '"x"'],
-    ['linger.input_shape', '[1e400]'], ['linger.graph', '[]'], ['linger.graph', '{"nodes": 5}'], ['linger.transforms', '["compile"]'],
-    ['linger.optimizer', '{'], ['linger.optimizer', '{"type": "SGD"}'], ['linger.optimizer', '{"type":"SGD","param_groups":[{"lr":"x","params":[0]}],"state":{}}'],
+    ['__metadata__', null],
+    ['__metadata__', []],
+    ['__metadata__', { a: 1 }],
+    ['__metadata__', { a: null }],
+    ['__metadata__', 'x'],
+    ['linger.stage', 'frozen'],
+    ['linger.stage', ''],
+    ['linger.format', 'linger-studio/2'],
+    ['linger.format', 'other'],
+    ['linger.metrics', '[1]'],
+    ['linger.metrics', '{"a": "b"}'],
+    ['linger.metrics', '{'],
+    ['linger.module_tree', '{}'],
+    ['linger.module_tree', '[{"path": 1}]'],
+    ['linger.module_tree', '[{"path":"a","type":"B","bits":{"data":99}}]'],
+    ['linger.module_tree', '[{"path":"a","type":"B","normalize":{"data":"x"}}]'],
+    ['linger.input_shape', '[0]'],
+    ['linger.input_shape', '"x"'],
+    ['linger.input_shape', '[1e400]'],
+    ['linger.graph', '[]'],
+    ['linger.graph', '{"nodes": 5}'],
+    ['linger.transforms', '["compile"]'],
+    ['linger.optimizer', '{'],
+    ['linger.optimizer', '{"type": "SGD"}'],
+    ['linger.optimizer', '{"type":"SGD","param_groups":[{"lr":"x","params":[0]}],"state":{}}'],
     ['linger.optimizer', '{"type":"SGD","param_groups":[{"lr":1,"params":[0]}],"state":{"7":{"step":1}}}'],
     ['linger.optimizer', '{"type":"SGD","param_groups":[{"lr":1,"params":[]}],"state":{}}'],
   ];
@@ -155,7 +293,29 @@ function mutations(base: string, buf: Buffer, seed: number, scale: number): Case
     });
   }
   // JSON garbage: token soup of the header's length (no NaN tokens), deep nesting, cut-off text, duplicates
-  const tokens = ['{', '}', '[', ']', ':', ',', '"', '"a"', '0', '-1', '1e999', 'true', 'null', ' ', '\\', '"\\u0000"', '"F32"', '"shape"', '"data_offsets"', '\u00e9', '\ud800'];
+  const tokens = [
+    '{',
+    '}',
+    '[',
+    ']',
+    ':',
+    ',',
+    '"',
+    '"a"',
+    '0',
+    '-1',
+    '1e999',
+    'true',
+    'null',
+    ' ',
+    '\\',
+    '"\\u0000"',
+    '"F32"',
+    '"shape"',
+    '"data_offsets"',
+    '\u00e9',
+    '\ud800',
+  ];
   for (let i = 0; i < 40 * scale; i++) {
     let s = '';
     while (Buffer.byteLength(s) < hlen) s += pick(tokens);
@@ -193,7 +353,9 @@ async function bases(dir: string): Promise<[string, Buffer, number][]> {
   const b = await linger.save(fixed, path.join(dir, 'fixed.safetensors'));
   const c = await linger.save({ w: tensor([1, 2, 3, 4]), n: tensor([3], [1], 'int32') }, path.join(dir, 'dict.safetensors'));
   return [
-    ['float-opt', fs.readFileSync(a), 1], ['fixed', fs.readFileSync(b), 1], ['dict', fs.readFileSync(c), 0.5],
+    ['float-opt', fs.readFileSync(a), 1],
+    ['fixed', fs.readFileSync(b), 1],
+    ['dict', fs.readFileSync(c), 0.5],
     ['torch', fs.readFileSync(path.join(STATE_FIXTURES, 'torch_democnn.safetensors')), 0.15],
   ];
 }
@@ -206,7 +368,11 @@ test('≥ 1,000 mutated checkpoints: a clean CheckpointFormatError or a load, no
     assert.ok(cases.length >= 1000, `${cases.length} cases`);
     const file = path.join(dir, 'case.safetensors');
     const bad: string[] = [];
-    let errors = 0, loads = 0, slowest = 0, slowestName = '', maxRatio = 0;
+    let errors = 0,
+      loads = 0,
+      slowest = 0,
+      slowestName = '',
+      maxRatio = 0;
     const tensors0 = tf.memory().numTensors;
     const mem0 = process.memoryUsage();
     let peakRss = mem0.rss;
@@ -236,12 +402,17 @@ test('≥ 1,000 mutated checkpoints: a clean CheckpointFormatError or a load, no
         }
       }
       // the viewer paths agree with the loader on what is valid (the header-only one cannot see int64 range)
-      for (const [what, fn] of [['inspect', () => inspectCheckpoint(file)], ['info', () => readCheckpointInfo(file, { allocate: (n) => Buffer.allocUnsafe(n) })]] as const) {
+      for (const [what, fn] of [
+        ['inspect', () => inspectCheckpoint(file)],
+        ['info', () => readCheckpointInfo(file, { allocate: (n) => Buffer.allocUnsafe(n) })],
+      ] as const) {
         try {
           fn();
-          if (outcome === 'error' && what === 'inspect' && !/does not fit the engine's int32/.test(loadError)) bad.push(`${c.name}: inspect accepted a file the loader refused`);
+          if (outcome === 'error' && what === 'inspect' && !/does not fit the engine's int32/.test(loadError))
+            bad.push(`${c.name}: inspect accepted a file the loader refused`);
         } catch (e) {
-          if (!(e instanceof CheckpointFormatError)) bad.push(`${c.name}: ${what}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 300));
+          if (!(e instanceof CheckpointFormatError))
+            bad.push(`${c.name}: ${what}: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`.slice(0, 300));
           else if (outcome === 'load') bad.push(`${c.name}: ${what} refused a file the loader accepted: ${e.message}`);
         }
       }
@@ -252,12 +423,17 @@ test('≥ 1,000 mutated checkpoints: a clean CheckpointFormatError or a load, no
       }
       maxRatio = Math.max(maxRatio, allocated / Math.max(1, size));
       const ms = performance.now() - s;
-      if (ms > slowest) { slowest = ms; slowestName = c.name; }
+      if (ms > slowest) {
+        slowest = ms;
+        slowestName = c.name;
+      }
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }
     const elapsed = performance.now() - t0;
-    t.diagnostic(`${cases.length} cases in ${(elapsed / 1000).toFixed(1)} s: ${errors} clean errors, ${loads} loads; slowest ${slowest.toFixed(1)} ms (${slowestName}); ` +
-      `reader allocation ≤ ${maxRatio.toFixed(3)}× the file; RSS growth ${((peakRss - mem0.rss) / 2 ** 20).toFixed(1)} MB`);
+    t.diagnostic(
+      `${cases.length} cases in ${(elapsed / 1000).toFixed(1)} s: ${errors} clean errors, ${loads} loads; slowest ${slowest.toFixed(1)} ms (${slowestName}); ` +
+        `reader allocation ≤ ${maxRatio.toFixed(3)}× the file; RSS growth ${((peakRss - mem0.rss) / 2 ** 20).toFixed(1)} MB`,
+    );
     assert.deepEqual(bad.slice(0, 20), [], `${bad.length} bad outcomes`);
     assert.ok(maxRatio <= 1, 'the reader never allocates more than the file size');
     assert.equal(tf.memory().numTensors, tensors0, 'no tensors left behind');

@@ -19,7 +19,9 @@ import { loadModelFile } from '../../../src/engine/modelFile';
 import { formatInspect, inspectCheckpoint } from '../../../src/engine/services/inspect';
 import { TINY_INPUT, TinyNet } from './stateFixtures';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const tmpdir = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `linger-${tag}-`));
 
@@ -72,7 +74,10 @@ describe('special files: lstat first, a message of their own, nothing blocks', (
       assert.throws(() => readRegularFile(fifo), /is a FIFO/);
       // the ONNX importer reads through the same check
       fs.renameSync(fifo, path.join(dir, 'x.onnx'));
-      await assert.rejects(importOnnx(path.join(dir, 'x.onnx')), /x\.onnx: cannot read the file \(is a FIFO \(named pipe\), not a model file\)$/);
+      await assert.rejects(
+        importOnnx(path.join(dir, 'x.onnx')),
+        /x\.onnx: cannot read the file \(is a FIFO \(named pipe\), not a model file\)$/,
+      );
       await assert.rejects(importOnnx(loop), /loop\.safetensors: cannot read the file \(a symbolic link loop/);
       // and the model-file loader
       fs.renameSync(path.join(dir, 'x.onnx'), path.join(dir, 'x.ts'));
@@ -96,24 +101,70 @@ describe('the metadata is checked against the tensors', () => {
   };
   const floatTensors = { 'fc.weight': { dtype: 'F32', shape: [2], data_offsets: [0, 8] } };
   const cases: [string, Buffer, RegExp][] = [
-    ['a fixed dict whose metadata says float', craft({ __metadata__: { 'linger.stage': 'float' }, ...fixedTensors }, f32(1, 2)),
-      /the metadata contradicts the tensors: linger\.stage is float, but 'fc\.running_x' is a fixed-point quantizer buffer/],
-    ['a float dict whose metadata says fixed', craft({ __metadata__: { 'linger.stage': 'fixed' }, ...floatTensors }, f32(1, 2)),
-      /linger\.stage is fixed, but no tensor is a quantizer buffer/],
-    ['transforms without init on a fixed dict', craft({ __metadata__: { 'linger.stage': 'fixed', 'linger.transforms': '["trace"]' }, ...fixedTensors }, f32(1, 2)),
-      /linger\.transforms lacks init, but linger\.stage is fixed/],
-    ['tree bits without quantizer buffers', craft({ __metadata__: { 'linger.module_tree': '[{"path":"fc","type":"LinearInt","repr":"","parameters":2,"bits":{"data":8,"parameter":8,"out":8}}]' }, ...floatTensors }, f32(1, 2)),
-      /module 'fc' has fixed-point bits in linger\.module_tree, but no quantizer buffers/],
-    ['a duplicated __metadata__ key', craft(`{"__metadata__":{"linger.stage":"fixed"},"__metadata__":{"linger.stage":"float"},"fc.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, f32(1, 2)),
-      /the header has the key "__metadata__" twice \(a reader would silently keep the last\)/],
-    ['a duplicated tensor entry', craft(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, f32(1, 2)),
-      /the header has the key "w" twice/],
-    ['a duplicated key inside a metadata entry', craft({ __metadata__: { 'linger.metrics': '{"accuracy": 0.1, "accuracy": 0.9}' }, ...floatTensors }, f32(1, 2)),
-      /metadata linger\.metrics has the key 'accuracy' twice/],
-    ['an infinite metric', craft({ __metadata__: { 'linger.metrics': '{"loss": 1e999}' }, ...floatTensors }, f32(1, 2)),
-      /metadata linger\.metrics: 'loss' is not a finite number/],
-    ['an unknown module-tree field', craft({ __metadata__: { 'linger.module_tree': '[{"path":"fc","type":"Linear","repr":"","parameters":2,"oormalize":{"data":8,"weight":8,"bias":null}}]' }, ...floatTensors }, f32(1, 2)),
-      /metadata linger\.module_tree\[0\] \(module 'fc'\): unknown field 'oormalize'/],
+    [
+      'a fixed dict whose metadata says float',
+      craft({ __metadata__: { 'linger.stage': 'float' }, ...fixedTensors }, f32(1, 2)),
+      /the metadata contradicts the tensors: linger\.stage is float, but 'fc\.running_x' is a fixed-point quantizer buffer/,
+    ],
+    [
+      'a float dict whose metadata says fixed',
+      craft({ __metadata__: { 'linger.stage': 'fixed' }, ...floatTensors }, f32(1, 2)),
+      /linger\.stage is fixed, but no tensor is a quantizer buffer/,
+    ],
+    [
+      'transforms without init on a fixed dict',
+      craft({ __metadata__: { 'linger.stage': 'fixed', 'linger.transforms': '["trace"]' }, ...fixedTensors }, f32(1, 2)),
+      /linger\.transforms lacks init, but linger\.stage is fixed/,
+    ],
+    [
+      'tree bits without quantizer buffers',
+      craft(
+        {
+          __metadata__: {
+            'linger.module_tree': '[{"path":"fc","type":"LinearInt","repr":"","parameters":2,"bits":{"data":8,"parameter":8,"out":8}}]',
+          },
+          ...floatTensors,
+        },
+        f32(1, 2),
+      ),
+      /module 'fc' has fixed-point bits in linger\.module_tree, but no quantizer buffers/,
+    ],
+    [
+      'a duplicated __metadata__ key',
+      craft(
+        `{"__metadata__":{"linger.stage":"fixed"},"__metadata__":{"linger.stage":"float"},"fc.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`,
+        f32(1, 2),
+      ),
+      /the header has the key "__metadata__" twice \(a reader would silently keep the last\)/,
+    ],
+    [
+      'a duplicated tensor entry',
+      craft(`{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}`, f32(1, 2)),
+      /the header has the key "w" twice/,
+    ],
+    [
+      'a duplicated key inside a metadata entry',
+      craft({ __metadata__: { 'linger.metrics': '{"accuracy": 0.1, "accuracy": 0.9}' }, ...floatTensors }, f32(1, 2)),
+      /metadata linger\.metrics has the key 'accuracy' twice/,
+    ],
+    [
+      'an infinite metric',
+      craft({ __metadata__: { 'linger.metrics': '{"loss": 1e999}' }, ...floatTensors }, f32(1, 2)),
+      /metadata linger\.metrics: 'loss' is not a finite number/,
+    ],
+    [
+      'an unknown module-tree field',
+      craft(
+        {
+          __metadata__: {
+            'linger.module_tree': '[{"path":"fc","type":"Linear","repr":"","parameters":2,"oormalize":{"data":8,"weight":8,"bias":null}}]',
+          },
+          ...floatTensors,
+        },
+        f32(1, 2),
+      ),
+      /metadata linger\.module_tree\[0\] \(module 'fc'\): unknown field 'oormalize'/,
+    ],
   ];
   for (const [name, bytes, re] of cases) {
     test(name, async () => {
@@ -121,7 +172,10 @@ describe('the metadata is checked against the tensors', () => {
       try {
         const file = path.join(dir, 'c.safetensors');
         fs.writeFileSync(file, bytes);
-        assert.throws(() => readCheckpointInfo(file), (e: unknown) => e instanceof CheckpointFormatError && re.test(e.message));
+        assert.throws(
+          () => readCheckpointInfo(file),
+          (e: unknown) => e instanceof CheckpointFormatError && re.test(e.message),
+        );
         await assert.rejects(loadCheckpoint(file), re);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
@@ -154,12 +208,14 @@ describe('the metadata is checked against the tensors', () => {
   });
 
   test('save refuses a non-finite metric instead of writing null', async () => {
-    await assert.rejects(save(new TinyNet(), path.join(os.tmpdir(), 'never.safetensors'), { metrics: { loss: NaN } }),
-      /linger\.save: metric 'loss' is NaN, not a finite number/);
+    await assert.rejects(
+      save(new TinyNet(), path.join(os.tmpdir(), 'never.safetensors'), { metrics: { loss: NaN } }),
+      /linger\.save: metric 'loss' is NaN, not a finite number/,
+    );
   });
 });
 
-describe('a checkpoint\'s parent is verified by its content hash', () => {
+describe("a checkpoint's parent is verified by its content hash", () => {
   test('the hash is recorded on save; a parent replaced by another run is reported', async () => {
     const dir = tmpdir('parent');
     try {
@@ -171,7 +227,10 @@ describe('a checkpoint\'s parent is verified by its content hash', () => {
       await save(new TinyNet(), parent); // run B writes its own float checkpoint over run A's
       assert.match(parentProblem(child, info.metadata)!, /its parent .*float\.safetensors is not the file it was made from/);
       // linger inspect (and the Checkpoints view's Inspect) shows it beside the parent
-      assert.match(formatInspect(inspectCheckpoint(child)), /parent +.*float\.safetensors — warning: its parent .* is not the file it was made from/);
+      assert.match(
+        formatInspect(inspectCheckpoint(child)),
+        /parent +.*float\.safetensors — warning: its parent .* is not the file it was made from/,
+      );
       fs.rmSync(parent);
       assert.match(parentProblem(child, info.metadata)!, /its parent .*float\.safetensors cannot be read/);
     } finally {

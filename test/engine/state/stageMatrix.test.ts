@@ -6,11 +6,26 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { DemoCNN, initBackend, linger, manualSeed, nn, rand, randn, Stage, stageOfDict, StateDict, Tensor, tensor } from '../../../src/engine/index';
+import {
+  DemoCNN,
+  initBackend,
+  linger,
+  manualSeed,
+  nn,
+  rand,
+  randn,
+  Stage,
+  stageOfDict,
+  StateDict,
+  Tensor,
+  tensor,
+} from '../../../src/engine/index';
 import { tf } from '../../../src/engine/backend/tf';
 import { trainedDemo } from './stateFixtures';
 
-before(async () => { await initBackend(); });
+before(async () => {
+  await initBackend();
+});
 
 const STAGES: Stage[] = ['float', 'traced', 'fixed'];
 
@@ -30,7 +45,8 @@ function modelAt(stage: Stage, seed: number, calibrate = true): DemoCNN {
 /** Everything observable about a model's state: values of every entry, its structure and stage. */
 function snapshot(m: nn.Module): { stage: Stage; repr: string; values: Record<string, number[]> } {
   return {
-    stage: m.stage(), repr: m.toString(),
+    stage: m.stage(),
+    repr: m.toString(),
     values: Object.fromEntries(Object.entries(m.stateDict()).map(([k, t]) => [k, Array.from(t.dataSync())])),
   };
 }
@@ -38,7 +54,10 @@ function dictValues(sd: StateDict): Record<string, number[]> {
   return Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, Array.from(t.dataSync())]));
 }
 
-const x = () => { manualSeed(123); return rand([4, 1, 28, 28]); };
+const x = () => {
+  manualSeed(123);
+  return rand([4, 1, 28, 28]);
+};
 function evalOut(m: nn.Module): Float32Array {
   m.eval();
   const y = (m(x()) as Tensor).dataSync() as Float32Array;
@@ -76,28 +95,32 @@ describe('stage compatibility: every dict stage × every model stage', () => {
         }
         const r = model.loadStateDict(sd); // strict
         assert.deepEqual(r, { missingKeys: [], unexpectedKeys: [] });
-        assert.deepEqual(dictValues(sd), dictBefore, 'the caller\'s dict is not consumed or changed');
-        assert.equal(model.stage(), to, 'loading never changes the model\'s stage');
+        assert.deepEqual(dictValues(sd), dictBefore, "the caller's dict is not consumed or changed");
+        assert.equal(model.stage(), to, "loading never changes the model's stage");
         const src = sources.get(from)!;
         if (from === to) {
           assert.deepEqual(snapshot(model).values, snapshot(src).values, 'same stage: every value equal');
           assert.deepEqual(evalOut(model), evalOut(src));
         } else if (to === 'traced') {
           // float → traced: keys move into the fused layers; eval folds BN: the same function
-          const a = evalOut(model), b = evalOut(src);
+          const a = evalOut(model),
+            b = evalOut(src);
           const err = Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
           assert.ok(err < 1e-4, `float vs traced eval: max |diff| ${err}`);
         } else {
           // → fixed: BN folded into the conv with the running statistics; quantizer statistics start empty
           const conv = model.stateDict()['conv1.weight'].dataSync();
           const s = src.stateDict();
-          const [w, g, v] = from === 'float'
-            ? [s['conv1.weight'], s['bn1.weight'], s['bn1.running_var']]
-            : [s['conv1.conv.weight'], s['conv1.bn.weight'], s['conv1.bn.running_var']];
-          const wd = w.dataSync(), gd = g.dataSync(), vd = v.dataSync();
+          const [w, g, v] =
+            from === 'float'
+              ? [s['conv1.weight'], s['bn1.weight'], s['bn1.running_var']]
+              : [s['conv1.conv.weight'], s['conv1.bn.weight'], s['conv1.bn.running_var']];
+          const wd = w.dataSync(),
+            gd = g.dataSync(),
+            vd = v.dataSync();
           for (let i = 0; i < wd.length; i++) {
             const o = Math.floor(i / 9);
-            const folded = Math.max(-8, Math.min(8, wd[i] * gd[o] / Math.sqrt(vd[o] + 1e-5)));
+            const folded = Math.max(-8, Math.min(8, (wd[i] * gd[o]) / Math.sqrt(vd[o] + 1e-5)));
             assert.ok(Math.abs(conv[i] - folded) < 1e-6, `conv1.weight[${i}] folded`);
           }
           assert.equal(model.stateDict()['conv1.running_o'].item(), 0, 'an earlier-stage dict brings no quantizer statistics');
@@ -135,17 +158,23 @@ describe('stage compatibility: every dict stage × every model stage', () => {
       broken['extra.weight'] = tensor([1]);
       Object.defineProperty(broken, 'stage', { value: stage, enumerable: false });
       const tensorsBefore = tf.memory().numTensors;
-      assert.throws(() => model.loadStateDict(broken), (e: Error) => {
-        assert.match(e.message, /nothing was changed/);
-        assert.match(e.message, new RegExp(`missing keys: ${keys[0].replace(/\./g, '\\.')}`));
-        assert.match(e.message, /unexpected keys: extra\.weight/);
-        assert.match(e.message, /shape mismatches: fc2\.weight: checkpoint has \[2, 10\], model has \[10, 128\]/);
-        return true;
-      }, stage);
+      assert.throws(
+        () => model.loadStateDict(broken),
+        (e: Error) => {
+          assert.match(e.message, /nothing was changed/);
+          assert.match(e.message, new RegExp(`missing keys: ${keys[0].replace(/\./g, '\\.')}`));
+          assert.match(e.message, /unexpected keys: extra\.weight/);
+          assert.match(e.message, /shape mismatches: fc2\.weight: checkpoint has \[2, 10\], model has \[10, 128\]/);
+          return true;
+        },
+        stage,
+      );
       assert.deepEqual(snapshot(model), before, `${stage}: the model is unchanged`);
       assert.ok(tf.memory().numTensors <= tensorsBefore, `${stage}: a failed load leaves no tensors behind`);
     }
   });
 
-  test('cleanup', () => { fs.rmSync(dir, { recursive: true, force: true }); });
+  test('cleanup', () => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -10,7 +10,10 @@ export const FIXTURE_SCRIPT = path.join(ROOT, 'scripts', 'golden', 'make_state_f
 export const PYTHON = process.env.LINGER_PYTHON ?? '/usr/bin/python3';
 
 /** A tensor as fixture JSON: shape and row-major values. */
-export interface JsonTensor { shape: number[]; data: number[] }
+export interface JsonTensor {
+  shape: number[];
+  data: number[];
+}
 export const toJson = (t: Tensor): JsonTensor => ({ shape: t.shape, data: Array.from(t.dataSync()) });
 export const fromJson = (j: JsonTensor): Tensor => tensor(Float32Array.from(j.data), j.shape);
 
@@ -22,7 +25,9 @@ export function trainedDemo(seed: number): DemoCNN {
     bn.weight!.assignLogical(rand([bn.numFeatures]).mul(1).add(0.5));
     bn.bias!.assignLogical(rand([bn.numFeatures]).mul(0.4).sub(0.2));
   }
-  tidy(() => { for (let i = 0; i < 3; i++) m(rand([8, 1, 28, 28])); });
+  tidy(() => {
+    for (let i = 0; i < 3; i++) m(rand([8, 1, 28, 28]));
+  });
   return m;
 }
 
@@ -44,7 +49,11 @@ let torchChecked: string | null | undefined;
 export function torchUnavailable(): string | null {
   if (torchChecked === undefined) {
     const r = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-    torchChecked = r.error ? `${PYTHON} not found` : r.status !== 0 ? `${PYTHON} has no torch (${r.stderr.trim().split('\n').pop()})` : null;
+    torchChecked = r.error
+      ? `${PYTHON} not found`
+      : r.status !== 0
+        ? `${PYTHON} has no torch (${r.stderr.trim().split('\n').pop()})`
+        : null;
   }
   return torchChecked;
 }

@@ -82,7 +82,8 @@ export interface TensorOpDef {
   lowerCall?(ctx: ExportContext, c: CapturedCall): void;
 }
 
-type Entry = { kind: 'int'; def: IntOpDef } | { kind: 'float'; def: IntOpDef; replacement: Replacement } | { kind: 'floatOnly'; why: string };
+type Entry =
+  { kind: 'int'; def: IntOpDef } | { kind: 'float'; def: IntOpDef; replacement: Replacement } | { kind: 'floatOnly'; why: string };
 
 const TABLE = new ClassTable<Entry>();
 const INT_OPS: IntOpDef[] = [];

@@ -42,7 +42,10 @@ interface FloatLowering {
 }
 
 const FLOAT = new ClassTable<FloatLowering>();
-function def<M extends Module>(classes: (abstract new (...args: never[]) => M)[], l: Omit<FloatLowering, 'lower'> & { lower(ctx: ExportContext, c: CapturedCall, m: M, scope: string, io: FloatIO): void }): void {
+function def<M extends Module>(
+  classes: (abstract new (...args: never[]) => M)[],
+  l: Omit<FloatLowering, 'lower'> & { lower(ctx: ExportContext, c: CapturedCall, m: M, scope: string, io: FloatIO): void },
+): void {
   for (const cls of classes) FLOAT.set(cls as unknown as ModuleClass, l as FloatLowering);
 }
 
@@ -61,7 +64,9 @@ export function lowerFloatModule(ctx: ExportContext, c: CapturedCall, m: Module,
   const xs = l.keepsCodes && ctx.mode === 'thinker' ? xin : { name: ctx.floatName(xin, scope) };
   const carry = (name: string): ExportValue => ({ name, ...(xs.int8Scale !== undefined ? { int8Scale: xs.int8Scale } : {}) });
   const clip = (name: string, s: { normalizeData?: number | null }) =>
-    s.normalizeData === null || s.normalizeData === undefined ? name : g.op('Clip', [name, g.scalar(-s.normalizeData), g.scalar(s.normalizeData)], `${scope}/Clip`);
+    s.normalizeData === null || s.normalizeData === undefined
+      ? name
+      : g.op('Clip', [name, g.scalar(-s.normalizeData), g.scalar(s.normalizeData)], `${scope}/Clip`);
   l.lower(ctx, c, m, scope, { x, xin, xs, carry, clip });
 }
 
@@ -84,7 +89,11 @@ def([LayerNorm], {
     const w = m.weight ? g.initializer(`${c.target}.weight`, m.normalizedShape, DT.FLOAT, m.weight.dataSync()) : null;
     const b = m.bias ? g.initializer(`${c.target}.bias`, m.normalizedShape, DT.FLOAT, m.bias.dataSync()) : null;
     if (ctx.opset >= 17) {
-      const ins = [xs.name, w ?? g.initializer(`${c.target}.weight`, m.normalizedShape, DT.FLOAT, new Float32Array(n).fill(1)), ...(b ? [b] : [])];
+      const ins = [
+        xs.name,
+        w ?? g.initializer(`${c.target}.weight`, m.normalizedShape, DT.FLOAT, new Float32Array(n).fill(1)),
+        ...(b ? [b] : []),
+      ];
       return ctx.out(c, { name: g.op('LayerNormalization', ins, `${scope}/LayerNormalization`, { axis: -k, epsilon: { float: m.eps } }) });
     }
     const mean = ctx.reduceNode('ReduceMean', xs.name, axes, true, scope);
@@ -123,12 +132,20 @@ def([Linear], {
 def<BatchNormNd>([BatchNormNd as never], {
   lower: (ctx, c, m, scope, { xs, clip }) => {
     const g = ctx.g;
-    if (!m.trackRunningStats) throw new Error('a BatchNorm without running statistics normalizes with batch statistics in eval; ONNX export needs running statistics');
+    if (!m.trackRunningStats)
+      throw new Error(
+        'a BatchNorm without running statistics normalizes with batch statistics in eval; ONNX export needs running statistics',
+      );
     const n = m.numFeatures;
-    const w = m.effectiveWeight(), b = m.effectiveBias();
+    const w = m.effectiveWeight(),
+      b = m.effectiveBias();
     const inits = [
-      w ? g.initializer(`${c.target}.weight`, [n], DT.FLOAT, logicalValues(w, null).values) : g.initializer(`${c.target}.weight`, [n], DT.FLOAT, new Float32Array(n).fill(1)),
-      b ? g.initializer(`${c.target}.bias`, [n], DT.FLOAT, logicalValues(b, null).values) : g.initializer(`${c.target}.bias`, [n], DT.FLOAT, new Float32Array(n)),
+      w
+        ? g.initializer(`${c.target}.weight`, [n], DT.FLOAT, logicalValues(w, null).values)
+        : g.initializer(`${c.target}.weight`, [n], DT.FLOAT, new Float32Array(n).fill(1)),
+      b
+        ? g.initializer(`${c.target}.bias`, [n], DT.FLOAT, logicalValues(b, null).values)
+        : g.initializer(`${c.target}.bias`, [n], DT.FLOAT, new Float32Array(n)),
       g.initializer(`${c.target}.running_mean`, [n], DT.FLOAT, m.running_mean!.dataSync()),
       g.initializer(`${c.target}.running_var`, [n], DT.FLOAT, m.running_var!.dataSync()),
     ];
@@ -137,7 +154,10 @@ def<BatchNormNd>([BatchNormNd as never], {
   },
 });
 def([ReLU], { keepsCodes: true, lower: (ctx, c, _m, scope, io) => ctx.out(c, io.carry(ctx.g.op('Relu', [io.xs.name], `${scope}/Relu`))) });
-def([ReLU6], { lower: (ctx, c, _m, scope, { xs }) => ctx.out(c, { name: ctx.g.op('Clip', [xs.name, ctx.g.scalar(0), ctx.g.scalar(6)], `${scope}/Clip`) }) });
+def([ReLU6], {
+  lower: (ctx, c, _m, scope, { xs }) =>
+    ctx.out(c, { name: ctx.g.op('Clip', [xs.name, ctx.g.scalar(0), ctx.g.scalar(6)], `${scope}/Clip`) }),
+});
 def([Sigmoid], { lower: (ctx, c, _m, scope, { xs }) => ctx.out(c, { name: ctx.g.op('Sigmoid', [xs.name], `${scope}/Sigmoid`) }) });
 def([Tanh], { lower: (ctx, c, _m, scope, { xs }) => ctx.out(c, { name: ctx.g.op('Tanh', [xs.name], `${scope}/Tanh`) }) });
 def([Softmax], {
@@ -149,7 +169,8 @@ def([Softmax], {
 def([Flatten], {
   keepsCodes: true,
   lower: (ctx, c, m, scope, { x, xs, carry }) => {
-    const a = normAxis(m.startDim, x.rank), e = normAxis(m.endDim, x.rank);
+    const a = normAxis(m.startDim, x.rank),
+      e = normAxis(m.endDim, x.rank);
     if (a === 1 && e === x.rank - 1) return ctx.out(c, carry(ctx.g.op('Flatten', [xs.name], `${scope}/Flatten`, { axis: 1 })));
     ctx.out(c, carry(ctx.reshapeNode(xs.name, x.shape, c.outputs[0].shape, scope)));
   },
@@ -157,19 +178,41 @@ def([Flatten], {
 def([MaxPool2d], {
   keepsCodes: true,
   lower: (ctx, c, m, scope, { xs, carry }) => {
-    const k = pair(m.kernelSize, 'kernel_size'), s = pair(m.stride, 'stride'), p = pair(m.padding, 'padding');
+    const k = pair(m.kernelSize, 'kernel_size'),
+      s = pair(m.stride, 'stride'),
+      p = pair(m.padding, 'padding');
     // ceil_mode only when set (ONNX's default is 0; linger's export writes none)
-    ctx.out(c, carry(ctx.g.op('MaxPool', [xs.name], `${scope}/MaxPool`, { kernel_shape: k, strides: s, pads: [p[0], p[1], p[0], p[1]], ...(m.ceilMode ? { ceil_mode: 1 } : {}) })));
+    ctx.out(
+      c,
+      carry(
+        ctx.g.op('MaxPool', [xs.name], `${scope}/MaxPool`, {
+          kernel_shape: k,
+          strides: s,
+          pads: [p[0], p[1], p[0], p[1]],
+          ...(m.ceilMode ? { ceil_mode: 1 } : {}),
+        }),
+      ),
+    );
   },
 });
 def([AvgPool2d], {
   lower: (ctx, c, m, scope, { xs }) => {
-    const k = pair(m.kernelSize, 'kernel_size'), s = pair(m.stride, 'stride'), p = pair(m.padding, 'padding');
-    ctx.out(c, { name: ctx.g.op('AveragePool', [xs.name], `${scope}/AveragePool`, { kernel_shape: k, strides: s, pads: [p[0], p[1], p[0], p[1]], count_include_pad: 1 }) });
+    const k = pair(m.kernelSize, 'kernel_size'),
+      s = pair(m.stride, 'stride'),
+      p = pair(m.padding, 'padding');
+    ctx.out(c, {
+      name: ctx.g.op('AveragePool', [xs.name], `${scope}/AveragePool`, {
+        kernel_shape: k,
+        strides: s,
+        pads: [p[0], p[1], p[0], p[1]],
+        count_include_pad: 1,
+      }),
+    });
   },
 });
 def([AdaptiveAvgPool2d], {
-  lower: (ctx, c, m, scope, { x, xs }) => ctx.out(c, { name: adaptiveAvgPool(ctx.g, xs.name, x.shape, pair(m.outputSize, 'output_size'), scope) }),
+  lower: (ctx, c, m, scope, { x, xs }) =>
+    ctx.out(c, { name: adaptiveAvgPool(ctx.g, xs.name, x.shape, pair(m.outputSize, 'output_size'), scope) }),
 });
 
 /**
@@ -181,8 +224,11 @@ def([AdaptiveAvgPool2d], {
 function recurrent(ctx: ExportContext, c: CapturedCall, m: LSTM | GRU, x: string, scope: string): void {
   const g = ctx.g;
   const isLstm = m instanceof LSTM;
-  if (c.inputs[0] instanceof Tensor && c.inputs[0].rank !== 3) throw new Error(`${m.typeName()}: export needs a batched input [seq, batch, features] (or [batch, seq, features] with batchFirst)`);
-  const H = m.hiddenSize, D = m.directions, G = isLstm ? 4 : 3;
+  if (c.inputs[0] instanceof Tensor && c.inputs[0].rank !== 3)
+    throw new Error(`${m.typeName()}: export needs a batched input [seq, batch, features] (or [batch, seq, features] with batchFirst)`);
+  const H = m.hiddenSize,
+    D = m.directions,
+    G = isLstm ? 4 : 3;
   const order = isLstm ? [0, 3, 1, 2] : [1, 0, 2];
   const rows = (v: Float32Array | Int32Array, cols: number) => {
     const out = new Float32Array(G * H * cols);
@@ -192,28 +238,53 @@ function recurrent(ctx: ExportContext, c: CapturedCall, m: LSTM | GRU, x: string
   const param = (k: string) => (m as unknown as Record<string, Parameter | undefined>)[k];
   const [h0, c0] = c.inputs.slice(1).map((t) => ctx.value(t).name);
   let inp = m.batchFirst ? g.op('Transpose', [x], `${scope}/Transpose`, { perm: [1, 0, 2] }) : x;
-  const hs: string[] = [], cs: string[] = [];
+  const hs: string[] = [],
+    cs: string[] = [];
   for (let l = 0; l < m.numLayers; l++) {
     const sfx = D === 2 ? ['', '_reverse'] : [''];
     const inF = l === 0 ? m.inputSize : H * D;
-    const W: Float32Array[] = [], R: Float32Array[] = [], B: Float32Array[] = [];
+    const W: Float32Array[] = [],
+      R: Float32Array[] = [],
+      B: Float32Array[] = [];
     for (const d of sfx) {
-      const wih = param(`weight_ih_l${l}${d}`)!, whh = param(`weight_hh_l${l}${d}`)!;
+      const wih = param(`weight_ih_l${l}${d}`)!,
+        whh = param(`weight_hh_l${l}${d}`)!;
       W.push(rows(logicalValues(wih.raw, wih.perm).values, inF));
       R.push(rows(logicalValues(whh.raw, whh.perm).values, H));
-      const bih = param(`bias_ih_l${l}${d}`), bhh = param(`bias_hh_l${l}${d}`);
+      const bih = param(`bias_ih_l${l}${d}`),
+        bhh = param(`bias_hh_l${l}${d}`);
       B.push(bih ? rows(bih.dataSync(), 1) : new Float32Array(G * H), bhh ? rows(bhh.dataSync(), 1) : new Float32Array(G * H));
     }
     const joined = (parts: Float32Array[]) => {
       const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-      parts.reduce((off, p) => { out.set(p, off); return off + p.length; }, 0);
+      parts.reduce((off, p) => {
+        out.set(p, off);
+        return off + p.length;
+      }, 0);
       return out;
     };
-    const init = (v: string | undefined, what: string) => (v === undefined ? '' :
-      g.op('Slice', [v, g.initializer(`${c.target}.${what}_l${l}_start`, [1], DT.INT64, [l * D]), g.initializer(`${c.target}.${what}_l${l}_end`, [1], DT.INT64, [(l + 1) * D]),
-        g.initializer(`${c.target}.${what}_l${l}_axes`, [1], DT.INT64, [0])], `${scope}/Slice`));
-    const ins = [inp, g.initializer(`${c.target}.W_l${l}`, [D, G * H, inF], DT.FLOAT, joined(W)), g.initializer(`${c.target}.R_l${l}`, [D, G * H, H], DT.FLOAT, joined(R)),
-      g.initializer(`${c.target}.B_l${l}`, [D, 2 * G * H], DT.FLOAT, joined(B)), '', init(h0, 'h0'), ...(isLstm ? [init(c0, 'c0')] : [])];
+    const init = (v: string | undefined, what: string) =>
+      v === undefined
+        ? ''
+        : g.op(
+            'Slice',
+            [
+              v,
+              g.initializer(`${c.target}.${what}_l${l}_start`, [1], DT.INT64, [l * D]),
+              g.initializer(`${c.target}.${what}_l${l}_end`, [1], DT.INT64, [(l + 1) * D]),
+              g.initializer(`${c.target}.${what}_l${l}_axes`, [1], DT.INT64, [0]),
+            ],
+            `${scope}/Slice`,
+          );
+    const ins = [
+      inp,
+      g.initializer(`${c.target}.W_l${l}`, [D, G * H, inF], DT.FLOAT, joined(W)),
+      g.initializer(`${c.target}.R_l${l}`, [D, G * H, H], DT.FLOAT, joined(R)),
+      g.initializer(`${c.target}.B_l${l}`, [D, 2 * G * H], DT.FLOAT, joined(B)),
+      '',
+      init(h0, 'h0'),
+      ...(isLstm ? [init(c0, 'c0')] : []),
+    ];
     while (ins[ins.length - 1] === '') ins.pop();
     const attrs = { hidden_size: H, direction: D === 2 ? 'bidirectional' : 'forward', ...(isLstm ? {} : { linear_before_reset: 1 }) };
     const outs = g.add(isLstm ? 'LSTM' : 'GRU', ins, `${scope}/${isLstm ? 'LSTM' : 'GRU'}`, attrs, { outputs: isLstm ? 3 : 2 });

@@ -49,17 +49,24 @@ export async function exportOnnx(model: Module, dummyInput: Tensor, file: string
 /** The ONNX model exportOnnx writes, as a protobuf object (tests and tools inspect it). */
 export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOptions = {}): onnx.IModelProto {
   const opset = opts.opset ?? 13;
-  if (!Number.isInteger(opset) || opset < 13 || opset > 21) throw new OnnxExportError(`exportOnnx: opset ${opset} is not supported (13 to 21)`);
+  if (!Number.isInteger(opset) || opset < 13 || opset > 21)
+    throw new OnnxExportError(`exportOnnx: opset ${opset} is not supported (13 to 21)`);
   const dialect = opts.dialect ?? 'qdq';
-  if (dialect !== 'qdq' && dialect !== 'thinker') throw new OnnxExportError(`exportOnnx: unknown dialect '${String(dialect)}' (qdq or thinker)`);
+  if (dialect !== 'qdq' && dialect !== 'thinker')
+    throw new OnnxExportError(`exportOnnx: unknown dialect '${String(dialect)}' (qdq or thinker)`);
   if (!(dummyInput instanceof Tensor)) throw new OnnxExportError('exportOnnx: dummyInput must be a Tensor');
-  if (dummyInput.dtype !== 'float32' && dummyInput.dtype !== 'int32') throw new OnnxExportError('exportOnnx: dummyInput must be a float32 tensor (or int32 indices)');
+  if (dummyInput.dtype !== 'float32' && dummyInput.dtype !== 'int32')
+    throw new OnnxExportError('exportOnnx: dummyInput must be a float32 tensor (or int32 indices)');
   const fixed = model.modules().some((m) => isIntLayer(m));
   if (dialect === 'thinker' && !fixed) {
-    throw new OnnxExportError("exportOnnx: the 'thinker' dialect describes fixed-point layers; run linger.init (and QAT or calibrate) first, or export with the default dialect");
+    throw new OnnxExportError(
+      "exportOnnx: the 'thinker' dialect describes fixed-point layers; run linger.init (and QAT or calibrate) first, or export with the default dialect",
+    );
   }
   if (fixed && dialect === 'thinker' && opts.dynamicBatch === true) {
-    throw new OnnxExportError("exportOnnx: the 'thinker' dialect has static shapes (tpacker packs no symbolic dimension): the batch is the dummy input's dim 0; leave dynamicBatch unset");
+    throw new OnnxExportError(
+      "exportOnnx: the 'thinker' dialect has static shapes (tpacker packs no symbolic dimension): the batch is the dummy input's dim 0; leave dynamicBatch unset",
+    );
   }
   const dynamicBatch = fixed && dialect === 'thinker' ? false : (opts.dynamicBatch ?? true);
   let graph!: onnx.IGraphProto;
@@ -70,9 +77,10 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
     // a second pass on other data tells constants made in forward from values computed by ops
     // the engine does not record (argmax, eq, casts), which would otherwise freeze into constants
     // (indices: the same values in reverse order, so they stay valid)
-    const other = dummyInput.dtype === 'int32'
-      ? new Tensor(tf.reshape(tf.reverse(tf.reshape(dummyInput.logical(), [-1])), dummyInput.shape))
-      : new Tensor(tf.mul(tf.sin(tf.add(tf.mul(dummyInput.logical(), 12.9898), 0.7)), 2)); // not monotonic: argmax changes too
+    const other =
+      dummyInput.dtype === 'int32'
+        ? new Tensor(tf.reshape(tf.reverse(tf.reshape(dummyInput.logical(), [-1])), dummyInput.shape))
+        : new Tensor(tf.mul(tf.sin(tf.add(tf.mul(dummyInput.logical(), 12.9898), 0.7)), 2)); // not monotonic: argmax changes too
     checkUnrecorded(model, cap, captureForExport(model, other, exportable));
     const lowering = new Lowering(model, cap, { opset, dialect: fixed ? dialect : 'float', dynamicBatch });
     graph = lowering.run(opts.inputName ?? 'input', opts.outputName ?? 'output');
@@ -87,7 +95,10 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
     producerVersion: '0.1.0',
     opsetImport: domains,
     graph,
-    metadataProps: [{ key: 'linger.stage', value: model.stage() }, { key: 'linger.dialect', value: fixed ? dialect : 'float' }],
+    metadataProps: [
+      { key: 'linger.stage', value: model.stage() },
+      { key: 'linger.dialect', value: fixed ? dialect : 'float' },
+    ],
   };
 }
 
@@ -100,15 +111,23 @@ export function buildOnnxModel(model: Module, dummyInput: Tensor, opts: ExportOp
  */
 function checkUnrecorded(model: Module, a: Capture, b: Capture): void {
   const params = new Set<tf.Tensor>([...model.namedParameters(), ...model.namedBuffers()].map(([, p]) => p.raw));
-  const same = a.calls.length === b.calls.length && a.calls.every((c, i) => c.target === b.calls[i].target && c.inputs.length === b.calls[i].inputs.length) &&
+  const same =
+    a.calls.length === b.calls.length &&
+    a.calls.every((c, i) => c.target === b.calls[i].target && c.inputs.length === b.calls[i].inputs.length) &&
     a.outputs.length === b.outputs.length;
-  if (!same) throw new OnnxExportError('exportOnnx: the forward pass runs different layers or ops for different inputs (data-dependent control flow), which one ONNX graph cannot express');
+  if (!same)
+    throw new OnnxExportError(
+      'exportOnnx: the forward pass runs different layers or ops for different inputs (data-dependent control flow), which one ONNX graph cannot express',
+    );
   const produced = new Set<tf.Tensor>([a.input.raw]);
   const check = (t: Tensor | number, twin: Tensor | number, where: string) => {
     if (typeof t === 'number' || produced.has(t.raw) || params.has(t.raw)) return;
-    const u = (twin as Tensor).dataSync(), v = t.dataSync();
+    const u = (twin as Tensor).dataSync(),
+      v = t.dataSync();
     if (u.length !== v.length || v.some((x, i) => !Object.is(x, u[i]))) {
-      throw new OnnxExportError(`exportOnnx: ${where} is computed by an op this engine does not record (e.g. argmax, eq, a dtype cast, clone), so it cannot be exported; compute it with recorded tensor ops or outside the model`);
+      throw new OnnxExportError(
+        `exportOnnx: ${where} is computed by an op this engine does not record (e.g. argmax, eq, a dtype cast, clone), so it cannot be exported; compute it with recorded tensor ops or outside the model`,
+      );
     }
   };
   a.calls.forEach((c, i) => {

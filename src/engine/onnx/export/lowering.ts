@@ -58,7 +58,11 @@ export class Lowering implements ExportContext {
   readonly shared = new Map<string, string>();
   readonly warnings: string[] = [];
 
-  constructor(private readonly model: Module, private readonly cap: Capture, o: { opset: number; dialect: 'qdq' | 'thinker' | 'float'; dynamicBatch: boolean }) {
+  constructor(
+    private readonly model: Module,
+    private readonly cap: Capture,
+    o: { opset: number; dialect: 'qdq' | 'thinker' | 'float'; dynamicBatch: boolean },
+  ) {
     this.mode = o.dialect;
     this.opset = o.opset;
     this.dynamicBatch = o.dynamicBatch && cap.input.rank >= 1;
@@ -167,7 +171,9 @@ export class Lowering implements ExportContext {
   /** Reshape to the traced output shape; dim 0 copies the input's when it is the batch. */
   reshapeNode(x: string, inShape: number[], outShape: number[], scope: string, asked?: number[]): string {
     const infer = this.dynamicBatch && asked?.length === outShape.length ? asked.indexOf(-1) : -1;
-    const target = outShape.map((d, i) => (i === infer ? -1 : i === 0 && this.dynamicBatch && inShape.length > 0 && inShape[0] === d && d === this.batch ? 0 : d));
+    const target = outShape.map((d, i) =>
+      i === infer ? -1 : i === 0 && this.dynamicBatch && inShape.length > 0 && inShape[0] === d && d === this.batch ? 0 : d,
+    );
     return this.g.op('Reshape', [x, this.g.initializer('shape', [target.length], DT.INT64, target)], `${scope}/Reshape`);
   }
 
@@ -218,7 +224,11 @@ export class Lowering implements ExportContext {
     const d = g.op('Cast', [acc], `${scope}/Requantize/Cast`, { to: DT.DOUBLE });
     // the engine's shift returns 0 for k < −30 (|acc|·2^k < 1/2 for any int32 accumulator)
     const shifted = g.op('Mul', [d, g.scalar(k < -30 ? 0 : 2 ** k, DT.DOUBLE)], `${scope}/Requantize/Mul`);
-    const rounded = g.op('Floor', [g.op('Add', [shifted, g.scalar(0.5, DT.DOUBLE)], `${scope}/Requantize/Add`)], `${scope}/Requantize/Floor`);
+    const rounded = g.op(
+      'Floor',
+      [g.op('Add', [shifted, g.scalar(0.5, DT.DOUBLE)], `${scope}/Requantize/Add`)],
+      `${scope}/Requantize/Floor`,
+    );
     const q = g.op('Clip', [rounded, g.scalar(-b - 1, DT.DOUBLE), g.scalar(b, DT.DOUBLE)], `${scope}/Requantize/Clip`);
     const qf = g.op('Cast', [q], `${scope}/Requantize/CastFloat`, { to: DT.FLOAT });
     return g.op('Div', [qf, g.scalar(so)], `${scope}/Dequantize/Div`);
@@ -234,7 +244,8 @@ export class Lowering implements ExportContext {
 
   scales(c: CapturedCall, withWeight: boolean): { sx: number; sw: number; so: number } {
     const s = c.scales ?? {};
-    if (!s.x || !s.o || (withWeight && !s.w)) throw new Error('its scales were not recorded (was the layer run in eval after calibration?)');
+    if (!s.x || !s.o || (withWeight && !s.w))
+      throw new Error('its scales were not recorded (was the layer run in eval after calibration?)');
     return { sx: s.x, sw: s.w ?? 1, so: s.o };
   }
 }

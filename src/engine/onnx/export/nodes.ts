@@ -12,16 +12,40 @@ export function logicalValues(raw: tf.Tensor, perm: readonly number[] | null): {
 }
 
 /** Conv / ConvTranspose with constant weight (logical values) and bias. */
-export function convNode(g: GraphBuilder, x: string, m: ConvNd, w: { dims: number[]; values: ArrayLike<number> }, b: ArrayLike<number> | null, scope: string, path: string,
-  dataType: number = DT.FLOAT, wName = 'weight', bName = 'bias'): string {
+export function convNode(
+  g: GraphBuilder,
+  x: string,
+  m: ConvNd,
+  w: { dims: number[]; values: ArrayLike<number> },
+  b: ArrayLike<number> | null,
+  scope: string,
+  path: string,
+  dataType: number = DT.FLOAT,
+  wName = 'weight',
+  bName = 'bias',
+): string {
   const ins = [x, g.initializer(`${path}.${wName}`, w.dims, dataType, w.values)];
   if (b) ins.push(g.initializer(`${path}.${bName}`, [b.length], dataType, b));
-  return g.op(m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv', ins, `${scope}/${m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv'}`, convAttrs(m));
+  return g.op(
+    m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv',
+    ins,
+    `${scope}/${m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv'}`,
+    convAttrs(m),
+  );
 }
 
 /** Linear: Gemm for 2-d inputs, else MatMul with the transposed weight (+ Add). */
-export function linearNode(g: GraphBuilder, x: string, rank: number, w: { dims: number[]; values: ArrayLike<number> }, b: ArrayLike<number> | null, scope: string, path: string,
-  wName = 'weight', bName = 'bias'): string {
+export function linearNode(
+  g: GraphBuilder,
+  x: string,
+  rank: number,
+  w: { dims: number[]; values: ArrayLike<number> },
+  b: ArrayLike<number> | null,
+  scope: string,
+  path: string,
+  wName = 'weight',
+  bName = 'bias',
+): string {
   if (rank === 2) {
     const ins = [x, g.initializer(`${path}.${wName}`, w.dims, DT.FLOAT, w.values)];
     if (b) ins.push(g.initializer(`${path}.${bName}`, [b.length], DT.FLOAT, b));
@@ -38,7 +62,9 @@ export function linearNode(g: GraphBuilder, x: string, rank: number, w: { dims: 
 /** tf.tidy for a function that returns plain data. */
 export function tidyValue<T>(fn: () => T): T {
   let out!: T;
-  tf.tidy(() => { out = fn(); });
+  tf.tidy(() => {
+    out = fn();
+  });
   return out;
 }
 
@@ -46,17 +72,33 @@ export function tidyValue<T>(fn: () => T): T {
 export function convAttrs(m: ConvNd): Record<string, number | number[]> {
   if (m instanceof ConvTranspose2d) {
     return {
-      dilations: [...m.dilation], group: m.groups, kernel_shape: [...m.kernelSize], output_padding: [...m.outputPadding],
-      pads: [m.padding[0], m.padding[1], m.padding[0], m.padding[1]], strides: [...m.stride],
+      dilations: [...m.dilation],
+      group: m.groups,
+      kernel_shape: [...m.kernelSize],
+      output_padding: [...m.outputPadding],
+      pads: [m.padding[0], m.padding[1], m.padding[0], m.padding[1]],
+      strides: [...m.stride],
     };
   }
   if (m instanceof Conv1d) {
     const g = m.geometry();
-    return { dilations: [m.dilation], group: m.groups, kernel_shape: [m.kernelSize], pads: [g.pads[1][0], g.pads[1][1]], strides: [m.stride] };
+    return {
+      dilations: [m.dilation],
+      group: m.groups,
+      kernel_shape: [m.kernelSize],
+      pads: [g.pads[1][0], g.pads[1][1]],
+      strides: [m.stride],
+    };
   }
   const c = m as Conv2d;
   const g = c.geometry();
-  return { dilations: [...c.dilation], group: c.groups, kernel_shape: [...c.kernelSize], pads: [g.pads[0][0], g.pads[1][0], g.pads[0][1], g.pads[1][1]], strides: [...c.stride] };
+  return {
+    dilations: [...c.dilation],
+    group: c.groups,
+    kernel_shape: [...c.kernelSize],
+    pads: [g.pads[0][0], g.pads[1][0], g.pads[0][1], g.pads[1][1]],
+    strides: [...c.stride],
+  };
 }
 
 /** Adaptive average pooling as GlobalAveragePool or an AveragePool with even bins. */

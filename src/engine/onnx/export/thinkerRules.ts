@@ -52,6 +52,8 @@ export function transposeNode(ctx: ExportContext, x: string, shape: number[], pe
       return g.op('Reshape', [t, shapeInit(outShape)], `${scope}/TransposeSplit/Reshape`);
     }
   }
-  throw new ThinkerUnsupportedError(`the transpose of [${shape.join(', ')}] by (${perm.join(', ')}) swaps equal dims, which tpacker's ` +
-    'Transpose2Reshape pass turns into a Reshape (the data is not moved), and no dim it moves has factors to split it by');
+  throw new ThinkerUnsupportedError(
+    `the transpose of [${shape.join(', ')}] by (${perm.join(', ')}) swaps equal dims, which tpacker's ` +
+      'Transpose2Reshape pass turns into a Reshape (the data is not moved), and no dim it moves has factors to split it by',
+  );
 }

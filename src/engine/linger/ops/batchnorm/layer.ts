@@ -8,7 +8,18 @@ import { wholeBatchCount } from '../../../backend/shard';
 import { fakeQuant, floorLog2, maxAbs, quantizeCodes, requantize, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { clampSym } from '../../normalize';
-import { applyOrigin, inputScale, IntOrigin, outputScale, quantized, quantizedInput, readBuf, takeParams, writeBuf, writeExportScale } from '../base';
+import {
+  applyOrigin,
+  inputScale,
+  IntOrigin,
+  outputScale,
+  quantized,
+  quantizedInput,
+  readBuf,
+  takeParams,
+  writeBuf,
+  writeExportScale,
+} from '../base';
 
 /**
  * BatchNorm as a per-channel multiply-add: a = γ/√(var+ε), c = β − μ·a (batch statistics in
@@ -22,7 +33,9 @@ export class BatchNormInt extends quantized(BatchNorm2d) {
   }
 
   static from(b: BatchNorm2d, o: IntOrigin): BatchNormInt {
-    const m = withoutInit(() => new BatchNormInt(b.numFeatures, { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }));
+    const m = withoutInit(
+      () => new BatchNormInt(b.numFeatures, { eps: b.eps, momentum: b.momentum, affine: b.affine, trackRunningStats: b.trackRunningStats }),
+    );
     takeParams(m, b);
     applyOrigin(m, o);
     m.addQuantBuffers();
@@ -53,7 +66,10 @@ export class BatchNormInt extends quantized(BatchNorm2d) {
     const sa = trainScale(maxAbs(a), this.parameterBits);
     if (this.training) {
       writeBuf(this, 'running_w', updatedRunning(readBuf(this, 'running_w'), sa, this.parameterBits));
-      const y = clampSym(tf.add(tf.mul(xq, fakeQuant(a, sa, this.parameterBits, false)), fakeQuant(c, sx * sa, 32, false)), this.normalizeData);
+      const y = clampSym(
+        tf.add(tf.mul(xq, fakeQuant(a, sa, this.parameterBits, false)), fakeQuant(c, sx * sa, 32, false)),
+        this.normalizeData,
+      );
       const so = outputScale(this, y);
       return new Tensor(fakeQuant(y, so, this.outBits), layout, so);
     }

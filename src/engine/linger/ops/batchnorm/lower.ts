@@ -12,7 +12,7 @@ import type { BatchNormInt } from './layer';
 
 export function qdqBatchNorm(ctx: ExportContext, c: CapturedCall, m: BatchNormInt, scope: string): void {
   const g = ctx.g;
-    const x = c.inputs[0] as Tensor;
+  const x = c.inputs[0] as Tensor;
   const { sx, sw: sa, so } = ctx.scales(c, true);
   const { qa, qc } = batchNormCodes(m, sx, sa);
   const n = m.numFeatures;
@@ -24,19 +24,32 @@ export function qdqBatchNorm(ctx: ExportContext, c: CapturedCall, m: BatchNormIn
   ctx.out(c, { name: ctx.requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sa), m.outBits, so, scope) });
 }
 
-
 export function thinkerBatchNorm(ctx: ExportContext, c: CapturedCall, m: BatchNormInt, scope: string): void {
   const g = ctx.g;
-    const { sx, sw: sa, so } = ctx.scales(c, true);
+  const { sx, sw: sa, so } = ctx.scales(c, true);
   const { qa, qc } = batchNormCodes(m, sx, sa);
   const n = m.numFeatures;
-  const y = g.op('BatchNorm2dInt', [ctx.int8Input(c.inputs[0] as Tensor, sx, m.dataBits, scope),
-    g.initializer(`${c.target}.weight`, [n], DT.INT8, qa), g.initializer(`${c.target}.bias`, [n], DT.INT32, qc)], `${scope}/BatchNorm2dInt`, {
-    scale_x: { float: sx }, scale_w: { float: sa }, scale_o: { float: so }, data_bits: m.dataBits, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
-  }, THINKER);
+  const y = g.op(
+    'BatchNorm2dInt',
+    [
+      ctx.int8Input(c.inputs[0] as Tensor, sx, m.dataBits, scope),
+      g.initializer(`${c.target}.weight`, [n], DT.INT8, qa),
+      g.initializer(`${c.target}.bias`, [n], DT.INT32, qc),
+    ],
+    `${scope}/BatchNorm2dInt`,
+    {
+      scale_x: { float: sx },
+      scale_w: { float: sa },
+      scale_o: { float: so },
+      data_bits: m.dataBits,
+      parameter_bits: m.parameterBits,
+      o_bits: m.outBits,
+      ...PLATFORM,
+    },
+    THINKER,
+  );
   ctx.out(c, { name: y, int8Scale: so });
 }
-
 
 /** BatchNormInt's multiplier and offset codes, as the engine's eval computes them. */
 function batchNormCodes(m: BatchNormInt, sx: number, sa: number): { qa: number[]; qc: number[] } {

@@ -16,8 +16,10 @@ const BMM_KEYS = ['running_x', 'running_y', 'running_o', 'scale_x', 'scale_y', '
  * product can pass 2^24 (more than 12-bit data), on the host (clamped to int32, a 32-bit accumulator).
  */
 function exactBmm(qx: tf.Tensor3D, qy: tf.Tensor3D): tf.Tensor {
-  const mx = tf.tidy(() => tf.max(tf.abs(qx)).dataSync()[0]), my = tf.tidy(() => tf.max(tf.abs(qy)).dataSync()[0]);
-  const [b, n, m] = qx.shape, p = qy.shape[2];
+  const mx = tf.tidy(() => tf.max(tf.abs(qx)).dataSync()[0]),
+    my = tf.tidy(() => tf.max(tf.abs(qy)).dataSync()[0]);
+  const [b, n, m] = qx.shape,
+    p = qy.shape[2];
   const per = mx * my;
   if (per * m < EXACT) return tf.cast(tf.round(tf.matMul(qx, qy)), 'int32');
   const chunk = Math.floor((EXACT - 1) / per);
@@ -30,13 +32,16 @@ function exactBmm(qx: tf.Tensor3D, qy: tf.Tensor3D): tf.Tensor {
     }
     return acc!;
   }
-  const xv = qx.dataSync(), yv = qy.dataSync();
+  const xv = qx.dataSync(),
+    yv = qy.dataSync();
   const out = new Int32Array(b * n * p);
-  for (let s = 0; s < b; s++) for (let i = 0; i < n; i++) for (let k = 0; k < p; k++) {
-    let acc = 0;
-    for (let j = 0; j < m; j++) acc += xv[(s * n + i) * m + j] * yv[(s * m + j) * p + k];
-    out[(s * n + i) * p + k] = clamp(acc, -I32, I32 - 1);
-  }
+  for (let s = 0; s < b; s++)
+    for (let i = 0; i < n; i++)
+      for (let k = 0; k < p; k++) {
+        let acc = 0;
+        for (let j = 0; j < m; j++) acc += xv[(s * n + i) * m + j] * yv[(s * m + j) * p + k];
+        out[(s * n + i) * p + k] = clamp(acc, -I32, I32 - 1);
+      }
   return tf.tensor(out, [b, n, p], 'int32');
 }
 
@@ -51,8 +56,12 @@ export class BmmInt extends quantized(Module) {
   extraRepr(): string {
     return this.bitsRepr();
   }
-  declare running_x: Buffer; declare running_y: Buffer; declare running_o: Buffer;
-  declare scale_x: Buffer; declare scale_y: Buffer; declare scale_o: Buffer;
+  declare running_x: Buffer;
+  declare running_y: Buffer;
+  declare running_o: Buffer;
+  declare scale_x: Buffer;
+  declare scale_y: Buffer;
+  declare scale_o: Buffer;
 
   constructor(bits: QuantBits) {
     super();
@@ -60,7 +69,9 @@ export class BmmInt extends quantized(Module) {
     this.addQuantBuffers();
   }
 
-  bitsRepr(): string { return `data_bits=${this.dataBits},o_bits=${this.outBits}`; }
+  bitsRepr(): string {
+    return `data_bits=${this.dataBits},o_bits=${this.outBits}`;
+  }
 
   forward(x: Tensor, y: Tensor): Tensor {
     const [sa, sb] = [x.shape, y.shape];
@@ -68,7 +79,8 @@ export class BmmInt extends quantized(Module) {
       throw new ShapeError(this, `bmm: expected [b, n, m] and [b, m, p], got [${sa.join(', ')}] and [${sb.join(', ')}]`);
     }
     if (x.dtype !== 'float32' || y.dtype !== 'float32') throw new ModuleError(this, 'bmm: expected float32 operands');
-    const sx = inputScale(this, x, 'running_x'), sy = inputScale(this, y, 'running_y');
+    const sx = inputScale(this, x, 'running_x'),
+      sy = inputScale(this, y, 'running_y');
     writeBuf(this, 'scale_x', sx);
     writeBuf(this, 'scale_y', sy);
     if (this.training) {
@@ -84,4 +96,3 @@ export class BmmInt extends quantized(Module) {
     return new Tensor(tf.div(tf.cast(q, 'float32'), so), null, so);
   }
 }
-

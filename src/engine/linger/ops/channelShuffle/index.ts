@@ -12,7 +12,10 @@ import { defineTensorOp } from '../registry';
 
 function shuffled(x: Tensor, groups: number): Tensor {
   const [n, c, ...rest] = x.shape;
-  return x.reshape([n, groups, c / groups, ...rest]).transpose(1, 2).reshape([n, c, ...rest]);
+  return x
+    .reshape([n, groups, c / groups, ...rest])
+    .transpose(1, 2)
+    .reshape([n, c, ...rest]);
 }
 
 /** linger.channel_shuffle(x, groups): x is [N, C, …] with C divisible by groups. */

@@ -18,7 +18,13 @@ export class Conv1dInt extends quantized(Conv1d) implements WeightedOps {
   /** From a float conv (its Parameters carried over) or, with `weights`, from folded values. */
   static from(c: Conv1d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): Conv1dInt {
     const make = (v: Conv1d, bias: boolean) =>
-      new Conv1dInt(v.inChannels, v.outChannels, v.kernelSize, { stride: v.stride, padding: v.padding, dilation: v.dilation, groups: v.groups, bias });
+      new Conv1dInt(v.inChannels, v.outChannels, v.kernelSize, {
+        stride: v.stride,
+        padding: v.padding,
+        dilation: v.dilation,
+        groups: v.groups,
+        bias,
+      });
     return convIntFrom(make, c, o, weights);
   }
   forward(x: Tensor): Tensor {

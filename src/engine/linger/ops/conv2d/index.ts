@@ -14,7 +14,13 @@ export class Conv2dInt extends quantized(Conv2d) implements WeightedOps {
   /** From a float conv (its Parameters carried over) or, with `weights`, from folded values. */
   static from(c: Conv2d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): Conv2dInt {
     const make = (v: Conv2d, bias: boolean) =>
-      new Conv2dInt(v.inChannels, v.outChannels, v.kernelSize, { stride: v.stride, padding: v.padding, dilation: v.dilation, groups: v.groups, bias });
+      new Conv2dInt(v.inChannels, v.outChannels, v.kernelSize, {
+        stride: v.stride,
+        padding: v.padding,
+        dilation: v.dilation,
+        groups: v.groups,
+        bias,
+      });
     return convIntFrom(make, c, o, weights);
   }
   forward(x: Tensor): Tensor {

@@ -19,7 +19,12 @@ export class ConvTranspose2dInt extends quantized(ConvTranspose2d) implements We
   static from(c: ConvTranspose2d, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): ConvTranspose2dInt {
     const make = (v: ConvTranspose2d, bias: boolean) =>
       new ConvTranspose2dInt(v.inChannels, v.outChannels, v.kernelSize, {
-        stride: v.stride, padding: v.padding, dilation: v.dilation, groups: v.groups, outputPadding: v.outputPadding, bias,
+        stride: v.stride,
+        padding: v.padding,
+        dilation: v.dilation,
+        groups: v.groups,
+        outputPadding: v.outputPadding,
+        bias,
       });
     return convIntFrom(make, c, o, weights);
   }

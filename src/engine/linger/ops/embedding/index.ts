@@ -22,13 +22,28 @@ function embedding(L: ExportContext, c: CapturedCall, m: EmbeddingInt, sw: numbe
   codes.dispose();
   const dims = [m.numEmbeddings, m.embeddingDim];
   if (L.mode === 'thinker') {
-    const y = g.op('Gather', [g.initializer(`${c.target}.weight`, dims, intType(m.parameterBits), q), idx], `${scope}/Gather`, {
-      scale_w: { float: sw }, scale_o: { float: sw }, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
-    }, THINKER);
+    const y = g.op(
+      'Gather',
+      [g.initializer(`${c.target}.weight`, dims, intType(m.parameterBits), q), idx],
+      `${scope}/Gather`,
+      {
+        scale_w: { float: sw },
+        scale_o: { float: sw },
+        parameter_bits: m.parameterBits,
+        o_bits: m.outBits,
+        ...PLATFORM,
+      },
+      THINKER,
+    );
     return L.out(c, { name: y, int8Scale: sw });
   }
   // the rows the engine returns: codes / s_w (exact in float32)
-  const w = g.initializer(`${c.target}.weight_dq`, dims, DT.FLOAT, Float32Array.from(q, (v) => v / sw));
+  const w = g.initializer(
+    `${c.target}.weight_dq`,
+    dims,
+    DT.FLOAT,
+    Float32Array.from(q, (v) => v / sw),
+  );
   L.out(c, { name: g.op('Gather', [w, idx], `${scope}/Gather`, { axis: 0 }) });
 }
 

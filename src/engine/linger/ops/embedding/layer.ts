@@ -18,8 +18,12 @@ export class EmbeddingInt extends quantized(Embedding) {
   bitsRepr(): string {
     return `${this.clampRepr()},data_bits:${this.dataBits},parameter_bits:${this.parameterBits},o_bits:${this.outBits}`;
   }
-  declare running_x: Buffer; declare running_w: Buffer; declare running_o: Buffer;
-  declare scale_x: Buffer; declare scale_w: Buffer; declare scale_o: Buffer;
+  declare running_x: Buffer;
+  declare running_w: Buffer;
+  declare running_o: Buffer;
+  declare scale_x: Buffer;
+  declare scale_w: Buffer;
+  declare scale_o: Buffer;
 
   static from(e: Embedding, o: IntOrigin): EmbeddingInt {
     const m = withoutInit(() => new EmbeddingInt(e.numEmbeddings, e.embeddingDim, { paddingIdx: e.paddingIdx ?? undefined }));
@@ -52,4 +56,3 @@ export class EmbeddingInt extends quantized(Embedding) {
     return new Tensor(this.lookup(wq, idx), null, sw);
   }
 }
-

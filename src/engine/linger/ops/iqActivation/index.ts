@@ -40,15 +40,27 @@ abstract class IQActivation extends IQOp {
 }
 export class IQSigmoid extends IQActivation {
   readonly kind = 'sigmoid';
-  typeName(): string { return 'iqSigmoidLayer'; } // linger's class name, as its print shows it
-  protected q7(x11: tf.Tensor): tf.Tensor { return sigmoidQ7(x11); }
-  protected float(x: tf.Tensor): tf.Tensor { return tf.sigmoid(x); }
+  typeName(): string {
+    return 'iqSigmoidLayer';
+  } // linger's class name, as its print shows it
+  protected q7(x11: tf.Tensor): tf.Tensor {
+    return sigmoidQ7(x11);
+  }
+  protected float(x: tf.Tensor): tf.Tensor {
+    return tf.sigmoid(x);
+  }
 }
 export class IQTanh extends IQActivation {
   readonly kind = 'tanh';
-  typeName(): string { return 'iqTanhLayer'; } // linger's class name, as its print shows it
-  protected q7(x11: tf.Tensor): tf.Tensor { return tanhQ7(x11); }
-  protected float(x: tf.Tensor): tf.Tensor { return tf.tanh(x); }
+  typeName(): string {
+    return 'iqTanhLayer';
+  } // linger's class name, as its print shows it
+  protected q7(x11: tf.Tensor): tf.Tensor {
+    return tanhQ7(x11);
+  }
+  protected float(x: tf.Tensor): tf.Tensor {
+    return tf.tanh(x);
+  }
 }
 
 function lowerActivation(L: ExportContext, c: CapturedCall, m: IQSigmoid | IQTanh, scope: string): void {
@@ -58,17 +70,43 @@ function lowerActivation(L: ExportContext, c: CapturedCall, m: IQSigmoid | IQTan
   const s16 = 256 * sx;
   if (L.mode === 'thinker') {
     const op = kind === 'sigmoid' ? 'iqSigmoid' : 'iqTanh';
-    const x16 = g.op('Requant', [L.int8Input(x, sx, m.dataBits, scope)], `${scope}/Requant`, {
-      data_bits: 8, scale_x: { float: sx }, scale_o: { float: s16 }, o_bits: 16,
-    }, THINKER);
-    const y = g.op(op, [x16], `${scope}/${op}`, { scale_x: { float: s16 }, scale_o: { float: 128 }, ...PLATFORM, castor_mode: 'luna' }, THINKER);
+    const x16 = g.op(
+      'Requant',
+      [L.int8Input(x, sx, m.dataBits, scope)],
+      `${scope}/Requant`,
+      {
+        data_bits: 8,
+        scale_x: { float: sx },
+        scale_o: { float: s16 },
+        o_bits: 16,
+      },
+      THINKER,
+    );
+    const y = g.op(
+      op,
+      [x16],
+      `${scope}/${op}`,
+      { scale_x: { float: s16 }, scale_o: { float: 128 }, ...PLATFORM, castor_mode: 'luna' },
+      THINKER,
+    );
     return L.out(c, { name: y, int8Scale: 128 });
   }
   // the engine's steps: q16 = clamp(⌊x·s16 + 1/2⌋, int16), x11 = q16·2^l or ⌊q16·2^l + 1/2⌋
   const l = 11 - floorLog2(s16);
   const xf = L.floatName(L.value(x), scope);
-  const q16 = g.op('Clip', [g.op('Floor', [g.op('Add', [g.op('Mul', [xf, g.scalar(s16)], `${scope}/Q16/Mul`), g.scalar(0.5)], `${scope}/Q16/Add`)], `${scope}/Q16/Floor`),
-    g.scalar(-32768), g.scalar(32767)], `${scope}/Q16/Clip`);
+  const q16 = g.op(
+    'Clip',
+    [
+      g.op(
+        'Floor',
+        [g.op('Add', [g.op('Mul', [xf, g.scalar(s16)], `${scope}/Q16/Mul`), g.scalar(0.5)], `${scope}/Q16/Add`)],
+        `${scope}/Q16/Floor`,
+      ),
+      g.scalar(-32768),
+      g.scalar(32767),
+    ],
+    `${scope}/Q16/Clip`,
+  );
   const shifted = g.op('Mul', [q16, g.scalar(2 ** l)], `${scope}/Q11/Mul`);
   const x11 = l > 0 ? shifted : g.op('Floor', [g.op('Add', [shifted, g.scalar(0.5)], `${scope}/Q11/Add`)], `${scope}/Q11/Floor`);
   const q7 = intActivation(L, kind, x11, scope);
@@ -82,8 +120,12 @@ function lowerActivation(L: ExportContext, c: CapturedCall, m: IQSigmoid | IQTan
  */
 export function intActivation(L: Pick<ExportContext, 'g' | 'shared'>, kind: 'sigmoid' | 'tanh', x11: string, scope: string): string {
   const g = L.g;
-  const idx = g.op('Cast', [g.op('Add', [g.op('Clip', [x11, g.scalar(-32768), g.scalar(32767)], `${scope}/Index/Clip`), g.scalar(32768)], `${scope}/Index/Add`)],
-    `${scope}/Index/Cast`, { to: DT.INT64 });
+  const idx = g.op(
+    'Cast',
+    [g.op('Add', [g.op('Clip', [x11, g.scalar(-32768), g.scalar(32767)], `${scope}/Index/Clip`), g.scalar(32768)], `${scope}/Index/Add`)],
+    `${scope}/Index/Cast`,
+    { to: DT.INT64 },
+  );
   let table = L.shared.get(kind);
   if (!table) {
     table = g.initializer(`linger_${kind}_q11_to_q7`, [65536], DT.INT32, activationTables()[kind]);
@@ -92,10 +134,16 @@ export function intActivation(L: Pick<ExportContext, 'g' | 'shared'>, kind: 'sig
   return g.op('Gather', [table, idx], `${scope}/Gather`, { axis: 0 });
 }
 
-for (const [cls, name] of [[IQSigmoid, 'IQSigmoid'], [IQTanh, 'IQTanh']] as const) {
+for (const [cls, name] of [
+  [IQSigmoid, 'IQSigmoid'],
+  [IQTanh, 'IQTanh'],
+] as const) {
   defineIntOp({ name, intClass: cls, lower: { qdq: lowerActivation, thinker: lowerActivation } });
 }
-for (const [op, cls, module] of [['sigmoid', IQSigmoid, Sigmoid], ['tanh', IQTanh, Tanh]] as const) {
+for (const [op, cls, module] of [
+  ['sigmoid', IQSigmoid, Sigmoid],
+  ['tanh', IQTanh, Tanh],
+] as const) {
   defineTensorOp({
     op,
     list: 'linger_iq',

@@ -18,5 +18,6 @@ defineTensorOp({
     return !!o && !(typeof o.constant === 'number' && !Number.isNaN(o.constant));
   },
   make: (bits) => new IQAdd(bits),
-  call: (layer, args) => (layer instanceof IQAdd && args.every((a) => a.quantScale !== undefined) ? (layer(args[0], args[1]) as never) : undefined),
+  call: (layer, args) =>
+    layer instanceof IQAdd && args.every((a) => a.quantScale !== undefined) ? (layer(args[0], args[1]) as never) : undefined,
 });

@@ -29,10 +29,20 @@ export class IQAdd extends quantized(Module) {
     super.migrateState(sd, prefix, from);
   }
   forward(x: Tensor, y: Tensor): Tensor {
-    const sx = operandScale(this, x), sy = operandScale(this, y);
+    const sx = operandScale(this, x),
+      sy = operandScale(this, y);
     const layout = x.perm;
-    const xr = x.raw, yr = y.physical(layout);
-    const max = this.training ? batchMax(Math.max(maxAbs(xr), maxAbs(yr), tf.tidy(() => maxAbs(tf.add(xr, yr))))) : 0;
+    const xr = x.raw,
+      yr = y.physical(layout);
+    const max = this.training
+      ? batchMax(
+          Math.max(
+            maxAbs(xr),
+            maxAbs(yr),
+            tf.tidy(() => maxAbs(tf.add(xr, yr))),
+          ),
+        )
+      : 0;
     const sz = opScale(this, max, Math.min(sx, sy));
     writeExportScale(this, 'scale_o', sz);
     const b = qmax(this.outBits);

@@ -8,19 +8,41 @@ import { normAxis, Tensor } from '../../../tensor';
 import type { QuantBits } from '../base';
 
 /** ⌊q·s_z/s_in + 0.5⌋ = ⌊x·s_z + 0.5⌋ for x = q/s_in of every input, combined by `combine`, clamped, ÷ s_z. */
-export function qdqRescaled(ctx: ExportContext, c: CapturedCall, m: QuantBits, scope: string, combine: (rescaled: string[]) => string): void {
+export function qdqRescaled(
+  ctx: ExportContext,
+  c: CapturedCall,
+  m: QuantBits,
+  scope: string,
+  combine: (rescaled: string[]) => string,
+): void {
   const g = ctx.g;
   const sz = c.scales?.o;
   if (!sz) throw new Error('no output scale was recorded');
   const b = qmax(m.outBits);
   const rescaled = (c.inputs as Tensor[]).map((t, i) =>
-    g.op('Floor', [g.op('Add', [g.op('Mul', [ctx.floatName(ctx.value(t), scope), g.scalar(sz)], `${scope}/Rescale${i}/Mul`), g.scalar(0.5)], `${scope}/Rescale${i}/Add`)], `${scope}/Rescale${i}/Floor`));
+    g.op(
+      'Floor',
+      [
+        g.op(
+          'Add',
+          [g.op('Mul', [ctx.floatName(ctx.value(t), scope), g.scalar(sz)], `${scope}/Rescale${i}/Mul`), g.scalar(0.5)],
+          `${scope}/Rescale${i}/Add`,
+        ),
+      ],
+      `${scope}/Rescale${i}/Floor`,
+    ),
+  );
   const q = g.op('Clip', [combine(rescaled), g.scalar(-b - 1), g.scalar(b)], `${scope}/Clip`);
   ctx.out(c, { name: g.op('Div', [q, g.scalar(sz)], `${scope}/Dequantize/Div`) });
 }
 
 /** The output scale and the int8 inputs of a thinker iqAdd/iqCat. */
-export function thinkerOperands(ctx: ExportContext, c: CapturedCall, m: QuantBits, scope: string): { sz: number; xs: Tensor[]; ins: string[] } {
+export function thinkerOperands(
+  ctx: ExportContext,
+  c: CapturedCall,
+  m: QuantBits,
+  scope: string,
+): { sz: number; xs: Tensor[]; ins: string[] } {
   const sz = c.scales?.o;
   if (!sz) throw new Error('no output scale was recorded');
   const xs = c.inputs as Tensor[];
@@ -33,10 +55,19 @@ export function qdqIqAdd(ctx: ExportContext, c: CapturedCall, m: QuantBits, scop
 
 export function thinkerIqAdd(ctx: ExportContext, c: CapturedCall, m: QuantBits, scope: string): void {
   const { sz, xs, ins } = thinkerOperands(ctx, c, m, scope);
-  const y = ctx.g.op('iqAdd', ins, `${scope}/iqAdd`, {
-    scale_x: { float: xs[0].quantScale! }, scale_y: { float: xs[1].quantScale! }, scale_o: { float: sz }, ...PLATFORM,
-    mode: 'Non_t710_mode', // linger's luna_quant iqAdd carries it (docs/onnx.md, thinker conformance)
-  }, THINKER);
+  const y = ctx.g.op(
+    'iqAdd',
+    ins,
+    `${scope}/iqAdd`,
+    {
+      scale_x: { float: xs[0].quantScale! },
+      scale_y: { float: xs[1].quantScale! },
+      scale_o: { float: sz },
+      ...PLATFORM,
+      mode: 'Non_t710_mode', // linger's luna_quant iqAdd carries it (docs/onnx.md, thinker conformance)
+    },
+    THINKER,
+  );
   ctx.out(c, { name: y, int8Scale: sz });
 }
 

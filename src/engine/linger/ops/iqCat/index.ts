@@ -29,5 +29,6 @@ defineTensorOp({
   list: 'linger_iq',
   child: 'iqcat_',
   make: (bits) => new IQCat(bits),
-  call: (layer, args, dim) => (layer instanceof IQCat && args.every((a) => a.quantScale !== undefined) ? (layer(args, dim ?? 0) as never) : undefined),
+  call: (layer, args, dim) =>
+    layer instanceof IQCat && args.every((a) => a.quantScale !== undefined) ? (layer(args, dim ?? 0) as never) : undefined,
 });

@@ -34,10 +34,25 @@ export class IQCat extends quantized(Module) {
     const max = this.training ? batchMax(Math.max(...xs.map((t) => maxAbs(t.raw)))) : 0;
     const sz = opScale(this, max, null); // linger's iqCat: no cap
     writeExportScale(this, 'scale_o', sz);
-    const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : (dim < 0 ? dim + xs[0].rank : dim);
+    const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : dim < 0 ? dim + xs[0].rank : dim;
     const b = qmax(this.outBits);
-    const value = () => tf.div(tf.clipByValue(tf.concat(xs.map((t, i) => rescale(t, scales[i], sz, layout)), axis), -b - 1, b), sz);
-    const carrier = () => tf.concat(xs.map((t) => t.physical(layout)), axis);
+    const value = () =>
+      tf.div(
+        tf.clipByValue(
+          tf.concat(
+            xs.map((t, i) => rescale(t, scales[i], sz, layout)),
+            axis,
+          ),
+          -b - 1,
+          b,
+        ),
+        sz,
+      );
+    const carrier = () =>
+      tf.concat(
+        xs.map((t) => t.physical(layout)),
+        axis,
+      );
     return new Tensor(this.training ? K.straightThrough(carrier(), value) : value(), layout, sz);
   }
 }

@@ -23,17 +23,25 @@ export class IQClamp extends IQOp {
   typeName(): string {
     return 'iqClampLayer';
   }
-  constructor(bits: QuantBits, readonly min: number, readonly max: number) {
+  constructor(
+    bits: QuantBits,
+    readonly min: number,
+    readonly max: number,
+  ) {
     super(bits);
     if (!IQClamp.supports(min, max, bits.outBits)) {
-      throw new Error(`iqClamp: clamp(${min}, ${max}) is not supported: max must be ${qmax(bits.outBits)}/2^n and min 0 or −8 (linger's luna_quant rule)`);
+      throw new Error(
+        `iqClamp: clamp(${min}, ${max}) is not supported: max must be ${qmax(bits.outBits)}/2^n and min 0 or −8 (linger's luna_quant rule)`,
+      );
     }
   }
   static supports(min: number | null | undefined, max: number | null | undefined, bits = 8): boolean {
     if (typeof min !== 'number' || typeof max !== 'number' || !(max > 0)) return false;
     return Number.isInteger(Math.log2(qmax(bits) / max)) && (min === 0 || min === -8);
   }
-  get scaleOut(): number { return qmax(this.outBits) / this.max; }
+  get scaleOut(): number {
+    return qmax(this.outBits) / this.max;
+  }
   forward(x: Tensor): Tensor {
     operandScale(this, x);
     if (this.training) {
@@ -49,7 +57,9 @@ export class IQClamp extends IQOp {
     };
     return new Tensor(this.training ? K.straightThrough(tf.clipByValue(x.raw, this.min, this.max), value) : value(), x.perm, so);
   }
-  extraRepr(): string { return `min=${this.min}, max=${this.max}`; }
+  extraRepr(): string {
+    return `min=${this.min}, max=${this.max}`;
+  }
 }
 
 function lowerClamp(L: ExportContext, c: CapturedCall, m: IQClamp, scope: string): void {
@@ -58,10 +68,16 @@ function lowerClamp(L: ExportContext, c: CapturedCall, m: IQClamp, scope: string
   const so = m.scaleOut;
   if (L.mode === 'thinker') {
     // tpacker v1.1.0: 'not support Operator: "iqClamp" yet' (measured; docs/onnx.md)
-    throw new ThinkerUnsupportedError('tpacker v1.1.0 has no iqClamp operator (it rejects the file); clamp outside the model or drop the clamp');
+    throw new ThinkerUnsupportedError(
+      'tpacker v1.1.0 has no iqClamp operator (it rejects the file); clamp outside the model or drop the clamp',
+    );
   }
   const b = qmax(m.outBits);
-  const y = g.op('Floor', [g.op('Add', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(so)], `${scope}/Mul`), g.scalar(0.5)], `${scope}/Add`)], `${scope}/Floor`);
+  const y = g.op(
+    'Floor',
+    [g.op('Add', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(so)], `${scope}/Mul`), g.scalar(0.5)], `${scope}/Add`)],
+    `${scope}/Floor`,
+  );
   const q = g.op('Clip', [y, g.scalar(m.min === 0 ? 0 : -b - 1), g.scalar(b)], `${scope}/Clip`);
   L.out(c, { name: g.op('Div', [q, g.scalar(so)], `${scope}/Dequantize/Div`) });
 }

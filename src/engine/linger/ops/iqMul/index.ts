@@ -12,7 +12,13 @@ import { codesOf, commonLayout, IQOp, iqOperands } from '../iqOp';
 import { defineIntOp, defineTensorOp } from '../registry';
 
 /** The scales an iqMul uses: y's (adjusted so that s_x·s_y ≥ s_z), and its code when y is a number. */
-export interface MulScales { sx: number; sy: number; syAdjusted: number; sz: number; constant?: { value: number; code: number; adjustedCode: number } }
+export interface MulScales {
+  sx: number;
+  sy: number;
+  syAdjusted: number;
+  sz: number;
+  constant?: { value: number; code: number; adjustedCode: number };
+}
 
 /** iqMul's scales for x at s_x, y (quantized tensor or number) and output scale s_z (also used by export). */
 export function mulScales(sx: number, y: Tensor | number, sz: number, dataBits: number): MulScales {
@@ -57,7 +63,8 @@ export class IQMul extends IQOp {
     if (typeof y === 'number') {
       const c = Math.fround(y);
       const sy = trainScale(Math.abs(c), this.dataBits);
-      xr = x.raw; perm = x.perm;
+      xr = x.raw;
+      perm = x.perm;
       yr = Math.min(bd, Math.max(-bd - 1, Math.floor(c * sy + 0.5))) / sy; // the quantized constant
     } else {
       ({ x: xr, y: yr, perm } = commonLayout(x, y));
@@ -68,7 +75,8 @@ export class IQMul extends IQOp {
     const k = floorLog2(sz) - floorLog2(sx) - floorLog2(sc.syAdjusted); // ≤ 0
     const value = () => {
       const xi = codesOf(xr, sx);
-      const yi = sc.constant ? tf.scalar(sc.constant.code, 'int32')
+      const yi = sc.constant
+        ? tf.scalar(sc.constant.code, 'int32')
         : tf.cast(tf.clipByValue(tf.floor(tf.add(tf.mul(yr as tf.Tensor, sc.syAdjusted), 0.5)), -bd - 1, bd), 'int32');
       return tf.div(tf.cast(requantize(tf.mul(xi, yi), k, this.outBits), 'float32'), sz);
     };
@@ -79,19 +87,29 @@ export class IQMul extends IQOp {
 function lowerMul(L: ExportContext, c: CapturedCall, m: IQMul, scope: string): void {
   const { x, sx, sz } = iqOperands(c);
   const g = L.g;
-  const y = c.inputs.length > 1 ? c.inputs[1] as Tensor : Number(c.args?.[0]);
+  const y = c.inputs.length > 1 ? (c.inputs[1] as Tensor) : Number(c.args?.[0]);
   if (typeof y === 'number' && !Number.isFinite(y)) throw new Error('iqMul: its number operand was not recorded');
   const s = mulScales(sx, y, sz, m.dataBits);
   if (L.mode === 'thinker') {
     const xi = L.int8Input(x, sx, m.dataBits, scope);
     // linger's graph: y as it is (int8 at its own scale) or the constant quantized at the adjusted
     // scale; scale_y is the adjusted scale either way
-    const yi = typeof y === 'number'
-      ? g.initializer(`${c.target}.y`, [], DT.INT8, [s.constant!.adjustedCode])
-      : L.int8Input(y, s.sy, m.dataBits, scope);
-    const z = g.op('iqMul', [xi, yi], `${scope}/iqMul`, {
-      scale_x: { float: sx }, scale_y: { float: s.syAdjusted }, scale_o: { float: sz }, ...PLATFORM,
-    }, THINKER);
+    const yi =
+      typeof y === 'number'
+        ? g.initializer(`${c.target}.y`, [], DT.INT8, [s.constant!.adjustedCode])
+        : L.int8Input(y, s.sy, m.dataBits, scope);
+    const z = g.op(
+      'iqMul',
+      [xi, yi],
+      `${scope}/iqMul`,
+      {
+        scale_x: { float: sx },
+        scale_y: { float: s.syAdjusted },
+        scale_o: { float: sz },
+        ...PLATFORM,
+      },
+      THINKER,
+    );
     return L.out(c, { name: z, int8Scale: sz });
   }
   const bd = qmax(m.dataBits);
@@ -100,8 +118,18 @@ function lowerMul(L: ExportContext, c: CapturedCall, m: IQMul, scope: string): v
   if (typeof y === 'number') yi = g.scalar(s.constant!.code);
   else {
     const scaled = g.op('Mul', [L.floatName(L.value(y), scope), g.scalar(s.syAdjusted)], `${scope}/CodesY`);
-    yi = s.syAdjusted === s.sy ? scaled
-      : g.op('Clip', [g.op('Floor', [g.op('Add', [scaled, g.scalar(0.5)], `${scope}/RequantY/Add`)], `${scope}/RequantY/Floor`), g.scalar(-bd - 1), g.scalar(bd)], `${scope}/RequantY/Clip`);
+    yi =
+      s.syAdjusted === s.sy
+        ? scaled
+        : g.op(
+            'Clip',
+            [
+              g.op('Floor', [g.op('Add', [scaled, g.scalar(0.5)], `${scope}/RequantY/Add`)], `${scope}/RequantY/Floor`),
+              g.scalar(-bd - 1),
+              g.scalar(bd),
+            ],
+            `${scope}/RequantY/Clip`,
+          );
   }
   // |x_i·y_i| ≤ 2^(2·bits − 2): exact in float32
   const prod = g.op('Mul', [xi, yi], `${scope}/Mul`);

@@ -12,7 +12,10 @@ import { codesOf, IQOp, iqOperands } from '../iqOp';
 import { defineIntOp, defineTensorOp } from '../registry';
 import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 
-export interface SumOptions { dim?: number | number[]; keepdim?: boolean }
+export interface SumOptions {
+  dim?: number | number[];
+  keepdim?: boolean;
+}
 
 /** linger's iqSum: z = clamp(⌊Σx·s_z + 1/2⌋, −B−1, B)/s_z, the sum of codes in int32. */
 export class IQSum extends IQOp {
@@ -23,8 +26,10 @@ export class IQSum extends IQOp {
   forward(x: Tensor, opts: SumOptions = {}): Tensor {
     const sx = operandScale(this, x);
     const xl = x.logical();
-    const axes = opts.dim === undefined ? Array.from({ length: x.rank }, (_, i) => i)
-      : (Array.isArray(opts.dim) ? opts.dim : [opts.dim]).map((d) => normAxis(d, x.rank));
+    const axes =
+      opts.dim === undefined
+        ? Array.from({ length: x.rank }, (_, i) => i)
+        : (Array.isArray(opts.dim) ? opts.dim : [opts.dim]).map((d) => normAxis(d, x.rank));
     const keep = opts.dim !== undefined && (opts.keepdim ?? false);
     const sz = this.osr(() => tf.tidy(() => maxAbs(tf.sum(xl, axes, keep))));
     const k = floorLog2(sz) - floorLog2(sx);
@@ -40,10 +45,14 @@ function lowerSum(L: ExportContext, c: CapturedCall, m: IQSum, scope: string): v
   const dims = o.dim === undefined ? null : (Array.isArray(o.dim) ? o.dim : [o.dim]).map((d) => normAxis(d, x.rank));
   const keep = dims !== null && (o.keepdim ?? false);
   if (L.mode === 'thinker') {
-    throw new ThinkerUnsupportedError("tpacker declares iqSum an iqBinaryOperator (two inputs) and asserts so: linger's one-input iqSum does not pack");
+    throw new ThinkerUnsupportedError(
+      "tpacker declares iqSum an iqBinaryOperator (two inputs) and asserts so: linger's one-input iqSum does not pack",
+    );
   }
   // the codes summed in int32 (exact for any size), then requantized in double
-  const codes = g.op('Cast', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(sx)], `${scope}/Codes`)], `${scope}/CastInt32`, { to: DT.INT32 });
+  const codes = g.op('Cast', [g.op('Mul', [L.floatName(L.value(x), scope), g.scalar(sx)], `${scope}/Codes`)], `${scope}/CastInt32`, {
+    to: DT.INT32,
+  });
   const ins = [codes];
   if (dims) ins.push(g.initializer(`${c.target}.axes`, [dims.length], DT.INT64, dims));
   const acc = g.op('ReduceSum', ins, `${scope}/ReduceSum`, { keepdims: keep ? 1 : 0 });

@@ -13,7 +13,18 @@ import { Buffer, ShapeError } from '../../../nn/module';
 import { fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { clampSym } from '../../normalize';
-import { applyOrigin, codesAt, fakeQuantLogical, inputScale, IntOrigin, outputScale, quantized, readBuf, takeParams, writeBuf } from '../base';
+import {
+  applyOrigin,
+  codesAt,
+  fakeQuantLogical,
+  inputScale,
+  IntOrigin,
+  outputScale,
+  quantized,
+  readBuf,
+  takeParams,
+  writeBuf,
+} from '../base';
 import { LayerNorm } from '../../../nn/sequence';
 
 // ---- exact integer helpers (plain numbers: exact below 2^53; BigInt beyond) ---------------------
@@ -60,8 +71,13 @@ function layerNormAccumulate(q: ArrayLike<number>, n: number, epsTerm: number, q
   const out = new Int32Array(q.length);
   for (let row = 0; row < rows; row++) {
     const o = row * n;
-    let s1 = 0, s2 = 0;
-    for (let i = 0; i < n; i++) { const v = q[o + i]; s1 += v; s2 += v * v; } // |s2| ≤ N·2^30: exact for N < 2^23
+    let s1 = 0,
+      s2 = 0;
+    for (let i = 0; i < n; i++) {
+      const v = q[o + i];
+      s1 += v;
+      s2 += v * v;
+    } // |s2| ≤ N·2^30: exact for N < 2^23
     let D: number | bigint;
     if (n * s2 < TWO53 / 2 && s1 * s1 < TWO53 / 2 && epsTerm < TWO53 / 4) D = n * s2 - s1 * s1 + epsTerm;
     else D = BigInt(n) * BigInt(s2) - BigInt(s1) * BigInt(s1) + BigInt(epsTerm);
@@ -92,8 +108,14 @@ export class LayerNormInt extends quantized(LayerNorm) {
   quantKeys(): readonly string[] {
     return LN_KEYS;
   }
-  declare running_x: Buffer; declare running_normal: Buffer; declare running_w: Buffer; declare running_o: Buffer;
-  declare scale_x: Buffer; declare scale_normal: Buffer; declare scale_w: Buffer; declare scale_o: Buffer;
+  declare running_x: Buffer;
+  declare running_normal: Buffer;
+  declare running_w: Buffer;
+  declare running_o: Buffer;
+  declare scale_x: Buffer;
+  declare scale_normal: Buffer;
+  declare scale_w: Buffer;
+  declare scale_o: Buffer;
 
   static from(l: LayerNorm, o: IntOrigin): LayerNormInt {
     const m = withoutInit(() => new LayerNormInt(l.normalizedShape, { eps: l.eps, elementwiseAffine: l.elementwiseAffine }));
@@ -183,4 +205,3 @@ function shiftRound(acc: Int32Array, k: number, bits: number): Float32Array {
   for (let i = 0; i < acc.length; i++) out[i] = clamp(Math.floor(acc[i] * f + 0.5), -b - 1, b);
   return out;
 }
-

@@ -29,7 +29,13 @@ export class LinearInt extends quantized(Linear) implements WeightedOps {
   sliceInput(x: Tensor, c0: number, c1: number): Tensor {
     const l = x.logical();
     const s = l.shape;
-    return new Tensor(tf.slice(l, s.map((_, i) => (i === s.length - 1 ? c0 : 0)), s.map((v, i) => (i === s.length - 1 ? c1 - c0 : v))));
+    return new Tensor(
+      tf.slice(
+        l,
+        s.map((_, i) => (i === s.length - 1 ? c0 : 0)),
+        s.map((v, i) => (i === s.length - 1 ? c1 - c0 : v)),
+      ),
+    );
   }
 }
 

@@ -27,8 +27,15 @@ function recurrentRow(m: GRUInt | LSTMInt, path: string, args: unknown[], out: u
   const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
   const signal = tf.sum(tf.square(yf)).dataSync()[0];
   return {
-    path, type: m.typeName(), bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits }, aheadRelu: false,
-    scaleX: readBuf(m, 'scale_i'), scaleW: readBuf(m, 'scale_iw'), scaleO: readBuf(m, 'scale_o'), weightRange: span('weight'), biasRange: span('bias'),
+    path,
+    type: m.typeName(),
+    bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits },
+    aheadRelu: false,
+    scaleX: readBuf(m, 'scale_i'),
+    scaleW: readBuf(m, 'scale_iw'),
+    scaleO: readBuf(m, 'scale_o'),
+    weightRange: span('weight'),
+    biasRange: span('bias'),
     sqnrDb: noise === 0 ? Infinity : 10 * Math.log10(signal / noise),
   };
 }

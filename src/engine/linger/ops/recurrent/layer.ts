@@ -19,16 +19,22 @@ import { clampSym } from '../../normalize';
 
 /** linger's buffer names (docs/linger-ops.md): input, hidden, their weights, output; io/ho are never written. */
 const NAMES = ['i', 'h', 'iw', 'hw', 'io', 'ho', 'o'] as const;
-type Name = typeof NAMES[number];
+type Name = (typeof NAMES)[number];
 /** Layer l's buffers: linger's names for layer 0, `_l<k>` appended for the layers stacked above it. */
 const bufferKeys = (layers: number) => {
   const out: string[] = [];
-  for (let l = 0; l < layers; l++) for (const kind of ['running', 'scale']) for (const n of NAMES) out.push(`${kind}_${n}${l ? `_l${l}` : ''}`);
+  for (let l = 0; l < layers; l++)
+    for (const kind of ['running', 'scale']) for (const n of NAMES) out.push(`${kind}_${n}${l ? `_l${l}` : ''}`);
   return out;
 };
 
 /** The weights of one direction of one layer, as the float cell reads them (physical: [in, gates]). */
-interface Weights { wih: tf.Tensor2D; whh: tf.Tensor2D; bih: tf.Tensor1D | null; bhh: tf.Tensor1D | null }
+interface Weights {
+  wih: tf.Tensor2D;
+  whh: tf.Tensor2D;
+  bih: tf.Tensor1D | null;
+  bhh: tf.Tensor1D | null;
+}
 
 type Kind = 'LSTM' | 'GRU';
 
@@ -72,7 +78,8 @@ function toQ11(acc: tf.Tensor, scales: number[]): tf.Tensor {
   const per = rows / T;
   const col = (v: number[]) => tf.tensor3d(Int32Array.from(v), [T, 1, 1], 'int32');
   const a3 = tf.reshape(acc, [T, per, g]);
-  const mul = col(ls.map((l) => 2 ** Math.max(l, 0))), div = col(ls.map((l) => 2 ** Math.max(-l, 0)));
+  const mul = col(ls.map((l) => 2 ** Math.max(l, 0))),
+    div = col(ls.map((l) => 2 ** Math.max(-l, 0)));
   const half = col(ls.map((l) => (l < 0 ? 2 ** (-l - 1) : 0)));
   return tf.reshape(tf.floorDiv(tf.add(tf.mul(a3, mul), half), div), [T * per, g]);
 }
@@ -85,10 +92,16 @@ const halfCodes = (h: tf.Tensor, s: number) => tf.cast(tf.floor(tf.add(tf.mul(tf
 const fromQ14 = (v: tf.Tensor) => tf.mul(tf.cast(v, 'float32'), 1 / 16384);
 
 /** The scales one direction of one layer runs with (per step in training). */
-interface StepScales { si: number[]; siw: number; shw: number; sh0: number }
+interface StepScales {
+  si: number[];
+  siw: number;
+  shw: number;
+  sh0: number;
+}
 
 /** What the integer recurrence needs from the float layer it extends (nn.GRU / nn.LSTM). */
-type RecurrentBase = ModuleClass & (abstract new (...args: any[]) => Module & { numLayers: number; bidirectional: boolean; hiddenSize: number }); // eslint-disable-line @typescript-eslint/no-explicit-any
+type RecurrentBase = ModuleClass &
+  (abstract new (...args: any[]) => Module & { numLayers: number; bidirectional: boolean; hiddenSize: number }); // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
  * The integer machinery GRUInt and LSTMInt share, mixed into the float layer (which keeps the
@@ -101,8 +114,12 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     quantKeys(): readonly string[] {
       return bufferKeys(this.numLayers);
     }
-    private buf(name: string): Buffer { return (this as unknown as Record<string, Buffer>)[name]; }
-    protected read(kind: 'running' | 'scale', n: Name, l: number): number { return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0]; }
+    private buf(name: string): Buffer {
+      return (this as unknown as Record<string, Buffer>)[name];
+    }
+    protected read(kind: 'running' | 'scale', n: Name, l: number): number {
+      return this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw.dataSync()[0];
+    }
     protected write(kind: 'running' | 'scale', n: Name, l: number, v: number): void {
       const b = this.buf(`${kind}_${n}${l ? `_l${l}` : ''}`).raw;
       b.assign(tf.tensor(v, b.shape, b.dtype as 'float32')); // the buffer's own shape (linger's [1])
@@ -126,13 +143,23 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
      * the reverse direction). `xScale` is the input's scale when it carries one. Returns each step's
      * h (on its o_bits grid), the final h and, for the LSTM, the final c.
      */
-    protected direction(xs: tf.Tensor3D, xScale: number | undefined, l: number, w: Weights, h0: tf.Tensor2D, c0: tf.Tensor2D | null):
-    { hs: tf.Tensor2D[]; h: tf.Tensor2D; c: tf.Tensor2D | null } {
+    protected direction(
+      xs: tf.Tensor3D,
+      xScale: number | undefined,
+      l: number,
+      w: Weights,
+      h0: tf.Tensor2D,
+      c0: tf.Tensor2D | null,
+    ): { hs: tf.Tensor2D[]; h: tf.Tensor2D; c: tf.Tensor2D | null } {
       const [T, B, F] = xs.shape;
       const H = this.hiddenSize;
-      const d = this.dataBits, p = this.parameterBits, o = this.outBits;
-      const wih = clampSym(w.wih, this.normalizeWeight) as tf.Tensor2D, whh = clampSym(w.whh, this.normalizeWeight) as tf.Tensor2D;
-      const bih = w.bih && clampSym(w.bih, this.normalizeBias), bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
+      const d = this.dataBits,
+        p = this.parameterBits,
+        o = this.outBits;
+      const wih = clampSym(w.wih, this.normalizeWeight) as tf.Tensor2D,
+        whh = clampSym(w.whh, this.normalizeWeight) as tf.Tensor2D;
+      const bih = w.bih && clampSym(w.bih, this.normalizeBias),
+        bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
 
       // ---- scales ----
       let sc: StepScales;
@@ -145,7 +172,8 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         const whole = Math.max(...maxes);
         if (xScale !== undefined) this.write('running', 'i', l, qmax(d) / xScale);
         else this.ema('i', l, whole);
-        const siw = trainScale(maxAbs(wih), p), shw = trainScale(maxAbs(whh), p);
+        const siw = trainScale(maxAbs(wih), p),
+          shw = trainScale(maxAbs(whh), p);
         this.ema('iw', l, qmax(p) / siw, T);
         this.ema('hw', l, qmax(p) / shw, T);
         sc = { si, siw, shw, sh0: trainScale(batchMax(maxAbs(h0)), d) };
@@ -170,19 +198,32 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         const qb = tf.cast(tf.floor(tf.add(tf.mul(tf.reshape(bih, [1, 1, -1]), tf.mul(scaleCol, sc.siw)), 0.5)), 'int32');
         accI = tf.reshape(tf.add(tf.reshape(accI, [T, B, -1]), qb), [T * B, -1]);
       }
-      const gi = tf.unstack(tf.reshape(toQ11(accI, sc.si.map((s) => s * sc.siw)), [T, B, -1])) as tf.Tensor2D[];
+      const gi = tf.unstack(
+        tf.reshape(
+          toQ11(
+            accI,
+            sc.si.map((s) => s * sc.siw),
+          ),
+          [T, B, -1],
+        ),
+      ) as tf.Tensor2D[];
 
       // the float cell's input projection (training: the straight-through carrier of every step)
       let carrierProj: tf.Tensor2D[] = [];
       if (this.training && K.tapeActive()) {
         const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
-        const proj = K.linear(tf.reshape(xdq, [T * B, F]) as tf.Tensor2D, fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D, bih as tf.Tensor1D | null);
+        const proj = K.linear(
+          tf.reshape(xdq, [T * B, F]) as tf.Tensor2D,
+          fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D,
+          bih as tf.Tensor1D | null,
+        );
         carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
       }
       const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
 
       // ---- the steps ----
-      let h = h0, c = c0;
+      let h = h0,
+        c = c0;
       let sh = sc.sh0;
       let hScale = 0; // the scale h was requantized at (from step 1 on)
       const hs: tf.Tensor2D[] = new Array(T);
@@ -199,7 +240,8 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
           const hq = K.straightThrough(h, () => tf.div(hCodes, sh)) as tf.Tensor2D;
           const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ!, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ!, bhh, H);
           // (fresh tensors: returning the integer path's own tensor would put that path on the gradient's way)
-          const hi = hv, ci = cv;
+          const hi = hv,
+            ci = cv;
           hv = K.straightThrough(fc.h, () => tf.clone(hi));
           if (ci) cv = K.straightThrough(fc.c!, () => tf.clone(ci));
         }
@@ -228,13 +270,19 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     }
 
     /** Runs every layer and direction (unified: the reverse direction shares the layer's buffers). */
-    protected runAll(x: Tensor, xs: tf.Tensor3D, h0: tf.Tensor3D, c0: tf.Tensor3D | null,
-      weightsOf: (l: number, sfx: string) => Weights): { out: tf.Tensor3D; scale: number; hN: tf.Tensor3D; cN: tf.Tensor3D | null } {
+    protected runAll(
+      x: Tensor,
+      xs: tf.Tensor3D,
+      h0: tf.Tensor3D,
+      c0: tf.Tensor3D | null,
+      weightsOf: (l: number, sfx: string) => Weights,
+    ): { out: tf.Tensor3D; scale: number; hN: tf.Tensor3D; cN: tf.Tensor3D | null } {
       const [, B] = xs.shape;
       const dirs = this.bidirectional ? 2 : 1;
       let inp = xs;
       let inScale = x.quantScale;
-      const hN: tf.Tensor2D[] = [], cN: tf.Tensor2D[] = [];
+      const hN: tf.Tensor2D[] = [],
+        cN: tf.Tensor2D[] = [];
       let scale = 0;
       for (let l = 0; l < this.numLayers; l++) {
         const outs: tf.Tensor3D[] = [];
@@ -268,23 +316,33 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
      * `si` is the input's scale (a quantized input's own, or from running_i).
      */
     exportLayer(l: number, sfx: string, si: number | undefined): ExportedRecurrentLayer {
-      const d = this.dataBits, p = this.parameterBits;
+      const d = this.dataBits,
+        p = this.parameterBits;
       const scales = {
-        si: si ?? this.evalScaleOf('i', l, d), sh: this.evalScaleOf('h', l, d),
-        siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), so: this.evalScaleOf('o', l, this.outBits),
+        si: si ?? this.evalScaleOf('i', l, d),
+        sh: this.evalScaleOf('h', l, d),
+        siw: this.evalScaleOf('iw', l, p),
+        shw: this.evalScaleOf('hw', l, p),
+        so: this.evalScaleOf('o', l, this.outBits),
       };
       const param = (k: string) => (this as unknown as Record<string, Tensor | undefined>)[`${k}_l${l}${sfx}`];
       const codes = (k: string, s: number) => {
         const t = param(k)!;
-        return { dims: t.shape, values: Array.from(tf.tidy(() => quantizeCodes(clampSym(t.logical(), this.normalizeWeight), s, p)).dataSync()) };
+        return {
+          dims: t.shape,
+          values: Array.from(tf.tidy(() => quantizeCodes(clampSym(t.logical(), this.normalizeWeight), s, p)).dataSync()),
+        };
       };
       const bias = (k: string, s: number) => {
         const t = param(k);
         return t ? Array.from(tf.tidy(() => tf.floor(tf.add(tf.mul(clampSym(t.raw, this.normalizeBias), s), 0.5))).dataSync()) : null;
       };
       return {
-        scales, wih: codes('weight_ih', scales.siw), whh: codes('weight_hh', scales.shw),
-        bih: bias('bias_ih', scales.si * scales.siw), bhh: bias('bias_hh', scales.sh * scales.shw),
+        scales,
+        wih: codes('weight_ih', scales.siw),
+        whh: codes('weight_hh', scales.shw),
+        bih: bias('bias_ih', scales.si * scales.siw),
+        bhh: bias('bias_hh', scales.sh * scales.shw),
       };
     }
   }
@@ -313,7 +371,9 @@ function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, hScale: number | nu
 function lstmCell(gi: tf.Tensor, gh: tf.Tensor, c: tf.Tensor, H: number): { h: tf.Tensor; c: tf.Tensor } {
   const g = tf.add(gi, gh);
   const [gi_, gf, gg, go] = tf.split(g, [H, H, H, H], 1);
-  const i = sigmoidQ7(gi_), f = sigmoidQ7(gf), o = sigmoidQ7(go);
+  const i = sigmoidQ7(gi_),
+    f = sigmoidQ7(gf),
+    o = sigmoidQ7(go);
   const gt = tanhQ7(gg);
   const C = tf.add(tf.mul(f, q7(c)), tf.mul(i, gt)); // Q14
   const tc = tanhQ7(tf.floorDiv(tf.add(C, tf.scalar(4, 'int32')), tf.scalar(8, 'int32'))); // Q14 → Q11
@@ -325,11 +385,19 @@ function floatGru(proj: tf.Tensor2D, h: tf.Tensor2D, whh: tf.Tensor, bhh: tf.Ten
   const gh = K.linear(h, whh as tf.Tensor2D, bhh as tf.Tensor1D | null);
   const [xr, xz, xn] = tf.split(proj, [H, H, H], 1);
   const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
-  const r = tf.sigmoid(tf.add(xr, hr)), z = tf.sigmoid(tf.add(xz, hz));
+  const r = tf.sigmoid(tf.add(xr, hr)),
+    z = tf.sigmoid(tf.add(xz, hz));
   const n = tf.tanh(tf.add(xn, tf.mul(r, hn)));
   return { h: tf.add(n, tf.mul(z, tf.sub(h, n))), c: null };
 }
-function floatLstm(proj: tf.Tensor2D, h: tf.Tensor2D, c: tf.Tensor, whh: tf.Tensor, bhh: tf.Tensor | null, H: number): { h: tf.Tensor; c: tf.Tensor } {
+function floatLstm(
+  proj: tf.Tensor2D,
+  h: tf.Tensor2D,
+  c: tf.Tensor,
+  whh: tf.Tensor,
+  bhh: tf.Tensor | null,
+  H: number,
+): { h: tf.Tensor; c: tf.Tensor } {
   const g = tf.add(proj, K.linear(h, whh as tf.Tensor2D, bhh as tf.Tensor1D | null));
   const [i, f, gg, o] = tf.split(g, [H, H, H, H], 1);
   const c2 = tf.add(tf.mul(tf.sigmoid(f), c), tf.mul(tf.sigmoid(i), tf.tanh(gg)));
@@ -346,7 +414,6 @@ function optionsOf(r: { numLayers: number; bias: boolean; batchFirst: boolean; d
  * carries its scale to the next Int layer.
  */
 export class GRUInt extends recurrentInt(GRU, 'GRU') {
-
   static from(g: GRU, o: IntOrigin): GRUInt {
     const m = withoutInit(() => new GRUInt(g.inputSize, g.hiddenSize, optionsOf(g)));
     takeParams(m, g);
@@ -368,7 +435,6 @@ export class GRUInt extends recurrentInt(GRU, 'GRU') {
  * Q14, h' = o·tanh(c'), h requantized to o_bits every step (c stays at Q14).
  */
 export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
-
   static from(g: LSTM, o: IntOrigin): LSTMInt {
     const m = withoutInit(() => new LSTMInt(g.inputSize, g.hiddenSize, optionsOf(g)));
     takeParams(m, g);
@@ -386,4 +452,3 @@ export class LSTMInt extends recurrentInt(LSTM, 'LSTM') {
     return [new Tensor(out.raw, out.perm, r.scale), [this.shapeState(r.hN, unbatched), this.shapeState(r.cN!, unbatched)]];
   }
 }
-

@@ -12,12 +12,12 @@ import { intActivation } from '../iqActivation';
 import { ExportedRecurrentLayer, GRUInt, LSTMInt } from './layer';
 import { ThinkerUnsupportedError } from '../../../onnx/export/thinkerRules';
 
-
 export function lowerRecurrentInt(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, scope: string): void {
   const x = c.inputs[0] as Tensor;
   const type = m.kind === 'LSTM' ? 'LSTMInt' : 'GRUInt';
   if (!(x instanceof Tensor) || x.rank !== 3) throw new Error(`${type} at '${c.target}': export needs a batched input (rank 3)`);
-  if (c.inputs.length > 1 && c.inputs[1] !== undefined) throw new Error(`${type} at '${c.target}': export with initial states is not supported yet`);
+  if (c.inputs.length > 1 && c.inputs[1] !== undefined)
+    throw new Error(`${type} at '${c.target}': export with initial states is not supported yet`);
   if (L.mode === 'thinker') thinker(L, c, m, x, scope);
   else qdq(L, c, m, x, scope);
 }
@@ -40,35 +40,68 @@ function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tens
   const type = isLstm ? 'LSTMInt' : 'GRUInt';
   if (!isLstm && m.bidirectional) {
     // measured: the reverse direction's 8 outputs per step all differ (LSTMInt's are exact)
-    throw new ThinkerUnsupportedError("tpacker v1.1.0 packs no direction for GRUInt (it drops go_forward, LSTMInt's it keeps), so the reverse direction would run forward on the chip; use a one-way GRU or an LSTM");
+    throw new ThinkerUnsupportedError(
+      "tpacker v1.1.0 packs no direction for GRUInt (it drops go_forward, LSTMInt's it keeps), so the reverse direction would run forward on the chip; use a one-way GRU or an LSTM",
+    );
   }
   const all = layers(m, x);
   const D = m.bidirectional ? 2 : 1;
   let inp = L.int8Input(x, all[0][0].scales.si, m.dataBits, scope);
-  const hs: { name: string; int8Scale: number }[] = [], cs: string[] = [];
+  const hs: { name: string; int8Scale: number }[] = [],
+    cs: string[] = [];
   let so = 0;
   all.forEach((dirs, l) => {
     const outs = dirs.map((e, d) => {
       const sfx = d ? '_reverse' : '';
-      const ins = [inp, g.initializer(`${c.target}.weight_ih_l${l}${sfx}`, e.wih.dims, DT.INT8, e.wih.values),
-        g.initializer(`${c.target}.weight_hh_l${l}${sfx}`, e.whh.dims, DT.INT8, e.whh.values)];
+      const ins = [
+        inp,
+        g.initializer(`${c.target}.weight_ih_l${l}${sfx}`, e.wih.dims, DT.INT8, e.wih.values),
+        g.initializer(`${c.target}.weight_hh_l${l}${sfx}`, e.whh.dims, DT.INT8, e.whh.values),
+      ];
       if (e.bih) ins.push(g.initializer(`${c.target}.bias_ih_l${l}${sfx}`, [e.bih.length], DT.INT32, e.bih));
       if (e.bhh) ins.push(g.initializer(`${c.target}.bias_hh_l${l}${sfx}`, [e.bhh.length], DT.INT32, e.bhh));
-      const o = g.add(type, ins, `${scope}/${type}${D === 2 ? (d ? '_reverse' : '_forward') : ''}`, {
-        input_size: l === 0 ? m.inputSize : m.hiddenSize * D, hidden_size: m.hiddenSize, num_layers: 1, batch_first: m.batchFirst ? 1 : 0,
-        dropout: { float: 0 }, go_forward: d === 0 ? 1 : 0,
-        scale_i: { float: e.scales.si }, scale_h: { float: e.scales.sh }, scale_iw: { float: e.scales.siw }, scale_hw: { float: e.scales.shw },
-        scale_o: { float: e.scales.so }, data_bits: m.dataBits, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
-      }, { outputs: isLstm ? 3 : 2, domain: THINKER });
+      const o = g.add(
+        type,
+        ins,
+        `${scope}/${type}${D === 2 ? (d ? '_reverse' : '_forward') : ''}`,
+        {
+          input_size: l === 0 ? m.inputSize : m.hiddenSize * D,
+          hidden_size: m.hiddenSize,
+          num_layers: 1,
+          batch_first: m.batchFirst ? 1 : 0,
+          dropout: { float: 0 },
+          go_forward: d === 0 ? 1 : 0,
+          scale_i: { float: e.scales.si },
+          scale_h: { float: e.scales.sh },
+          scale_iw: { float: e.scales.siw },
+          scale_hw: { float: e.scales.shw },
+          scale_o: { float: e.scales.so },
+          data_bits: m.dataBits,
+          parameter_bits: m.parameterBits,
+          o_bits: m.outBits,
+          ...PLATFORM,
+        },
+        { outputs: isLstm ? 3 : 2, domain: THINKER },
+      );
       hs.push({ name: o[1], int8Scale: e.scales.so });
       if (isLstm) cs.push(o[2]);
       so = e.scales.so;
       return o[0];
     });
     const scales: Record<string, { float: number }> = {};
-    dirs.forEach((e, i) => { scales[`scale_x_${i}`] = { float: e.scales.so }; });
-    inp = outs.length === 1 ? outs[0]
-      : g.op('iqCat', outs, `${scope}/iqCat`, { ...scales, scale_o: { float: Math.min(...dirs.map((e) => e.scales.so)) }, dim: 2, ...PLATFORM }, THINKER);
+    dirs.forEach((e, i) => {
+      scales[`scale_x_${i}`] = { float: e.scales.so };
+    });
+    inp =
+      outs.length === 1
+        ? outs[0]
+        : g.op(
+            'iqCat',
+            outs,
+            `${scope}/iqCat`,
+            { ...scales, scale_o: { float: Math.min(...dirs.map((e) => e.scales.so)) }, dim: 2, ...PLATFORM },
+            THINKER,
+          );
   });
   L.out(c, { name: inp, int8Scale: so }, 0);
   // h_n: tpacker declares the node's state outputs float32, so a consumer would read the int8
@@ -76,19 +109,42 @@ function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tens
   // codes), taken with Slice + Reshape; any other read is an error (docs/onnx.md)
   const where = `${type} at '${c.target}'`;
   const out = y0(all, hs);
-  L.out(c, {
-    name: '', materialize: () => {
-      if (!out) throw new ThinkerUnsupportedError(`its final hidden state h_n is read, which tpacker declares float32; with ${m.numLayers} layer(s) and ${D} direction(s) ` +
-        'it is not one step of the output: read the output sequence instead', where);
-      const tAxis = m.batchFirst ? 1 : 0, T = x.shape[tAxis], N = x.shape[m.batchFirst ? 0 : 1];
-      const i64 = (what: string, v: number) => g.initializer(what, [1], DT.INT64, [v]);
-      const last = g.op('Slice', [inp, i64('starts', T - 1), i64('ends', T), i64('axes', tAxis)], `${scope}/LastStep/Slice`);
-      const r = g.op('Reshape', [last, g.initializer('shape', [3], DT.INT64, [1, N, m.hiddenSize])], `${scope}/LastStep/Reshape`);
-      return { name: r, int8Scale: out.int8Scale };
+  L.out(
+    c,
+    {
+      name: '',
+      materialize: () => {
+        if (!out)
+          throw new ThinkerUnsupportedError(
+            `its final hidden state h_n is read, which tpacker declares float32; with ${m.numLayers} layer(s) and ${D} direction(s) ` +
+              'it is not one step of the output: read the output sequence instead',
+            where,
+          );
+        const tAxis = m.batchFirst ? 1 : 0,
+          T = x.shape[tAxis],
+          N = x.shape[m.batchFirst ? 0 : 1];
+        const i64 = (what: string, v: number) => g.initializer(what, [1], DT.INT64, [v]);
+        const last = g.op('Slice', [inp, i64('starts', T - 1), i64('ends', T), i64('axes', tAxis)], `${scope}/LastStep/Slice`);
+        const r = g.op('Reshape', [last, g.initializer('shape', [3], DT.INT64, [1, N, m.hiddenSize])], `${scope}/LastStep/Reshape`);
+        return { name: r, int8Scale: out.int8Scale };
+      },
     },
-  }, 1);
+    1,
+  );
   if (isLstm) {
-    L.out(c, { name: '', materialize: () => { throw new ThinkerUnsupportedError('its final cell state c_n is read, which tpacker declares float32 and no output step holds', where); } }, 2);
+    L.out(
+      c,
+      {
+        name: '',
+        materialize: () => {
+          throw new ThinkerUnsupportedError(
+            'its final cell state c_n is read, which tpacker declares float32 and no output step holds',
+            where,
+          );
+        },
+      },
+      2,
+    );
   }
 }
 
@@ -101,17 +157,21 @@ function y0(all: ExportedRecurrentLayer[][], hs: { int8Scale: number }[]): { int
 function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, scope: string): void {
   const g = L.g;
   const isLstm = m.kind === 'LSTM';
-  const H = m.hiddenSize, G = isLstm ? 4 : 3, D = m.bidirectional ? 2 : 1;
+  const H = m.hiddenSize,
+    G = isLstm ? 4 : 3,
+    D = m.bidirectional ? 2 : 1;
   const all = layers(m, x);
   const T = x.shape[m.batchFirst ? 1 : 0];
   const bx = qmax(m.dataBits) + 1;
-  const op = (type: string, ins: string[], name: string, attrs: Record<string, number | number[]> = {}) => g.op(type, ins, `${scope}/${name}`, attrs);
+  const op = (type: string, ins: string[], name: string, attrs: Record<string, number | number[]> = {}) =>
+    g.op(type, ins, `${scope}/${name}`, attrs);
   const k = (v: number) => g.scalar(v);
   const floor = (v: string, name: string) => op('Floor', [v], `${name}/Floor`);
   const round = (v: string, name: string) => floor(op('Add', [v, k(0.5)], `${name}/Add`), name);
   const i64 = (vals: number[]) => g.initializer(`${c.target}.axes`, [vals.length], DT.INT64, vals);
   // the integer activation of a Q11 value, back as float32 integers
-  const act = (kind: 'sigmoid' | 'tanh', v: string, name: string) => op('Cast', [intActivation(L, kind, v, `${scope}/${name}`)], `${name}/Float`, { to: DT.FLOAT });
+  const act = (kind: 'sigmoid' | 'tanh', v: string, name: string) =>
+    op('Cast', [intActivation(L, kind, v, `${scope}/${name}`)], `${name}/Float`, { to: DT.FLOAT });
   // toQ(acc, s, 11): acc·2^l (l > 0) or ⌊acc·2^l + 1/2⌋, on float32 integers
   const toQ11 = (acc: string, s: number, name: string) => {
     const l = 11 - Math.log2(s);
@@ -119,7 +179,11 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
     return l >= 0 ? shifted : round(shifted, name);
   };
   const slice = (v: string, from: number, to: number, axis: number, name: string) =>
-    op('Slice', [v, g.initializer(`${c.target}.start`, [1], DT.INT64, [from]), g.initializer(`${c.target}.end`, [1], DT.INT64, [to]), i64([axis])], name);
+    op(
+      'Slice',
+      [v, g.initializer(`${c.target}.start`, [1], DT.INT64, [from]), g.initializer(`${c.target}.end`, [1], DT.INT64, [to]), i64([axis])],
+      name,
+    );
   // W as [in, gates·H] float32 codes (for MatMul) from PyTorch's [gates·H, in]
   const transposed = (w: { dims: number[]; values: number[] }) => {
     const [rows, cols] = w.dims;
@@ -131,7 +195,8 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
   let seq = L.floatName(L.value(x), scope);
   if (m.batchFirst) seq = op('Transpose', [seq], 'Transpose', { perm: [1, 0, 2] });
   let inScale = all[0][0].scales.si;
-  const hs: string[] = [], cs: string[] = [];
+  const hs: string[] = [],
+    cs: string[] = [];
   all.forEach((dirs, l) => {
     const inF = l === 0 ? m.inputSize : H * D;
     const si = inScale;
@@ -153,10 +218,13 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
         return worst;
       };
       const q11 = (acc: number, s: number) => acc * 2 ** (11 - Math.log2(s)) + 1;
-      const bi = accBound(e.wih, e.bih), bh = accBound(e.whh, e.bhh);
+      const bi = accBound(e.wih, e.bih),
+        bh = accBound(e.whh, e.bhh);
       const worst = Math.max(2 * bi, 2 * bh, q11(bi, si * siw) + q11(bh, sh * shw), isLstm ? 0 : 128 * q11(bh, sh * shw));
       if (worst >= EXACT) {
-        throw new Error(`${m.typeName()} at '${c.target}': an intermediate of its integer cell can pass 2^24 (${inF} inputs, ${H} hidden units at ${m.dataBits}/${m.parameterBits} bits), where float32 stops being exact; the qdq export of such a layer is not supported — export with { dialect: 'thinker' }`);
+        throw new Error(
+          `${m.typeName()} at '${c.target}': an intermediate of its integer cell can pass 2^24 (${inF} inputs, ${H} hidden units at ${m.dataBits}/${m.parameterBits} bits), where float32 stops being exact; the qdq export of such a layer is not supported — export with { dialect: 'thinker' }`,
+        );
       }
       const wih = g.initializer(`${c.target}.weight_ih_${sfx}_codes`, [inF, G * H], DT.FLOAT, transposed(e.wih));
       const whh = g.initializer(`${c.target}.weight_hh_${sfx}_codes`, [H, G * H], DT.FLOAT, transposed(e.whh));
@@ -165,7 +233,8 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
       const gi = toQ11(accI, si * siw, `${sfx}/InputQ11`); // [T, B, G·H]
       const bhh = e.bhh ? g.initializer(`${c.target}.bias_hh_${sfx}_codes`, [G * H], DT.FLOAT, e.bhh) : null;
       const gate = (v: string, j: number, name: string) => slice(v, j * H, (j + 1) * H, -1, name);
-      let h: string | null = null, cell: string | null = null;
+      let h: string | null = null,
+        cell: string | null = null;
       const steps: string[] = new Array(T);
       for (let i = 0; i < T; i++) {
         const t = d === 0 ? i : T - 1 - i;
@@ -188,9 +257,20 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
         if (!isLstm) {
           const r = act('sigmoid', op('Add', [gate(git, 0, `${p}/Gi_r`), gate(gh, 0, `${p}/Gh_r`)], `${p}/R/Add`), `${p}/R`);
           const z = act('sigmoid', op('Add', [gate(git, 1, `${p}/Gi_z`), gate(gh, 1, `${p}/Gh_z`)], `${p}/Z/Add`), `${p}/Z`);
-          const rh = floor(op('Mul', [op('Add', [op('Mul', [r, gate(gh, 2, `${p}/Gh_n`)], `${p}/Rh/Mul`), k(64)], `${p}/Rh/Add`), k(1 / 128)], `${p}/Rh/Div`), `${p}/Rh`);
+          const rh = floor(
+            op(
+              'Mul',
+              [op('Add', [op('Mul', [r, gate(gh, 2, `${p}/Gh_n`)], `${p}/Rh/Mul`), k(64)], `${p}/Rh/Add`), k(1 / 128)],
+              `${p}/Rh/Div`,
+            ),
+            `${p}/Rh`,
+          );
           const n = act('tanh', op('Add', [gate(git, 2, `${p}/Gi_n`), rh], `${p}/N/Add`), `${p}/N`);
-          H14 = op('Add', [op('Mul', [n, k(128)], `${p}/H14/Mul`), op('Mul', [z, op('Sub', [h7, n], `${p}/H14/Sub`)], `${p}/H14/MulZ`)], `${p}/H14/Add`);
+          H14 = op(
+            'Add',
+            [op('Mul', [n, k(128)], `${p}/H14/Mul`), op('Mul', [z, op('Sub', [h7, n], `${p}/H14/Sub`)], `${p}/H14/MulZ`)],
+            `${p}/H14/Add`,
+          );
         } else {
           const pre = op('Clip', [op('Add', [git, gh], `${p}/G/Add`), k(-32768), k(32767)], `${p}/G/Clip`);
           const ig = act('sigmoid', gate(pre, 0, `${p}/G_i`), `${p}/I`);
@@ -199,14 +279,22 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
           const og = act('sigmoid', gate(pre, 3, `${p}/G_o`), `${p}/O`);
           const c7 = cell ? round(op('Mul', [cell, k(1 / 128)], `${p}/C7/Mul`), `${p}/C7`) : k(0);
           cell = op('Add', [op('Mul', [fg, c7], `${p}/C/MulF`), op('Mul', [ig, gg], `${p}/C/MulI`)], `${p}/C/Add`); // Q14
-          const tc = act('tanh', floor(op('Mul', [op('Add', [cell, k(4)], `${p}/C11/Add`), k(1 / 8)], `${p}/C11/Div`), `${p}/C11`), `${p}/Tc`);
+          const tc = act(
+            'tanh',
+            floor(op('Mul', [op('Add', [cell, k(4)], `${p}/C11/Add`), k(1 / 8)], `${p}/C11/Div`), `${p}/C11`),
+            `${p}/Tc`,
+          );
           H14 = op('Mul', [og, tc], `${p}/H14/Mul`);
         }
         // h = H/2^14, clamped (normalizeData) and requantized to o_bits at s_o
         let hv = op('Mul', [H14, k(1 / 16384)], `${p}/H`);
         if (m.normalizeData !== null) hv = op('Clip', [hv, k(-m.normalizeData), k(m.normalizeData)], `${p}/Clamp`);
         const bo = qmax(m.outBits);
-        h = op('Mul', [op('Clip', [round(op('Mul', [hv, k(so)], `${p}/Out/Mul`), `${p}/Out`), k(-bo - 1), k(bo)], `${p}/Out/Clip`), k(1 / so)], `${p}/Out/Dequantize`);
+        h = op(
+          'Mul',
+          [op('Clip', [round(op('Mul', [hv, k(so)], `${p}/Out/Mul`), `${p}/Out`), k(-bo - 1), k(bo)], `${p}/Out/Clip`), k(1 / so)],
+          `${p}/Out/Dequantize`,
+        );
         steps[t] = op('Unsqueeze', [h, i64([0])], `${p}/Unsqueeze`);
       }
       hs.push(op('Unsqueeze', [h!, i64([0])], `${sfx}/HN`));

@@ -36,7 +36,9 @@ export class ReLU6Int extends quantized(Module) {
   static from(_m: ReLU6, o: IntOrigin): ReLU6Int {
     return new ReLU6Int({ dataBits: o.dataBits, parameterBits: o.parameterBits, outBits: o.outBits });
   }
-  extraRepr(): string { return ''; }
+  extraRepr(): string {
+    return '';
+  }
 
   forward(x: Tensor): Tensor {
     const b = qmax(this.dataBits);
@@ -74,8 +76,10 @@ function lowerRelu6(L: ExportContext, c: CapturedCall, m: ReLU6Int, scope: strin
   if (!s) throw new Error('no input scale was recorded');
   const M = Math.min(roundHalfEven(6 * s), qmax(m.dataBits));
   if (L.mode === 'thinker') {
-    throw new ThinkerUnsupportedError('linger writes it as a Clip on int8: tpacker fuses a Clip after a Conv2dInt/ConvTranspose2dInt ' +
-      "into the conv as act_type 3, which the executor runs as no activation (the clamp at 6 is lost), and cannot pack a Clip elsewhere (ClipAttrs)");
+    throw new ThinkerUnsupportedError(
+      'linger writes it as a Clip on int8: tpacker fuses a Clip after a Conv2dInt/ConvTranspose2dInt ' +
+        'into the conv as act_type 3, which the executor runs as no activation (the clamp at 6 is lost), and cannot pack a Clip elsewhere (ClipAttrs)',
+    );
   }
   const codes = L.inputCodes(x, s, m.dataBits, scope);
   const q = g.op('Clip', [codes, g.scalar(0), g.scalar(M)], `${scope}/Clip`);

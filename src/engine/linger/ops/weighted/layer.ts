@@ -11,7 +11,18 @@ import { Stage } from '../../../state/stateDict';
 import { Tensor } from '../../../tensor';
 import { NormalizeConvBNBase } from '../../convbn';
 import { clampSym } from '../../normalize';
-import { applyOrigin, inputScale, IntLayer, IntOrigin, outputScale, quantizedInput, readBuf, takeParams, writeBuf, writeExportScale } from '../base';
+import {
+  applyOrigin,
+  inputScale,
+  IntLayer,
+  IntOrigin,
+  outputScale,
+  quantizedInput,
+  readBuf,
+  takeParams,
+  writeBuf,
+  writeExportScale,
+} from '../base';
 
 /**
  * A conv or linear Int layer. Training: y = op(fq(x), fq(W)) + fq(b) (bias at s_x·s_w, 32 bit),
@@ -53,7 +64,6 @@ export function weightedIntForward(m: Module & IntLayer & WeightedOps, x: Tensor
   return new Tensor(tf.div(tf.cast(q, 'float32'), so), perm, so);
 }
 
-
 /** What exactAccumulate needs from a layer: its op, and how to split the reduction. */
 export interface WeightedOps {
   weight: Parameter;
@@ -83,10 +93,15 @@ function exactAccumulate(m: Module & WeightedOps, qx: Tensor, qw: tf.Tensor): { 
     return tf.max(sumAxes.length ? tf.sum(moved, sumAxes) : moved, 1).dataSync() as Float32Array;
   });
   const chunks: [number, number][] = [];
-  let start = 0, sum = 0;
+  let start = 0,
+    sum = 0;
   for (let c = 0; c < inputs; c++) {
     const v = 128 * perIn[c];
-    if (c > start && sum + v >= EXACT) { chunks.push([start, c]); start = c; sum = 0; }
+    if (c > start && sum + v >= EXACT) {
+      chunks.push([start, c]);
+      start = c;
+      sum = 0;
+    }
     sum += v;
   }
   chunks.push([start, inputs]);
@@ -95,7 +110,10 @@ function exactAccumulate(m: Module & WeightedOps, qx: Tensor, qw: tf.Tensor): { 
     return { acc: tf.cast(tf.round(y.raw), 'int32'), perm: y.perm };
   }
   if (groups > 1) {
-    throw new ModuleError(m, `a grouped layer whose accumulator can pass 2^24 (${chunks.length} chunks needed) is not supported for exact eval yet`);
+    throw new ModuleError(
+      m,
+      `a grouped layer whose accumulator can pass 2^24 (${chunks.length} chunks needed) is not supported for exact eval yet`,
+    );
   }
   let acc: tf.Tensor | null = null;
   let perm: readonly number[] | null = null;
@@ -118,14 +136,18 @@ export function sliceChannels(x: Tensor, c0: number, c1: number): Tensor {
   return new Tensor(tf.slice(x.raw, begin, size), x.perm);
 }
 
-
 /**
  * Moves a float/traced dict's conv + BN entries into this Int layer's folded weight and bias:
  * W' = clampW(W·s), b' = clampB((b − μ)·s + β), s = γ/√(var + ε) with the running statistics.
  * `scaleRows` applies s per output channel of a logical-order weight.
  */
-export function migrateFolded(m: Module & IntLayer & { fold?: IntOrigin['fold'] }, sd: Map<string, Tensor>, prefix: string, from: Stage,
-  scaleRows: (w: tf.Tensor, s: tf.Tensor) => tf.Tensor): void {
+export function migrateFolded(
+  m: Module & IntLayer & { fold?: IntOrigin['fold'] },
+  sd: Map<string, Tensor>,
+  prefix: string,
+  from: Stage,
+  scaleRows: (w: tf.Tensor, s: tf.Tensor) => tf.Tensor,
+): void {
   if (from === 'fixed' || !m.fold) return;
   const { path, bnPath, eps } = m.fold;
   let convKey: string, bnKey: string;
@@ -139,7 +161,11 @@ export function migrateFolded(m: Module & IntLayer & { fold?: IntOrigin['fold'] 
     bnKey = `${root}${bnPath}.`;
   }
   const get = (k: string) => sd.get(k);
-  const W = get(`${convKey}weight`), g = get(`${bnKey}weight`), beta = get(`${bnKey}bias`), rm = get(`${bnKey}running_mean`), rv = get(`${bnKey}running_var`);
+  const W = get(`${convKey}weight`),
+    g = get(`${bnKey}weight`),
+    beta = get(`${bnKey}bias`),
+    rm = get(`${bnKey}running_mean`),
+    rv = get(`${bnKey}running_var`);
   if (!W || !g || !beta || !rm || !rv) return; // leave the keys for the strict check to report
   const b = get(`${convKey}bias`);
   const [w2, b2] = tf.tidy(() => {
@@ -156,16 +182,28 @@ export function migrateFolded(m: Module & IntLayer & { fold?: IntOrigin['fold'] 
 }
 export const scaleDim0 = (w: tf.Tensor, s: tf.Tensor) => tf.mul(w, tf.reshape(s, [s.shape[0], ...Array(w.rank - 1).fill(1)]));
 
-
 /** The geometry a conv Int layer is built with: the float conv's, with a bias when a BN was folded in. */
-type ConvLike = { inChannels: number; outChannels: number; kernelSize: unknown; stride: unknown; padding: unknown; dilation: unknown; groups: number; bias: unknown };
+type ConvLike = {
+  inChannels: number;
+  outChannels: number;
+  kernelSize: unknown;
+  stride: unknown;
+  padding: unknown;
+  dilation: unknown;
+  groups: number;
+  bias: unknown;
+};
 
 /**
  * A conv Int layer from a float conv (its Parameters carried over) or, with `weights`, from folded
  * values; `make` is the Int class's constructor call with the conv's geometry.
  */
 export function convIntFrom<C extends ConvLike, M extends Module & IntLayer & { fold?: IntOrigin['fold'] } & { addQuantBuffers(): void }>(
-  make: (c: C, bias: boolean) => M, c: C, o: IntOrigin, weights?: { w: tf.Tensor; b: tf.Tensor }): M {
+  make: (c: C, bias: boolean) => M,
+  c: C,
+  o: IntOrigin,
+  weights?: { w: tf.Tensor; b: tf.Tensor },
+): M {
   const m = withoutInit(() => make(c, weights ? true : c.bias !== null));
   takeParams(m, c as unknown as Module, weights);
   applyOrigin(m, o);

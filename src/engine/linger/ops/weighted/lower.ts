@@ -50,13 +50,23 @@ function qdqWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLayer, s
       const xi = g.op('Cast', [codes], `${scope}/CastInt8`, { to: DT.INT8 });
       acc = g.op('MatMulInteger', [xi, g.initializer(`${path}.weight_q_t`, [inF, out], DT.INT8, wt)], `${scope}/MatMulInteger`);
       if (q.b) acc = g.op('Add', [acc, g.initializer(`${path}.bias_q`, [out], DT.INT32, q.b)], `${scope}/AddBias`);
-      }
+    }
   } else if (exact) {
     acc = convNode(g, codes, m as unknown as ConvNd, q.w, q.b, scope, path, DT.FLOAT, 'weight_q', 'bias_q');
   } else if (kind !== 'transposed') {
     const xi = g.op('Cast', [codes], `${scope}/CastInt8`, { to: DT.INT8 });
-    acc = g.op('ConvInteger', [xi, g.initializer(`${path}.weight_q`, q.w.dims, DT.INT8, q.w.values)], `${scope}/ConvInteger`, convAttrs(m as unknown as ConvNd));
-    if (q.b) acc = g.op('Add', [acc, g.initializer(`${path}.bias_q`, [q.b.length, ...Array(x.rank - 2).fill(1)], DT.INT32, q.b)], `${scope}/AddBias`);
+    acc = g.op(
+      'ConvInteger',
+      [xi, g.initializer(`${path}.weight_q`, q.w.dims, DT.INT8, q.w.values)],
+      `${scope}/ConvInteger`,
+      convAttrs(m as unknown as ConvNd),
+    );
+    if (q.b)
+      acc = g.op(
+        'Add',
+        [acc, g.initializer(`${path}.bias_q`, [q.b.length, ...Array(x.rank - 2).fill(1)], DT.INT32, q.b)],
+        `${scope}/AddBias`,
+      );
   } else {
     acc = splitConvTranspose(g, codes, m, q, scope, path, x.rank);
   }
@@ -66,7 +76,15 @@ function qdqWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLayer, s
 }
 
 /** A ConvTranspose whose accumulator can pass 2^24: input-channel chunks, each exact, summed in int32. */
-function splitConvTranspose(g: GraphBuilder, codes: string, m: WeightedIntLayer, q: WeightCodes, scope: string, path: string, rank: number): string {
+function splitConvTranspose(
+  g: GraphBuilder,
+  codes: string,
+  m: WeightedIntLayer,
+  q: WeightCodes,
+  scope: string,
+  path: string,
+  rank: number,
+): string {
   if (m.groups !== 1) throw new Error('a grouped ConvTranspose2dInt whose accumulator can pass 2^24 is not supported (the engine neither)');
   const [inC, outC, kh, kw] = q.w.dims;
   const per = kh * kw;
@@ -80,20 +98,43 @@ function splitConvTranspose(g: GraphBuilder, codes: string, m: WeightedIntLayer,
     return 128 * best;
   });
   const chunks: [number, number][] = [];
-  let start = 0, sum = 0;
+  let start = 0,
+    sum = 0;
   for (let i = 0; i < inC; i++) {
-    if (i > start && sum + perIn[i] >= 2 ** 24) { chunks.push([start, i]); start = i; sum = 0; }
+    if (i > start && sum + perIn[i] >= 2 ** 24) {
+      chunks.push([start, i]);
+      start = i;
+      sum = 0;
+    }
     sum += perIn[i];
   }
   chunks.push([start, inC]);
   let acc: string | null = null;
   for (const [c0, c1] of chunks) {
-    const xs = g.op('Slice', [codes, g.initializer('starts', [1], DT.INT64, [c0]), g.initializer('ends', [1], DT.INT64, [c1]), g.initializer('axes', [1], DT.INT64, [1])], `${scope}/Slice`);
-    const wPart = { dims: [c1 - c0, outC, kh, kw], values: Array.prototype.slice.call(q.w.values, c0 * outC * per, c1 * outC * per) as number[] };
-    const part = g.op('Cast', [convNode(g, xs, m as unknown as ConvNd, wPart, null, scope, `${path}.chunk${c0}`, DT.FLOAT, 'weight_q')], `${scope}/CastInt32`, { to: DT.INT32 });
+    const xs = g.op(
+      'Slice',
+      [
+        codes,
+        g.initializer('starts', [1], DT.INT64, [c0]),
+        g.initializer('ends', [1], DT.INT64, [c1]),
+        g.initializer('axes', [1], DT.INT64, [1]),
+      ],
+      `${scope}/Slice`,
+    );
+    const wPart = {
+      dims: [c1 - c0, outC, kh, kw],
+      values: Array.prototype.slice.call(q.w.values, c0 * outC * per, c1 * outC * per) as number[],
+    };
+    const part = g.op(
+      'Cast',
+      [convNode(g, xs, m as unknown as ConvNd, wPart, null, scope, `${path}.chunk${c0}`, DT.FLOAT, 'weight_q')],
+      `${scope}/CastInt32`,
+      { to: DT.INT32 },
+    );
     acc = acc ? g.op('Add', [acc, part], `${scope}/AddChunk`) : part;
   }
-  if (q.b) acc = g.op('Add', [acc!, g.initializer(`${path}.bias_q`, [q.b.length, ...Array(rank - 2).fill(1)], DT.INT32, q.b)], `${scope}/AddBias`);
+  if (q.b)
+    acc = g.op('Add', [acc!, g.initializer(`${path}.bias_q`, [q.b.length, ...Array(rank - 2).fill(1)], DT.INT32, q.b)], `${scope}/AddBias`);
   return acc!;
 }
 
@@ -105,21 +146,27 @@ function thinkerWeighted(ctx: ExportContext, c: CapturedCall, m: WeightedIntLaye
   const ins = [ctx.int8Input(x, sx, m.dataBits, scope), g.initializer(`${c.target}.weight`, q.w.dims, DT.INT8, q.w.values)];
   if (q.b) ins.push(g.initializer(`${c.target}.bias`, [q.b.length], DT.INT32, q.b));
   const common = {
-    scale_x: { float: sx }, scale_w: { float: sw }, scale_o: { float: so },
-    data_bits: m.dataBits, parameter_bits: m.parameterBits, o_bits: m.outBits, ...PLATFORM,
+    scale_x: { float: sx },
+    scale_w: { float: sw },
+    scale_o: { float: so },
+    data_bits: m.dataBits,
+    parameter_bits: m.parameterBits,
+    o_bits: m.outBits,
+    ...PLATFORM,
   };
   const geom = kind === 'linear' ? {} : convAttrs(m as unknown as ConvNd);
   const dil = (geom as { dilations?: number[] }).dilations ?? [];
   if ((type === 'Conv2dInt' || type === 'Conv1dInt') && dil.some((d) => d > 1)) {
     // measured: Conv2dInt 98 of 100 values differ, Conv1dInt 71 of 72
-    throw new ThinkerUnsupportedError(`dilation (${dil.join(', ')}): the executor's dilated ${type} computes other values ` +
-      '(its Conv2dInt keeps only kernel-size rows of the input, a form for one output row)');
+    throw new ThinkerUnsupportedError(
+      `dilation (${dil.join(', ')}): the executor's dilated ${type} computes other values ` +
+        '(its Conv2dInt keeps only kernel-size rows of the input, a form for one output row)',
+    );
   }
   // linger writes castor_mode only on Conv2dInt (not Conv1dInt, ConvTranspose2dInt, LinearInt)
   const y = g.op(type, ins, `${scope}/${type}`, { ...geom, ...common, ...(type === 'Conv2dInt' ? { castor_mode: 'luna' } : {}) }, THINKER);
   ctx.out(c, { name: y, int8Scale: so });
 }
-
 
 interface WeightCodes {
   w: { dims: number[]; values: number[] };
@@ -157,4 +204,3 @@ function weightCodes(m: WeightedIntLayer, sx: number, sw: number, kind: Weighted
     return { w: { dims: qw.dims, values }, b: qb, bound };
   });
 }
-
