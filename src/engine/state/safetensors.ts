@@ -201,14 +201,6 @@ function headerLength(first8: Uint8Array, total: number, file: string): number {
   return n;
 }
 
-/** Parses a safetensors file's bytes; every failure is a CheckpointFormatError. Tensors are views into `buf`. */
-export function parseSafetensors(buf: Uint8Array, file = '<buffer>'): SafetensorsFile {
-  const hlen = headerLength(buf, buf.length, file);
-  const dataStart = 8 + hlen;
-  const h = parseHeader(buf.subarray(8, dataStart), buf.length - dataStart, file);
-  return { tensors: viewsOf(h, buf.subarray(dataStart)), metadata: h.metadata };
-}
-
 function viewsOf(h: SafetensorsHeader, data: Uint8Array): Map<string, RawTensor> {
   return new Map(h.entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape, data: data.subarray(e.begin, e.end) }]));
 }

@@ -72,7 +72,8 @@ export function lowerFloatModule(ctx: ExportContext, c: CapturedCall, m: Module,
 
 def([Identity, Dropout, EmptyBatchNorm], { keepsCodes: true, lower: (ctx, c, _m, _s, io) => ctx.out(c, io.xs) });
 def([Sequential], { keepsCodes: true, accepts: (m) => m.children().length === 0, lower: (ctx, c, _m, _s, io) => ctx.out(c, io.xs) });
-def<LSTM | GRU>([LSTM, GRU], { lower: (ctx, c, m, scope, io) => recurrent(ctx, c, m, io.xs.name, scope) });
+def([LSTM], { lower: (ctx, c, m, scope, io) => recurrent(ctx, c, m, io.xs.name, scope, true) });
+def([GRU], { lower: (ctx, c, m, scope, io) => recurrent(ctx, c, m, io.xs.name, scope, false) });
 def([Embedding], {
   lower: (ctx, c, m, scope, io) => {
     const w = ctx.g.initializer(`${c.target}.weight`, [m.numEmbeddings, m.embeddingDim], DT.FLOAT, m.weight.dataSync());
@@ -221,9 +222,8 @@ def([AdaptiveAvgPool2d], {
  * linear_before_reset = 1, PyTorch's n-gate), biases as [W_b, R_b]; layers chained through
  * Y [T, D, B, H] → [T, B, D·H].
  */
-function recurrent(ctx: ExportContext, c: CapturedCall, m: LSTM | GRU, x: string, scope: string): void {
+function recurrent(ctx: ExportContext, c: CapturedCall, m: LSTM | GRU, x: string, scope: string, isLstm: boolean): void {
   const g = ctx.g;
-  const isLstm = m instanceof LSTM;
   if (c.inputs[0] instanceof Tensor && c.inputs[0].rank !== 3)
     throw new Error(`${m.typeName()}: export needs a batched input [seq, batch, features] (or [batch, seq, features] with batchFirst)`);
   const H = m.hiddenSize,

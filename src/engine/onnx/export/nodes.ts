@@ -1,5 +1,6 @@
 // Node builders and value helpers the lowerings share (float modules, tensor ops, linger's ops).
 import { tf } from '../../backend/tf';
+import { ClassTable } from '../../nn/classTable';
 import { Conv1d, Conv2d, ConvNd, ConvTranspose2d } from '../../nn/conv';
 import { Tensor } from '../../tensor';
 import { GraphBuilder } from '../graphBuilder';
@@ -26,12 +27,8 @@ export function convNode(
 ): string {
   const ins = [x, g.initializer(`${path}.${wName}`, w.dims, dataType, w.values)];
   if (b) ins.push(g.initializer(`${path}.${bName}`, [b.length], dataType, b));
-  return g.op(
-    m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv',
-    ins,
-    `${scope}/${m instanceof ConvTranspose2d ? 'ConvTranspose' : 'Conv'}`,
-    convAttrs(m),
-  );
+  const { op } = convNodeOf(m);
+  return g.op(op, ins, `${scope}/${op}`, convAttrs(m));
 }
 
 /** Linear: Gemm for 2-d inputs, else MatMul with the transposed weight (+ Add). */
@@ -68,9 +65,12 @@ export function tidyValue<T>(fn: () => T): T {
   return out;
 }
 
-/** ONNX conv attributes of a conv layer (2-d, 1-d, transposed). */
-export function convAttrs(m: ConvNd): Record<string, number | number[]> {
-  if (m instanceof ConvTranspose2d) {
+/** A conv class's ONNX node: its op type and attributes (2-d, 1-d, transposed), by the nearest registered class. */
+const CONV_NODES = new ClassTable<{ op: 'Conv' | 'ConvTranspose'; attrs(m: ConvNd): Record<string, number | number[]> }>();
+CONV_NODES.set(ConvTranspose2d, {
+  op: 'ConvTranspose',
+  attrs: (c) => {
+    const m = c as ConvTranspose2d;
     return {
       dilations: [...m.dilation],
       group: m.groups,
@@ -79,8 +79,12 @@ export function convAttrs(m: ConvNd): Record<string, number | number[]> {
       pads: [m.padding[0], m.padding[1], m.padding[0], m.padding[1]],
       strides: [...m.stride],
     };
-  }
-  if (m instanceof Conv1d) {
+  },
+});
+CONV_NODES.set(Conv1d, {
+  op: 'Conv',
+  attrs: (c) => {
+    const m = c as Conv1d;
     const g = m.geometry();
     return {
       dilations: [m.dilation],
@@ -89,16 +93,32 @@ export function convAttrs(m: ConvNd): Record<string, number | number[]> {
       pads: [g.pads[1][0], g.pads[1][1]],
       strides: [m.stride],
     };
-  }
-  const c = m as Conv2d;
-  const g = c.geometry();
-  return {
-    dilations: [...c.dilation],
-    group: c.groups,
-    kernel_shape: [...c.kernelSize],
-    pads: [g.pads[0][0], g.pads[1][0], g.pads[0][1], g.pads[1][1]],
-    strides: [...c.stride],
-  };
+  },
+});
+CONV_NODES.set(Conv2d, {
+  op: 'Conv',
+  attrs: (c) => {
+    const m = c as Conv2d;
+    const g = m.geometry();
+    return {
+      dilations: [...m.dilation],
+      group: m.groups,
+      kernel_shape: [...m.kernelSize],
+      pads: [g.pads[0][0], g.pads[1][0], g.pads[0][1], g.pads[1][1]],
+      strides: [...m.stride],
+    };
+  },
+});
+
+function convNodeOf(m: ConvNd): { op: 'Conv' | 'ConvTranspose'; attrs(m: ConvNd): Record<string, number | number[]> } {
+  const n = CONV_NODES.lookup(m);
+  if (!n) throw new Error(`no ONNX conv node for a ${m.typeName()}`);
+  return n;
+}
+
+/** ONNX conv attributes of a conv layer (2-d, 1-d, transposed). */
+export function convAttrs(m: ConvNd): Record<string, number | number[]> {
+  return convNodeOf(m).attrs(m);
 }
 
 /** Adaptive average pooling as GlobalAveragePool or an AveragePool with even bins. */
