@@ -175,8 +175,17 @@ function linger() {
   }
   const live = path.join(ROOT, 'scripts', 'conformance', 'live_linger.py');
   if (fs.existsSync(live)) {
-    say('scripts/conformance/live_linger.py (fixed-stage numerics against real linger)');
-    const r = run(PY, [live, ...(update ? ['--update'] : [])], { env, allowFail: true });
+    // our engine's final state dict of every linger conformance model, then each loaded strictly
+    // into the real linger's model (scripts/conformance/live_linger.py)
+    say('our state dicts of the linger conformance models (node scripts/test.mjs conformance/linger)');
+    const ours = path.join(work, 'ours');
+    fs.mkdirSync(ours, { recursive: true });
+    run(process.execPath, [path.join(ROOT, 'scripts', 'test.mjs'), 'conformance/linger'], {
+      env: { ...env, LINGER_STATE_DIR: ours },
+      quiet: true,
+    });
+    say('scripts/conformance/live_linger.py: each loaded strictly into real linger 1.1.1');
+    const r = run(PY, [live, ours], { env, allowFail: true });
     if (r.status !== 0) failures.push(`linger: live_linger.py exited ${r.status}`);
   } else {
     skipped.push('linger numerics: scripts/conformance/live_linger.py does not exist yet');
