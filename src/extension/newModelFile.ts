@@ -13,7 +13,7 @@ export function declarationsOf(extensionPath: string): string {
 export function modelFileText(className = 'SmallCNN'): string {
   return `// A model file (docs/contract.md, "Model files"): it exports createModel() and inputShape.
 // "Linger: Trace Model File" (the editor title's button) shows it before and after linger's
-// traceLayers; \`linger train\` / \`linger export\` take it from the command line.
+// traceLayers; \`linger export <file>\` writes its ONNX from the command line.
 import { nn, Tensor } from 'linger-studio';
 
 export class ${className} extends nn.Module {
