@@ -27,7 +27,7 @@ export const INSPECT_SCHEME = 'linger-inspect';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
-const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; description: string; detail: string }[] = [
+const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; description: string; detail: string; off?: true }[] = [
   {
     key: 'fuseBn',
     label: 'fuse_bn',
@@ -41,7 +41,13 @@ const TRACE_OPTIONS: { key: keyof TraceOptions; label: string; description: stri
     detail: 'mark a conv followed by ReLU (its output scale covers the positive range only)',
   },
   { key: 'aheadBnRelu', label: 'ahead_bn_relu', description: 'aheadBnRelu', detail: 'mark a BatchNorm followed by ReLU' },
-  { key: 'aheadLinearRelu', label: 'ahead_linear_relu', description: 'aheadLinearRelu', detail: 'mark a Linear followed by ReLU' },
+  {
+    key: 'aheadLinearRelu',
+    label: 'ahead_linear_relu',
+    description: 'aheadLinearRelu',
+    detail: 'mark a Linear followed by ReLU (off by default: real linger never marks a Linear)',
+    off: true,
+  },
 ];
 
 /** A file argument from a tree item, a URI, `{ file }`, or the active editor. */
@@ -119,7 +125,7 @@ export function registerCommands(
     let traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions;
     if (!traceOptions) {
       const picks = await vscode.window.showQuickPick(
-        TRACE_OPTIONS.map((o) => ({ ...o, picked: true })),
+        TRACE_OPTIONS.map(({ off, ...o }) => ({ ...o, picked: !off })),
         {
           canPickMany: true,
           title: `Linger: trace ${path.basename(file)}`,

@@ -9,7 +9,7 @@ import { captureGraph, Graph, GraphNode } from '../trace/graph';
 import { NormalizeConvBNBase } from './convbn';
 import { aheadReluOf } from './normalize';
 import './ops';
-import { IntOrigin, QuantBits } from './ops/base';
+import { IntOrigin, QuantBits, withRecordedScales } from './ops/base';
 import {
   functionFlags,
   intOpOf,
@@ -316,51 +316,63 @@ export function quantReport(model: Module, batch: Tensor): QuantReportRow[] {
   for (const [p, m] of model.namedModules()) paths.set(m, p);
   const rows: QuantReportRow[] = [];
   const wasTraining = model.modules().map((m) => [m, m.training] as const);
+  // the report records the eval scales as an export does, then puts the buffers back: a plain eval
+  // leaves linger's scale_* alone (docs/fixed-point.md#conformance-with-linger-111)
+  const saved = model
+    .namedBuffers()
+    .filter(([k]) => /(^|\.)scale_/.test(k))
+    .map(([, b]) => [b, b.raw.clone()] as const);
   model.eval();
   try {
     tf.tidy(() => {
-      withModuleCallHook(
-        (m, args, run) => {
-          const out = run();
-          if (!isIntLayer(m)) return out;
-          const buf = (k: string) => (m as unknown as Record<string, Tensor | undefined>)[k]?.raw.dataSync()[0] ?? NaN;
-          const own = intOpOf(m)?.report;
-          if (own) {
-            rows.push(own(m, paths.get(m) ?? '?', args, out));
+      withRecordedScales(() =>
+        withModuleCallHook(
+          (m, args, run) => {
+            const out = run();
+            if (!isIntLayer(m)) return out;
+            const buf = (k: string) => (m as unknown as Record<string, Tensor | undefined>)[k]?.raw.dataSync()[0] ?? NaN;
+            const own = intOpOf(m)?.report;
+            if (own) {
+              rows.push(own(m, paths.get(m) ?? '?', args, out));
+              return out;
+            }
+            const y = out as Tensor;
+            const w = m as unknown as Partial<WeightedOps>;
+            let sqnr: number | null = null;
+            if (w.applyWith && w.weight) {
+              const x = args[0] as Tensor;
+              const ref = w.applyWith(x, w.weight.raw, w.bias?.raw ?? null);
+              // with ahead-ReLU only the positive range is meant to survive: compare after the ReLU
+              const yf = m.aheadRelu ? tf.relu(ref.physical(y.perm)) : ref.physical(y.perm);
+              const yq = m.aheadRelu ? tf.relu(y.raw) : y.raw;
+              const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
+              const signal = tf.sum(tf.square(yf)).dataSync()[0];
+              sqnr = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+            }
+            rows.push({
+              path: paths.get(m) ?? '?',
+              type: m.typeName(),
+              bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits },
+              aheadRelu: m.aheadRelu,
+              scaleX: buf('scale_x'),
+              scaleW: w.weight ? buf('scale_w') : null,
+              scaleO: buf('scale_o'),
+              weightRange: w.weight ? range(w.weight.raw) : null,
+              biasRange: w.bias ? range(w.bias.raw) : null,
+              sqnrDb: sqnr,
+            });
             return out;
-          }
-          const y = out as Tensor;
-          const w = m as unknown as Partial<WeightedOps>;
-          let sqnr: number | null = null;
-          if (w.applyWith && w.weight) {
-            const x = args[0] as Tensor;
-            const ref = w.applyWith(x, w.weight.raw, w.bias?.raw ?? null);
-            // with ahead-ReLU only the positive range is meant to survive: compare after the ReLU
-            const yf = m.aheadRelu ? tf.relu(ref.physical(y.perm)) : ref.physical(y.perm);
-            const yq = m.aheadRelu ? tf.relu(y.raw) : y.raw;
-            const noise = tf.sum(tf.square(tf.sub(yf, yq))).dataSync()[0];
-            const signal = tf.sum(tf.square(yf)).dataSync()[0];
-            sqnr = noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
-          }
-          rows.push({
-            path: paths.get(m) ?? '?',
-            type: m.typeName(),
-            bits: { dataBits: m.dataBits, parameterBits: m.parameterBits, outBits: m.outBits },
-            aheadRelu: m.aheadRelu,
-            scaleX: buf('scale_x'),
-            scaleW: w.weight ? buf('scale_w') : null,
-            scaleO: buf('scale_o'),
-            weightRange: w.weight ? range(w.weight.raw) : null,
-            biasRange: w.bias ? range(w.bias.raw) : null,
-            sqnrDb: sqnr,
-          });
-          return out;
-        },
-        () => model(batch),
+          },
+          () => model(batch),
+        ),
       );
     });
   } finally {
     for (const [m, t] of wasTraining) m.training = t;
+    for (const [b, t] of saved) {
+      b.raw.assign(t);
+      t.dispose();
+    }
   }
   return rows;
 }

@@ -49,6 +49,10 @@ export interface TraceOptions {
   fuseBn?: boolean;
   aheadConvRelu?: boolean;
   aheadBnRelu?: boolean;
+  /**
+   * Mark a Linear followed by ReLU. Off by default: real linger 1.1.1 never marks a Linear, whatever its
+   * `ahead_linear_relu` says (docs/contract.md#ahead-relu-marks).
+   */
   aheadLinearRelu?: boolean;
 }
 
@@ -88,7 +92,7 @@ function isReluNode(root: Module, n: GraphNode): boolean {
  * original graph. Weights are carried over. Returns `root`.
  */
 export function traceLayers(root: Module, target: Module, dummyInput: Tensor | Tensor[], opts: TraceOptions = {}): Module {
-  const o = { fuseBn: true, aheadConvRelu: true, aheadBnRelu: true, aheadLinearRelu: true, ...opts };
+  const o = { fuseBn: true, aheadConvRelu: true, aheadBnRelu: true, aheadLinearRelu: false, ...opts };
   checkTransformOrder(root, 'trace');
   if (![...root.namedModules()].some(([, m]) => m === target)) {
     throw new Error('linger.traceLayers: the target model is not the root model nor one of its sub-modules');

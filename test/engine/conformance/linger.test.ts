@@ -28,27 +28,12 @@ before(async () => {
 
 /**
  * The checks that still differ from linger, per model (step numbers dropped: 'train:codes' is every
- * step's); a listed check that equals linger fails the test too: BatchNormInt's statistics, torch.flatten
- * dropping the IQTensor, Linear→ReLU's ahead_relu mark, NormalizeConvTranspose2d's print (docs/fixed-point.md#conformance-with-linger-111).
+ * step's); a listed check that equals linger fails the test too (docs/fixed-point.md#conformance-with-linger-111).
  */
 const KNOWN: Record<string, string[]> = {
-  // eval still writes scale_x/scale_w/scale_o (linger: only while exporting); the export's capture and the report read them
-  '*': ['eval:buffers'],
-  branches: ['train:grads'],
-  cnn: [
-    'eval:codes',
-    'print:eval',
-    'print:init',
-    'print:loaded',
-    'print:normalized',
-    'train:buffers',
-    'train:codes',
-    'train:grads',
-    'train:loss',
-  ],
+  // conv.bias before a training BatchNormInt (a MaxPool between): its gradient nearly cancels, and
+  // float32 summation order leaves 3e-5–1.5e-4 of it (≤ 1e-5 of the layer's largest gradient: grads-of-layer)
   conv_batchnorm_pool: ['train:grads'],
-  linear_relu_linear: ['print:eval', 'print:init', 'print:loaded', 'print:normalized'],
-  net2: ['eval:codes', 'train:buffers', 'train:codes', 'train:grads', 'train:loss'],
 };
 
 describe('conformance with the real linger 1.1.1', () => {

@@ -44,7 +44,7 @@ export function createModel() { return new DemoCNN(); }
 function demoAt(stage: Stage, seed: number, custom = false): DemoCNN {
   const m = trainedDemo(seed);
   if (stage === 'float') return m;
-  linger.traceLayers(m, m, randn([1, 1, 28, 28]), custom ? { aheadLinearRelu: false } : {});
+  linger.traceLayers(m, m, randn([1, 1, 28, 28]), custom ? { aheadLinearRelu: true } : {});
   if (custom) linger.disableNormalize(m.fc2);
   linger.normalizeLayers(m, custom ? { normalizeWeightValue: 0.5, normalizeBiasValue: 0.25, normalizeOutputValue: 4 } : {});
   if (stage === 'fixed') {

@@ -73,13 +73,31 @@ export function iqRunning(running: number, max: number, bits: number): number {
   return emaF32(running, b / (max > 0 ? Math.fround(b / max) : 1));
 }
 
+let recordingScales = 0;
 /**
- * A layer's eval scale into its scale_* buffer. linger writes them only while exporting (its
- * state_dict under ONNX export); training leaves them alone here too, but eval still writes them
- * (the export's capture, the quantization report and tests read them): a known difference from
- * linger's eval buffers (docs/fixed-point.md#conformance-with-linger-111).
+ * Runs `fn` with the Int layers' eval scales recorded in their scale_* buffers, as the ONNX capture
+ * records them (the quantization report reads them this way).
+ */
+export function withRecordedScales<T>(fn: () => T): T {
+  recordingScales++;
+  try {
+    return fn();
+  } finally {
+    recordingScales--;
+  }
+}
+
+/**
+ * A layer's eval scale into its scale_* buffer, only while exporting (or under withRecordedScales):
+ * linger's Conv/Linear/BatchNorm Int layers fill scale_x/scale_w/scale_o only then, never in training
+ * nor in a plain eval (docs/fixed-point.md#conformance-with-linger-111).
  */
 export function writeExportScale(m: Module & { training: boolean }, k: string, v: number): void {
+  if (capturingForExport() || recordingScales > 0) writeBuf(m, k, v);
+}
+
+/** An iq op's output scale into scale_o in eval (linger's iqAdd/iqCat layers fill it in every eval call). */
+export function writeEvalScale(m: Module & { training: boolean }, k: string, v: number): void {
   if (!m.training || capturingForExport()) writeBuf(m, k, v);
 }
 

@@ -6,7 +6,7 @@ import { batchMax } from '../../../backend/shard';
 import { maxAbs, qmax } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import type { Stage } from '../../../state/stateDict';
-import { operandScale, QuantBits, quantized, writeExportScale } from '../base';
+import { operandScale, QuantBits, quantized, writeEvalScale } from '../base';
 import { dropOlderKeys, opScale, rescale } from './scale';
 
 /** linger's iqAdd: z = clamp(⌊q_x·s_z/s_x + 0.5⌋ + ⌊q_y·s_z/s_y + 0.5⌋, −B−1, B). */
@@ -44,7 +44,7 @@ export class IQAdd extends quantized(Module) {
         )
       : 0;
     const sz = opScale(this, max, Math.min(sx, sy));
-    writeExportScale(this, 'scale_o', sz);
+    writeEvalScale(this, 'scale_o', sz);
     const b = qmax(this.outBits);
     const value = () => tf.div(tf.clipByValue(tf.add(rescale(x, sx, sz, layout), rescale(y, sy, sz, layout)), -b - 1, b), sz);
     return new Tensor(this.training ? K.straightThrough(tf.add(xr, yr), value) : value(), layout, sz);

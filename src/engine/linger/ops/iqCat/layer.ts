@@ -6,8 +6,11 @@ import { batchMax } from '../../../backend/shard';
 import { maxAbs, qmax } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import type { Stage } from '../../../state/stateDict';
-import { operandScale, QuantBits, quantized, writeExportScale } from '../base';
+import { operandScale, QuantBits, quantized, writeEvalScale } from '../base';
 import { dropOlderKeys, opScale, rescale } from '../iqAdd/scale';
+
+/** linger's scale_to: its clamp bounds are 0.01 beyond the code range. */
+const SCALE_TO_SLACK = 0.01;
 
 /** linger's iqCat: every input requantized to one common output scale, then concatenated. */
 export class IQCat extends quantized(Module) {
@@ -33,7 +36,7 @@ export class IQCat extends quantized(Module) {
     const layout = xs[0].perm;
     const max = this.training ? batchMax(Math.max(...xs.map((t) => maxAbs(t.raw)))) : 0;
     const sz = opScale(this, max, null); // linger's iqCat: no cap
-    writeExportScale(this, 'scale_o', sz);
+    writeEvalScale(this, 'scale_o', sz);
     const axis = layout ? layout[dim < 0 ? dim + xs[0].rank : dim] : dim < 0 ? dim + xs[0].rank : dim;
     const b = qmax(this.outBits);
     const value = () =>
@@ -43,8 +46,10 @@ export class IQCat extends quantized(Module) {
             xs.map((t, i) => rescale(t, scales[i], sz, layout)),
             axis,
           ),
-          -b - 1,
-          b,
+          // linger's IQTensor.scale_to clamps the codes to [−B−1.01, B+0.01]: a saturated element
+          // is 127.01/s, which a float consumer's max sees (docs/fixed-point.md#conformance-with-linger-111)
+          -b - 1 - SCALE_TO_SLACK,
+          b + SCALE_TO_SLACK,
         ),
         sz,
       );
