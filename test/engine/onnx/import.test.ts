@@ -258,6 +258,20 @@ describe('hand-built graphs: the imported model computes what onnxruntime comput
       ],
     },
     {
+      name: 'a zero Pad + AveragePool outside any module scope, ConstantOfShape with a value on a shape computed in the forward',
+      opset: 13,
+      shape: [2, 2, 4, 4],
+      outShape: [2, 2, 5, 5],
+      nodes: [
+        node('Pad', ['x', 'pads'], ['pd'], '/Pad', { mode: 'constant' }),
+        node('AveragePool', ['pd'], ['ap'], '/AveragePool', { kernel_shape: [2, 2], strides: [1, 1] }),
+        node('Shape', ['ap'], ['sh'], '/Shape'),
+        node('ConstantOfShape', ['sh'], ['k'], '/ConstantOfShape', { value: tensorProto('v', [1], DT.FLOAT, [2.5]) }),
+        node('Add', ['ap', 'k'], ['y'], '/Add'),
+      ],
+      inits: [tensorProto('pads', [8], DT.INT64, [0, 0, 1, 1, 0, 0, 1, 1])],
+    },
+    {
       name: 'Conv1d + BatchNormalization on 3-d input (BatchNorm1d), ReduceSum with axes as input',
       opset: 13,
       shape: [2, 3, 10],

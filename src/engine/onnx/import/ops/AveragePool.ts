@@ -13,10 +13,9 @@ def({
       return new AvgPool2d(a.kernel, { stride: a.stride, padding: a.padding });
     },
   },
-  // by its attributes only: a Pad fused into a pool that is not a module of its own is lost here
-  // (the importer's behaviour before the registry, kept; a known gap)
+  // the tensor op, with a fused Pad's padding too
   run: ({ n, x }) => {
-    const p = poolGeometry(n, 0);
+    const p = poolGeometry(n, n.fusedPad ?? 0);
     return [F.avgPool2d(x(), p.kernel, p.stride, p.padding)];
   },
 });
