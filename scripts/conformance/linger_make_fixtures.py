@@ -71,7 +71,7 @@ def run_case(name):
     spec = MODELS[name]
     types = {"Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear,
              "BatchNorm2d": nn.BatchNorm2d, "BatchNorm1d": nn.BatchNorm1d, "ReLU": nn.ReLU, "AvgPool2d": nn.AvgPool2d,
-             "MaxPool2d": nn.MaxPool2d}
+             "MaxPool2d": nn.MaxPool2d, "ReLU6": nn.ReLU6}
 
     class Net(nn.Module):
         def __init__(self):
@@ -93,6 +93,10 @@ def run_case(name):
                     env[out] = torch.cat(a, dim=attrs["dim"])
                 elif op == "flatten":
                     env[out] = torch.flatten(a[0], 1)
+                elif op == "clamp":
+                    env[out] = torch.clamp(a[0], attrs["min"], attrs["max"])
+                elif op == "sum":
+                    env[out] = a[0].sum(attrs["dim"])
                 else:
                     raise ValueError(op)
             return env["y"]

@@ -3,7 +3,7 @@ here, test/engine/conformance/linger.test.ts in the engine).
 
 A model is {"modules": [[name, type, args, kwargs], ...], "forward": [[out, op, [inputs], attrs], ...],
 "input": shape, "classes": K or None}. Ops: "call" (attrs.m: a module name), "add", "mul", "cat"
-(attrs.dim), "flatten". The value named "y" is the output. A 2-D output with "classes" trains with
+(attrs.dim), "flatten", "clamp" (attrs.min, attrs.max: torch.clamp), "sum" (attrs.dim: Tensor.sum). The value named "y" is the output. A 2-D output with "classes" trains with
 cross entropy against labels, else with a mean squared error against a fixed target.
 """
 
@@ -69,6 +69,16 @@ MODELS = {
     "iqmul": {
         "modules": [conv("a", 3, 4, 3, padding=1), conv("b", 3, 4, 1)],
         "forward": [["p", "call", ["x"], {"m": "a"}], ["q", "call", ["x"], {"m": "b"}], ["y", "mul", ["p", "q"], {}]],
+        "input": [2, 3, 5, 5], "classes": None},
+    "relu6": seq([conv("conv", 3, 4, 3, padding=1), ["act", "ReLU6", [], {}], conv("head", 4, 2, 1)], [2, 3, 5, 5]),
+    "iqclamp": {
+        "modules": [conv("conv", 3, 4, 3, padding=1), conv("head", 4, 2, 1)],
+        "forward": [["a", "call", ["x"], {"m": "conv"}], ["b", "clamp", ["a"], {"min": 0, "max": 0.9921875}],
+                    ["y", "call", ["b"], {"m": "head"}]],
+        "input": [2, 3, 5, 5], "classes": None},
+    "iqsum": {
+        "modules": [conv("conv", 3, 4, 3, padding=1)],
+        "forward": [["a", "call", ["x"], {"m": "conv"}], ["y", "sum", ["a"], {"dim": 1}]],
         "input": [2, 3, 5, 5], "classes": None},
     "cnn": {
         # the issue's small CNN: conv-BN-ReLU x2, residual add, AvgPool2d, two Linear

@@ -31,6 +31,15 @@ export function straightThrough(carrier: tf.Tensor, value: () => tf.Tensor): tf.
   return customGrad(() => ({ value: value(), gradFunc: (dy: tf.Tensor) => dy }))(carrier);
 }
 
+/** `value()` forward; backward the incoming gradient times `maskOf(carrier)` (a constant), to `carrier`. */
+export function maskedStraightThrough(carrier: tf.Tensor, maskOf: (c: tf.Tensor) => tf.Tensor, value: () => tf.Tensor): tf.Tensor {
+  if (!tapeActive()) return value();
+  return customGrad((c: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    save([maskOf(c)]);
+    return { value: value(), gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+  })(carrier);
+}
+
 /** Does `t` depend on a trainable variable in the gradient tape being recorded? */
 export function needsGrad(t: tf.Tensor): boolean {
   if (!tapeActive()) return false;

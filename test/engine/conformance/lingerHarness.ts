@@ -82,6 +82,8 @@ function makeLayer(type: string, args: unknown[], kw: Record<string, unknown>): 
       return new nn.AvgPool2d(a[0]);
     case 'MaxPool2d':
       return new nn.MaxPool2d(a[0]);
+    case 'ReLU6':
+      return new nn.ReLU6();
   }
   throw new Error(`unknown layer ${type}`);
 }
@@ -104,6 +106,8 @@ export function buildNet(spec: Spec): Module {
         else if (op === 'cat') env.set(out, F.cat(a, attrs.dim as number));
         else if (op === 'flatten')
           env.set(out, F.flatten(a[0], 1)); // the script's torch.flatten(x, 1)
+        else if (op === 'clamp') env.set(out, a[0].clamp(attrs.min as number, attrs.max as number));
+        else if (op === 'sum') env.set(out, a[0].sum(attrs.dim as number));
         else throw new Error(op);
       }
       return env.get('y')!;
@@ -177,9 +181,9 @@ export function conformance(fx: Fixture, final?: (m: Module) => void): Diff[] {
     const ref = fx.stages[key];
     check(`print:${key}`, m.toString() === ref.print, `ours:\n${m.toString()}`);
     const ours = meta(m);
-    // linger's int64 (num_batches_tracked) is int32 here: the engine has no int64 (TF.js); a load
+    // linger's int64 (num_batches_tracked) and int8 (ReLU6Int's thresholds) are int32 here: the engine has neither (TF.js); a load
     // either way copies the value (docs/fixed-point.md#conformance-with-linger-111)
-    const theirs = ref.state.map(([k, s, d]) => [k, s, d === 'int64' ? 'int32' : d]);
+    const theirs = ref.state.map(([k, s, d]) => [k, s, d === 'int64' || d === 'int8' ? 'int32' : d]);
     const same = JSON.stringify(ours) === JSON.stringify(theirs);
     if (!same) {
       const o = new Set(ours.map((e) => JSON.stringify(e))),

@@ -508,7 +508,7 @@ describe('linger.init replaces the ops of a model', () => {
         '_linger_round_tensor_iqadd__default_index_2: iqAddLayer()',
         '_linger_round_tensor_iqsigmoid_3: iqSigmoidLayer()',
         '_linger_round_tensor_iqmul__default_index_4: iqMulLayer()',
-        '_linger_round_tensor_iqclamp_5: iqClampLayer(min=-8, max=7.9375)',
+        '_linger_round_tensor_iqclamp_5: iqClampLayer()',
         '_linger_round_tensor_iqsum__default_index_6: iqSumLayer()',
         '_linger_round_tensor_iqmul__default_index_7: iqMulLayer()',
       ],

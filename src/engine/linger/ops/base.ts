@@ -52,8 +52,8 @@ export class NotCalibratedError extends ModuleError {
 export const QUANT_BUFFERS = ['running_x', 'running_w', 'running_o', 'scale_x', 'scale_w', 'scale_o'] as const;
 
 /** A quantizer buffer: one number of shape [1] (linger's torch.zeros(1)), 0 until data is seen. */
-export const scalarBuffer = (dtype: 'float32' | 'int32' = 'float32') =>
-  parameterFrom(dtype === 'int32' ? new Int32Array(1) : new Float32Array(1), [1], null, dtype, false) as Buffer;
+export const scalarBuffer = (dtype: 'float32' | 'int32' = 'float32', shape: number[] = [1]) =>
+  parameterFrom(dtype === 'int32' ? new Int32Array(1) : new Float32Array(1), shape, null, dtype, false) as Buffer;
 
 /** A quantizer buffer's value (every Int layer's buffers are scalars named as linger names them). */
 export function readBuf(m: Module, k: string): number {
@@ -226,11 +226,19 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
     intQuantKeys(): readonly string[] {
       return [];
     }
+    /** the buffers among them that linger holds 0-d (ReLU6Int's thresholds), not [1] */
+    zeroDimQuantKeys(): readonly string[] {
+      return [];
+    }
     /** registers the buffers, each 0 until data is seen */
     addQuantBuffers(): void {
       const ints = this.intQuantKeys();
+      const zeroDim = this.zeroDimQuantKeys();
       for (const k of this.quantKeys())
-        (this as unknown as Record<string, Buffer>)[k] = scalarBuffer(ints.includes(k) ? 'int32' : 'float32');
+        (this as unknown as Record<string, Buffer>)[k] = scalarBuffer(
+          ints.includes(k) ? 'int32' : 'float32',
+          zeroDim.includes(k) ? [] : [1],
+        );
     }
     /** linger's print of the clamps, marks and bits (Conv2dInt/LinearInt's; a layer overrides what differs) */
     bitsRepr(): string {
@@ -251,11 +259,22 @@ export function quantized<TBase extends ModuleClass>(Base: TBase) {
     }
     migrateState(sd: Map<string, Tensor>, prefix: string, from: Stage): void {
       super.migrateState(sd, prefix, from);
-      migrateScalarBuffers(sd, prefix, this.quantKeys());
+      const zeroDim = this.zeroDimQuantKeys();
+      migrateScalarBuffers(
+        sd,
+        prefix,
+        this.quantKeys().filter((k) => !zeroDim.includes(k)),
+      );
+      // a 0-d buffer an earlier checkpoint of ours held as [1]: read as linger's 0-d
+      for (const k of zeroDim) {
+        const t = sd.get(prefix + k);
+        if (t && t.rank === 1 && t.size === 1) sd.set(prefix + k, new Tensor(tf.reshape(t.raw, [])));
+      }
       if (from === 'fixed') return;
       const ints = this.intQuantKeys();
       for (const k of this.quantKeys())
-        if (!sd.has(prefix + k)) sd.set(prefix + k, new Tensor(tf.zeros([1], ints.includes(k) ? 'int32' : 'float32')));
+        if (!sd.has(prefix + k))
+          sd.set(prefix + k, new Tensor(tf.zeros(zeroDim.includes(k) ? [] : [1], ints.includes(k) ? 'int32' : 'float32')));
     }
   }
   return Quantized;

@@ -57,8 +57,9 @@ export class IQClamp extends IQOp {
     };
     return new Tensor(this.training ? K.straightThrough(tf.clipByValue(x.raw, this.min, this.max), value) : value(), x.perm, so);
   }
+  /** linger's iqClampLayer prints no settings */
   extraRepr(): string {
-    return `min=${this.min}, max=${this.max}`;
+    return '';
   }
 }
 

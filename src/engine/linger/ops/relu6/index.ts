@@ -6,7 +6,7 @@ import type { ExportContext } from '../../../onnx/export/context';
 import { ReLU6 } from '../../../nn/activation';
 import { Module } from '../../../nn/module';
 import { batchMax } from '../../../backend/shard';
-import { evalScale, fakeQuant, maxAbs, qmax, trainScale, updatedRunning } from '../../../quant/qvalue';
+import { evalScale, maxAbs, qmax, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { IntOrigin, NotCalibratedError, QuantBits, quantized, readBuf, writeBuf } from '../base';
 import { roundHalfEven } from '../iqOp';
@@ -31,6 +31,10 @@ export class ReLU6Int extends quantized(Module) {
     return RELU6_KEYS;
   }
   intQuantKeys(): readonly string[] {
+    return RELU6_INT_KEYS;
+  }
+  /** linger's thresholds are 0-d (int8 there, int32 here: TF.js has no int8) */
+  zeroDimQuantKeys(): readonly string[] {
     return RELU6_INT_KEYS;
   }
   static from(_m: ReLU6, o: IntOrigin): ReLU6Int {
@@ -63,9 +67,14 @@ export class ReLU6Int extends quantized(Module) {
       return tf.div(tf.clipByValue(q, 0, M), s);
     };
     if (!this.training) return new Tensor(value(), x.perm, s);
-    // gradient: the fake-quantized input's (zero where it saturates), then hardtanh(0, 6)'s
-    const xq = carried ? x.raw : fakeQuant(x.raw, s, this.dataBits);
-    return new Tensor(K.straightThrough(tf.clipByValue(xq, 0, 6), value), x.perm, s);
+    // gradient: linger's backward, hardtanh(0, 6)'s on the dequantized input (passed where
+    // 0 < x̂ < 6, a saturated input included), straight to the input (docs/fixed-point.md#conformance-with-linger-111)
+    const mask = (xr: tf.Tensor) =>
+      tf.tidy(() => {
+        const xq = carried ? xr : tf.div(tf.clipByValue(tf.floor(tf.add(tf.mul(xr, s), 0.5)), -b - 1, b), s);
+        return tf.cast(tf.logicalAnd(tf.greater(xq, 0), tf.less(xq, 6)), 'float32');
+      });
+    return new Tensor(K.maskedStraightThrough(x.raw, mask, value), x.perm, s);
   }
 }
 
