@@ -30,7 +30,7 @@ STEPS = 3
 LR = 0.05
 CLAMP = 2  # an int, as linger's own defaults (normalize_weight_value=8): Python prints it as 2
 sys.path.insert(0, HERE)
-from linger_models import MODELS  # noqa: E402
+from linger_models import MODELS, build_net  # noqa: E402
 
 
 def linger_src():
@@ -69,40 +69,9 @@ def run_case(name):
 
     torch.set_num_threads(1)
     spec = MODELS[name]
-    types = {"Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear,
-             "BatchNorm2d": nn.BatchNorm2d, "BatchNorm1d": nn.BatchNorm1d, "ReLU": nn.ReLU, "AvgPool2d": nn.AvgPool2d,
-             "MaxPool2d": nn.MaxPool2d, "ReLU6": nn.ReLU6}
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            for n, typ, args, kw in spec["modules"]:
-                setattr(self, n, types[typ](*args, **kw))
-
-        def forward(self, x):
-            env = {"x": x}
-            for out, op, ins, attrs in spec["forward"]:
-                a = [env[i] for i in ins]
-                if op == "call":
-                    env[out] = getattr(self, attrs["m"])(a[0])
-                elif op == "add":
-                    env[out] = a[0] + a[1]
-                elif op == "mul":
-                    env[out] = a[0] * a[1]
-                elif op == "cat":
-                    env[out] = torch.cat(a, dim=attrs["dim"])
-                elif op == "flatten":
-                    env[out] = torch.flatten(a[0], 1)
-                elif op == "clamp":
-                    env[out] = torch.clamp(a[0], attrs["min"], attrs["max"])
-                elif op == "sum":
-                    env[out] = a[0].sum(attrs["dim"])
-                else:
-                    raise ValueError(op)
-            return env["y"]
 
     torch.manual_seed(zlib.crc32(name.encode()))
-    model = Net()
+    model = build_net(spec, torch, nn, linger)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
@@ -111,8 +80,12 @@ def run_case(name):
                 m.running_mean.copy_(torch.randn(m.num_features) * 0.2)
                 m.running_var.copy_(torch.rand(m.num_features) + 0.5)
     float_sd = {k: v.clone() for k, v in model.state_dict().items()}
-    x = torch.randn(*spec["input"])
-    x_eval = torch.randn(*spec["input"])
+    if spec.get("ids"):
+        x = torch.randint(0, spec["ids"], spec["input"])
+        x_eval = torch.randint(0, spec["ids"], spec["input"])
+    else:
+        x = torch.randn(*spec["input"])
+        x_eval = torch.randn(*spec["input"])
     model.eval()
     with torch.no_grad():
         out_shape = list(model(x).shape)

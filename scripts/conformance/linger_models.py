@@ -2,10 +2,60 @@
 here, test/engine/conformance/linger.test.ts in the engine).
 
 A model is {"modules": [[name, type, args, kwargs], ...], "forward": [[out, op, [inputs], attrs], ...],
-"input": shape, "classes": K or None}. Ops: "call" (attrs.m: a module name), "add", "mul", "cat"
-(attrs.dim), "flatten", "clamp" (attrs.min, attrs.max: torch.clamp), "sum" (attrs.dim: Tensor.sum). The value named "y" is the output. A 2-D output with "classes" trains with
+"input": shape, "classes": K or None, optional "ids": V (the input is token ids in [0, V)) and
+"flags": ["bmm" | "channel_shuffle"] (linger's SetFunctionBmmQuant / SetFunctionChannelShuffleQuant,
+the engine's init options)}. Ops: "call" (attrs.m: a module name), "add", "mul", "cat"
+(attrs.dim), "flatten", "clamp" (attrs.min, attrs.max: torch.clamp), "sum" (attrs.dim: Tensor.sum), "transpose" (attrs.a, attrs.b), "bmm", "shuffle" (attrs.groups:
+linger.channel_shuffle). The value named "y" is the output. A 2-D output with "classes" trains with
 cross entropy against labels, else with a mean squared error against a fixed target.
 """
+
+def build_net(spec, torch, nn, linger):
+    """The spec's model in PyTorch (both scripts build it here), after its flags are set on linger."""
+    if "bmm" in spec.get("flags", []):
+        linger.SetFunctionBmmQuant(True)
+    if "channel_shuffle" in spec.get("flags", []):
+        linger.SetFunctionChannelShuffleQuant(True)
+    types = {"Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear,
+             "BatchNorm2d": nn.BatchNorm2d, "BatchNorm1d": nn.BatchNorm1d, "ReLU": nn.ReLU, "AvgPool2d": nn.AvgPool2d,
+             "MaxPool2d": nn.MaxPool2d, "ReLU6": nn.ReLU6, "Embedding": nn.Embedding}
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            for n, typ, args, kw in spec["modules"]:
+                setattr(self, n, types[typ](*args, **kw))
+
+        def forward(self, x):
+            env = {"x": x}
+            for out, op, ins, attrs in spec["forward"]:
+                a = [env[i] for i in ins]
+                if op == "call":
+                    env[out] = getattr(self, attrs["m"])(a[0])
+                elif op == "add":
+                    env[out] = a[0] + a[1]
+                elif op == "mul":
+                    env[out] = a[0] * a[1]
+                elif op == "cat":
+                    env[out] = torch.cat(a, dim=attrs["dim"])
+                elif op == "flatten":
+                    env[out] = torch.flatten(a[0], 1)
+                elif op == "clamp":
+                    env[out] = torch.clamp(a[0], attrs["min"], attrs["max"])
+                elif op == "sum":
+                    env[out] = a[0].sum(attrs["dim"])
+                elif op == "transpose":
+                    env[out] = a[0].transpose(attrs["a"], attrs["b"])
+                elif op == "bmm":
+                    env[out] = torch.bmm(a[0], a[1])
+                elif op == "shuffle":
+                    env[out] = linger.channel_shuffle(a[0], attrs["groups"])
+                else:
+                    raise ValueError(op)
+            return env["y"]
+
+    return Net()
+
 
 def seq(names_types, inp, classes=None):
     """A chain: every module called once, in order."""
@@ -80,6 +130,18 @@ MODELS = {
         "modules": [conv("conv", 3, 4, 3, padding=1)],
         "forward": [["a", "call", ["x"], {"m": "conv"}], ["y", "sum", ["a"], {"dim": 1}]],
         "input": [2, 3, 5, 5], "classes": None},
+    "embedding": {
+        "modules": [["emb", "Embedding", [10, 6], {}], ["fc", "Linear", [6, 3], {}]],
+        "forward": [["a", "call", ["x"], {"m": "emb"}], ["y", "call", ["a"], {"m": "fc"}]],
+        "input": [4, 5], "ids": 10, "classes": None},
+    "bmm": {
+        "modules": [["fc", "Linear", [4, 4], {}]],
+        "forward": [["a", "call", ["x"], {"m": "fc"}], ["b", "transpose", ["a"], {"a": 1, "b": 2}], ["y", "bmm", ["a", "b"], {}]],
+        "input": [2, 3, 4], "classes": None, "flags": ["bmm"]},
+    "channel_shuffle": {
+        "modules": [conv("conv", 2, 4, 3, padding=1), conv("head", 4, 2, 1)],
+        "forward": [["a", "call", ["x"], {"m": "conv"}], ["b", "shuffle", ["a"], {"groups": 2}], ["y", "call", ["b"], {"m": "head"}]],
+        "input": [2, 2, 5, 5], "classes": None, "flags": ["channel_shuffle"]},
     "cnn": {
         # the issue's small CNN: conv-BN-ReLU x2, residual add, AvgPool2d, two Linear
         "modules": [conv("conv1", 1, 4, 3, padding=1), ["bn1", "BatchNorm2d", [4], {}], ["relu1", "ReLU", [], {}],

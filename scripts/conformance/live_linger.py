@@ -22,7 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-from linger_models import MODELS  # noqa: E402
+from linger_models import MODELS, build_net  # noqa: E402
 from linger_make_fixtures import CLAMP, REF, linger_src  # noqa: E402
 
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "conformance")
@@ -56,42 +56,11 @@ def run_case(name, state_dir):
     spec = MODELS[name]
     with open(os.path.join(FIXTURES, f"{name}.json")) as f:
         fx = json.load(f)
-    types = {"Conv2d": nn.Conv2d, "Conv1d": nn.Conv1d, "ConvTranspose2d": nn.ConvTranspose2d, "Linear": nn.Linear,
-             "BatchNorm2d": nn.BatchNorm2d, "BatchNorm1d": nn.BatchNorm1d, "ReLU": nn.ReLU, "AvgPool2d": nn.AvgPool2d,
-             "MaxPool2d": nn.MaxPool2d, "ReLU6": nn.ReLU6}
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            for n, typ, args, kw in spec["modules"]:
-                setattr(self, n, types[typ](*args, **kw))
-
-        def forward(self, x):
-            env = {"x": x}
-            for out, op, ins, attrs in spec["forward"]:
-                a = [env[i] for i in ins]
-                if op == "call":
-                    env[out] = getattr(self, attrs["m"])(a[0])
-                elif op == "add":
-                    env[out] = a[0] + a[1]
-                elif op == "mul":
-                    env[out] = a[0] * a[1]
-                elif op == "cat":
-                    env[out] = torch.cat(a, dim=attrs["dim"])
-                elif op == "flatten":
-                    env[out] = torch.flatten(a[0], 1)
-                elif op == "clamp":
-                    env[out] = torch.clamp(a[0], attrs["min"], attrs["max"])
-                elif op == "sum":
-                    env[out] = a[0].sum(attrs["dim"])
-                else:
-                    raise ValueError(op)
-            return env["y"]
 
     def tens(e):
         return torch.tensor(e["data"], dtype=getattr(torch, e["dtype"])).reshape(e["shape"])
 
-    model = Net()
+    model = build_net(spec, torch, nn, linger)
     float_sd = {k: tens(e) for k, e in fx["float_state"].items()}
     x = tens(fx["x"])
     model.load_state_dict(float_sd)

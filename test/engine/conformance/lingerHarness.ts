@@ -19,6 +19,10 @@ type Spec = {
   forward: [string, string, string[], Record<string, unknown>][];
   input: number[];
   classes: number | null;
+  /** the input is token ids in [0, ids) */
+  ids?: number;
+  /** linger's SetFunctionBmmQuant / SetFunctionChannelShuffleQuant: the engine's init options */
+  flags?: ('bmm' | 'channel_shuffle')[];
 };
 type Codes = { scale: number | null; codes?: number[]; values?: number[] };
 export interface Fixture {
@@ -84,6 +88,8 @@ function makeLayer(type: string, args: unknown[], kw: Record<string, unknown>): 
       return new nn.MaxPool2d(a[0]);
     case 'ReLU6':
       return new nn.ReLU6();
+    case 'Embedding':
+      return new nn.Embedding(a[0], a[1]);
   }
   throw new Error(`unknown layer ${type}`);
 }
@@ -108,6 +114,9 @@ export function buildNet(spec: Spec): Module {
           env.set(out, F.flatten(a[0], 1)); // the script's torch.flatten(x, 1)
         else if (op === 'clamp') env.set(out, a[0].clamp(attrs.min as number, attrs.max as number));
         else if (op === 'sum') env.set(out, a[0].sum(attrs.dim as number));
+        else if (op === 'transpose') env.set(out, a[0].transpose(attrs.a as number, attrs.b as number));
+        else if (op === 'bmm') env.set(out, F.bmm(a[0], a[1]));
+        else if (op === 'shuffle') env.set(out, linger.channelShuffle(a[0], attrs.groups as number));
         else throw new Error(op);
       }
       return env.get('y')!;
@@ -202,7 +211,8 @@ export function conformance(fx: Fixture, final?: (m: Module) => void): Diff[] {
   stage(m, 'traced');
   linger.normalizeLayers(m, { normalizeWeightValue: null, normalizeBiasValue: null, normalizeOutputValue: fx.clamp });
   stage(m, 'normalized');
-  linger.init(m);
+  const flags = fx.spec.flags ?? [];
+  linger.init(m, { bmm: flags.includes('bmm'), functions: flags.includes('channel_shuffle') ? ['channel_shuffle'] : [] });
   stage(m, 'init');
   m.loadStateDict(floatSd());
   stage(m, 'loaded');

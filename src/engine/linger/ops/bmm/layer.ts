@@ -3,7 +3,7 @@ import { tf } from '../../../backend/tf';
 import { Buffer, Module, ModuleError, ShapeError } from '../../../nn/module';
 import { EXACT, fakeQuant, floorLog2, requantize } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
-import { codesAt, fakeQuantLogical, inputScale, outputScale, QuantBits, quantized, writeBuf } from '../base';
+import { codesAt, fakeQuantLogical, inputScale, outputScale, QuantBits, quantized } from '../base';
 
 const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
 const I32 = 2 ** 31;
@@ -53,8 +53,9 @@ export class BmmInt extends quantized(Module) {
   quantKeys(): readonly string[] {
     return BMM_KEYS;
   }
+  /** linger's BmmInt prints no settings */
   extraRepr(): string {
-    return this.bitsRepr();
+    return '';
   }
   declare running_x: Buffer;
   declare running_y: Buffer;
@@ -69,28 +70,22 @@ export class BmmInt extends quantized(Module) {
     this.addQuantBuffers();
   }
 
-  bitsRepr(): string {
-    return `data_bits=${this.dataBits},o_bits=${this.outBits}`;
-  }
-
   forward(x: Tensor, y: Tensor): Tensor {
     const [sa, sb] = [x.shape, y.shape];
     if (sa.length !== 3 || sb.length !== 3 || sa[0] !== sb[0] || sa[2] !== sb[1]) {
       throw new ShapeError(this, `bmm: expected [b, n, m] and [b, m, p], got [${sa.join(', ')}] and [${sb.join(', ')}]`);
     }
     if (x.dtype !== 'float32' || y.dtype !== 'float32') throw new ModuleError(this, 'bmm: expected float32 operands');
-    const sx = inputScale(this, x, 'running_x'),
-      sy = inputScale(this, y, 'running_y');
-    writeBuf(this, 'scale_x', sx);
-    writeBuf(this, 'scale_y', sy);
+    // scale_x/scale_y as linger's BmmInt fills them: an operand's carried scale always, its own only
+    // while exporting; scale_o only while exporting (docs/fixed-point.md#conformance-with-linger-111)
+    const sx = inputScale(this, x, 'running_x', 'scale_x'),
+      sy = inputScale(this, y, 'running_y', 'scale_y');
     if (this.training) {
       const z = tf.matMul(fakeQuantLogical(x, sx, this.dataBits), fakeQuantLogical(y, sy, this.dataBits));
       const so = outputScale(this, z);
-      writeBuf(this, 'scale_o', so);
       return new Tensor(fakeQuant(z, so, this.outBits), null, so);
     }
     const so = outputScale(this, null);
-    writeBuf(this, 'scale_o', so);
     const acc = exactBmm(codesAt(x, sx, this.dataBits) as tf.Tensor3D, codesAt(y, sy, this.dataBits) as tf.Tensor3D);
     const q = requantize(acc, floorLog2(so) - floorLog2(sx) - floorLog2(sy), this.outBits);
     return new Tensor(tf.div(tf.cast(q, 'float32'), so), null, so);
