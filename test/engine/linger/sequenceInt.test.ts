@@ -33,17 +33,6 @@ const bigFloorDiv = (a: bigint, b: bigint) => {
   const q = a / b;
   return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 };
-/** ⌊√d⌋ by Newton's method on bigints. */
-function bigIsqrt(d: bigint): bigint {
-  if (d < 2n) return d;
-  let x = d,
-    y = (x + 1n) / 2n;
-  while (y < x) {
-    x = y;
-    y = (x + d / x) / 2n;
-  }
-  return x;
-}
 const bigClamp = (v: bigint, lo: bigint, hi: bigint) => (v < lo ? lo : v > hi ? hi : v);
 /** clamp(⌊acc·2^k + 1/2⌋) for an integer acc. */
 function shiftRef(acc: bigint, k: number, bits: number): number {
@@ -53,39 +42,67 @@ function shiftRef(acc: bigint, k: number, bits: number): number {
 
 interface LnRef {
   out: number[];
+  /** the largest exact D = N·Σq² − (Σq)² + E of a row */
   maxD: bigint;
+  /** rows whose int32 products N·Σq², (Σq)² wrapped (int8 data: the chip's arithmetic) */
+  wrapped: number;
+  /** of those, rows whose wrapped D is negative (outside the chip's table: the exact D instead) */
+  negative: number;
 }
-/** LayerNormInt eval on rows of N values x (already at scale sx), weights w, b; output codes at so. */
+/** The LUNA rounding shift: v >> (s − 1), then its low bit added to v >> s; v for s ≤ 0. */
+const lunaShift = (v: bigint, s: number) => (s <= 0 ? v : ((v >> BigInt(s - 1)) & 1n) + (v >> BigInt(s)));
+/**
+ * LayerNormInt eval on rows of N values x (already at scale sx), weights w, b; output codes at so:
+ * thinker v1.1.0's kernel (docs/fixed-point.md#layernormint), eps 1e-5 whatever the layer's; data
+ * other than 8 bits: the same kernel with exact sums and products.
+ */
 function layerNormRef(
   x: ArrayLike<number>,
   n: number,
   w: ArrayLike<number>,
   b: ArrayLike<number>,
-  s: { sx: number; so: number; eps: number; dataBits: number; outBits: number },
+  s: { sx: number; so: number; dataBits: number; outBits: number },
 ): LnRef {
   const sw = dyn(maxAbsOf(w), 16);
   const qw = Array.from(w, (v) => BigInt(code(v, sw, 16)));
   const qb = Array.from(b, (v) => bigClamp(BigInt(Math.floor(v * sw * 1024 + 0.5)), -(2n ** 31n), 2n ** 31n - 1n));
+  const chip = s.dataBits === 8;
+  const table = Array.from({ length: 768 }, (_, i) => BigInt(Math.min(32767, Math.floor(32768 / Math.sqrt(1 + i / 256)))));
   const N = BigInt(n);
-  const E = BigInt(Math.floor(s.eps * s.sx * s.sx * n * n + 0.5));
-  const k = Math.log2(s.so) - 10 - Math.log2(sw);
+  const qx = Math.log2(s.sx);
+  const p = chip ? 1 << (2 * qx) : 2 ** (2 * qx);
+  const E = BigInt(Math.floor(f32(f32(f32(f32(f32(p) * f32(1e-5)) * n) * n) + 0.5)));
+  const shift = 10 + Math.log2(sw) - Math.log2(s.so);
+  const i32 = (v: bigint) => (chip ? bigClamp(v, -(2n ** 31n), 2n ** 31n - 1n) : v);
   const out: number[] = [];
-  let maxD = 0n;
+  let maxD = 0n,
+    wrapped = 0,
+    negative = 0;
   for (let r0 = 0; r0 < x.length; r0 += n) {
     const q = Array.from({ length: n }, (_, i) => BigInt(code(x[r0 + i], s.sx, s.dataBits)));
-    const s1 = q.reduce((a, v) => a + v, 0n),
-      s2 = q.reduce((a, v) => a + v * v, 0n);
-    const D = N * s2 - s1 * s1 + E;
+    const s1 = i32(q.reduce((a, v) => a + v, 0n)),
+      s2 = i32(q.reduce((a, v) => a + v * v, 0n));
+    let D = N * s2 - s1 * s1 + E;
     if (D > maxD) maxD = D;
-    const r = bigIsqrt(D);
-    const den = 2n * (r > 1n ? r : 1n);
+    if (chip) {
+      const wrap = BigInt.asIntN(32, N * s2) - BigInt.asIntN(32, s1 * s1) + E;
+      if (wrap !== D) wrapped++;
+      if (wrap >= 0n) D = wrap;
+      else negative++;
+    }
+    // the highest non-zero pair of bits of D decides the scaling into [256, 1024)
+    let pair = 31;
+    while (pair >= 0 && ((D >> BigInt(2 * pair)) & 3n) === 0n) pair--;
+    const top = pair < 0 ? 256n : pair >= 4 ? D >> BigInt(2 * pair - 8) : D << BigInt(8 - 2 * pair);
+    const tab = table[Number(top) - 256],
+      qs = pair + 1 + 14 - 10;
     q.forEach((v, i) => {
-      const nrm = bigClamp(bigFloorDiv(2048n * (N * v - s1) + r, den), -32768n, 32767n);
-      const acc = bigClamp(nrm * qw[i] + qb[i], -(2n ** 31n), 2n ** 31n - 1n);
-      out.push(shiftRef(acc, k, s.outBits));
+      const num = i32(i32(N * v) - s1);
+      const y1 = bigClamp(lunaShift(num * tab, qs), -32768n, 32767n);
+      out.push(Number(bigClamp(lunaShift(y1 * qw[i] + qb[i], shift), BigInt(-B(s.outBits) - 1), BigInt(B(s.outBits)))));
     });
   }
-  return { out, maxD };
+  return { out, maxD, wrapped, negative };
 }
 
 /** Σ qx·qy per batch, then the rounding shift to o_bits. */
@@ -451,8 +468,9 @@ describe('eval is integer-exact (independent reference)', () => {
       so = evs(buf(m, '0.running_o'), 8);
     assert.equal(buf(m, '0.scale_x'), sx);
     assert.equal(y.quantScale, so);
-    const ref = layerNormRef(x.dataSync(), n, w, b, { sx, so, eps: 1e-3, dataBits: 8, outBits: 8 });
+    const ref = layerNormRef(x.dataSync(), n, w, b, { sx, so, dataBits: 8, outBits: 8 });
     assert.ok(ref.maxD > 2n ** 31n, `D = ${ref.maxD}`);
+    assert.equal(ref.wrapped, 3, "every row's N·Σq² wraps in the chip's int32");
     const got = Array.from(y.dataSync(), (v) => v * so);
     assert.deepEqual(got, ref.out);
     assert.ok(new Set(ref.out).size > 50, 'a non-trivial output');
@@ -472,7 +490,7 @@ describe('eval is integer-exact (independent reference)', () => {
     const y = m(tensor(xv, [2, n])) as Tensor;
     const sx = evs(buf(m, '0.running_x'), 16),
       so = evs(buf(m, '0.running_o'), 16);
-    const ref = layerNormRef(xv, n, w, b, { sx, so, eps: 1e-5, dataBits: 16, outBits: 16 });
+    const ref = layerNormRef(xv, n, w, b, { sx, so, dataBits: 16, outBits: 16 });
     assert.ok(ref.maxD > 2n ** 53n, `D = ${ref.maxD}`);
     assert.deepEqual(
       Array.from(y.dataSync(), (v) => v * so),
@@ -551,7 +569,7 @@ describe('eval is integer-exact (independent reference)', () => {
     // layer norm on the embedding codes (IQTensor: its scale is s_w)
     const so = sd['ln.scale_o'].item();
     assert.equal(sd['ln.scale_x'].item(), se);
-    const h = layerNormRef(e, 8, v('ln.weight'), v('ln.bias'), { sx: se, so, eps: 1e-5, dataBits: 8, outBits: 8 }).out.map((q) => q / so);
+    const h = layerNormRef(e, 8, v('ln.weight'), v('ln.bias'), { sx: se, so, dataBits: 8, outBits: 8 }).out.map((q) => q / so);
     // proj: LinearInt on h's codes
     const pw = v('inner.proj.weight'),
       pb = v('inner.proj.bias');

@@ -1,9 +1,9 @@
-// linger 1.x's LayerNormInt (docs/linger-ops.md, docs/fixed-point.md): training runs fake quantization
-// with straight-through gradients; eval computes the LayerNorm core in exact integer arithmetic on the host
-// (its sums pass 2^31).
+// linger 1.x's LayerNormInt (docs/linger-ops.md, docs/fixed-point.md#layernormint): training runs fake
+// quantization with straight-through gradients, its value from exact integer sums on the host (LNK
+// below); eval computes what ListenAI's chip computes (thinker v1.1.0's executor kernel: chip.ts).
 //
-// LayerNormInt's kernel (linger's compiled `luna_layernormint`) is not public. This engine reads it
-// as an integer square root and a rounding integer division (docs/fixed-point.md):
+// LNK, the training value (linger's compiled `luna_layernormint` is not public): an integer square
+// root and a rounding integer division,
 //   D = N·Σq² − (Σq)² + R(eps·s_x²·N²),  num = N·q − Σq,  r = ⌊√D⌋,
 //   nrm = clamp16(⌊(2048·num + r) / (2·max(r, 1))⌋)      (≈ num/√D in Q10, rounded half up)
 import { tf } from '../../../backend/tf';
@@ -13,6 +13,7 @@ import { Buffer, ShapeError } from '../../../nn/module';
 import { fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale, updatedRunning } from '../../../quant/qvalue';
 import { Tensor } from '../../../tensor';
 import { clampSym } from '../../normalize';
+import { type ChipOptions, layerNormChip } from './chip';
 import {
   applyOrigin,
   codesAt,
@@ -57,8 +58,8 @@ function floorDiv(a: number, b: number): number {
 const clamp = (v: number, lo: number, hi: number) => (v < lo ? lo : v > hi ? hi : v);
 const I32 = 2 ** 31;
 
-/** R(eps·s_x²·N²): the eps term of D, in double (export writes the same constant). */
-export function layerNormEpsTerm(eps: number, sx: number, n: number): number {
+/** R(eps·s_x²·N²): the eps term of LNK's D (training), in double. */
+function layerNormEpsTerm(eps: number, sx: number, n: number): number {
   return Math.floor(eps * sx * sx * n * n + 0.5);
 }
 
@@ -95,9 +96,10 @@ function layerNormAccumulate(q: ArrayLike<number>, n: number, epsTerm: number, q
 const LN_KEYS = ['running_x', 'running_normal', 'running_w', 'running_o', 'scale_x', 'scale_normal', 'scale_w', 'scale_o'] as const;
 
 /**
- * linger's LayerNormInt: x at s_x (8 bits), the normalized value in Q10 from exact integer sums
- * (LNK above), weight at 16 bits (its scale from the current max), bias int32 at 1024·s_w,
- * acc = clamp32(nrm·q_w + q_b), then requantized to o_bits. parameter_bits is always 16.
+ * linger's LayerNormInt: x at s_x (8 bits), the normalized value in Q10, weight at 16 bits (its
+ * scale from the current max), bias int32 at 1024·s_w, acc = nrm·q_w + q_b requantized to o_bits.
+ * Training takes nrm from LNK above (acc clamped to int32), eval from the chip's kernel (chip.ts).
+ * parameter_bits is always 16.
  */
 export class LayerNormInt extends quantized(LayerNorm) {
   /** linger's LayerNormInt print: the LayerNorm's, then ` ,clamps,ahead_relu,data_bits:8, parameter_bits:16, o_bits:8` */
@@ -161,9 +163,9 @@ export class LayerNormInt extends quantized(LayerNorm) {
     writeBuf(this, 'scale_x', sx);
     writeBuf(this, 'scale_w', sw);
     if (this.training) writeBuf(this, 'running_w', updatedRunning(readBuf(this, 'running_w'), sw, this.parameterBits));
-    const codes = codesAt(x, sx, this.dataBits);
-    const acc = layerNormAccumulate(codes.dataSync(), n, layerNormEpsTerm(this.eps, sx, n), qw, qb);
+    const codes = codesAt(x, sx, this.dataBits).dataSync();
     if (this.training) {
+      const acc = layerNormAccumulate(codes, n, layerNormEpsTerm(this.eps, sx, n), qw, qb);
       // value: the integer result; gradient: float LayerNorm of the fake-quantized input and weights
       const axes = Array.from({ length: k }, (_, i) => s.length - k + i);
       const xq = fakeQuantLogical(x, sx, this.dataBits);
@@ -184,24 +186,20 @@ export class LayerNormInt extends quantized(LayerNorm) {
     }
     const so = outputScale(this, null);
     writeBuf(this, 'scale_o', so);
-    if (this.normalizeData !== null) {
-      const lim = Math.floor(this.normalizeData * 1024 * sw);
-      for (let i = 0; i < acc.length; i++) acc[i] = clamp(acc[i], -lim, lim);
-    }
-    const q = shiftRound(acc, floorLog2(so) - 10 - floorLog2(sw), this.outBits);
+    const q = layerNormChip(codes, n, qw, qb, this.chipOptions(sx, sw, so));
     return new Tensor(tf.div(tf.tensor(q, s), so), null, so);
   }
-}
 
-/**
- * clamp(⌊acc·2^k + 1/2⌋, −B−1, B) for int32 accumulators, in double (exact: acc has 32 bits and
- * 2^k is a power of two), as float32 codes.
- */
-function shiftRound(acc: Int32Array, k: number, bits: number): Float32Array {
-  const b = qmax(bits);
-  const out = new Float32Array(acc.length);
-  if (k < -60) return out; // |acc|·2^k < 1/2
-  const f = 2 ** k;
-  for (let i = 0; i < acc.length; i++) out[i] = clamp(Math.floor(acc[i] * f + 0.5), -b - 1, b);
-  return out;
+  /** The eval kernel's constants at scales s_x, s_w, s_o (docs/fixed-point.md#layernormint). */
+  chipOptions(sx: number, sw: number, so: number): ChipOptions {
+    const b = qmax(this.outBits);
+    return {
+      qx: floorLog2(sx),
+      shift: 10 + floorLog2(sw) - floorLog2(so),
+      lo: -b - 1,
+      hi: b,
+      chip: this.dataBits === 8,
+      accLimit: this.normalizeData === null ? null : Math.floor(this.normalizeData * 1024 * sw),
+    };
+  }
 }
