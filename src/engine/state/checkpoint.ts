@@ -20,6 +20,7 @@ import {
   writeSafetensors,
 } from './safetensors';
 import { readRegularFile } from './files';
+import { LayerScales, layerScales } from './scales';
 import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
 import { version as ENGINE_VERSION } from '../../../package.json';
 
@@ -70,6 +71,8 @@ export interface ModuleTreeEntry {
   normalize?: { data: number | null; weight: number | null; bias: number | null };
   /** fixed-point bits, on quantized layers */
   bits?: { data: number; parameter: number; out: number };
+  /** eval scales of a calibrated quantized layer (powers of two) */
+  scales?: LayerScales;
 }
 
 export interface CheckpointMetadata {
@@ -121,7 +124,11 @@ export function moduleTree(model: Module): ModuleTreeEntry[] {
     if (f.aheadRelu) e.aheadRelu = true;
     if ('normalizeData' in f)
       e.normalize = { data: f.normalizeData ?? null, weight: f.normalizeWeight ?? null, bias: f.normalizeBias ?? null };
-    if (typeof f.dataBits === 'number') e.bits = { data: f.dataBits, parameter: f.parameterBits ?? 8, out: f.outBits ?? 8 };
+    if (typeof f.dataBits === 'number') {
+      e.bits = { data: f.dataBits, parameter: f.parameterBits ?? 8, out: f.outBits ?? 8 };
+      const s = layerScales(m, e.bits);
+      if (s && Object.keys(s).length) e.scales = s;
+    }
     return e;
   });
 }
@@ -247,9 +254,12 @@ const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v =
 const isClamp = (v: unknown) => v === null || (typeof v === 'number' && Number.isFinite(v));
 const isBits = (v: unknown) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 32;
 
-const TREE_FIELDS = new Set(['path', 'type', 'repr', 'parameters', 'aheadRelu', 'normalize', 'bits']);
+const TREE_FIELDS = new Set(['path', 'type', 'repr', 'parameters', 'aheadRelu', 'normalize', 'bits', 'scales']);
 const CLAMP_FIELDS = new Set(['data', 'weight', 'bias']);
 const BITS_FIELDS = new Set(['data', 'parameter', 'out']);
+const SCALE_FIELDS = new Set(['x', 'w', 'o']);
+/** a scale as the tree records one: a positive power of two */
+const isScale = (v: unknown) => typeof v === 'number' && v > 0 && Number.isFinite(v) && Number.isInteger(Math.log2(v));
 const unknownField = (o: Record<string, unknown>, known: ReadonlySet<string>) => Object.keys(o).find((k) => !known.has(k));
 
 /** What is wrong with one module-tree entry, if anything. */
@@ -275,6 +285,12 @@ function treeEntryProblem(e: unknown): string | undefined {
   }
   if (e.bits !== undefined && !(isObject(e.bits) && isBits(e.bits.data) && isBits(e.bits.parameter) && isBits(e.bits.out))) {
     return 'bits must be { data, parameter, out } whole numbers';
+  }
+  if (
+    e.scales !== undefined &&
+    !(isObject(e.scales) && unknownField(e.scales, SCALE_FIELDS) === undefined && Object.values(e.scales).every(isScale))
+  ) {
+    return 'scales must be { x, w, o } powers of two';
   }
   return undefined;
 }
