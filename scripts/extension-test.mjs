@@ -305,7 +305,7 @@ async function main() {
       '--disable-sync',
     ],
   });
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   phase('chromium started');
 
   let resolveExit;

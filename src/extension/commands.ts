@@ -20,10 +20,10 @@ import {
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { GraphView } from './views/graph';
+import { COMPARE_EDITOR, INSPECT_EDITOR, ReportPanels } from './views/reports';
+import { compareHtml, inspectHtml } from './views/reportHtml';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 import { newModelFile } from './newModelFileCommand';
-
-export const INSPECT_SCHEME = 'linger-inspect';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -76,24 +76,9 @@ export function registerCommands(
   models: ModelTreeView,
   modelTreeView: vscode.TreeView<ModelNode>,
   graph: GraphView,
+  reports: ReportPanels,
 ): void {
-  const inspectDocs = new vscode.EventEmitter<vscode.Uri>();
   const reg = (id: string, fn: (...args: any[]) => unknown) => context.subscriptions.push(vscode.commands.registerCommand(id, fn)); // eslint-disable-line @typescript-eslint/no-explicit-any
-
-  context.subscriptions.push(
-    inspectDocs,
-    vscode.workspace.registerTextDocumentContentProvider(INSPECT_SCHEME, {
-      onDidChange: inspectDocs.event,
-      async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-        const file = uri.query ? decodeURIComponent(uri.query) : uri.path;
-        try {
-          return (await engine.request(InspectRequest, { file }, `inspect ${path.basename(file)}`)).text;
-        } catch (e) {
-          return `${file}\n\ncannot be inspected: ${(e as Error).message}\n`;
-        }
-      },
-    }),
-  );
 
   reg('linger.showEngineLog', () => output.show(true));
 
@@ -145,7 +130,11 @@ export function registerCommands(
       const roots = models.showTrace(r);
       await vscode.commands.executeCommand('linger.model.focus');
       await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
-      if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
+      if (r.graph)
+        void graph.show(
+          { title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules },
+          { preserveFocus: true },
+        );
       return r;
     } catch (e) {
       void vscode.window
@@ -204,7 +193,11 @@ export function registerCommands(
           graph: r.graph,
           ms: r.ms,
         });
-        if (r.graph) void graph.show({ title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules });
+        if (r.graph)
+          void graph.show(
+            { title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules },
+            { preserveFocus: true },
+          );
       } else models.showTree(r.before);
       await vscode.commands.executeCommand('linger.model.focus');
       return r;
@@ -236,11 +229,14 @@ export function registerCommands(
   reg('linger.inspectCheckpoint', async (arg?: unknown) => {
     const file = fileOf(arg);
     if (!file) return undefined;
-    const uri = vscode.Uri.from({ scheme: INSPECT_SCHEME, path: `/${path.basename(file)} (inspect)`, query: encodeURIComponent(file) });
-    inspectDocs.fire(uri);
-    const doc = await vscode.workspace.openTextDocument(uri);
-    await vscode.window.showTextDocument(doc, { preview: true });
-    return doc.getText();
+    try {
+      const r = await engine.request(InspectRequest, { file }, `inspect ${path.basename(file)}`);
+      reports.show(INSPECT_EDITOR, file, `Inspect: ${path.basename(file)}`, inspectHtml(r.result));
+      return r.text;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: ${path.basename(file)} cannot be inspected: ${(e as Error).message}`);
+      return undefined;
+    }
   });
 
   reg('linger.refreshCheckpoints', () => checkpoints.refresh());
@@ -382,8 +378,7 @@ export function registerCommands(
     if (!b) return undefined;
     try {
       const r = await engine.request(CompareRequest, { a, b }, `compare ${path.basename(a)} ${path.basename(b)}`);
-      const doc = await vscode.workspace.openTextDocument({ content: r.text, language: 'plaintext' });
-      await vscode.window.showTextDocument(doc, { preview: true });
+      reports.show(COMPARE_EDITOR, `${a}\n${b}`, `Compare: ${path.basename(a)} ↔ ${path.basename(b)}`, compareHtml(r));
       return r;
     } catch (e) {
       void vscode.window.showErrorMessage(`Linger: cannot compare: ${(e as Error).message}`);
@@ -486,7 +481,11 @@ export function registerCommands(
       return undefined;
     }
     return graph.show({
-      title: root.file ? `${path.basename(root.file)} — ${root.tree.label}` : root.tree.label,
+      title: !root.file
+        ? root.tree.label
+        : root.tree.label === path.basename(root.file)
+          ? vscode.workspace.asRelativePath(root.file)
+          : `${vscode.workspace.asRelativePath(root.file)} — ${root.tree.label}`,
       graph: root.graph,
       modules: root.tree.modules,
     });

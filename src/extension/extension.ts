@@ -3,7 +3,8 @@ import { registerCommands } from './commands';
 import { LoadOrderDiagnostics } from './diagnostics/loadOrder';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
-import { GraphView } from './views/graph';
+import { GRAPH_EDITOR, GraphView } from './views/graph';
+import { ReportPanels } from './views/reports';
 import { ModelNode, ModelTreeView } from './views/modelTree';
 import { LingerNotebookController } from './notebook/controller';
 import { registerNotebookCommands } from './notebook/commands';
@@ -16,6 +17,7 @@ export interface LingerApi {
   checkpoints: CheckpointsView;
   models: ModelTreeView;
   graph: GraphView;
+  reports: ReportPanels;
   notebooks: LingerNotebookController;
   views: { model: vscode.TreeView<ModelNode>; checkpoints: vscode.TreeView<CheckpointNode> };
   /** milliseconds activate() took */
@@ -49,7 +51,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   });
   context.subscriptions.push(
     graph,
-    vscode.window.registerWebviewViewProvider('linger.graph', graph, { webviewOptions: { retainContextWhenHidden: true } }),
+    vscode.window.registerWebviewPanelSerializer(GRAPH_EDITOR, graph),
     modelTreeView.onDidChangeSelection((e) => {
       const n = e.selection[0];
       if (n?.kind === 'module') graph.select(n.entry.path);
@@ -72,7 +74,9 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       if (e.affectsConfiguration('linger.backend')) engine.restart('linger.backend changed');
     }),
   );
-  registerCommands(context, engine, output, checkpoints, models, modelTreeView, graph);
+  const reports = new ReportPanels(context.extensionUri);
+  context.subscriptions.push(reports);
+  registerCommands(context, engine, output, checkpoints, models, modelTreeView, graph, reports);
   // notebooks: cells run in a kernel process per notebook; the views follow what they do
   const notebooks = new LingerNotebookController(context.extensionPath, output, {
     onModel: (e, nb) => {
@@ -124,6 +128,7 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
     checkpoints,
     models,
     graph,
+    reports,
     notebooks,
     views: { model: modelTreeView, checkpoints: checkpointsTreeView },
     activationMs,

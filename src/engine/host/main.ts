@@ -211,7 +211,10 @@ if (require.main === module && process.send) {
   );
   connection.onRequest(
     InspectRequest,
-    handled(({ file }) => ({ text: formatInspect(inspectCheckpoint(file)) })),
+    handled(({ file }) => {
+      const result = inspectCheckpoint(file);
+      return { text: formatInspect(result), result };
+    }),
   );
   connection.onRequest(
     TraceModelFileRequest,

@@ -6,6 +6,7 @@ import { NotificationType, RequestType, RequestType0 } from 'vscode-jsonrpc';
 import type { ModuleTreeEntry } from '../state/checkpoint';
 import type { TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
+import type { InspectResult } from '../services/inspect';
 
 export interface EngineInfo {
   backend: string;
@@ -57,7 +58,7 @@ export interface TraceResult {
 
 export const Info = new RequestType0<EngineInfo, void>('linger/info');
 export const CheckpointSummaryRequest = new RequestType<{ file: string }, CheckpointSummary, void>('linger/checkpointSummary');
-export const InspectRequest = new RequestType<{ file: string }, { text: string }, void>('linger/inspect');
+export const InspectRequest = new RequestType<{ file: string }, { text: string; result: InspectResult }, void>('linger/inspect');
 export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>(
   'linger/traceModelFile',
 );
@@ -94,6 +95,8 @@ export interface CompareResult {
   /** keys in both with different shapes */
   reshaped: { key: string; a: number[]; b: number[] }[];
   metrics: { name: string; a?: number; b?: number }[];
+  /** BatchNorms folded into a conv at either checkpoint's stage (conv path → BN path): its weight and bias are expected to move */
+  folded: { conv: string; bn: string; in: 'a' | 'b' }[];
   text: string;
 }
 

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { CheckpointMetadata, OPTIMIZER_PREFIX, parentProblem, parseCheckpointMetadata, parseOptimizerMetadata } from '../state/checkpoint';
 import { DTYPE_SIZES, RawTensor, readSafetensors } from '../state/safetensors';
+import { Histogram, histogram, LayerQuantSummary, layerQuantSummaries } from './inspectLayers';
 
 export interface TensorSummary {
   name: string;
@@ -16,6 +17,8 @@ export interface TensorSummary {
   mean: number | null;
   /** NaN and ±∞ values */
   nonFinite: number;
+  /** the finite values' distribution (tensors of 2 values or more) */
+  histogram?: Histogram;
 }
 
 export interface InspectResult {
@@ -30,6 +33,8 @@ export interface InspectResult {
   values: number;
   /** the recorded parent is missing or not the file this one was made from (its sha256 changed) */
   parentProblem?: string;
+  /** the fixed-point layers: bits, eval scales, weight codes */
+  layers: LayerQuantSummary[];
 }
 
 function reader(r: RawTensor): (i: number) => number {
@@ -82,6 +87,7 @@ export function summarize(name: string, r: RawTensor): TensorSummary {
     sum += v;
   }
   const some = min <= max;
+  const h = histogram(n, at, some ? min : null, some ? max : null);
   return {
     name,
     dtype: r.dtype,
@@ -90,6 +96,7 @@ export function summarize(name: string, r: RawTensor): TensorSummary {
     max: some ? max : null,
     mean: some ? sum / (n - nonFinite) : null,
     nonFinite,
+    ...(h ? { histogram: h } : {}),
   };
 }
 
@@ -126,7 +133,14 @@ export function inspectCheckpoint(file: string): InspectResult {
     ...(raw['linger.stage'] === undefined ? { stageInferred: true } : {}),
   };
   const problem = parentProblem(file, meta);
+  const valuesOf = (k: string) => {
+    const r = f.tensors.get(k);
+    if (!r) return undefined;
+    const at = reader(r);
+    return Array.from({ length: r.data.byteLength / DTYPE_SIZES[r.dtype] }, (_, i) => at(i));
+  };
   return {
+    layers: layerQuantSummaries(meta.moduleTree, valuesOf),
     file,
     fileSize: fs.statSync(file).size,
     metadata: { ...rest, ...extra },
@@ -206,6 +220,24 @@ export function formatInspect(r: InspectResult): string {
           (e.repr ?? '').replace(/\s+/g, ' ').slice(0, 100),
         ]),
       ).map((l) => `  ${l}`),
+    );
+  }
+  if (r.layers.length) {
+    const p2 = (v: number | undefined) => (v === undefined ? '-' : `2^${Math.round(Math.log2(v))}`);
+    lines.push('', "fixed-point layers (eval scales; a quantized input uses its producer's scale):");
+    lines.push(
+      ...table(
+        ['layer', 'type', 'bits x/w/o', 'scale_x', 'scale_w', 'scale_o', 'weight codes'],
+        r.layers.map((l) => [
+          l.path,
+          l.type,
+          `${l.bits.data}/${l.bits.parameter}/${l.bits.out}`,
+          p2(l.scales.x),
+          p2(l.scales.w),
+          p2(l.scales.o),
+          l.weightCodes ? `[${l.weightCodes.min}, ${l.weightCodes.max}] (${l.weightCodes.bitsUsed} of ${l.bits.parameter} bits)` : '-',
+        ]),
+      ).map((x) => `  ${x}`),
     );
   }
   lines.push('', 'tensors:');

@@ -2,7 +2,24 @@
 // other not, which moved across stages (under a new name, e.g. traceLayers' conv1.weight →
 // conv1.conv.weight), the largest |Δ| of each shared tensor, and the metrics.
 import * as path from 'node:path';
-import { loadCheckpoint } from './checkpoint';
+import { CheckpointMetadata, loadCheckpoint } from './checkpoint';
+
+/**
+ * The BatchNorms folded into a conv at a checkpoint's stage: each EmptyBatchNorm of its module tree
+ * and the module its traced graph feeds it from (docs/contract.md#fusion).
+ */
+function foldedBns(meta: CheckpointMetadata): { conv: string; bn: string }[] {
+  const nodes = (meta.graph as { nodes?: { id: number; kind: string; target: string; inputs: { node?: number }[] }[] } | undefined)?.nodes;
+  if (!Array.isArray(nodes) || !meta.moduleTree) return [];
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  return meta.moduleTree
+    .filter((e) => e.type === 'EmptyBatchNorm')
+    .flatMap((e) => {
+      const n = nodes.find((g) => g.kind === 'module' && g.target === e.path);
+      const src = n?.inputs[0]?.node !== undefined ? byId.get(n.inputs[0].node) : undefined;
+      return src?.kind === 'module' ? [{ conv: src.target, bn: e.path }] : [];
+    });
+}
 import type { CompareResult } from '../host/protocol';
 
 export async function compareCheckpoints(a: string, b: string): Promise<CompareResult> {
@@ -51,9 +68,14 @@ export async function compareCheckpoints(a: string, b: string): Promise<CompareR
   }
   const names = [...new Set([...Object.keys(ca.metadata.metrics), ...Object.keys(cb.metadata.metrics)])];
   const metrics = names.map((name) => ({ name, a: ca.metadata.metrics[name], b: cb.metadata.metrics[name] }));
+  const folded = [
+    ...foldedBns(ca.metadata).map((f) => ({ ...f, in: 'a' as const })),
+    ...foldedBns(cb.metadata).map((f) => ({ ...f, in: 'b' as const })),
+  ];
   const r: Omit<CompareResult, 'text'> = {
     a,
     b,
+    folded,
     stages: [ca.metadata.stage, cb.metadata.stage],
     added: onlyB.filter((k) => !movedTo.has(k)),
     removed: onlyA.filter((k) => !movedFrom.has(k)),
@@ -87,9 +109,20 @@ export function formatComparison(r: Omit<CompareResult, 'text'>): string {
     lines.push('');
   };
   const delta = (d: number) => (d === 0 ? '0 (equal)' : d.toExponential(3));
+  // a conv's weight and bias that took a BN in: their values moved by the fold, not by training
+  const foldNote = (key: string) => {
+    const f = r.folded.find((x) => key === `${x.conv}.weight` || key === `${x.conv}.bias`);
+    return f ? `  (${f.bn} folded into ${f.conv} in ${f.in === 'a' ? A : B})` : '';
+  };
+  if (r.folded.length) {
+    const where = (x: 'a' | 'b') => r.folded.filter((f) => f.in === x).map((f) => `${f.bn} → ${f.conv}`);
+    if (where('a').length) lines.push(`BatchNorm folded in ${A}: ${where('a').join(', ')}`);
+    if (where('b').length) lines.push(`BatchNorm folded in ${B}: ${where('b').join(', ')}`);
+    lines.push("  (a folded conv's weight and bias hold the BN's scale and shift: they differ from the unfolded ones by design)", '');
+  }
   section(
     `moved to another name (${A} → ${B}): max |Δ|`,
-    r.moved.map((m) => `${m.from} → ${m.to}  ${delta(m.maxAbs)}`),
+    r.moved.map((m) => `${m.from} → ${m.to}  ${delta(m.maxAbs)}${foldNote(m.to) || foldNote(m.from)}`),
   );
   section(`only in ${B}`, r.added);
   section(`only in ${A}`, r.removed);
@@ -101,7 +134,7 @@ export function formatComparison(r: Omit<CompareResult, 'text'>): string {
   const w = Math.max(3, ...r.changed.map((c) => c.key.length));
   section(
     'in both: max |Δ|',
-    [...r.changed].sort((x, y) => y.maxAbs - x.maxAbs).map((c) => `${c.key.padEnd(w)}  ${delta(c.maxAbs)}`),
+    [...r.changed].sort((x, y) => y.maxAbs - x.maxAbs).map((c) => `${c.key.padEnd(w)}  ${delta(c.maxAbs)}${foldNote(c.key)}`),
   );
   return lines.join('\n').trimEnd() + '\n';
 }

@@ -1,6 +1,8 @@
-// The Graph view: a webview (strict CSP, nonce, no remote resources) that draws the traced dataflow
-// graph with dagre (dist/webview/graph.js), fused Conv+BN pairs and ahead-ReLU edges highlighted.
-// A click on a module selects it in the Model view; Save as SVG writes the drawing to a file.
+// The graph editor: a webview panel in the editor area (strict CSP, nonce, no remote resources) that
+// draws the traced dataflow graph with dagre (dist/webview/graph.js), fused Conv+BN pairs and
+// ahead-ReLU edges highlighted, and a node panel (type, shapes, parameters; an Int layer's bits,
+// scales as 2^n and Q-format, folded BN). A click on a module selects it in the Model view; Save
+// as SVG writes the drawing to a file. One editor, reused: it shows the graph asked for last.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,13 +17,18 @@ export interface RenderStats {
   error?: string;
 }
 
-export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable {
-  private view: vscode.WebviewView | undefined;
+/** The graph editor's webview panel type (package.json: activation, `activeWebviewPanelId`). */
+export const GRAPH_EDITOR = 'linger.graphEditor';
+
+export class GraphView implements vscode.WebviewPanelSerializer, vscode.Disposable {
+  private view: vscode.WebviewPanel | undefined;
   private payload: GraphPayload | undefined;
   private readonly rendered = new vscode.EventEmitter<RenderStats>();
   /** the webview drew a graph (tests, and the extension's own log) */
   readonly onDidRender = this.rendered.event;
   lastRendered: RenderStats | undefined;
+  /** what the node panel shows now (tests read it): its title and rows */
+  lastProps: { title: string; subtitle: string; rows: [string, string][]; notes: string[] } | undefined;
   private svgWaiter: ((svg: string) => void) | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -30,10 +37,34 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
     private readonly onSelect: (path: string) => void,
   ) {}
 
-  resolveWebviewView(view: vscode.WebviewView): void {
+  /** A graph editor VS Code restores after a reload (the webview keeps its payload in its state). */
+  async deserializeWebviewPanel(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    if (state && typeof state === 'object' && 'graph' in state) this.payload = state as GraphPayload;
+    this.attach(panel);
+  }
+
+  private open(preserveFocus: boolean): vscode.WebviewPanel {
+    if (this.view) {
+      this.view.reveal(undefined, preserveFocus);
+      return this.view;
+    }
+    const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
+    const panel = vscode.window.createWebviewPanel(
+      GRAPH_EDITOR,
+      'Graph',
+      { viewColumn: preserveFocus ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active, preserveFocus },
+      { enableScripts: true, localResourceRoots: [dist], retainContextWhenHidden: true },
+    );
+    this.attach(panel);
+    return panel;
+  }
+
+  private attach(view: vscode.WebviewPanel): void {
     this.view = view;
     const dist = vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview');
     view.webview.options = { enableScripts: true, localResourceRoots: [dist] };
+    view.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'linger.svg');
+    if (this.payload) view.title = `Graph: ${this.payload.title}`;
     view.webview.html = this.html(view.webview);
     for (const d of this.disposables.splice(0)) d.dispose(); // a view resolved again (moved, reopened)
     this.disposables.push(
@@ -50,6 +81,7 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
           if (m.error) void vscode.window.showErrorMessage(`Linger: the graph cannot be drawn: ${m.error}`);
           this.rendered.fire(this.lastRendered);
         } else if (m.type === 'select' && m.path !== undefined) this.onSelect(m.path);
+        else if (m.type === 'props') this.lastProps = (m as unknown as { details?: GraphView['lastProps'] }).details;
         else if (m.type === 'save') void vscode.commands.executeCommand('linger.saveGraphSvg');
         else if (m.type === 'svg' && m.svg) this.svgWaiter?.(m.svg);
       }),
@@ -60,10 +92,11 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   }
 
   /**
-   * Shows a graph (opening the view); resolves when the webview has drawn it, or with undefined
-   * when it reports an error or does not answer within 15 s (the view logs why).
+   * Shows a graph in the editor (opening it; `preserveFocus`: beside the active editor, which keeps
+   * the focus); resolves when the webview has drawn it, or with undefined when it reports an error
+   * or does not answer within 15 s (the editor says why).
    */
-  async show(payload: GraphPayload): Promise<RenderStats | undefined> {
+  async show(payload: GraphPayload, opts: { preserveFocus?: boolean } = {}): Promise<RenderStats | undefined> {
     this.payload = payload;
     const drawn = new Promise<RenderStats | undefined>((resolve) => {
       const timer = setTimeout(() => {
@@ -76,9 +109,10 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
         resolve(s.error ? undefined : s);
       });
     });
-    if (this.view) void this.view.webview.postMessage({ type: 'show', payload });
-    await vscode.commands.executeCommand('linger.graph.focus');
-    this.view?.show?.(true);
+    const had = !!this.view;
+    const view = this.open(opts.preserveFocus ?? false);
+    view.title = `Graph: ${payload.title}`;
+    if (had) void view.webview.postMessage({ type: 'show', payload });
     return drawn;
   }
 
@@ -132,6 +166,7 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   <button id="save" title="Save as SVG" aria-label="Save as SVG">SVG…</button>
 </div>
 <div id="empty">No graph yet. Trace a model file (<b>Linger: Trace Model File…</b>) or choose <b>Show Graph</b> on a traced or fixed checkpoint.</div>
+<div id="main">
 <svg id="graph" role="img" aria-label="Traced dataflow graph">
   <defs>
     <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker>
@@ -139,6 +174,8 @@ export class GraphView implements vscode.WebviewViewProvider, vscode.Disposable 
   </defs>
   <g id="viewport"></g>
 </svg>
+<aside id="props" aria-label="Node properties" aria-live="polite"></aside>
+</div>
 <script nonce="${nonce}" src="${script}"></script>
 </body></html>`;
   }

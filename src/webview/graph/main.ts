@@ -1,7 +1,10 @@
-// The Graph view's webview: lays the traced graph out with dagre, draws it as SVG in the editor's
-// theme colours, and offers zoom (wheel, +/−), pan (drag), fit, Save as SVG; a click on a module
-// selects it in the Model view. Talks to the extension only through postMessage.
+// The graph editor's webview: lays the traced graph out with dagre, draws it as SVG in the editor's
+// theme colours, and offers zoom (wheel, +/−), pan (drag), fit, Save as SVG; a click (or Enter) on a
+// node shows its properties in the side panel, and on a module selects it in the Model view. It
+// refits when the editor is resized until the user zooms or pans. Talks to the extension only
+// through postMessage.
 import dagre from '@dagrejs/dagre';
+import { nodeDetails } from './details';
 import { DrawGraph, GraphPayload, toDrawGraph } from './model';
 
 declare function acquireVsCodeApi(): { postMessage(m: unknown): void; setState(s: unknown): void; getState(): unknown };
@@ -12,6 +15,7 @@ const root = document.getElementById('graph') as unknown as SVGSVGElement;
 const viewport = document.getElementById('viewport') as unknown as SVGGElement;
 const empty = document.getElementById('empty')!;
 const title = document.getElementById('title')!;
+const props = document.getElementById('props')!;
 let view = { x: 0, y: 0, k: 1 };
 let size = { w: 1, h: 1 };
 
@@ -99,7 +103,8 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
       {
         class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}`,
         transform: `translate(${b.x - b.width / 2},${b.y - b.height / 2})`,
-        tabindex: n.path ? 0 : -1,
+        tabindex: n.kind === 'module' || n.kind === 'op' ? 0 : -1,
+        'data-id': n.id,
       },
       nodeLayer,
     );
@@ -119,12 +124,49 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
   return { nodes: g.nodes.length, edges: g.edges.length, fused: g.clusters.length, ahead: g.edges.filter((e) => e.ahead).length };
 }
 
+/** The node panel: the selected node's properties (details.ts), or a hint. */
+function showProps(id: string | null): void {
+  const d = id && /^n\d+$/.test(id) && currentPayload ? nodeDetails(currentPayload, Number(id.slice(1))) : undefined;
+  props.replaceChildren();
+  vscode.postMessage({ type: 'props', details: d && { title: d.title, subtitle: d.subtitle, rows: d.rows, notes: d.notes } });
+  if (!d) {
+    const hint = document.createElement('p');
+    hint.className = 'hint';
+    hint.textContent = 'Select a node to see its type, shapes, parameters and, for a fixed-point layer, its bits and scales.';
+    props.append(hint);
+    return;
+  }
+  const h = document.createElement('h2');
+  h.textContent = d.title;
+  const sub = document.createElement('div');
+  sub.className = 'subtitle';
+  sub.textContent = d.subtitle;
+  const table = document.createElement('table');
+  for (const [k, v] of d.rows) {
+    const tr = table.insertRow();
+    const th = document.createElement('th');
+    th.scope = 'row';
+    th.textContent = k;
+    tr.append(th);
+    tr.insertCell().textContent = v;
+  }
+  props.append(h, sub, table);
+  for (const n of d.notes) {
+    const p = document.createElement('p');
+    p.className = 'note';
+    p.textContent = n;
+    props.append(p);
+  }
+}
+
 function select(target: EventTarget | null): void {
-  const node = (target as Element | null)?.closest?.('[data-path]');
+  const node = (target as Element | null)?.closest?.('[data-id]');
   if (!node) return;
   document.querySelectorAll('.node.selected').forEach((x) => x.classList.remove('selected'));
   node.classList.add('selected');
-  vscode.postMessage({ type: 'select', path: node.getAttribute('data-path') });
+  showProps(node.getAttribute('data-id'));
+  const p = node.getAttribute('data-path');
+  if (p !== null) vscode.postMessage({ type: 'select', path: p });
 }
 
 root.addEventListener('click', (e) => select(e.target));
@@ -166,14 +208,16 @@ document.getElementById('zoom-out')!.addEventListener('click', () => zoomBy(0.8)
 document.getElementById('save')!.addEventListener('click', () => vscode.postMessage({ type: 'save' }));
 let rankdir = 'TB';
 let current: DrawGraph | undefined;
-// until the user zooms or pans, a resize (the view opening, a sash moved) lays out and frames anew
+let currentPayload: GraphPayload | undefined;
+// until the user zooms or pans, a resize (the editor opening, a sash moved, the panel shown) lays out and frames anew
 let userMoved = false;
-window.addEventListener('resize', () => {
+new ResizeObserver(() => {
   if (userMoved || !current) return;
   const r = root.getBoundingClientRect();
+  if (r.width < 2 || r.height < 2) return; // hidden
   if ((r.width > r.height * 1.6 ? 'LR' : 'TB') !== rankdir) draw(current);
   else initialView();
-});
+}).observe(root);
 
 /** The drawing as a standalone SVG file: the colours resolved, the current layout at scale 1. */
 function standaloneSvg(): string {
@@ -200,9 +244,11 @@ window.addEventListener('message', (e: MessageEvent) => {
     empty.style.display = 'none';
     title.textContent = m.payload.title;
     try {
+      currentPayload = m.payload;
       current = toDrawGraph(m.payload);
       userMoved = false;
       const stats = draw(current);
+      showProps(null);
       vscode.setState(m.payload);
       vscode.postMessage({ type: 'rendered', ...stats });
     } catch (err) {
@@ -223,7 +269,9 @@ window.addEventListener('message', (e: MessageEvent) => {
     select(document.querySelector(`[data-path="${CSS.escape(String((m as { path?: string }).path))}"]`));
   } else if (m.type === 'select') {
     document.querySelectorAll('.node.selected').forEach((x) => x.classList.remove('selected'));
-    document.querySelector(`[data-path="${CSS.escape(String((m as { path?: string }).path))}"]`)?.classList.add('selected');
+    const node = document.querySelector(`[data-path="${CSS.escape(String((m as { path?: string }).path))}"]`);
+    node?.classList.add('selected');
+    showProps(node?.getAttribute('data-id') ?? null);
   }
 });
 const saved = vscode.getState() as GraphPayload | undefined;

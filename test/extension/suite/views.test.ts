@@ -64,6 +64,23 @@ async function screenshot(name: string): Promise<void> {
   console.log(SCREENSHOT_MARKER + name);
   await sleep(1500);
 }
+/** The same picture in VS Code's light and dark default themes (`<name>-light`, `<name>-dark`). */
+async function themedScreenshots(name: string): Promise<void> {
+  const cfg = () => vscode.workspace.getConfiguration('workbench');
+  const before = cfg().inspect<string>('colorTheme')?.globalValue;
+  try {
+    for (const [suffix, theme] of [
+      ['light', 'Default Light Modern'],
+      ['dark', 'Default Dark Modern'],
+    ]) {
+      await cfg().update('colorTheme', theme, vscode.ConfigurationTarget.Global);
+      await sleep(800);
+      await screenshot(`${name}-${suffix}`);
+    }
+  } finally {
+    await cfg().update('colorTheme', before, vscode.ConfigurationTarget.Global);
+  }
+}
 function run(file: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
     execFile(process.execPath, [file, ...args], { timeout: 300_000 }, (e, out, err) =>
@@ -81,6 +98,12 @@ suiteSetup(async function () {
   extensionPath = ext.extensionPath;
   ws = vscode.workspace.workspaceFolders![0].uri.fsPath;
 });
+
+/** The graph editor as the tests see it (the extension's API). */
+type GraphProps = {
+  activate(p: string): void;
+  lastProps?: { title: string; subtitle: string; rows: [string, string][]; notes: string[] };
+};
 
 suite('engine process', () => {
   test('activation is light: no TensorFlow.js in the extension host', () => {
@@ -186,15 +209,19 @@ suite('Model view', () => {
     await screenshot('model-view');
   });
 
-  test("Graph view: Model B's traced graph drawn by dagre, fused pairs and ahead-ReLU edges marked; a click selects the module; Save as SVG", async function () {
+  test("Graph editor: Model B's traced graph drawn by dagre in the editor area, fused pairs and ahead-ReLU edges marked; a click selects the module and fills the node panel; Save as SVG", async function () {
     this.timeout(60_000);
     await vscode.commands.executeCommand('linger.traceModelFile', { file: path.join(ws, 'models', 'modelB.ts'), traceOptions: {} });
     const stats = await vscode.commands.executeCommand<{ nodes: number; edges: number; fused: number; ahead: number }>('linger.showGraph');
     // input, 9 module calls, the sub op, the view (reshape), output; conv→bn fused twice; the ReLUs
     // after conv (fused), conv1 and conv2 (fused) get the highlighted ahead-ReLU edge
     assert.deepEqual(stats, { nodes: 13, edges: 12, fused: 2, ahead: 3 });
-    // a click on conv1's node selects conv1 in the Model view
-    const graph = (api as unknown as { graph: { activate(p: string): void } }).graph;
+    // the graph is an editor (a webview panel), not a side-bar view
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputWebview && /linger\.graphEditor/.test(tab.input.viewType), String(tab?.label));
+    assert.match(tab.label, /^Graph: modelB\.ts/);
+    // a click on conv1's node selects conv1 in the Model view and shows it in the node panel
+    const graph = (api as unknown as { graph: GraphProps }).graph;
     graph.activate('conv1');
     const picked = await waitFor(
       'the Model view selection',
@@ -205,16 +232,31 @@ suite('Model view', () => {
       10_000,
     );
     assert.equal(picked.entry.path, 'conv1');
+    const first = await waitFor('the node panel', () => (graph.lastProps?.title === 'conv1' ? graph.lastProps : undefined), 10_000);
+    assert.equal(first.subtitle, 'Conv2d');
+    assert.deepEqual(first.rows.slice(0, 3), [
+      ['input', '[1, 10, 5, 5]'],
+      ['output', '[1, 10, 5, 5]'],
+      ['parameters', '910'],
+    ]);
+    assert.ok(
+      first.notes.some((n) => /ahead ReLU/.test(n)),
+      first.notes.join(' | '),
+    );
+    graph.activate('conv2');
+    const props = await waitFor('the node panel', () => (graph.lastProps?.title === 'conv2' ? graph.lastProps : undefined), 10_000);
+    assert.equal(props.subtitle, 'Conv2d → NormalizeConvBN2d');
+    assert.ok(
+      props.notes.some((n) => /BatchNorm 'bn1' is folded into this conv/.test(n)),
+      props.notes.join(' | '),
+    );
+    await screenshot('graph-editor-modelB');
     const svgFile = path.join(ws, 'graph-modelB.svg');
     assert.equal(await vscode.commands.executeCommand('linger.saveGraphSvg', { file: svgFile }), svgFile);
     const svg = fs.readFileSync(svgFile, 'utf8');
     assert.match(svg, /^<svg[^>]*xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     for (const label of ['conv1', 'relu2', 'NormalizeConvBN2d (fused)', 'fc']) assert.ok(svg.includes(`>${label}<`), `${label} in the SVG`);
     assert.ok(!/var\(--/.test(svg), 'theme colours are resolved in the saved file');
-    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
-    await vscode.commands.executeCommand('linger.graph.focus');
-    for (let i = 0; i < 6; i++) await vscode.commands.executeCommand('workbench.action.increaseViewSize');
-    await screenshot('graph-view');
   });
 
   test('Import ONNX…: a PyTorch export, imported and traced, with its graph', async function () {
@@ -329,7 +371,15 @@ suite('Checkpoints view', () => {
     assert.match(text, /stage {10}fixed/);
     assert.match(text, /^ {2}name +dtype +shape +min +max +mean$/m);
     assert.match(text, /conv1\.weight +F32 +\[16, 1, 3, 3\]/);
-    await screenshot('inspect');
+    // it opens as a read-only editor (a webview: nothing to save), a histogram per tensor, the Int
+    // layers' scales as 2^n
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputWebview && /linger\.inspect/.test(tab.input.viewType), String(tab?.label));
+    assert.equal(tab.label, 'Inspect: fixed.safetensors');
+    const page = (api as unknown as { reports: { html: Map<string, string> } }).reports.html.get(file) ?? '';
+    assert.ok((page.match(/<svg class="hist"/g) ?? []).length >= 20, 'histograms');
+    assert.match(page, /<td>conv1<\/td><td>Conv2dInt<\/td><td>8\/8\/8<\/td><td>2\^\d+ · /);
+    await themedScreenshots('inspect');
     const root = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file });
     assert.equal(root.tree.stage, 'fixed');
     assert.deepEqual(
@@ -338,6 +388,19 @@ suite('Checkpoints view', () => {
         .slice(0, 2),
       ['conv1:Conv2dInt', 'bn1:EmptyBatchNorm'],
     );
+    // its graph in the editor: an Int layer's bits and scales (2^n, Q-format) in the node panel,
+    // a quantized input's scale carried from the layer that made it
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+    assert.ok(await vscode.commands.executeCommand('linger.showGraph', { file }));
+    const graph = (api as unknown as { graph: GraphProps }).graph;
+    graph.activate('conv2');
+    const props = await waitFor('the node panel', () => (graph.lastProps?.title === 'conv2' ? graph.lastProps : undefined), 10_000);
+    const row = (k: string) => props.rows.find(([r]) => r === k)?.[1] ?? '';
+    assert.equal(row('bits (data, parameter, out)'), '8, 8, 8');
+    assert.match(row('scale x'), /^2\^\d+ · (Q\d+\.\d+|-?\d+ fractional bits) .*, carried from conv1$/);
+    assert.match(row('scale w'), /^2\^\d+/);
+    assert.match(row('scale o'), /^2\^\d+/);
+    await themedScreenshots('graph-editor-democnn');
   });
 
   test('Export ONNX: float and qdq verified in onnxruntime, thinker by its structure; the built-in DemoCNN needs no model file', async function () {
@@ -398,6 +461,14 @@ suite('Checkpoints view', () => {
     await vscode.commands.executeCommand('linger.model.focus');
     await api.views.model.reveal(root, { expand: true });
     await screenshot('model-view-gru');
+    // its graph in the editor, the GRUInt's panel open
+    assert.ok(await vscode.commands.executeCommand('linger.showGraph', { file: fixed }));
+    const graph = (api as unknown as { graph: GraphProps }).graph;
+    graph.activate('gru');
+    const props = await waitFor('the node panel', () => (graph.lastProps?.title === 'gru' ? graph.lastProps : undefined), 10_000);
+    assert.equal(props.subtitle, 'GRU → GRUInt');
+    await themedScreenshots('graph-editor-demogru');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     type Exported = { file: string; stage: string; verification: { ok: boolean; summary: string; method: string } };
     const q = await vscode.commands.executeCommand<Exported>('linger.exportCheckpointOnnx', { file: fixed, dialect: 'qdq' });
     assert.match(q.verification.summary, /^qdq: 100% of \d+ outputs bit-exact in onnxruntime$/);
@@ -409,6 +480,8 @@ suite('Checkpoints view', () => {
   test('Compare with…: keys moved across stages, per-tensor max |Δ|, metric deltas', async function () {
     this.timeout(60_000);
     type Compared = {
+      a: string;
+      b: string;
       moved: { from: string; to: string; maxAbs: number }[];
       added: string[];
       changed: { key: string; maxAbs: number }[];
@@ -427,8 +500,23 @@ suite('Checkpoints view', () => {
       r.metrics.map((m) => m.name),
       ['accuracy', 'loss'],
     );
-    assert.equal(vscode.window.activeTextEditor?.document.getText(), r.text, 'the comparison opens as a document');
+    // a read-only editor, never an untitled buffer
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputWebview && /linger\.compare/.test(tab.input.viewType), String(tab?.label));
+    assert.equal(vscode.workspace.textDocuments.filter((d) => d.isUntitled).length, 0);
     await screenshot('compare');
+    // float → fixed: the folded BNs are named where conv1's weight moved
+    const f = await vscode.commands.executeCommand<Compared & { folded: { conv: string; bn: string }[] }>('linger.compareCheckpoints', {
+      file: path.join(dir(), 'smoke', 'float.safetensors'),
+      with: path.join(dir(), 'smoke', 'fixed.safetensors'),
+    });
+    assert.deepEqual(
+      f.folded.map((x) => `${x.bn}→${x.conv}`),
+      ['bn1→conv1', 'bn2→conv2'],
+    );
+    const page = (api as unknown as { reports: { html: Map<string, string> } }).reports.html.get(`${f.a}\n${f.b}`) ?? '';
+    assert.match(page, /bn1 folded into conv1 in fixed\.safetensors: moved by the fold/);
+    await themedScreenshots('compare-float-fixed');
   });
 
   test('screenshot: the Checkpoints view', async function () {
