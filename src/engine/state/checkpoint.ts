@@ -17,9 +17,11 @@ import {
   readSafetensors,
   readSafetensorsHeader,
   TensorEntry,
+  writeFileAtomic,
   writeSafetensors,
 } from './safetensors';
 import { readRegularFile } from './files';
+import { inferredStage, isPtPath, notTorchError, ptChunks, ptHeader, readTorchCheckpoint } from './pt';
 import { LayerScales, layerScales } from './scales';
 import { treeEntryProblem } from './treeEntry';
 import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
@@ -173,6 +175,9 @@ export async function save(target: Module | Record<string, Tensor>, file: string
       `linger.save: inputShape must be a list of positive whole numbers (NCHW, batch first), got ${JSON.stringify(opts.inputShape)}`,
     );
   }
+  // a .pt holds a state dict only: torch.load has no place for optimizer slots
+  if (isPtPath(file) && opts.optimizer)
+    throw new Error(`linger.save: ${file}: optimizer state is not written to a .pt (save a .safetensors checkpoint to resume training)`);
   const tensors: [string, RawTensor][] = Object.entries(sd).map(([k, t]) => [k, toRaw(t)]);
   const metadata: Record<string, string> = {
     [K.format]: FORMAT,
@@ -219,7 +224,8 @@ export async function save(target: Module | Record<string, Tensor>, file: string
     }
     metadata[K.optimizer] = JSON.stringify({ type: opts.optimizer.constructor.name, param_groups: saved.param_groups, state });
   }
-  writeSafetensors(file, tensors, metadata);
+  if (isPtPath(file)) writeFileAtomic(file, ptChunks(tensors, metadata));
+  else writeSafetensors(file, tensors, metadata);
   return file;
 }
 
@@ -504,16 +510,27 @@ export interface CheckpointInfo {
   optimizerType?: string;
 }
 
+function readSafetensorsHeaderOf(file: string, opts: ReadOptions) {
+  try {
+    return readSafetensorsHeader(file, opts);
+  } catch (e) {
+    throw notTorchError(file, e);
+  }
+}
+
+/** Without a declared stage, linger's EmptyBatchNorm key (_linger_ignore_parameter) marks a traced dict. */
+function withInferredStage(m: CheckpointMetadata, names: string[]): CheckpointMetadata {
+  if (m.raw[K.stage] === undefined) m.stage = inferredStage(names, m.stage);
+  return m;
+}
+
 /** Header-only read for viewers (the checkpoint explorer): validated like loadCheckpoint, no data read. */
 export function readCheckpointInfo(file: string, opts: ReadOptions = {}): CheckpointInfo {
-  const h = readSafetensorsHeader(file, opts);
+  const h = ptHeader(file) ?? readSafetensorsHeaderOf(file, opts);
   const tensors = h.entries.filter((e) => !e.name.startsWith(OPTIMIZER_PREFIX));
   const optimizerTensors = h.entries.filter((e) => e.name.startsWith(OPTIMIZER_PREFIX));
-  const metadata = parseCheckpointMetadata(
-    h.metadata,
-    tensors.map((e) => e.name),
-    file,
-  );
+  const names = tensors.map((e) => e.name);
+  const metadata = withInferredStage(parseCheckpointMetadata(h.metadata, names, file), names);
   const opt = parseOptimizerMetadata(
     h.metadata,
     optimizerTensors.map((e) => e.name.slice(OPTIMIZER_PREFIX.length)),
@@ -529,10 +546,15 @@ export function readCheckpointInfo(file: string, opts: ReadOptions = {}): Checkp
  */
 export async function loadCheckpoint(file: string, opts: ReadOptions = {}): Promise<Checkpoint> {
   checkHost();
-  const f = readSafetensors(file, opts);
+  let f: { tensors: Map<string, RawTensor>; metadata: Record<string, string> } | undefined = readTorchCheckpoint(file);
+  try {
+    f ??= readSafetensors(file, opts);
+  } catch (e) {
+    throw notTorchError(file, e);
+  }
   const modelNames = [...f.tensors.keys()].filter((n) => !n.startsWith(OPTIMIZER_PREFIX));
   const slotNames = [...f.tensors.keys()].filter((n) => n.startsWith(OPTIMIZER_PREFIX)).map((n) => n.slice(OPTIMIZER_PREFIX.length));
-  const metadata = parseCheckpointMetadata(f.metadata, modelNames, file);
+  const metadata = withInferredStage(parseCheckpointMetadata(f.metadata, modelNames, file), modelNames);
   const oj = parseOptimizerMetadata(f.metadata, slotNames, file);
   // convert everything first (pure JS, may fail), then allocate the tensors (cannot)
   const decoded = [...f.tensors].map(([name, r]) => [name, r.shape, decodeTensor(name, r, file)] as const);
