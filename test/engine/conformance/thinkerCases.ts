@@ -7,6 +7,7 @@ import { F, linger, manualSeed, nn, randn, Tensor } from '../../../src/engine/in
 import { onnx } from '../../../src/engine/onnx/proto';
 import { DemoCNN } from '../../../src/engine/train/demoCnn';
 import { DemoGRU } from '../../../src/engine/train/demoGru';
+import { GRUInt } from '../../../src/engine/linger/ops/recurrent/layer';
 
 export interface ThinkerCase {
   name: string;
@@ -323,6 +324,8 @@ export function fixedCase(c: ThinkerCase): nn.Module {
   linger.traceLayers(m, m, randn(c.shape));
   if (c.normalize) linger.normalizeLayers(m, { normalizeWeightValue: 8, normalizeBiasValue: null, normalizeOutputValue: 8 });
   linger.init(m, c.init ?? {});
+  // a GRU for the chip keeps its state at 2^8, the scale thinker's GRU kernel reads it at (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+  for (const mod of m.modules()) if (mod instanceof GRUInt) mod.chipStateScale = true;
   linger.calibrate(
     m,
     Array.from({ length: 8 }, () => randn([4, ...c.shape.slice(1)])),

@@ -37,7 +37,7 @@ interface RefDir {
   bih: number[] | null;
   bhh: number[] | null;
 }
-/** A float GRU (seq-first x [T, B, F]) whose state term is z·h·k: its outputs, flat. */
+/** A float GRU (seq-first x [T, B, F]) whose state is clamped to [lo, hi] every step: its outputs, flat. */
 function floatGru(
   x: number[],
   [T, B, F]: number[],
@@ -46,7 +46,7 @@ function floatGru(
   whh: number[],
   bih: number[],
   bhh: number[],
-  k: number,
+  [lo, hi]: [number, number],
 ): number[] {
   const sig = (v: number) => 1 / (1 + Math.exp(-v));
   let h = Array.from({ length: B }, () => new Array(H).fill(0));
@@ -60,7 +60,7 @@ function floatGru(
         const r = sig(xi(j) + hh(j)),
           z = sig(xi(H + j) + hh(H + j));
         const n = Math.tanh(xi(2 * H + j) + r * hh(2 * H + j));
-        return (1 - z) * n + z * hv * k;
+        return Math.min(hi, Math.max(lo, (1 - z) * n + z * hv));
       });
     });
     for (const hb of h) out.push(...hb);
@@ -110,7 +110,7 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
             z = SIG(gi[H + j] + gh[H + j]);
           const rh = R((r * gh[2 * H + j]) / 128);
           const n = TANH(gi[2 * H + j] + rh);
-          const h7 = R((h[b][j] * s.so) / 2); // the chip halves the state's codes (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+          const h7 = R(128 * h[b][j]); // linger's Q7 state (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
           Hq = 128 * n + z * (h7 - n);
         } else {
           const g = (k: number) => Math.max(-32768, Math.min(32767, gi[k * H + j] + gh[k * H + j]));
@@ -211,6 +211,8 @@ function trained(kind: 'GRU' | 'LSTM', opts: { numLayers?: number; bidirectional
   manualSeed(seed);
   const m = new Seq(kind, 6, 5, opts);
   linger.init(m, { dummyInput: randn([4, 2, 6]) });
+  // for the chip: a GRU's state at 2^8 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+  if (kind === 'GRU') (m.rnn as unknown as { chipStateScale: boolean }).chipStateScale = true;
   const opt = new optim.SGD(m.parameters(), { lr: 0.05 });
   for (let i = 0; i < 30; i++) {
     const x = randn([4, 3, 6]).mul(1.5);
@@ -335,36 +337,63 @@ describe('GRUInt and LSTMInt', () => {
     }
   });
 
-  test("the fixed-point GRU stays close to the float GRU it came from, with the chip's state term", () => {
+  for (const chip of [false, true])
+    test(`the fixed-point GRU stays close to the float GRU it came from${chip ? ', its state pinned at 2^8 as the chip reads it' : ' (linger: its state at its data scale)'}`, () => {
+      manualSeed(11);
+      const m = new Seq('GRU', 6, 5, {});
+      const x = randn([8, 6, 6]);
+      m.eval();
+      const sd = m.stateDict();
+      const w = (k: string) => Array.from(sd[`rnn.${k}`].dataSync());
+      linger.init(m, { dummyInput: x });
+      (m.rnn as unknown as { chipStateScale: boolean }).chipStateScale = chip;
+      // calibration: running_i is an EMA from 0, so it needs a few dozen batches to settle
+      linger.calibrate(
+        m,
+        Array.from({ length: 40 }, () => x),
+      );
+      m.eval();
+      const got = Array.from((m.rnn(x) as [Tensor, Tensor])[0].dataSync());
+      // pinned: the 8-bit state stays at 2^8, the scale thinker's GRU kernel reads it at, and the
+      // float GRU it approximates has its state clamped to [−128, 127]/256 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+      const so = m.stateDict()['rnn.scale_o'].dataSync()[0];
+      if (chip) assert.equal(so, 256);
+      else assert.ok(so < 256, `s_o ${so}: this state needs more than ±0.5`);
+      const ref = floatGru(
+        Array.from(x.dataSync()),
+        [8, 6, 6],
+        5,
+        w('weight_ih_l0'),
+        w('weight_hh_l0'),
+        w('bias_ih_l0'),
+        w('bias_hh_l0'),
+        chip ? [-0.5, 127 / 256] : [-Infinity, Infinity],
+      );
+      const err = Math.max(...got.map((v, i) => Math.abs(v - ref[i])));
+      assert.ok(err < 0.08, `max |fixed − float| = ${err} (s_o ${so})`);
+    });
+
+  test("GRUInt.chipStateScale = false: the state's scale from the data (linger's), and a thinker export that refuses it off 2^8", async () => {
     manualSeed(11);
     const m = new Seq('GRU', 6, 5, {});
     const x = randn([8, 6, 6]);
-    m.eval();
-    const sd = m.stateDict();
-    const w = (k: string) => Array.from(sd[`rnn.${k}`].dataSync());
     linger.init(m, { dummyInput: x });
-    // calibration: running_i is an EMA from 0, so it needs a few dozen batches to settle
+    (m.rnn as unknown as { chipStateScale: boolean }).chipStateScale = false;
     linger.calibrate(
       m,
       Array.from({ length: 40 }, () => x),
     );
     m.eval();
-    const got = Array.from((m.rnn(x) as [Tensor, Tensor])[0].dataSync());
-    // thinker's GRUInt halves the int8 state's codes for z·h whatever their scale s_o: the float
-    // GRU it approximates has z·h·s_o/256 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+    m(x);
     const so = m.stateDict()['rnn.scale_o'].dataSync()[0];
-    const ref = floatGru(
-      Array.from(x.dataSync()),
-      [8, 6, 6],
-      5,
-      w('weight_ih_l0'),
-      w('weight_hh_l0'),
-      w('bias_ih_l0'),
-      w('bias_hh_l0'),
-      so / 256,
-    );
-    const err = Math.max(...got.map((v, i) => Math.abs(v - ref[i])));
-    assert.ok(err < 0.08, `max |fixed − float| = ${err} (s_o ${so})`);
+    assert.notEqual(so, 256, 'this GRU state sits elsewhere');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-rnn-pin-'));
+    await assert.rejects(exportOnnx(m, x, path.join(dir, 'g.onnx'), { dialect: 'thinker' }), {
+      name: 'OnnxExportError',
+      message: new RegExp(
+        `GRUInt at 'rnn'.*its state is at 2\\^${Math.log2(so)}, and thinker v1\\.1\\.0's GRU kernel reads the state as if at 2\\^8`,
+      ),
+    });
   });
 
   test("thinker export: one GRUInt/LSTMInt node per direction with linger's attributes, int8 weights, int32 biases", async () => {

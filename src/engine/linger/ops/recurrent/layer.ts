@@ -86,8 +86,6 @@ function toQ11(acc: tf.Tensor, scales: number[]): tf.Tensor {
 
 /** ⌊v·2^7 + 1/2⌋ of a dyadic float state as int32 (exact: v·128 is exact, and so is + 0.5 below 2^23). */
 const q7 = (v: tf.Tensor) => tf.cast(tf.floor(tf.add(tf.mul(v, 128), 0.5)), 'int32');
-/** ⌊q/2 + ½⌋ of the codes q = h·s of a state requantized at s */
-const halfCodes = (h: tf.Tensor, s: number) => tf.cast(tf.floor(tf.add(tf.mul(tf.round(tf.mul(h, s)), 0.5), 0.5)), 'int32');
 /** an integer value at Q14 as a float (exact below 2^24) */
 const fromQ14 = (v: tf.Tensor) => tf.mul(tf.cast(v, 'float32'), 1 / 16384);
 
@@ -162,6 +160,9 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         bhh = w.bhh && clampSym(w.bhh, this.normalizeBias);
 
       // ---- scales ----
+      // a GRU's 8-bit state at 2^8, the scale the chip's GRU kernel reads it at (it halves the codes
+      // into its Q7 operand): at any other scale the chip computes another GRU (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+      const pinned = this.kind === 'GRU' && o === 8 && (this as { chipStateScale?: boolean }).chipStateScale !== false ? 256 : null;
       let sc: StepScales;
       let so = 0;
       if (this.training) {
@@ -180,7 +181,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       } else {
         const si = xScale ?? this.evalScaleOf('i', l, d);
         const sh = this.evalScaleOf('h', l, d);
-        so = this.evalScaleOf('o', l, o);
+        so = pinned ?? this.evalScaleOf('o', l, o);
         this.write('scale', 'o', l, so);
         sc = { si: new Array(T).fill(si), siw: this.evalScaleOf('iw', l, p), shw: this.evalScaleOf('hw', l, p), sh0: sh };
       }
@@ -225,7 +226,6 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       let h = h0,
         c = c0;
       let sh = sc.sh0;
-      let hScale = 0; // the scale h was requantized at (from step 1 on)
       const hs: tf.Tensor2D[] = new Array(T);
       const bo = qmax(o);
       for (let t = 0; t < T; t++) {
@@ -233,7 +233,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
         if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
         const gh = toQ11(accH, [sh * sc.shw]);
-        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, t > 0 ? hScale : null, H) : lstmCell(gi[t], gh, c!, H);
+        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
         let hv: tf.Tensor = cell.h;
         let cv: tf.Tensor | null = cell.c;
         if (carrierProj.length) {
@@ -250,7 +250,7 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
         let s: number;
         if (this.training) {
           const m = batchMax(maxAbs(hv));
-          s = trainScale(m, o);
+          s = pinned ?? trainScale(m, o);
           this.ema('o', l, qmax(o) / s);
           this.ema('h', l, qmax(o) / s);
           // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
@@ -260,7 +260,6 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
           s = so;
         }
         h = fakeQuant(hv, s, o) as tf.Tensor2D;
-        hScale = s;
         c = cv as tf.Tensor2D | null;
         hs[t] = h;
         if (this.training) this.write('scale', 'o', l, s);
@@ -349,20 +348,16 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
   return RecurrentInt;
 }
 
-/**
- * GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state, its
- * codes at `hScale` when it is a requantized state (step ≥ 1), null for the initial state.
- */
-function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, hScale: number | null, H: number): { h: tf.Tensor; c: null } {
+/** GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
+function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf.Tensor; c: null } {
   const [ir, iz, inn] = tf.split(gi, [H, H, H], 1);
   const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
   const r = sigmoidQ7(tf.add(ir, hr));
   const z = sigmoidQ7(tf.add(iz, hz));
   const rh = tf.floorDiv(tf.add(tf.mul(r, hn), tf.scalar(64, 'int32')), tf.scalar(128, 'int32')); // Q18 → Q11
   const n = tanhQ7(tf.add(inn, rh));
-  // the chip (thinker's GRUInt) halves the state's int8 codes for z·h whatever their scale: its
-  // Q7 operand: R(128·h) for a state at 2^8, z·h·s/256 in general (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
-  const h7 = hScale === null ? q7(h) : halfCodes(h, hScale);
+  // linger's Q7 state R(128·h); the chip's halved codes of a state at 2^8 are the same numbers
+  const h7 = q7(h);
   const H14 = tf.add(tf.mul(n, tf.scalar(128, 'int32')), tf.mul(z, tf.sub(h7, n)));
   return { h: fromQ14(H14), c: null };
 }
@@ -414,6 +409,12 @@ function optionsOf(r: { numLayers: number; bias: boolean; batchFirst: boolean; d
  * carries its scale to the next Int layer.
  */
 export class GRUInt extends recurrentInt(GRU, 'GRU') {
+  /**
+   * Keep the 8-bit state at 2^8 (the default), the scale thinker v1.1.0's GRU kernel reads it at;
+   * false: linger's scale from the data (running_o), which the chip computes as another GRU, so
+   * the thinker export refuses it unless that scale is 2^8 (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110).
+   */
+  chipStateScale = false;
   static from(g: GRU, o: IntOrigin): GRUInt {
     const m = withoutInit(() => new GRUInt(g.inputSize, g.hiddenSize, optionsOf(g)));
     takeParams(m, g);

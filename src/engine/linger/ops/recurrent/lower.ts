@@ -45,6 +45,11 @@ function thinker(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tens
     );
   }
   const all = layers(m, x);
+  const off = !isLstm && all.flat().find((e) => e.scales.so !== 256);
+  if (off)
+    throw new ThinkerUnsupportedError(
+      `its state is at 2^${Math.round(Math.log2(off.scales.so))}, and thinker v1.1.0's GRU kernel reads the state as if at 2^8 (it halves the int8 codes), so the chip would compute another GRU; keep GRUInt.chipStateScale (the default) and train again`,
+    );
   const D = m.bidirectional ? 2 : 1;
   let inp = L.int8Input(x, all[0][0].scales.si, m.dataBits, scope);
   const hs: { name: string; int8Scale: number }[] = [],
@@ -252,8 +257,8 @@ function qdq(L: ExportContext, c: CapturedCall, m: GRUInt | LSTMInt, x: Tensor, 
           gh = toQ11(bhh ?? zeros(), sh * shw, `${p}/HiddenQ11`);
         }
         let H14: string;
-        // LSTM: the cell's Q7 from h; GRU: the chip's halved state codes ⌊q/2 + ½⌋, q = h·s_o (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
-        const h7 = h ? round(op('Mul', [h, k(isLstm ? 128 : so / 2)], `${p}/H7/Mul`), `${p}/H7`) : k(0);
+        // the cell's Q7 state R(128·h) (docs/fixed-point.md#the-chips-gruint-lstmint-iqsigmoid-iqtanh-thinker-v110)
+        const h7 = h ? round(op('Mul', [h, k(128)], `${p}/H7/Mul`), `${p}/H7`) : k(0);
         if (!isLstm) {
           const r = act('sigmoid', op('Add', [gate(git, 0, `${p}/Gi_r`), gate(gh, 0, `${p}/Gh_r`)], `${p}/R/Add`), `${p}/R`);
           const z = act('sigmoid', op('Add', [gate(git, 1, `${p}/Gi_z`), gate(gh, 1, `${p}/Gh_z`)], `${p}/Z/Add`), `${p}/Z`);
