@@ -46,9 +46,9 @@ describe('the committed corpus', () => {
   test('every dtype torch writes, converted to float32 or int32 (int64 within range)', async () => {
     await assertFixture('dtypes.pt');
     const info = readCheckpointInfo(path.join(PT, 'dtypes.pt'));
-    assert.match(info.metadata.raw['torch.converted.float64'], /1 tensor read as float32 \(f64\)/);
-    assert.match(info.metadata.raw['torch.converted.float16'], /f16/);
-    assert.match(info.metadata.raw['torch.converted.bfloat16'], /bf16/);
+    assert.match(info.metadata.raw['from float64'], /1 tensor read as float32 \(f64\)/);
+    assert.match(info.metadata.raw['from float16'], /f16/);
+    assert.match(info.metadata.raw['from bfloat16'], /bf16/);
     assert.deepEqual(
       info.tensors.map((e) => e.dtype),
       ['F32', 'F64', 'F16', 'BF16', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL', 'F32', 'F32'],
@@ -63,10 +63,10 @@ describe('the committed corpus', () => {
     await assertFixture('training.pt');
     await assertFixture('empty.pt');
     const raw = readCheckpointInfo(path.join(PT, 'training.pt')).metadata.raw;
-    assert.equal(raw['torch.state_dict_key'], 'state_dict');
-    assert.equal(raw['torch.other.epoch'], '3');
-    assert.match(raw['torch.other.optimizer'], /^a dict of 2 \(state, param_groups\)$/);
-    assert.equal(raw['torch.other.note'], '"seed 0"');
+    assert.equal(raw['state dict in'], 'state_dict');
+    assert.equal(raw.epoch, 'not loaded: 3');
+    assert.equal(raw.optimizer, 'not loaded: a dict of 2 (state, param_groups)');
+    assert.equal(raw.note, 'not loaded: "seed 0"');
   });
   test("real linger's fixed-stage state (int64 num_batches_tracked) reads as fixed; a traced dict (EmptyBatchNorm's key) as traced", async () => {
     const fixed = await assertFixture('linger_fixed.pt');
@@ -201,5 +201,41 @@ print(json.dumps({k:v.contiguous().float().numpy().tobytes().hex() if v.is_float
       const d = sd[k].dataSync();
       assert.equal(Buffer.from(d.buffer, d.byteOffset, d.byteLength).toString('hex'), h, k);
     }
+  });
+});
+
+describe('linger inspect x.pt', () => {
+  const inspect = async (...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const { runInspectAny } = await import('../../../src/engine/state/pt/inspect');
+    const code = await runInspectAny(
+      args,
+      (s) => out.push(s),
+      (s) => err.push(s),
+    );
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  test('prints the tensors, the stage, the unwrapped key and the other entries', async () => {
+    const r = await inspect(path.join(PT, 'training.pt'));
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /format\s+torch\.save \(PyTorch zip checkpoint\)/);
+    assert.match(r.out, /stage\s+float \(inferred from the tensor names\)/);
+    assert.match(r.out, /state dict in\s+state_dict/);
+    assert.match(r.out, /epoch\s+not loaded: 3/);
+    assert.match(r.out, /0\.weight\s+F32\s+\[2, 1, 3, 3\]/);
+    assert.match(r.out, /1\.num_batches_tracked\s+I64\s+\[\]/);
+    const fixed = await inspect(path.join(PT, 'linger_fixed.pt'), '--json');
+    assert.equal(fixed.code, 0, fixed.err);
+    assert.equal((JSON.parse(fixed.out) as { metadata: { stage: string } }).metadata.stage, 'fixed');
+  });
+  test('a refused file exits 1 naming the global; a safetensors file goes on to the safetensors report', async () => {
+    const r = await inspect(path.join(PT, 'evil_system_p2.pt'));
+    assert.equal(r.code, 1);
+    assert.match(r.err, /refused global 'posix\.system'/);
+    const st = await linger.save({ w: tensor(Float32Array.from([1]), [1]) }, path.join(dir, 'w.safetensors'));
+    const s = await inspect(st);
+    assert.equal(s.code, 0, s.err);
+    assert.match(s.out, /format\s+linger-studio\/1/);
   });
 });

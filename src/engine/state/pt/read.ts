@@ -72,9 +72,10 @@ function stateDictOf(top: PyValue, notes: Record<string, string>): PyDict {
       `it holds ${describe(top)}: no state dict (a dict of tensors) in it${bad >= 0 && !candidates.length ? ` ('${String(top.keys[bad])}' is ${describe(top.values[bad])} with values that are not all tensors)` : candidates.length > 1 ? `, and ${candidates.length} candidates (${candidates.map((i) => top.keys[i]).join(', ')}) with none named ${STATE_DICT_KEYS.join('/')}` : ''}`,
     );
   }
-  notes['torch.state_dict_key'] = String(top.keys[at]);
+  notes['state dict in'] = String(top.keys[at]);
   top.keys.forEach((k, i) => {
-    if (i !== at) notes[`torch.other.${typeof k === 'string' ? k : describe(k)}`] = describe(top.values[i]);
+    if (i !== at)
+      notes[(typeof k === 'string' ? k : describe(k)).replace(/^linger\./, 'linger_')] = `not loaded: ${describe(top.values[i])}`;
   });
   return top.values[at] as PyDict;
 }
@@ -222,7 +223,7 @@ export function readPt(file: string, withData = true): PtFile {
       if (CONVERTED[dtype]) converted.set(CONVERTED[dtype]!, [...(converted.get(CONVERTED[dtype]!) ?? []), name]);
     });
     for (const [from, ns] of converted)
-      metadata[`torch.converted.${from}`] =
+      metadata[`from ${from}`] =
         `${ns.length} tensor${ns.length > 1 ? 's' : ''} read as float32 (${ns.slice(0, 3).join(', ')}${ns.length > 3 ? ', …' : ''})`;
     return { tensors, metadata };
   } catch (e) {
