@@ -239,3 +239,15 @@ describe('linger inspect x.pt', () => {
     assert.match(s.out, /format\s+linger-studio\/1/);
   });
 });
+
+describe('format by content, not by name', () => {
+  test('a torch.save zip named .safetensors reads as one; junk named .pt is named as neither format', async () => {
+    const renamed = path.join(dir, 'renamed.safetensors');
+    fs.copyFileSync(path.join(PT, 'state_dict.pt'), renamed);
+    assert.deepEqual(Object.keys(await linger.load(renamed)), Object.keys(record.fixtures['state_dict.pt']));
+    const junk = path.join(dir, 'junk.pt');
+    fs.writeFileSync(junk, Buffer.from('this is not a checkpoint at all'));
+    await assert.rejects(linger.load(junk), /junk\.pt: neither a torch\.save checkpoint \(a zip archive\) nor safetensors/);
+    assert.throws(() => readCheckpointInfo(junk), /neither a torch\.save checkpoint/);
+  });
+});
