@@ -251,3 +251,20 @@ describe('format by content, not by name', () => {
     assert.throws(() => readCheckpointInfo(junk), /neither a torch\.save checkpoint/);
   });
 });
+
+describe('linger export --checkpoint x.pt', () => {
+  test('a DemoCNN saved as .pt keeps its model name in the side entry, so the export needs no model file', async () => {
+    const { DemoCNN } = await import('../../../src/engine/index');
+    const { runExport } = await import('../../../src/engine/cli/export');
+    const file = await linger.save(new DemoCNN(), path.join(dir, 'demo.pt'));
+    assert.equal(readCheckpointInfo(file).metadata.model, 'DemoCNN');
+    const out: string[] = [];
+    const code = await runExport(
+      ['--checkpoint', file, '-o', path.join(dir, 'demo.onnx')],
+      (s) => out.push(s),
+      (s) => out.push(s),
+    );
+    assert.equal(code, 0, out.join('\n'));
+    assert.ok(fs.statSync(path.join(dir, 'demo.onnx')).size > 1000);
+  });
+});
