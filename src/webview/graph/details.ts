@@ -30,7 +30,7 @@ export function scaleText(s: number, bits: number): string {
 const shape = (s: number[] | undefined) => (s ? `[${s.join(', ')}]` : '?');
 
 function fusedBn(p: GraphPayload, n: GraphNode, after: Map<string, ModuleTreeEntry>): string | undefined {
-  if (!/^NormalizeConv.*BN/.test(after.get(n.target)?.type ?? '')) return undefined;
+  // traced: a NormalizeConvBN*; fixed: an Int conv whose BN became an EmptyBatchNorm
   const bn = p.graph.nodes.find(
     (b) => b.kind === 'module' && after.get(b.target)?.type === 'EmptyBatchNorm' && b.inputs.some((r) => 'node' in r && r.node === n.id),
   );

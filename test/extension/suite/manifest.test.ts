@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, suiteSetup, test } from 'mocha';
 import * as vscode from 'vscode';
-import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, waitFor } from './util';
+import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, themedScreenshots, waitFor } from './util';
 
 interface Api {
   contextKeys: Record<string, unknown>;
@@ -93,6 +93,7 @@ suite('trusted workspace', () => {
     await vscode.commands.executeCommand('workbench.action.closeAllEditors');
     await vscode.commands.executeCommand('linger.model.focus');
     await screenshot('trusted-model-view');
+    await themedScreenshots(screenshot, 'first-screen');
   });
 
   test('the editor title of a model file has Trace', async function () {

@@ -1,4 +1,6 @@
-// What the extension suites share: the extension's id, the runner's screenshot marker, waiting.
+// What the extension suites share: the extension's id, the runner's screenshot marker, waiting,
+// pictures in both default themes.
+import * as vscode from 'vscode';
 export const EXTENSION_ID = 'linger-studio.linger-studio'; // publisher.name from package.json
 /** scripts/extension-test.mjs takes a screenshot when a line starts with this, then the name */
 export const SCREENSHOT_MARKER = '[linger-extension-tests] screenshot ';
@@ -19,5 +21,23 @@ export async function waitFor<T>(
     if (v !== undefined && v !== false) return v;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
+  }
+}
+
+/** The same picture in VS Code's light and dark default themes (`<name>-light`, `<name>-dark`). */
+export async function themedScreenshots(screenshot: (name: string) => Promise<void>, name: string): Promise<void> {
+  const cfg = () => vscode.workspace.getConfiguration('workbench');
+  const before = cfg().inspect<string>('colorTheme')?.globalValue;
+  try {
+    for (const [suffix, theme] of [
+      ['light', 'Default Light Modern'],
+      ['dark', 'Default Dark Modern'],
+    ]) {
+      await cfg().update('colorTheme', theme, vscode.ConfigurationTarget.Global);
+      await sleep(800);
+      await screenshot(`${name}-${suffix}`);
+    }
+  } finally {
+    await cfg().update('colorTheme', before, vscode.ConfigurationTarget.Global);
   }
 }

@@ -46,7 +46,7 @@ export function inspectPt(file: string): InspectResult {
   };
 }
 
-function isTorchFile(file: string): boolean {
+export function isTorchFile(file: string): boolean {
   try {
     return torchFormatOf(fileHead(file)) !== undefined;
   } catch {
