@@ -493,7 +493,7 @@ export function registerCommands(
   reg('linger.saveGraphSvg', async (arg?: { file?: string }) => {
     const svg = await graph.svg();
     if (!svg) {
-      void vscode.window.showInformationMessage('Linger: the Graph view shows no graph to save.');
+      void vscode.window.showInformationMessage('Linger: the graph editor shows no graph to save.');
       return undefined;
     }
     let target = arg?.file ? vscode.Uri.file(arg.file) : undefined;

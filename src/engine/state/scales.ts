@@ -1,4 +1,4 @@
-// An Int layer's eval scales as a checkpoint's module tree records them (the Model and Graph views
+// An Int layer's eval scales as a checkpoint's module tree records them (the Model view and the graph editor
 // show them as 2^n and a Q-format): plain reads of its buffers, no layer code run.
 import { Module } from '../nn/module';
 

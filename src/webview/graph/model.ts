@@ -1,4 +1,4 @@
-// What the Graph view draws, computed from plain data (no DOM, no vscode): the traced dataflow
+// What the graph editor draws, computed from plain data (no DOM, no vscode): the traced dataflow
 // graph (linger.graphOf / a checkpoint's linger.graph) and the module tree after traceLayers, which
 // says which Conv+BN pairs were fused and which layers carry the ahead-ReLU mark.
 import type { Graph } from '../../engine/trace/graph';
