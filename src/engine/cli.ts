@@ -79,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const stdout = (s: string) => process.stdout.write(s + '\n');
   const stderr = (s: string) => process.stderr.write(s + '\n');
-  if (cmd === 'inspect') return (await import('./state/pt/inspect')).runInspectAny(rest, stdout, stderr);
+  if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
   if (cmd === 'run') return (await import('./cli/run')).runRun(rest, stdout, stderr);
   if (cmd === 'new-notebook') return (await import('./cli/run')).runNewNotebook(rest, stdout, stderr);

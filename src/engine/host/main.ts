@@ -9,7 +9,6 @@ import '../index'; // hands the engine to model files ('linger-studio' in a user
 import { initBackend, backendName } from '../backend/select';
 import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../services/inspect';
-import { inspectPt, isTorchFile } from '../state/pt/inspect';
 import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
 import { CheckpointFormatError } from '../state/safetensors';
 import { exampleOf, loadModelFile, ModelFileError } from '../modelFile';
@@ -213,7 +212,7 @@ if (require.main === module && process.send) {
   connection.onRequest(
     InspectRequest,
     handled(({ file }) => {
-      const result = isTorchFile(file) ? inspectPt(file) : inspectCheckpoint(file);
+      const result = inspectCheckpoint(file);
       return { text: formatInspect(result), result };
     }),
   );

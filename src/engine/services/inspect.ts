@@ -5,6 +5,17 @@ import * as fs from 'node:fs';
 import { CheckpointMetadata, OPTIMIZER_PREFIX, parentProblem, parseCheckpointMetadata, parseOptimizerMetadata } from '../state/checkpoint';
 import { DTYPE_SIZES, RawTensor, readSafetensors } from '../state/safetensors';
 import { Histogram, histogram, LayerQuantSummary, layerQuantSummaries } from './inspectLayers';
+import { inferredStage } from '../state/pt/index';
+import { fileHead, readPt, torchFormatOf } from '../state/pt/read';
+
+/** A torch.save file (or a legacy one, which readPt names and refuses), by its first bytes. */
+function isTorchFile(file: string): boolean {
+  try {
+    return torchFormatOf(fileHead(file)) !== undefined;
+  } catch {
+    return false; // unreadable: the safetensors reader says why
+  }
+}
 
 export interface TensorSummary {
   name: string;
@@ -102,13 +113,16 @@ export function summarize(name: string, r: RawTensor): TensorSummary {
 
 /** Reads and summarizes a checkpoint (throws CheckpointFormatError on a bad file). */
 export function inspectCheckpoint(file: string): InspectResult {
-  const f = readSafetensors(file);
+  // a torch.save file (docs/pt-checkpoints.md) by its first bytes, whatever its name; else safetensors
+  const torch = isTorchFile(file);
+  const f = torch ? readPt(file) : readSafetensors(file);
   const names = [...f.tensors.keys()];
   const meta = parseCheckpointMetadata(
     f.metadata,
     names.filter((n) => !n.startsWith(OPTIMIZER_PREFIX)),
     file,
   );
+  if (torch && f.metadata['linger.stage'] === undefined) meta.stage = inferredStage(names, meta.stage);
   const opt = parseOptimizerMetadata(
     f.metadata,
     names.filter((n) => n.startsWith(OPTIMIZER_PREFIX)).map((n) => n.slice(OPTIMIZER_PREFIX.length)),
@@ -143,7 +157,7 @@ export function inspectCheckpoint(file: string): InspectResult {
     layers: layerQuantSummaries(meta.moduleTree, valuesOf),
     file,
     fileSize: fs.statSync(file).size,
-    metadata: { ...rest, ...extra },
+    metadata: { ...rest, ...(torch ? { format: rest.format || 'torch.save (PyTorch zip checkpoint)' } : {}), ...extra },
     otherMetadata,
     tensors,
     optimizer,

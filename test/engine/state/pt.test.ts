@@ -208,8 +208,8 @@ describe('linger inspect x.pt', () => {
   const inspect = async (...args: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const { runInspectAny } = await import('../../../src/engine/state/pt/inspect');
-    const code = await runInspectAny(
+    const { runInspect } = await import('../../../src/engine/cli/inspect');
+    const code = await runInspect(
       args,
       (s) => out.push(s),
       (s) => err.push(s),
