@@ -13,23 +13,13 @@ import {
   type NotebookDiagnostic,
 } from '../../../src/engine/analysis';
 import { corpusFiles } from './corpus';
+import { prng as rng } from '../prng';
 
 let analyzer: LoadOrderAnalyzer;
 before(async () => {
   analyzer = await LoadOrderAnalyzer.create();
 });
 
-/** A small seeded generator (mulberry32), so a failure names a case that can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const INSERTS = [
   '\0',

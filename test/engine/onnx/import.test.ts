@@ -10,6 +10,7 @@ import { DemoCNN, F, initBackend, linger, manualSeed, nn, randn, tensor, Tensor,
 import { exportOnnx, importOnnx, importOnnxBuffer, OnnxImportError, scopeOfNodeName } from '../../../src/engine/onnx/index';
 import { DT, encodeModel, node, onnx, tensorProto, valueInfo } from '../../../src/engine/onnx/proto';
 import { diff, runSession, session, tempDir } from './ort';
+import { prng } from '../prng';
 
 before(async () => {
   await initBackend();
@@ -405,18 +406,6 @@ describe('import errors name the file and the problem', () => {
 });
 
 // ---- fuzz ------------------------------------------------------------------------------------------
-
-/** A small deterministic generator (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('fuzz: 1,200 mutated model files (truncated, flipped bytes, bad lengths) are each a clean error or a model', (t) => {
   const bases = [

@@ -13,22 +13,11 @@ import { inspectCheckpoint } from '../../../src/engine/services/inspect';
 import { readCheckpointInfo } from '../../../src/engine/state/checkpoint';
 import { CheckpointFormatError } from '../../../src/engine/state/safetensors';
 import { STATE_FIXTURES, TINY_INPUT, TinyNet } from './stateFixtures';
+import { prng } from '../prng';
 
 before(async () => {
   await initBackend();
 });
-
-/** mulberry32: a small seeded generator, so every case can be replayed from its name. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Parsed {
   hlen: number;

@@ -11,23 +11,13 @@ import { initBackend, linger } from '../../../src/engine/index';
 import { CheckpointFormatError } from '../../../src/engine/state/safetensors';
 import { crc32 } from '../../../src/engine/state/pt/zip';
 import { ROOT } from './stateFixtures';
+import { prng } from '../prng';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-ptfuzz-'));
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 before(async () => {
   await initBackend();
 });
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Cd {
   at: number;
