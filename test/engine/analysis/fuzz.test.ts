@@ -20,7 +20,6 @@ before(async () => {
   analyzer = await LoadOrderAnalyzer.create();
 });
 
-
 const INSERTS = [
   '\0',
   '\r',
