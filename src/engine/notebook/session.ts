@@ -8,6 +8,7 @@ import type { Worker } from 'node:worker_threads';
 import { startThread } from '../host/thread';
 import { requestInterrupt } from '../interrupt';
 import { CHART_MIME, MimeBundle } from './display';
+import { renderChartSvg } from '../charts';
 import type { FromKernel, KernelEvent, ModuleVariable, NbOutput, ToKernel } from './messages';
 
 export interface ExecuteResult {
@@ -74,35 +75,13 @@ interface Running {
   settled?: boolean;
 }
 
-let vega: Promise<{ toSvg(spec: Record<string, unknown>): Promise<string> }> | undefined;
-/** Vega-Lite → Vega → SVG, headless (no canvas, no DOM). */
-function renderer() {
-  vega ??= (async () => {
-    const vg = await import('vega');
-    // @ts-expect-error vega-lite's types resolve only under node16 module resolution; compile() is all that is used
-    const vl = (await import('vega-lite')) as { compile(spec: unknown): { spec: import('vega').Spec } };
-    return {
-      async toSvg(spec: Record<string, unknown>) {
-        const compiled = vl.compile(spec).spec;
-        const view = new vg.View(vg.parse(compiled), { renderer: 'none' });
-        try {
-          return await view.toSVG();
-        } finally {
-          view.finalize();
-        }
-      },
-    };
-  })();
-  return vega;
-}
-
 /** Replaces a chart spec in a bundle by its SVG (the spec is not kept: VS Code has no Vega renderer built in). */
 export async function renderCharts(data: MimeBundle): Promise<MimeBundle> {
   const spec = data[CHART_MIME] as Record<string, unknown> | undefined;
   if (!spec) return data;
   const { [CHART_MIME]: _, ...rest } = data;
   try {
-    return { 'image/svg+xml': await (await renderer()).toSvg(spec), ...rest };
+    return { 'image/svg+xml': await renderChartSvg(spec), ...rest };
   } catch (e) {
     return { ...rest, 'text/plain': `${String(rest['text/plain'] ?? '')}\n(the chart could not be drawn: ${(e as Error).message})` };
   }

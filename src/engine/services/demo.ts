@@ -6,7 +6,7 @@ import { calibrate, formatQuantReport, init, QuantReportRow, quantReport } from 
 import { normalizeLayers, traceLayers } from '../linger/transforms';
 import { Module } from '../nn/module';
 import { manualSeed } from '../random';
-import { load, readCheckpointInfo, save } from '../state/checkpoint';
+import { load, readCheckpointInfo, Recipe, save } from '../state/checkpoint';
 import { randn } from '../tensor';
 import { DataLoader, Dataset, fashionMnist, mnist } from '../train/data';
 import { DEMO_INPUT_SHAPE, DEMO_RECIPE, DemoCNN } from '../train/demoCnn';
@@ -255,7 +255,23 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
     });
     return ms;
   };
-  const evalStage = async (stage: string, epochs: number, ms: number, parent?: string): Promise<StageResult> => {
+  // what every stage's checkpoint records of how it was made (linger.recipe): the experiment view
+  // explains a surprising number by it (a short schedule, few images)
+  const recipeOf = (stage: string, epochs: number, lr: number, extra: Recipe = {}): Recipe => ({
+    dataset: o.dataset,
+    trainImages: ds.train.length,
+    testImages: ds.test.length,
+    ...(o.limit !== undefined ? { limitPerClass: o.limit } : {}),
+    epochs,
+    lr,
+    batchSize: o.batchSize,
+    momentum: DEMO_RECIPE.momentum,
+    seed: o.seed,
+    schedule: `${o.epochs.join(',')}${o.straight ? ' (straight)' : ''}`,
+    ...(stage === 'fixed' ? { bits: o.bits } : {}),
+    ...extra,
+  });
+  const evalStage = async (stage: string, epochs: number, ms: number, parent?: string, recipe?: Recipe): Promise<StageResult> => {
     const bar = new ProgressBar(`evaluating ${stage}`, Math.ceil(ds.test.length / 256));
     const r = evaluate(model, test(), {
       onBatch: (i, n) => {
@@ -265,7 +281,7 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
     });
     log(`${stage} test accuracy: ${(r.accuracy * 100).toFixed(2)}% (loss ${r.loss.toFixed(4)})`);
     const file = path.join(dir, `${stage}.safetensors`);
-    await save(model, file, { metrics: { accuracy: r.accuracy, loss: r.loss }, parent, inputShape });
+    await save(model, file, { metrics: { accuracy: r.accuracy, loss: r.loss }, parent, inputShape, ...(recipe ? { recipe } : {}) });
     log(`saved ${file}`);
     const res = { stage, epochs, accuracy: r.accuracy, loss: r.loss, checkpoint: file, ...(ms ? { msPerStep: ms } : {}) };
     stages.push(res);
@@ -278,10 +294,10 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
   if (o.floatCheckpoint) {
     model.loadStateDict(await load(o.floatCheckpoint));
     log(`loaded float checkpoint ${o.floatCheckpoint}`);
-    floatRes = await evalStage('float', 0, 0, o.floatCheckpoint);
+    floatRes = await evalStage('float', 0, 0, o.floatCheckpoint, recipeOf('float', 0, o.lr, { from: path.basename(o.floatCheckpoint) }));
   } else {
     const ms = train('float', o.epochs[0], o.lr);
-    floatRes = await evalStage('float', o.epochs[0], ms);
+    floatRes = await evalStage('float', o.epochs[0], ms, undefined, recipeOf('float', o.epochs[0], o.lr));
   }
 
   // 2. float stage: trace (fusion + ahead-ReLU marks), normalize, fine-tune
@@ -290,9 +306,10 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
     traceLayers(model, model, randn(inputShape));
     log('after linger.traceLayers:');
     log(model.toString());
-    normalizeLayers(model, { normalizeWeightValue: 8, normalizeBiasValue: null, normalizeOutputValue: 8 });
+    const normalize = { normalizeWeightValue: 8, normalizeBiasValue: null, normalizeOutputValue: 8 };
+    normalizeLayers(model, normalize);
     const ms = train('float stage (traced, normalized)', o.epochs[1], o.lr / 5);
-    stageRes = await evalStage('traced', o.epochs[1], ms, floatRes.checkpoint);
+    stageRes = await evalStage('traced', o.epochs[1], ms, floatRes.checkpoint, recipeOf('traced', o.epochs[1], o.lr / 5, normalize));
   }
 
   // 3. fixed stage: init, QAT, integer-exact eval
@@ -305,7 +322,13 @@ async function runLockedDemo(o: DemoOptions, log: (s: string) => void): Promise<
   const cal = evaluate(model, test());
   log(`fixed point right after init (calibrated on ${nCal} batches, no QAT yet): ${(cal.accuracy * 100).toFixed(2)}%`);
   const ms = train('QAT', o.epochs[2], o.lr / 10);
-  const fixedRes = await evalStage('fixed', o.epochs[2], ms, (stageRes ?? floatRes).checkpoint);
+  const fixedRes = await evalStage(
+    'fixed',
+    o.epochs[2],
+    ms,
+    (stageRes ?? floatRes).checkpoint,
+    recipeOf('fixed', o.epochs[2], o.lr / 10, { calibrationBatches: nCal }),
+  );
   const report = quantReportOn(model, ds.test);
   log('quantization report (one test batch):');
   log(formatQuantReport(report));

@@ -48,6 +48,7 @@ export const METADATA_KEYS = {
   optimizer: 'linger.optimizer',
   transforms: 'linger.transforms',
   parentHash: 'linger.parent_sha256',
+  recipe: 'linger.recipe',
 } as const;
 const K = METADATA_KEYS;
 
@@ -61,7 +62,17 @@ export interface SaveOptions {
   inputDtype?: 'int32';
   /** saved with the weights so training can resume exactly */
   optimizer?: Optimizer;
+  /** how this stage was made: its hyperparameters (epochs, lr, batch, data, bits, …) as flat values */
+  recipe?: Recipe;
 }
+
+/**
+ * A stage's recipe (linger.recipe): what the training of this checkpoint used, flat values only —
+ * read by the experiment view (a short schedule explains a surprising number) and by an export to
+ * PyTorch. Keys are free; the demo writes dataset, trainImages, epochs, lr, batchSize, momentum,
+ * seed, bits, and the trace/normalize options of the stage (docs/contract.md#checkpoints).
+ */
+export type Recipe = Record<string, string | number | boolean | null>;
 
 /** One module of the tree: path, class, printed settings, own parameter count and linger's flags. */
 export interface ModuleTreeEntry {
@@ -94,6 +105,8 @@ export interface CheckpointMetadata {
   inputDtype?: 'int32';
   /** the linger transforms applied to the model before it was saved, in order */
   transforms?: TransformName[];
+  /** how this stage was trained (linger.recipe), when recorded */
+  recipe?: Recipe;
   /** every raw metadata entry as stored */
   raw: Record<string, string>;
 }
@@ -192,6 +205,11 @@ export async function save(target: Module | Record<string, Tensor>, file: string
     // JSON would store NaN or Infinity as null: refuse it here rather than write a metric nobody can read back
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`linger.save: metric '${k}' is ${String(v)}, not a finite number`);
   }
+  if (opts.recipe !== undefined) {
+    const bad = recipeProblem(opts.recipe);
+    if (bad) throw new Error(`linger.save: recipe ${bad}`);
+    metadata[K.recipe] = JSON.stringify(opts.recipe);
+  }
   if (opts.parent) {
     metadata[K.parent] = opts.parent;
     // the parent's content hash, so a chain whose parent was replaced (another run into the same folder) is detected
@@ -258,6 +276,21 @@ export function fileHash(file: string): string | undefined {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** Why a value is not a recipe (an object of at most 64 flat values: strings, finite numbers, booleans, null). */
+function recipeProblem(v: unknown): string | undefined {
+  if (!isObject(v)) return 'is not an object of values';
+  const entries = Object.entries(v);
+  if (entries.length > 64) return `has ${entries.length} entries (at most 64)`;
+  for (const [k, x] of entries) {
+    if (k.length > 64) return `has a key longer than 64 characters ('${k.slice(0, 40)}…')`;
+    const ok =
+      x === null || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) || (typeof x === 'string' && x.length <= 256);
+    if (!ok)
+      return `'${k.slice(0, 40)}' is ${typeof x === 'string' ? 'a string over 256 characters' : `not a flat value (${typeof x === 'number' ? String(x) : typeof x})`}`;
+  }
+  return undefined;
+}
 const TRANSFORMS: readonly TransformName[] = ['trace', 'normalize', 'init'];
 
 /**
@@ -306,6 +339,11 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
   }
   const graph = parseJsonEntry(raw, K.graph, file);
   if (graph !== undefined && !isObject(graph)) fail(`metadata ${K.graph} is not an object`);
+  const recipe = parseJsonEntry(raw, K.recipe, file);
+  if (recipe !== undefined) {
+    const bad = recipeProblem(recipe);
+    if (bad) fail(`metadata ${K.recipe} ${bad}`);
+  }
   const parentHash = raw[K.parentHash];
   if (parentHash !== undefined && !/^[0-9a-f]{64}$/.test(parentHash)) fail(`metadata ${K.parentHash} is not a sha256 (64 hex digits)`);
   const contradiction = stageContradiction(
@@ -329,6 +367,7 @@ export function parseCheckpointMetadata(raw: Record<string, string>, tensorNames
     inputShape: inputShape as number[] | undefined,
     ...(inputDtype ? { inputDtype: 'int32' as const } : {}),
     transforms: transforms as TransformName[] | undefined,
+    ...(recipe !== undefined ? { recipe: recipe as Recipe } : {}),
     raw,
   };
 }

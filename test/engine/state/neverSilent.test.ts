@@ -153,6 +153,16 @@ describe('the metadata is checked against the tensors', () => {
       /metadata linger\.metrics: 'loss' is not a finite number/,
     ],
     [
+      'a recipe with a nested value',
+      craft({ __metadata__: { 'linger.recipe': '{"epochs": 2, "opt": {"lr": 0.1}}' }, ...floatTensors }, f32(1, 2)),
+      /metadata linger\.recipe 'opt' is not a flat value \(object\)/,
+    ],
+    [
+      'a recipe that is a list',
+      craft({ __metadata__: { 'linger.recipe': '[1, 2]' }, ...floatTensors }, f32(1, 2)),
+      /metadata linger\.recipe is not an object of values/,
+    ],
+    [
       'an unknown module-tree field',
       craft(
         {
@@ -205,6 +215,25 @@ describe('the metadata is checked against the tensors', () => {
     assert.deepEqual(duplicateJsonKey('{"a":1,"\\u0061":2}'), { key: 'a' });
     assert.deepEqual(duplicateJsonKey('{"x":{"b":[{"c":1},{"c":2}],"b":3}}'), { key: 'b', in: 'x' });
     assert.equal(duplicateJsonKey('{"a":"a","b":["a","a"],"c":{"a":1}}'), undefined);
+  });
+
+  test('a recipe is saved and read back; save refuses one it could not read back', async () => {
+    const dir = tmpdir('recipe');
+    try {
+      const recipe = { dataset: 'fashion-mnist', epochs: 2, lr: 0.05, straight: false, normalizeBiasValue: null };
+      const file = await save(new TinyNet(), path.join(dir, 'float.safetensors'), { recipe });
+      assert.deepEqual(readCheckpointInfo(file).metadata.recipe, recipe);
+      const pt = await save(new TinyNet(), path.join(dir, 'float.pt'), { recipe });
+      assert.deepEqual(readCheckpointInfo(pt).metadata.recipe, recipe);
+      assert.equal(readCheckpointInfo(await save(new TinyNet(), path.join(dir, 'bare.safetensors'))).metadata.recipe, undefined);
+      await assert.rejects(
+        save(new TinyNet(), path.join(dir, 'x.safetensors'), { recipe: { lr: Infinity } }),
+        /recipe 'lr' is not a flat value \(Infinity\)/,
+      );
+      assert.ok(!fs.existsSync(path.join(dir, 'x.safetensors')));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('save refuses a non-finite metric instead of writing null', async () => {
