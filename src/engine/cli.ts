@@ -30,6 +30,8 @@ commands:
           --no-epoch  --python PATH  --json (stdout: one JSON object only)
   inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)
           <checkpoint.safetensors>  --json
+  experiment  an experiment folder's runs (checkpoints linked by their parents), each stage's
+          metrics, and notes where a number would surprise: <folder | checkpoints…> [--json]
   export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
           <model file> [--checkpoint FILE] [--dialect qdq|thinker] -o out.onnx
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
   const stdout = (s: string) => process.stdout.write(s + '\n');
   const stderr = (s: string) => process.stderr.write(s + '\n');
   if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
+  if (cmd === 'experiment') return (await import('./cli/experiment')).runExperiment(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
   if (cmd === 'run') return (await import('./cli/run')).runRun(rest, stdout, stderr);
   if (cmd === 'new-notebook') return (await import('./cli/run')).runNewNotebook(rest, stdout, stderr);

@@ -8,6 +8,7 @@ import {
   CheckpointSummaryRequest,
   CompareRequest,
   DemoSummary,
+  ExperimentRequest,
   ExportOnnxRequest,
   ExportResult,
   ImportOnnxRequest,
@@ -20,10 +21,10 @@ import {
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
 import { GraphView } from './views/graph';
-import { COMPARE_EDITOR, INSPECT_EDITOR, ReportPanels } from './views/reports';
-import { compareHtml, inspectHtml } from './views/reportHtml';
+import { COMPARE_EDITOR, EXPERIMENT_EDITOR, INSPECT_EDITOR, ReportPanels } from './views/reports';
+import { compareHtml, experimentHtml, inspectHtml } from './views/reportHtml';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
-import { newModelFile } from './newModelFileCommand';
+import { newModelFile, registerModelTypes } from './newModelFileCommand';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -83,6 +84,7 @@ export function registerCommands(
   reg('linger.showEngineLog', () => output.show(true));
 
   reg('linger.newModelFile', (arg?: { folder?: vscode.Uri; name?: string }) => newModelFile(context, arg));
+  registerModelTypes(context);
 
   reg('linger.showBackend', async () => {
     const info = await engine.request(Info, undefined, 'backend');
@@ -382,6 +384,68 @@ export function registerCommands(
       return r;
     } catch (e) {
       void vscode.window.showErrorMessage(`Linger: cannot compare: ${(e as Error).message}`);
+      return undefined;
+    }
+  });
+
+  // The experiment view: one folder's checkpoints (or every folder's, overlaid) as runs, charts,
+  // lineage and notes (docs/experiments.md). An open one follows the Checkpoints view's changes.
+  const ALL = '*';
+  const openExperiments = new Set<string>();
+  const filesOf = async (dir: string) =>
+    (await checkpoints.items())
+      .flatMap((n) => (n.kind === 'checkpoint' || n.kind === 'error' ? [n.uri.fsPath] : []))
+      .filter((f) => dir === ALL || path.dirname(f) === dir)
+      .sort();
+  const showExperiment = async (dir: string, reveal: boolean) => {
+    const files = await filesOf(dir);
+    const title = dir === ALL ? 'all experiments' : path.basename(dir);
+    const r = await engine.request(ExperimentRequest, { files, ...(dir === ALL ? { title } : {}) }, `experiment ${title}`);
+    if (!reveal && !reports.isOpen(`experiment:${dir}`)) return r;
+    const panel = reports.show(EXPERIMENT_EDITOR, `experiment:${dir}`, `Experiment: ${title}`, experimentHtml(r.report, r.svgs));
+    if (!openExperiments.has(dir)) {
+      openExperiments.add(dir);
+      panel.onDidDispose(() => openExperiments.delete(dir));
+    }
+    return r;
+  };
+  context.subscriptions.push(
+    checkpoints.onDidChangeTreeData(() => {
+      for (const dir of openExperiments) void showExperiment(dir, false).catch(() => undefined);
+    }),
+  );
+  reg('linger.showExperiment', async (arg?: unknown) => {
+    let dir = typeof arg === 'string' ? arg : (arg as { kind?: string; dir?: string } | undefined)?.dir;
+    if (!dir) {
+      const dirs = [...new Set((await filesOf(ALL)).map((f) => path.dirname(f)))];
+      if (!dirs.length) {
+        void vscode.window.showInformationMessage(
+          'Linger: no checkpoints in this workspace yet (linger.checkpointsGlob). Run the demo to make an experiment.',
+        );
+        return undefined;
+      }
+      const pick = await vscode.window.showQuickPick(
+        [
+          ...dirs.map((d) => ({ label: path.basename(d), description: vscode.workspace.asRelativePath(d), dir: d })),
+          ...(dirs.length > 1 ? [{ label: 'All experiments', description: 'every folder, overlaid', dir: ALL }] : []),
+        ],
+        { title: 'Linger: show experiment' },
+      );
+      dir = pick?.dir;
+    }
+    if (!dir) return undefined;
+    try {
+      return (await showExperiment(dir, true)).report;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot show the experiment: ${(e as Error).message}`);
+      return undefined;
+    }
+  });
+  reg('linger.showAllExperiments', async () => {
+    try {
+      return (await showExperiment(ALL, true)).report;
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Linger: cannot show the experiments: ${(e as Error).message}`);
       return undefined;
     }
   });

@@ -25,14 +25,6 @@ export async function newModelFile(
       );
     return undefined;
   }
-  const exists = async (uri: vscode.Uri) => {
-    try {
-      await vscode.workspace.fs.stat(uri);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   let name = arg?.name;
   if (!name) {
     let suggestion = 'model.ts';
@@ -64,21 +56,34 @@ export async function newModelFile(
       .replace(/^[0-9]+/, '')
       .replace(/^./, (c) => c.toUpperCase()) || 'Model';
   await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(modelFileText(className === 'Model' ? 'SmallCNN' : className)));
+  const { declarations, config, existing } = await ensureModelTypes(context, folder);
+  await vscode.window.showTextDocument(file, { preview: false });
+  return { file: file.fsPath, config: config?.fsPath, existingConfig: existing, declarations };
+}
+
+async function exists(uri: vscode.Uri): Promise<boolean> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes `linger-studio` resolve for the model files of `folder`: writes a tsconfig.json mapping it
+ * to the declarations this extension ships when the folder has no tsconfig/jsconfig; a config the
+ * user has stays theirs, and they are told what to add.
+ */
+export async function ensureModelTypes(
+  context: vscode.ExtensionContext,
+  folder: vscode.Uri,
+): Promise<{ declarations: string; config?: vscode.Uri; existing?: string }> {
   const declarations = declarationsOf(context.extensionPath);
   const existing = (
     await Promise.all(CONFIG_FILES.map(async (c) => ((await exists(vscode.Uri.joinPath(folder, c))) ? c : undefined)))
   ).find((c) => c);
-  let config: vscode.Uri | undefined;
-  if (!existing) {
-    config = vscode.Uri.joinPath(folder, 'tsconfig.json');
-    await vscode.workspace.fs.writeFile(config, new TextEncoder().encode(tsconfigText(declarations)));
-    // A TypeScript server that already has files of this folder open keeps them in the project it
-    // inferred without a config (seen in code-server 1.100.3: the new file showed ts2307 although
-    // its own tsserver 5.8.3, started fresh on the same folder, reports nothing); restart it to read this one.
-    if ((await vscode.commands.getCommands(true)).includes('typescript.restartTsServer')) {
-      await Promise.resolve(vscode.commands.executeCommand('typescript.restartTsServer')).catch(() => undefined);
-    }
-  } else {
+  if (existing) {
     // the user's own config stays theirs: say what to add
     const paths = JSON.stringify({ paths: compilerOptionsFor(declarations).paths }, null, 2);
     void vscode.window
@@ -88,7 +93,60 @@ export async function newModelFile(
         'Copy',
       )
       .then((c) => c && vscode.env.clipboard.writeText(paths));
+    return { declarations, existing };
   }
-  await vscode.window.showTextDocument(file, { preview: false });
-  return { file: file.fsPath, config: config?.fsPath, existingConfig: existing, declarations };
+  const config = vscode.Uri.joinPath(folder, 'tsconfig.json');
+  await vscode.workspace.fs.writeFile(config, new TextEncoder().encode(tsconfigText(declarations)));
+  // A TypeScript server that already has files of this folder open keeps them in the project it
+  // inferred without a config (seen in code-server 1.100.3: the new file showed ts2307 although
+  // its own tsserver 5.8.3, started fresh on the same folder, reports nothing); restart it to read this one.
+  if ((await vscode.commands.getCommands(true)).includes('typescript.restartTsServer')) {
+    await Promise.resolve(vscode.commands.executeCommand('typescript.restartTsServer')).catch(() => undefined);
+  }
+  return { declarations, config };
+}
+
+const IMPORTS_LINGER = /\bfrom\s+['"]linger-studio['"]|require\(\s*['"]linger-studio['"]\s*\)/;
+
+/**
+ * *Linger: Set Up TypeScript for Model Files*, and its offer: a TypeScript or JavaScript file that
+ * imports linger-studio in a workspace folder without a tsconfig/jsconfig shows ts2307 (the package
+ * is not in node_modules); the first time one is opened in a folder, offer the config that fixes it.
+ */
+export function registerModelTypes(context: vscode.ExtensionContext): void {
+  const setup = async (arg?: vscode.Uri | { folder?: vscode.Uri }) => {
+    const uri = arg instanceof vscode.Uri ? arg : (arg?.folder ?? vscode.window.activeTextEditor?.document.uri);
+    const folder =
+      (uri && vscode.workspace.getWorkspaceFolder(uri)?.uri) ??
+      (vscode.workspace.workspaceFolders?.length === 1 ? vscode.workspace.workspaceFolders[0].uri : undefined) ??
+      (await vscode.window.showWorkspaceFolderPick({ placeHolder: 'Linger: the folder whose model files import linger-studio' }))?.uri;
+    if (!folder) return undefined;
+    const r = await ensureModelTypes(context, folder);
+    if (r.config)
+      void vscode.window.showInformationMessage(
+        `Linger: wrote ${vscode.workspace.asRelativePath(r.config)}: model files here resolve 'linger-studio'.`,
+      );
+    return { config: r.config?.fsPath, existingConfig: r.existing, declarations: r.declarations };
+  };
+  context.subscriptions.push(vscode.commands.registerCommand('linger.setupModelTypes', setup));
+  const offered = new Set<string>();
+  const offer = async (doc: vscode.TextDocument) => {
+    if (doc.uri.scheme !== 'file' || !/^(typescript|javascript)(react)?$/.test(doc.languageId) || !IMPORTS_LINGER.test(doc.getText()))
+      return;
+    const folder = vscode.workspace.getWorkspaceFolder(doc.uri)?.uri;
+    if (!folder || offered.has(folder.fsPath) || context.workspaceState.get(`linger.modelTypes.declined:${folder.fsPath}`)) return;
+    offered.add(folder.fsPath);
+    const has = await Promise.all(CONFIG_FILES.map((c) => exists(vscode.Uri.joinPath(folder, c))));
+    if (has.some(Boolean)) return;
+    const choice = await vscode.window.showInformationMessage(
+      `Linger: ${path.basename(doc.uri.fsPath)} imports 'linger-studio', which TypeScript cannot resolve in this folder (no tsconfig.json). Write one that maps it to the extension's declarations?`,
+      'Write tsconfig.json',
+      'Not Now',
+      "Don't Ask Again",
+    );
+    if (choice === 'Write tsconfig.json') await setup(folder);
+    else if (choice === "Don't Ask Again") await context.workspaceState.update(`linger.modelTypes.declined:${folder.fsPath}`, true);
+  };
+  context.subscriptions.push(vscode.workspace.onDidOpenTextDocument((d) => void offer(d)));
+  for (const d of vscode.workspace.textDocuments) void offer(d);
 }

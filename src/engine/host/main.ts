@@ -9,11 +9,15 @@ import '../index'; // hands the engine to model files ('linger-studio' in a user
 import { initBackend, backendName } from '../backend/select';
 import { memory } from '../memory';
 import { inspectCheckpoint, formatInspect } from '../services/inspect';
-import { moduleTree, readCheckpointInfo } from '../state/checkpoint';
+import { moduleTree } from '../state/checkpoint';
+import { checkpointSummary } from '../services/checkpointSummary';
+import { traceModelFile } from '../services/traceModelFile';
+import { experimentReport, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
-import { exampleOf, loadModelFile, ModelFileError } from '../modelFile';
+
+export { checkpointSummary, traceModelFile };
+import { ModelFileError } from '../modelFile';
 import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
-import type { Graph } from '../trace/graph';
 import { randn } from '../tensor';
 import { tf } from '../backend/tf';
 import { ExportError, prepareModel } from '../services/exportModel';
@@ -26,6 +30,7 @@ import {
   CheckpointSummaryRequest,
   CompareRequest,
   DemoParams,
+  ExperimentRequest,
   DemoSummary,
   ExportOnnxRequest,
   ExportParams,
@@ -38,7 +43,6 @@ import {
   ProgressNotification,
   RunDemoRequest,
   TraceModelFileRequest,
-  TraceResult,
 } from './protocol';
 import { JobCancelledError, JobHooks, runDemoJob } from './jobs';
 
@@ -62,64 +66,6 @@ function handled<P, R>(fn: (p: P, token?: CancellationToken) => Promise<R> | R):
     } catch (e) {
       throw asResponseError(e);
     }
-  };
-}
-
-export function checkpointSummary(file: string): CheckpointSummary {
-  const info = readCheckpointInfo(file);
-  const m = info.metadata;
-  const count = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-  return {
-    file,
-    size: info.fileSize,
-    linger: m.format !== '',
-    stage: m.stage,
-    created: m.created || undefined,
-    metrics: m.metrics,
-    parent: m.parent,
-    model: m.model || undefined,
-    version: m.version || undefined,
-    tensors: info.tensors.length,
-    parameters: info.tensors.reduce((a, e) => a + count(e.shape), 0),
-    optimizer: info.optimizerType,
-    moduleTree: m.moduleTree,
-    transforms: m.transforms,
-    ...(m.graph ? { graph: m.graph as Graph } : {}),
-  };
-}
-
-/** 0-based line of `<name> = new` (a field) in the model file, for "Reveal in editor". */
-function definitionLines(file: string, paths: string[]): Record<string, number> {
-  const lines = fs.readFileSync(file, 'utf8').split('\n');
-  const out: Record<string, number> = {};
-  for (const p of paths) {
-    const name = p.split('.').pop();
-    if (!name) continue;
-    const re = new RegExp(`(^|[\\s.])${name.replace(/[$]/g, '\\$')}\\s*[:=]`);
-    const i = lines.findIndex((l) => re.test(l) && /new\s|nn\./.test(l));
-    if (i >= 0) out[p] = i;
-  }
-  return out;
-}
-
-export async function traceModelFile(file: string, traceOptions: TraceOptions = {}): Promise<TraceResult> {
-  await initBackend();
-  const t0 = performance.now();
-  const mf = await loadModelFile(file);
-  const model = mf.createModel();
-  const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-  tf.tidy(() => {
-    traceLayers(model, model, exampleOf(mf), traceOptions);
-  });
-  const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-  return {
-    file: mf.file,
-    inputShape: mf.inputShape,
-    before,
-    after,
-    definitions: definitionLines(mf.file, before.modules.map((e) => e.path).filter(Boolean)),
-    graph: graphOf(model),
-    ms: performance.now() - t0,
   };
 }
 
@@ -243,6 +189,22 @@ if (require.main === module && process.send) {
     handled(async ({ a, b }) => {
       await initBackend();
       return compareCheckpoints(a, b);
+    }),
+  );
+  connection.onRequest(
+    ExperimentRequest,
+    handled(async ({ files, title }) => {
+      const summaries: CheckpointSummary[] = [];
+      const unreadable: { file: string; error: string }[] = [];
+      for (const file of files) {
+        try {
+          summaries.push(checkpointSummary(file));
+        } catch (e) {
+          unreadable.push({ file, error: (e as Error).message });
+        }
+      }
+      const report = experimentReport(summaries, { title, unreadable });
+      return { report, svgs: await renderExperimentCharts(report) };
     }),
   );
   connection.listen();

@@ -7,6 +7,7 @@ import type { ModuleTreeEntry } from '../state/checkpoint';
 import type { TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
 import type { InspectResult } from '../services/inspect';
+import type { ExperimentReport } from '../services/experiment';
 
 export interface EngineInfo {
   backend: string;
@@ -33,6 +34,10 @@ export interface CheckpointSummary {
   transforms?: string[];
   /** the dataflow graph traceLayers recorded (traced and fixed checkpoints) */
   graph?: Graph;
+  /** how the stage was trained (linger.recipe), when recorded */
+  recipe?: Record<string, string | number | boolean | null>;
+  /** why the recorded parent is not the file this one was made from (its content hash changed) */
+  parentProblem?: string;
 }
 
 /** One root of the Model view: a module tree and the model's PyTorch-style printout. */
@@ -58,6 +63,11 @@ export interface TraceResult {
 
 export const Info = new RequestType0<EngineInfo, void>('linger/info');
 export const CheckpointSummaryRequest = new RequestType<{ file: string }, CheckpointSummary, void>('linger/checkpointSummary');
+export const ExperimentRequest = new RequestType<
+  { files: string[]; title?: string },
+  { report: ExperimentReport; svgs: { metric: string; svg: string }[] },
+  void
+>('linger/experiment');
 export const InspectRequest = new RequestType<{ file: string }, { text: string; result: InspectResult }, void>('linger/inspect');
 export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>(
   'linger/traceModelFile',

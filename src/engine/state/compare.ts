@@ -8,7 +8,7 @@ import { CheckpointMetadata, loadCheckpoint } from './checkpoint';
  * The BatchNorms folded into a conv at a checkpoint's stage: each EmptyBatchNorm of its module tree
  * and the module its traced graph feeds it from (docs/contract.md#fusion).
  */
-function foldedBns(meta: CheckpointMetadata): { conv: string; bn: string }[] {
+export function foldedBns(meta: Pick<CheckpointMetadata, 'graph' | 'moduleTree'>): { conv: string; bn: string }[] {
   const nodes = (meta.graph as { nodes?: { id: number; kind: string; target: string; inputs: { node?: number }[] }[] } | undefined)?.nodes;
   if (!Array.isArray(nodes) || !meta.moduleTree) return [];
   const byId = new Map(nodes.map((n) => [n.id, n]));

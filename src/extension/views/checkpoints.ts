@@ -64,7 +64,7 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
   }
 
   private glob(): string {
-    return vscode.workspace.getConfiguration('linger').get<string>('checkpointsGlob', '**/checkpoints/**/*.safetensors');
+    return vscode.workspace.getConfiguration('linger').get<string>('checkpointsGlob', '**/checkpoints/**/*.{safetensors,pt,pth}');
   }
 
   /**
@@ -258,7 +258,7 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
         item.description = parts.join(' · ');
         const md = new vscode.MarkdownString();
         md.appendMarkdown(
-          `**${escapeMarkdown(path.basename(node.uri.fsPath))}** — ${s.linger ? `${s.stage} stage` : 'plain safetensors (no linger metadata; stage inferred from the tensor names)'}\n\n`,
+          `**${escapeMarkdown(path.basename(node.uri.fsPath))}** — ${s.linger ? `${s.stage} stage` : `${/\.pth?$/i.test(node.uri.fsPath) ? 'a PyTorch .pt file' : 'plain safetensors'} (no linger metadata): ${s.stage} stage, from linger's key names`}\n\n`,
         );
         const rows: [string, string | undefined][] = [
           ['model', s.model],

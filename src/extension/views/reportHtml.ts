@@ -1,9 +1,10 @@
-// Inspect and Compare as read-only pages (their webview panels: views/reports.ts): HTML made here
+// Inspect, Compare and the experiment view as read-only pages (their webview panels: views/reports.ts): HTML made here
 // from the engine's results, no script, every value escaped. Plain functions (no vscode), so the
 // engine tests can check what a page says.
 import type { InspectResult, TensorSummary } from '../../engine/services/inspect';
 import type { Histogram, LayerQuantSummary } from '../../engine/services/inspectLayers';
 import type { CompareResult } from '../../engine/host/protocol';
+import type { ExperimentReport } from '../../engine/services/experiment';
 
 export const esc = (s: unknown): string =>
   String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -205,5 +206,81 @@ export function compareHtml(r: CompareResult): string {
       [...r.changed].sort((x, y) => y.maxAbs - x.maxAbs).map((c) => [`<code>${esc(c.key)}</code>`, delta(c.maxAbs), foldNote(c.key)]),
     ),
   );
+  return parts.join('\n');
+}
+
+/** Text from a chart SVG vega wrote: only the SVG element itself is kept (no prolog, no script can be in it). */
+function inlineSvg(svg: string): string {
+  const start = svg.indexOf('<svg');
+  if (start < 0 || /<script|\son\w+\s*=|javascript:/i.test(svg)) return '';
+  return svg.slice(start);
+}
+
+/** The experiment page: a chart per metric across the stages (a line per run), notes, lineage and recipes. */
+export function experimentHtml(r: ExperimentReport, svgs: { metric: string; svg: string }[]): string {
+  const ck = new Map(r.checkpoints.map((c) => [c.file, c]));
+  const several = r.folders.length > 1;
+  const metric = (k: string, v: number) => (k === 'accuracy' && v >= 0 && v <= 1 ? `${(v * 100).toFixed(2)}%` : num(v));
+  const metricsText = (m: Record<string, number>) =>
+    Object.entries(m)
+      .map(([k, v]) => `${esc(k)} ${esc(metric(k, v))}`)
+      .join(', ');
+  const base = (f: string) => f.split(/[\\/]/).pop() ?? f;
+  const parts = [
+    `<h1>${several ? `${r.folders.length} experiments overlaid` : `Experiment ${esc(r.title)}`}</h1>`,
+    `<p class="sub">${several ? `${r.folders.map((f) => esc(base(f))).join(', ')}: ` : ''}${r.checkpoints.length} checkpoint${r.checkpoints.length === 1 ? '' : 's'} in ${r.runs.length} run${r.runs.length === 1 ? '' : 's'} (checkpoints linked by their parents: float → traced → fixed)</p>`,
+  ];
+  const charts = svgs.map((s) => inlineSvg(s.svg)).filter(Boolean);
+  if (charts.length) parts.push(`<div class="charts">${charts.map((c) => `<figure class="chart">${c}</figure>`).join('')}</div>`);
+  else if (!r.checkpoints.length) parts.push('<p>No readable checkpoint in this experiment.</p>');
+  else parts.push('<p>No checkpoint records metrics.</p>');
+  if (r.notes.length || r.unreadable.length) {
+    parts.push('<h2>Notes</h2>');
+    for (const n of r.notes) parts.push(`<p class="note${n.kind === 'warning' ? ' warning' : ''}">${esc(n.text)}</p>`);
+    for (const u of r.unreadable) parts.push(`<p class="note warning">${esc(base(u.file))} cannot be read: ${esc(u.error)}</p>`);
+  }
+
+  // lineage: every root with its descendants, a branch per child; a heading per folder when overlaid
+  const children = new Map<string, string[]>();
+  for (const c of r.checkpoints) if (c.parent) children.set(c.parent, [...(children.get(c.parent) ?? []), c.file]);
+  const seen = new Set<string>();
+  const item = (file: string): string => {
+    const c = ck.get(file)!;
+    if (seen.has(file)) return '';
+    seen.add(file);
+    const kids = children.get(file) ?? [];
+    const warn = c.parentProblem
+      ? ` <span class="warn">warning: ${esc(c.parentProblem)}</span>`
+      : c.missingParent
+        ? ` <span class="note-inline">parent ${esc(c.missingParent)} not shown</span>`
+        : '';
+    const m = metricsText(c.metrics);
+    return `<li><span class="stage stage-${esc(c.stage)}">${esc(c.stage)}</span> <code>${esc(c.name)}</code>${m ? ` — ${m}` : ''}${
+      c.folded.length
+        ? ` <span class="note-inline">${c.folded.map((f) => `${esc(f.bn)} folded into ${esc(f.conv)}`).join(', ')}</span>`
+        : ''
+    }${warn}${kids.length ? `<ul>${kids.map(item).join('')}</ul>` : ''}</li>`;
+  };
+  parts.push('<h2>Lineage</h2>');
+  for (const dir of r.folders) {
+    const roots = r.checkpoints.filter((c) => c.dir === dir && (!c.parent || ck.get(c.parent)?.dir !== dir));
+    parts.push(`${several ? `<h3>${esc(base(dir))}</h3>` : ''}<ul class="lineage">${roots.map((c) => item(c.file)).join('')}</ul>`);
+  }
+
+  // recipes: a row per setting, a column per checkpoint
+  const withRecipe = r.checkpoints.filter((c) => c.recipe && Object.keys(c.recipe).length);
+  const keys = [...new Set(withRecipe.flatMap((c) => Object.keys(c.recipe!)))];
+  if (keys.length)
+    parts.push(
+      '<h2>Recipes</h2>',
+      `<div class="scroll">${table(
+        ['', ...withRecipe.map((c) => `${c.label} (${c.stage})`)],
+        keys.map((k) => [
+          esc(k),
+          ...withRecipe.map((c) => (k in c.recipe! ? esc(c.recipe![k] === null ? 'none' : String(c.recipe![k])) : '–')),
+        ]),
+        'recipes',
+      )}</div>`,
+    );
   return parts.join('\n');
 }

@@ -1,4 +1,4 @@
-// Inspect and Compare as read-only editors: a webview panel per checkpoint (or pair) in the editor
+// Inspect, Compare and the experiment view as read-only editors: a webview panel per checkpoint (pair, experiment) in the editor
 // area, its page made by reportHtml.ts. No script runs in them (CSP: styles by nonce only), nothing
 // to save, closing asks nothing.
 import { randomBytes } from 'node:crypto';
@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 
 export const INSPECT_EDITOR = 'linger.inspect';
 export const COMPARE_EDITOR = 'linger.compare';
+export const EXPERIMENT_EDITOR = 'linger.experiment';
 
 export class ReportPanels implements vscode.Disposable {
   private readonly panels = new Map<string, vscode.WebviewPanel>();
@@ -17,7 +18,12 @@ export class ReportPanels implements vscode.Disposable {
   constructor(private readonly extensionUri: vscode.Uri) {}
 
   /** Opens (or refreshes and reveals) the report `key` with this title and page body. */
-  show(kind: typeof INSPECT_EDITOR | typeof COMPARE_EDITOR, key: string, title: string, body: string): vscode.WebviewPanel {
+  show(
+    kind: typeof INSPECT_EDITOR | typeof COMPARE_EDITOR | typeof EXPERIMENT_EDITOR,
+    key: string,
+    title: string,
+    body: string,
+  ): vscode.WebviewPanel {
     let panel = this.panels.get(key);
     if (!panel) {
       panel = vscode.window.createWebviewPanel(kind, title, vscode.ViewColumn.Active, { enableScripts: false, localResourceRoots: [] });
@@ -41,6 +47,11 @@ export class ReportPanels implements vscode.Disposable {
 <body>${body}</body></html>`;
     this.html.set(key, body);
     return panel;
+  }
+
+  /** Whether the report `key` is open. */
+  isOpen(key: string): boolean {
+    return this.panels.has(key);
   }
 
   dispose(): void {

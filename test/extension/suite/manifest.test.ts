@@ -163,4 +163,26 @@ suite('New Model File', () => {
       for (const f of [name, 'otherModel.ts', 'tsconfig.json']) fs.rmSync(path.join(ws.fsPath, f), { force: true });
     }
   });
+
+  test('Set Up TypeScript for Model Files: existing model files get the same tsconfig.json; a second run keeps it', async function () {
+    this.timeout(60_000);
+    const config = vscode.Uri.joinPath(ws, 'tsconfig.json');
+    assert.ok(!fs.existsSync(config.fsPath));
+    try {
+      const r = await vscode.commands.executeCommand<{ config?: string; existingConfig?: string; declarations: string }>(
+        'linger.setupModelTypes',
+        vscode.Uri.joinPath(ws, 'models', 'modelA.ts'),
+      );
+      assert.equal(r.config, config.fsPath);
+      const tsconfig = JSON.parse(fs.readFileSync(config.fsPath, 'utf8')) as { compilerOptions: { paths: Record<string, string[]> } };
+      assert.deepEqual(tsconfig.compilerOptions.paths['linger-studio'], [r.declarations]);
+      const again = await vscode.commands.executeCommand<{ config?: string; existingConfig?: string }>('linger.setupModelTypes', {
+        folder: ws,
+      });
+      assert.equal(again.config, undefined);
+      assert.equal(again.existingConfig, 'tsconfig.json');
+    } finally {
+      fs.rmSync(config.fsPath, { force: true });
+    }
+  });
 });

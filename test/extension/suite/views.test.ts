@@ -351,6 +351,34 @@ suite('Checkpoints view', () => {
     assert.match(String(api.checkpoints.getTreeItem(plain).description), /^no linger metadata/);
   });
 
+  test(".pt files beside safetensors: PyTorch's and real linger's, each under the stage linger's key names give it; Inspect reads them", async function () {
+    this.timeout(60_000);
+    // state_dict.pt: written by Debian's PyTorch; linger_traced.pt / linger_fixed.pt: by the real linger 1.1.1
+    // (test/fixtures/pt, scripts/make_pt_fixtures.py)
+    const pt = path.join(dir(), 'pytorch');
+    fs.mkdirSync(pt, { recursive: true });
+    for (const [from, to] of [
+      ['state_dict.pt', 'model.pt'],
+      ['linger_traced.pt', 'traced.pth'],
+      ['linger_fixed.pt', 'fixed.pt'],
+    ])
+      fs.copyFileSync(path.join(extensionPath, 'test', 'fixtures', 'pt', from), path.join(pt, to));
+    const exp = await waitFor('the pytorch experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir === pt));
+    const stages = await waitFor('three stages', async () => {
+      const k = await api.checkpoints.getChildren(exp);
+      return k.length === 3 ? k : undefined;
+    });
+    const byStage: Record<string, string[]> = {};
+    for (const st of stages) byStage[st.stage!] = (await api.checkpoints.getChildren(st)).map((n) => path.basename(n.uri!.fsPath));
+    assert.deepEqual(byStage, { float: ['model.pt'], traced: ['traced.pth'], fixed: ['fixed.pt'] });
+    const [fixed] = await api.checkpoints.getChildren(stages.find((s) => s.stage === 'fixed'));
+    const tip = api.checkpoints.getTreeItem(fixed).tooltip as vscode.MarkdownString;
+    assert.match(tip.value, /a PyTorch \.pt file \(no linger metadata\): fixed stage, from linger's key names/);
+    const text = await vscode.commands.executeCommand<string>('linger.inspectCheckpoint', { file: path.join(pt, 'fixed.pt') });
+    assert.match(text, /running_x/);
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  });
+
   test('Inspect shows the metadata and the tensor table; Show Model Tree shows the stored tree', async function () {
     this.timeout(60_000);
     const file = path.join(dir(), 'smoke', 'fixed.safetensors');
@@ -507,6 +535,47 @@ suite('Checkpoints view', () => {
     const page = (api as unknown as { reports: { html: Map<string, string> } }).reports.html.get(`${f.a}\n${f.b}`) ?? '';
     assert.match(page, /bn1 folded into conv1 in fixed\.safetensors: moved by the fold/);
     await themedScreenshots('compare-float-fixed');
+  });
+
+  test('Show Experiment: the runs, a chart per metric across the stages, lineage and notes, in a read-only editor', async function () {
+    this.timeout(60_000);
+    type Report = {
+      runs: { label: string; files: string[] }[];
+      metrics: string[];
+      notes: { text: string }[];
+      checkpoints: { name: string; recipe?: Record<string, unknown> }[];
+    };
+    const pages = () => (api as unknown as { reports: { html: Map<string, string> } }).reports.html;
+    const smoke = path.join(dir(), 'smoke');
+    // the inline action of the experiment's row in the Checkpoints view
+    const item = api.checkpoints.getTreeItem((await api.checkpoints.getChildren()).find((n) => n.dir === smoke)!);
+    assert.equal(item.contextValue, 'linger.experiment');
+    const r = await vscode.commands.executeCommand<Report>('linger.showExperiment', { kind: 'experiment', dir: smoke });
+    assert.deepEqual(
+      r.runs.map((x) => x.files.map((f) => path.basename(f))),
+      [['float.safetensors', 'traced.safetensors', 'fixed.safetensors']],
+    );
+    assert.deepEqual(r.metrics, ['accuracy', 'loss']);
+    // the demo records its recipe; the notes explain the quick run and the fold
+    assert.equal(r.checkpoints[0].recipe?.limitPerClass, 6);
+    assert.ok(
+      r.notes.some((n) => /a quick run: trained on 60 images \(6 per class\)/.test(n.text)),
+      r.notes.map((n) => n.text).join('\n'),
+    );
+    assert.ok(r.notes.some((n) => /traced\.safetensors: bn1 is folded into conv1/.test(n.text)));
+    const tab = await waitFor('the experiment editor', () => tabNamed('Experiment: smoke'), 10_000);
+    assert.ok(tab.input instanceof vscode.TabInputWebview && /linger\.experiment/.test(tab.input.viewType), String(tab.label));
+    const page = pages().get(`experiment:${smoke}`) ?? '';
+    assert.equal((page.match(/<figure class="chart"><svg /g) ?? []).length, 2, 'accuracy and loss charts');
+    assert.match(page, /<h2>Lineage<\/h2>/);
+    assert.match(page, /<h2>Recipes<\/h2>.*<td>limitPerClass<\/td><td>6<\/td>/s);
+    await themedScreenshots('experiment');
+    // every experiment overlaid: the CNN and the GRU demo, a line each
+    const all = await vscode.commands.executeCommand<Report>('linger.showAllExperiments');
+    const labels = all.runs.map((x) => x.label);
+    assert.ok(labels.includes('smoke') && labels.includes('gru'), labels.join(', '));
+    await waitFor('the overlay editor', () => tabNamed('Experiment: all experiments'), 10_000);
+    await themedScreenshots('experiment-all');
   });
 
   test('screenshot: the Checkpoints view', async function () {
