@@ -48,6 +48,7 @@ export type { DType } from './tensor';
 export type { MemoryInfo } from './memory';
 export type { StateDict, Stage } from './state/stateDict';
 export type { StepProgress, FitOptions, EvalResult } from './train/loop';
+export type { ChipReport, Finding, CheckChipOptions } from './chip';
 
 // The hand-over of the engine (modelFile.ts, docs/architecture.md): `import … from 'linger-studio'`
 // in a user's model file gets these values, the export list above. The model-file loader is part

@@ -1,6 +1,7 @@
 // The checks of an ONNX model (an export in memory or a file): the chip's rules (rules.ts) over
 // its graph (graph.ts), and the memory plan (memory.ts). The exporter calls this before writing a
 // thinker file; checkChip (index.ts) calls it on the export of a module at any stage.
+import { OnnxExportError } from '../onnx/export/lowering';
 import type { onnx } from '../onnx/proto';
 import { chipGraph } from './graph';
 import { planMemory, type ChipMemory } from './memory';
@@ -44,13 +45,13 @@ export function formatFindings(findings: Finding[]): string {
 }
 
 /** The thinker export's refusal: the file would be one tpacker rejects. */
-export class ChipRulesError extends Error {
+export class ChipRulesError extends OnnxExportError {
   constructor(
     readonly findings: Finding[],
     platform: string,
   ) {
     super(
-      `the chip (${platform}) cannot run this model as exported; tpacker would refuse it (docs/chip-rules.md):\n${formatFindings(findings)}`,
+      `exportOnnx: the chip (${platform}) cannot run this model as exported; tpacker would refuse it (docs/chip-rules.md):\n${formatFindings(findings)}`,
     );
     this.name = 'ChipRulesError';
   }

@@ -41,12 +41,14 @@ export function planMemory(g: ChipGraph, p: ChipPlatform): ChipMemory {
     for (const v of n.inputs.slice(1)) {
       const init = g.initializers.get(v);
       if (!init) continue;
+      // a float or traced model's weights become int8 codes, its biases int32 (init)
+      const eb = g.dialect === 'thinker' ? init.bytes : v === n.inputs[1] ? 1 : 4;
       // tpacker pads a conv's output channels to 2 (16 depthwise) and its input channels to 8
       if (v === n.inputs[1] && n.weight && n.kernel && init.dims.length >= 3) {
         const [co, ci] = init.dims;
         const dw = ci === 1 && n.group === co;
-        wb += (dw ? ALIGN(co, 16) * ci : ALIGN(co, 2) * ALIGN(ci, 8)) * prod(n.kernel) * init.bytes;
-      } else wb += prod(init.dims) * init.bytes;
+        wb += (dw ? ALIGN(co, 16) * ci : ALIGN(co, 2) * ALIGN(ci, 8)) * prod(n.kernel) * eb;
+      } else wb += prod(init.dims) * eb;
     }
     const ab = n.outputs.reduce((a, o) => a + size(o), 0);
     for (const o of n.outputs) live.set(o, size(o));

@@ -28,6 +28,7 @@ export type { ModelFile } from '../modelFile';
 export { CheckpointFormatError } from '../state/safetensors';
 export { exportOnnx, importOnnx, OnnxExportError, OnnxImportError } from '../onnx';
 export { verifyOnnx } from '../onnx/verify';
+export { checkChip, checkOnnxModel, formatFindings, ChipRulesError } from '../chip';
 export type { OnnxVerification } from '../onnx/verify';
 export type { ExportOptions, ImportOptions } from '../onnx';
 export { setIntActivations, intActivations, PIECEWISE_ACTIVATIONS, FLOAT_ACTIVATIONS } from '../quant/intActivation';

@@ -14,6 +14,7 @@ import { Tensor } from '../../tensor';
 import { Capture, captureForExport } from '../capture';
 import { encodeModel, onnx, THINKER, writeFileAtomic } from '../proto';
 import { isPlainLayer } from './floatModules';
+import { ChipRulesError, checkOnnxModel } from '../../chip/check';
 import { describe, Lowering, OnnxExportError } from './lowering';
 
 export { OnnxExportError, scopeName } from './lowering';
@@ -41,8 +42,14 @@ export interface ExportOptions {
  * ONNX model to `file` (atomically: temp file, fsync, rename). Returns the file path.
  */
 export async function exportOnnx(model: Module, dummyInput: Tensor, file: string, opts: ExportOptions = {}): Promise<string> {
-  const bytes = encodeModel(buildOnnxModel(model, dummyInput, opts));
-  writeFileAtomic(file, bytes);
+  const proto = buildOnnxModel(model, dummyInput, opts);
+  // a thinker file tpacker would refuse is not written: the findings say why (docs/chip-rules.md)
+  if (proto.metadataProps?.some((p) => p.key === 'linger.dialect' && p.value === 'thinker')) {
+    const report = checkOnnxModel(proto, { platform: 'venus' });
+    const errors = report.findings.filter((f) => f.severity === 'error');
+    if (errors.length) throw new ChipRulesError(errors, report.platform);
+  }
+  writeFileAtomic(file, encodeModel(proto));
   return path.resolve(file);
 }
 
