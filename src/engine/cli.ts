@@ -34,6 +34,8 @@ commands:
           metrics, and notes where a number would surprise: <folder | checkpoints…> [--json]
   export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
           <model file> [--checkpoint FILE] [--dialect qdq|thinker] -o out.onnx
+  check-chip  a model against the chip's rules before training (venus: thinker v1.1.0's tpacker):
+          <model file | checkpoint | model.onnx> [--platform venus] [--json]; exits 1 on an error
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
           Python, TypeScript/JavaScript files and notebooks: linger check <files|dirs|globs>
           [--format json]; exits 1 when an error is found
@@ -84,6 +86,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
   if (cmd === 'experiment') return (await import('./cli/experiment')).runExperiment(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
+  if (cmd === 'check-chip') return (await import('./cli/checkChip')).runCheckChip(rest, stdout, stderr);
   if (cmd === 'run') return (await import('./cli/run')).runRun(rest, stdout, stderr);
   if (cmd === 'new-notebook') return (await import('./cli/run')).runNewNotebook(rest, stdout, stderr);
   if (cmd === 'check') {
