@@ -7,6 +7,9 @@
 //     test/engine/conformance/thinkerCases.ts, pack each with tpacker and run it on the executor,
 //     compare with the engine's integer eval; train two tiny demo checkpoints (DemoCNN, DemoGRU),
 //     export them with `linger export --dialect thinker` (no model file) and run 200 test images.
+//   chip rules: export every model of test/engine/chip/chipCases.ts (thinker dialect, unchecked),
+//     pack each with tpacker (scripts/conformance/chip_run.py): refused or not, at which layer, and
+//     the memory it plans, against test/fixtures/chip/verdicts.json (docs/chip-rules.md).
 //   linger 1.1.1: what linger.onnx.export writes for the same small models (attribute names), and
 //     scripts/conformance/live_linger.py when it exists (the fixed-stage numerics against real linger).
 //
@@ -27,6 +30,7 @@ const update = process.argv.includes('--update');
 const work = process.env.CONFORMANCE_WORK ?? fs.mkdtempSync(path.join(os.tmpdir(), 'linger-conformance-'));
 fs.mkdirSync(work, { recursive: true });
 const failures = [];
+let thinkerBuild = null;
 const skipped = [];
 const t0 = Date.now();
 
@@ -69,6 +73,7 @@ function thinker() {
     );
   }
   const build = path.join(work, 'thinker-build');
+  thinkerBuild = build;
   say(`building thinker v1.1.0 in ${build}`);
   run('bash', [path.join(tools, 'build.sh'), build], { env: { THINKER_SRC: src }, quiet: true });
   const cases = path.join(work, 'cases');
@@ -157,6 +162,28 @@ function demoCheckpoints(cases) {
   }
 }
 
+/** The chip corpus: tpacker's verdict on every model (docs/chip-rules.md). */
+function chip() {
+  if (!thinkerBuild) return skipped.push('chip rules: no thinker build (see the thinker step)');
+  const cases = path.join(work, 'chip-cases');
+  fs.rmSync(cases, { recursive: true, force: true });
+  say('chip rules: exporting the chip corpus and packing each model with tpacker');
+  run(process.execPath, ['--import', 'tsx', 'scripts/conformance/chip_export.ts', cases], { quiet: true });
+  const out = path.join(work, 'chip-verdicts.json');
+  run(PY, [path.join(ROOT, 'scripts', 'conformance', 'chip_run.py'), cases, '--build', thinkerBuild, '--out', out], { quiet: true });
+  const file = path.join(ROOT, 'test', 'fixtures', 'chip', 'verdicts.json');
+  if (update) {
+    fs.copyFileSync(out, file);
+    return say(`wrote ${path.relative(ROOT, file)}`);
+  }
+  const live = JSON.parse(fs.readFileSync(out, 'utf8')).cases;
+  const committed = JSON.parse(fs.readFileSync(file, 'utf8')).cases;
+  const key = (v) => v && JSON.stringify([v.verdict, v.refusedLayer, v.source, v.memory]);
+  for (const name of new Set([...Object.keys(live), ...Object.keys(committed)]))
+    if (key(live[name]) !== key(committed[name]))
+      failures.push(`chip ${name}: live ${key(live[name])} vs committed ${key(committed[name])} (npm run conformance -- --update)`);
+}
+
 function linger() {
   const src = tree('LINGER_SRC', 'linger-v1.1.1.tar.gz', 'linger-v1.1.1');
   const compat = process.env.LINGER_COMPAT ?? path.join(REF, 'linger');
@@ -198,6 +225,7 @@ function linger() {
 
 try {
   thinker();
+  chip();
   linger();
 } catch (e) {
   failures.push(e.message);
