@@ -15,9 +15,12 @@ export interface ChipLayerMemory {
 
 export interface ChipMemory {
   layers: ChipLayerMemory[];
-  /** the largest sum of live activations at any node (the SRAM the plan needs) */
+  /**
+   * the largest sum of live activations at any node: a lower bound of the SRAM (SHARE_MEM)
+   * tpacker plans, which adds each op's workspace (ops/*.py get_workspace; not modelled yet)
+   */
   peakActivationBytes: number;
-  /** all weights (tpacker places them in PSRAM on venus) */
+  /** all weights and biases as tpacker packs them (its PSRAM plan; within 1% on the corpus' networks) */
   weightBytes: number;
   sramBytes: number;
   psramBytes: number;

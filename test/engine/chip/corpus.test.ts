@@ -57,4 +57,16 @@ describe(`checkChip against tpacker ${verdicts.thinker} (test/fixtures/chip/verd
       if (refused) assert.equal(ferrors[0].layer, /^_linger_/.test(v.refusedLayer ?? '') ? '' : (v.refusedLayer ?? c.layer));
     });
   }
+
+  // weights, as tpacker packs them (channels aligned), against the PSRAM tpacker reported for the
+  // corpus' networks (docs/chip-rules.md, memory); activations are a lower bound of its SHARE_MEM
+  // (tpacker adds each op's workspace there)
+  for (const c of CHIP_CASES.filter((x) => x.name.startsWith('net_') && verdicts.cases[x.name].verdict === 'packs')) {
+    test(`${c.name}: weight bytes within 5% of tpacker's PSRAM plan, activations within its SHARE_MEM`, () => {
+      const m = checkChip(fixedChipCase(c), randn(c.shape)).memory!;
+      const t = verdicts.cases[c.name].memory!;
+      assert.ok(Math.abs(m.weightBytes / t.PSRAM - 1) <= 0.05, `ours ${m.weightBytes}, tpacker ${t.PSRAM}`);
+      assert.ok(m.peakActivationBytes <= t.SHARE_MEM, `ours ${m.peakActivationBytes}, tpacker ${t.SHARE_MEM}`);
+    });
+  }
 });
