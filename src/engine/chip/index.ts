@@ -31,7 +31,12 @@ export function checkChip(model: Module | onnx.IModelProto, example: Tensor | nu
   let proto: onnx.IModelProto;
   try {
     model.eval();
-    proto = buildOnnxModel(model, x, { dialect: fixed ? 'thinker' : 'qdq', onWarning: (w) => warnings.push(w) });
+    // static shapes, as the thinker export has: the batch is the example's (BmmInt aligns dim 0)
+    proto = buildOnnxModel(model, x, {
+      dialect: fixed ? 'thinker' : 'qdq',
+      dynamicBatch: fixed ? undefined : false,
+      onWarning: (w) => warnings.push(w),
+    });
   } catch (e) {
     const msg = (e as Error).message;
     // the thinker export refuses a pattern thinker v1.1.0 rejects or miscomputes, naming the layer
