@@ -115,4 +115,8 @@ async function build() {
   ]) {
     copyFileSync(join(wasmDir, f), join('dist/tree-sitter-wasm', f));
   }
+
+  // the bridge a PyTorch model file is built through (services/pythonModel.ts), beside the bundles
+  mkdirSync('dist/python', { recursive: true });
+  copyFileSync('src/engine/python/trace_model.py', 'dist/python/trace_model.py');
 }

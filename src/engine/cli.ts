@@ -30,6 +30,9 @@ commands:
           --no-epoch  --python PATH  --json (stdout: one JSON object only)
   inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)
           <checkpoint.safetensors>  --json
+  trace   a model before and after linger's traceLayers, as PyTorch prints it: a PyTorch model
+          file (net.py, run by your Python: --class NAME --input-shape 1,1,28,28 --python PATH)
+          or a TypeScript/JavaScript model file; --json
   experiment  an experiment folder's runs (checkpoints linked by their parents), each stage's
           metrics, and notes where a number would surprise: <folder | checkpoints…> [--json]
   export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
@@ -84,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
   const stdout = (s: string) => process.stdout.write(s + '\n');
   const stderr = (s: string) => process.stderr.write(s + '\n');
   if (cmd === 'inspect') return (await import('./cli/inspect')).runInspect(rest, stdout, stderr);
+  if (cmd === 'trace') return (await import('./cli/trace')).runTrace(rest, stdout, stderr);
   if (cmd === 'experiment') return (await import('./cli/experiment')).runExperiment(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
   if (cmd === 'check-chip') return (await import('./cli/checkChip')).runCheckChip(rest, stdout, stderr);

@@ -25,6 +25,7 @@ import { COMPARE_EDITOR, EXPERIMENT_EDITOR, INSPECT_EDITOR, ReportPanels } from 
 import { compareHtml, experimentHtml, inspectHtml } from './views/reportHtml';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 import { newModelFile, registerModelTypes } from './newModelFileCommand';
+import { registerPythonModel } from './pythonModel';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -69,6 +70,20 @@ function requireTrust(what: string): boolean {
   return false;
 }
 
+/** linger.trace_layers' options from a multi-select pick (linger's names); undefined when dismissed. */
+async function pickTraceOptions(file: string): Promise<TraceOptions | undefined> {
+  const picks = await vscode.window.showQuickPick(
+    TRACE_OPTIONS.map(({ off, ...o }) => ({ ...o, picked: !off })),
+    {
+      canPickMany: true,
+      title: `Linger: trace ${path.basename(file)}`,
+      placeHolder: "linger.trace_layers options (traceLayers in TypeScript; all on is linger's default)",
+    },
+  );
+  if (!picks) return undefined;
+  return Object.fromEntries(TRACE_OPTIONS.map((o) => [o.key, picks.some((p) => p.key === o.key)])) as TraceOptions;
+}
+
 export function registerCommands(
   context: vscode.ExtensionContext,
   engine: EngineClient,
@@ -85,6 +100,7 @@ export function registerCommands(
 
   reg('linger.newModelFile', (arg?: { folder?: vscode.Uri; name?: string }) => newModelFile(context, arg));
   registerModelTypes(context);
+  registerPythonModel(context, engine, models, modelTreeView as vscode.TreeView<unknown>, graph, output, pickTraceOptions);
 
   reg('linger.showBackend', async () => {
     const info = await engine.request(Info, undefined, 'backend');
@@ -109,19 +125,8 @@ export function registerCommands(
     }
     if (!file) return undefined;
     if (!requireTrust('tracing a model file')) return undefined;
-    let traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions;
-    if (!traceOptions) {
-      const picks = await vscode.window.showQuickPick(
-        TRACE_OPTIONS.map(({ off, ...o }) => ({ ...o, picked: !off })),
-        {
-          canPickMany: true,
-          title: `Linger: trace ${path.basename(file)}`,
-          placeHolder: "linger.trace_layers options (traceLayers in TypeScript; all on is linger's default)",
-        },
-      );
-      if (!picks) return undefined;
-      traceOptions = Object.fromEntries(TRACE_OPTIONS.map((o) => [o.key, picks.some((p) => p.key === o.key)])) as TraceOptions;
-    }
+    const traceOptions = (arg as { traceOptions?: TraceOptions } | undefined)?.traceOptions ?? (await pickTraceOptions(file));
+    if (!traceOptions) return undefined;
     const f = file;
     const opts = traceOptions;
     try {

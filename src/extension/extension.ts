@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { registerCommands } from './commands';
+import { PYTHON_MODEL } from './pythonModel';
 import { LoadOrderDiagnostics } from './diagnostics/loadOrder';
 import { EngineClient } from './engineClient';
 import { CheckpointNode, CheckpointsView } from './views/checkpoints';
@@ -100,6 +101,10 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
       /export\s+(async\s+)?(function|const|let)\s+createModel\b/.test(e.document.getText());
     contextKeys['linger.isModelFile'] = isModel;
     void vscode.commands.executeCommand('setContext', 'linger.isModelFile', isModel);
+    // "Trace PyTorch Model…" in the editor title of a Python file that defines an nn.Module
+    const isPython = !!e && e.document.languageId === 'python' && PYTHON_MODEL.test(e.document.getText());
+    contextKeys['linger.isPythonModelFile'] = isPython;
+    void vscode.commands.executeCommand('setContext', 'linger.isPythonModelFile', isPython);
   };
   markModelFile(vscode.window.activeTextEditor);
   context.subscriptions.push(

@@ -12,6 +12,7 @@ import { inspectCheckpoint, formatInspect } from '../services/inspect';
 import { moduleTree } from '../state/checkpoint';
 import { checkpointSummary } from '../services/checkpointSummary';
 import { traceModelFile } from '../services/traceModelFile';
+import { PythonModelError, tracePythonModel } from '../services/pythonModel';
 import { experimentReport, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
 
@@ -31,6 +32,7 @@ import {
   CompareRequest,
   DemoParams,
   ExperimentRequest,
+  TracePythonModelRequest,
   DemoSummary,
   ExportOnnxRequest,
   ExportParams,
@@ -189,6 +191,17 @@ if (require.main === module && process.send) {
     handled(async ({ a, b }) => {
       await initBackend();
       return compareCheckpoints(a, b);
+    }),
+  );
+  connection.onRequest(
+    TracePythonModelRequest,
+    handled(async ({ file, className, inputShape, python, traceOptions }) => {
+      try {
+        return { ok: true as const, result: await tracePythonModel(file, { className, inputShape, python, traceOptions }) };
+      } catch (e) {
+        if (!(e instanceof PythonModelError)) throw e;
+        return { ok: false as const, kind: e.kind, message: e.message, classes: e.classes, ...(e.frame ? { frame: e.frame } : {}) };
+      }
     }),
   );
   connection.onRequest(

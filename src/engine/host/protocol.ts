@@ -8,6 +8,7 @@ import type { TraceOptions } from '../linger/transforms';
 import type { Graph } from '../trace/graph';
 import type { InspectResult } from '../services/inspect';
 import type { ExperimentReport } from '../services/experiment';
+import type { PythonFailure, PythonTraceResult } from '../services/pythonModel';
 
 export interface EngineInfo {
   backend: string;
@@ -72,6 +73,26 @@ export const InspectRequest = new RequestType<{ file: string }, { text: string; 
 export const TraceModelFileRequest = new RequestType<{ file: string; traceOptions?: TraceOptions }, TraceResult, void>(
   'linger/traceModelFile',
 );
+
+/** A PyTorch model file traced through the user's Python (services/pythonModel.ts; docs/python-models.md). */
+export interface PythonTraceParams {
+  file: string;
+  className?: string;
+  inputShape?: number[];
+  python?: string;
+  traceOptions?: TraceOptions;
+}
+/** Either the trace, or why the Python side failed (kind) with what the user can pick from (classes). */
+export type PythonTraceReply =
+  | { ok: true; result: PythonTraceResult }
+  | {
+      ok: false;
+      kind: PythonFailure;
+      message: string;
+      classes: string[];
+      frame?: { file: string; line: number; function: string; text: string };
+    };
+export const TracePythonModelRequest = new RequestType<PythonTraceParams, PythonTraceReply, void>('linger/tracePythonModel');
 
 export interface ExportParams {
   /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */

@@ -43,6 +43,12 @@ export class OnnxModel extends Module {
   declare readonly file: string;
   /** modules created during the build run, not yet in the tree */
   declare pending: Map<string, Module> | null;
+  /** the class name to print for the root (a Python model's own class, docs/python-models.md); default OnnxModel */
+  displayName?: string;
+
+  typeName(): string {
+    return this.displayName ?? super.typeName();
+  }
 
   forward(x: Tensor): Tensor | Tensor[] {
     const want = this.inputShape;

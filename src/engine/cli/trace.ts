@@ -1,0 +1,80 @@
+// `linger trace <model file> [--class NAME] [--input-shape 1,1,28,28] [--python PATH] [--json]`: the
+// module tree before and after traceLayers, as the Model view shows it, for a PyTorch model file
+// (.py: built by the user's own Python, services/pythonModel.ts; docs/python-models.md) or a
+// TypeScript/JavaScript model file (createModel() + inputShape).
+import { parseArgs } from 'node:util';
+import { PythonModelError, tracePythonModel } from '../services/pythonModel';
+import { traceModelFile } from '../services/traceModelFile';
+import { ModelFileError } from '../modelFile';
+import { OnnxImportError } from '../onnx/import';
+
+export const TRACE_USAGE = `usage: linger trace <model.py | model file> [--class NAME] [--input-shape N,C,H,W] [--python PATH] [--json]
+
+Prints the model before and after linger's traceLayers (Conv+BN fusion, ahead-ReLU marks), as
+PyTorch prints it. A .py file is imported by your Python (--python, else $LINGER_PYTHON, else
+python3) — this runs the file's code — which builds create_model() or the nn.Module class
+(--class, or the only one in the file), runs it on example_input() or randn(--input-shape), and
+exports it to ONNX for the engine. A .ts/.js model file exports createModel() and inputShape.
+Exits 1 when the model cannot be built or traced (the reason and the line in your file), 2 on
+a usage error.
+`;
+
+export async function runTrace(args: string[], out: (s: string) => void, err: (s: string) => void = out): Promise<number> {
+  let values: { class?: string; 'input-shape'?: string; python?: string; json?: boolean; help?: boolean };
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args,
+      options: {
+        class: { type: 'string' },
+        'input-shape': { type: 'string' },
+        python: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+      strict: true,
+    }));
+  } catch (e) {
+    err(`linger trace: ${(e as Error).message}\n\n${TRACE_USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    out(TRACE_USAGE);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    err(`linger trace: expected one model file, got ${positionals.length}\n\n${TRACE_USAGE}`);
+    return 2;
+  }
+  const file = positionals[0];
+  let inputShape: number[] | undefined;
+  if (values['input-shape'] !== undefined) {
+    inputShape = values['input-shape'].split(',').map((d) => Number(d.trim()));
+    if (!inputShape.length || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
+      err(`linger trace: --input-shape expects positive whole numbers separated by commas (1,1,28,28), got '${values['input-shape']}'`);
+      return 2;
+    }
+  }
+  const python = /\.py$/i.test(file);
+  if (!python && (values.class || inputShape || values.python)) {
+    err(
+      `linger trace: --class, --input-shape and --python are for Python model files; ${file} is a TypeScript/JavaScript model file (createModel() + inputShape)`,
+    );
+    return 2;
+  }
+  try {
+    const r = python
+      ? await tracePythonModel(file, { className: values.class, inputShape, python: values.python })
+      : await traceModelFile(file);
+    if (values.json) out(JSON.stringify(r, null, 2));
+    else out(`${r.before.label}:\n${r.before.text}\n\n${r.after.label}:\n${r.after.text}`);
+    return 0;
+  } catch (e) {
+    if (e instanceof PythonModelError || e instanceof ModelFileError || e instanceof OnnxImportError) {
+      err(`linger trace: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
