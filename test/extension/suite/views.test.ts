@@ -284,6 +284,44 @@ suite('Model view', () => {
   });
 });
 
+suite('Python model files', () => {
+  test("Trace PyTorch Model…: the seed's Model B, built by the user's Python, shows the tree real linger prints", async function () {
+    this.timeout(180_000);
+    const python = '/usr/bin/python3';
+    if (!fs.existsSync(python)) this.skip();
+    const fixtures = path.join(extensionPath, 'test', 'fixtures', 'python');
+    const golden = JSON.parse(fs.readFileSync(path.join(fixtures, 'seed_models.linger.json'), 'utf8')) as {
+      models: Record<string, { before: string; after: string }>;
+    };
+    const file = path.join(ws, 'models', 'seed_models.py');
+    fs.copyFileSync(path.join(fixtures, 'seed_models.py'), file);
+    try {
+      await vscode.window.showTextDocument(vscode.Uri.file(file), { preview: false });
+      const keys = (api as unknown as { contextKeys: Record<string, unknown> }).contextKeys;
+      await waitFor('linger.isPythonModelFile', () => keys['linger.isPythonModelFile'] === true, 20_000);
+      const r = await vscode.commands.executeCommand<{ className: string; after: { text: string }; definitions: Record<string, number> }>(
+        'linger.tracePythonModel',
+        {
+          file,
+          className: 'ModelB',
+          inputShape: [1, 10, 5, 5],
+          python,
+          traceOptions: { fuseBn: true, aheadConvRelu: true, aheadBnRelu: true, aheadLinearRelu: false },
+        },
+      );
+      assert.equal(r.className, 'ModelB');
+      assert.equal(r.after.text, golden.models.ModelB.after);
+      assert.equal(api.models.roots[1].tree.text, golden.models.ModelB.after, 'the Model view shows the traced tree');
+      assert.equal(api.models.roots[0].tree.text, golden.models.ModelB.before);
+      assert.equal(r.definitions.conv, 30, 'self.conv = … in ModelB (0-based line)');
+      await screenshot('python-model');
+    } finally {
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      fs.rmSync(file, { force: true });
+    }
+  });
+});
+
 suite('Checkpoints view', () => {
   const dir = () => path.join(ws, 'checkpoints');
 
