@@ -2,7 +2,6 @@
 // show the model without code and training can resume where it stopped.
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { tf } from '../backend/tf';
 import { Module, TransformName, transformsOf } from '../nn/module';
 import { Tensor } from '../tensor';
@@ -20,13 +19,16 @@ import {
   writeFileAtomic,
   writeSafetensors,
 } from './safetensors';
-import { readRegularFile } from './files';
 import { inferredStage, isPtPath, notTorchError, ptChunks, ptHeader, readTorchCheckpoint } from './pt';
 import { LayerScales, layerScales } from './scales';
+import { Recipe, recipeProblem } from './recipe';
+import { fileHash } from './lineage';
 import { treeEntryProblem } from './treeEntry';
 import { makeStateDict, Stage, STAGES, StateDict, stageOfDict, stageOfKeys } from './stateDict';
 import { version as ENGINE_VERSION } from '../../../package.json';
 
+export type { Recipe } from './recipe';
+export { fileHash, parentProblem } from './lineage';
 export const FORMAT = 'linger-studio/1';
 /** Optimizer slot tensors are stored as `__optimizer__/<parameter index>/<slot>`. */
 export const OPTIMIZER_PREFIX = '__optimizer__/';
@@ -65,14 +67,6 @@ export interface SaveOptions {
   /** how this stage was made: its hyperparameters (epochs, lr, batch, data, bits, …) as flat values */
   recipe?: Recipe;
 }
-
-/**
- * A stage's recipe (linger.recipe): what the training of this checkpoint used, flat values only —
- * read by the experiment view (a short schedule explains a surprising number) and by an export to
- * PyTorch. Keys are free; the demo writes dataset, trainImages, epochs, lr, batchSize, momentum,
- * seed, bits, and the trace/normalize options of the stage (docs/contract.md#checkpoints).
- */
-export type Recipe = Record<string, string | number | boolean | null>;
 
 /** One module of the tree: path, class, printed settings, own parameter count and linger's flags. */
 export interface ModuleTreeEntry {
@@ -266,31 +260,8 @@ function parseJsonEntry(raw: Record<string, string>, key: string, file: string):
   return v;
 }
 
-/** The sha256 of a file's bytes, or undefined when it cannot be read as a regular file. */
-export function fileHash(file: string): string | undefined {
-  try {
-    return createHash('sha256').update(readRegularFile(file, 'checkpoint')).digest('hex');
-  } catch {
-    return undefined;
-  }
-}
-
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
 
-/** Why a value is not a recipe (an object of at most 64 flat values: strings, finite numbers, booleans, null). */
-function recipeProblem(v: unknown): string | undefined {
-  if (!isObject(v)) return 'is not an object of values';
-  const entries = Object.entries(v);
-  if (entries.length > 64) return `has ${entries.length} entries (at most 64)`;
-  for (const [k, x] of entries) {
-    if (k.length > 64) return `has a key longer than 64 characters ('${k.slice(0, 40)}…')`;
-    const ok =
-      x === null || typeof x === 'boolean' || (typeof x === 'number' && Number.isFinite(x)) || (typeof x === 'string' && x.length <= 256);
-    if (!ok)
-      return `'${k.slice(0, 40)}' is ${typeof x === 'string' ? 'a string over 256 characters' : `not a flat value (${typeof x === 'number' ? String(x) : typeof x})`}`;
-  }
-  return undefined;
-}
 const TRANSFORMS: readonly TransformName[] = ['trace', 'normalize', 'init'];
 
 /**
@@ -405,23 +376,6 @@ function stageContradiction(
     if (declared === 'fixed' && quantKey && !tree.some((e) => e.bits))
       return `${K.stage} is fixed, but no module of ${K.moduleTree} has fixed-point bits`;
   }
-  return undefined;
-}
-
-/**
- * Whether a checkpoint's parent is the file it was made from: the parent's content hash, recorded
- * when the child was saved, against the parent file now (a path is resolved from the current
- * folder, then from the child's). Undefined when it matches or nothing was recorded.
- */
-export function parentProblem(file: string, metadata: CheckpointMetadata): string | undefined {
-  const parent = metadata.parent;
-  const want = metadata.raw[K.parentHash];
-  if (!parent || !want) return undefined;
-  const candidates = [parent, path.join(path.dirname(file), path.basename(parent))];
-  const found = candidates.map((c) => [c, fileHash(c)] as const).find(([, h]) => h !== undefined);
-  if (!found) return `its parent ${parent} cannot be read`;
-  if (found[1] !== want)
-    return `its parent ${found[0]} is not the file it was made from (its sha256 changed: another run wrote it, or it was edited)`;
   return undefined;
 }
 
