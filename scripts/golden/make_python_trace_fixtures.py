@@ -13,24 +13,15 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 REF = os.environ.get("LINGER_REF", os.path.abspath(os.path.join(ROOT, "..", "shared", "reference")))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "conformance"))
+from linger_make_fixtures import linger_src  # noqa: E402 (the same extraction of linger as the conformance fixtures)
+
 MODELS = os.path.join(ROOT, "test", "fixtures", "python", "seed_models.py")
 OUT = os.path.join(ROOT, "test", "fixtures", "python", "seed_models.linger.json")
-
-
-def linger_src():
-    src = os.environ.get("LINGER_SRC")
-    if src:
-        return src
-    tmp = tempfile.mkdtemp(prefix="linger-src-")
-    with tarfile.open(os.path.join(REF, "linger-v1.1.1.tar.gz")) as t:
-        t.extractall(tmp)
-    return os.path.join(tmp, "linger-v1.1.1")
 
 
 def one(name):

@@ -3,10 +3,8 @@
 // of the extension's experiment view (services/experiment.ts; docs/experiments.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseArgs } from 'node:util';
-import type { CheckpointSummary } from '../host/protocol';
-import { checkpointSummary } from '../services/checkpointSummary';
-import { experimentReport, formatExperiment } from '../services/experiment';
+import { commandArgs, usageError } from './args';
+import { experimentOfFiles, formatExperiment } from '../services/experiment';
 
 export const EXPERIMENT_USAGE = `usage: linger experiment <folder | checkpoint files> [--json]
 
@@ -20,27 +18,10 @@ be read, 2 on a usage error.
 const CHECKPOINT = /\.(safetensors|pt|pth)$/i;
 
 export async function runExperiment(args: string[], out: (s: string) => void, err: (s: string) => void = out): Promise<number> {
-  let values: { json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    err(`linger experiment: ${(e as Error).message}\n\n${EXPERIMENT_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(EXPERIMENT_USAGE);
-    return 0;
-  }
-  if (!positionals.length) {
-    err(`linger experiment: name an experiment folder or checkpoint files\n\n${EXPERIMENT_USAGE}`);
-    return 2;
-  }
+  const parsed = commandArgs<{ json?: boolean }>('experiment', EXPERIMENT_USAGE, args, { json: { type: 'boolean' } }, out, err);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (!positionals.length) return usageError('experiment', EXPERIMENT_USAGE, 'name an experiment folder or checkpoint files', err);
   const files: string[] = [];
   for (const p of positionals) {
     let st: fs.Stats;
@@ -63,16 +44,7 @@ export async function runExperiment(args: string[], out: (s: string) => void, er
       files.push(...here);
     } else files.push(p);
   }
-  const summaries: CheckpointSummary[] = [];
-  const unreadable: { file: string; error: string }[] = [];
-  for (const f of files) {
-    try {
-      summaries.push(checkpointSummary(f));
-    } catch (e) {
-      unreadable.push({ file: f, error: (e as Error).message });
-    }
-  }
-  const r = experimentReport(summaries, { unreadable });
+  const r = experimentOfFiles(files);
   out(values.json ? JSON.stringify(r, null, 2) : formatExperiment(r));
-  return unreadable.length ? 1 : 0;
+  return r.unreadable.length ? 1 : 0;
 }

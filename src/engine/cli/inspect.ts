@@ -1,6 +1,6 @@
 // `linger inspect <checkpoint> [--json]`: the arguments and the output of the command; the
 // reading and the report are services/inspect.ts's (the engine process shows the same report).
-import { parseArgs } from 'node:util';
+import { commandArgs, usageError } from './args';
 import { CheckpointFormatError } from '../state/safetensors';
 import { formatInspect, inspectCheckpoint } from '../services/inspect';
 
@@ -14,27 +14,10 @@ is not a valid checkpoint, 2 on a usage error.
 
 /** The command: exit 0 on success, 1 on a bad file, 2 on a usage error. */
 export async function runInspect(args: string[], out: (s: string) => void, err: (s: string) => void = out): Promise<number> {
-  let values: { json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    err(`linger inspect: ${(e as Error).message}\n\n${INSPECT_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(INSPECT_USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    err(`linger inspect: expected one checkpoint file, got ${positionals.length}\n\n${INSPECT_USAGE}`);
-    return 2;
-  }
+  const parsed = commandArgs<{ json?: boolean }>('inspect', INSPECT_USAGE, args, { json: { type: 'boolean' } }, out, err);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError('inspect', INSPECT_USAGE, `expected one checkpoint file, got ${positionals.length}`, err);
   try {
     const r = inspectCheckpoint(positionals[0]);
     out(values.json ? JSON.stringify(r, null, 2) : formatInspect(r));

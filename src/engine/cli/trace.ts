@@ -2,7 +2,7 @@
 // module tree before and after traceLayers, as the Model view shows it, for a PyTorch model file
 // (.py: built by the user's own Python, services/pythonModel.ts; docs/python-models.md) or a
 // TypeScript/JavaScript model file (createModel() + inputShape).
-import { parseArgs } from 'node:util';
+import { commandArgs, usageError } from './args';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
 import { traceModelFile } from '../services/traceModelFile';
 import { ModelFileError } from '../modelFile';
@@ -20,33 +20,17 @@ a usage error.
 `;
 
 export async function runTrace(args: string[], out: (s: string) => void, err: (s: string) => void = out): Promise<number> {
-  let values: { class?: string; 'input-shape'?: string; python?: string; json?: boolean; help?: boolean };
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({
-      args,
-      options: {
-        class: { type: 'string' },
-        'input-shape': { type: 'string' },
-        python: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      allowPositionals: true,
-      strict: true,
-    }));
-  } catch (e) {
-    err(`linger trace: ${(e as Error).message}\n\n${TRACE_USAGE}`);
-    return 2;
-  }
-  if (values.help) {
-    out(TRACE_USAGE);
-    return 0;
-  }
-  if (positionals.length !== 1) {
-    err(`linger trace: expected one model file, got ${positionals.length}\n\n${TRACE_USAGE}`);
-    return 2;
-  }
+  const parsed = commandArgs<{ class?: string; 'input-shape'?: string; python?: string; json?: boolean }>(
+    'trace',
+    TRACE_USAGE,
+    args,
+    { class: { type: 'string' }, 'input-shape': { type: 'string' }, python: { type: 'string' }, json: { type: 'boolean' } },
+    out,
+    err,
+  );
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) return usageError('trace', TRACE_USAGE, `expected one model file, got ${positionals.length}`, err);
   const file = positionals[0];
   let inputShape: number[] | undefined;
   if (values['input-shape'] !== undefined) {

@@ -13,7 +13,7 @@ import { moduleTree } from '../state/checkpoint';
 import { checkpointSummary } from '../services/checkpointSummary';
 import { traceModelFile } from '../services/traceModelFile';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
-import { experimentReport, renderExperimentCharts } from '../services/experiment';
+import { experimentOfFiles, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
 
 export { checkpointSummary, traceModelFile };
@@ -27,7 +27,6 @@ import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import {
-  CheckpointSummary,
   CheckpointSummaryRequest,
   CompareRequest,
   DemoParams,
@@ -207,16 +206,7 @@ if (require.main === module && process.send) {
   connection.onRequest(
     ExperimentRequest,
     handled(async ({ files, title }) => {
-      const summaries: CheckpointSummary[] = [];
-      const unreadable: { file: string; error: string }[] = [];
-      for (const file of files) {
-        try {
-          summaries.push(checkpointSummary(file));
-        } catch (e) {
-          unreadable.push({ file, error: (e as Error).message });
-        }
-      }
-      const report = experimentReport(summaries, { title, unreadable });
+      const report = experimentOfFiles(files, title);
       return { report, svgs: await renderExperimentCharts(report) };
     }),
   );

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { CheckpointSummary } from '../host/protocol';
 import { foldedBns } from '../state/compare';
 import { renderChartSvg } from '../charts';
+import { checkpointSummary } from './checkpointSummary';
 
 export const STAGE_ORDER = ['float', 'traced', 'fixed'] as const;
 const STAGE_LABEL: Record<string, string> = { float: 'float', traced: 'traced', fixed: 'fixed' };
@@ -233,6 +234,20 @@ function explain(
       notes.push({ about: c.file, kind: 'info', text: `${c.label} records no metrics, so it is not on the charts.` });
   }
   return notes;
+}
+
+/** The report of these files (headers only); a file that cannot be read is listed with the reason, never dropped. */
+export function experimentOfFiles(files: string[], title?: string): ExperimentReport {
+  const summaries: CheckpointSummary[] = [];
+  const unreadable: { file: string; error: string }[] = [];
+  for (const file of files) {
+    try {
+      summaries.push(checkpointSummary(file));
+    } catch (e) {
+      unreadable.push({ file, error: (e as Error).message });
+    }
+  }
+  return experimentReport(summaries, { title, unreadable });
 }
 
 /** Every chart of a report as SVG. */
