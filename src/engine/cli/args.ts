@@ -42,3 +42,38 @@ export function usageError(name: string, usage: string, message: string, err: (s
   err(`linger ${name}: ${message}\n\n${usage}`);
   return 2;
 }
+
+/** The options of a PyTorch model file (trace, export): how the user's Python builds it. */
+export const PYTHON_OPTIONS: Options = { class: { type: 'string' }, 'input-shape': { type: 'string' }, python: { type: 'string' } };
+
+/**
+ * --class, --input-shape and --python, checked: refused for a model file that is not Python (they
+ * would be ignored), the shape positive whole numbers. The options, or the exit code of a usage error.
+ */
+export function pythonOptions(
+  name: string,
+  usage: string,
+  values: { class?: string; 'input-shape'?: string; python?: string },
+  file: string | undefined,
+  err: (s: string) => void,
+): { className?: string; inputShape?: number[]; python?: string } | number {
+  let inputShape: number[] | undefined;
+  if (values['input-shape'] !== undefined) {
+    inputShape = values['input-shape'].split(',').map((d) => Number(d.trim()));
+    if (!inputShape.length || inputShape.some((d) => !Number.isInteger(d) || d <= 0))
+      return usageError(
+        name,
+        usage,
+        `--input-shape expects positive whole numbers separated by commas (1,1,28,28), got '${values['input-shape']}'`,
+        err,
+      );
+  }
+  if (!/\.py$/i.test(file ?? '') && (values.class || inputShape || values.python))
+    return usageError(
+      name,
+      usage,
+      `--class, --input-shape and --python are for Python model files (.py); ${file ?? 'no model file'} is not one`,
+      err,
+    );
+  return { className: values.class, inputShape, python: values.python };
+}

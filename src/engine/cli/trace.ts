@@ -2,7 +2,7 @@
 // module tree before and after traceLayers, as the Model view shows it, for a PyTorch model file
 // (.py: built by the user's own Python, services/pythonModel.ts; docs/python-models.md) or a
 // TypeScript/JavaScript model file (createModel() + inputShape).
-import { commandArgs, usageError } from './args';
+import { commandArgs, PYTHON_OPTIONS, pythonOptions, usageError } from './args';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
 import { traceModelFile } from '../services/traceModelFile';
 import { ModelFileError } from '../modelFile';
@@ -24,7 +24,7 @@ export async function runTrace(args: string[], out: (s: string) => void, err: (s
     'trace',
     TRACE_USAGE,
     args,
-    { class: { type: 'string' }, 'input-shape': { type: 'string' }, python: { type: 'string' }, json: { type: 'boolean' } },
+    { ...PYTHON_OPTIONS, json: { type: 'boolean' } },
     out,
     err,
   );
@@ -32,25 +32,11 @@ export async function runTrace(args: string[], out: (s: string) => void, err: (s
   const { values, positionals } = parsed;
   if (positionals.length !== 1) return usageError('trace', TRACE_USAGE, `expected one model file, got ${positionals.length}`, err);
   const file = positionals[0];
-  let inputShape: number[] | undefined;
-  if (values['input-shape'] !== undefined) {
-    inputShape = values['input-shape'].split(',').map((d) => Number(d.trim()));
-    if (!inputShape.length || inputShape.some((d) => !Number.isInteger(d) || d <= 0)) {
-      err(`linger trace: --input-shape expects positive whole numbers separated by commas (1,1,28,28), got '${values['input-shape']}'`);
-      return 2;
-    }
-  }
+  const py = pythonOptions('trace', TRACE_USAGE, values, file, err);
+  if (typeof py === 'number') return py;
   const python = /\.py$/i.test(file);
-  if (!python && (values.class || inputShape || values.python)) {
-    err(
-      `linger trace: --class, --input-shape and --python are for Python model files; ${file} is a TypeScript/JavaScript model file (createModel() + inputShape)`,
-    );
-    return 2;
-  }
   try {
-    const r = python
-      ? await tracePythonModel(file, { className: values.class, inputShape, python: values.python })
-      : await traceModelFile(file);
+    const r = python ? await tracePythonModel(file, py) : await traceModelFile(file);
     if (values.json) out(JSON.stringify(r, null, 2));
     else out(`${r.before.label}:\n${r.before.text}\n\n${r.after.label}:\n${r.after.text}`);
     return 0;

@@ -13,6 +13,7 @@ import { moduleTree } from '../state/checkpoint';
 import { checkpointSummary } from '../services/checkpointSummary';
 import { traceModelFile } from '../services/traceModelFile';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
+import { checkpointModel } from '../services/checkpointModel';
 import { experimentOfFiles, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
 
@@ -27,6 +28,7 @@ import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import {
+  CheckpointModelRequest,
   CheckpointSummaryRequest,
   CompareRequest,
   DemoParams,
@@ -55,7 +57,8 @@ function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
     e instanceof ExportError ||
     e instanceof OnnxExportError ||
     e instanceof JobCancelledError ||
-    e instanceof OnnxImportError;
+    e instanceof OnnxImportError ||
+    e instanceof PythonModelError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
@@ -97,10 +100,10 @@ export async function exportAndVerify(p: ExportParams): Promise<ExportResult> {
   const source = p.modelFile;
   if (!source && !p.checkpoint) throw new ExportError('nothing to export: give a checkpoint or a model file');
   // no model file: a checkpoint of a built-in model (DemoCNN, DemoGRU), services/exportModel.ts
-  const prepared = await prepareModel(source, p.checkpoint);
+  const prepared = await prepareModel(source, p.checkpoint, p.python);
   const model = prepared.model;
   const stage = model.stage();
-  const base = (p.checkpoint ?? (typeof source === 'string' ? source : 'model')).replace(/\.(safetensors|[cm]?[tj]s)$/, '');
+  const base = (p.checkpoint ?? (typeof source === 'string' ? source : 'model')).replace(/\.(safetensors|pth?|py|[cm]?[tj]s)$/, '');
   const out = p.output ?? `${base}${stage === 'fixed' ? `.${p.dialect}` : ''}.onnx`;
   model.eval();
   const example = prepared.example();
@@ -170,6 +173,13 @@ if (require.main === module && process.send) {
   connection.onRequest(
     ExportOnnxRequest,
     handled((p) => exportAndVerify(p)),
+  );
+  connection.onRequest(
+    CheckpointModelRequest,
+    handled(async ({ checkpoint, modelFile, python }) => {
+      await initBackend();
+      return checkpointModel(checkpoint, modelFile, python);
+    }),
   );
   connection.onRequest(
     ImportOnnxRequest,

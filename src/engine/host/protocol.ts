@@ -9,6 +9,7 @@ import type { Graph } from '../trace/graph';
 import type { InspectResult } from '../services/inspect';
 import type { ExperimentReport } from '../services/experiment';
 import type { PythonFailure, PythonTraceResult } from '../services/pythonModel';
+import type { CheckpointModel } from '../services/checkpointModel';
 
 export interface EngineInfo {
   backend: string;
@@ -94,11 +95,30 @@ export type PythonTraceReply =
     };
 export const TracePythonModelRequest = new RequestType<PythonTraceParams, PythonTraceReply, void>('linger/tracePythonModel');
 
+/** How the user's Python builds a PyTorch model file (the class, the input shape, the interpreter). */
+export interface PythonSpec {
+  className?: string;
+  inputShape?: number[];
+  python?: string;
+}
+
+/**
+ * A checkpoint with no stored module tree (a PyTorch or real-linger `.pt`) through the model file
+ * it is paired with: its tree at its stage, the graph, where each module is defined.
+ */
+export const CheckpointModelRequest = new RequestType<
+  { checkpoint: string; modelFile: string; python?: PythonSpec },
+  CheckpointModel,
+  void
+>('linger/checkpointModel');
+
 export interface ExportParams {
   /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */
   checkpoint?: string;
   /** the model file that builds the model; not needed for a checkpoint of the built-in DemoCNN */
   modelFile?: string;
+  /** a PyTorch model file's class, input shape and interpreter (services/pythonModel.ts) */
+  python?: PythonSpec;
   dialect: 'qdq' | 'thinker';
   /** default: beside the checkpoint (or model file), <name>[.<dialect>].onnx */
   output?: string;

@@ -28,6 +28,8 @@ export type { ModelFile } from '../modelFile';
 export { CheckpointFormatError } from '../state/safetensors';
 export { exportOnnx, importOnnx, OnnxExportError, OnnxImportError } from '../onnx';
 export { verifyOnnx } from '../onnx/verify';
+export { importPythonModel, PythonModelError } from '../services/pythonModel';
+export type { PythonTraceOptions } from '../services/pythonModel';
 export { checkChip, checkOnnxModel, formatFindings, ChipRulesError } from '../chip';
 export type { OnnxVerification } from '../onnx/verify';
 export type { ExportOptions, ImportOptions } from '../onnx';

@@ -11,6 +11,7 @@ import { Checkpoint, loadCheckpoint, readCheckpointInfo } from '../state/checkpo
 import { applyCheckpointTransforms } from '../state/replay';
 import { DEMO_INPUT_SHAPE, DemoCNN } from '../train/demoCnn';
 import { DemoGRU } from '../train/demoGru';
+import { pythonModelFile, PythonTraceOptions } from './pythonModel';
 
 export class ExportError extends Error {}
 
@@ -30,6 +31,10 @@ export interface PreparedModel {
   example: () => Tensor;
   checkpoint?: Checkpoint;
   notes: string[];
+  /** the model file the model came from */
+  file: string;
+  /** a PyTorch model file's module definitions (0-based lines), from its Python */
+  definitions?: Record<string, number>;
 }
 
 /** The engine's built-in models, by the class name a checkpoint records: exported with no model file. */
@@ -44,10 +49,17 @@ export function builtinModelFile(name: string): ModelFile | undefined {
 /**
  * The model of a model file, at the stage of a checkpoint with its state loaded (no checkpoint:
  * the freshly created float model). Without a model file, the checkpoint's model must be a
- * built-in one (DemoCNN, DemoGRU). Errors are clear and name the file they concern.
+ * built-in one (DemoCNN, DemoGRU). A PyTorch model file (.py) is built by the user's Python
+ * (services/pythonModel.ts; `python` says which class, shape and interpreter): a `.pt` trained
+ * with real linger gets its model this way (docs/python-models.md). Errors are clear and name the
+ * file they concern.
  */
-export async function prepareModel(modelFile: string | ModelFile | undefined, checkpointFile?: string): Promise<PreparedModel> {
-  let mf: ModelFile;
+export async function prepareModel(
+  modelFile: string | ModelFile | undefined,
+  checkpointFile?: string,
+  python: PythonTraceOptions = {},
+): Promise<PreparedModel> {
+  let mf: ModelFile & { definitions?: Record<string, number> };
   if (modelFile === undefined) {
     if (!checkpointFile) throw new ExportError('give a model file, or a checkpoint of a built-in model (DemoCNN, DemoGRU)');
     const name = readCheckpointInfo(checkpointFile).metadata.model;
@@ -60,11 +72,17 @@ export async function prepareModel(modelFile: string | ModelFile | undefined, ch
     }
     mf = builtin;
   } else {
-    mf = typeof modelFile === 'string' ? await loadModelFile(modelFile) : modelFile;
+    mf =
+      typeof modelFile !== 'string'
+        ? modelFile
+        : /\.py$/i.test(modelFile)
+          ? await pythonModelFile(modelFile, python)
+          : await loadModelFile(modelFile);
   }
   const model = mf.createModel();
   const example = () => exampleOf(mf);
-  if (!checkpointFile) return { model, inputShape: mf.inputShape, example, notes: [] };
+  const source = { file: mf.file, ...(mf.definitions ? { definitions: mf.definitions } : {}) };
+  if (!checkpointFile) return { model, inputShape: mf.inputShape, example, notes: [], ...source };
   const ck = await loadCheckpoint(checkpointFile);
   const notes: string[] = [];
   const shape = mf.inputShape;
@@ -90,5 +108,5 @@ export async function prepareModel(modelFile: string | ModelFile | undefined, ch
       );
     }
   }
-  return { model, inputShape: shape, example, checkpoint: ck, notes };
+  return { model, inputShape: shape, example, checkpoint: ck, notes, ...source };
 }

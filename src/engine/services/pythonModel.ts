@@ -11,9 +11,11 @@ import { initBackend } from '../backend/select';
 import { tf } from '../backend/tf';
 import type { TraceResult } from '../host/protocol';
 import { graphOf, traceLayers, TraceOptions } from '../linger/transforms';
-import { importOnnx, OnnxModel } from '../onnx/import';
+import { importOnnxBuffer, OnnxModel } from '../onnx/import';
+import type { ModelFile } from '../modelFile';
+import type { Module } from '../nn/module';
 import { moduleTree } from '../state/checkpoint';
-import { randn } from '../tensor';
+import { randn, Tensor } from '../tensor';
 
 export interface PythonTraceOptions {
   /** the nn.Module class to build (default: create_model(), else the file's only class) */
@@ -94,9 +96,35 @@ function run(
   });
 }
 
-/** Builds the user's PyTorch model in their Python, imports its ONNX export, and traces it. */
-export async function tracePythonModel(file: string, opts: PythonTraceOptions = {}): Promise<PythonTraceResult> {
-  const t0 = performance.now();
+interface PythonInfo {
+  ok: boolean;
+  kind?: PythonFailure;
+  error?: string;
+  frame?: { file: string; line: number; function: string; text: string };
+  classes?: string[];
+  className?: string;
+  inputShape?: number[];
+  inputDtype?: string;
+  exampleInput?: boolean;
+  text?: string;
+  definitions?: Record<string, number>;
+  torch?: string;
+}
+
+/** What the user's Python made of their file: the model's ONNX export and what trace_model.py reported. */
+export interface PythonBuild {
+  file: string;
+  python: string;
+  onnx: Uint8Array;
+  info: PythonInfo & { className: string; inputShape: number[] };
+}
+
+/**
+ * Runs the user's Python on trace_model.py: it imports the file, builds the model and exports it
+ * to ONNX (PRESERVE mode: BatchNorm and the state-dict names kept). Every failure is a
+ * PythonModelError with its kind, the user's frame and a way forward.
+ */
+export async function buildPythonModel(file: string, opts: PythonTraceOptions = {}): Promise<PythonBuild> {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new PythonModelError(`${file}: no such file`, 'import');
   if (opts.inputShape && (!opts.inputShape.length || opts.inputShape.some((d) => !Number.isInteger(d) || d <= 0)))
@@ -117,19 +145,7 @@ export async function tracePythonModel(file: string, opts: PythonTraceOptions = 
         `${path.basename(abs)}: Python did not finish within ${((opts.timeoutMs ?? 300_000) / 1000).toFixed(0)} s — ${WAY_FORWARD.timeout}`,
         'timeout',
       );
-    let info: {
-      ok: boolean;
-      kind?: PythonFailure;
-      error?: string;
-      frame?: { file: string; line: number; function: string; text: string };
-      classes?: string[];
-      className?: string;
-      inputShape?: number[];
-      exampleInput?: boolean;
-      text?: string;
-      definitions?: Record<string, number>;
-      torch?: string;
-    };
+    let info: PythonInfo;
     try {
       info = JSON.parse(fs.readFileSync(infoFile, 'utf8'));
     } catch {
@@ -151,33 +167,84 @@ export async function tracePythonModel(file: string, opts: PythonTraceOptions = 
         info.classes ?? [],
       );
     }
-    await initBackend();
-    const model = (await importOnnx(onnx, { inputShape: info.inputShape })) as OnnxModel;
-    model.displayName = info.className;
-    const inputShape = [...model.inputShape];
-    const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-    tf.tidy(() => {
-      traceLayers(model, model, randn(inputShape), opts.traceOptions ?? {});
-    });
-    const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
-    // 1-based lines from Python → the 0-based lines the views use
-    const definitions = Object.fromEntries(Object.entries(info.definitions ?? {}).map(([k, v]) => [k, v - 1]));
+    // not cached: the file may import others the user has just changed
     return {
       file: abs,
-      inputShape,
-      before,
-      after,
-      definitions,
-      graph: graphOf(model),
-      ms: performance.now() - t0,
-      className: info.className!,
-      classes: info.classes ?? [],
-      torchText: info.text ?? '',
       python,
-      torchVersion: info.torch ?? '',
-      exampleInput: Boolean(info.exampleInput),
+      onnx: fs.readFileSync(onnx),
+      info: { ...info, className: info.className ?? '', inputShape: info.inputShape ?? [] },
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** 1-based lines from Python → the 0-based lines the views use. */
+const zeroBased = (d: Record<string, number> = {}) => Object.fromEntries(Object.entries(d).map(([k, v]) => [k, v - 1]));
+
+/** A fresh engine model of a build (the ONNX import of the user's class, named after it). */
+function modelOfBuild(b: PythonBuild): OnnxModel {
+  const model = importOnnxBuffer(b.onnx, { inputShape: b.info.inputShape, file: b.file });
+  model.displayName = b.info.className;
+  return model;
+}
+
+/**
+ * A PyTorch model file as a model file of ours (createModel, inputShape): what export, a
+ * checkpoint's tree and the notebook's linger.importPythonModel build a `.pt`'s model from.
+ */
+export async function pythonModelFile(
+  file: string,
+  opts: PythonTraceOptions = {},
+): Promise<ModelFile & { className: string; definitions: Record<string, number> }> {
+  const b = await buildPythonModel(file, opts);
+  await initBackend();
+  const ints = /^(u?int|long|bool)/.test(b.info.inputDtype ?? '');
+  return {
+    createModel: () => modelOfBuild(b),
+    inputShape: [...b.info.inputShape],
+    // an index input (Embedding) is exported with zeros: any valid index does
+    ...(ints ? { example: () => new Tensor(tf.zeros(b.info.inputShape, 'int32')) } : {}),
+    file: b.file,
+    className: b.info.className,
+    definitions: zeroBased(b.info.definitions),
+  };
+}
+
+/** linger.importPythonModel: the user's PyTorch class as an engine model (float stage), in a notebook or a script. */
+export async function importPythonModel(file: string, opts: PythonTraceOptions = {}): Promise<Module> {
+  const b = await buildPythonModel(file, opts);
+  await initBackend();
+  return modelOfBuild(b);
+}
+
+/** Builds the user's PyTorch model in their Python, imports its ONNX export, and traces it. */
+export async function tracePythonModel(file: string, opts: PythonTraceOptions = {}): Promise<PythonTraceResult> {
+  const t0 = performance.now();
+  const b = await buildPythonModel(file, opts);
+  const { info, python, file: abs } = b;
+  await initBackend();
+  const model = modelOfBuild(b);
+  const inputShape = [...model.inputShape];
+  const before = { label: 'Before traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  tf.tidy(() => {
+    traceLayers(model, model, randn(inputShape), opts.traceOptions ?? {});
+  });
+  const after = { label: 'After traceLayers', stage: model.stage(), modules: moduleTree(model), text: String(model) };
+  const definitions = zeroBased(info.definitions);
+  return {
+    file: abs,
+    inputShape,
+    before,
+    after,
+    definitions,
+    graph: graphOf(model),
+    ms: performance.now() - t0,
+    className: info.className,
+    classes: info.classes ?? [],
+    torchText: info.text ?? '',
+    python,
+    torchVersion: info.torch ?? '',
+    exampleInput: Boolean(info.exampleInput),
+  };
 }

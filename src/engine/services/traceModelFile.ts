@@ -10,7 +10,7 @@ import { moduleTree } from '../state/checkpoint';
 import * as fs from 'node:fs';
 
 /** 0-based line of `<name> = new` (a field) in the model file, for "Reveal in editor". */
-function definitionLines(file: string, paths: string[]): Record<string, number> {
+export function definitionLines(file: string, paths: string[]): Record<string, number> {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
   const out: Record<string, number> = {};
   for (const p of paths) {
