@@ -37,6 +37,10 @@ export interface ChipGraph {
   /** the initializers' dims */
   initializers: Map<string, { dims: number[]; bytes: number }>;
   input: string;
+  /** the graph's outputs, as the model names them */
+  outputs: string[];
+  /** initializers holding integers (Reshape's shape, Slice's starts…): their values */
+  ints: Map<string, number[]>;
   dialect: string;
 }
 
@@ -196,17 +200,36 @@ export function chipGraph(model: onnx.IModelProto): ChipGraph {
           const ax = a < 0 ? a + x.length : a;
           out = x.map((d, i) => (i === ax ? all.reduce((p, s) => p + s![i], 0) : d));
         }
-      } else if (
-        t === 'Squeeze' ||
-        t === 'Unsqueeze' ||
-        t === 'Gather' ||
-        t === 'Slice' ||
-        t === 'Split' ||
-        t === 'GRUInt' ||
-        t === 'LSTMInt' ||
-        t === 'GRU' ||
-        t === 'LSTM'
-      ) {
+      } else if (t === 'GRUInt' || t === 'LSTMInt') {
+        // linger's recurrent ops: the sequence [B, T, H] (batch_first) or [T, B, H], then the last state(s)
+        const h = attrs.int('hidden_size', 0);
+        const bf = attrs.int('batch_first', 0) === 1;
+        const dirs = attrs.int('bidirectional', 0) ? 2 : 1;
+        const [b, tt] = bf ? [x[0], x[1]] : [x[1], x[0]];
+        const outs = (n.output ?? []).map((_, i) => (i === 0 ? (bf ? [b, tt, h * dirs] : [tt, b, h * dirs]) : [dirs, b, h]));
+        (n.output ?? []).forEach((o, i) => shapes.set(o, outs[i]));
+        out = undefined;
+      } else if (t === 'Slice') {
+        const [st, en, ax, sp] = [1, 2, 3, 4].map((k) => (ins[k] ? intsOf(ins[k]) : undefined));
+        if (st && en) {
+          const axes = ax ?? st.map((_, i) => i);
+          out = [...x];
+          axes.forEach((a0, i) => {
+            const a = a0 < 0 ? a0 + x.length : a0;
+            const clamp = (v: number) => Math.max(0, Math.min(x[a], v < 0 ? v + x[a] : v));
+            const step = sp?.[i] ?? 1;
+            out![a] = Math.max(0, Math.ceil((clamp(en[i]) - clamp(st[i])) / step));
+          });
+        }
+      } else if (t === 'Squeeze' || t === 'Unsqueeze') {
+        const axes = attrs.ints('axes') ?? (ins[1] ? intsOf(ins[1]) : undefined);
+        if (t === 'Squeeze') out = x.filter((d, i) => (axes ? !axes.some((a) => (a < 0 ? a + x.length : a) === i) : d !== 1));
+        else if (axes) {
+          out = [...x];
+          const r = x.length + axes.length;
+          for (const a of axes.map((v) => (v < 0 ? v + r : v)).sort((p, q) => p - q)) out.splice(a, 0, 1);
+        }
+      } else if (t === 'Gather' || t === 'Split' || t === 'GRU' || t === 'LSTM') {
         out = undefined;
       } else if (ins.length >= 2 && shapes.get(ins[1]) && !initializers.has(ins[1])) {
         out = broadcast(x, shapes.get(ins[1])!); // elementwise of two values
@@ -218,10 +241,14 @@ export function chipGraph(model: onnx.IModelProto): ChipGraph {
     // others keep their input's; a float or traced model is checked as init makes it (int8 codes)
     const ob =
       dialect !== 'thinker' ? 1 : t === 'Dequant' ? 4 : n.domain === 'thinker' ? attrs.int('o_bits', 8) / 8 : (bytes.get(ins[0]) ?? 1);
-    for (const o of n.output ?? []) {
+    // (linger's recurrent ops also give their last state, as float: thinker v1.1.0 resource_packer/ops/GRUInt.py:86)
+    (n.output ?? []).forEach((o, i) => {
       if (out) shapes.set(o, out);
-      bytes.set(o, ob);
-    }
+      bytes.set(o, (t === 'GRUInt' || t === 'LSTMInt') && i > 0 && dialect === 'thinker' ? 4 : ob);
+    });
   }
-  return { nodes, shapes, bytes, initializers, input: input.name!, dialect };
+  const ints = new Map<string, number[]>();
+  for (const [k, t] of initValues) if (t.dataType === DT.INT64 || t.dataType === DT.INT32) ints.set(k, intsOf(k)!);
+  const outputs = (g.output ?? []).map((o) => o.name!);
+  return { nodes, shapes, bytes, initializers, input: input.name!, outputs, ints, dialect };
 }

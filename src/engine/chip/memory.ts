@@ -1,72 +1,109 @@
-// The memory a packed model needs (docs/chip-rules.md, "memory"): each layer's activation and
-// weight bytes after thinker's alignment, and the peak of a plan that keeps a value from the node
-// writing it to the last node reading it, as tpacker's planner does.
+// The memory a packed model needs (docs/chip-rules.md, "Memory"): tpacker's own plan, restated.
+// The model's graph becomes the graph tpacker packs (packgraph.ts: fused activations, split convs,
+// packed weights); each activation lives from the node writing it to the last node reading it, the
+// ops' workspace and the two DMA buffers of fetched weights join them (workspace.ts), and the
+// placement tpacker keeps decides the SHARE_MEM total (slots.ts). Weights are tpacker's PSRAM.
 import type { ChipGraph } from './graph';
+import { nbytes, packGraph } from './packgraph';
 import type { ChipPlatform } from './platforms';
+import { planSlots, shareLifetimes, type SlotPlan, type SlotTensor } from './slots';
+import { dmaBytes, workspaceOf } from './workspace';
 
 export interface ChipLayerMemory {
   layer: string;
   op: string;
-  /** bytes of the node's output(s) */
+  /** bytes of the node's output(s), 16-byte aligned as tpacker counts them */
   activationBytes: number;
   /** bytes of its weights and biases, as tpacker packs them */
   weightBytes: number;
+  /** the scratch memory the op asks for (its get_workspace), if any */
+  workspaceBytes?: number;
 }
 
 export interface ChipMemory {
   layers: ChipLayerMemory[];
-  /**
-   * the largest sum of live activations at any node: a lower bound of the SRAM (SHARE_MEM)
-   * tpacker plans, which adds each op's workspace (ops/*.py get_workspace; not modelled yet)
-   */
+  /** the largest sum of live activations at any node (no workspace, no DMA buffers) */
   peakActivationBytes: number;
-  /** all weights and biases as tpacker packs them (its PSRAM plan; within 1% on the corpus' networks) */
+  /** all constants as tpacker packs them: its PSRAM need */
   weightBytes: number;
+  /** the SHARE_MEM tpacker plans: activations, the largest workspace and the DMA buffers, in slots */
+  sramPeakBytes: number;
+  /** the largest workspace (one buffer, shared by the ops asking for one) */
+  workspaceBytes: number;
+  /** the two DMA buffers weights are fetched into */
+  dmaBytes: [number, number];
+  /** the placement kept (of greedy by size, by breadth, by order) and its slots */
+  plan: SlotPlan;
   sramBytes: number;
   psramBytes: number;
 }
 
-const ALIGN = (x: number, a: number) => Math.ceil(x / a) * a;
-const prod = (s: number[]) => s.reduce((a, b) => a * b, 1);
+/** the (de)quantizing nodes at the model's edges: not layers */
+const QUANT = new Set(['Quant', 'Dequant', 'QuantizeLinear', 'DequantizeLinear']);
 
 export function planMemory(g: ChipGraph, p: ChipPlatform): ChipMemory {
-  const size = (v: string) => {
-    const s = g.shapes.get(v);
-    return s ? prod(s) * (g.bytes.get(v) ?? 1) : 0;
-  };
+  const pg = packGraph(g);
+  const N = pg.nodes.length;
+  const names = [...pg.entries.keys()];
+  const ts: SlotTensor[] = [];
+  const ix = new Map<string, number>();
   const lastUse = new Map<string, number>();
-  g.nodes.forEach((n, i) => n.inputs.forEach((v) => lastUse.set(v, i)));
-  const layers: ChipLayerMemory[] = [];
-  let live = new Map<string, number>([[g.input, size(g.input)]]);
-  let peak = size(g.input);
-  g.nodes.forEach((n, i) => {
-    let wb = 0;
-    for (const v of n.inputs.slice(1)) {
-      const init = g.initializers.get(v);
-      if (!init) continue;
-      // a float or traced model's weights become int8 codes, its biases int32 (init)
-      const eb = g.dialect === 'thinker' ? init.bytes : v === n.inputs[1] ? 1 : 4;
-      // tpacker pads a conv's output channels to 2 (16 depthwise) and its input channels to 8
-      if (v === n.inputs[1] && n.weight && n.kernel && init.dims.length >= 3) {
-        const [co, ci] = init.dims;
-        const dw = ci === 1 && n.group === co;
-        wb += (dw ? ALIGN(co, 16) * ci : ALIGN(co, 2) * ALIGN(ci, 8)) * prod(n.kernel) * eb;
-      } else wb += prod(init.dims) * eb;
+  for (const n of pg.nodes) for (const v of n.inputs) lastUse.set(v, Math.max(lastUse.get(v) ?? -1, n.index));
+  let weights = 0;
+  for (const name of names) {
+    const e = pg.entries.get(name)!;
+    if (e.kind === 'const') {
+      weights += nbytes(e);
+      continue;
     }
-    const ab = n.outputs.reduce((a, o) => a + size(o), 0);
-    for (const o of n.outputs) live.set(o, size(o));
+    // memory.py:154-178: the input from 0, an output to the last node, others to their last reader
+    const begin = e.kind === 'input' ? 0 : (e.src?.index ?? 0);
+    const end = e.kind === 'output' ? N - 1 : (lastUse.get(name) ?? begin);
+    // an in-place op's output shares its input's memory (ops/Reshape.py:44, Squeeze.py:47, Unsqueeze.py:59)
+    const inplace = e.src && ['Reshape', 'Squeeze', 'Unsqueeze'].includes(e.src.op) ? ix.get(e.src.inputs[0]) : undefined;
+    ix.set(name, ts.length);
+    ts.push({ name, bytes: nbytes(e), begin, end, share: inplace ?? ts.length });
+  }
+  const layers = pg.nodes.map((n) => ({
+    layer: n.layer,
+    op: n.op,
+    activationBytes: n.outputs.reduce((a, o) => a + (pg.entries.has(o) ? nbytes(pg.entries.get(o)!) : 0), 0),
+    weightBytes: n.inputs.reduce((a, v) => a + (pg.entries.get(v)?.kind === 'const' ? nbytes(pg.entries.get(v)!) : 0), 0),
+    workspaceBytes: workspaceOf(pg, n),
+  }));
+  // one workspace of the largest request, alive from the first op asking to the last (memory.py:55-98)
+  const asking = layers.map((l, i) => (l.workspaceBytes === undefined ? -1 : i)).filter((i) => i >= 0);
+  const workspace = Math.max(0, ...asking.map((i) => Math.ceil(layers[i].workspaceBytes! / 16) * 16));
+  if (asking.length) ts.push({ name: 'workspace', bytes: workspace, begin: asking[0], end: asking[asking.length - 1], share: ts.length });
+  // the weighted ops fetch into buffer 1 and 2 in turn; each the largest it holds, alive throughout (memory.py:100-143)
+  const dma: [number, number] = [0, 0];
+  let turn = 0;
+  for (const n of pg.nodes) {
+    const d = dmaBytes(pg, n);
+    if (!d) continue;
+    dma[turn % 2] = Math.max(dma[turn % 2], d);
+    turn++;
+  }
+  for (const [i, d] of dma.entries())
+    if (turn > i) ts.push({ name: `dma_buffer${i + 1}`, bytes: d, begin: 0, end: N - 1, share: ts.length });
+  shareLifetimes(ts);
+  // the peak of activations alone (no workspace, no DMA buffer; an in-place output counted once): a lower bound of the plan
+  const own = ts.filter((t, i) => t.share === i && !t.name.startsWith('dma_buffer') && t.name !== 'workspace');
+  let peak = 0;
+  for (let i = 0; i < N; i++)
     peak = Math.max(
       peak,
-      [...live.values()].reduce((a, b) => a + b, 0),
+      own.reduce((a, t) => a + (t.begin <= i && i <= t.end ? t.bytes : 0), 0),
     );
-    live = new Map([...live].filter(([v]) => (lastUse.get(v) ?? -1) > i));
-    if (n.op !== 'other' || wb)
-      layers.push({ layer: n.layer, op: n.op === 'other' ? n.opType : n.op, activationBytes: ab, weightBytes: wb });
-  });
+  const { best } = planSlots(ts, N);
   return {
-    layers,
+    layers: layers.filter((l) => !QUANT.has(l.op)),
     peakActivationBytes: peak,
-    weightBytes: layers.reduce((a, l) => a + l.weightBytes, 0),
+    weightBytes: weights,
+    sramPeakBytes: best.total,
+    workspaceBytes: workspace,
+    dmaBytes: dma,
+    plan: best,
     sramBytes: p.sramBytes,
     psramBytes: p.psramBytes,
   };

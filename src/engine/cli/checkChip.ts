@@ -36,11 +36,14 @@ function formatReport(r: ChipReport, what: string): string {
   if (r.memory) {
     const m = r.memory;
     lines.push(
-      `memory: peak activations ${kb(m.peakActivationBytes)} of ${kb(m.sramBytes)} SRAM; weights ${kb(m.weightBytes)} (PSRAM ${kb(m.psramBytes)})`,
+      `memory: SRAM plan ${kb(m.sramPeakBytes)} of ${kb(m.sramBytes)} SRAM (activations alone ${kb(m.peakActivationBytes)}, ` +
+        `workspace ${kb(m.workspaceBytes)}, DMA buffers ${kb(m.dmaBytes[0] + m.dmaBytes[1])}; tpacker's ${m.plan.method} placement); ` +
+        `weights ${kb(m.weightBytes)} (PSRAM ${kb(m.psramBytes)})`,
     );
-    for (const l of m.layers.filter((x) => x.op !== 'Quant' && x.op !== 'Dequant'))
+    for (const l of m.layers)
       lines.push(
-        `  ${(l.layer || '(model)').padEnd(24)} ${l.op.padEnd(20)} out ${kb(l.activationBytes).padStart(9)}  weights ${kb(l.weightBytes).padStart(9)}`,
+        `  ${(l.layer || '(model)').padEnd(24)} ${l.op.padEnd(20)} out ${kb(l.activationBytes).padStart(9)}  weights ${kb(l.weightBytes).padStart(9)}` +
+          (l.workspaceBytes ? `  workspace ${kb(l.workspaceBytes).padStart(9)}` : ''),
       );
   }
   lines.push(

@@ -64,7 +64,7 @@ describe('linger check-chip', () => {
     const r = await run([OK]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /no findings/);
-    assert.match(r.out, /memory: peak activations .* of 640\.0 KB SRAM/);
+    assert.match(r.out, /memory: SRAM plan .* of 640\.0 KB SRAM \(activations alone .*placement\)/);
     assert.match(r.out, /conv +Conv2dInt +out +1\.0 KB/);
     const j = await run([OK, '--json']);
     const rep = JSON.parse(j.out) as ChipReport;

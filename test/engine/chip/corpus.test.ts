@@ -3,7 +3,7 @@
 // dialect, packed it with the REAL tpacker v1.1.0 and stored whether it refused, at which layer,
 // and the memory it planned (test/fixtures/chip/verdicts.json). Here checkChip must say 'error'
 // exactly when tpacker refused (or the export refuses), name the same layer, and plan the memory
-// of the networks within 5% of tpacker's.
+// tpacker plans (its PSRAM and SHARE_MEM needs).
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
@@ -58,15 +58,27 @@ describe(`checkChip against tpacker ${verdicts.thinker} (test/fixtures/chip/verd
     });
   }
 
-  // weights, as tpacker packs them (channels aligned), against the PSRAM tpacker reported for the
-  // corpus' networks (docs/chip-rules.md, memory); activations are a lower bound of its SHARE_MEM
-  // (tpacker adds each op's workspace there)
-  for (const c of CHIP_CASES.filter((x) => x.name.startsWith('net_') && verdicts.cases[x.name].verdict === 'packs')) {
-    test(`${c.name}: weight bytes within 5% of tpacker's PSRAM plan, activations within its SHARE_MEM`, () => {
+  // the memory tpacker plans (docs/chip-rules.md, memory): PSRAM (the constants as it packs them)
+  // and SHARE_MEM (activations, the ops' workspace and the DMA buffers, placed as its planner
+  // places them). The issue asks for the networks within 5%; every model that packs is exact.
+  const packs = CHIP_CASES.filter((x) => verdicts.cases[x.name].verdict === 'packs');
+  for (const c of packs.filter((x) => x.name.startsWith('net_'))) {
+    test(`${c.name}: PSRAM and SHARE_MEM within 5% of tpacker's plan`, () => {
       const m = checkChip(fixedChipCase(c), randn(c.shape)).memory!;
       const t = verdicts.cases[c.name].memory!;
-      assert.ok(Math.abs(m.weightBytes / t.PSRAM - 1) <= 0.05, `ours ${m.weightBytes}, tpacker ${t.PSRAM}`);
-      assert.ok(m.peakActivationBytes <= t.SHARE_MEM, `ours ${m.peakActivationBytes}, tpacker ${t.SHARE_MEM}`);
+      assert.ok(Math.abs(m.weightBytes / t.PSRAM - 1) <= 0.05, `PSRAM: ours ${m.weightBytes}, tpacker ${t.PSRAM}`);
+      assert.ok(Math.abs(m.sramPeakBytes / t.SHARE_MEM - 1) <= 0.05, `SHARE_MEM: ours ${m.sramPeakBytes}, tpacker ${t.SHARE_MEM}`);
+      assert.ok(m.peakActivationBytes <= m.sramPeakBytes);
     });
   }
+  test(`every model tpacker packs (${packs.length}): PSRAM and SHARE_MEM equal tpacker's`, () => {
+    const off = packs.flatMap((c) => {
+      const m = checkChip(fixedChipCase(c), randn(c.shape)).memory!;
+      const t = verdicts.cases[c.name].memory!;
+      return m.weightBytes === t.PSRAM && m.sramPeakBytes === t.SHARE_MEM
+        ? []
+        : [`${c.name}: PSRAM ${m.weightBytes} / ${t.PSRAM}, SHARE_MEM ${m.sramPeakBytes} / ${t.SHARE_MEM}`];
+    });
+    assert.deepEqual(off, []);
+  });
 });
