@@ -37,6 +37,9 @@ commands:
           metrics, and notes where a number would surprise: <folder | checkpoints…> [--json]
   export  a model file (createModel + inputShape) to ONNX at a checkpoint's stage
           <model file> [--checkpoint FILE] [--dialect qdq|thinker] -o out.onnx
+  export-pytorch  an experiment as a PyTorch + linger project for GPUs and clusters (torchrun):
+          <checkpoint | model file> [--checkpoint FILE] -o dir/ [--data | --no-data] [--limit N]
+          [--force]: model.py, weights, recipe.json, train.py, README.md
   check-chip  a model against the chip's rules before training (venus: thinker v1.1.0's tpacker):
           <model file | checkpoint | model.onnx> [--platform venus] [--json]; exits 1 on an error
   check   flag state-dict loads in the wrong place of the linger pipeline (LINGER001–005) in
@@ -90,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'trace') return (await import('./cli/trace')).runTrace(rest, stdout, stderr);
   if (cmd === 'experiment') return (await import('./cli/experiment')).runExperiment(rest, stdout, stderr);
   if (cmd === 'export') return (await import('./cli/export')).runExport(rest, stdout, stderr);
+  if (cmd === 'export-pytorch') return (await import('./cli/exportPytorch')).runExportPytorch(rest, stdout, stderr);
   if (cmd === 'check-chip') return (await import('./cli/checkChip')).runCheckChip(rest, stdout, stderr);
   if (cmd === 'run') return (await import('./cli/run')).runRun(rest, stdout, stderr);
   if (cmd === 'new-notebook') return (await import('./cli/run')).runNewNotebook(rest, stdout, stderr);

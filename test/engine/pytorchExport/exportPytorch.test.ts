@@ -1,0 +1,276 @@
+// `linger export-pytorch` (issue 24): DemoCNN and DemoGRU checkpoints become a PyTorch project whose
+// model.py loads the weights strictly and reproduces the engine's float outputs within 1e-5, whose
+// train.py trains on 2 processes (gloo, torchrun's environment variables, started through
+// torch.multiprocessing.spawn: Debian's torchrun 1.13 fails at start here) and writes checkpoints
+// that load back strictly into the engine; with real linger 1.1.1 (when extracted) the traced and
+// fixed stages run and linger's eval is compared with the engine's integer eval on the same weights.
+import { before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { initBackend } from '../../../src/engine/backend/select';
+import { manualSeed } from '../../../src/engine/random';
+import { randn, tensor, Tensor } from '../../../src/engine/tensor';
+import { Module } from '../../../src/engine/nn/module';
+import { Linear } from '../../../src/engine/nn/linear';
+import { maxPool2d } from '../../../src/engine/nn/functional';
+import { save, loadCheckpoint } from '../../../src/engine/state/checkpoint';
+import { normalizeLayers, traceLayers } from '../../../src/engine/linger/transforms';
+import { prepareModel } from '../../../src/engine/services/exportModel';
+import { DemoCNN } from '../../../src/engine/train/demoCnn';
+import { DemoGRU } from '../../../src/engine/train/demoGru';
+import { fashionMnist } from '../../../src/engine/train/data';
+import { runExportPytorch } from '../../../src/engine/cli/exportPytorch';
+import { modelPy, PytorchExportError } from '../../../src/engine/export/pytorch/modelPy';
+
+const PYTHON = process.env.LINGER_PYTHON ?? '/usr/bin/python3';
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
+const noTorch = hasTorch ? false : `${PYTHON} cannot import torch and numpy (apt install python3-torch): the PyTorch project tests skip`;
+if (noTorch) console.log(`# skipped: ${noTorch}`);
+const LINGER_SRC = process.env.LINGER_SRC ?? '/tmp/ref/linger-v1.1.1';
+const COMPAT = path.join(__dirname, '..', '..', '..', '..', 'shared', 'reference', 'linger');
+const hasLinger =
+  hasTorch && fs.existsSync(path.join(LINGER_SRC, 'linger', '__init__.py')) && fs.existsSync(path.join(COMPAT, 'linger_compat.py'));
+const noLinger = hasLinger
+  ? false
+  : `real linger 1.1.1 is not extracted at ${LINGER_SRC} (or ../shared/reference/linger is missing; set LINGER_SRC): the linger stage test skips`;
+if (noLinger) console.log(`# skipped: ${noLinger}`);
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-pytorch-export-'));
+const LIMIT = 4; // images per class in data/: 40 training, 10 test images
+
+function python(args: string[], env: Record<string, string> = {}, cwd = tmp): string {
+  const r = spawnSync(PYTHON, args, { cwd, encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1', ...env }, timeout: 300_000 });
+  assert.equal(r.status, 0, `${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** A float checkpoint of a demo model whose BN statistics are no longer the initial ones. */
+async function floatCheckpoint(model: Module, name: string): Promise<string> {
+  model.train();
+  for (let i = 0; i < 3; i++) model(randn([8, 1, 28, 28]).mul(0.5).add(0.3)).dispose();
+  model.eval();
+  const file = path.join(tmp, `${name}.safetensors`);
+  await save(model, file, {
+    metrics: { accuracy: 0.1, loss: 2.3 },
+    inputShape: [1, 1, 28, 28],
+    recipe: { dataset: 'fashion-mnist', limitPerClass: LIMIT, epochs: 1, lr: 0.05, batchSize: 16, momentum: 0.9, seed: 0 },
+  });
+  return file;
+}
+
+async function exportTo(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await runExportPytorch(
+    args,
+    (s) => out.push(s),
+    (s) => err.push(s),
+  );
+  return { code, out: out.join('\n'), err: err.join('\n') };
+}
+
+/** The engine's outputs on x, and PyTorch's (model.py with weights.safetensors, and with weights.pt). */
+function compareFloat(dir: string, model: Module, x: Tensor): { diff: number; ptEqual: boolean } {
+  const xf = path.join(dir, 'x.f32');
+  fs.writeFileSync(xf, Buffer.from((x.dataSync() as Float32Array).buffer));
+  const want = model(x).dataSync();
+  const script = `
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, ${JSON.stringify(dir)})
+import train, model
+m = model.create_model(); m.load_state_dict(train.read_safetensors(${JSON.stringify(path.join(dir, 'weights.safetensors'))})[0], strict=True)
+m2 = model.create_model(); m2.load_state_dict(torch.load(${JSON.stringify(path.join(dir, 'weights.pt'))}), strict=True)
+m.eval(); m2.eval()
+x = torch.from_numpy(np.fromfile(${JSON.stringify(xf)}, dtype="<f4").reshape(${JSON.stringify(x.shape)}))
+with torch.no_grad():
+    y, y2 = m(x), m2(x)
+print(json.dumps({"y": y.flatten().tolist(), "pt": bool(torch.equal(y, y2))}))
+`;
+  const r = JSON.parse(python(['-c', script]).trim().split('\n').pop()!) as { y: number[]; pt: boolean };
+  assert.equal(r.y.length, want.length);
+  let diff = 0;
+  for (let i = 0; i < want.length; i++) diff = Math.max(diff, Math.abs(r.y[i] - want[i]));
+  return { diff, ptEqual: r.pt };
+}
+
+before(async () => {
+  await initBackend();
+  manualSeed(24);
+});
+
+describe('model.py: the module tree and the recorded forward, or an error naming what is missing', () => {
+  test('DemoGRU: the reshape, the transposes and the GRU’s last hidden state are written out', () => {
+    const src = modelPy(new DemoGRU(), randn([2, 1, 28, 28]));
+    assert.match(src, /self\.gru = nn\.GRU\(32, 64, batch_first=True\)/);
+    assert.match(src, /reshape = x\.reshape\(-1, 28, 28\)/);
+    assert.match(src, /gru_out, gru_h = self\.gru\(/);
+    assert.match(src, /\.transpose\(1, 2\)/);
+    assert.match(src, /gru_h\.reshape\(-1, 64\)/);
+  });
+
+  test('a layer with parameters and no PyTorch counterpart, and an op without one, are errors naming them', () => {
+    class Odd extends Linear {}
+    class Custom extends Module {
+      inner = new Odd(4, 2);
+      forward(x: Tensor): Tensor {
+        return this.inner(x);
+      }
+    }
+    assert.throws(
+      () => modelPy(new Custom(), randn([1, 4])),
+      (e: Error) => e instanceof PytorchExportError && /the layer 'inner' \(Odd\) has no PyTorch counterpart/.test(e.message),
+    );
+    class Pooled extends Module {
+      fc = new Linear(16, 2);
+      forward(x: Tensor): Tensor {
+        return this.fc(maxPool2d(x, 2).flatten(1));
+      }
+    }
+    assert.throws(
+      () => modelPy(new Pooled(), randn([1, 1, 8, 8])),
+      (e: Error) => e instanceof PytorchExportError && /the op 'max_pool2d' in forward has no PyTorch form/.test(e.message),
+    );
+  });
+});
+
+describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debian’s PyTorch', { skip: noTorch }, () => {
+  for (const [name, make] of [
+    ['DemoCNN', () => new DemoCNN()],
+    ['DemoGRU', () => new DemoGRU()],
+  ] as const) {
+    test(`${name}: strict load both ways, float outputs within 1e-5, train.py on 2 gloo processes, the result back in the engine`, async () => {
+      const model = make();
+      const ck = await floatCheckpoint(model, name);
+      const dir = path.join(tmp, `${name}-project`);
+      const r = await exportTo([ck, '-o', dir, '--limit', String(LIMIT)]);
+      assert.equal(r.code, 0, r.err);
+      for (const f of ['model.py', 'train.py', 'recipe.json', 'README.md', 'weights.safetensors', 'weights.pt', 'data/train_x.npy'])
+        assert.ok(fs.existsSync(path.join(dir, f)), f);
+      const recipe = JSON.parse(fs.readFileSync(path.join(dir, 'recipe.json'), 'utf8'));
+      assert.equal(recipe.model, name);
+      assert.equal(recipe.stage, 'float');
+      assert.equal(recipe.stages.float.batchSize, 16, 'the recorded batch, not the default');
+      assert.equal(recipe.stages.traced.lr, 0.01, "the demo's float-stage lr (lr / 5) where nothing was recorded");
+
+      const x = randn([4, 1, 28, 28]);
+      const { diff, ptEqual } = compareFloat(dir, model, x);
+      console.log(`# ${name}: max |PyTorch − engine| on a float batch: ${diff.toExponential(2)}`);
+      assert.ok(diff <= 1e-5, `max difference ${diff}`);
+      assert.ok(ptEqual, 'weights.pt gives the same outputs as weights.safetensors');
+
+      // an existing project is not overwritten without --force
+      assert.equal((await exportTo([ck, '-o', dir])).code, 1);
+
+      const port = String(20000 + Math.floor(Math.random() * 20000));
+      const log = python([
+        path.join(dir, 'train.py'),
+        '--spawn',
+        '2',
+        '--port',
+        port,
+        '--stages',
+        'float',
+        '--steps',
+        '2',
+        '--threads',
+        '1',
+        '--batch',
+        '16',
+      ]);
+      assert.match(log, /float: 2 steps on 2 process\(es\)/);
+      const back = path.join(dir, 'float.safetensors');
+      const ckBack = await loadCheckpoint(back);
+      assert.equal(ckBack.metadata.stage, 'float');
+      assert.equal(ckBack.metadata.model, name);
+      assert.equal(ckBack.metadata.parent, 'weights.safetensors');
+      assert.equal(ckBack.metadata.recipe?.worldSize, 2);
+      const p = await prepareModel(undefined, back); // the built-in model, loaded strict
+      assert.equal(p.model.stage(), 'float');
+      const moved = Object.entries(ckBack.stateDict).some(([k, t]) => {
+        const a = t.dataSync();
+        const b = model.stateDict()[k].dataSync();
+        return a.some((v, i) => v !== b[i]);
+      });
+      assert.ok(moved, 'two steps changed the weights');
+    });
+  }
+
+  test('usage errors exit 2; a checkpoint of a model the engine does not have built in exits 1 naming it', async () => {
+    assert.equal((await exportTo([])).code, 2);
+    assert.equal((await exportTo([path.join(tmp, 'x.safetensors')])).code, 2, 'no -o');
+    assert.equal((await exportTo(['a.safetensors', '-o', tmp, '--data', '--no-data'])).code, 2);
+    const lin = new Linear(4, 2);
+    const f = path.join(tmp, 'lin.safetensors');
+    await save(lin, f);
+    const r = await exportTo([f, '-o', path.join(tmp, 'lin')]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /saved from a Linear: give the model file that builds it/);
+  });
+});
+
+describe('with real linger 1.1.1: the traced and fixed stages of train.py', { skip: noLinger || noTorch }, () => {
+  test('DemoCNN traced (output clamp only: weight normalization needs linger’s compiled extension) → traced and fixed on 2 processes; linger’s eval equals the engine’s integer eval bit for bit', async () => {
+    const model = new DemoCNN();
+    model.train();
+    for (let i = 0; i < 3; i++) model(randn([8, 1, 28, 28]).mul(0.5).add(0.3)).dispose();
+    traceLayers(model, model, randn([1, 1, 28, 28]));
+    const normalize = { normalizeWeightValue: null, normalizeBiasValue: null, normalizeOutputValue: 8 };
+    normalizeLayers(model, normalize);
+    const ck = path.join(tmp, 'traced.safetensors');
+    await save(model, ck, {
+      inputShape: [1, 1, 28, 28],
+      recipe: { dataset: 'fashion-mnist', limitPerClass: LIMIT, epochs: 1, lr: 0.01, batchSize: 16, ...normalize },
+    });
+    const dir = path.join(tmp, 'linger-project');
+    const r = await exportTo([ck, '-o', dir, '--limit', String(LIMIT)]);
+    assert.equal(r.code, 0, r.err);
+    const env = { PYTHONPATH: [LINGER_SRC, COMPAT].join(path.delimiter), LINGER_IMPORT: 'linger_compat' };
+    const port = String(20000 + Math.floor(Math.random() * 20000));
+    const args = ['--spawn', '2', '--port', port, '--stages', 'traced,fixed', '--steps', '2', '--threads', '1', '--batch', '16'];
+    const log = python([path.join(dir, 'train.py'), ...args], env);
+    assert.match(log, /traced: 2 steps on 2 process\(es\)/);
+    assert.match(log, /fixed: 2 steps on 2 process\(es\)/);
+    const traced = await prepareModel(undefined, path.join(dir, 'traced.safetensors'));
+    assert.equal(traced.model.stage(), 'traced');
+    const fixed = path.join(dir, 'fixed.safetensors');
+    const p = await prepareModel(undefined, fixed); // replayed trace → normalize → init, loaded strict
+    assert.equal(p.model.stage(), 'fixed');
+
+    // the same test images through linger's eval and the engine's integer eval
+    const test = fashionMnist({ limitPerClass: LIMIT }).test;
+    const x = tensor(Array.from(test.x), [test.length, 1, 28, 28]);
+    const xf = path.join(dir, 'test.f32');
+    fs.writeFileSync(xf, Buffer.from(test.x.buffer, test.x.byteOffset, test.x.byteLength));
+    const script = `
+import json, sys
+import numpy as np, torch
+sys.path.insert(0, ${JSON.stringify(dir)})
+import train, model
+linger = train.import_linger()
+m = train.to_stage(model.create_model(), "fixed", linger, torch.zeros(2, *model.INPUT_SHAPE))
+m.load_state_dict(train.read_safetensors(${JSON.stringify(fixed)})[0], strict=True)
+m.eval()
+x = torch.from_numpy(np.fromfile(${JSON.stringify(xf)}, dtype="<f4").reshape(-1, *model.INPUT_SHAPE))
+with torch.no_grad():
+    print(json.dumps(m(x).flatten().tolist()))
+`;
+    const theirs = JSON.parse(python(['-c', script], env).trim().split('\n').pop()!) as number[];
+    p.model.eval();
+    const ours = p.model(x).dataSync();
+    let diff = 0;
+    let same = 0;
+    for (let i = 0; i < ours.length; i++) {
+      diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+      if (ours[i] === theirs[i]) same++;
+    }
+    console.log(
+      `# fixed stage, linger 1.1.1 eval vs the engine's integer eval on ${test.length} test images: ${same}/${ours.length} outputs equal, max |difference| ${diff.toExponential(2)}`,
+    );
+    assert.equal(theirs.length, ours.length);
+    assert.equal(same, ours.length, `linger's eval and the engine's integer eval differ by up to ${diff}`);
+  });
+});
