@@ -229,7 +229,13 @@ export function chipGraph(model: onnx.IModelProto): ChipGraph {
           const r = x.length + axes.length;
           for (const a of axes.map((v) => (v < 0 ? v + r : v)).sort((p, q) => p - q)) out.splice(a, 0, 1);
         }
-      } else if (t === 'Gather' || t === 'Split' || t === 'GRU' || t === 'LSTM') {
+      } else if (t === 'GRU' || t === 'LSTM') {
+        // ONNX's: Y [T, D, B, H], then Y_h (and Y_c) [D, B, H]
+        const h = attrs.int('hidden_size', 0);
+        const d = attrs.string('direction', 'forward') === 'bidirectional' ? 2 : 1;
+        (n.output ?? []).forEach((o, i) => shapes.set(o, i === 0 ? [x[0], d, x[1], h] : [d, x[1], h]));
+        out = undefined;
+      } else if (t === 'Gather' || t === 'Split') {
         out = undefined;
       } else if (ins.length >= 2 && shapes.get(ins[1]) && !initializers.has(ins[1])) {
         out = broadcast(x, shapes.get(ins[1])!); // elementwise of two values

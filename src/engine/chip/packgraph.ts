@@ -4,6 +4,7 @@
 // Reshapes become one, a group conv becomes Split + one conv per group + iqCat, a conv whose packed
 // weights pass 32 KB becomes several convs + iqCat — with every tensor's bytes as tpacker counts
 // them (its packed weight layout, 16-byte aligned). Cited lines are of thinker v1.1.0's thinker/.
+import { asInit } from './asinit';
 import type { ChipGraph, ChipNode } from './graph';
 
 export interface PackEntry {
@@ -81,6 +82,7 @@ export function packGraph(g: ChipGraph): PackGraph {
         kind: g.outputs.includes(o) ? 'output' : 'value',
       });
   const pg: PackGraph = { nodes, entries, outputs: g.outputs };
+  if (!thinker) asInit(pg);
   fuseActivations(pg);
   transposeToReshape(pg);
   divideGroups(pg);

@@ -26,6 +26,12 @@ function splitOut(outBytes: number, h: number, kh: number, sh: number, padT: num
 }
 
 export function workspaceOf(pg: PackGraph, n: PackNode): number | undefined {
+  const r = request(pg, n);
+  // a shape not propagated (an op graph.ts does not infer) asks for nothing it can be charged
+  return r === undefined || !Number.isFinite(r) ? undefined : r;
+}
+
+function request(pg: PackGraph, n: PackNode): number | undefined {
   const e = (v: string) => pg.entries.get(v);
   const x = e(n.inputs[0]);
   const y = e(n.outputs[0]);
@@ -113,6 +119,9 @@ export function workspaceOf(pg: PackGraph, n: PackNode): number | undefined {
     }
     case 'iqAdd': {
       // an input whose scale is not the output's is rescaled into the workspace first (ops/iqAdd.py:12-31)
+      // (a float model's add has no scales yet: one input is taken as rescaled — the output's
+      // scale usually follows the input of the larger range)
+      if (!a.has('scale_o')) return nbytes(x);
       const so = a.float('scale_o', 1);
       return (a.float('scale_x', 1) !== so ? nbytes(x) : 0) + (a.float('scale_y', 1) !== so ? nbytes(x) : 0);
     }
