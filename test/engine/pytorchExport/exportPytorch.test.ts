@@ -16,12 +16,13 @@ import { randn, tensor, Tensor } from '../../../src/engine/tensor';
 import { Module } from '../../../src/engine/nn/module';
 import { Linear } from '../../../src/engine/nn/linear';
 import { maxPool2d } from '../../../src/engine/nn/functional';
-import { save, loadCheckpoint } from '../../../src/engine/state/checkpoint';
+import { save, loadCheckpoint, moduleTree, readCheckpointInfo } from '../../../src/engine/state/checkpoint';
 import { normalizeLayers, traceLayers } from '../../../src/engine/linger/transforms';
 import { prepareModel } from '../../../src/engine/services/exportModel';
 import { DemoCNN } from '../../../src/engine/train/demoCnn';
 import { DemoGRU } from '../../../src/engine/train/demoGru';
 import { fashionMnist } from '../../../src/engine/train/data';
+import { loadModelFile } from '../../../src/engine/modelFile';
 import { runExportPytorch } from '../../../src/engine/cli/exportPytorch';
 import { modelPy, PytorchExportError } from '../../../src/engine/export/pytorch/modelPy';
 
@@ -199,6 +200,60 @@ describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debia
     });
   }
 
+  test('a model file: nested containers (Sequential, ModuleList, a block of its own), a residual add, a bidirectional LSTM, narrow and cat', async () => {
+    const file = path.join(tmp, 'net.ts');
+    fs.writeFileSync(
+      file,
+      `import { nn, F, Tensor } from 'linger-studio';
+class Block extends nn.Module {
+  conv = new nn.Conv2d(4, 4, 3, { padding: 1, bias: false });
+  bn = new nn.BatchNorm2d(4);
+  forward(x: Tensor): Tensor {
+    return F.relu(this.bn(this.conv(x)).add(x));
+  }
+}
+class Net extends nn.Module {
+  stem = new nn.Sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.ReLU());
+  blocks = new nn.ModuleList([new Block(), new Block()]);
+  pool = new nn.AdaptiveAvgPool2d(1);
+  lstm = new nn.LSTM(4, 8, { batchFirst: true, bidirectional: true });
+  head = new nn.Linear(16 + 4, 3);
+  forward(x: Tensor): Tensor {
+    let y = this.stem(x);
+    for (const b of this.blocks) y = b(y);
+    const seq = y.mean(2).transpose(1, 2);
+    const [out] = this.lstm(seq);
+    const last = out.narrow(1, 7, 1).reshape([-1, 16]);
+    return this.head(F.cat([last, this.pool(y).flatten(1)], 1).clamp(-4, 4));
+  }
+}
+export const inputShape = [1, 1, 8, 8];
+export function createModel(): nn.Module {
+  return new Net();
+}
+`,
+    );
+    const mf = await loadModelFile(file);
+    const model = mf.createModel();
+    model.train();
+    for (let i = 0; i < 3; i++) model(randn([4, 1, 8, 8]).add(0.5)).dispose();
+    model.eval();
+    const ck = path.join(tmp, 'net.safetensors');
+    await save(model, ck, { inputShape: [1, 1, 8, 8] });
+    const dir = path.join(tmp, 'net-project');
+    const r = await exportTo([file, '--checkpoint', ck, '-o', dir]);
+    assert.equal(r.code, 0, r.err);
+    assert.ok(!fs.existsSync(path.join(dir, 'data')), 'no demo data for a model of its own');
+    const src = fs.readFileSync(path.join(dir, 'model.py'), 'utf8');
+    assert.match(src, /self\.stem\.add_module\("0", nn\.Conv2d\(1, 4/);
+    assert.match(src, /self\.blocks\[1\]\.bn = nn\.BatchNorm2d\(4/);
+    assert.match(src, /lstm_out, \(lstm_h, lstm_c\) = self\.lstm\(/);
+    assert.match(src, /torch\.cat\(\[/);
+    const { diff } = compareFloat(dir, model, randn([3, 1, 8, 8]));
+    console.log(`# a model file with containers and an LSTM: max |PyTorch − engine| ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-5, `max difference ${diff}`);
+  });
+
   test('usage errors exit 2; a checkpoint of a model the engine does not have built in exits 1 naming it', async () => {
     assert.equal((await exportTo([])).code, 2);
     assert.equal((await exportTo([path.join(tmp, 'x.safetensors')])).code, 2, 'no -o');
@@ -239,6 +294,17 @@ describe('with real linger 1.1.1: the traced and fixed stages of train.py', { sk
     const fixed = path.join(dir, 'fixed.safetensors');
     const p = await prepareModel(undefined, fixed); // replayed trace → normalize → init, loaded strict
     assert.equal(p.model.stage(), 'fixed');
+    // the checkpoint's module tree (module_tree.json, scales from linger's trained buffers): the studio replays its settings
+    assert.deepEqual(p.notes, [], 'no note about default settings');
+    const tree = readCheckpointInfo(fixed).metadata.moduleTree ?? [];
+    const quantized = tree.filter((e) => e.bits);
+    assert.ok(quantized.length >= 4, 'the Int layers are in the tree');
+    const mine = new Map(moduleTree(p.model).map((e) => [e.path, e.scales]));
+    for (const e of quantized) {
+      assert.ok(e.scales?.o, `${e.path}: an output scale`);
+      assert.equal(e.scales?.o, mine.get(e.path)?.o, `${e.path}: linger's running_o gives the engine's eval scale`);
+      assert.equal(e.scales?.x, mine.get(e.path)?.x, `${e.path}: running_x`);
+    }
 
     // the same test images through linger's eval and the engine's integer eval
     const test = fashionMnist({ limitPerClass: LIMIT }).test;

@@ -106,8 +106,10 @@ function initLines(model: Module): string[] {
           );
         ctor = c instanceof Sequential ? 'nn.Sequential()' : c instanceof ModuleList ? 'nn.ModuleList()' : 'nn.Module()';
       }
-      if (IDENT.test(name) && !PY_KEYWORDS.has(name)) lines.push(`${access(path)} = ${ctor}${cls ? '' : `  # ${c.typeName()}`}`);
-      else lines.push(`${access(p)}.add_module(${JSON.stringify(name)}, ${ctor})`);
+      // a block of the user's own class is a plain nn.Module here: its forward is written out in the model's
+      const note = ctor === 'nn.Module()' ? `  # ${c.typeName()}` : '';
+      if (IDENT.test(name) && !PY_KEYWORDS.has(name)) lines.push(`${access(path)} = ${ctor}${note}`);
+      else lines.push(`${access(p)}.add_module(${JSON.stringify(name)}, ${ctor})${note}`);
       if (!cls) walk(c, path);
     }
   };

@@ -14,6 +14,7 @@ import { DEMO_RECIPE } from '../../train/demoCnn';
 import { modelPy, PytorchExportError } from './modelPy';
 import { TRAIN_PY } from './trainPy';
 import { readmeMd } from './readme';
+import { stageTrees } from './stageTrees';
 
 export { PytorchExportError } from './modelPy';
 
@@ -159,7 +160,7 @@ function writeDataset(dir: string, name: string, ds: Dataset): string[] {
   return [fx, fy];
 }
 
-const WRITES = ['model.py', 'train.py', 'recipe.json', 'README.md', 'weights.safetensors', 'weights.pt'];
+const WRITES = ['model.py', 'train.py', 'recipe.json', 'module_tree.json', 'README.md', 'weights.safetensors', 'weights.pt'];
 
 /** Writes the project folder; errors name what cannot be exported. */
 export async function exportPytorchProject(o: PytorchExportOptions): Promise<PytorchExportResult> {
@@ -207,6 +208,7 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
   files.push(await save(p.model, path.join(dir, 'weights.safetensors'), saveOpts));
   files.push(await save(p.model, path.join(dir, 'weights.pt'), saveOpts));
   put('recipe.json', JSON.stringify(recipe, null, 2) + '\n');
+  put('module_tree.json', JSON.stringify(stageTrees(mf, recipe, stage)) + '\n');
   put('train.py', TRAIN_PY);
   const dataset = String(meta?.recipe?.dataset ?? (BUILTIN_MODELS[className] ? 'fashion-mnist' : ''));
   const withData = o.data ?? dataset === 'fashion-mnist';

@@ -21,6 +21,7 @@ import importlib
 import json
 import math
 import os
+import re
 import struct
 import sys
 
@@ -142,6 +143,41 @@ def to_stage(model, stage, linger, dummy):
     return model
 
 
+def module_tree(stage, state):
+    """linger.module_tree for the studio: the export's tree of the stage (module_tree.json) with the eval
+    scales of the trained buffers; None when recipe.json's settings changed since the export or the
+    tree's quantized layers are not the state's."""
+    f = os.path.join(HERE, "module_tree.json")
+    if not os.path.exists(f):
+        return None
+    with open(f) as fh:
+        t = json.load(fh)
+    r = RECIPE["stages"]
+    now = {"normalize": r["traced"]["normalize"], "parameter_bits": r["fixed"]["parameter_bits"], "data_bits": r["fixed"]["data_bits"]}
+    tree = t["trees"].get(stage)
+    if tree is None or t["settings"] != now:
+        return None
+    quantized = {k.rsplit(".", 1)[0] for k in state if re.search(r"(^|\.)(running_[xwo]|scale_[xwo])$", k)}
+    out = []
+    for e in tree:
+        e = dict(e)
+        if "bits" in e:
+            if e["path"] not in quantized:
+                return None
+            scales = {}
+            for key, bits in (("x", e["bits"]["data"]), ("o", e["bits"]["out"])):
+                v = state.get(e["path"] + ".running_" + key)
+                if v is not None and v.numel() and float(v.flatten()[0]) > 0:
+                    # linger's eval rule: 2^round(log2((2^(bits-1) - 1) / running))
+                    scales[key] = 2 ** math.floor(math.log2((2 ** (bits - 1) - 1) / float(v.flatten()[0])) + 0.5)
+            if scales:
+                e["scales"] = scales
+        out.append(e)
+    if len(quantized) != sum(1 for e in tree if "bits" in e):
+        return None
+    return out
+
+
 def evaluate(model, test, device):
     model.eval()
     correct, loss, n = 0, 0.0, 0
@@ -250,6 +286,12 @@ def main(args):
                     **{k: v for k, v in r.get("normalize", {}).items()},
                     **({"bits": r["parameter_bits"]} if stage == "fixed" else {})}),
             }
+            tree = module_tree(stage, sd)
+            if tree is not None:
+                meta["linger.module_tree"] = json.dumps(tree)
+            else:
+                log(f"{stage}: no module tree recorded (recipe.json's settings changed, or the layers differ): "
+                    "the studio rebuilds this checkpoint with its default settings")
             write_safetensors(file, sd, meta)
             log(f"{stage}: {steps} steps on {world} process(es), test accuracy {metrics['accuracy'] * 100:.2f}% "
                 f"(loss {metrics['loss']:.4f}); saved {file}")
