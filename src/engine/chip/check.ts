@@ -26,8 +26,41 @@ export interface CheckChipOptions {
 export function checkOnnxModel(model: onnx.IModelProto, opts: CheckChipOptions = {}): ChipReport {
   const p = platformOf(opts.platform ?? 'venus');
   const g = chipGraph(model);
-  const findings = checkGraph(g, p);
-  return { platform: p.name, toolchain: p.toolchain, findings: sortFindings(findings), memory: planMemory(g, p) };
+  const memory = planMemory(g, p);
+  const findings = [...checkGraph(g, p), ...memoryFindings(memory)];
+  return { platform: p.name, toolchain: p.toolchain, findings: sortFindings(findings), memory };
+}
+
+/**
+ * tpacker's last asserts: the plan's SHARE_MEM and PSRAM must fit the chip (thinker v1.1.0
+ * thinker/resource_packer/_type/_tMemory.py:44-51). When a LinearInt weighs over 32 KB tpacker
+ * first plans again with the Linears split, which may fit: then a warning, not an error.
+ */
+function memoryFindings(m: ChipMemory): Finding[] {
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
+  const out: Finding[] = [];
+  const base = { layer: '', op: 'memory', source: 'thinker/resource_packer/_type/_tMemory.py:44' };
+  if (m.sramPeakBytes > m.sramBytes)
+    out.push({
+      ...base,
+      rule: 'memory-sram',
+      message: `the SRAM tpacker plans (SHARE_MEM: activations, workspace, DMA buffers) is ${kb(m.sramPeakBytes)}, over the chip's ${kb(m.sramBytes)}${m.linearRetry ? '; tpacker retries with its large Linears split, which may fit' : ''}`,
+      value: m.sramPeakBytes,
+      limit: m.sramBytes,
+      severity: m.linearRetry ? 'warning' : 'error',
+      suggestion: 'a smaller input, fewer channels in the widest layers, or a stride / pool earlier',
+    });
+  if (m.weightBytes > m.psramBytes)
+    out.push({
+      ...base,
+      rule: 'memory-psram',
+      message: `the weights as tpacker packs them take ${kb(m.weightBytes)}, over the chip's ${kb(m.psramBytes)} PSRAM`,
+      value: m.weightBytes,
+      limit: m.psramBytes,
+      severity: 'error',
+      source: 'thinker/resource_packer/_type/_tMemory.py:48',
+    });
+  return out;
 }
 
 export function sortFindings(f: Finding[]): Finding[] {

@@ -34,6 +34,11 @@ export interface ChipMemory {
   dmaBytes: [number, number];
   /** the placement kept (of greedy by size, by breadth, by order) and its slots */
   plan: SlotPlan;
+  /**
+   * a LinearInt weighs over 32 KB: over 640 KB, tpacker plans again with such Linears split
+   * (thinker v1.1.0 combine.py:97-153, graph_optimizer/op_split.py:625-640), which is not modelled
+   */
+  linearRetry: boolean;
   sramBytes: number;
   psramBytes: number;
 }
@@ -104,6 +109,9 @@ export function planMemory(g: ChipGraph, p: ChipPlatform): ChipMemory {
     workspaceBytes: workspace,
     dmaBytes: dma,
     plan: best,
+    linearRetry: pg.nodes.some(
+      (n) => n.op === 'LinearInt' && pg.entries.has(n.inputs[1]) && nbytes(pg.entries.get(n.inputs[1])!) > 32 * 1024,
+    ),
     sramBytes: p.sramBytes,
     psramBytes: p.psramBytes,
   };

@@ -75,6 +75,20 @@ describe('linger.checkChip', () => {
     assert.equal(r.memory!.sramBytes, 640 * 1024);
   });
 
+  test("memory: a plan over the chip's SRAM is tpacker's last refusal (_tMemory.py:44)", () => {
+    // a 3×3 conv on a 256×256 input: tpacker v1.1.0 stops with "SHARE-MEM to be allocated was
+    // 721056, exceed 655360 Byte" (measured with scripts/conformance/chip_run.py's tpacker)
+    manualSeed(5);
+    const m = new nn.Sequential(new nn.Conv2d(1, 2, 3, { padding: 1 }));
+    const r = linger.checkChip(m, [1, 1, 256, 256]);
+    const f = r.findings.find((x) => x.rule === 'memory-sram')!;
+    assert.equal(f.severity, 'error');
+    assert.equal(f.value, 721056);
+    assert.equal(f.limit, 640 * 1024);
+    assert.equal(r.memory!.sramPeakBytes, 721056);
+    assert.equal(linger.checkChip(m, [1, 1, 128, 128]).findings.length, 0);
+  });
+
   test('a platform is a table: arcs takes a dilated conv venus refuses', () => {
     manualSeed(4);
     const m = new nn.Sequential(new nn.Conv2d(2, 2, 3, { padding: 2, dilation: 2 }));
