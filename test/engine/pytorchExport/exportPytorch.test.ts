@@ -4,7 +4,7 @@
 // torch.multiprocessing.spawn: Debian's torchrun 1.13 fails at start here) and writes checkpoints
 // that load back strictly into the engine; with real linger 1.1.1 (when extracted) the traced and
 // fixed stages run and linger's eval is compared with the engine's integer eval on the same weights.
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -30,16 +30,25 @@ const PYTHON = process.env.LINGER_PYTHON ?? '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0;
 const noTorch = hasTorch ? false : `${PYTHON} cannot import torch and numpy (apt install python3-torch): the PyTorch project tests skip`;
 if (noTorch) console.log(`# skipped: ${noTorch}`);
-const LINGER_SRC = process.env.LINGER_SRC ?? '/tmp/ref/linger-v1.1.1';
-const COMPAT = path.join(__dirname, '..', '..', '..', '..', 'shared', 'reference', 'linger');
+const REFERENCE = path.join(__dirname, '..', '..', '..', '..', 'shared', 'reference');
+const COMPAT = path.join(REFERENCE, 'linger');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-pytorch-export-'));
+/** $LINGER_SRC, the extracted tree of the reference README, or the reference tarball extracted here. */
+function lingerSrc(): string {
+  if (process.env.LINGER_SRC) return process.env.LINGER_SRC;
+  if (fs.existsSync('/tmp/ref/linger-v1.1.1/linger')) return '/tmp/ref/linger-v1.1.1';
+  const tarball = path.join(REFERENCE, 'linger-v1.1.1.tar.gz');
+  if (hasTorch && fs.existsSync(tarball)) spawnSync('tar', ['-xzf', tarball, '-C', tmp], { stdio: 'ignore' });
+  return path.join(tmp, 'linger-v1.1.1');
+}
+const LINGER_SRC = lingerSrc();
 const hasLinger =
   hasTorch && fs.existsSync(path.join(LINGER_SRC, 'linger', '__init__.py')) && fs.existsSync(path.join(COMPAT, 'linger_compat.py'));
 const noLinger = hasLinger
   ? false
-  : `real linger 1.1.1 is not extracted at ${LINGER_SRC} (or ../shared/reference/linger is missing; set LINGER_SRC): the linger stage test skips`;
+  : `real linger 1.1.1 is not at ${LINGER_SRC} and ../shared/reference has no linger-v1.1.1.tar.gz and linger/linger_compat.py (set LINGER_SRC): the linger stage test skips`;
 if (noLinger) console.log(`# skipped: ${noLinger}`);
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'linger-pytorch-export-'));
 const LIMIT = 4; // images per class in data/: 40 training, 10 test images
 
 function python(args: string[], env: Record<string, string> = {}, cwd = tmp): string {
@@ -102,6 +111,7 @@ before(async () => {
   await initBackend();
   manualSeed(24);
 });
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('model.py: the module tree and the recorded forward, or an error naming what is missing', () => {
   test('DemoGRU: the reshape, the transposes and the GRU’s last hidden state are written out', () => {
