@@ -86,6 +86,10 @@ def run_case(d, build):
     err = [l for l in log.splitlines() if l.strip()]
     v["verdict"] = "refused"
     v["error"] = next((l.strip() for l in reversed(err) if "Error" in l), err[-1].strip() if err else "")
+    mem = re.findall(r"thinker/resource_packer/(_type/_tMemory\.py)\", line (\d+)", log)
+    if mem:  # the plan does not fit the chip (SHARE_MEM over 640 KB, PSRAM over 8 MB): the model, no node
+        v.update(op="memory", source=f"{mem[-1][0]}:{mem[-1][1]}", refusedLayer="")
+        return meta["name"], v
     op, cands = refused_node(onnx_path, log)
     v["op"] = op
     src = re.findall(r"thinker/(?:resource_packer/)?((?:ops|graph_optimizer)/\w+\.py)\", line (\d+)", log)

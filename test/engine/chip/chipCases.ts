@@ -20,6 +20,46 @@ export interface ChipCase {
 
 const seq = (layers: () => Record<string, nn.Module>) => () => new nn.Sequential(layers());
 
+// networks for the memory plan (docs/chip-rules.md, memory): depthwise, pointwise, a concat, a
+// large depthwise and pools whose input passes 64 KB, a tall input over the SRAM, an LSTM, grouped
+// and depthwise Conv1d, residual adds and a transposed conv
+class Mobile extends nn.Module {
+  c1 = new nn.Conv2d(3, 16, 3, { stride: 2, padding: 1 });
+  b1 = new nn.BatchNorm2d(16);
+  r1 = new nn.ReLU();
+  dw = new nn.Conv2d(16, 16, 3, { padding: 1, groups: 16 });
+  r2 = new nn.ReLU();
+  pw = new nn.Conv2d(16, 32, 1);
+  r3 = new nn.ReLU();
+  br = new nn.Conv2d(16, 8, 1);
+  pool = new nn.AvgPool2d(2);
+  fc = new nn.Linear(40 * 8 * 8, 10);
+  forward(x: Tensor): Tensor {
+    const y = this.r1(this.b1(this.c1(x)));
+    const a = this.r3(this.pw(this.r2(this.dw(y))));
+    return this.fc(this.pool(F.cat([a, this.br(y)], 1)).flatten(1));
+  }
+}
+class LstmNet extends nn.Module {
+  conv = new nn.Conv1d(16, 24, 3, { padding: 1 });
+  lstm = new nn.LSTM(24, 32, { batchFirst: true });
+  fc = new nn.Linear(32, 5);
+  forward(x: Tensor): Tensor {
+    const [out] = this.lstm(this.conv(x).transpose(1, 2)) as [Tensor, unknown];
+    return this.fc(out);
+  }
+}
+class TwoAdd extends nn.Module {
+  a = new nn.Conv2d(4, 8, 3, { padding: 1 });
+  b = new nn.Conv2d(4, 8, 1);
+  c = new nn.Conv2d(8, 8, 3, { padding: 1 });
+  up = new nn.ConvTranspose2d(8, 4, 2, { stride: 2 });
+  forward(x: Tensor): Tensor {
+    const y = this.a(x).add(this.b(x));
+    return this.up(this.c(y).add(y));
+  }
+}
+
 class BmmRows extends nn.Module {
   fc = new nn.Linear(4, 4);
   forward(x: Tensor): Tensor {
@@ -247,6 +287,47 @@ export const CHIP_CASES: ChipCase[] = [
     layer: 'fc',
     about: 'conv → flatten → Linear of 16384 inputs',
   },
+  {
+    name: 'net_mobile',
+    shape: [1, 3, 32, 32],
+    model: () => new Mobile(),
+    layer: '',
+    about: 'depthwise + pointwise, a concat, avg pool, Linear',
+  },
+  {
+    name: 'net_big_depthwise',
+    shape: [1, 64, 40, 40],
+    model: seq(() => ({ c: new nn.Conv2d(64, 64, 3, { padding: 1, groups: 64 }), p: new nn.MaxPool2d(2) })),
+    layer: '',
+    about: 'a depthwise conv whose input passes 64 KB (split by height), max pool',
+  },
+  {
+    name: 'net_big_pools',
+    shape: [1, 8, 48, 48],
+    model: seq(() => ({ c: new nn.Conv2d(8, 32, 3, { padding: 1 }), r: new nn.ReLU(), p: new nn.MaxPool2d(2), a: new nn.AvgPool2d(2) })),
+    layer: '',
+    about: 'a max pool whose input passes 64 KB, then an avg pool',
+  },
+  {
+    name: 'net_tall',
+    shape: [1, 1, 256, 256],
+    model: seq(() => ({ c: new nn.Conv2d(1, 2, 3, { padding: 1 }) })),
+    layer: '',
+    about: 'a 3×3 conv on 256×256: the plan passes 640 KB of SRAM',
+  },
+  { name: 'net_lstm', shape: [1, 16, 20], model: () => new LstmNet(), layer: '', about: 'Conv1d, LSTM, Linear on every step' },
+  {
+    name: 'net_conv1d_groups',
+    shape: [1, 16, 50],
+    model: seq(() => ({
+      c: new nn.Conv1d(16, 32, 3, { padding: 1, groups: 4 }),
+      d: new nn.Conv1d(32, 32, 5, { padding: 2, groups: 32 }),
+      r: new nn.ReLU(),
+    })),
+    layer: '',
+    about: 'a grouped and a depthwise Conv1d',
+  },
+  { name: 'net_two_adds', shape: [1, 4, 16, 16], model: () => new TwoAdd(), layer: '', about: 'two residual adds, a transposed conv' },
 ];
 
 /** A case's fixed-stage model: seeded weights, traced, initialized, calibrated on seeded batches, in eval. */
