@@ -11,7 +11,7 @@ export const EXPORT_PYTORCH_USAGE = `usage: linger export-pytorch <checkpoint | 
 
 Writes a folder that continues the experiment on PyTorch + linger, on one GPU, N GPUs or a
 cluster (torchrun): model.py (the model as an nn.Module, the studio's state-dict keys),
-weights.safetensors and weights.pt at the checkpoint's stage, recipe.json (the stages'
+weights.safetensors and pt/weights.pt at the checkpoint's stage, recipe.json (the stages'
 settings as the checkpoints recorded them), train.py (linger's trace_layers → normalize_layers
 → init under DDP, writing checkpoints the studio opens) and README.md. A checkpoint of a
 built-in model (DemoCNN, DemoGRU) needs no model file; a .ts/.js model file exports

@@ -24,6 +24,7 @@ import { DemoGRU } from '../../../src/engine/train/demoGru';
 import { fashionMnist } from '../../../src/engine/train/data';
 import { loadModelFile } from '../../../src/engine/modelFile';
 import { runExportPytorch } from '../../../src/engine/cli/exportPytorch';
+import { runExperiment } from '../../../src/engine/cli/experiment';
 import { modelPy, PytorchExportError } from '../../../src/engine/export/pytorch/modelPy';
 
 const PYTHON = process.env.LINGER_PYTHON ?? '/usr/bin/python3';
@@ -93,7 +94,7 @@ import numpy as np, torch
 sys.path.insert(0, ${JSON.stringify(dir)})
 import train, model
 m = model.create_model(); m.load_state_dict(train.read_safetensors(${JSON.stringify(path.join(dir, 'weights.safetensors'))})[0], strict=True)
-m2 = model.create_model(); m2.load_state_dict(torch.load(${JSON.stringify(path.join(dir, 'weights.pt'))}), strict=True)
+m2 = model.create_model(); m2.load_state_dict(torch.load(${JSON.stringify(path.join(dir, 'pt', 'weights.pt'))}), strict=True)
 m.eval(); m2.eval()
 x = torch.from_numpy(np.fromfile(${JSON.stringify(xf)}, dtype="<f4").reshape(${JSON.stringify(x.shape)}))
 with torch.no_grad():
@@ -159,7 +160,7 @@ describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debia
       const dir = path.join(tmp, `${name}-project`);
       const r = await exportTo([ck, '-o', dir, '--limit', String(LIMIT)]);
       assert.equal(r.code, 0, r.err);
-      for (const f of ['model.py', 'train.py', 'recipe.json', 'README.md', 'weights.safetensors', 'weights.pt', 'data/train_x.npy'])
+      for (const f of ['model.py', 'train.py', 'recipe.json', 'README.md', 'weights.safetensors', 'pt/weights.pt', 'data/train_x.npy'])
         assert.ok(fs.existsSync(path.join(dir, f)), f);
       const recipe = JSON.parse(fs.readFileSync(path.join(dir, 'recipe.json'), 'utf8'));
       assert.equal(recipe.model, name);
@@ -207,6 +208,10 @@ describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debia
         return a.some((v, i) => v !== b[i]);
       });
       assert.ok(moved, 'two steps changed the weights');
+      // the project folder in the experiment view: one chain, the exported weights → PyTorch's float stage
+      const seen: string[] = [];
+      assert.equal(await runExperiment([dir], (s) => seen.push(s)), 0);
+      assert.match(seen.join('\n'), /2 checkpoint\(s\), 1 run\(s\)/);
     });
   }
 

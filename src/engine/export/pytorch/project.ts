@@ -160,7 +160,7 @@ function writeDataset(dir: string, name: string, ds: Dataset): string[] {
   return [fx, fy];
 }
 
-const WRITES = ['model.py', 'train.py', 'recipe.json', 'module_tree.json', 'README.md', 'weights.safetensors', 'weights.pt'];
+const WRITES = ['model.py', 'train.py', 'recipe.json', 'module_tree.json', 'README.md', 'weights.safetensors', 'pt/weights.pt'];
 
 /** Writes the project folder; errors name what cannot be exported. */
 export async function exportPytorchProject(o: PytorchExportOptions): Promise<PytorchExportResult> {
@@ -206,7 +206,9 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
     ...(meta?.recipe ? { recipe: meta.recipe } : {}),
   };
   files.push(await save(p.model, path.join(dir, 'weights.safetensors'), saveOpts));
-  files.push(await save(p.model, path.join(dir, 'weights.pt'), saveOpts));
+  // the .pt in a folder of its own: the experiment view of the project folder shows one chain, not a twin
+  fs.mkdirSync(path.join(dir, 'pt'), { recursive: true });
+  files.push(await save(p.model, path.join(dir, 'pt', 'weights.pt'), saveOpts));
   put('recipe.json', JSON.stringify(recipe, null, 2) + '\n');
   put('module_tree.json', JSON.stringify(stageTrees(mf, recipe, stage)) + '\n');
   put('train.py', TRAIN_PY);

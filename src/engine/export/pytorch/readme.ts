@@ -17,7 +17,7 @@ Exported by Linger Studio (\`linger export-pytorch\`) from ${from}, at the **${r
 | file | what |
 |---|---|
 | \`model.py\` | the model as a PyTorch \`nn.Module\`; layer names and state-dict keys are the studio's |
-| \`weights.safetensors\`, \`weights.pt\` | the weights at the ${r.stage} stage (the same tensors; \`torch.load\` reads the .pt) |
+| \`weights.safetensors\`, \`pt/weights.pt\` | the weights at the ${r.stage} stage (the same tensors; \`torch.load\` reads the .pt) |
 | \`recipe.json\` | the stages' settings: epochs, learning rates, batch, normalize clamps, bits (recorded ones under \`recorded\`) |
 | \`module_tree.json\` | each stage's module tree (clamps, bits, ahead-ReLU marks), which train.py records in its checkpoints for the studio |
 | \`train.py\` | the two-stage recipe with linger (\`trace_layers\` → \`normalize_layers\` → \`init\`, weights loaded after the last transform) under DDP |

@@ -210,6 +210,8 @@ def main(args):
     for s in stages:
         if s not in STAGES or STAGES.index(s) < STAGES.index(start):
             raise SystemExit(f"train.py: --stages: '{s}' (the weights are at the {start} stage: {', '.join(STAGES[STAGES.index(start):])})")
+    if "fixed" in [start] + stages and RECIPE["stages"]["fixed"]["data_bits"] != 8:
+        raise SystemExit(f"train.py: linger's init quantizes data to 8 bits; recipe.json asks for {RECIPE['stages']['fixed']['data_bits']}")
     needs_linger = any(TRANSFORMS[s] for s in [start] + stages)
     linger = import_linger() if needs_linger else None
 
