@@ -12,6 +12,12 @@ The user's path, on random data (seeded): float training; then a new model, `tra
 linger_net.linger.json keeps the eval input, linger's eval outputs at the fixed stage (as int8
 codes with their scale) and its printouts of the traced and the fixed model. Runs in its own interpreter (linger
 patches torch).
+
+    /usr/bin/python3 scripts/golden/make_linger_pt_fixtures.py --check ours.pt
+
+is the other direction (test/engine/python/lingerCheckpoint.test.ts): real linger's fixed-stage
+model loads `ours.pt` (written by the engine) with strict=True and prints its eval codes on the
+fixture's input as JSON.
 """
 import json
 import os
@@ -97,9 +103,34 @@ def run():
     print(json.dumps(record))
 
 
+def check(file):
+    sys.path.insert(0, linger_src())
+    sys.path.append(os.path.join(REF, "linger"))
+    from linger_compat import linger
+    import importlib.util
+    import torch
+
+    spec = importlib.util.spec_from_file_location("linger_net", MODEL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rec = json.load(open(os.path.join(ROOT, "test", "fixtures", "python", "linger_net.linger.json")))
+    x = torch.tensor(rec["x_eval"]["data"], dtype=torch.float32).reshape(rec["x_eval"]["shape"])
+    model = mod.create_model()
+    linger.trace_layers(model, model, x, fuse_bn=True)
+    model = linger.init(model)
+    model.load_state_dict(torch.load(file, weights_only=True), strict=True)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    s = float(out.scale_data)
+    print(json.dumps({"scale": s, "codes": [int(v) for v in torch.round(out * s).reshape(-1).tolist()]}))
+
+
 def main():
     if sys.argv[1:] == ["--run"]:
         return run()
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        return check(sys.argv[2])
     os.makedirs(OUT, exist_ok=True)
     p = subprocess.run([sys.executable, __file__, "--run"], env=dict(os.environ, LINGER_SRC=linger_src()), capture_output=True, text=True)
     if p.returncode != 0:

@@ -10,6 +10,7 @@ import {
   DemoSummary,
   ExperimentRequest,
   ExportOnnxRequest,
+  ExportParams,
   ExportResult,
   ImportOnnxRequest,
   Info,
@@ -26,6 +27,7 @@ import { compareHtml, experimentHtml, inspectHtml } from './views/reportHtml';
 import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 import { newModelFile, registerModelTypes } from './newModelFileCommand';
 import { registerPythonModel } from './pythonModel';
+import { pairModelFile, pythonSpec, rememberPairing, showPairedTree } from './pairing';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -224,10 +226,7 @@ export function registerCommands(
       void vscode.window.showErrorMessage(`Linger: ${path.basename(file)} is not a readable checkpoint: ${(e as Error).message}`);
       return undefined;
     }
-    if (!s.moduleTree) {
-      void vscode.window.showInformationMessage(`Linger: ${path.basename(file)} stores no module tree (no linger metadata).`);
-      return undefined;
-    }
+    if (!s.moduleTree) return showPairedTree({ context, engine, models, output }, file, s, arg as { modelFile?: string } | undefined);
     const roots = models.showTree({ label: path.basename(file), stage: s.stage, modules: s.moduleTree }, s.graph);
     await vscode.commands.executeCommand('linger.model.focus');
     return roots[0];
@@ -277,10 +276,7 @@ export function registerCommands(
   });
 
   /** Exports, verifies, reports; returns the result (tests) or undefined (cancelled, failed). */
-  const exportOnnx = async (
-    params: { checkpoint?: string; modelFile?: string; dialect: 'qdq' | 'thinker' },
-    label: string,
-  ): Promise<ExportResult | undefined> => {
+  const exportOnnx = async (params: ExportParams, label: string): Promise<ExportResult | undefined> => {
     try {
       const r = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Linger: exporting ${label} to ONNX and checking it…` },
@@ -332,36 +328,26 @@ export function registerCommands(
         dialect = pick.dialect;
       } else dialect = 'qdq'; // float and traced stages export standard ops either way
     }
-    // the model file that builds the model: asked once per experiment and remembered; none for built-in models
-    const key = `linger.modelFile:${path.dirname(checkpoint)}`;
-    let modelFile = given?.modelFile ?? context.workspaceState.get<string>(key);
-    if (!modelFile && summary.model !== 'DemoCNN' && summary.model !== 'DemoGRU') {
-      const picked = await vscode.window.showOpenDialog({
-        canSelectMany: false,
-        openLabel: 'Use This Model File',
-        title: `Linger: the model file that builds ${summary.model ?? 'the model'} (exports createModel(), and inputShape or exampleInput())`,
-        filters: { 'Model files': ['ts', 'mts', 'js', 'mjs', 'cjs'] },
-        defaultUri: vscode.Uri.file(path.dirname(checkpoint)),
-      });
-      modelFile = picked?.[0]?.fsPath;
-      if (!modelFile) return undefined;
-    }
-    if (modelFile && !requireTrust('exporting with a model file')) return undefined;
-    const r = await exportOnnx({ checkpoint, modelFile, dialect }, path.basename(checkpoint));
-    if (r && modelFile) await context.workspaceState.update(key, modelFile);
+    // the model file that builds the model: asked once per folder and remembered; none for built-in models
+    const paired = await pairModelFile(context, checkpoint, summary.model, given?.modelFile);
+    if (!paired) return undefined;
+    const r = await exportOnnx({ checkpoint, ...paired, dialect }, path.basename(checkpoint));
+    if (r && paired.modelFile) await rememberPairing(context, checkpoint, paired.modelFile);
     return r;
   });
 
   reg('linger.exportModelFileOnnx', async (arg?: unknown) => {
     const modelFile = fileOf(arg) ?? vscode.window.activeTextEditor?.document.uri.fsPath;
-    if (!modelFile || !/\.(ts|mts|cts|js|mjs|cjs)$/.test(modelFile)) {
+    if (!modelFile || !/\.(ts|mts|cts|js|mjs|cjs|py)$/.test(modelFile)) {
       void vscode.window.showInformationMessage(
-        'Linger: open a model file (it exports createModel(), and inputShape or exampleInput()) to export it.',
+        'Linger: open a model file to export it: a PyTorch .py defining an nn.Module, or a TypeScript/JavaScript one exporting createModel() and inputShape or exampleInput().',
       );
       return undefined;
     }
     if (!requireTrust('exporting a model file')) return undefined;
-    return exportOnnx({ modelFile, dialect: 'qdq' }, path.basename(modelFile));
+    const python = /\.py$/.test(modelFile) ? await pythonSpec(context, modelFile) : undefined;
+    if (/\.py$/.test(modelFile) && !python) return undefined;
+    return exportOnnx({ modelFile, python, dialect: 'qdq' }, path.basename(modelFile));
   });
 
   reg('linger.compareCheckpoints', async (arg?: unknown) => {

@@ -82,7 +82,9 @@ export function activate(context: vscode.ExtensionContext): LingerApi {
   const notebooks = new LingerNotebookController(context.extensionPath, output, {
     onModel: (e, nb) => {
       const roots = models.showKernelModel(e.before, e.after, nb.uri.path.split('/').pop() ?? 'notebook');
-      if (modelTreeView.visible) void modelTreeView.reveal(roots[1], { expand: true, focus: false, select: false });
+      // the next event may replace these roots before the reveal lands: nothing to reveal then
+      if (modelTreeView.visible)
+        modelTreeView.reveal(roots[1], { expand: true, focus: false, select: false }).then(undefined, () => undefined);
     },
     onSaved: () => {
       void checkpoints.refresh();

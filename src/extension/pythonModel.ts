@@ -20,6 +20,11 @@ interface Remembered {
   inputShape?: number[];
 }
 
+/** The class and the input shape a PyTorch model file was last built with (per workspace). */
+const key = (file: string) => `linger.pythonModel:${file}`;
+export const rememberedPython = (context: vscode.ExtensionContext, file: string): Remembered | undefined =>
+  context.workspaceState.get<Remembered>(key(file));
+
 /** The interpreter: the Python extension's selected one, else linger.pythonPath, else python3. */
 export async function pythonInterpreter(resource?: vscode.Uri): Promise<{ python: string; from: string }> {
   const ms = vscode.extensions.getExtension('ms-python.python');
@@ -55,12 +60,21 @@ export function registerPythonModel(
   output: vscode.OutputChannel,
   pickTraceOptions: (file: string) => Promise<TraceOptions | undefined>,
 ): void {
-  const key = (file: string) => `linger.pythonModel:${file}`;
   context.subscriptions.push(
     vscode.commands.registerCommand(
       'linger.tracePythonModel',
       async (
-        arg?: vscode.Uri | { file?: string; className?: string; inputShape?: number[]; traceOptions?: TraceOptions; python?: string },
+        arg?:
+          | vscode.Uri
+          | {
+              file?: string;
+              className?: string;
+              inputShape?: number[];
+              traceOptions?: TraceOptions;
+              python?: string;
+              /** false: settle the class and the shape (asked, remembered) without showing the model (a checkpoint's pairing) */
+              show?: boolean;
+            },
       ) => {
         let file = arg instanceof vscode.Uri ? arg.fsPath : arg?.file;
         if (!file && arg === undefined) {
@@ -86,8 +100,8 @@ export function registerPythonModel(
             .then((c) => c && vscode.commands.executeCommand('workbench.trust.manage'));
           return undefined;
         }
-        const opts = arg instanceof vscode.Uri ? {} : (arg ?? {});
-        const traceOptions = opts.traceOptions ?? (await pickTraceOptions(file));
+        const { show: showIt = true, ...opts } = arg instanceof vscode.Uri ? {} : (arg ?? {});
+        const traceOptions = opts.traceOptions ?? (showIt ? await pickTraceOptions(file) : {});
         if (!traceOptions) return undefined;
         const { python, from } = opts.python ? { python: opts.python, from: 'the caller' } : await pythonInterpreter(vscode.Uri.file(file));
         const remembered: Remembered = { ...context.workspaceState.get<Remembered>(key(file)), ...opts };
@@ -114,10 +128,11 @@ export function registerPythonModel(
           }
           if (reply.ok) {
             await context.workspaceState.update(key(f), {
-              className: reply.result.className,
+              // the class only when it was picked or given: otherwise create_model() (or the only class) builds it
+              className: remembered.className,
               inputShape: reply.result.exampleInput ? undefined : reply.result.inputShape,
             });
-            return show(reply.result);
+            return showIt ? show(reply.result) : reply.result;
           }
           output.appendLine(`[python] ${reply.message}`);
           if (reply.kind === 'choose-class' && reply.classes.length && !opts.className) {

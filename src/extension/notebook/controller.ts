@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as vscode from 'vscode';
 import type { KernelEvent, NbOutput } from '../../engine/notebook/messages';
 import { LINGER_KERNELSPEC, LINGER_LANGUAGE_INFO } from '../../engine/notebook/nbformat';
+import { pythonInterpreter } from '../pythonModel';
 import { KernelDiedError, KernelProcess } from './kernelProcess';
 
 export const CONTROLLER_ID = 'linger-typescript';
@@ -208,6 +209,12 @@ export class LingerNotebookController implements vscode.Disposable {
     }
     this.lastNotebook = nb;
     const kernel = this.ensureKernel(nb);
+    // linger.importPythonModel in a cell runs the user's Python: the one Trace PyTorch Model… uses,
+    // as it is when the kernel process starts
+    if (!kernel.running) {
+      const p = await pythonInterpreter(nb.uri);
+      kernel.python = p.from === 'the default' ? undefined : p.python;
+    }
     const source = ex.cell.document.getText();
     if (!source.trim()) {
       ex.end(true, Date.now());

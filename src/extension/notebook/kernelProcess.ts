@@ -26,6 +26,8 @@ export class KernelProcess implements vscode.Disposable {
   private readonly sinks = new Map<number, (o: NbOutput) => void>();
   private exited: string | undefined;
   private readonly exitListeners: ((why: string) => void)[] = [];
+  /** the interpreter of linger.importPythonModel in this kernel (LINGER_PYTHON), set before it starts */
+  python?: string;
 
   constructor(
     private readonly extensionPath: string,
@@ -50,7 +52,11 @@ export class KernelProcess implements vscode.Disposable {
       cwd: this.cwd,
       execArgv: [],
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      env: { ...process.env, ...(backend && backend !== 'auto' ? { LINGER_BACKEND: backend } : {}) },
+      env: {
+        ...process.env,
+        ...(backend && backend !== 'auto' ? { LINGER_BACKEND: backend } : {}),
+        ...(this.python ? { LINGER_PYTHON: this.python } : {}),
+      },
     });
     this.exited = undefined;
     const log = (d: Buffer | string) => this.output.append(`[kernel ${this.label}] ${d.toString()}`);

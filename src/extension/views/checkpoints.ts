@@ -272,6 +272,10 @@ export class CheckpointsView implements vscode.TreeDataProvider<CheckpointNode>,
           ['version', s.version],
         ];
         for (const [k, v] of rows) if (v) md.appendMarkdown(`- ${k}: ${escapeMarkdown(v)}\n`);
+        if (!s.moduleTree)
+          md.appendMarkdown(
+            '\n*Show Model Tree* builds its model from the model file that defines it (a PyTorch `.py` or a TypeScript one), asked once for this folder.\n',
+          );
         item.tooltip = md;
         item.iconPath = new vscode.ThemeIcon(s.linger ? 'database' : 'file-binary');
         item.resourceUri = node.uri;

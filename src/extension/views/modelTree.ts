@@ -19,6 +19,8 @@ export interface ModelRoot {
   graph?: Graph;
   /** the notebook whose kernel holds this model (a live model) */
   kernel?: string;
+  /** which show put it in the view (part of its tree item's id) */
+  shown?: number;
 }
 export interface ModuleNode {
   kind: 'module';
@@ -65,6 +67,9 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
   private readonly changed = new vscode.EventEmitter<ModelNode | undefined>();
   readonly onDidChangeTreeData = this.changed.event;
   roots: ModelRoot[] = [];
+  // ids are unique per show: a notebook's events can replace the roots while VS Code still renders
+  // the last ones, and an id seen twice across them is an error ("already registered")
+  private generation = 0;
 
   showTrace(r: TraceResult): ModelRoot[] {
     const before: ModelRoot = { kind: 'root', tree: r.before, file: r.file, definitions: r.definitions };
@@ -78,11 +83,14 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     return this.show([b, { kind: 'root', tree: after, kernel: notebook, previous: before }]);
   }
 
-  showTree(tree: ModelTree, graph?: Graph): ModelRoot[] {
-    return this.show([{ kind: 'root', tree, graph }]);
+  /** One tree (a checkpoint's); `source` is the model file it was built from, for Reveal in Editor. */
+  showTree(tree: ModelTree, graph?: Graph, source?: { file: string; definitions: Record<string, number> }): ModelRoot[] {
+    return this.show([{ kind: 'root', tree, graph, ...source }]);
   }
 
   private show(roots: ModelRoot[]): ModelRoot[] {
+    this.generation++;
+    for (const r of roots) r.shown = this.generation;
     this.roots = roots;
     this.changed.fire(undefined);
     void vscode.commands.executeCommand('setContext', 'linger.modelShown', roots.length > 0);
@@ -148,7 +156,7 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       item.iconPath = new vscode.ThemeIcon(node.kernel ? 'notebook' : node.previous ? 'type-hierarchy' : 'symbol-namespace');
       item.contextValue = `linger.modelRoot${t.text ? '.text' : ''}${node.graph ? '.graph' : ''}`;
       item.tooltip = t.text ? new vscode.MarkdownString().appendCodeblock(t.text, 'text') : undefined;
-      item.id = `root:${t.label}:${node.file ?? node.kernel ?? ''}`;
+      item.id = `root:${node.shown ?? 0}:${t.label}:${node.file ?? node.kernel ?? ''}`;
       return item;
     }
     const e = node.entry;
@@ -174,13 +182,13 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     if (e.repr) md.appendCodeblock(`${e.type}(${e.repr})`, 'text');
     for (const f of flags(e)) md.appendMarkdown(`- ${escapeMarkdown(f)}\n`);
     md.appendMarkdown(`- ${e.parameters.toLocaleString('en-US')} parameters (own)\n`);
-    item.tooltip = md;
     item.iconPath = new vscode.ThemeIcon(
       iconOf(e.type),
       node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined,
     );
+    item.tooltip = md;
     item.contextValue = node.root.file ? 'linger.module.source' : 'linger.module';
-    item.id = `mod:${node.root.tree.label}:${node.root.file ?? node.root.kernel ?? ''}:${e.path}`;
+    item.id = `mod:${node.root.shown ?? 0}:${node.root.tree.label}:${node.root.file ?? node.root.kernel ?? ''}:${e.path}`;
     const line = node.root.definitions?.[e.path];
     if (node.root.file && line !== undefined) {
       item.command = { command: 'linger.revealModule', title: 'Reveal in Editor', arguments: [node] };

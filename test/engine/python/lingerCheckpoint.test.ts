@@ -36,6 +36,8 @@ const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).
 const skip = hasTorch ? false : `${PYTHON} cannot import torch (apt install python3-torch): the linger .pt pairing tests skip`;
 if (skip) console.log(`# skipped: ${skip}`);
 const python = { python: PYTHON };
+// the real linger, for the live check: $LINGER_SRC, or the reference tarball beside the repository
+const LINGER = !!process.env.LINGER_SRC || fs.existsSync(path.join(ROOT, '..', 'shared', 'reference', 'linger-v1.1.1.tar.gz'));
 
 test("the stage of each linger .pt from its keys alone, and the keys are linger's", () => {
   for (const stage of ['float', 'traced', 'fixed']) {
@@ -96,6 +98,20 @@ describe(`a .pt from linger ${GOLDEN.linger}, paired with its Python model file`
     assert.equal(code, 0, out.join('\n'));
     assert.match(out.join('\n'), /exported linger_net\.py \(fixed stage, .*dialect thinker/);
     assert.ok(fs.statSync(path.join(dir, 'fixed.thinker.onnx')).size > 0);
+  });
+
+  test('the other way: the engine saves the model as .pt, and real linger loads it strict and evaluates it to the same codes', async (t) => {
+    if (!LINGER) return t.skip(`no linger reference (set LINGER_SRC, or put ../shared/reference/linger-v1.1.1.tar.gz beside the repo)`);
+    const p = await prepareModel(NET, PT('fixed'), python);
+    const ours = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'linger-ptback-')), 'ours.pt');
+    await save(p.model, ours);
+    const r = spawnSync(PYTHON, [path.join(ROOT, 'scripts', 'golden', 'make_linger_pt_fixtures.py'), '--check', ours], {
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    const back = JSON.parse(r.stdout.trim().split('\n').pop()!) as { scale: number; codes: number[] };
+    assert.equal(back.scale, GOLDEN.eval.scale);
+    assert.deepEqual(back.codes, GOLDEN.eval.codes);
   });
 
   test('compare: linger’s fixed .pt against the same state saved by the engine (safetensors) — the same keys, no value moved', async () => {

@@ -3,7 +3,7 @@
 // restart, `while (true) {}`, a crashed kernel process and Load into Notebook Model, with
 // screenshots of the notebook and its outputs (test-results/notebook-*.png).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
@@ -14,7 +14,9 @@ interface ModelRoot {
   kind: 'root';
   kernel?: string;
   previous?: unknown;
-  tree: { label: string; stage: string; modules: { path: string; type: string }[] };
+  file?: string;
+  definitions?: Record<string, number>;
+  tree: { label: string; stage: string; modules: { path: string; type: string }[]; text?: string };
 }
 interface CheckpointNode {
   kind: string;
@@ -359,6 +361,141 @@ suite('notebook workflow', () => {
     assert.deepEqual(loaded.missingKeys, []);
     const changed = await runCell('net.conv1.weight.sum().item() === w0');
     assert.match(changed.text, /false/);
+  });
+
+  test('a .pt trained with the real linger, paired with its PyTorch model file: its tree (asked once per folder), export, Load into Notebook Model, compare', async function () {
+    this.timeout(300_000);
+    const python = '/usr/bin/python3';
+    if (spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) {
+      console.log(`# skipped: ${python} cannot import torch (apt install python3-torch)`);
+      this.skip();
+    }
+    // test/fixtures/python/linger_net/*.pt: saved by linger 1.1.1 from linger_net.py (scripts/golden/make_linger_pt_fixtures.py)
+    const fixtures = path.join(vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath, 'test', 'fixtures', 'python');
+    const golden = JSON.parse(fs.readFileSync(path.join(fixtures, 'linger_net.linger.json'), 'utf8')) as {
+      traced_print: string;
+      fixed_print: string;
+      x_eval: { shape: number[]; data: number[] };
+      eval: { scale: number; codes: number[] };
+    };
+    const dir = path.join(ws, 'checkpoints', 'linger-net');
+    fs.mkdirSync(dir, { recursive: true });
+    const py = path.join(ws, 'models', 'linger_net.py');
+    fs.copyFileSync(path.join(fixtures, 'linger_net.py'), py);
+    const pt = (stage: string) => path.join(dir, `${stage}.pt`);
+    // float.pt: a plain torch.save of the PyTorch model's state dict; traced.pt, fixed.pt: from linger's stages
+    for (const stage of ['float', 'traced', 'fixed']) fs.copyFileSync(path.join(fixtures, 'linger_net', `${stage}.pt`), pt(stage));
+    const cfg = () => vscode.workspace.getConfiguration('linger');
+    await cfg().update('pythonPath', python, vscode.ConfigurationTarget.Workspace);
+    try {
+      // the tree: the first time the model file is the dialog's answer (given here), then the folder remembers it
+      const fixed = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', {
+        file: pt('fixed'),
+        modelFile: py,
+      });
+      assert.ok(fixed, 'the tree of fixed.pt');
+      assert.equal(fixed.tree.stage, 'fixed');
+      assert.equal(fixed.tree.text, golden.fixed_print, 'what linger printed of its fixed model');
+      assert.equal(api.models.roots[0], fixed, 'shown in the Model view');
+      assert.equal(fixed.file, py, 'Reveal in Editor goes to the Python file');
+      assert.match(fs.readFileSync(py, 'utf8').split('\n')[fixed.definitions!.conv1], /self\.conv1 = nn\.Conv2d/);
+      // Reveal in Editor: the Python line that defines conv1
+      const conv1 = { kind: 'module', root: fixed, entry: fixed.tree.modules.find((m) => m.path === 'conv1') };
+      await vscode.commands.executeCommand('linger.revealModule', conv1);
+      const editor = vscode.window.activeTextEditor!;
+      assert.equal(editor.document.uri.fsPath, py);
+      assert.match(editor.document.lineAt(editor.selection.start.line).text, /self\.conv1 = nn\.Conv2d/);
+      await vscode.commands.executeCommand('linger.model.focus');
+      await screenshot('linger-pt-tree');
+      const traced = await vscode.commands.executeCommand<ModelRoot>('linger.showModelTreeOfCheckpoint', { file: pt('traced') });
+      assert.equal(traced?.tree.text, golden.traced_print, 'paired without asking again: the folder remembers linger_net.py');
+      // the three stages, each from its keys
+      const exp = await waitFor('the linger-net experiment', async () => (await api.checkpoints.getChildren()).find((n) => n.dir === dir));
+      const stages = await waitFor('three stages', async () => {
+        const k = await api.checkpoints.getChildren(exp);
+        return k.length === 3 ? k : undefined;
+      });
+      assert.deepEqual(stages.map((n) => n.stage).sort(), ['fixed', 'float', 'traced']);
+      // export: PyTorch's float .pt and linger's fixed one (qdq, checked in onnxruntime against the engine)
+      const fl = await vscode.commands.executeCommand<{ stage: string; verification: { ok: boolean; summary: string } }>(
+        'linger.exportCheckpointOnnx',
+        { file: pt('float') },
+      );
+      assert.equal(fl?.stage, 'float');
+      assert.ok(fl.verification.ok, fl.verification.summary);
+      const ex = await vscode.commands.executeCommand<{ file: string; stage: string; verification: { ok: boolean; summary: string } }>(
+        'linger.exportCheckpointOnnx',
+        { file: pt('fixed'), dialect: 'qdq' },
+      );
+      assert.equal(ex?.stage, 'fixed');
+      assert.ok(ex.verification.ok, ex.verification.summary);
+      assert.equal(ex.file, path.join(dir, 'fixed.qdq.onnx'));
+      // the notebook: the user's class through their Python, at the fixed stage; then linger's weights load into it
+      const built = await runCell(
+        [
+          `const pnet = await linger.importPythonModel(${JSON.stringify(py)}, { python: ${JSON.stringify(python)} });`,
+          'linger.traceLayers(pnet, pnet, randn([2, 1, 12, 12]));',
+          'const qnet = linger.init(pnet);',
+          'qnet.stage()',
+        ].join('\n'),
+        180_000,
+      );
+      assert.ok(built.ok, built.text);
+      assert.match(built.text, /fixed/);
+      const node = (stage: string): CheckpointNode => ({ kind: 'checkpoint', uri: vscode.Uri.file(pt(stage)), summary: { stage } });
+      // PyTorch's float .pt into a float model of the same file
+      assert.ok(
+        (
+          await runCell(
+            `const fnet = await linger.importPythonModel(${JSON.stringify(py)}, { python: ${JSON.stringify(python)} });`,
+            180_000,
+          )
+        ).ok,
+      );
+      const floatLoad = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('float'), 'fnet')) as {
+        stage?: string;
+        missingKeys?: string[];
+      };
+      assert.equal(floatLoad.stage, 'float');
+      assert.deepEqual(floatLoad.missingKeys, []);
+      const loaded = (await vscode.commands.executeCommand('linger.loadIntoNotebookModel', node('fixed'), 'qnet')) as {
+        stage?: string;
+        missingKeys?: string[];
+        unexpectedKeys?: string[];
+        error?: string;
+      };
+      assert.equal(loaded.error, undefined);
+      assert.equal(loaded.stage, 'fixed');
+      assert.deepEqual([loaded.missingKeys, loaded.unexpectedKeys], [[], []]);
+      // its eval gives linger's int8 codes, and what the notebook saves compares equal to linger's file
+      const mine = path.join(dir, 'from-notebook.safetensors');
+      const ev = await runCell(
+        [
+          // saved before the eval: an eval forward records each layer's input scale (scale_x, running_x), as linger's does
+          `await linger.save(qnet, ${JSON.stringify(mine)});`,
+          'qnet.eval();',
+          `const y = qnet(tensor(${JSON.stringify(golden.x_eval.data)}, ${JSON.stringify(golden.x_eval.shape)}));`,
+          `JSON.stringify(Array.from(y.dataSync(), (v) => Math.round(v * ${golden.eval.scale})))`,
+        ].join('\n'),
+      );
+      assert.ok(ev.ok, ev.text);
+      assert.ok(ev.text.includes(JSON.stringify(golden.eval.codes)), `${ev.text} vs ${JSON.stringify(golden.eval.codes)}`);
+      const cmp = await vscode.commands.executeCommand<{ changed: { maxAbs: number }[]; added: string[]; removed: string[] }>(
+        'linger.compareCheckpoints',
+        { file: pt('fixed'), with: mine },
+      );
+      assert.deepEqual([cmp?.added, cmp?.removed], [[], []]);
+      assert.ok(
+        cmp.changed.every((c) => c.maxAbs === 0),
+        'the same values',
+      );
+    } finally {
+      await cfg().update('pythonPath', undefined, vscode.ConfigurationTarget.Workspace);
+      await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(py, { force: true });
+      await api.checkpoints.refresh();
+    }
   });
 
   test('cells get completions and hovers for the preloaded API (signatures and docs from the engine)', async function () {
