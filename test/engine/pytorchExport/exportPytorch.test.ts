@@ -269,6 +269,52 @@ export function createModel(): nn.Module {
     assert.ok(diff <= 1e-5, `max difference ${diff}`);
   });
 
+  test('a model file of the other layers: grouped strided conv, ConvTranspose2d, the pools, ReLU6, Sigmoid, Tanh, Identity, Dropout, LayerNorm, Linear without bias, Softmax', async () => {
+    const file = path.join(tmp, 'net2.ts');
+    fs.writeFileSync(
+      file,
+      `import { nn, F, Tensor } from 'linger-studio';
+class Net2 extends nn.Module {
+  c1 = new nn.Conv2d(2, 6, 3, { stride: 2, padding: 1, groups: 2, dilation: 1 });
+  up = new nn.ConvTranspose2d(6, 4, 2, { stride: 2 });
+  ap = new nn.AvgPool2d(2);
+  mp = new nn.MaxPool2d(3, { stride: 2, padding: 1 });
+  r6 = new nn.ReLU6();
+  sg = new nn.Sigmoid();
+  th = new nn.Tanh();
+  id = new nn.Identity();
+  dr = new nn.Dropout(0.3);
+  ln = new nn.LayerNorm([16]);
+  fc = new nn.Linear(16, 5, { bias: false });
+  sm = new nn.Softmax(1);
+  forward(x: Tensor): Tensor {
+    let y = this.r6(this.c1(x));
+    y = this.up(y);
+    y = this.mp(this.ap(y));
+    y = this.sg(y).mul(this.th(y)).sub(0.25);
+    y = this.dr(this.id(y)).flatten(1);
+    return this.sm(this.fc(this.ln(y)));
+  }
+}
+export const inputShape = [1, 2, 8, 8];
+export function createModel(): nn.Module {
+  return new Net2();
+}
+`,
+    );
+    const mf = await loadModelFile(file);
+    const model = mf.createModel();
+    model.eval();
+    const ck = path.join(tmp, 'net2.safetensors');
+    await save(model, ck, { inputShape: [1, 2, 8, 8] });
+    const dir = path.join(tmp, 'net2-project');
+    const r = await exportTo([file, '--checkpoint', ck, '-o', dir]);
+    assert.equal(r.code, 0, r.err);
+    const { diff } = compareFloat(dir, model, randn([3, 2, 8, 8]));
+    console.log(`# a model file of the other layers: max |PyTorch − engine| ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-5, `max difference ${diff}`);
+  });
+
   test('usage errors exit 2; a checkpoint of a model the engine does not have built in exits 1 naming it', async () => {
     assert.equal((await exportTo([])).code, 2);
     assert.equal((await exportTo([path.join(tmp, 'x.safetensors')])).code, 2, 'no -o');
