@@ -86,7 +86,8 @@ async function exportTo(args: string[]): Promise<{ code: number; out: string; er
 /** The engine's outputs on x, and PyTorch's (model.py with weights.safetensors, and with weights.pt). */
 function compareFloat(dir: string, model: Module, x: Tensor): { diff: number; ptEqual: boolean } {
   const xf = path.join(dir, 'x.f32');
-  fs.writeFileSync(xf, Buffer.from((x.dataSync() as Float32Array).buffer));
+  const ids = x.dtype === 'int32';
+  fs.writeFileSync(xf, Buffer.from((x.dataSync() as Float32Array | Int32Array).buffer));
   const want = model(x).dataSync();
   const script = `
 import json, sys
@@ -96,7 +97,7 @@ import train, model
 m = model.create_model(); m.load_state_dict(train.read_safetensors(${JSON.stringify(path.join(dir, 'weights.safetensors'))})[0], strict=True)
 m2 = model.create_model(); m2.load_state_dict(torch.load(${JSON.stringify(path.join(dir, 'pt', 'weights.pt'))}), strict=True)
 m.eval(); m2.eval()
-x = torch.from_numpy(np.fromfile(${JSON.stringify(xf)}, dtype="<f4").reshape(${JSON.stringify(x.shape)}))
+x = torch.from_numpy(np.fromfile(${JSON.stringify(xf)}, dtype="${ids ? '<i4' : '<f4'}").reshape(${JSON.stringify(x.shape)}))${ids ? '.long()' : ''}
 with torch.no_grad():
     y, y2 = m(x), m2(x)
 print(json.dumps({"y": y.flatten().tolist(), "pt": bool(torch.equal(y, y2))}))
@@ -312,6 +313,44 @@ export function createModel(): nn.Module {
     assert.equal(r.code, 0, r.err);
     const { diff } = compareFloat(dir, model, randn([3, 2, 8, 8]));
     console.log(`# a model file of the other layers: max |PyTorch − engine| ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-5, `max difference ${diff}`);
+  });
+
+  test('a model file of token ids (exampleInput int32): Embedding → bidirectional GRU → mean → Linear', async () => {
+    const file = path.join(tmp, 'kws.ts');
+    fs.writeFileSync(
+      file,
+      [
+        "import { nn, tensor, Tensor } from 'linger-studio';",
+        'class Kws extends nn.Module {',
+        '  embed = new nn.Embedding(20, 8, { paddingIdx: 0 });',
+        '  gru = new nn.GRU(8, 12, { batchFirst: true, bidirectional: true });',
+        '  fc = new nn.Linear(24, 3);',
+        '  forward(ids: Tensor): Tensor {',
+        '    const [out] = this.gru(this.embed(ids));',
+        '    return this.fc(out.mean(1));',
+        '  }',
+        '}',
+        "export function exampleInput() { return tensor(Int32Array.from({ length: 2 * 6 }, (_, i) => (i * 7) % 20), [2, 6], 'int32'); }",
+        'export function createModel() { return new Kws(); }',
+      ].join('\n'),
+    );
+    const mf = await loadModelFile(file);
+    const model = mf.createModel();
+    model.eval();
+    const ck = path.join(tmp, 'kws.safetensors');
+    await save(model, ck, { inputShape: [2, 6], inputDtype: 'int32' });
+    const dir = path.join(tmp, 'kws-project');
+    const r = await exportTo([file, '--checkpoint', ck, '-o', dir]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(fs.readFileSync(path.join(dir, 'model.py'), 'utf8'), /INPUT_DTYPE = torch\.long/);
+    const x = tensor(
+      Int32Array.from({ length: 4 * 6 }, (_, i) => (i * 5 + 3) % 20),
+      [4, 6],
+      'int32',
+    );
+    const { diff } = compareFloat(dir, model, x);
+    console.log(`# a model file of token ids: max |PyTorch − engine| ${diff.toExponential(2)}`);
     assert.ok(diff <= 1e-5, `max difference ${diff}`);
   });
 

@@ -11,7 +11,7 @@ import { normalizeOfEntry, bitsOfEntry } from '../../state/replay';
 import { builtinModelFile, BUILTIN_MODELS, ExportError, prepareModel } from '../../services/exportModel';
 import { Dataset, fashionMnist } from '../../train/data';
 import { DEMO_RECIPE } from '../../train/demoCnn';
-import { modelPy, PytorchExportError } from './modelPy';
+import { modelPy } from './modelPy';
 import { TRAIN_PY } from './trainPy';
 import { readmeMd } from './readme';
 import { stageTrees } from './stageTrees';
@@ -177,8 +177,6 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
     mf = b;
   }
   const example = exampleOf(mf);
-  if (example.dtype !== 'float32')
-    throw new PytorchExportError('models that take integer inputs (token ids) are not exported to PyTorch yet');
   const float: Module = mf.createModel();
   const className = float.typeName();
   const source = modelPy(float, example, className);
@@ -203,6 +201,7 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
   const saveOpts = {
     metrics: meta?.metrics ?? {},
     inputShape: mf.inputShape,
+    ...(example.dtype === 'int32' ? { inputDtype: 'int32' as const } : {}),
     ...(meta?.recipe ? { recipe: meta.recipe } : {}),
   };
   files.push(await save(p.model, path.join(dir, 'weights.safetensors'), saveOpts));
@@ -213,7 +212,7 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
   put('module_tree.json', JSON.stringify(stageTrees(mf, recipe, stage)) + '\n');
   put('train.py', TRAIN_PY);
   const dataset = String(meta?.recipe?.dataset ?? (BUILTIN_MODELS[className] ? 'fashion-mnist' : ''));
-  const withData = o.data ?? dataset === 'fashion-mnist';
+  const withData = o.data ?? (dataset === 'fashion-mnist' && example.dtype === 'float32');
   if (withData) {
     if (mf.inputShape.slice(1).join() !== '1,28,28')
       throw new ExportError(

@@ -25,7 +25,7 @@ ${r.withData ? '| `data/` | the data set the studio trained on (uint8 images and
 train.py needs \`torch\` and \`numpy\`; the traced and fixed stages need \`linger\` (ListenAI's
 package, \`pip install pylinger\` or from source). Without ${r.withData ? '`data/`' : 'a `data/` folder'} it downloads Fashion-MNIST
 through \`torchvision\`; for your own data set fill in \`load_data()\` in train.py (input
-\`[N, ${r.inputShape.slice(1).join(', ')}]\` float, labels int64).
+\`[N, ${r.inputShape.slice(1).join(', ')}]\` as model.py's \`INPUT_DTYPE\`, labels int64).
 
 ## One machine, one GPU (or the CPU)
 

@@ -35,7 +35,10 @@ from torch.utils.data.distributed import DistributedSampler
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import model as _model  # noqa: E402
 from model import INPUT_SHAPE, create_model  # noqa: E402
+
+INPUT_DTYPE = getattr(_model, "INPUT_DTYPE", torch.float32)
 
 with open(os.path.join(HERE, "recipe.json")) as f:
     RECIPE = json.load(f)
@@ -45,7 +48,7 @@ TRANSFORMS = {"float": [], "traced": ["trace", "normalize"], "fixed": ["trace", 
 
 # ---- your data: replace load_data() to train on your own set ----------------------------------
 def load_data(args):
-    """(train, test) as TensorDatasets of float images [N, *INPUT_SHAPE] and int64 labels.
+    """(train, test) as TensorDatasets of inputs [N, *INPUT_SHAPE] of INPUT_DTYPE and int64 labels.
 
     1. data/ beside this file (the set the studio trained on, written by the export), else
     2. Fashion-MNIST through torchvision (downloaded into --data-root), else
@@ -219,7 +222,7 @@ def main(args):
     if args.limit:
         train = torch.utils.data.Subset(train, range(min(args.limit, len(train))))
         test = torch.utils.data.Subset(test, range(min(args.limit, len(test))))
-    dummy = torch.zeros(2, *INPUT_SHAPE, device=device)
+    dummy = torch.zeros(2, *INPUT_SHAPE, dtype=INPUT_DTYPE, device=device)
 
     weights = os.path.join(HERE, args.weights)
     state, _ = read_safetensors(weights)
