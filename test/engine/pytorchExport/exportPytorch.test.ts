@@ -168,6 +168,11 @@ describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debia
       assert.equal(recipe.stage, 'float');
       assert.equal(recipe.stages.float.batchSize, 16, 'the recorded batch, not the default');
       assert.equal(recipe.stages.traced.lr, 0.01, "the demo's float-stage lr (lr / 5) where nothing was recorded");
+      assert.equal(
+        readCheckpointInfo(path.join(dir, 'weights.safetensors')).metadata.parent,
+        ck,
+        'the chain goes on from the studio checkpoint',
+      );
 
       const x = randn([4, 1, 28, 28]);
       const { diff, ptEqual } = compareFloat(dir, model, x);

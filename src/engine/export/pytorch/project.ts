@@ -202,6 +202,8 @@ export async function exportPytorchProject(o: PytorchExportOptions): Promise<Pyt
     metrics: meta?.metrics ?? {},
     inputShape: mf.inputShape,
     ...(example.dtype === 'int32' ? { inputDtype: 'int32' as const } : {}),
+    // the studio checkpoint it came from (and its sha256), so the chain goes on from there
+    ...(o.checkpoint ? { parent: o.checkpoint } : {}),
     ...(meta?.recipe ? { recipe: meta.recipe } : {}),
   };
   files.push(await save(p.model, path.join(dir, 'weights.safetensors'), saveOpts));
