@@ -3,7 +3,8 @@
 scripts/conformance/chip_export.ts wrote (model.onnx, case.json) is packed by the REAL tpacker
 v1.1.0 (unmodified). Records whether tpacker refuses, the op it stops in (the ONNX node of the
 traceback's operator) and its assertion, and, when it packs, the memory it reports
-("MemType.<X> need capacity: N Bytes").
+("MemType.<X> need capacity: N Bytes"), packed as float in / out (`-s Remove_QuantDequant`) and as
+tpacker's default command packs (int8 in / out).
 
   /usr/bin/python3 scripts/conformance/chip_run.py <cases dir> --build <thinker build dir> [--out verdicts.json]
 """
@@ -41,10 +42,12 @@ def refused_node(onnx_path, log):
     return op, [n for n in g.node if n.op_type in ops]
 
 
-def pack(onnx_path, work, build):
+def pack(onnx_path, work, build, keep_quant=True):
+    """keep_quant: `-s Remove_QuantDequant` (float32 in and out); else tpacker's default, which strips them (int8)"""
     env = dict(os.environ, PYTHONPATH=os.path.join(build, "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     pkg = os.path.join(work, "model.bin")
-    p = subprocess.run([sys.executable, "-W", "ignore", "-c", BOOT, "-g", onnx_path, "-o", pkg, "-s", "Remove_QuantDequant"],
+    os.makedirs(work, exist_ok=True)
+    p = subprocess.run([sys.executable, "-W", "ignore", "-c", BOOT, "-g", onnx_path, "-o", pkg] + (["-s", "Remove_QuantDequant"] if keep_quant else []),
                        cwd=work, env=env, capture_output=True, text=True)
     log = p.stdout + p.stderr
     with open(os.path.join(work, "tpacker.log"), "w") as f:
@@ -82,6 +85,10 @@ def run_case(d, build):
     if ok:
         v["verdict"] = "packs"
         v["memory"] = {k: int(n) for k, n in re.findall(r"MemType\.(\w+) need capacity: (\d+) Bytes", log)}
+        # and as tpacker's default command packs it (int8 in and out): the plan checkChip gives with io 'int'
+        ok2, log2 = pack(onnx_path, os.path.join(work, "int"), build, keep_quant=False)
+        if ok2:
+            v["memoryInt"] = {k: int(n) for k, n in re.findall(r"MemType\.(\w+) need capacity: (\d+) Bytes", log2)}
         return meta["name"], v
     err = [l for l in log.splitlines() if l.strip()]
     v["verdict"] = "refused"

@@ -178,7 +178,7 @@ function chip() {
   }
   const live = JSON.parse(fs.readFileSync(out, 'utf8')).cases;
   const committed = JSON.parse(fs.readFileSync(file, 'utf8')).cases;
-  const key = (v) => v && JSON.stringify([v.verdict, v.refusedLayer, v.source, v.memory]);
+  const key = (v) => v && JSON.stringify([v.verdict, v.refusedLayer, v.source, v.memory, v.memoryInt]);
   for (const name of new Set([...Object.keys(live), ...Object.keys(committed)]))
     if (key(live[name]) !== key(committed[name]))
       failures.push(`chip ${name}: live ${key(live[name])} vs committed ${key(committed[name])} (npm run conformance -- --update)`);

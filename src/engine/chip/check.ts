@@ -20,13 +20,19 @@ export interface ChipReport {
 export interface CheckChipOptions {
   /** 'venus' (default: linger 1.x / thinker v1.1.0), 'arcs', 'venusA' (platforms.ts) */
   platform?: string;
+  /**
+   * how the model is packed, for the memory plan: 'float' (default) as with `tpacker -s
+   * Remove_QuantDequant` — the Quant / Dequant at the edges kept, float32 in and out, as the
+   * conformance scripts pack — or 'int' as tpacker's default command, int8 in and out
+   */
+  io?: 'float' | 'int';
 }
 
 /** Checks an ONNX model (thinker dialect, or a float export read as init would make it). */
 export function checkOnnxModel(model: onnx.IModelProto, opts: CheckChipOptions = {}): ChipReport {
   const p = platformOf(opts.platform ?? 'venus');
   const g = chipGraph(model);
-  const memory = planMemory(g, p);
+  const memory = planMemory(g, p, opts.io ?? 'float');
   const findings = [...checkGraph(g, p), ...memoryFindings(memory)];
   return { platform: p.name, toolchain: p.toolchain, findings: sortFindings(findings), memory };
 }

@@ -39,6 +39,8 @@ export interface ChipMemory {
    * (thinker v1.1.0 combine.py:97-153, graph_optimizer/op_split.py:625-640), which is not modelled
    */
   linearRetry: boolean;
+  /** how the model is packed: 'float' (Quant / Dequant kept, tpacker -s Remove_QuantDequant) or 'int' (tpacker's default) */
+  io: 'float' | 'int';
   sramBytes: number;
   psramBytes: number;
 }
@@ -46,8 +48,8 @@ export interface ChipMemory {
 /** the (de)quantizing nodes at the model's edges: not layers */
 const QUANT = new Set(['Quant', 'Dequant', 'QuantizeLinear', 'DequantizeLinear']);
 
-export function planMemory(g: ChipGraph, p: ChipPlatform): ChipMemory {
-  const pg = packGraph(g);
+export function planMemory(g: ChipGraph, p: ChipPlatform, io: 'float' | 'int' = 'float'): ChipMemory {
+  const pg = packGraph(g, io);
   const N = pg.nodes.length;
   const names = [...pg.entries.keys()];
   const ts: SlotTensor[] = [];
@@ -109,6 +111,7 @@ export function planMemory(g: ChipGraph, p: ChipPlatform): ChipMemory {
     workspaceBytes: workspace,
     dmaBytes: dma,
     plan: best,
+    io,
     linearRetry: pg.nodes.some(
       (n) => n.op === 'LinearInt' && pg.entries.has(n.inputs[1]) && nbytes(pg.entries.get(n.inputs[1])!) > 32 * 1024,
     ),

@@ -50,8 +50,12 @@ function opName(n: ChipNode): string {
   return n.opType === 'Add' ? 'iqAdd' : n.opType === 'Concat' ? 'iqCat' : n.opType;
 }
 
-/** Builds tpacker's graph of a ChipGraph. */
-export function packGraph(g: ChipGraph): PackGraph {
+/**
+ * Builds tpacker's graph of a ChipGraph. `io`: 'float' as packed with `-s Remove_QuantDequant`
+ * (the Quant / Dequant at the edges kept: the packed model takes and gives float32, as
+ * scripts/conformance/chip_run.py packs), 'int' as tpacker's default strips them.
+ */
+export function packGraph(g: ChipGraph, io: 'float' | 'int' = 'float'): PackGraph {
   const entries = new Map<string, PackEntry>();
   const thinker = g.dialect === 'thinker';
   entries.set(g.input, { name: g.input, shape: g.shapes.get(g.input) ?? [], elem: g.bytes.get(g.input) ?? 4, kind: 'input' });
@@ -84,6 +88,7 @@ export function packGraph(g: ChipGraph): PackGraph {
   const pg: PackGraph = { nodes, entries, outputs: g.outputs };
   if (!thinker) asInit(pg);
   fuseActivations(pg);
+  if (io === 'int') removeQuantDequant(pg);
   transposeToReshape(pg);
   divideGroups(pg);
   splitConvs(pg);
@@ -105,6 +110,63 @@ function fuseActivations(pg: PackGraph): void {
     remove(pg, u[0]);
     pg.entries.delete(o);
     n.outputs = u[0].outputs;
+  }
+}
+
+/**
+ * tpacker's default strategy (graph_optimizer/simple_fusion/methods.py:11-40, 71-137): the input's
+ * Quant goes when only layout ops (Transpose, Reshape, Concat, Gather, Unsqueeze, Slice) lead to
+ * it — the input is then int8 — and a Dequant goes when it writes an output, or when no compute op
+ * lies between it and an output.
+ */
+function removeQuantDequant(pg: PackGraph): void {
+  const LAYOUT = new Set(['Transpose', 'Reshape', 'Concat', 'Gather', 'Unsqueeze', 'Slice']);
+  const COMPUTE = new Set(['Conv2dInt', 'Conv1dInt', 'LinearInt', 'LSTMInt', 'LogSoftmax', 'Concat']);
+  const input = [...pg.entries.values()].find((e) => e.kind === 'input');
+  const quants: PackNode[] = [];
+  const path: string[] = [];
+  const toQuant = (vs: string[]): boolean => {
+    for (const v of vs)
+      for (const n of users(pg, v)) {
+        if (LAYOUT.has(n.op)) {
+          path.push(...n.outputs);
+          return toQuant(n.outputs);
+        }
+        if (n.op === 'Quant') quants.push(n);
+        else if (n.op !== 'Shape') return false;
+      }
+    return true;
+  };
+  if (input && toQuant([input.name]) && quants.length) {
+    input.elem = quants[0].src.attrs.int('data_bits', 8) / 8;
+    for (const v of path) pg.entries.get(v)!.elem = input.elem;
+    for (const q of quants) {
+      for (const n of users(pg, q.outputs[0])) n.inputs = n.inputs.map((v) => (v === q.outputs[0] ? q.inputs[0] : v));
+      pg.entries.delete(q.outputs[0]);
+      remove(pg, q);
+    }
+  }
+  const toOutput = (vs: string[]): boolean => {
+    for (const v of vs)
+      for (const n of users(pg, v)) {
+        if (COMPUTE.has(n.op)) return false;
+        if (pg.outputs.includes(n.outputs[0])) return true;
+        return toOutput(n.outputs);
+      }
+    return false;
+  };
+  for (const d of [...pg.nodes]) {
+    if (d.op !== 'Dequant') continue;
+    const [x, y] = [d.inputs[0], d.outputs[0]];
+    if (pg.outputs.includes(y)) {
+      pg.outputs = [...pg.outputs.filter((o) => o !== y), x];
+      pg.entries.get(x)!.kind = 'output';
+    } else if (toOutput([y])) {
+      const next = users(pg, y)[0];
+      next.inputs[0] = x;
+    } else continue;
+    pg.entries.delete(y);
+    remove(pg, d);
   }
 }
 
@@ -130,9 +192,15 @@ function transposeToReshape(pg: PackGraph): void {
   }
 }
 
-function newEntry(pg: PackGraph, like: string, name: string, shape: number[]): string {
+/**
+ * a clone of an entry, as op_divide / op_split make them: a clone of a graph output stays one
+ * (it lives to the last node: op_split.py:489, op_divide.py:68), a split of the input is made
+ * normal (op_divide.py:39)
+ */
+function newEntry(pg: PackGraph, like: string, name: string, shape: number[], normal = false): string {
   const e = pg.entries.get(like)!;
-  pg.entries.set(name, { ...e, name, shape, kind: e.kind === 'const' ? 'const' : 'value', packed: undefined });
+  const kind = normal || e.kind === 'input' ? 'value' : e.kind;
+  pg.entries.set(name, { ...e, name, shape, kind, packed: undefined });
   return name;
 }
 
@@ -155,7 +223,7 @@ function divideGroups(pg: PackGraph): void {
     for (let i = 0; i < gr; i++) {
       const xs = [...x.shape];
       xs[1] /= gr;
-      split.outputs.push(newEntry(pg, n.inputs[0], `${n.inputs[0]}_${i}`, xs));
+      split.outputs.push(newEntry(pg, n.inputs[0], `${n.inputs[0]}_${i}`, xs, true));
       const ins = n.inputs.map((v, k) =>
         k === 0 ? split.outputs[i] : newEntry(pg, v, `${v}_${i}`, [cs, ...pg.entries.get(v)!.shape.slice(1)]),
       );

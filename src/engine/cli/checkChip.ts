@@ -12,7 +12,7 @@ import { onnx } from '../onnx/proto';
 import { CheckpointFormatError } from '../state/safetensors';
 import { ExportError, prepareModel } from '../services/exportModel';
 
-export const CHECK_CHIP_USAGE = `usage: linger check-chip <model file | checkpoint | model.onnx> [--checkpoint <ckpt>] [--platform venus] [--json]
+export const CHECK_CHIP_USAGE = `usage: linger check-chip <model file | checkpoint | model.onnx> [--checkpoint <ckpt>] [--platform venus] [--io float|int] [--json]
 
 Checks a model against the chip toolchain's rules (venus: thinker v1.1.0's tpacker) before
 training: per layer, what tpacker would refuse (error) or run other than expected (warning), with
@@ -21,6 +21,8 @@ the rule, the value, the limit and a suggestion; and the memory its plan needs. 
 checkpoint at its stage (a built-in model's needs no model file; otherwise give the model file and
 --checkpoint); a .onnx file (a thinker export) as it is.
   --platform  ${Object.keys(PLATFORMS).join(', ')} (default venus)
+  --io        the memory plan as packed by \`tpacker -s Remove_QuantDequant\` (float, default: float32
+              in and out) or by tpacker's default command (int: int8 in and out)
   --json      stdout: the report as one JSON object
 Exits 1 when a finding is an error (or the input is unusable), 2 on a usage error.
 `;
@@ -37,7 +39,7 @@ function formatReport(r: ChipReport, what: string): string {
     const m = r.memory;
     lines.push(
       `memory: SRAM plan ${kb(m.sramPeakBytes)} of ${kb(m.sramBytes)} SRAM (activations alone ${kb(m.peakActivationBytes)}, ` +
-        `workspace ${kb(m.workspaceBytes)}, DMA buffers ${kb(m.dmaBytes[0] + m.dmaBytes[1])}; tpacker's ${m.plan.method} placement); ` +
+        `workspace ${kb(m.workspaceBytes)}, DMA buffers ${kb(m.dmaBytes[0] + m.dmaBytes[1])}; tpacker's ${m.plan.method} placement, ${m.io} io); ` +
         `weights ${kb(m.weightBytes)} (PSRAM ${kb(m.psramBytes)})`,
     );
     for (const l of m.layers)
@@ -54,7 +56,7 @@ function formatReport(r: ChipReport, what: string): string {
 
 /** The command: exit 0 when nothing is refused, 1 on an error finding or an unusable input, 2 on a usage error. */
 export async function runCheckChip(args: string[], out: (s: string) => void, err: (s: string) => void = out): Promise<number> {
-  let values: { checkpoint?: string; platform?: string; json?: boolean; help?: boolean };
+  let values: { checkpoint?: string; platform?: string; io?: string; json?: boolean; help?: boolean };
   let positionals: string[];
   try {
     ({ values, positionals } = parseArgs({
@@ -64,6 +66,7 @@ export async function runCheckChip(args: string[], out: (s: string) => void, err
       options: {
         checkpoint: { type: 'string', short: 'c' },
         platform: { type: 'string' },
+        io: { type: 'string' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -83,18 +86,20 @@ export async function runCheckChip(args: string[], out: (s: string) => void, err
   if (positionals.length !== 1) return usage(`expected one model file, checkpoint or ONNX file, got ${positionals.length}`);
   const platform = values.platform ?? 'venus';
   if (!PLATFORMS[platform]) return usage(`--platform must be one of ${Object.keys(PLATFORMS).join(', ')}, got '${platform}'`);
+  const io = values.io ?? 'float';
+  if (io !== 'float' && io !== 'int') return usage(`--io must be float or int, got '${io}'`);
   const file = positionals[0];
   try {
     let report: ChipReport;
     if (/\.onnx$/i.test(file)) {
       if (!fs.existsSync(file)) throw new ExportError(`${file}: no such file`);
-      report = checkChip(onnx.ModelProto.decode(fs.readFileSync(file)), [], { platform });
+      report = checkChip(onnx.ModelProto.decode(fs.readFileSync(file)), [], { platform, io });
     } else {
       await initBackend();
       const ckpt = /\.safetensors$|\.pt$/i.test(file) ? file : values.checkpoint;
       const p = await prepareModel(ckpt === file ? undefined : file, ckpt);
       for (const n of p.notes) err(`linger check-chip: note: ${n}`);
-      report = checkChip(p.model, p.example(), { platform });
+      report = checkChip(p.model, p.example(), { platform, io });
     }
     out(values.json ? JSON.stringify(report) : formatReport(report, path.basename(file)));
     return report.findings.some((f) => f.severity === 'error') ? 1 : 0;

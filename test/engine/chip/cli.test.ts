@@ -64,7 +64,9 @@ describe('linger check-chip', () => {
     const r = await run([OK]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /no findings/);
-    assert.match(r.out, /memory: SRAM plan .* of 640\.0 KB SRAM \(activations alone .*placement\)/);
+    assert.match(r.out, /memory: SRAM plan .* of 640\.0 KB SRAM \(activations alone .*placement, float io\)/);
+    // as tpacker's default command packs it: int8 in and out
+    assert.match((await run([OK, '--io', 'int'])).out, /placement, int io\)/);
     assert.match(r.out, /conv +Conv2dInt +out +1\.0 KB/);
     const j = await run([OK, '--json']);
     const rep = JSON.parse(j.out) as ChipReport;
@@ -99,6 +101,7 @@ describe('linger check-chip', () => {
     for (const [args, msg] of [
       [[], /expected one model file, checkpoint or ONNX file, got 0/],
       [[OK, '--platform', 'mars'], /--platform must be one of venus, arcs, venusA, got 'mars'/],
+      [[OK, '--io', 'int16'], /--io must be float or int, got 'int16'/],
       [[OK, '--bogus'], /Unknown option '--bogus'/],
     ] as [string[], RegExp][]) {
       const r = await run(args);

@@ -20,6 +20,8 @@ interface Verdict {
   source?: string;
   error?: string;
   memory?: Record<string, number>;
+  /** as tpacker's default command packs it (int8 in and out) */
+  memoryInt?: Record<string, number>;
 }
 const FIX = path.join(__dirname, '..', '..', 'fixtures', 'chip', 'verdicts.json');
 const verdicts = JSON.parse(fs.readFileSync(FIX, 'utf8')) as { thinker: string; cases: Record<string, Verdict> };
@@ -75,6 +77,16 @@ describe(`checkChip against tpacker ${verdicts.thinker} (test/fixtures/chip/verd
     const off = packs.flatMap((c) => {
       const m = checkChip(fixedChipCase(c), randn(c.shape)).memory!;
       const t = verdicts.cases[c.name].memory!;
+      return m.weightBytes === t.PSRAM && m.sramPeakBytes === t.SHARE_MEM
+        ? []
+        : [`${c.name}: PSRAM ${m.weightBytes} / ${t.PSRAM}, SHARE_MEM ${m.sramPeakBytes} / ${t.SHARE_MEM}`];
+    });
+    assert.deepEqual(off, []);
+  });
+  test(`every model tpacker packs, with its default command (int8 in and out): the plan with io 'int'`, () => {
+    const off = packs.flatMap((c) => {
+      const m = checkChip(fixedChipCase(c), randn(c.shape), { io: 'int' }).memory!;
+      const t = verdicts.cases[c.name].memoryInt!;
       return m.weightBytes === t.PSRAM && m.sramPeakBytes === t.SHARE_MEM
         ? []
         : [`${c.name}: PSRAM ${m.weightBytes} / ${t.PSRAM}, SHARE_MEM ${m.sramPeakBytes} / ${t.SHARE_MEM}`];
