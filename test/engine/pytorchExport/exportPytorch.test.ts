@@ -206,6 +206,8 @@ describe('linger export-pytorch of DemoCNN and DemoGRU checkpoints, run by Debia
       assert.equal(ckBack.metadata.model, name);
       assert.equal(ckBack.metadata.parent, 'weights.safetensors');
       assert.equal(ckBack.metadata.recipe?.worldSize, 2);
+      assert.equal(ckBack.metadata.recipe?.dataset, 'fashion-mnist', 'the data/ the export wrote');
+      assert.equal(ckBack.metadata.recipe?.trainImages, 10 * LIMIT);
       const p = await prepareModel(undefined, back); // the built-in model, loaded strict
       assert.equal(p.model.stage(), 'float');
       const moved = Object.entries(ckBack.stateDict).some(([k, t]) => {

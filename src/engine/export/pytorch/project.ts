@@ -44,6 +44,8 @@ export interface ProjectRecipe {
   model: string;
   stage: string;
   checkpoint: string | null;
+  /** the data set the studio trained on (linger.recipe's dataset), when recorded */
+  dataset: string | null;
   inputShape: number[];
   trace: Record<string, boolean>;
   stages: {
@@ -107,6 +109,7 @@ export function projectRecipe(model: string, inputShape: number[], checkpoint: s
     model,
     stage,
     checkpoint: checkpoint ? path.basename(checkpoint) : null,
+    dataset: typeof (fl.dataset ?? tr.dataset ?? fx.dataset) === 'string' ? String(fl.dataset ?? tr.dataset ?? fx.dataset) : null,
     inputShape,
     // the studio's traceLayers defaults, under linger's names (a Linear: linger 1.1.1 marks none, docs/contract.md#ahead-relu-marks)
     trace: { fuse_bn: true, ahead_conv_relu: true, ahead_bn_relu: true },

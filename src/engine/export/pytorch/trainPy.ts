@@ -60,6 +60,7 @@ def load_data(args):
             x = torch.from_numpy(np.load(os.path.join(d, name + "_x.npy")).astype(np.float32) / np.float32(255))
             y = torch.from_numpy(np.load(os.path.join(d, name + "_y.npy")).astype(np.int64))
             return TensorDataset(x.reshape(-1, *INPUT_SHAPE), y)
+        args.dataset = RECIPE.get("dataset") or "data/"
         return part("train"), part("test")
     try:
         import torchvision
@@ -70,6 +71,7 @@ def load_data(args):
         ds = torchvision.datasets.FashionMNIST(args.data_root, train=train, download=True)
         x = ds.data.to(torch.float32).div(255).reshape(-1, *INPUT_SHAPE)
         out.append(TensorDataset(x, ds.targets.to(torch.int64)))
+    args.dataset = "fashion-mnist (torchvision)"
     return tuple(out)
 # -------------------------------------------------------------------------------------------------
 
@@ -287,7 +289,7 @@ def main(args):
                 "linger.recipe": json.dumps({
                     "trainedOn": "pytorch", "worldSize": world, "device": device.type, "epochs": epochs, "lr": lr,
                     "batchSize": batch * world, "momentum": r.get("momentum", 0.9), "seed": args.seed, "steps": steps,
-                    "trainImages": len(train), "testImages": len(test),
+                    "dataset": str(getattr(args, "dataset", "load_data()"))[:256], "trainImages": len(train), "testImages": len(test),
                     **{k: v for k, v in r.get("normalize", {}).items()},
                     **({"bits": r["parameter_bits"]} if stage == "fixed" else {})}),
             }
