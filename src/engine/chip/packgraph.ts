@@ -241,7 +241,7 @@ function divideGroups(pg: PackGraph): void {
 /**
  * a conv whose packed weights, ALIGN2(outputs)·ALIGN8(inputs)·kernel, pass 32 KB: convs of at most
  * ⌊32768 / (ALIGN8(inputs)·kernel)⌋ (even) outputs each, then iqCat (graph_optimizer/op_split.py:
- * 161-276 Conv1dInt, 409-512 Conv2dInt). A transposed conv is not split (op_split.py:600-624);
+ * 179-276 Conv1dInt, 409-512 Conv2dInt). A transposed conv is not split (op_split.py:600-624);
  * LinearInt is split only when its weights pass the threshold tpacker lowers after a plan over
  * 640 KB (combine.py:97-153, op_split.py:625-793), which a model that packs does not reach.
  */
