@@ -23,14 +23,14 @@ Exported by Linger Studio (\`linger export-pytorch\`) from ${from}, at the **${r
 | \`train.py\` | the two-stage recipe with linger (\`trace_layers\` → \`normalize_layers\` → \`init\`, weights loaded after the last transform) under DDP |
 ${r.withData ? '| `data/` | the data set the studio trained on (uint8 images and labels as .npy) |\n' : ''}
 train.py needs \`torch\` and \`numpy\`; the traced and fixed stages need \`linger\` (ListenAI's
-package, \`pip install pylinger\` or from source). Without ${r.withData ? '`data/`' : 'a `data/` folder'} it downloads Fashion-MNIST
+package, \`pip install pylinger==1.1.1\` or from source). Without ${r.withData ? '`data/`' : 'a `data/` folder'} it downloads Fashion-MNIST
 through \`torchvision\`; for your own data set fill in \`load_data()\` in train.py (input
 \`[N, ${r.inputShape.slice(1).join(', ')}]\` as model.py's \`INPUT_DTYPE\`, labels int64).
 
 ## One machine, one GPU (or the CPU)
 
 \`\`\`sh
-python train.py                          # the stages after ${r.stage}, as recipe.json says
+python train.py                          # ${r.stage === 'fixed' ? 'more QAT in the fixed stage' : `the stages after ${r.stage}`}, as recipe.json says
 python train.py --stages fixed --epochs 3
 python train.py --steps 20 --limit 2000  # a quick check
 \`\`\`
