@@ -28,6 +28,7 @@ import { ModelNode, ModelRoot, ModelTreeView } from './views/modelTree';
 import { newModelFile, registerModelTypes } from './newModelFileCommand';
 import { registerPythonModel } from './pythonModel';
 import { pairModelFile, pythonSpec, rememberPairing, showPairedTree } from './pairing';
+import { ChipChecks, registerChipCommand } from './chip';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -102,7 +103,9 @@ export function registerCommands(
 
   reg('linger.newModelFile', (arg?: { folder?: vscode.Uri; name?: string }) => newModelFile(context, arg));
   registerModelTypes(context);
-  registerPythonModel(context, engine, models, modelTreeView as vscode.TreeView<unknown>, graph, output, pickTraceOptions);
+  const chip = new ChipChecks(engine, models, graph, output);
+  registerChipCommand(context, chip, models, (file) => pythonSpec(context, file));
+  registerPythonModel(context, engine, models, modelTreeView as vscode.TreeView<unknown>, graph, output, pickTraceOptions, chip);
 
   reg('linger.showBackend', async () => {
     const info = await engine.request(Info, undefined, 'backend');
@@ -137,11 +140,12 @@ export function registerCommands(
         (_, token) => engine.cancellable(TraceModelFileRequest, { file: f, traceOptions: opts }, `trace ${path.basename(f)}`, token),
       );
       const roots = models.showTrace(r);
+      void chip.check(r.file); // the chip's rules on it, as diagnostics, on the rows and in the graph (chip.ts)
       await vscode.commands.executeCommand('linger.model.focus');
       await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
       if (r.graph)
         void graph.show(
-          { title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules },
+          { title: `${path.basename(f)} — after traceLayers`, graph: r.graph, modules: r.after.modules, file: r.file },
           { preserveFocus: true },
         );
       return r;

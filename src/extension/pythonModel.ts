@@ -11,6 +11,7 @@ import type { PythonTraceResult } from '../engine/services/pythonModel';
 import { EngineClient } from './engineClient';
 import type { GraphView } from './views/graph';
 import type { ModelTreeView } from './views/modelTree';
+import type { ChipChecks } from './chip';
 
 /** A Python file that defines an nn.Module subclass (the editor-title action's context key). */
 export const PYTHON_MODEL = /^\s*class\s+\w+\s*\([^)]*\b(nn\.)?Module\b/m;
@@ -59,6 +60,7 @@ export function registerPythonModel(
   graph: GraphView,
   output: vscode.OutputChannel,
   pickTraceOptions: (file: string) => Promise<TraceOptions | undefined>,
+  chip: ChipChecks,
 ): void {
   context.subscriptions.push(
     vscode.commands.registerCommand(
@@ -185,11 +187,13 @@ export function registerPythonModel(
 
   async function show(r: PythonTraceResult): Promise<PythonTraceResult> {
     const roots = models.showTrace(r);
+    // the chip's rules on it, as diagnostics at the Python definitions and on the rows (chip.ts)
+    void chip.check(r.file, { ...rememberedPython(context, r.file), python: r.python });
     await vscode.commands.executeCommand('linger.model.focus');
     await modelTreeView.reveal(roots[1], { expand: true, select: false, focus: false });
     if (r.graph)
       void graph.show(
-        { title: `${path.basename(r.file)} — after traceLayers`, graph: r.graph, modules: r.after.modules },
+        { title: `${path.basename(r.file)} — after traceLayers`, graph: r.graph, modules: r.after.modules, file: r.file },
         { preserveFocus: true },
       );
     return r;

@@ -31,7 +31,7 @@ function kb(n: number): string {
   return n >= 1024 ? `${(n / 1024).toFixed(1)} KB` : `${n} B`;
 }
 
-function formatReport(r: ChipReport, what: string): string {
+export function formatReport(r: ChipReport, what: string): string {
   const lines = [`${what}: ${r.platform} (${r.toolchain})`];
   const errors = r.findings.filter((f) => f.severity === 'error').length;
   lines.push(r.findings.length ? formatFindings(r.findings) : 'no findings: tpacker packs every layer');

@@ -14,6 +14,7 @@ import { checkpointSummary } from '../services/checkpointSummary';
 import { traceModelFile } from '../services/traceModelFile';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
 import { checkpointModel } from '../services/checkpointModel';
+import { checkModelFileChip } from '../services/chipOfModel';
 import { experimentOfFiles, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
 
@@ -28,6 +29,7 @@ import { importOnnx, OnnxImportError, OnnxModel } from '../onnx/import';
 import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import {
+  CheckChipRequest,
   CheckpointModelRequest,
   CheckpointSummaryRequest,
   CompareRequest,
@@ -173,6 +175,13 @@ if (require.main === module && process.send) {
   connection.onRequest(
     ExportOnnxRequest,
     handled((p) => exportAndVerify(p)),
+  );
+  connection.onRequest(
+    CheckChipRequest,
+    handled(async ({ modelFile, checkpoint, python, platform }) => {
+      await initBackend();
+      return checkModelFileChip(modelFile, { checkpoint, python, platform });
+    }),
   );
   connection.onRequest(
     CheckpointModelRequest,

@@ -10,6 +10,7 @@ import type { InspectResult } from '../services/inspect';
 import type { ExperimentReport } from '../services/experiment';
 import type { PythonFailure, PythonTraceResult } from '../services/pythonModel';
 import type { CheckpointModel } from '../services/checkpointModel';
+import type { ModelChipReport } from '../services/chipOfModel';
 
 export interface EngineInfo {
   backend: string;
@@ -111,6 +112,13 @@ export const CheckpointModelRequest = new RequestType<
   CheckpointModel,
   void
 >('linger/checkpointModel');
+
+/** The chip's rules on the model a model file builds (services/chipOfModel.ts; docs/chip-rules.md). */
+export const CheckChipRequest = new RequestType<
+  { modelFile: string; checkpoint?: string; python?: PythonSpec; platform?: string },
+  ModelChipReport,
+  void
+>('linger/checkChip');
 
 export interface ExportParams {
   /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */

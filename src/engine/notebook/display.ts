@@ -7,6 +7,7 @@ import { Tensor } from '../tensor';
 import { moduleTree } from '../state/checkpoint';
 import { formatQuantReport, QuantReportRow } from '../linger/init';
 import { tf } from '../backend/tf';
+import { chipReportHtml, chipReportText, isChipReport } from './chipDisplay';
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -184,6 +185,7 @@ export function mimeBundle(v: unknown): MimeBundle {
   if (v instanceof Chart) return { [CHART_MIME]: v.spec, 'text/plain': `<chart${v.spec.title ? `: ${String(v.spec.title)}` : ''}>` };
   if (v instanceof Module) return { 'text/plain': clip(String(v)), 'text/html': moduleHtml(v) };
   if (v instanceof Tensor) return { 'text/plain': tensorSummary(v) };
+  if (isChipReport(v)) return { 'text/plain': clip(chipReportText(v)), 'text/html': chipReportHtml(v) };
   if (isQuantReport(v)) return { 'text/plain': clip(formatQuantReport(v)), 'text/html': quantReportHtml(v) };
   if (isSeries(v)) return { ...mimeBundle(seriesChart(v)), 'text/plain': clip(inspect(v, { maxArrayLength: 20, breakLength: 100 })) };
   if (typeof v === 'string') return { 'text/plain': clip(v) };

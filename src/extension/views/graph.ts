@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { GraphPayload } from '../../webview/graph/model';
+import type { GraphChip, GraphPayload } from '../../webview/graph/model';
 
 export interface RenderStats {
   nodes: number;
@@ -23,6 +23,8 @@ export const GRAPH_EDITOR = 'linger.graphEditor';
 export class GraphView implements vscode.WebviewPanelSerializer, vscode.Disposable {
   private view: vscode.WebviewPanel | undefined;
   private payload: GraphPayload | undefined;
+  /** the chip's overlay of each model file checked (chip.ts), for its graph when it is shown */
+  private readonly chips = new Map<string, GraphChip>();
   private readonly rendered = new vscode.EventEmitter<RenderStats>();
   /** the webview drew a graph (tests, and the extension's own log) */
   readonly onDidRender = this.rendered.event;
@@ -97,7 +99,8 @@ export class GraphView implements vscode.WebviewPanelSerializer, vscode.Disposab
    * or does not answer within 15 s (the editor says why).
    */
   async show(payload: GraphPayload, opts: { preserveFocus?: boolean } = {}): Promise<RenderStats | undefined> {
-    this.payload = payload;
+    const chip = payload.chip ?? (payload.file ? this.chips.get(payload.file) : undefined);
+    this.payload = chip ? { ...payload, chip } : payload;
     const drawn = new Promise<RenderStats | undefined>((resolve) => {
       const timer = setTimeout(() => {
         sub.dispose();
@@ -112,8 +115,16 @@ export class GraphView implements vscode.WebviewPanelSerializer, vscode.Disposab
     const had = !!this.view;
     const view = this.open(opts.preserveFocus ?? false);
     view.title = `Graph: ${payload.title}`;
-    if (had) void view.webview.postMessage({ type: 'show', payload });
+    if (had) void view.webview.postMessage({ type: 'show', payload: this.payload });
     return drawn;
+  }
+
+  /** The chip's findings and memory plan for a model file: drawn when its graph is the one shown. */
+  setChip(file: string, chip: GraphChip): void {
+    this.chips.set(file, chip);
+    if (!this.payload || this.payload.file !== file) return;
+    this.payload = { ...this.payload, chip };
+    void this.view?.webview.postMessage({ type: 'show', payload: this.payload });
   }
 
   /** Marks a module as selected in the drawing (the Model view's selection). */
@@ -163,6 +174,8 @@ export class GraphView implements vscode.WebviewPanelSerializer, vscode.Disposab
   <button id="zoom-out" title="Zoom out" aria-label="Zoom out">−</button>
   <button id="zoom-in" title="Zoom in" aria-label="Zoom in">+</button>
   <button id="fit" title="Fit to view" aria-label="Fit to view">Fit</button>
+  <span id="chip" aria-live="polite"></span>
+  <button id="memory" title="Colour the layers by their memory (activation and weights)" aria-pressed="false" hidden>Memory</button>
   <button id="save" title="Save as SVG" aria-label="Save as SVG">SVG…</button>
 </div>
 <div id="empty">No graph yet. Trace a model file (<b>Linger: Trace Model File…</b>) or choose <b>Show Graph</b> on a traced or fixed checkpoint.</div>

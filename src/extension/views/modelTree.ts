@@ -6,6 +6,8 @@ import type { ModelTree, TraceResult } from '../../engine/host/protocol';
 import type { ModuleTreeEntry } from '../../engine/state/checkpoint';
 import type { Graph } from '../../engine/trace/graph';
 import { escapeMarkdown } from './checkpoints';
+import type { Finding } from '../../engine/chip';
+import { chipTooltip } from '../chip';
 
 export interface ModelRoot {
   kind: 'root';
@@ -70,6 +72,29 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
   // ids are unique per show: a notebook's events can replace the roots while VS Code still renders
   // the last ones, and an id seen twice across them is an error ("already registered")
   private generation = 0;
+  /** the chip's findings per model file, by layer path (chip.ts) */
+  private readonly chip = new Map<string, { platform: string; byLayer: Map<string, Finding[]>; model: Finding[] }>();
+
+  /** Marks the rows of a model file's layers with the chip's findings (an empty list clears them). */
+  setChip(file: string, platform: string, findings: Finding[]): void {
+    const byLayer = new Map<string, Finding[]>();
+    for (const f of findings) if (f.layer) byLayer.set(f.layer, [...(byLayer.get(f.layer) ?? []), f]);
+    this.chip.set(file, { platform, byLayer, model: findings.filter((f) => !f.layer) });
+    this.changed.fire(undefined);
+  }
+
+  /** The chip's marks go on the tree after traceLayers (the model init will make), or a model file's only tree. */
+  private showsChip(root: ModelRoot): boolean {
+    return !!root.file && (!!root.previous || this.roots.length === 1);
+  }
+
+  /** A row's findings (its own), and the platform they are for. */
+  chipOf(node: ModelNode): { platform: string; findings: Finding[] } | undefined {
+    const root = node.kind === 'root' ? node : node.root;
+    const c = root.file ? this.chip.get(root.file) : undefined;
+    if (!c) return undefined;
+    return { platform: c.platform, findings: node.kind === 'root' ? c.model : (c.byLayer.get(node.entry.path) ?? []) };
+  }
 
   showTrace(r: TraceResult): ModelRoot[] {
     const before: ModelRoot = { kind: 'root', tree: r.before, file: r.file, definitions: r.definitions };
@@ -156,6 +181,15 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       item.iconPath = new vscode.ThemeIcon(node.kernel ? 'notebook' : node.previous ? 'type-hierarchy' : 'symbol-namespace');
       item.contextValue = `linger.modelRoot${t.text ? '.text' : ''}${node.graph ? '.graph' : ''}`;
       item.tooltip = t.text ? new vscode.MarkdownString().appendCodeblock(t.text, 'text') : undefined;
+      // the chip's verdict on the model after traceLayers (what init and the thinker export make of it)
+      const chip = this.showsChip(node) ? this.chipOf(node) : undefined;
+      const all = chip && node.file ? [...(this.chip.get(node.file)?.byLayer.values() ?? [])].flat().concat(chip.findings) : [];
+      if (chip) {
+        const errors = all.filter((f) => f.severity === 'error').length;
+        item.description += ` · ${chip.platform}: ${errors ? `${errors} error${errors === 1 ? '' : 's'}` : 'fits'}${all.length > errors ? `, ${all.length - errors} warning${all.length - errors === 1 ? '' : 's'}` : ''}`;
+        if (chip.findings.length && item.tooltip instanceof vscode.MarkdownString)
+          item.tooltip.appendMarkdown(`\n${chipTooltip(chip.platform, chip.findings)}`);
+      }
       item.id = `root:${node.shown ?? 0}:${t.label}:${node.file ?? node.kernel ?? ''}`;
       return item;
     }
@@ -186,6 +220,17 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
       iconOf(e.type),
       node.replaced ? new vscode.ThemeColor('charts.orange') : e.aheadRelu ? new vscode.ThemeColor('charts.green') : undefined,
     );
+    // the chip's findings on this layer (after traceLayers: the model as init will make it)
+    const chip = this.showsChip(node.root) ? this.chipOf(node) : undefined;
+    if (chip?.findings.length) {
+      const error = chip.findings.some((f) => f.severity === 'error');
+      item.iconPath = new vscode.ThemeIcon(
+        error ? 'error' : 'warning',
+        new vscode.ThemeColor(error ? 'errorForeground' : 'editorWarning.foreground'),
+      );
+      item.description = `${chip.findings.map((f) => `${error ? '✖' : '⚠'} ${f.rule}`).join(', ')} · ${item.description}`;
+      md.appendMarkdown(`\n${chipTooltip(chip.platform, chip.findings)}\n`);
+    }
     item.tooltip = md;
     item.contextValue = node.root.file ? 'linger.module.source' : 'linger.module';
     item.id = `mod:${node.root.shown ?? 0}:${node.root.tree.label}:${node.root.file ?? node.root.kernel ?? ''}:${e.path}`;

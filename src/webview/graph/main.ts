@@ -101,7 +101,7 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
     const grp = el(
       'g',
       {
-        class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}`,
+        class: `node ${n.kind}${n.fused ? ' fused' : ''}${n.ahead ? ' ahead' : ''}${n.chip ? ` chip-${n.chip}` : ''}`,
         transform: `translate(${b.x - b.width / 2},${b.y - b.height / 2})`,
         tabindex: n.kind === 'module' || n.kind === 'op' ? 0 : -1,
         'data-id': n.id,
@@ -110,6 +110,9 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
     );
     if (n.path) grp.setAttribute('data-path', n.path);
     el('rect', { width: b.width, height: b.height, rx: n.kind === 'op' ? 14 : 4 }, grp);
+    // colour by memory: a tint as strong as the layer's share of the largest layer's bytes
+    if (n.memory !== undefined)
+      el('rect', { class: 'mem', width: b.width, height: b.height, rx: 4, 'fill-opacity': (0.08 + 0.5 * n.memory).toFixed(3) }, grp);
     const t1 = el('text', { class: 'label', x: b.width / 2, y: n.sub ? 17 : 18 }, grp);
     t1.textContent = n.label;
     if (n.sub) {
@@ -117,6 +120,7 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
       t2.textContent = n.sub;
     }
     if (n.ahead) el('title', {}, grp).textContent = `${n.label}: ahead ReLU (its output scale covers the positive range only)`;
+    if (n.chip) el('title', {}, grp).textContent = `${n.label}: ${n.chip === 'error' ? 'the chip cannot run it' : 'a chip warning'} (select it for why)`;
   }
   const gl = layout.graph();
   size = { w: gl.width ?? 1, h: gl.height ?? 1 };
@@ -206,6 +210,25 @@ document.getElementById('fit')!.addEventListener('click', fit);
 document.getElementById('zoom-in')!.addEventListener('click', () => zoomBy(1.25));
 document.getElementById('zoom-out')!.addEventListener('click', () => zoomBy(0.8));
 document.getElementById('save')!.addEventListener('click', () => vscode.postMessage({ type: 'save' }));
+const memoryButton = document.getElementById('memory') as HTMLButtonElement;
+memoryButton.addEventListener('click', () => {
+  const on = !root.classList.contains('by-memory');
+  root.classList.toggle('by-memory', on);
+  memoryButton.setAttribute('aria-pressed', String(on));
+});
+const chipSummary = document.getElementById('chip')!;
+/** The toolbar's chip line: the platform, errors, and the plan's SRAM and PSRAM against the chip's. */
+function showChip(p: GraphPayload): void {
+  const c = p.chip;
+  memoryButton.hidden = !c;
+  chipSummary.textContent = '';
+  if (!c) return;
+  const kb = (b: number) => `${(b / 1024).toFixed(1)} KB`;
+  const errors = Object.values(c.layers).reduce((a, l) => a + l.findings.filter((f) => f.severity === 'error').length, 0);
+  chipSummary.textContent = `${c.platform}: ${errors ? `${errors} error${errors === 1 ? '' : 's'}` : 'fits'} · SRAM ${kb(c.sramPeakBytes)} / ${kb(c.sramBytes)} · PSRAM ${kb(c.weightBytes)} / ${kb(c.psramBytes)}`;
+  chipSummary.className = errors ? 'error' : '';
+  chipSummary.title = chipSummary.textContent;
+}
 let rankdir = 'TB';
 let current: DrawGraph | undefined;
 let currentPayload: GraphPayload | undefined;
@@ -248,6 +271,7 @@ window.addEventListener('message', (e: MessageEvent) => {
       current = toDrawGraph(m.payload);
       userMoved = false;
       const stats = draw(current);
+      showChip(m.payload);
       showProps(null);
       vscode.setState(m.payload);
       vscode.postMessage({ type: 'rendered', ...stats });

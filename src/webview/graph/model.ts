@@ -8,6 +8,27 @@ export interface GraphPayload {
   title: string;
   graph: Graph;
   modules: ModuleTreeEntry[];
+  /** the model file drawn (the chip's findings for it join the drawing) */
+  file?: string;
+  chip?: GraphChip;
+}
+
+/** The chip's verdict and memory plan per layer (docs/chip-rules.md, "In VS Code"). */
+export interface GraphChip {
+  platform: string;
+  layers: Record<
+    string,
+    {
+      activationBytes: number;
+      weightBytes: number;
+      workspaceBytes?: number;
+      findings: { severity: 'error' | 'warning'; rule: string; message: string; suggestion?: string }[];
+    }
+  >;
+  sramPeakBytes: number;
+  sramBytes: number;
+  weightBytes: number;
+  psramBytes: number;
 }
 
 export interface DrawNode {
@@ -18,6 +39,10 @@ export interface DrawNode {
   path?: string;
   fused?: string;
   ahead?: boolean;
+  /** the chip's worst finding on this layer */
+  chip?: 'error' | 'warning';
+  /** its activation + weight bytes over the largest layer's (0–1), for colour by memory */
+  memory?: number;
 }
 export interface DrawEdge {
   from: string;
@@ -66,6 +91,16 @@ export function toDrawGraph(p: GraphPayload): DrawGraph {
     if (from) edges.push({ from, to: `out${i}`, ahead: false });
   });
   const byId = new Map(nodes.map((n) => [n.id, n]));
+  if (p.chip) {
+    const bytes = (l: { activationBytes: number; weightBytes: number }) => l.activationBytes + l.weightBytes;
+    const max = Math.max(1, ...Object.values(p.chip.layers).map(bytes));
+    for (const n of nodes) {
+      const l = n.path !== undefined ? p.chip.layers[n.path] : undefined;
+      if (!l) continue;
+      n.memory = bytes(l) / max;
+      if (l.findings.length) n.chip = l.findings.some((f) => f.severity === 'error') ? 'error' : 'warning';
+    }
+  }
   // fused pairs: a conv that became NormalizeConvBN* and the BN (now EmptyBatchNorm) it feeds
   const fusedTail = new Map<string, DrawNode>(); // the BN of a fused pair → its conv
   for (const n of nodes) {
