@@ -98,11 +98,15 @@ export function nodeDetails(p: GraphPayload, graphNodeId: number): NodeDetails |
   if (p.chip && chip) {
     const kb = (b: number) => (b >= 1024 ? `${(b / 1024).toFixed(1)} KB` : `${b} B`);
     const errors = chip.findings.filter((f) => f.severity === 'error');
-    rows.push([`chip (${p.chip.platform})`, errors.length ? errors.map((f) => f.rule).join(', ') : chip.findings.length ? 'runs, with warnings' : 'fits']);
+    rows.push([
+      `chip (${p.chip.platform})`,
+      errors.length ? errors.map((f) => f.rule).join(', ') : chip.findings.length ? 'runs, with warnings' : 'fits',
+    ]);
     rows.push(['activation (SRAM)', kb(chip.activationBytes)]);
     if (chip.weightBytes) rows.push(['weights (PSRAM, packed)', kb(chip.weightBytes)]);
     if (chip.workspaceBytes) rows.push(['workspace', kb(chip.workspaceBytes)]);
-    for (const f of chip.findings) notes.push(`${f.severity === 'error' ? 'chip error' : 'chip warning'}: ${f.message}${f.suggestion ? ` — ${f.suggestion}` : ''}`);
+    for (const f of chip.findings)
+      notes.push(`${f.severity === 'error' ? 'chip error' : 'chip warning'}: ${f.message}${f.suggestion ? ` — ${f.suggestion}` : ''}`);
   }
   return { title: n.target || '(the model)', subtitle: type === n.type ? type : `${n.type} → ${type}`, rows, notes };
 }

@@ -120,7 +120,9 @@ function draw(g: DrawGraph): { nodes: number; edges: number; fused: number; ahea
       t2.textContent = n.sub;
     }
     if (n.ahead) el('title', {}, grp).textContent = `${n.label}: ahead ReLU (its output scale covers the positive range only)`;
-    if (n.chip) el('title', {}, grp).textContent = `${n.label}: ${n.chip === 'error' ? 'the chip cannot run it' : 'a chip warning'} (select it for why)`;
+    if (n.chip)
+      el('title', {}, grp).textContent =
+        `${n.label}: ${n.chip === 'error' ? 'the chip cannot run it' : 'a chip warning'} (select it for why)`;
   }
   const gl = layout.graph();
   size = { w: gl.width ?? 1, h: gl.height ?? 1 };
