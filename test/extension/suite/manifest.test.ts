@@ -84,6 +84,7 @@ suite('trusted workspace', () => {
     assert.equal(welcome.length, 1, `welcome contents shown: ${welcome.map((w) => w.when).join(', ')}`);
     assert.match(welcome[0].contents, /\(command:linger\.traceModelFile\)/);
     assert.match(welcome[0].contents, /\(command:linger\.newModelFile\)/);
+    assert.match(welcome[0].contents, /\(command:linger\.tracePythonModel\)/);
     assert.doesNotMatch(welcome[0].contents, /workbench\.trust\.manage/);
     const title = manifest.contributes.menus['view/title'].filter((m) => evaluate(m.when, context)).map((m) => m.command);
     assert.ok(title.includes('linger.traceModelFile') && title.includes('linger.newModelFile'), `Model view title: ${title.join(', ')}`);
