@@ -97,6 +97,13 @@ def run_case(d, build):
     if mem:  # the plan does not fit the chip (SHARE_MEM over 640 KB, PSRAM over 8 MB): the model, no node
         v.update(op="memory", source=f"{mem[-1][0]}:{mem[-1][1]}", refusedLayer="")
         return meta["name"], v
+    unsupported = re.search(r"do not support (\w+)!", log)
+    if unsupported:  # an op type the platform has no kernel for (combine.py): the first node of that type
+        import onnx
+        node = next(n for n in onnx.load(onnx_path).graph.node if n.op_type == unsupported.group(1))
+        src = re.findall(r"thinker/(combine\.py)\", line (\d+)", log)
+        v.update(op=node.op_type, node=node.name, refusedLayer=layer_of(node.name), source=f"{src[-1][0]}:{src[-1][1]}")
+        return meta["name"], v
     op, cands = refused_node(onnx_path, log)
     v["op"] = op
     src = re.findall(r"thinker/(?:resource_packer/)?((?:ops|graph_optimizer)/\w+\.py)\", line (\d+)", log)

@@ -32,6 +32,8 @@ export interface ChipPlatform {
   sramBytes: number;
   /** the external PSRAM weights and what does not fit the SRAM go to */
   psramBytes: number;
+  /** the op types the platform runs (an ONNX node of another type is refused) */
+  ops: string[];
 }
 
 /**
@@ -56,6 +58,14 @@ export const VENUS: ChipPlatform = {
   transposeMaxRank: 6, // tpacker: ops/Transpose.py:14 (v1.1.0)
   sramBytes: 640 * 1024, // tpacker: thinker/combine.py:101, MAX_THRESHOLD (v1.1.0)
   psramBytes: 8 * 1024 * 1024,
+  // tpacker: thinker/enum_defines.py:55-104, checked at thinker/combine.py:75 (v1.1.0)
+  ops: [
+    ...['Conv1dInt', 'Conv2dInt', 'ConvTranspose2dInt', 'Relu', 'Prelu', 'Clip', 'MaxPool', 'AvgPool2dInt', 'LinearInt', 'GRUInt'],
+    ...['LSTMInt', 'BmmInt', 'iqSigmoid', 'iqTanh', 'iqCat', 'iqPad', 'Transpose', 'Reshape', 'Squeeze', 'Unsqueeze', 'Flatten'],
+    ...['Slice', 'iqSum', 'iqSub', 'iqAdd', 'iqMul', 'iqDiv', 'Resize', 'Gather', 'Quant', 'Dequant', 'SoftmaxInt', 'ShuffleChannel'],
+    ...['LogSoftmaxInt', 'Split', 'BatchNorm2dInt', 'ReduceMean', 'Requant', 'LayerNormInt', 'iqVar', 'Cast', 'Expand', 'Tile'],
+    'LogSoftmax',
+  ],
 };
 
 /**

@@ -248,6 +248,17 @@ function convTransposeRules(n: ChipNode, p: ChipPlatform): Finding[] {
 function poolRules(n: ChipNode, g: ChipGraph, p: ChipPlatform): Finding[] {
   const file = `${OPS}/Pool.py`;
   const out = windowRules(n, p, file, { kernel: 20, pads: 30, strides: 25 });
+  // a pool reads int8 codes: one on the float input (before any quantized layer) or after a Dequant is refused
+  if ((g.bytes.get(n.inputs[0]) ?? 1) !== 1)
+    out.push(
+      finding(n, 'pool-input-int8', {
+        message: `the pool's input is ${g.bytes.get(n.inputs[0])! * 8}-bit float, not the int8 codes the chip pools`,
+        value: `float${g.bytes.get(n.inputs[0])! * 8}`,
+        limit: 'int8',
+        source: `${file}:${n.op === 'MaxPool' ? 68 : 129}`,
+        suggestion: 'put a quantized layer (a conv) before the pool, or pool after the first layer',
+      }),
+    );
   const x = g.shapes.get(n.inputs[0]);
   if (x && x.length === 4) {
     // a pool whose input does not fit the buffer is split by rows; one row (all channels, width to
@@ -321,6 +332,27 @@ function transposeRules(n: ChipNode, p: ChipPlatform): Finding[] {
 export function checkGraph(g: ChipGraph, p: ChipPlatform): Finding[] {
   const out: Finding[] = [];
   for (const n of g.nodes) {
+    // an op type the platform has no kernel for: tpacker stops when it binds the ops to the cores
+    // (thinker/combine.py:75; venus's list: thinker/enum_defines.py:55-104). Only a thinker export
+    // names its ops as tpacker does; a Constant becomes a constant when loaded (load_model.py:160-166)
+    // a float model's arithmetic on a float value (its input) stays float after init: the same refusal
+    const floatArith =
+      g.dialect !== 'thinker' && ['Add', 'Sub', 'Mul', 'Div'].includes(n.opType) && n.inputs.some((v) => g.bytes.get(v) === 4);
+    if (floatArith || (g.dialect === 'thinker' && n.opType !== 'Constant' && !p.ops.includes(n.opType)))
+      out.push({
+        layer: n.layer,
+        op: n.opType,
+        rule: 'op-unsupported',
+        message: `${n.opType} is not an op ${p.name} runs (tpacker: "platform:${p.name} do not support ${n.opType}!")`,
+        value: n.opType,
+        limit: `the ops of ${p.toolchain}`,
+        severity: 'error',
+        source: 'thinker/combine.py:75',
+        suggestion:
+          n.opType === 'Add' || n.opType === 'Mul' || n.opType === 'Sub'
+            ? "a float operand stays float after init (e.g. the model's input): give both operands a quantized layer"
+            : undefined,
+      });
     if (n.op === 'Conv2dInt') out.push(...conv2dRules(n, g, p));
     else if (n.op === 'Conv1dInt') out.push(...conv1dRules(n, g, p));
     else if (n.op === 'ConvTranspose2dInt') out.push(...convTransposeRules(n, p));

@@ -49,6 +49,12 @@ class LstmNet extends nn.Module {
     return this.fc(out);
   }
 }
+class AddInput extends nn.Module {
+  conv = new nn.Conv2d(1, 1, 3, { padding: 1 });
+  forward(x: Tensor): Tensor {
+    return this.conv(x).add(x);
+  }
+}
 class TwoAdd extends nn.Module {
   a = new nn.Conv2d(4, 8, 3, { padding: 1 });
   b = new nn.Conv2d(4, 8, 1);
@@ -328,6 +334,21 @@ export const CHIP_CASES: ChipCase[] = [
     about: 'a grouped and a depthwise Conv1d',
   },
   { name: 'net_two_adds', shape: [1, 4, 16, 16], model: () => new TwoAdd(), layer: '', about: 'two residual adds, a transposed conv' },
+  // found by random networks against tpacker: what stays float after init is refused
+  {
+    name: 'pool_on_input',
+    shape: [1, 2, 8, 8],
+    model: seq(() => ({ pool: new nn.MaxPool2d(2), conv: new nn.Conv2d(2, 2, 3, { padding: 1 }) })),
+    layer: 'pool',
+    about: 'a MaxPool on the float input (ops/Pool.py:68: int8 only)',
+  },
+  {
+    name: 'add_of_input',
+    shape: [1, 1, 8, 8],
+    model: () => new AddInput(),
+    layer: '',
+    about: 'conv(x) + x: the float input stays float, an Add',
+  },
 ];
 
 /** A case's fixed-stage model: seeded weights, traced, initialized, calibrated on seeded batches, in eval. */
