@@ -29,6 +29,7 @@ import { newModelFile, registerModelTypes } from './newModelFileCommand';
 import { registerPythonModel } from './pythonModel';
 import { pairModelFile, pythonSpec, rememberPairing, showPairedTree } from './pairing';
 import { ChipChecks, registerChipCommand } from './chip';
+import { registerExportPytorch } from './exportPytorch';
 
 // The picker shows linger's own names (linger.trace_layers(..., fuse_bn=, ahead_conv_relu=, ...)), what a linger
 // user types; the description is our camelCase TraceOptions key (docs/contract.md, "Trace").
@@ -105,6 +106,7 @@ export function registerCommands(
   registerModelTypes(context);
   const chip = new ChipChecks(engine, models, graph, output);
   registerChipCommand(context, chip, models, (file) => pythonSpec(context, file));
+  registerExportPytorch(context, engine, output);
   registerPythonModel(context, engine, models, modelTreeView as vscode.TreeView<unknown>, graph, output, pickTraceOptions, chip);
 
   reg('linger.showBackend', async () => {

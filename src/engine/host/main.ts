@@ -15,6 +15,7 @@ import { traceModelFile } from '../services/traceModelFile';
 import { PythonModelError, tracePythonModel } from '../services/pythonModel';
 import { checkpointModel } from '../services/checkpointModel';
 import { checkModelFileChip } from '../services/chipOfModel';
+import { exportPytorchProject, PytorchExportError } from '../export/pytorch/project';
 import { experimentOfFiles, renderExperimentCharts } from '../services/experiment';
 import { CheckpointFormatError } from '../state/safetensors';
 
@@ -30,6 +31,7 @@ import { verifyOnnx } from '../onnx/verify';
 import { compareCheckpoints } from '../state/compare';
 import {
   CheckChipRequest,
+  ExportPytorchRequest,
   CheckpointModelRequest,
   CheckpointSummaryRequest,
   CompareRequest,
@@ -60,7 +62,8 @@ function asResponseError(e: unknown): ResponseError<{ stack?: string }> {
     e instanceof OnnxExportError ||
     e instanceof JobCancelledError ||
     e instanceof OnnxImportError ||
-    e instanceof PythonModelError;
+    e instanceof PythonModelError ||
+    e instanceof PytorchExportError;
   const err = e instanceof Error ? e : new Error(String(e));
   return new ResponseError(expected ? 1 : -32603, err.message, expected ? undefined : { stack: err.stack });
 }
@@ -175,6 +178,13 @@ if (require.main === module && process.send) {
   connection.onRequest(
     ExportOnnxRequest,
     handled((p) => exportAndVerify(p)),
+  );
+  connection.onRequest(
+    ExportPytorchRequest,
+    handled(async (p) => {
+      await initBackend();
+      return exportPytorchProject(p);
+    }),
   );
   connection.onRequest(
     CheckChipRequest,

@@ -10,6 +10,7 @@ import type { InspectResult } from '../services/inspect';
 import type { ExperimentReport } from '../services/experiment';
 import type { PythonFailure, PythonTraceResult } from '../services/pythonModel';
 import type { CheckpointModel } from '../services/checkpointModel';
+import type { PytorchExportOptions, PytorchExportResult } from '../export/pytorch/project';
 import type { ModelChipReport } from '../services/chipOfModel';
 
 export interface EngineInfo {
@@ -119,6 +120,9 @@ export const CheckChipRequest = new RequestType<
   ModelChipReport,
   void
 >('linger/checkChip');
+
+/** A checkpoint or model file as a PyTorch + linger project (export/pytorch/project.ts; docs/scale-out.md). */
+export const ExportPytorchRequest = new RequestType<PytorchExportOptions, PytorchExportResult, void>('linger/exportPytorch');
 
 export interface ExportParams {
   /** the checkpoint whose stage and state are exported (none: the model file's fresh float model) */
