@@ -119,10 +119,13 @@ suite('Chip rules', () => {
       const graph = (
         api as unknown as { graph: { activate(p: string): void; lastProps?: { title: string; rows: [string, string][]; notes: string[] } } }
       ).graph;
-      graph.activate('stem');
-      const props = await waitFor('the node panel of stem', () =>
-        graph.lastProps?.title === 'stem' && graph.lastProps.rows.some(([k]) => k.startsWith('chip')) ? graph.lastProps : undefined,
-      );
+      // (the drawing may still be loading, or redrawn when the chip's overlay arrives: activate until the panel shows it)
+      const props = await waitFor('the node panel of stem', () => {
+        const p = graph.lastProps;
+        if (p?.title === 'stem' && p.rows.some(([k]) => k.startsWith('chip'))) return p;
+        graph.activate('stem');
+        return undefined;
+      });
       assert.equal(props.rows.find(([k]) => k === 'chip (venus)')?.[1], 'conv-kernel');
       assert.match(props.rows.find(([k]) => k === 'activation (SRAM)')?.[1] ?? '', /KB|B$/);
       assert.match(props.notes.join('\n'), /chip error: kernel 7×7/);
