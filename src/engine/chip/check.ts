@@ -56,6 +56,19 @@ function memoryFindings(m: ChipMemory): Finding[] {
       severity: m.linearRetry ? 'warning' : 'error',
       suggestion: 'a smaller input, fewer channels in the widest layers, or a stride / pool earlier',
     });
+  // with no constant at all tpacker's pack_param returns nothing and packing fails
+  // (thinker/resource_packer/venus.py:161-183, graph_serialize.py:29: "cannot unpack non-iterable NoneType")
+  if (m.weightBytes === 0)
+    out.push({
+      ...base,
+      rule: 'no-constants',
+      message: 'the model has no weights or other constants: tpacker v1.1.0 fails to pack a model without any',
+      value: 0,
+      limit: '> 0',
+      severity: 'error',
+      source: 'thinker/resource_packer/venus.py:183',
+      suggestion: 'a model for the chip has at least one weighted layer (a conv or a Linear)',
+    });
   if (m.weightBytes > m.psramBytes)
     out.push({
       ...base,

@@ -248,8 +248,9 @@ function convTransposeRules(n: ChipNode, p: ChipPlatform): Finding[] {
 function poolRules(n: ChipNode, g: ChipGraph, p: ChipPlatform): Finding[] {
   const file = `${OPS}/Pool.py`;
   const out = windowRules(n, p, file, { kernel: 20, pads: 30, strides: 25 });
-  // a pool reads int8 codes: one on the float input (before any quantized layer) or after a Dequant is refused
-  if ((g.bytes.get(n.inputs[0]) ?? 1) !== 1)
+  // a pool reads int8 codes: one on the float input (before any quantized layer) or after a Dequant
+  // is refused. In a float model only a MaxPool: init makes an AvgPool2d an AvgPool2dInt, which quantizes its input
+  if ((g.bytes.get(n.inputs[0]) ?? 1) !== 1 && (g.dialect === 'thinker' || n.op === 'MaxPool'))
     out.push(
       finding(n, 'pool-input-int8', {
         message: `the pool's input is ${g.bytes.get(n.inputs[0])! * 8}-bit float, not the int8 codes the chip pools`,

@@ -89,6 +89,22 @@ describe('linger.checkChip', () => {
     assert.equal(linger.checkChip(m, [1, 1, 128, 128]).findings.length, 0);
   });
 
+  test('what tpacker cannot pack for other reasons: no constant at all, a MaxPool on the float input', () => {
+    // both found by random networks packed by tpacker v1.1.0: two AvgPools alone fail in its
+    // serializer ("cannot unpack non-iterable NoneType"); a MaxPool stays float after init
+    manualSeed(6);
+    const pools = linger.checkChip(new nn.Sequential(new nn.AvgPool2d(2), new nn.AvgPool2d(2)), [1, 2, 8, 8]);
+    assert.deepEqual(
+      pools.findings.map((f) => `${f.rule} ${f.severity}`),
+      ['no-constants error'],
+    );
+    const first = linger.checkChip(new nn.Sequential(new nn.MaxPool2d(2), new nn.Conv2d(2, 2, 3)), [1, 2, 8, 8]);
+    assert.deepEqual(
+      first.findings.map((f) => `${f.layer} ${f.rule}`),
+      ['0 pool-input-int8'],
+    );
+  });
+
   test('a platform is a table: arcs takes a dilated conv venus refuses', () => {
     manualSeed(4);
     const m = new nn.Sequential(new nn.Conv2d(2, 2, 3, { padding: 2, dilation: 2 }));
