@@ -21,7 +21,13 @@ export function asInit(pg: PackGraph): void {
       entries.delete(bn.inputs[0]);
       conv.outputs = bn.outputs;
       pg.nodes.splice(pg.nodes.indexOf(bn), 1);
-    } else bn.op = 'BatchNorm2dInt';
+    } else {
+      // linger's BatchNorm2dInt: an int8 scale and an int32 bias (the running statistics folded in)
+      bn.op = 'BatchNorm2dInt';
+      bn.inputs = bn.inputs.slice(0, 3);
+      const sc = entries.get(bn.inputs[1]);
+      if (sc) sc.elem = 1;
+    }
   }
   // a MatMul by a weight and the Add of a constant reading it alone: one LinearInt with its bias
   for (const mm of [...pg.nodes]) {
