@@ -33,6 +33,7 @@ export class ChipChecks implements vscode.Disposable {
   readonly diagnostics = vscode.languages.createDiagnosticCollection('linger-chip');
   /** the files checked, and how (a Python file's class, shape and interpreter): checked again on save */
   private readonly checked = new Map<string, PythonSpec | undefined>();
+  private readonly runs = new Map<string, number>();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -66,6 +67,9 @@ export class ChipChecks implements vscode.Disposable {
   async check(modelFile: string, python?: PythonSpec): Promise<ModelChipReport | undefined> {
     const platform = vscode.workspace.getConfiguration('linger').get<string>('chipPlatform', 'venus');
     this.checked.set(modelFile, python);
+    // saves in quick succession: only the latest check of a file is shown
+    const run = (this.runs.get(modelFile) ?? 0) + 1;
+    this.runs.set(modelFile, run);
     let r: ModelChipReport;
     try {
       r = await this.engine.request(CheckChipRequest, { modelFile, python, platform }, `check-chip ${path.basename(modelFile)}`);
@@ -73,11 +77,12 @@ export class ChipChecks implements vscode.Disposable {
       this.output.appendLine(`[chip] ${path.basename(modelFile)}: not checked: ${(e as Error).message}`);
       return undefined;
     }
+    if (this.runs.get(modelFile) !== run) return r;
     const uri = vscode.Uri.file(modelFile);
     const doc = await vscode.workspace.openTextDocument(uri);
     const diags = r.report.findings.map((f) => {
-      const line = lineOf(f.layer, r.definitions) ?? modelLine(doc);
-      const text = doc.lineAt(Math.min(line, doc.lineCount - 1));
+      const line = Math.min(lineOf(f.layer, r.definitions) ?? modelLine(doc), doc.lineCount - 1);
+      const text = doc.lineAt(line);
       const range = new vscode.Range(line, text.firstNonWhitespaceCharacterIndex, line, text.text.length);
       const d = new vscode.Diagnostic(
         range,
