@@ -21,7 +21,7 @@
 //   LINGER_CODE_SERVER_DIR            where install-code-server.sh put code-server
 //   LINGER_CHROMIUM                   browser binary (default /usr/bin/chromium)
 //   LINGER_EXTENSION_TEST_GREP        run only the tests whose full title matches (mocha --grep)
-//   LINGER_EXTENSION_TEST_TIMEOUT_S   overall limit, default 300
+//   LINGER_EXTENSION_TEST_TIMEOUT_S   overall limit, default 900 (a bound for a hung run: the suites take about 5–8 minutes)
 //   LINGER_EXTENSION_TEST_VERBOSE=1   also print code-server's and the workbench's own logs
 //   LINGER_EXTENSION_TEST_KEEP=1      keep the temp folder (workspace, user data, logs)
 import { spawn, spawnSync } from 'node:child_process';
@@ -59,7 +59,7 @@ const codeServerDir =
   path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'linger-studio', `code-server-${CODE_SERVER_VERSION}`);
 const codeServerEntry = path.join(codeServerDir, 'node_modules/code-server/out/node/entry.js');
 const chromiumPath = process.env.LINGER_CHROMIUM || '/usr/bin/chromium';
-const timeoutS = Number(process.env.LINGER_EXTENSION_TEST_TIMEOUT_S || 300);
+const timeoutS = Number(process.env.LINGER_EXTENSION_TEST_TIMEOUT_S || 900);
 const verbose = process.env.LINGER_EXTENSION_TEST_VERBOSE === '1';
 const keep = process.env.LINGER_EXTENSION_TEST_KEEP === '1';
 
