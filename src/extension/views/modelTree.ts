@@ -108,6 +108,11 @@ export class ModelTreeView implements vscode.TreeDataProvider<ModelNode>, vscode
     return this.show([b, { kind: 'root', tree: after, kernel: notebook, previous: before }]);
   }
 
+  /** Empties the view: its first screen again. */
+  clear(): void {
+    this.show([]);
+  }
+
   /** One tree (a checkpoint's); `source` is the model file it was built from, for Reveal in Editor. */
   showTree(tree: ModelTree, graph?: Graph, source?: { file: string; definitions: Record<string, number> }): ModelRoot[] {
     return this.show([{ kind: 'root', tree, graph, ...source }]);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { suite, suiteSetup, test } from 'mocha';
+import { suite, suiteSetup, suiteTeardown, test } from 'mocha';
 import * as vscode from 'vscode';
 import { EXTENSION_ID, SCREENSHOT_MARKER, sleep, themedScreenshots, waitFor } from './util';
 
@@ -17,6 +17,7 @@ interface ModelRoot {
 interface Api {
   models: {
     roots: ModelRoot[];
+    clear(): void;
     getChildren(n?: unknown): { kind: string; entry?: { path: string } }[];
     getTreeItem(n: unknown): vscode.TreeItem;
   };
@@ -51,6 +52,15 @@ suiteSetup(async function () {
 });
 
 suite('Chip rules', () => {
+  // the suites share one workspace and this one runs first: leave the first screen as it was
+  suiteTeardown(async function () {
+    this.timeout(60_000);
+    api.models.clear();
+    await vscode.commands.executeCommand('workbench.action.closePanel');
+    if ((await vscode.commands.getCommands(true)).includes('typescript.restartTsServer'))
+      await Promise.resolve(vscode.commands.executeCommand('typescript.restartTsServer')).catch(() => undefined);
+  });
+
   test("a 7×7 conv: tpacker's refusal on its Model view row (the reason in the tooltip) and at its definition in a TypeScript model file", async function () {
     this.timeout(180_000);
     const file = path.join(ws, 'models', 'stem7.ts');
