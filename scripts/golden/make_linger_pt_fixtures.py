@@ -40,18 +40,25 @@ def f32(t):
     return [float(v) for v in t.detach().reshape(-1).tolist()]
 
 
-def run():
+def linger_and_model():
+    """The real linger (linger first on sys.path, linger_compat last) and the user's model module."""
     sys.path.insert(0, linger_src())
     sys.path.append(os.path.join(REF, "linger"))
     from linger_compat import linger
     import importlib.util
+
+    spec = importlib.util.spec_from_file_location("linger_net", MODEL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return linger, mod
+
+
+def run():
+    linger, mod = linger_and_model()
     import torch
     import torch.nn.functional as F
 
     torch.set_num_threads(1)
-    spec = importlib.util.spec_from_file_location("linger_net", MODEL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     torch.manual_seed(0)
     x = torch.randn(8, 1, 12, 12)
     labels = torch.randint(0, 5, (8,))
@@ -104,15 +111,9 @@ def run():
 
 
 def check(file):
-    sys.path.insert(0, linger_src())
-    sys.path.append(os.path.join(REF, "linger"))
-    from linger_compat import linger
-    import importlib.util
+    linger, mod = linger_and_model()
     import torch
 
-    spec = importlib.util.spec_from_file_location("linger_net", MODEL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     rec = json.load(open(os.path.join(ROOT, "test", "fixtures", "python", "linger_net.linger.json")))
     x = torch.tensor(rec["x_eval"]["data"], dtype=torch.float32).reshape(rec["x_eval"]["shape"])
     model = mod.create_model()
