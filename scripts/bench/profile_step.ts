@@ -1,13 +1,15 @@
-// Where a demo-CNN training step goes, per TF.js kernel (tf.profile over 10 steps after 5 warm-up):
-//   node --import tsx scripts/bench/profile_step.ts float|normalized|fixed
+// Where a demo training step goes, per TF.js kernel (tf.profile over 10 steps after 5 warm-up):
+//   node --import tsx scripts/bench/profile_step.ts float|normalized|fixed [cnn|gru]
+// (gru: the sequence demo DemoGRU; fixed is then GRUInt QAT)
 // "unnamed scope" is the forward of the engine's custom-gradient ops (conv, BN, max pool, linear).
-import { initBackend, DemoCNN, manualSeed, optim, rand, tensor, F, linger, randn } from '../../src/engine/index';
+import { initBackend, DemoCNN, DemoGRU, manualSeed, optim, rand, tensor, F, linger, randn } from '../../src/engine/index';
 import { tf } from '../../src/engine/backend/tf';
 const stage = process.argv[2] ?? 'float';
+const which = process.argv[3] ?? 'cnn';
 (async () => {
   await initBackend();
   manualSeed(0);
-  const m = new DemoCNN();
+  const m = which === 'gru' ? new DemoGRU() : new DemoCNN();
   if (stage !== 'float') {
     linger.traceLayers(m, m, randn([1, 1, 28, 28]));
     linger.normalizeLayers(m);
@@ -40,6 +42,6 @@ const stage = process.argv[2] ?? 'float';
   }
   const rows = [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const sum = rows.reduce((a, [, e]) => a + e.ms, 0);
-  console.log(`${stage}: step ${(total / N).toFixed(1)} ms (profiled), kernels ${(sum / N).toFixed(1)} ms`);
+  console.log(`${which} ${stage}: step ${(total / N).toFixed(1)} ms (profiled), kernels ${(sum / N).toFixed(1)} ms`);
   for (const [k, e] of rows.slice(0, 18)) console.log(`${k.padEnd(28)} ${(e.ms / N).toFixed(2).padStart(7)} ms  ×${e.n / N}`);
 })();

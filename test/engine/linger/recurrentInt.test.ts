@@ -76,9 +76,34 @@ interface RefScales {
   so: number;
 }
 
-/** One direction over xs[t][b][f] (already in the direction's time order): each step's h. */
-function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefScales, H: number): number[][][] {
+/** 2^⌊log2(B / m)⌋, or 2^bits for m = 0: a training scale from the data (linger's QValue) */
+const trainScale = (m: number, bits = 8) => {
+  if (!(m > 0)) return 2 ** bits;
+  let e = Math.floor(Math.log2((2 ** (bits - 1) - 1) / m));
+  while (2 ** (e + 1) <= (2 ** (bits - 1) - 1) / m) e++;
+  while (2 ** e > (2 ** (bits - 1) - 1) / m) e--;
+  return 2 ** e;
+};
+const maxAbsOf = (v: number[]) => Math.max(0, ...v.map(Math.abs));
+
+/**
+ * One direction over xs[t][b][f] (already in the direction's time order): each step's h. With
+ * `train`, every scale comes from the data instead of `s`: the input's from each step's own max,
+ * the weights' from theirs, and the state's from each step's h (its o_bits grid; the next step
+ * reads it at data_bits), or `train.pinned`.
+ */
+function refDirection(
+  kind: 'GRU' | 'LSTM',
+  xs: number[][][],
+  w: RefDir,
+  s: RefScales,
+  H: number,
+  train?: { pinned: number | null },
+): number[][][] {
   const G = kind === 'GRU' ? 3 : 4;
+  if (train) {
+    s = { ...s, siw: trainScale(maxAbsOf(w.wih.flat())), shw: trainScale(maxAbsOf(w.whh.flat())), sh: trainScale(0) };
+  }
   const qwi = w.wih.map((r) => r.map((v) => code(v, s.siw)));
   const qwh = w.whh.map((r) => r.map((v) => code(v, s.shw)));
   const B = xs[0].length;
@@ -86,19 +111,20 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
   let c = Array.from({ length: B }, () => new Array(H).fill(0));
   const out: number[][][] = [];
   for (const xt of xs) {
+    const si = train ? trainScale(maxAbsOf(xt.flat())) : s.si;
     const nh: number[][] = [],
       nc: number[][] = [];
     for (let b = 0; b < B; b++) {
-      const xq = xt[b].map((v) => code(v, s.si));
+      const xq = xt[b].map((v) => code(v, si));
       const hq = h[b].map((v) => code(v, s.sh));
       const gi: number[] = [],
         gh: number[] = [];
       for (let g = 0; g < G * H; g++) {
-        let ai = w.bih ? Math.floor(f32(f32(w.bih[g] * s.siw * s.si) + 0.5)) : 0;
+        let ai = w.bih ? Math.floor(f32(f32(w.bih[g] * s.siw * si) + 0.5)) : 0;
         for (let f = 0; f < xq.length; f++) ai += xq[f] * qwi[g][f];
         let ah = w.bhh ? Math.floor(f32(f32(w.bhh[g] * s.shw * s.sh) + 0.5)) : 0;
         for (let k = 0; k < H; k++) ah += hq[k] * qwh[g][k];
-        gi.push(toQ11(ai, s.si * s.siw));
+        gi.push(toQ11(ai, si * s.siw));
         gh.push(toQ11(ah, s.sh * s.shw));
       }
       const hr: number[] = [],
@@ -122,12 +148,16 @@ function refDirection(kind: 'GRU' | 'LSTM', xs: number[][][], w: RefDir, s: RefS
           cr.push(C / 16384);
           Hq = o * TANH(Math.max(-32768, Math.min(32767, R(C / 8))));
         }
-        hr.push(code(Hq / 16384, s.so) / s.so);
+        hr.push(Hq / 16384);
       }
       nh.push(hr);
       nc.push(cr);
     }
-    h = nh;
+    // the state requantized to o_bits: at s_o, or in training at its own step's scale
+    const m = maxAbsOf(nh.flat());
+    const so = train ? (train.pinned ?? trainScale(m)) : s.so;
+    h = nh.map((row) => row.map((v) => code(v, so) / so));
+    if (train) s = { ...s, sh: trainScale(Math.min(R(m * so), 127) / so) };
     c = nc;
     out.push(h);
   }
@@ -274,6 +304,36 @@ describe('GRUInt and LSTMInt', () => {
       });
     }
   }
+
+  for (const kind of ['GRU', 'LSTM'] as const)
+    for (const pinned of kind === 'GRU' ? [null, 256] : [null])
+      test(`${kind}Int QAT forward${pinned ? ' (state pinned at 2^8)' : ''}: every step at its own scales equals the integer reference, with and without the gradient tape`, () => {
+        manualSeed(13);
+        const m = new Seq(kind, 6, 5, {});
+        linger.init(m, { dummyInput: randn([4, 2, 6]) });
+        if (kind === 'GRU') (m.rnn as unknown as { chipStateScale: boolean }).chipStateScale = pinned !== null;
+        m.train();
+        const x = randn([9, 4, 6]).mul(1.7);
+        const sd = m.stateDict();
+        const want = refDirection(kind, toNested(x), refWeights(sd, 'rnn', 0, '', kind === 'GRU' ? 3 : 4, 5), refScales(sd, 'rnn', 0), 5, {
+          pinned,
+        });
+        // the layer's output in training is the whole sequence requantized at its own scale
+        const S = trainScale(maxAbsOf(want.flat(2)));
+        const flat = want.flat(2).map((v) => code(v, S) / S);
+        const plain = (m.rnn(x) as [Tensor, unknown])[0];
+        assert.deepEqual(Array.from(plain.dataSync()), flat, 'without the tape');
+        // under the tape the values come through the float carrier's straight-through path
+        let taped: number[] = [];
+        const opt = new optim.SGD(m.parameters(), { lr: 0 });
+        opt.step(() => {
+          const [out] = m.rnn(x) as [Tensor, unknown];
+          taped = Array.from(out.dataSync());
+          return out.mul(out).mean();
+        });
+        assert.deepEqual(taped, flat, 'under the tape');
+        assert.ok(flat.filter((v) => v !== 0).length > flat.length / 2, 'the outputs are not trivially zero');
+      });
 
   test('init replaces GRU and LSTM; printing, buffers named as linger names them, fixed dicts load strict', () => {
     const m = trained('GRU', { bidirectional: true });

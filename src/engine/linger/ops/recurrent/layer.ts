@@ -11,8 +11,8 @@ import { withoutInit } from '../../../nn/init';
 import { Buffer, Module } from '../../../nn/module';
 import { GRU, LSTM, RNNOptions } from '../../../nn/recurrent';
 import { batchMax } from '../../../backend/shard';
-import { EXACT, evalScale, fakeQuant, floorLog2, maxAbs, qmax, quantizeCodes, trainScale } from '../../../quant/qvalue';
-import { sigmoidQ7, tanhQ7 } from '../../../quant/intActivation';
+import { evalScale, fakeQuant, maxAbs, qmax, quantizeCodes, trainScale } from '../../../quant/qvalue';
+import { codesMatMulHost, hostRecurrence, hostToQ11, q11Shift } from './hostCell';
 import { Tensor } from '../../../tensor';
 import { applyOrigin, IntOrigin, ModuleClass, NotCalibratedError, quantized, takeParams } from '../base';
 import { clampSym } from '../../normalize';
@@ -46,48 +46,6 @@ export interface ExportedRecurrentLayer {
   bih: number[] | null;
   bhh: number[] | null;
 }
-
-/** Σ codes·wcodes exactly as int32: the reduction split so float32 partial sums stay below 2^24. */
-function exactCodesMatMul(a: tf.Tensor2D, w: tf.Tensor2D, aBits: number, wBits: number): tf.Tensor {
-  const k = a.shape[1];
-  const chunk = Math.max(1, Math.floor((EXACT - 1) / (2 ** (aBits - 1) * 2 ** (wBits - 1))));
-  if (k <= chunk) return tf.cast(tf.matMul(a, w), 'int32');
-  let acc: tf.Tensor | null = null;
-  for (let c0 = 0; c0 < k; c0 += chunk) {
-    const n = Math.min(chunk, k - c0);
-    const p = tf.cast(tf.matMul(tf.slice(a, [0, c0], [-1, n]), tf.slice(w, [c0, 0], [n, -1])), 'int32');
-    acc = acc ? tf.add(acc, p) : p;
-  }
-  return acc!;
-}
-
-/**
- * toQ(acc, s, 11): an accumulator at scale s (a power of two) brought to Q11 —
- * acc·2^l for l = 11 − log2 s > 0, else ⌊acc·2^l + 1/2⌋, in int32. `scales` may hold one scale
- * per leading row block (per time step): `acc` is [rows, G] with rows = scales.length·per.
- */
-function toQ11(acc: tf.Tensor, scales: number[]): tf.Tensor {
-  const ls = scales.map((s) => 11 - floorLog2(s));
-  if (ls.every((l) => l === ls[0])) {
-    const l = ls[0];
-    if (l >= 0) return l === 0 ? acc : tf.mul(acc, tf.scalar(2 ** l, 'int32'));
-    return tf.floorDiv(tf.add(acc, tf.scalar(2 ** (-l - 1), 'int32')), tf.scalar(2 ** -l, 'int32'));
-  }
-  const T = scales.length;
-  const [rows, g] = acc.shape as [number, number];
-  const per = rows / T;
-  const col = (v: number[]) => tf.tensor3d(Int32Array.from(v), [T, 1, 1], 'int32');
-  const a3 = tf.reshape(acc, [T, per, g]);
-  const mul = col(ls.map((l) => 2 ** Math.max(l, 0))),
-    div = col(ls.map((l) => 2 ** Math.max(-l, 0)));
-  const half = col(ls.map((l) => (l < 0 ? 2 ** (-l - 1) : 0)));
-  return tf.reshape(tf.floorDiv(tf.add(tf.mul(a3, mul), half), div), [T * per, g]);
-}
-
-/** ⌊v·2^7 + 1/2⌋ of a dyadic float state as int32 (exact: v·128 is exact, and so is + 0.5 below 2^23). */
-const q7 = (v: tf.Tensor) => tf.cast(tf.floor(tf.add(tf.mul(v, 128), 0.5)), 'int32');
-/** an integer value at Q14 as a float (exact below 2^24) */
-const fromQ14 = (v: tf.Tensor) => tf.mul(tf.cast(v, 'float32'), 1 / 16384);
 
 /** The scales one direction of one layer runs with (per step in training). */
 interface StepScales {
@@ -123,8 +81,12 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       b.assign(tf.tensor(v, b.shape, b.dtype as 'float32')); // the buffer's own shape (linger's [1])
     }
     protected ema(n: Name, l: number, v: number, times = 1): void {
+      this.emaEach(n, l, new Array<number>(times).fill(v));
+    }
+    /** the running statistic after one update per value, in order */
+    protected emaEach(n: Name, l: number, vs: number[]): void {
       let r = this.read('running', n, l);
-      for (let i = 0; i < times; i++) r = Math.fround(0.9 * r + 0.1 * v);
+      for (const v of vs) r = Math.fround(0.9 * r + 0.1 * v);
       this.write('running', n, l, r);
     }
     protected evalScaleOf(n: Name, l: number, bits: number): number {
@@ -189,82 +151,96 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
       this.write('scale', 'iw', l, sc.siw);
       this.write('scale', 'hw', l, sc.shw);
 
-      // ---- the input side of every step at once: codes, int32 accumulators, Q11 ----
+      // ---- the input side of every step at once: codes, accumulators (float32, exact), Q11 on the host ----
+      const G = this.kind === 'GRU' ? 3 : 4;
+      const GH = G * H;
       const scaleCol = tf.tensor3d(Float32Array.from(sc.si), [T, 1, 1]);
       const xCodes = quantizeCodes(tf.mul(xs, scaleCol), 1, d) as tf.Tensor3D;
       const wihCodes = quantizeCodes(wih, sc.siw, p) as tf.Tensor2D;
       const whhCodes = quantizeCodes(whh, sc.shw, p) as tf.Tensor2D;
-      let accI = exactCodesMatMul(tf.reshape(xCodes, [T * B, F]) as tf.Tensor2D, wihCodes, d, p);
-      if (bih) {
-        const qb = tf.cast(tf.floor(tf.add(tf.mul(tf.reshape(bih, [1, 1, -1]), tf.mul(scaleCol, sc.siw)), 0.5)), 'int32');
-        accI = tf.reshape(tf.add(tf.reshape(accI, [T, B, -1]), qb), [T * B, -1]);
+      const accI = codesMatMulHost(tf.reshape(xCodes, [T * B, F]) as tf.Tensor2D, wihCodes, d, p);
+      const bihV = bih && bih.dataSync(),
+        bhhV = bhh && bhh.dataSync();
+      const gi = new Float64Array(T * B * GH);
+      const qb = bihV ? new Float64Array(GH) : null;
+      for (let t = 0; t < T; t++) {
+        const k = sc.si[t] * sc.siw;
+        if (qb) for (let g = 0; g < GH; g++) qb[g] = Math.floor(Math.fround(bihV![g] * k + 0.5));
+        hostToQ11(accI, q11Shift(k), qb, gi, t * B * GH, (t + 1) * B * GH);
       }
-      const gi = tf.unstack(
-        tf.reshape(
-          toQ11(
-            accI,
-            sc.si.map((s) => s * sc.siw),
-          ),
-          [T, B, -1],
-        ),
-      ) as tf.Tensor2D[];
 
-      // the float cell's input projection (training: the straight-through carrier of every step)
-      let carrierProj: tf.Tensor2D[] = [];
-      if (this.training && K.tapeActive()) {
-        const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
-        const proj = K.linear(
-          tf.reshape(xdq, [T * B, F]) as tf.Tensor2D,
-          fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D,
-          bih as tf.Tensor1D | null,
-        );
-        carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
+      // ---- the integer recurrence (host): each step's h, its scales in training ----
+      const bo = qmax(o);
+      const stepScales: number[] = []; // training: each step's scale of h
+      const next = this.training
+        ? (_t: number, local: number) => {
+            const m = batchMax(local);
+            const s = pinned ?? trainScale(m, o);
+            stepScales.push(s);
+            // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
+            const mq = Math.min(Math.floor(m * s + 0.5), bo) / s;
+            return { s, sh: trainScale(mq, d) };
+          }
+        : () => ({ s: so, sh: sc.sh0 });
+      const run = hostRecurrence({
+        kind: this.kind,
+        T,
+        B,
+        H,
+        gi,
+        whhCodes,
+        bhh: bhhV,
+        shw: sc.shw,
+        dataBits: d,
+        parameterBits: p,
+        outBits: o,
+        h0: h0.dataSync(),
+        c0: c0 && c0.dataSync(),
+        clamp: this.normalizeData,
+        sh0: sc.sh0,
+        next,
+      });
+      if (this.training) {
+        // the hidden state is requantized to o_bits at every step: its own scale in training, running_o in eval
+        const vs = stepScales.map((s) => qmax(o) / s);
+        this.emaEach('o', l, vs);
+        this.emaEach('h', l, vs);
+        this.write('scale', 'o', l, stepScales[T - 1]);
       }
-      const whhQ = this.training && K.tapeActive() ? fakeQuant(whh, sc.shw, p, false) : null;
+      this.write('scale', 'h', l, run.shLast);
+      const steps = (v: Float32Array) => tf.unstack(tf.tensor3d(v, [T, B, H])) as tf.Tensor2D[];
+      if (!(this.training && K.tapeActive())) {
+        const hs = steps(run.h);
+        return { hs, h: hs[T - 1], c: run.cCell && tf.tensor2d(run.cCell.subarray((T - 1) * B * H), [B, H]) };
+      }
 
-      // ---- the steps ----
+      // ---- training: the float cell on the dequantized operands carries the gradient (straight through) ----
+      const xdq = K.straightThrough(xs, () => tf.div(xCodes, scaleCol)) as tf.Tensor3D;
+      const proj = K.linear(
+        tf.reshape(xdq, [T * B, F]) as tf.Tensor2D,
+        fakeQuant(wih, sc.siw, p, false) as tf.Tensor2D,
+        bih as tf.Tensor1D | null,
+      );
+      const carrierProj = tf.unstack(tf.reshape(proj, [T, B, -1])) as tf.Tensor2D[];
+      const whhQ = fakeQuant(whh, sc.shw, p, false);
+      const hqs = steps(run.hq),
+        hcs = steps(run.hCell),
+        ccs = run.cCell && steps(run.cCell);
       let h = h0,
         c = c0;
-      let sh = sc.sh0;
       const hs: tf.Tensor2D[] = new Array(T);
-      const bo = qmax(o);
       for (let t = 0; t < T; t++) {
-        const hCodes = quantizeCodes(h, sh, d) as tf.Tensor2D;
-        let accH = exactCodesMatMul(hCodes, whhCodes, d, p);
-        if (bhh) accH = tf.add(accH, tf.cast(tf.floor(tf.add(tf.mul(bhh, sh * sc.shw), 0.5)), 'int32'));
-        const gh = toQ11(accH, [sh * sc.shw]);
-        const cell = this.kind === 'GRU' ? gruCell(gi[t], gh, h, H) : lstmCell(gi[t], gh, c!, H);
-        let hv: tf.Tensor = cell.h;
-        let cv: tf.Tensor | null = cell.c;
-        if (carrierProj.length) {
-          const hq = K.straightThrough(h, () => tf.div(hCodes, sh)) as tf.Tensor2D;
-          const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ!, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ!, bhh, H);
-          // (fresh tensors: returning the integer path's own tensor would put that path on the gradient's way)
-          const hi = hv,
-            ci = cv;
-          hv = K.straightThrough(fc.h, () => tf.clone(hi));
-          if (ci) cv = K.straightThrough(fc.c!, () => tf.clone(ci));
-        }
-        hv = clampSym(hv, this.normalizeData);
-        // the hidden state is requantized to o_bits at every step: its own scale in training, running_o in eval
-        let s: number;
-        if (this.training) {
-          const m = batchMax(maxAbs(hv));
-          s = pinned ?? trainScale(m, o);
-          this.ema('o', l, qmax(o) / s);
-          this.ema('h', l, qmax(o) / s);
-          // the next step quantizes this h at dyn(h, d): its max is min(⌊m·s + 1/2⌋, B)/s, known here
-          const mq = Math.min(Math.floor(m * s + 0.5), bo) / s;
-          sh = trainScale(mq, d);
-        } else {
-          s = so;
-        }
-        h = fakeQuant(hv, s, o) as tf.Tensor2D;
-        c = cv as tf.Tensor2D | null;
+        const hq = K.straightThrough(h, () => tf.clone(hqs[t])) as tf.Tensor2D;
+        const fc = this.kind === 'GRU' ? floatGru(carrierProj[t], hq, whhQ, bhh, H) : floatLstm(carrierProj[t], hq, c!, whhQ, bhh, H);
+        // the values are the integer cell's (fresh tensors: the host path is not on the gradient's way)
+        const hv = clampSym(
+          K.straightThrough(fc.h, () => tf.clone(hcs[t])),
+          this.normalizeData,
+        );
+        if (ccs) c = K.straightThrough(fc.c!, () => tf.clone(ccs[t])) as tf.Tensor2D;
+        h = fakeQuant(hv, stepScales[t], o) as tf.Tensor2D;
         hs[t] = h;
-        if (this.training) this.write('scale', 'o', l, s);
       }
-      this.write('scale', 'h', l, sh);
       return { hs, h, c };
     }
 
@@ -346,33 +322,6 @@ function recurrentInt<TBase extends RecurrentBase>(Base: TBase, kind: Kind) {
     }
   }
   return RecurrentInt;
-}
-
-/** GRU cell in integers (docs/linger-ops.md). gi, gh: Q11 int32 [B, 3H]; h: the float state. */
-function gruCell(gi: tf.Tensor, gh: tf.Tensor, h: tf.Tensor, H: number): { h: tf.Tensor; c: null } {
-  const [ir, iz, inn] = tf.split(gi, [H, H, H], 1);
-  const [hr, hz, hn] = tf.split(gh, [H, H, H], 1);
-  const r = sigmoidQ7(tf.add(ir, hr));
-  const z = sigmoidQ7(tf.add(iz, hz));
-  const rh = tf.floorDiv(tf.add(tf.mul(r, hn), tf.scalar(64, 'int32')), tf.scalar(128, 'int32')); // Q18 → Q11
-  const n = tanhQ7(tf.add(inn, rh));
-  // linger's Q7 state R(128·h); the chip's halved codes of a state at 2^8 are the same numbers
-  const h7 = q7(h);
-  const H14 = tf.add(tf.mul(n, tf.scalar(128, 'int32')), tf.mul(z, tf.sub(h7, n)));
-  return { h: fromQ14(H14), c: null };
-}
-
-/** LSTM cell in integers (docs/linger-ops.md#lstm-cell). gi, gh: Q11 int32 [B, 4H]; c: the float cell state. */
-function lstmCell(gi: tf.Tensor, gh: tf.Tensor, c: tf.Tensor, H: number): { h: tf.Tensor; c: tf.Tensor } {
-  const g = tf.add(gi, gh);
-  const [gi_, gf, gg, go] = tf.split(g, [H, H, H, H], 1);
-  const i = sigmoidQ7(gi_),
-    f = sigmoidQ7(gf),
-    o = sigmoidQ7(go);
-  const gt = tanhQ7(gg);
-  const C = tf.add(tf.mul(f, q7(c)), tf.mul(i, gt)); // Q14
-  const tc = tanhQ7(tf.floorDiv(tf.add(C, tf.scalar(4, 'int32')), tf.scalar(8, 'int32'))); // Q14 → Q11
-  return { h: fromQ14(tf.mul(o, tc)), c: fromQ14(C) };
 }
 
 /** The float cells the gradient comes from (pre-activations from the dequantized operands). */
