@@ -39,6 +39,12 @@ function flattenTensors(v: unknown, out: Tensor[] = []): Tensor[] {
   else if (Array.isArray(v)) v.forEach((x) => flattenTensors(x, out));
   return out;
 }
+/** `v` with its tensors, in flattenTensors' order, replaced by `ts` (an LSTM's [out, [h, c]] keeps its shape) */
+function refill(v: unknown, ts: Tensor[], at = { i: 0 }): unknown {
+  if (v instanceof Tensor) return ts[at.i++];
+  if (Array.isArray(v)) return v.map((x) => refill(x, ts, at));
+  return v;
+}
 
 /**
  * Runs `target(...inputs)` once and records every leaf-module call and every functional op,
@@ -108,7 +114,7 @@ export function captureGraph(root: Module, target: Module, inputs: Tensor[]): Gr
               // a module that returns its input (Identity) still gets an output of its own
               const outs = flattenTensors(out).map((t) => (ins.includes(t) ? new Tensor(t.raw, t.perm) : t));
               addNode('module', paths.get(m) ?? '?', m.typeName(), ins, outs);
-              return Array.isArray(out) ? outs : outs[0];
+              return refill(out, outs);
             },
             () => target(...inputs),
           ),

@@ -335,6 +335,26 @@ describe('GRUInt and LSTMInt', () => {
         assert.ok(flat.filter((v) => v !== 0).length > flat.length / 2, 'the outputs are not trivially zero');
       });
 
+  test("traceLayers keeps an LSTM's [output, [h, c]] as the forward destructures it, and the last state feeds the head", () => {
+    class Last extends nn.Module {
+      lstm = new nn.LSTM(6, 5);
+      fc = new nn.Linear(5, 3);
+      forward(x: Tensor): Tensor {
+        const [, [hN]] = this.lstm(x) as [Tensor, [Tensor, Tensor]];
+        return this.fc(hN.reshape([-1, 5]));
+      }
+    }
+    manualSeed(2);
+    const m = new Last();
+    const x = randn([4, 2, 6]);
+    const want = Array.from((m(x) as Tensor).dataSync());
+    linger.traceLayers(m, m, x);
+    assert.deepEqual(Array.from((m(x) as Tensor).dataSync()), want);
+    linger.init(m, { dummyInput: x });
+    assert.match(String(m), /LSTMInt/);
+    assert.deepEqual((m(x) as Tensor).shape, [2, 3]);
+  });
+
   test('init replaces GRU and LSTM; printing, buffers named as linger names them, fixed dicts load strict', () => {
     const m = trained('GRU', { bidirectional: true });
     assert.match(String(m), /\(rnn\): GRUInt\(6, 5, bidirectional=True,data_bits=8,parameter_bits=8,o_bits=8\)/);
