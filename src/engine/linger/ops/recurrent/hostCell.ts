@@ -168,11 +168,10 @@ export function hostRecurrence(r: HostRecurrence): HostResult {
           const h7 = Math.floor(f32(h[i] * 128 + 0.5)); // linger's Q7 state
           hc = (128 * n + z * (h7 - n)) / 16384;
         } else {
-          const gate = (q: number) => gi[gb + q * H + j] + ghAll[ab + q * H + j];
-          const ig = lut(SIG, gate(0)),
-            fg = lut(SIG, gate(1)),
-            gg = lut(TANH, gate(2)),
-            og = lut(SIG, gate(3));
+          const ig = lut(SIG, gi[gb + j] + ghAll[ab + j]),
+            fg = lut(SIG, gi[gb + H + j] + ghAll[ab + H + j]),
+            gg = lut(TANH, gi[gb + 2 * H + j] + ghAll[ab + 2 * H + j]),
+            og = lut(SIG, gi[gb + 3 * H + j] + ghAll[ab + 3 * H + j]);
           const C = fg * Math.floor(f32(c[i] * 128 + 0.5)) + ig * gg; // Q14
           const tc = lut(TANH, Math.floor((C + 4) / 8)); // Q14 → Q11
           hc = (og * tc) / 16384;
