@@ -7,10 +7,16 @@ Run by the engine's bench with Debian's python3-torch:
 --mode qat is PyTorch's eager-mode int8 QAT of the same CNN (conv-bn-relu fused, fake quantization
 with the default QAT qconfig), the peer of the engine's fixed stage.
 Prints one JSON object: {"torch": version, "mode": m, "threads": n, "median_ms": float, "steps": n}.
+
+    /usr/bin/python3 scripts/bench/torch_peer.py --serve
+is how the bench takes turns with the engine: it prints {"torch": version} and then, for each request
+line {"model": "cnn"|"gru", "mode": "float"|"qat", "threads": n, "steps": n} on stdin, runs that
+many steps of that model (built once, then kept) and prints {"times": [ms, ...]}.
 """
 import argparse
 import json
 import statistics
+import sys
 import time
 import warnings
 
@@ -62,6 +68,54 @@ class DemoGRU(nn.Module):
         return self.fc(h.reshape(-1, 64))
 
 
+def build(model_name, mode, batch):
+    """The model in training mode, its optimizer and one fixed batch."""
+    torch.manual_seed(0)
+    model = (DemoGRU() if model_name == "gru" else DemoCNN(qat=mode == "qat")).train()
+    if mode == "qat":
+        model.eval()
+        torch.quantization.fuse_modules(model, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]], inplace=True)
+        model.train()
+        model.qconfig = torch.quantization.get_default_qat_qconfig("fbgemm")
+        torch.quantization.prepare_qat(model, inplace=True)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x = torch.rand(batch, 1, 28, 28)
+    y = torch.randint(0, 10, (batch,))
+    return model, opt, x, y
+
+
+def steps(run, n):
+    """n training steps, each one's ms."""
+    model, opt, x, y = run
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        loss.item()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def serve(batch):
+    print(json.dumps({"torch": torch.__version__}), flush=True)
+    runs = {}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        if req.get("model") == "gru" and req.get("mode") == "qat":
+            print(json.dumps({"error": "PyTorch has no eager-mode int8 QAT of nn.GRU"}), flush=True)
+            continue
+        key = (req["model"], req["mode"])
+        if key not in runs:
+            runs[key] = build(req["model"], req["mode"], batch)
+        torch.set_num_threads(int(req["threads"]))
+        print(json.dumps({"times": steps(runs[key], int(req["steps"]))}), flush=True)
+
+
 def main():
     warnings.filterwarnings("ignore", category=UserWarning)
     ap = argparse.ArgumentParser()
@@ -71,31 +125,15 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--mode", choices=["float", "qat"], default="float")
     ap.add_argument("--model", choices=["cnn", "gru"], default="cnn")
+    ap.add_argument("--serve", action="store_true", help="take requests on stdin (the bench's turns)")
     a = ap.parse_args()
+    if a.serve:
+        serve(a.batch)
+        return
     if a.model == "gru" and a.mode == "qat":
         ap.error("PyTorch has no eager-mode int8 QAT of nn.GRU: --model gru takes --mode float only")
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    model = (DemoGRU() if a.model == "gru" else DemoCNN(qat=a.mode == "qat")).train()
-    if a.mode == "qat":
-        model.eval()
-        torch.quantization.fuse_modules(model, [["conv1", "bn1", "relu1"], ["conv2", "bn2", "relu2"], ["fc1", "relu3"]], inplace=True)
-        model.train()
-        model.qconfig = torch.quantization.get_default_qat_qconfig("fbgemm")
-        torch.quantization.prepare_qat(model, inplace=True)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    x = torch.rand(a.batch, 1, 28, 28)
-    y = torch.randint(0, 10, (a.batch,))
-    times = []
-    for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        loss.item()
-        if i >= a.warmup:
-            times.append((time.perf_counter() - t0) * 1000)
+    times = steps(build(a.model, a.mode, a.batch), a.warmup + a.steps)[a.warmup:]
     print(json.dumps({"torch": torch.__version__, "model": a.model, "mode": a.mode, "threads": a.threads, "median_ms": statistics.median(times), "steps": a.steps}))
 
 

@@ -65,8 +65,15 @@ test('linger bench --json: stdout is one JSON object with the engine and PyTorch
     }
   }
   const seq = j.sequence as Record<string, number | null>;
-  assert.ok(seq.float_ms! > 0 && seq.fixed_ms! > 0, JSON.stringify(seq));
+  for (const k of ['float_ms', 'fixed_ms', 'float_eval_ms', 'fixed_eval_ms', 'lstm_float_ms', 'lstm_fixed_ms']) {
+    assert.ok(seq[k]! > 0, `sequence.${k}: ${JSON.stringify(seq)}`);
+  }
   if (torch) assert.ok(seq.torch_float_ms! > 0, JSON.stringify(seq));
+  // every row has its median inside its spread, the GRU rows and PyTorch's (taking turns) among them
+  const rows = j.rows as { name: string; ms: number; p25: number; p75: number }[];
+  for (const row of rows) assert.ok(row.p25 <= row.ms && row.ms <= row.p75, JSON.stringify(row));
+  assert.ok(rows.some((row) => /GRUInt/.test(row.name)) && rows.some((row) => /LSTMInt/.test(row.name)));
+  if (torch) assert.ok(rows.some((row) => /^PyTorch float step, 2 threads$/.test(row.name)));
   assert.match(r.stderr, /CPU: /);
 });
 

@@ -17,6 +17,13 @@ import { DataLoader, fashionMnist } from '../train/data';
 import { fit } from '../train/loop';
 import { DataParallel, defaultWorkers } from '../parallel/dataParallel';
 import { Tensor } from '../tensor';
+import { Module } from '../nn/module';
+import { Conv1d } from '../nn/conv';
+import { BatchNorm1d } from '../nn/batchnorm';
+import { ReLU } from '../nn/activation';
+import { Linear } from '../nn/linear';
+import { LSTM } from '../nn/recurrent';
+import { engineRun, fmt, takeTurns, Timing, TorchPeer, TurnRun } from './benchTurns';
 
 export interface BenchOptions {
   steps: number;
@@ -32,12 +39,10 @@ export interface BenchOptions {
 
 export interface BenchRow {
   name: string;
+  /** median ms of a step, and the 25th and 75th percentiles around it */
   ms: number;
-}
-export interface TorchTiming {
-  version: string;
-  ms: number;
-  error?: string;
+  p25: number;
+  p75: number;
 }
 /** One training step's median ms: the engine on 1 and N threads, PyTorch on 1 and N threads. */
 export interface PeerTimes {
@@ -45,6 +50,16 @@ export interface PeerTimes {
   engineN_ms: number;
   torch1_ms: number | null;
   torchN_ms: number | null;
+}
+/** The sequence demo (DemoGRU) and its LSTM twin on one thread: training steps (QAT for fixed) and eval forwards. */
+export interface SequenceTimes {
+  float_ms: number;
+  fixed_ms: number;
+  torch_float_ms: number | null;
+  float_eval_ms: number;
+  fixed_eval_ms: number;
+  lstm_float_ms: number;
+  lstm_fixed_ms: number;
 }
 export interface BenchResult {
   cpu: string;
@@ -62,16 +77,10 @@ export interface BenchResult {
   torchVersion?: string;
   /** the demo's float training, one epoch of Fashion-MNIST on N workers */
   demoEpoch?: { workers: number; steps: number; seconds: number; msPerStep: number };
-  /** the sequence demo (DemoGRU) on one thread: float and fixed (GRUInt QAT) steps, PyTorch's float step */
-  sequence?: { float_ms: number; fixed_ms: number; torch_float_ms: number | null };
+  sequence: SequenceTimes;
+  /** every timing with its spread, by name */
   rows: BenchRow[];
   ratios: Record<string, number>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 export type BenchStage = 'float' | 'traced' | 'normalized' | 'fixed';
@@ -86,49 +95,14 @@ function stageModel(stage: BenchStage): { model: DemoCNN; opt: SGD } {
   return { model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
 }
 
-interface BenchRun {
-  step: (x: Tensor, y: Tensor) => void;
-  before?: () => void;
-}
-const plainRun = ({ model, opt }: { model: DemoCNN; opt: SGD }): BenchRun => ({
-  step: (x, y) => {
-    opt.step(() => F.crossEntropy(model(x), y));
-  },
-});
-
-/**
- * Median ms of a training step for each run, the runs taking turns in blocks of five steps, so a
- * busy machine slows them alike and the ratios stay meaningful (alternating every step thrashes
- * caches). `before` runs ahead of each of a run's blocks (e.g. a switch only that run sets).
- */
-function interleaved(
-  o: { steps: number; warmup: number; batch: number },
-  runs: BenchRun[],
-  x: Tensor,
-  y: Tensor,
-  turn: { block: number; settle: number } = { block: 5, settle: 0 },
-): number[] {
-  const times = runs.map(() => [] as number[]);
-  // each turn: `settle` untimed steps (a thread that slept while the others ran is slow to start
-  // again), then `block` timed ones
-  const { block, settle } = turn;
-  try {
-    for (let done = 0; done < o.warmup + o.steps; done += block) {
-      runs.forEach((r, k) => {
-        r.before?.();
-        for (let i = 0; i < settle; i++) r.step(x, y);
-        for (let i = done; i < Math.min(done + block, o.warmup + o.steps); i++) {
-          const t0 = performance.now();
-          r.step(x, y);
-          if (i >= o.warmup) times[k].push(performance.now() - t0);
-        }
-      });
-    }
-  } finally {
-    setReleasing(true);
-  }
-  return times.map(median);
-}
+const trainRun = ({ model, opt }: { model: Module; opt: SGD }, x: Tensor, y: Tensor, before?: () => void): TurnRun =>
+  engineRun(() => {
+    opt.step(() => F.crossEntropy(model(x) as Tensor, y));
+  }, before);
+const evalRun = (model: Module, x: Tensor): TurnRun =>
+  engineRun(() => {
+    (model(x) as Tensor).dispose();
+  });
 
 function benchBatch(n: number): { x: Tensor; y: Tensor } {
   return {
@@ -141,53 +115,42 @@ function benchBatch(n: number): { x: Tensor; y: Tensor } {
   };
 }
 
-/**
- * Median ms of a demo-CNN training step (SGD lr 0.05, momentum 0.9) after warm-up: every stage on
- * one thread — float; traced (Conv+BN fused: fused forward, unfused backward); normalized (traced +
- * normalizeLayers' clamps); fixed (traced + normalized + init: QAT) — taking turns; then float and
- * fixed each on 1 thread and on `workers` threads (data-parallel), the two taking turns (a pair
- * shares the machine's state better than six runs would).
- */
-export function timeTrainingSteps(o: { steps: number; warmup: number; batch: number; workers: number }): {
-  one: Record<BenchStage, number>;
-  pairs: Record<'float' | 'fixed', { one: number; many: number }>;
-} {
+/** The demo CNN, every stage on one thread (float; traced: Conv+BN fused; normalized; fixed: QAT), taking turns. */
+export async function timeStages(o: { steps: number; warmup: number; batch: number }): Promise<Record<BenchStage, Timing>> {
   const { x, y } = benchBatch(o.batch);
   try {
-    const ms = interleaved(
+    const t = await takeTurns(
+      BENCH_STAGES.map((s) => trainRun(stageModel(s), x, y)),
       o,
-      BENCH_STAGES.map((s) => plainRun(stageModel(s))),
-      x,
-      y,
     );
-    const pair = (stage: BenchStage) => {
-      const { model, opt } = stageModel(stage);
-      const dp = DataParallel.start(model, opt, { workers: o.workers, sample: { x, y }, maxRows: o.batch });
-      try {
-        const [one, many] = interleaved(
-          o,
-          [
-            plainRun(stageModel(stage)),
-            {
-              step: (bx, by) => {
-                dp.step(bx, by);
-              },
-            },
-          ],
-          x,
-          y,
-          { block: 10, settle: 2 },
-        );
-        return { one, many };
-      } finally {
-        dp.close();
-      }
-    };
-    return {
-      one: Object.fromEntries(BENCH_STAGES.map((s, i) => [s, ms[i]])) as Record<BenchStage, number>,
-      pairs: { float: pair('float'), fixed: pair('fixed') },
-    };
+    return Object.fromEntries(BENCH_STAGES.map((s, i) => [s, t[i]])) as Record<BenchStage, Timing>;
   } finally {
+    x.dispose();
+    y.dispose();
+  }
+}
+
+/**
+ * One stage of the demo CNN against its PyTorch peer, all four taking turns in blocks of ten
+ * steps after two untimed ones: the engine on 1 thread and on N data-parallel workers, PyTorch on
+ * 1 and N threads (float training; for the fixed stage, PyTorch's eager int8 QAT).
+ */
+export async function timeAgainstPeer(
+  o: { steps: number; warmup: number; batch: number; workers: number },
+  stage: 'float' | 'fixed',
+  peer: TorchPeer | null,
+): Promise<{ one: Timing; many: Timing; torch1: Timing | null; torchN: Timing | null }> {
+  const { x, y } = benchBatch(o.batch);
+  const { model, opt } = stageModel(stage);
+  const dp = DataParallel.start(model, opt, { workers: o.workers, sample: { x, y }, maxRows: o.batch });
+  try {
+    const mode = stage === 'float' ? 'float' : 'qat';
+    const runs: TurnRun[] = [trainRun(stageModel(stage), x, y), engineRun(() => void dp.step(x, y))];
+    if (peer) runs.push(peer.run('cnn', mode, 1), peer.run('cnn', mode, o.workers));
+    const [one, many, torch1, torchN] = await takeTurns(runs, o, { block: 10, settle: 2 });
+    return { one, many, torch1: torch1 ?? null, torchN: torchN ?? null };
+  } finally {
+    dp.close();
     x.dispose();
     y.dispose();
   }
@@ -197,41 +160,77 @@ export function timeTrainingSteps(o: { steps: number; warmup: number; batch: num
  * What the release mechanism (memory.ts: a scope per module call, tracking of engine tensors)
  * costs a training step: the same stage with it on and off, in turns, in one process.
  */
-export function timeReleaseCost(o: { steps: number; warmup: number; batch: number }, stage: BenchStage): { on: number; off: number } {
+export async function timeReleaseCost(
+  o: { steps: number; warmup: number; batch: number },
+  stage: BenchStage,
+): Promise<{ on: Timing; off: Timing }> {
   const { x, y } = benchBatch(o.batch);
-  const [on, off] = interleaved(
-    o,
-    [
-      { ...plainRun(stageModel(stage)), before: () => setReleasing(true) },
-      { ...plainRun(stageModel(stage)), before: () => setReleasing(false) },
-    ],
-    x,
-    y,
-  );
-  return { on, off };
+  try {
+    const [on, off] = await takeTurns(
+      [trainRun(stageModel(stage), x, y, () => setReleasing(true)), trainRun(stageModel(stage), x, y, () => setReleasing(false))],
+      o,
+    );
+    return { on, off };
+  } finally {
+    setReleasing(true);
+    x.dispose();
+    y.dispose();
+  }
 }
 
-/** The sequence demo's float step and its fixed-stage (QAT, GRUInt) step on one thread, taking turns. */
-export function timeSequenceSteps(o: { steps: number; warmup: number; batch: number }): { float: number; fixed: number } {
+/** DemoGRU with an LSTM in the GRU's place: the LSTMInt rows of the bench. */
+class DemoLSTM extends Module {
+  conv = new Conv1d(28, 32, 3, { padding: 1 });
+  bn = new BatchNorm1d(32);
+  relu = new ReLU();
+  lstm = new LSTM(32, 64, { batchFirst: true });
+  fc = new Linear(64, 10);
+  forward(x: Tensor): Tensor {
+    const seq = x.reshape([-1, 28, 28]).transpose(1, 2);
+    const y = this.relu(this.bn(this.conv(seq))).transpose(1, 2);
+    const [, [hN]] = this.lstm(y) as [Tensor, [Tensor, Tensor]];
+    return this.fc(hN.reshape([-1, 64]));
+  }
+}
+
+/**
+ * The sequence demo on one thread: DemoGRU's float step and its fixed-stage (QAT, GRUInt) step,
+ * PyTorch's float step of the same model, and the LSTM twin's two steps, taking turns; then the
+ * eval forwards of the float and the fixed DemoGRU (after those steps gave it its statistics).
+ */
+export async function timeSequence(
+  o: { steps: number; warmup: number; batch: number },
+  peer: TorchPeer | null,
+): Promise<Record<keyof SequenceTimes, Timing | null>> {
   const { x, y } = benchBatch(o.batch);
-  const make = (fixed: boolean) => {
+  const make = (fixed: boolean, Model: new () => Module) => {
     manualSeed(0);
-    const model = new DemoGRU();
+    const model = new Model();
     if (fixed) {
       traceLayers(model, model, randn(DEMO_INPUT_SHAPE));
       normalizeLayers(model);
       init(model);
     }
-    const opt = new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 });
-    return {
-      step: (bx: Tensor, by: Tensor) => {
-        opt.step(() => F.crossEntropy(model(bx), by));
-      },
-    };
+    return { model, opt: new SGD(model.parameters(), { lr: 0.05, momentum: 0.9 }) };
   };
   try {
-    const [float, fixed] = interleaved(o, [make(false), make(true)], x, y);
-    return { float, fixed };
+    const gf = make(false, DemoGRU),
+      gq = make(true, DemoGRU);
+    const runs = [trainRun(gf, x, y), trainRun(gq, x, y), trainRun(make(false, DemoLSTM), x, y), trainRun(make(true, DemoLSTM), x, y)];
+    if (peer) runs.push(peer.run('gru', 'float', 1));
+    const [float, fixed, lstmFloat, lstmFixed, torch] = await takeTurns(runs, o);
+    gf.model.eval();
+    gq.model.eval();
+    const [floatEval, fixedEval] = await takeTurns([evalRun(gf.model, x), evalRun(gq.model, x)], o);
+    return {
+      float_ms: float,
+      fixed_ms: fixed,
+      torch_float_ms: torch ?? null,
+      float_eval_ms: floatEval,
+      fixed_eval_ms: fixedEval,
+      lstm_float_ms: lstmFloat,
+      lstm_fixed_ms: lstmFixed,
+    };
   } finally {
     x.dispose();
     y.dispose();
@@ -260,32 +259,6 @@ function torchPeerScript(): string {
   throw new Error('scripts/bench/torch_peer.py not found next to the CLI');
 }
 
-/** Runs the PyTorch peer on `threads` threads (the caller checked that torch imports). */
-export function timeTorchStep(o: BenchOptions, threads: number, mode: 'float' | 'qat', model: 'cnn' | 'gru' = 'cnn'): TorchTiming {
-  const r = spawnSync(
-    o.python,
-    [
-      torchPeerScript(),
-      '--threads',
-      String(threads),
-      '--steps',
-      String(o.steps),
-      '--warmup',
-      String(o.warmup),
-      '--batch',
-      String(o.batch),
-      '--mode',
-      mode,
-      '--model',
-      model,
-    ],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) return { version: '?', ms: NaN, error: (r.stderr || '').trim().split('\n').slice(-3).join(' ') };
-  const j = JSON.parse(r.stdout.trim().split('\n').pop()!) as { torch: string; median_ms: number };
-  return { version: j.torch, ms: j.median_ms };
-}
-
 export async function runBench(o: BenchOptions, log: (s: string) => void): Promise<BenchResult> {
   const backend = await initBackend();
   const workers = o.workers ?? defaultWorkers();
@@ -293,126 +266,135 @@ export async function runBench(o: BenchOptions, log: (s: string) => void): Promi
   const cores = os.cpus().length;
   log(`CPU: ${cpu} (${cores} cores)`);
   log(
-    `backend: ${backend}; engine on 1 thread and on ${workers} (data-parallel workers), PyTorch on 1 and ${workers} threads; ` +
-      `batch ${o.batch}, median of ${o.steps} steps after ${o.warmup} warm-up`,
+    `backend: ${backend}; engine on 1 thread and on ${workers} (data-parallel workers), PyTorch on 1 and ${workers} threads, ` +
+      `taking turns; batch ${o.batch}, median (25th–75th percentile) of ${o.steps} steps after ${o.warmup} warm-up`,
   );
   const rows: BenchRow[] = [];
+  const row = (name: string, t: Timing) => {
+    rows.push({ name, ms: t.ms, p25: t.p25, p75: t.p75 });
+    return t;
+  };
   const names: Record<BenchStage, string> = {
     float: 'float step',
     traced: 'traced step (Conv+BN fused)',
     normalized: 'traced + normalized step',
     fixed: 'fixed-point QAT step',
   };
-  // PyTorch runs before and after the engine; the faster of its two medians is the baseline
-  const hasTorch = o.torch && spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
-  if (o.torch && !hasTorch) log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
-  const peer = (mode: 'float' | 'qat', threads: number) => (hasTorch ? timeTorchStep(o, threads, mode) : undefined);
-  const modes = [
-    ['float', 1],
-    ['float', workers],
-    ['qat', 1],
-    ['qat', workers],
-  ] as const;
-  const before = modes.map(([m, t]) => peer(m, t));
-  const gruBefore = hasTorch ? timeTorchStep(o, 1, 'float', 'gru') : undefined;
-
-  const timed = timeTrainingSteps({ ...o, workers });
-  for (const stage of BENCH_STAGES) {
-    rows.push({ name: `${names[stage]}, 1 thread`, ms: timed.one[stage] });
-    log(`engine ${names[stage]}, 1 thread: ${timed.one[stage].toFixed(1)} ms`);
-  }
-  for (const stage of ['float', 'fixed'] as const) {
-    const p = timed.pairs[stage];
-    rows.push({ name: `${names[stage]}: 1 thread / ${workers} workers, taking turns`, ms: p.many });
-    log(
-      `engine ${names[stage]}, 1 thread and ${workers} workers taking turns: ${p.one.toFixed(1)} ms → ${p.many.toFixed(1)} ms (${(p.one / p.many).toFixed(2)}× faster)`,
-    );
-  }
-  const ms = timed.one;
-  const ratios: Record<string, number> = {
-    fusionOverhead: ms.traced / ms.float - 1,
-    normalizedOverhead: ms.normalized / ms.float - 1,
-    fixedOverFloat: ms.fixed / ms.float,
-    normalizedOverFloat: ms.normalized / ms.float,
-    speedupFloat: timed.pairs.float.one / timed.pairs.float.many,
-    speedupFixed: timed.pairs.fixed.one / timed.pairs.fixed.many,
-  };
-  log(
-    `fixed-point QAT step / float step (1 thread): ${ratios.fixedOverFloat.toFixed(2)}× (goal ≤ 1.25×); ` +
-      `normalized / float: ${ratios.normalizedOverFloat.toFixed(2)}× (goal ≤ 1.10×)`,
-  );
-  // a cost of a few percent needs more steps than the stage table: 40-step runs scattered ±5%
-  const long = { ...o, steps: Math.max(o.steps, Math.min(150, 5 * o.steps)) };
-  for (const stage of ['float', 'fixed'] as const) {
-    const c = timeReleaseCost(long, stage);
-    ratios[`releaseCost_${stage}`] = c.on / c.off - 1;
-    rows.push({ name: `${names[stage]} without the release mechanism`, ms: c.off });
-    log(
-      `memory release mechanism, ${stage} step: ${c.on.toFixed(1)} ms with, ${c.off.toFixed(1)} ms without → ` +
-        `${(ratios[`releaseCost_${stage}`] * 100).toFixed(1)}% (goal ≤ 2%)`,
-    );
-  }
-  const an = await benchAnalyzer();
-  rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms });
-  log(`load-order analyzer: ${an.lines} lines in ${an.ms.toFixed(1)} ms (target < 50 ms)`);
-
-  let demoEpoch: BenchResult['demoEpoch'];
-  if (o.demoEpoch !== false) {
-    demoEpoch = timeDemoEpoch(workers);
-    log(
-      `demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`,
-    );
-  }
-
-  const seq = timeSequenceSteps(o);
-  log(
-    `sequence demo (DemoGRU, 28 steps), 1 thread: float ${seq.float.toFixed(1)} ms, fixed-point QAT (GRUInt) ${seq.fixed.toFixed(1)} ms ` +
-      `(${(seq.fixed / seq.float).toFixed(2)}× float)`,
-  );
-
-  const best = (a?: TorchTiming, b?: TorchTiming) => (!a || a.error ? b : !b || b.error ? a : a.ms <= b.ms ? a : b);
-  const torch = modes.map(([m, t], i) => best(before[i], peer(m, t)));
-  const gru = hasTorch ? best(gruBefore, timeTorchStep(o, 1, 'float', 'gru')) : undefined;
-  const gruMs = gru && !gru.error ? gru.ms : null;
-  if (gru?.error) log(`PyTorch GRU peer failed: ${gru.error}`);
-  if (gruMs !== null) {
-    ratios.sequenceFloatVsTorch1 = seq.float / gruMs;
-    log(
-      `PyTorch sequence demo float step, 1 thread: ${gruMs.toFixed(1)} ms → engine/PyTorch ${ratios.sequenceFloatVsTorch1.toFixed(2)}× ` +
-        `(fixed-point QAT ${(seq.fixed / gruMs).toFixed(2)}× PyTorch's float step: PyTorch has no eager int8 QAT of nn.GRU)`,
-    );
-  }
-  for (const [i, t] of torch.entries()) if (t?.error) log(`PyTorch ${modes[i][0]} peer on ${modes[i][1]} threads failed: ${t.error}`);
-  const tms = (t?: TorchTiming) => (t && !t.error ? t.ms : null);
-  const result: BenchResult = {
-    cpu,
-    cores,
-    backend,
-    workers,
-    batch: o.batch,
-    steps: o.steps,
-    float: { engine1_ms: timed.pairs.float.one, engineN_ms: timed.pairs.float.many, torch1_ms: tms(torch[0]), torchN_ms: tms(torch[1]) },
-    fixed: { engine1_ms: timed.pairs.fixed.one, engineN_ms: timed.pairs.fixed.many, torch1_ms: tms(torch[2]), torchN_ms: tms(torch[3]) },
-    stages: { ...ms },
-    rows,
-    ratios,
-    ...(demoEpoch ? { demoEpoch } : {}),
-    sequence: { float_ms: seq.float, fixed_ms: seq.fixed, torch_float_ms: gruMs },
-  };
-  const version = torch.find((t) => t && !t.error)?.version;
-  if (version) result.torchVersion = version;
-  for (const [key, label, p] of [
-    ['float', 'float', result.float],
-    ['fixed', 'fixed-point QAT vs eager int8 QAT', result.fixed],
-  ] as const) {
-    if (p.torch1_ms !== null) ratios[`${key}VsTorch1`] = p.engine1_ms / p.torch1_ms;
-    if (p.torchN_ms !== null) ratios[`${key}VsTorchN`] = p.engineN_ms / p.torchN_ms;
-    if (p.torch1_ms !== null || p.torchN_ms !== null) {
-      log(
-        `PyTorch ${version} ${label}: 1 thread ${p.torch1_ms?.toFixed(1) ?? '—'} ms → engine/PyTorch ${ratios[`${key}VsTorch1`]?.toFixed(2) ?? '—'}×; ` +
-          `${workers} threads ${p.torchN_ms?.toFixed(1) ?? '—'} ms → engine (${workers} workers)/PyTorch ${ratios[`${key}VsTorchN`]?.toFixed(2) ?? '—'}×`,
-      );
+  let peer: TorchPeer | null = null;
+  if (o.torch) {
+    if (spawnSync(o.python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) {
+      log(`PyTorch peer skipped: ${o.python} has no torch (apt-get install python3-torch)`);
+    } else {
+      peer = await TorchPeer.start(o.python, torchPeerScript(), o.batch);
+      log(`PyTorch ${peer.version} takes turns with the engine`);
     }
   }
-  return result;
+  try {
+    const stages = await timeStages(o);
+    for (const stage of BENCH_STAGES) log(`engine ${names[stage]}, 1 thread: ${fmt(row(`${names[stage]}, 1 thread`, stages[stage]))}`);
+    const ms = Object.fromEntries(BENCH_STAGES.map((s) => [s, stages[s].ms])) as Record<BenchStage, number>;
+    const ratios: Record<string, number> = {
+      fusionOverhead: ms.traced / ms.float - 1,
+      normalizedOverhead: ms.normalized / ms.float - 1,
+      fixedOverFloat: ms.fixed / ms.float,
+      normalizedOverFloat: ms.normalized / ms.float,
+    };
+    log(
+      `fixed-point QAT step / float step (1 thread): ${ratios.fixedOverFloat.toFixed(2)}× (goal ≤ 1.25×); ` +
+        `normalized / float: ${ratios.normalizedOverFloat.toFixed(2)}× (goal ≤ 1.10×)`,
+    );
+
+    const pairs: Partial<Record<'float' | 'fixed', PeerTimes>> = {};
+    for (const stage of ['float', 'fixed'] as const) {
+      const t = await timeAgainstPeer({ ...o, workers }, stage, peer);
+      const label = stage === 'float' ? 'float' : 'fixed-point QAT';
+      const peerLabel = stage === 'float' ? 'PyTorch float' : "PyTorch's eager int8 QAT";
+      row(`${names[stage]}, 1 thread, against PyTorch`, t.one);
+      row(`${names[stage]}, ${workers} workers, against PyTorch`, t.many);
+      if (t.torch1) row(`${peerLabel} step, 1 thread`, t.torch1);
+      if (t.torchN) row(`${peerLabel} step, ${workers} threads`, t.torchN);
+      const key = stage === 'float' ? 'speedupFloat' : 'speedupFixed';
+      ratios[key] = t.one.ms / t.many.ms;
+      log(`engine ${label} step, 1 thread: ${fmt(t.one)}; ${workers} workers: ${fmt(t.many)} (${ratios[key].toFixed(2)}× faster)`);
+      if (t.torch1 && t.torchN) {
+        ratios[`${stage}VsTorch1`] = t.one.ms / t.torch1.ms;
+        ratios[`${stage}VsTorchN`] = t.many.ms / t.torchN.ms;
+        log(
+          `${peerLabel}, in the same turns: 1 thread ${fmt(t.torch1)} → engine/PyTorch ${ratios[`${stage}VsTorch1`].toFixed(2)}×; ` +
+            `${workers} threads ${fmt(t.torchN)} → engine (${workers} workers)/PyTorch ${ratios[`${stage}VsTorchN`].toFixed(2)}×`,
+        );
+      }
+      pairs[stage] = { engine1_ms: t.one.ms, engineN_ms: t.many.ms, torch1_ms: t.torch1?.ms ?? null, torchN_ms: t.torchN?.ms ?? null };
+    }
+
+    const seqT = await timeSequence(o, peer);
+    const seq = Object.fromEntries(Object.entries(seqT).map(([k, t]) => [k, t?.ms ?? null])) as unknown as SequenceTimes;
+    const seqNames: Record<keyof SequenceTimes, string> = {
+      float_ms: 'DemoGRU float step, 1 thread',
+      fixed_ms: 'DemoGRU fixed-point QAT step (GRUInt), 1 thread',
+      torch_float_ms: 'PyTorch DemoGRU float step, 1 thread',
+      float_eval_ms: 'DemoGRU float eval forward, 1 thread',
+      fixed_eval_ms: 'DemoGRU fixed-point eval forward (GRUInt, integer), 1 thread',
+      lstm_float_ms: 'DemoGRU with an LSTM: float step, 1 thread',
+      lstm_fixed_ms: 'DemoGRU with an LSTM: fixed-point QAT step (LSTMInt), 1 thread',
+    };
+    for (const k of Object.keys(seqNames) as (keyof SequenceTimes)[]) {
+      const t = seqT[k];
+      if (t) log(`${seqNames[k]}: ${fmt(row(seqNames[k], t))}`);
+    }
+    ratios.sequenceFixedOverFloat = seq.fixed_ms / seq.float_ms;
+    ratios.sequenceFixedEvalOverFloatEval = seq.fixed_eval_ms / seq.float_eval_ms;
+    ratios.lstmFixedOverFloat = seq.lstm_fixed_ms / seq.lstm_float_ms;
+    log(
+      `QAT step / float step, 1 thread: GRU ${ratios.sequenceFixedOverFloat.toFixed(2)}×, LSTM ${ratios.lstmFixedOverFloat.toFixed(2)}× (goal ≤ 2.0×); ` +
+        `integer eval / float eval (GRU): ${ratios.sequenceFixedEvalOverFloatEval.toFixed(2)}×`,
+    );
+    if (seq.torch_float_ms !== null) {
+      ratios.sequenceFloatVsTorch1 = seq.float_ms / seq.torch_float_ms;
+      log(
+        `DemoGRU float step, engine/PyTorch (1 thread, same turns): ${ratios.sequenceFloatVsTorch1.toFixed(2)}× (PyTorch has no eager int8 QAT of nn.GRU)`,
+      );
+    }
+
+    // a cost of a few percent needs more steps than the stage table: 40-step runs scattered ±5%
+    const long = { ...o, steps: Math.max(o.steps, Math.min(150, 5 * o.steps)) };
+    for (const stage of ['float', 'fixed'] as const) {
+      const c = await timeReleaseCost(long, stage);
+      ratios[`releaseCost_${stage}`] = c.on.ms / c.off.ms - 1;
+      row(`${names[stage]} without the release mechanism`, c.off);
+      log(
+        `memory release mechanism, ${stage} step: ${c.on.ms.toFixed(1)} ms with, ${c.off.ms.toFixed(1)} ms without → ` +
+          `${(ratios[`releaseCost_${stage}`] * 100).toFixed(1)}% (goal ≤ 2%)`,
+      );
+    }
+    const an = await benchAnalyzer();
+    rows.push({ name: `load-order analysis of a ${an.lines}-line Python script`, ms: an.ms, p25: an.ms, p75: an.ms });
+    log(`load-order analyzer: ${an.lines} lines in ${an.ms.toFixed(1)} ms (target < 50 ms)`);
+
+    let demoEpoch: BenchResult['demoEpoch'];
+    if (o.demoEpoch !== false) {
+      demoEpoch = timeDemoEpoch(workers);
+      log(
+        `demo float training, one epoch of Fashion-MNIST on ${workers} workers: ${demoEpoch.seconds.toFixed(1)} s (${demoEpoch.steps} steps, ${demoEpoch.msPerStep.toFixed(1)} ms/step with data loading)`,
+      );
+    }
+    return {
+      cpu,
+      cores,
+      backend,
+      workers,
+      batch: o.batch,
+      steps: o.steps,
+      float: pairs.float!,
+      fixed: pairs.fixed!,
+      stages: ms,
+      ...(peer ? { torchVersion: peer.version } : {}),
+      ...(demoEpoch ? { demoEpoch } : {}),
+      sequence: seq,
+      rows,
+      ratios,
+    };
+  } finally {
+    peer?.close();
+  }
 }
