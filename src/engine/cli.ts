@@ -24,8 +24,9 @@ commands:
           each image row by row, 28 steps of 28 features)
   bench   training-step time of the demo CNN at every stage on 1 thread and float/QAT on N
           data-parallel workers, and of the same CNN in PyTorch on 1 and N threads when python3
-          has torch; prints the ratios at equal cores, one epoch of the demo on N workers, and
-          the sequence demo's (GRU) float and fixed step on 1 thread beside PyTorch's
+          has torch (PyTorch takes turns with the engine); medians with their 25th–75th
+          percentiles, the ratios at equal cores, one epoch of the demo on N workers, and the
+          sequence demo's (GRU, and an LSTM twin) float and QAT steps and eval on 1 thread
           --workers N (cores)  --steps N (30)  --warmup N (5)  --batch N (64)  --no-torch
           --no-epoch  --python PATH  --json (stdout: one JSON object only)
   inspect a checkpoint's metadata and tensors (name, dtype, shape, min, max)

@@ -4,7 +4,8 @@
 // sigmoid/tanh (Q11 → Q7, quant/intActivation.ts), the cell and hidden state in Q14, and the
 // hidden state requantized to o_bits at every step. Training runs the same integer cell with
 // per-step scales and takes its gradient from the float cell on the dequantized values (straight
-// through); eval uses the running scales and is integer-exact.
+// through); eval uses the running scales and is integer-exact. The cell's element-wise integer
+// work runs on the host, one typed-array loop per step (./hostCell.ts).
 import { tf } from '../../../backend/tf';
 import * as K from '../../../backend/kernels';
 import { withoutInit } from '../../../nn/init';
